@@ -1,0 +1,64 @@
+/**
+ * The one error type users see. Every failure a user can cause is a GalleyError with a stable
+ * `code`, a message naming what was wrong and where, and a `hint` saying what to do.
+ *
+ * @example throw new GalleyError("RECIPE_NOT_FOUND", "no recipe web::db in cookbooks/web/recipes", { hint: "…" })
+ */
+export class GalleyError extends Error {
+  readonly code: ErrorCode;
+  readonly hint: string | undefined;
+
+  constructor(code: ErrorCode, message: string, options: { hint?: string; cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = "GalleyError";
+    this.code = code;
+    this.hint = options.hint;
+  }
+}
+
+/** Stable error codes and the exit code each maps to (documented in docs/cli.md). */
+export const errorCodes = {
+  USAGE: 2,
+  ARGS_INVALID: 2,
+  COOKBOOK_NOT_FOUND: 2,
+  COOKBOOK_INVALID: 2,
+  RECIPE_NOT_FOUND: 2,
+  RECIPE_FAILED: 2,
+  RESOURCE_UNKNOWN_TYPE: 2,
+  RESOURCE_INVALID: 2,
+  RESOURCE_CONFLICT: 2,
+  RESOURCE_NOT_FOUND: 2,
+  DEPENDENCY_CYCLE: 2,
+  ATTRIBUTES_INVALID: 2,
+  TEMPLATE_FAILED: 2,
+  FILE_NOT_FOUND: 2,
+  STATE_INVALID: 2,
+  PLATFORM_UNSUPPORTED: 2,
+  RESOURCE_TYPE_ERROR: 3,
+  APPLY_FAILED: 1,
+  EXEC_FAILED: 1,
+} as const;
+
+export type ErrorCode = keyof typeof errorCodes;
+
+/** Exit codes of every galley command. */
+export const exitCodes = {
+  ok: 0,
+  /** the run finished but at least one resource failed */
+  runFailed: 1,
+  /** bad input: arguments, cookbooks, recipes, attributes */
+  userError: 2,
+  /** a bug in Galley or in a resource type */
+  internalError: 3,
+} as const;
+
+/** Whether a value is a GalleyError (also across module copies). */
+export function isGalleyError(value: unknown): value is GalleyError {
+  return value instanceof GalleyError;
+}
+
+/** A one-line description of any thrown value, for reports. */
+export function errorMessage(error: unknown): string {
+  if (error instanceof Error) return error.message;
+  return String(error);
+}

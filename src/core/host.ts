@@ -1,0 +1,94 @@
+/** How the engine reaches a machine. Local, SSH and agent hosts implement the same primitives. */
+export interface Host {
+  readonly name: string;
+  /** Runs a command. A non-zero exit is a result, not an exception; only a failure to start throws. */
+  exec(argv: readonly string[], options?: ExecOptions): Promise<ExecResult>;
+  /** The file's bytes, or undefined when it does not exist. */
+  readFile(path: string): Promise<Uint8Array | undefined>;
+  /** Writes atomically: a temp file in the same directory, then rename. */
+  writeFile(path: string, data: Uint8Array | string, options?: WriteOptions): Promise<void>;
+  /** lstat: a symlink is described, not followed. Undefined when nothing is there. */
+  stat(path: string): Promise<Stat | undefined>;
+  facts(): Promise<Facts>;
+}
+
+/** Optional file-system abilities. A host without them gets the same effect through `exec`. */
+export interface FsHost extends Host {
+  mkdir(path: string, options: { mode?: number; owner?: string; group?: string; recursive?: boolean }): Promise<void>;
+  remove(path: string, options?: { recursive?: boolean }): Promise<void>;
+  symlink(target: string, path: string): Promise<void>;
+  chmod(path: string, mode: number): Promise<void>;
+  chown(path: string, owner: string | undefined, group: string | undefined): Promise<void>;
+  rename(from: string, to: string): Promise<void>;
+  /** the names in a directory; empty when it does not exist */
+  list(path: string): Promise<string[]>;
+}
+
+export interface ExecOptions {
+  cwd?: string;
+  env?: Record<string, string>;
+  /** run as this user (via runuser/su when the host runs as root) */
+  user?: string;
+  input?: string | Uint8Array;
+  timeoutMs?: number;
+}
+
+export interface ExecResult {
+  argv: readonly string[];
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+  timedOut: boolean;
+  durationMs: number;
+}
+
+export interface WriteOptions {
+  mode?: number;
+  owner?: string;
+  group?: string;
+}
+
+export interface Stat {
+  type: "file" | "directory" | "symlink" | "other";
+  /** permission bits only, e.g. 0o644 */
+  mode: number;
+  uid: number;
+  gid: number;
+  /** user name, or the uid as text when no user has it */
+  owner: string;
+  group: string;
+  size: number;
+  mtimeMs: number;
+  /** where a symlink points */
+  target?: string;
+}
+
+export interface Facts {
+  hostname: string;
+  fqdn: string;
+  os: {
+    /** "linux" */
+    kernel: string;
+    kernelRelease: string;
+    /** os-release ID: "debian", "ubuntu" */
+    id: string;
+    /** os-release ID_LIKE plus ID: the platform family, e.g. "debian" */
+    family: string;
+    version: string;
+    codename: string;
+    prettyName: string;
+  };
+  arch: string;
+  cpus: number;
+  memoryMb: number;
+  /** "systemd" when PID 1 is systemd, else "sysv" */
+  init: "systemd" | "sysv";
+  /** IPv4 and IPv6 addresses of non-loopback interfaces */
+  addresses: { interface: string; family: "ipv4" | "ipv6"; address: string }[];
+  user: { name: string; uid: number; gid: number; home: string };
+}
+
+/** Whether a host has the optional file-system abilities. */
+export function hasFs(host: Host): host is FsHost {
+  return typeof (host as Partial<FsHost>).mkdir === "function";
+}

@@ -1,0 +1,91 @@
+import { z } from "zod";
+import type { Host } from "./host.ts";
+
+/** One property that differs between the host and the catalog. Empty list: in state. */
+export interface Change {
+  property: string;
+  from?: unknown;
+  to?: unknown;
+  /** a unified diff of text content */
+  diff?: string;
+}
+
+/** What compile gives a type so it can resolve cookbook files and templates into plain values. */
+export interface CompileContext {
+  /** the cookbook that declared the resource; undefined for a single recipe file */
+  cookbook: string | undefined;
+  /** absolute path of the declaring cookbook's folder, or of the recipe file's folder */
+  baseDir: string;
+  /** reads `files/<name>` or `templates/<name>` of the declaring cookbook */
+  cookbookFile(kind: "files" | "templates", name: string): Promise<{ path: string; data: Uint8Array }>;
+}
+
+/** A reference to another managed thing that the engine turns into an edge. */
+export interface AutoRequire {
+  /** a path: the nearest managed directory above it (or the same path, declared earlier) */
+  path?: string;
+  user?: string;
+  group?: string;
+}
+
+/**
+ * A resource type: read is side-effect free, diff is pure, apply changes the host.
+ * One file per type in src/resources/, always in this order: schema, key, read, diff, apply.
+ */
+export interface ResourceType<P = any, S = any> {
+  type: string;
+  description: string;
+  /** the first one is the default action */
+  actions: readonly string[];
+  /** actions that act every time they run (restart, run): exempt from the idempotence check */
+  imperative?: readonly string[];
+  /** the type's own properties; the common ones (notifies, onlyIf…) are added by the engine */
+  schema: z.ZodType<P>;
+  /** the property that takes the resource name when it is not given, e.g. "path" */
+  nameProperty?: string;
+  /** properties that are always secret (a password hash): never in logs, reports, diffs or the store */
+  sensitiveProperties?: readonly string[];
+  /** a change may alter state outside the resource's own key (a package, a command) */
+  broadEffects?: boolean;
+  key(props: P): string;
+  /** resolves cookbook files and templates into plain values; runs once at compile time */
+  compile?(props: P, context: CompileContext): P | Promise<P>;
+  autoRequires?(props: P): AutoRequire[];
+  read(host: Host, props: P): Promise<S | undefined>;
+  diff(current: S | undefined, desired: P, action: string): Change[];
+  apply(host: Host, desired: P, action: string, current: S | undefined, context: ApplyContext): Promise<void>;
+}
+
+/** What the engine tells apply about the run. */
+export interface ApplyContext {
+  /** the host's state directory (backups, pending notifications) */
+  stateDir: string;
+}
+
+/** Declares a resource type with its property types inferred from the schema. */
+export function defineResourceType<P, S>(type: ResourceType<P, S>): ResourceType<P, S> {
+  return type;
+}
+
+/** A file mode as a number (0o644) or an octal string ("0644", "755"). */
+export const modeSchema = z
+  .union([z.number().int().min(0).max(0o7777), z.string().regex(/^0?[0-7]{3,4}$/, "an octal mode like \"0644\"")])
+  .transform((value) => (typeof value === "number" ? value : Number.parseInt(value, 8)))
+  .describe("permission bits, as a number (0o644) or an octal string (\"0644\")");
+
+/** An absolute path. */
+export const pathSchema = z
+  .string()
+  .min(1)
+  .refine((value) => value.startsWith("/"), "must be an absolute path")
+  .describe("absolute path");
+
+/** Formats a mode for diffs and reports: 0o644 → "0644". */
+export function formatMode(mode: number | undefined): string | undefined {
+  return mode === undefined ? undefined : `0${mode.toString(8).padStart(3, "0")}`;
+}
+
+/** `{ key: value }` when value is defined, else `{}`: spreads cleanly under exactOptionalPropertyTypes. */
+export function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
+  return (value === undefined ? {} : { [key]: value }) as { [P in K]?: V };
+}

@@ -1,0 +1,69 @@
+import { GalleyError } from "../core/errors.ts";
+import { type ExecOptions, type ExecResult, type Host, hasFs } from "../core/host.ts";
+
+/**
+ * File-system operations on any host: the host's own ability when it has one (local), else the
+ * same effect through `exec` (any POSIX host).
+ */
+export async function mkdir(
+  host: Host,
+  path: string,
+  options: { mode?: number; owner?: string; group?: string; recursive?: boolean },
+): Promise<void> {
+  if (hasFs(host)) return host.mkdir(path, options);
+  await run(host, ["mkdir", ...(options.recursive ? ["-p"] : []), "--", path]);
+  if (options.mode !== undefined) await chmod(host, path, options.mode);
+  if (options.owner !== undefined || options.group !== undefined) await chown(host, path, options.owner, options.group);
+}
+
+export async function remove(host: Host, path: string, options: { recursive?: boolean } = {}): Promise<void> {
+  if (hasFs(host)) return host.remove(path, options);
+  await run(host, ["rm", options.recursive ? "-rf" : "-f", "--", path]);
+}
+
+/** Points `path` at `target`, replacing whatever link is there in one rename. */
+export async function symlink(host: Host, target: string, path: string): Promise<void> {
+  if (hasFs(host)) return host.symlink(target, path);
+  const temp = `${path}.galley-${Date.now().toString(36)}`;
+  await run(host, ["ln", "-s", "--", target, temp]);
+  await run(host, ["mv", "-T", "--", temp, path]);
+}
+
+export async function chmod(host: Host, path: string, mode: number): Promise<void> {
+  if (hasFs(host)) return host.chmod(path, mode);
+  await run(host, ["chmod", mode.toString(8), "--", path]);
+}
+
+export async function chown(host: Host, path: string, owner: string | undefined, group: string | undefined) {
+  if (owner === undefined && group === undefined) return;
+  if (hasFs(host)) return host.chown(path, owner, group);
+  await run(host, ["chown", "-h", `${owner ?? ""}${group === undefined ? "" : `:${group}`}`, "--", path]);
+}
+
+export async function rename(host: Host, from: string, to: string): Promise<void> {
+  if (hasFs(host)) return host.rename(from, to);
+  await run(host, ["mv", "-T", "--", from, to]);
+}
+
+/**
+ * Runs a command and throws an APPLY_FAILED error carrying its output when it exits non-zero.
+ * Resource types use it for the commands whose failure is the resource's failure.
+ */
+export async function run(host: Host, argv: readonly string[], options: ExecOptions = {}): Promise<ExecResult> {
+  const result = await host.exec(argv, options);
+  if (result.exitCode !== 0) {
+    const output = (result.stderr.trim() || result.stdout.trim()).split("\n").slice(-5).join("\n");
+    throw new GalleyError(
+      "EXEC_FAILED",
+      `${argv.join(" ")} exited ${result.timedOut ? "on timeout" : result.exitCode}${output ? `: ${output}` : ""}`,
+    );
+  }
+  return result;
+}
+
+/** The names in a directory, or an empty list when it does not exist. */
+export async function list(host: Host, path: string): Promise<string[]> {
+  if (hasFs(host)) return host.list(path);
+  const result = await host.exec(["ls", "-1A", "--", path]);
+  return result.exitCode === 0 ? result.stdout.split("\n").filter(Boolean) : [];
+}

@@ -1,0 +1,243 @@
+import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import * as fs from "node:fs/promises";
+import { statSync, readFileSync } from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { GalleyError } from "../core/errors.ts";
+import type { ExecOptions, ExecResult, Facts, FsHost, Stat, WriteOptions } from "../core/host.ts";
+import { type Accounts, parseAccounts } from "./accounts.ts";
+import { parseOsRelease } from "./facts.ts";
+
+/** The machine Galley runs on: solo mode (`galley apply`). */
+export class LocalHost implements FsHost {
+  readonly name: string;
+  #accounts: { stamp: string; value: Accounts } | undefined;
+  #facts: Facts | undefined;
+
+  constructor(name = os.hostname()) {
+    this.name = name;
+  }
+
+  exec(argv: readonly string[], options: ExecOptions = {}): Promise<ExecResult> {
+    const [command, ...args] = wrapUser(argv, options.user);
+    const started = performance.now();
+    return new Promise((resolve, reject) => {
+      const child = spawn(command!, args, {
+        cwd: options.cwd,
+        env: options.env ? { ...process.env, ...options.env } : process.env,
+        stdio: ["pipe", "pipe", "pipe"],
+        timeout: options.timeoutMs,
+        killSignal: "SIGKILL",
+      });
+      const stdout: Buffer[] = [];
+      const stderr: Buffer[] = [];
+      child.stdout.on("data", (chunk: Buffer) => stdout.push(chunk));
+      child.stderr.on("data", (chunk: Buffer) => stderr.push(chunk));
+      child.on("error", (error: NodeJS.ErrnoException) => {
+        if (error.code === "ENOENT") {
+          resolve({
+            argv,
+            exitCode: 127,
+            stdout: "",
+            stderr: `${command}: command not found`,
+            timedOut: false,
+            durationMs: performance.now() - started,
+          });
+        } else reject(error);
+      });
+      child.on("close", (code, signal) => {
+        resolve({
+          argv,
+          exitCode: code ?? 128 + (signal ? os.constants.signals[signal] : 0),
+          stdout: Buffer.concat(stdout).toString("utf8"),
+          stderr: Buffer.concat(stderr).toString("utf8"),
+          timedOut: signal === "SIGKILL" && options.timeoutMs !== undefined,
+          durationMs: performance.now() - started,
+        });
+      });
+      child.stdin.on("error", () => {});
+      child.stdin.end(options.input);
+    });
+  }
+
+  async readFile(file: string): Promise<Uint8Array | undefined> {
+    try {
+      return await fs.readFile(file);
+    } catch (error) {
+      if (isMissing(error)) return undefined;
+      throw error;
+    }
+  }
+
+  async writeFile(file: string, data: Uint8Array | string, options: WriteOptions = {}): Promise<void> {
+    const temp = path.join(path.dirname(file), `.${path.basename(file)}.galley-${randomBytes(4).toString("hex")}`);
+    const ids = this.#ids(options.owner, options.group);
+    const handle = await fs.open(temp, "wx", options.mode ?? 0o644);
+    try {
+      await handle.writeFile(data);
+      await handle.sync();
+      if (options.mode !== undefined) await handle.chmod(options.mode);
+      if (ids.uid !== -1 || ids.gid !== -1) await handle.chown(ids.uid, ids.gid);
+      await handle.close();
+      await fs.rename(temp, file);
+    } catch (error) {
+      await handle.close().catch(() => {});
+      await fs.rm(temp, { force: true });
+      throw error;
+    }
+  }
+
+  async stat(file: string): Promise<Stat | undefined> {
+    let st: import("node:fs").Stats;
+    try {
+      st = await fs.lstat(file);
+    } catch (error) {
+      if (isMissing(error)) return undefined;
+      throw error;
+    }
+    const accounts = this.#loadAccounts();
+    const type = st.isSymbolicLink() ? "symlink" : st.isDirectory() ? "directory" : st.isFile() ? "file" : "other";
+    const result: Stat = {
+      type,
+      mode: st.mode & 0o7777,
+      uid: st.uid,
+      gid: st.gid,
+      owner: accounts.userById.get(st.uid) ?? String(st.uid),
+      group: accounts.groupById.get(st.gid) ?? String(st.gid),
+      size: st.size,
+      mtimeMs: st.mtimeMs,
+    };
+    if (type === "symlink") result.target = await fs.readlink(file);
+    return result;
+  }
+
+  async facts(): Promise<Facts> {
+    this.#facts ??= localFacts();
+    return this.#facts;
+  }
+
+  async mkdir(dir: string, options: { mode?: number; owner?: string; group?: string; recursive?: boolean }) {
+    const ids = this.#ids(options.owner, options.group);
+    await fs.mkdir(dir, { recursive: options.recursive ?? false, mode: options.mode ?? 0o755 });
+    if (options.mode !== undefined) await fs.chmod(dir, options.mode);
+    if (ids.uid !== -1 || ids.gid !== -1) await fs.chown(dir, ids.uid, ids.gid);
+  }
+
+  async remove(target: string, options: { recursive?: boolean } = {}) {
+    await fs.rm(target, { recursive: options.recursive ?? false, force: true });
+  }
+
+  async symlink(target: string, link: string) {
+    // replace atomically: create beside, then rename over whatever is there
+    const temp = path.join(path.dirname(link), `.${path.basename(link)}.galley-${randomBytes(4).toString("hex")}`);
+    await fs.symlink(target, temp);
+    await fs.rename(temp, link);
+  }
+
+  async chmod(target: string, mode: number) {
+    await fs.chmod(target, mode);
+  }
+
+  async chown(target: string, owner: string | undefined, group: string | undefined) {
+    const ids = this.#ids(owner, group);
+    await fs.lchown(target, ids.uid, ids.gid);
+  }
+
+  async rename(from: string, to: string) {
+    await fs.rename(from, to);
+  }
+
+  async list(dir: string): Promise<string[]> {
+    try {
+      return await fs.readdir(dir);
+    } catch (error) {
+      if (isMissing(error)) return [];
+      throw error;
+    }
+  }
+
+  /** Users and groups, re-read whenever /etc/passwd or /etc/group changed. */
+  #loadAccounts(): Accounts {
+    const stamp = `${mtime("/etc/passwd")}:${mtime("/etc/group")}`;
+    if (this.#accounts?.stamp !== stamp) {
+      this.#accounts = {
+        stamp,
+        value: parseAccounts(readText("/etc/passwd"), readText("/etc/group")),
+      };
+    }
+    return this.#accounts.value;
+  }
+
+  #ids(owner: string | undefined, group: string | undefined): { uid: number; gid: number } {
+    const accounts = this.#loadAccounts();
+    const uid = owner === undefined ? -1 : resolveId(owner, accounts.users.get(owner)?.uid, "user");
+    const gid = group === undefined ? -1 : resolveId(group, accounts.groups.get(group)?.gid, "group");
+    return { uid, gid };
+  }
+}
+
+function resolveId(name: string, id: number | undefined, kind: "user" | "group"): number {
+  if (id !== undefined) return id;
+  if (/^\d+$/.test(name)) return Number(name);
+  throw new GalleyError("APPLY_FAILED", `${kind} '${name}' does not exist on this host`, {
+    hint: `declare it with r.${kind}("${name}") before using it as an owner, or fix the name`,
+  });
+}
+
+function wrapUser(argv: readonly string[], user: string | undefined): string[] {
+  if (user === undefined || user === os.userInfo().username) return [...argv];
+  if (process.getuid?.() === 0) return ["runuser", "-u", user, "--", ...argv];
+  return ["sudo", "-n", "-u", user, "--", ...argv];
+}
+
+function isMissing(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException).code;
+  return code === "ENOENT" || code === "ENOTDIR";
+}
+
+function mtime(file: string): number {
+  try {
+    return statSync(file).mtimeMs;
+  } catch {
+    return 0;
+  }
+}
+
+function readText(file: string): string {
+  try {
+    return readFileSync(file, "utf8");
+  } catch {
+    return "";
+  }
+}
+
+function localFacts(): Facts {
+  const release = parseOsRelease(readText("/etc/os-release"));
+  const user = os.userInfo();
+  let init: Facts["init"] = "sysv";
+  try {
+    if (readFileSync("/proc/1/comm", "utf8").trim() === "systemd") init = "systemd";
+  } catch {
+    // no /proc/1 visible: not systemd as far as we can tell
+  }
+  const addresses: Facts["addresses"] = [];
+  for (const [name, entries] of Object.entries(os.networkInterfaces())) {
+    for (const entry of entries ?? []) {
+      if (entry.internal) continue;
+      addresses.push({ interface: name, family: entry.family === "IPv4" ? "ipv4" : "ipv6", address: entry.address });
+    }
+  }
+  const hostname = os.hostname();
+  return {
+    hostname: hostname.split(".")[0] ?? hostname,
+    fqdn: hostname,
+    os: { kernel: os.type().toLowerCase(), kernelRelease: os.release(), ...release },
+    arch: os.arch() === "x64" ? "x86_64" : os.arch(),
+    cpus: os.availableParallelism(),
+    memoryMb: Math.round(os.totalmem() / 1024 / 1024),
+    init,
+    addresses,
+    user: { name: user.username, uid: user.uid, gid: user.gid, home: user.homedir },
+  };
+}

@@ -1,0 +1,79 @@
+import { z } from "zod";
+import { defineResourceType, modeSchema, pathSchema } from "../core/resource.ts";
+import { remove } from "../hosts/fsops.ts";
+import { applyFile, diffFile, type FileState, readFileState } from "./filestate.ts";
+
+const schema = z.strictObject({
+  path: pathSchema.describe("absolute path of the file (defaults to the resource name)"),
+  content: z.string().optional().describe("the file's content; omit to leave content unmanaged"),
+  source: z.string().optional().describe("a file in the cookbook's files/ folder to copy (instead of content)"),
+  mode: modeSchema.optional(),
+  owner: z.string().optional().describe("user that owns the file"),
+  group: z.string().optional().describe("group that owns the file"),
+  backup: z.union([z.number().int().min(0), z.literal(false)]).default(5).describe("how many backups of replaced content to keep under the state dir (false or 0: none)"),
+  verify: z.string().optional().describe("a shell command that must exit 0 on the new content before it replaces the file; %{path} is the candidate file"),
+  contentBase64: z.string().optional().describe("binary content as base64 (set by compile for binary `source` files)"),
+});
+
+type Props = z.output<typeof schema>;
+
+/** A regular file: content, mode, owner, group. */
+export const file = defineResourceType<Props, FileState>({
+  type: "file",
+  description: "A regular file: its content (inline or from the cookbook's files/), mode, owner and group.",
+  actions: ["create", "delete", "touch", "create_if_missing"],
+  imperative: ["touch"],
+  schema,
+  nameProperty: "path",
+
+  key: (props) => props.path,
+
+  async compile(props, context) {
+    if (props.source === undefined) return props;
+    if (props.content !== undefined) throw new Error("give either content or source, not both");
+    const { data } = await context.cookbookFile("files", props.source);
+    const text = new TextDecoder("utf-8", { fatal: true });
+    try {
+      return { ...props, content: text.decode(data) };
+    } catch {
+      return { ...props, contentBase64: Buffer.from(data).toString("base64") };
+    }
+  },
+
+  autoRequires: (props) => [
+    { path: props.path },
+    ...(props.owner ? [{ user: props.owner }] : []),
+    ...(props.group ? [{ group: props.group }] : []),
+  ],
+
+  read: (host, props) => readFileState(host, props.path, props.content !== undefined || props.contentBase64 !== undefined),
+
+  diff(current, desired, action) {
+    switch (action) {
+      case "delete":
+        return current ? [{ property: "ensure", from: current.type, to: "absent" }] : [];
+      case "touch":
+        return [...diffFile(current, desiredFile(desired)), { property: "mtime", to: "now" }];
+      case "create_if_missing":
+        return current ? [] : diffFile(current, desiredFile(desired));
+      default:
+        return diffFile(current, desiredFile(desired));
+    }
+  },
+
+  async apply(host, desired, action, current, context) {
+    if (action === "delete") return remove(host, desired.path);
+    await applyFile(host, desiredFile(desired), current, context);
+    if (action === "touch") await host.exec(["touch", "--", desired.path]);
+  },
+});
+
+function desiredFile(props: Props) {
+  const content =
+    props.contentBase64 !== undefined
+      ? Buffer.from(props.contentBase64, "base64")
+      : props.content !== undefined
+        ? Buffer.from(props.content, "utf8")
+        : undefined;
+  return { ...props, content, backup: props.backup === false ? 0 : props.backup };
+}

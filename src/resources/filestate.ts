@@ -1,0 +1,176 @@
+import { createHash } from "node:crypto";
+import * as path from "node:path";
+import { createTwoFilesPatch } from "diff";
+import { GalleyError } from "../core/errors.ts";
+import type { Host } from "../core/host.ts";
+import { type ApplyContext, type Change, formatMode, optional } from "../core/resource.ts";
+import { chmod, chown, list, mkdir, remove } from "../hosts/fsops.ts";
+
+/**
+ * Content, mode and ownership of one regular file: the shared read/diff/apply of `file`,
+ * `template` and `remote_file`, split per aspect as in mgmt's file resource.
+ */
+export interface FileState {
+  type: "file" | "directory" | "symlink" | "other";
+  content: Uint8Array | undefined;
+  sha256: string | undefined;
+  mode: number;
+  owner: string;
+  group: string;
+}
+
+/** The desired side: `content` undefined means the content is not managed. */
+export interface DesiredFile {
+  path: string;
+  content?: Uint8Array | undefined;
+  mode?: number | undefined;
+  owner?: string | undefined;
+  group?: string | undefined;
+  /** how many backups of replaced content to keep (0: none) */
+  backup?: number | undefined;
+  /** a command that must accept the new content before it replaces the file; %{path} is the temp file */
+  verify?: string | undefined;
+}
+
+export async function readFileState(host: Host, file: string, withContent = true): Promise<FileState | undefined> {
+  const stat = await host.stat(file);
+  if (!stat) return undefined;
+  const content = withContent && stat.type === "file" ? await host.readFile(file) : undefined;
+  return {
+    type: stat.type,
+    content,
+    sha256: content ? sha256(content) : undefined,
+    mode: stat.mode,
+    owner: stat.owner,
+    group: stat.group,
+  };
+}
+
+export function diffFile(current: FileState | undefined, desired: DesiredFile): Change[] {
+  if (!current) {
+    const changes: Change[] = [{ property: "ensure", from: "absent", to: "file" }];
+    if (desired.content !== undefined) changes.push(contentChange(desired.path, undefined, desired.content));
+    return [...changes, ...diffAttributes(undefined, desired)];
+  }
+  if (current.type !== "file") return [{ property: "type", from: current.type, to: "file" }];
+  const changes: Change[] = [];
+  if (desired.content !== undefined && current.sha256 !== sha256(desired.content)) {
+    changes.push(contentChange(desired.path, current.content, desired.content));
+  }
+  return [...changes, ...diffAttributes(current, desired)];
+}
+
+/** mode, owner and group: the aspects shared with directories. */
+export function diffAttributes(
+  current: { mode: number; owner: string; group: string } | undefined,
+  desired: { mode?: number | undefined; owner?: string | undefined; group?: string | undefined },
+): Change[] {
+  const changes: Change[] = [];
+  if (desired.mode !== undefined && current?.mode !== desired.mode) {
+    changes.push({ property: "mode", from: formatMode(current?.mode), to: formatMode(desired.mode) });
+  }
+  if (desired.owner !== undefined && current?.owner !== desired.owner) {
+    changes.push({ property: "owner", from: current?.owner, to: desired.owner });
+  }
+  if (desired.group !== undefined && current?.group !== desired.group) {
+    changes.push({ property: "group", from: current?.group, to: desired.group });
+  }
+  return changes;
+}
+
+export async function applyFile(
+  host: Host,
+  desired: DesiredFile,
+  current: FileState | undefined,
+  context: ApplyContext,
+): Promise<void> {
+  if (current && current.type !== "file") {
+    throw new GalleyError("APPLY_FAILED", `${desired.path} is a ${current.type}, not a file`, {
+      hint: "remove it first (a directory or link resource with action delete), or choose another path",
+    });
+  }
+  const contentDiffers = desired.content !== undefined && current?.sha256 !== sha256(desired.content);
+  if (!current || contentDiffers) {
+    const content = desired.content ?? new Uint8Array();
+    if (desired.verify) await verifyContent(host, desired, content);
+    if (current?.content && (desired.backup ?? 0) > 0) await backup(host, desired.path, current.content, desired.backup!, context);
+    // keep what is not managed as it was on the host
+    await host.writeFile(desired.path, content, {
+      mode: desired.mode ?? current?.mode ?? 0o644,
+      ...optional("owner", desired.owner ?? current?.owner),
+      ...optional("group", desired.group ?? current?.group),
+    });
+    return;
+  }
+  if (desired.mode !== undefined && current.mode !== desired.mode) await chmod(host, desired.path, desired.mode);
+  const owner = desired.owner !== undefined && current.owner !== desired.owner ? desired.owner : undefined;
+  const group = desired.group !== undefined && current.group !== desired.group ? desired.group : undefined;
+  await chown(host, desired.path, owner, group);
+}
+
+export function sha256(data: Uint8Array): string {
+  return createHash("sha256").update(data).digest("hex");
+}
+
+const maxDiffBytes = 512 * 1024;
+
+/** A content change with a unified diff when both sides are text of a readable size. */
+export function contentChange(file: string, from: Uint8Array | undefined, to: Uint8Array): Change {
+  const change: Change = {
+    property: "content",
+    from: from ? `sha256:${sha256(from).slice(0, 12)}` : undefined,
+    to: `sha256:${sha256(to).slice(0, 12)}`,
+  };
+  if (isText(from) && isText(to)) {
+    const decoder = new TextDecoder();
+    change.diff = createTwoFilesPatch(
+      from ? file : "/dev/null",
+      file,
+      from ? decoder.decode(from) : "",
+      decoder.decode(to),
+      undefined,
+      undefined,
+      { context: 3 },
+    )
+      .split("\n")
+      .slice(2) // drop the "Index:" and "====" lines: keep the ---/+++ header
+      .join("\n")
+      .trimEnd();
+  }
+  return change;
+}
+
+function isText(data: Uint8Array | undefined): boolean {
+  return data === undefined || (data.length <= maxDiffBytes && !data.includes(0));
+}
+
+async function verifyContent(host: Host, desired: DesiredFile, content: Uint8Array): Promise<void> {
+  const temp = path.join(path.dirname(desired.path), `.${path.basename(desired.path)}.galley-verify`);
+  await host.writeFile(temp, content, { mode: 0o600 });
+  try {
+    const command = desired.verify!.replaceAll("%{path}", temp);
+    const result = await host.exec(["sh", "-c", command]);
+    if (result.exitCode !== 0) {
+      throw new GalleyError("APPLY_FAILED", `verify command refused the new content of ${desired.path}: ${command} exited ${result.exitCode}: ${(result.stderr || result.stdout).trim()}`, {
+        hint: "the file was left as it was; fix the content or the verify command",
+      });
+    }
+  } finally {
+    await remove(host, temp);
+  }
+}
+
+/** Keeps the replaced content under <stateDir>/backup/<path>.<time>, the newest `keep` only. */
+async function backup(host: Host, file: string, content: Uint8Array, keep: number, context: ApplyContext) {
+  const dir = path.join(context.stateDir, "backup", path.dirname(file));
+  const base = path.basename(file);
+  await mkdir(host, dir, { recursive: true, mode: 0o700 });
+  const stamp = new Date().toISOString().replace(/[-:]/g, "").replace(/\..*/, "");
+  await host.writeFile(path.join(dir, `${base}.${stamp}`), content, { mode: 0o600 });
+  const old = (await list(host, dir))
+    .filter((name) => name.startsWith(`${base}.`) && /^\d{8}T\d{6}$/.test(name.slice(base.length + 1)))
+    .sort()
+    .reverse()
+    .slice(keep);
+  for (const name of old) await remove(host, path.join(dir, name));
+}
