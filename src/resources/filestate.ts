@@ -133,7 +133,7 @@ export function contentChange(file: string, from: Uint8Array | undefined, to: Ui
       { context: 3 },
     )
       .split("\n")
-      .slice(2) // drop the "Index:" and "====" lines: keep the ---/+++ header
+      .filter((line) => !line.startsWith("Index: ") && !line.startsWith("====")) // keep the ---/+++ header
       .join("\n")
       .trimEnd();
   }

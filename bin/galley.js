@@ -1,0 +1,12 @@
+#!/usr/bin/env node
+// Galley runs its TypeScript sources directly, which needs Node.js 24 or later.
+const major = Number(process.versions.node.split(".")[0]);
+if (major < 24) {
+  process.stderr.write(
+    `error[NODE_VERSION]: Galley needs Node.js 24 or later; this is ${process.version} (${process.execPath})\n` +
+      "hint: run it through npm (npx galley …), which uses the Node.js 24 pinned in package.json, or install Node.js 24\n",
+  );
+  process.exit(2);
+}
+const { main } = await import("../src/cli/main.ts");
+process.exitCode = await main(process.argv.slice(2));

@@ -1,0 +1,61 @@
+import { compileRunList } from "../cookbooks/solo.ts";
+import { converge } from "../core/converge.ts";
+import { exitCodes } from "../core/errors.ts";
+import { LocalHost } from "../hosts/local.ts";
+import { defaultStateDir } from "../hosts/statedir.ts";
+import { resourceTypes } from "../resources/index.ts";
+import { formatResource, formatSummary, paint } from "./output.ts";
+import { cookbooksDir, type RunListValues, runListOptions } from "./options.ts";
+
+const options = {
+  ...runListOptions,
+  "state-dir": { type: "string", description: "where pending notifications and backups live (default /var/lib/galley as root)" },
+  "no-diff": { type: "boolean", default: false, description: "do not print content diffs" },
+} as const;
+
+interface Values extends RunListValues {
+  "state-dir"?: string;
+  "no-diff": boolean;
+}
+
+/** `galley apply` and `galley plan`: solo mode, converging this machine. */
+export function apply(mode: "apply" | "plan") {
+  return {
+    summary:
+      mode === "apply"
+        ? "converge this machine: run the recipes, apply what differs"
+        : "show what apply would change, with diffs, changing nothing",
+    usage: "[RUNLIST…] [--cookbooks DIR] [--attrs FILE] [--json]   (items: cookbook, cookbook::recipe, ./recipe.ts)",
+    options,
+    async run(values: Values, positionals: string[]): Promise<number> {
+      const host = new LocalHost();
+      const catalog = await compileRunList({
+        runList: positionals,
+        cookbooksDir: cookbooksDir(values),
+        attributeFiles: values.attrs ?? [],
+        host,
+      });
+      if (!values.json) process.stdout.write(`${paint("bold", `galley ${mode}`)} ${positionals.join(" ")} on ${host.name} (${catalog.resources.length} resources)\n`);
+      const report = await converge(catalog, host, {
+        mode,
+        stateDir: values["state-dir"] ?? defaultStateDir(),
+        types: resourceTypes,
+        onEvent: (event) => {
+          if (values.json || event.kind !== "resource" || event.report.status === "unchanged") return;
+          process.stdout.write(`${formatResource(event.report, { diffs: !values["no-diff"] })}\n`);
+        },
+      });
+      if (values.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+      else {
+        // resources changed later by a notification are printed again with their final state
+        for (const resource of report.resources) {
+          if (resource.notified?.length && resource.status !== "unchanged") {
+            process.stdout.write(`${formatResource(resource, { diffs: !values["no-diff"] })}\n`);
+          }
+        }
+        process.stdout.write(`${formatSummary(report)}\n`);
+      }
+      return report.status === "ok" ? exitCodes.ok : exitCodes.runFailed;
+    },
+  };
+}

@@ -1,0 +1,36 @@
+import { compileRunList } from "../cookbooks/solo.ts";
+import { exitCodes } from "../core/errors.ts";
+import { redactResource } from "../core/report.ts";
+import { LocalHost } from "../hosts/local.ts";
+import { resourceTypes } from "../resources/index.ts";
+import { cookbooksDir, type RunListValues, runListOptions } from "./options.ts";
+
+/** `galley compile`: the catalog a run list yields on this machine, without touching it. */
+export const compileCommand = {
+  summary: "print the catalog (resources, edges, order) a run list compiles to",
+  usage: "[RUNLIST…] [--cookbooks DIR] [--attrs FILE] [--json]",
+  options: runListOptions,
+  async run(values: RunListValues, positionals: string[]): Promise<number> {
+    const catalog = await compileRunList({
+      runList: positionals,
+      cookbooksDir: cookbooksDir(values),
+      attributeFiles: values.attrs ?? [],
+      host: new LocalHost(),
+    });
+    const printable = {
+      ...catalog,
+      resources: catalog.resources.map((r) => redactResource(r, resourceTypes[r.type as keyof typeof resourceTypes] ?? { type: r.type } as never)),
+    };
+    if (values.json) {
+      const text = JSON.stringify(printable, (_key, value) => (typeof value === "function" ? "(function)" : value), 2);
+      process.stdout.write(`${text}\n`);
+      return exitCodes.ok;
+    }
+    for (const [i, resource] of catalog.resources.entries()) {
+      const deps = catalog.edges.filter((e) => e.to === resource.id).map((e) => `${e.from} (${e.reason})`);
+      process.stdout.write(`${String(i + 1).padStart(4)}. ${resource.id} [${resource.actions.join(", ")}]  ${resource.source.recipe}:${resource.source.line}\n`);
+      if (deps.length) process.stdout.write(`        after: ${deps.join(", ")}\n`);
+    }
+    return exitCodes.ok;
+  },
+};

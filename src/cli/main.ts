@@ -1,0 +1,73 @@
+import { type ParseArgsOptionsConfig, parseArgs } from "node:util";
+import { errorCodes, exitCodes, GalleyError, isGalleyError } from "../core/errors.ts";
+import { commands } from "./commands.ts";
+
+/**
+ * The command-line entry point: parses, runs one command, and turns every known error into
+ * `error[CODE]: message` plus a hint and an exit code. Returns the exit code.
+ */
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  const json = rest.includes("--json");
+  try {
+    if (name === undefined || name === "help" || name === "--help" || name === "-h") {
+      process.stdout.write(usage());
+      return exitCodes.ok;
+    }
+    if (name === "--version" || name === "version") {
+      const { default: pkg } = await import("../../package.json", { with: { type: "json" } });
+      process.stdout.write(json ? `${JSON.stringify({ version: pkg.version })}\n` : `galley ${pkg.version}\n`);
+      return exitCodes.ok;
+    }
+    const command = commands[name as keyof typeof commands];
+    if (!command) {
+      throw new GalleyError("USAGE", `unknown command "${name}"`, { hint: `commands: ${Object.keys(commands).join(", ")}` });
+    }
+    let parsed: ReturnType<typeof parseArgs>;
+    try {
+      parsed = parseArgs({ args: rest, options: command.options as ParseArgsOptionsConfig, allowPositionals: true, strict: true });
+    } catch (error) {
+      throw new GalleyError("USAGE", `galley ${name}: ${(error as Error).message}`, { hint: `see: galley ${name} --help` });
+    }
+    if (parsed.values.help) {
+      process.stdout.write(commandUsage(name, command));
+      return exitCodes.ok;
+    }
+    return await command.run(parsed.values as never, parsed.positionals);
+  } catch (error) {
+    return report(error, json);
+  }
+}
+
+function report(error: unknown, json: boolean): number {
+  if (isGalleyError(error)) {
+    const exit = errorCodes[error.code] ?? exitCodes.userError;
+    if (json) {
+      process.stdout.write(`${JSON.stringify({ status: "error", error: { code: error.code, message: error.message, hint: error.hint } })}\n`);
+    } else {
+      process.stderr.write(`error[${error.code}]: ${error.message}\n`);
+      if (error.hint) process.stderr.write(`hint: ${error.hint}\n`);
+    }
+    return exit;
+  }
+  // not a user error: a bug, so the stack trace helps whoever fixes it
+  process.stderr.write(`internal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.stderr.write("hint: this is a bug in Galley; please report it with the command you ran\n");
+  return exitCodes.internalError;
+}
+
+function usage(): string {
+  const lines = ["Galley: configuration management and fleet orchestration", "", "usage: galley <command> [options]", "", "commands:"];
+  for (const [name, command] of Object.entries(commands)) lines.push(`  ${name.padEnd(10)} ${command.summary}`);
+  lines.push("", "Every command takes --json and --help. Docs: docs/ in the repository.", "");
+  return lines.join("\n");
+}
+
+function commandUsage(name: string, command: (typeof commands)[keyof typeof commands]): string {
+  const lines = [`usage: galley ${name} ${command.usage}`, "", command.summary, "", "options:"];
+  for (const [option, spec] of Object.entries(command.options)) {
+    const flag = `--${option}${spec.type === "string" ? " VALUE" : ""}`;
+    lines.push(`  ${flag.padEnd(24)} ${(spec as { description?: string }).description ?? ""}`);
+  }
+  return `${lines.join("\n")}\n`;
+}

@@ -1,0 +1,143 @@
+import * as fs from "node:fs/promises";
+import * as path from "node:path";
+import { pathToFileURL } from "node:url";
+import { LineCounter, parseDocument } from "yaml";
+import { z } from "zod";
+import { type Attributes, deepMerge, isPlainObject } from "../core/attributes.ts";
+import { GalleyError } from "../core/errors.ts";
+import type { Facts } from "../core/host.ts";
+
+/** A versioned folder of recipes, attribute defaults, templates and files. */
+export interface Cookbook {
+  name: string;
+  version: string;
+  description: string;
+  /** cookbook name → version constraint */
+  depends: Record<string, string>;
+  dir: string;
+}
+
+const metadataSchema = z.strictObject({
+  name: z.string().regex(/^[a-z][a-z0-9_-]*$/, "lowercase letters, digits, - and _, starting with a letter"),
+  version: z.string().regex(/^\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.-]+)?$/, "a semantic version like 1.0.0"),
+  description: z.string().default(""),
+  depends: z
+    .union([z.array(z.string()), z.record(z.string(), z.string())])
+    .default({})
+    .transform((value) => (Array.isArray(value) ? Object.fromEntries(value.map((name) => [name, "*"])) : value)),
+  supports: z.array(z.string()).optional(),
+});
+
+/** Loads every cookbook under `dir` (one folder each, with cookbook.yaml). */
+export async function loadCookbooks(dir: string): Promise<Map<string, Cookbook>> {
+  let entries: string[];
+  try {
+    entries = (await fs.readdir(dir, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name);
+  } catch {
+    throw new GalleyError("COOKBOOK_NOT_FOUND", `no cookbooks folder at ${dir}`, {
+      hint: "run from your kitchen's root (the folder holding cookbooks/), or pass --cookbooks DIR",
+    });
+  }
+  const cookbooks = new Map<string, Cookbook>();
+  for (const entry of entries.sort()) {
+    const file = path.join(dir, entry, "cookbook.yaml");
+    const text = await fs.readFile(file, "utf8").catch(() => undefined);
+    if (text === undefined) continue;
+    const metadata = parseYamlFile(file, text, metadataSchema);
+    const existing = cookbooks.get(metadata.name);
+    if (existing) {
+      throw new GalleyError("COOKBOOK_INVALID", `two cookbooks are named ${metadata.name}: ${existing.dir} and ${path.dirname(file)}`, {
+        hint: "give each cookbook a unique name in its cookbook.yaml",
+      });
+    }
+    cookbooks.set(metadata.name, { ...metadata, dir: path.join(dir, entry) });
+  }
+  return cookbooks;
+}
+
+/** The file of `recipe` in `cookbook`, or a clear error listing the recipes that exist. */
+export async function recipeFile(cookbook: Cookbook, recipe: string): Promise<string> {
+  const dir = path.join(cookbook.dir, "recipes");
+  for (const ext of [".ts", ".js", ".mjs"]) {
+    const file = path.join(dir, recipe + ext);
+    if (await exists(file)) return file;
+  }
+  const known = (await fs.readdir(dir).catch(() => [] as string[])).map((f) => `${cookbook.name}::${f.replace(/\.(ts|js|mjs)$/, "")}`);
+  throw new GalleyError("RECIPE_NOT_FOUND", `no recipe ${cookbook.name}::${recipe} (looked for ${path.join(dir, recipe)}.ts)`, {
+    hint: known.length ? `recipes of ${cookbook.name}: ${known.join(", ")}` : `create ${path.join(dir, recipe)}.ts`,
+  });
+}
+
+/** The cookbook's attribute defaults: attributes/default.* first, then the others by name; YAML or TypeScript. */
+export async function loadCookbookAttributes(cookbook: Cookbook, facts: Facts): Promise<{ file: string; values: Attributes }[]> {
+  const dir = path.join(cookbook.dir, "attributes");
+  const files = (await fs.readdir(dir).catch(() => [] as string[]))
+    .filter((f) => /\.(ya?ml|json|ts|js|mjs)$/.test(f))
+    .sort((a, b) => Number(!a.startsWith("default.")) - Number(!b.startsWith("default.")) || a.localeCompare(b));
+  const result = [];
+  for (const name of files) {
+    const file = path.join(dir, name);
+    result.push({ file, values: await loadAttributeFile(file, facts) });
+  }
+  return result;
+}
+
+/** Reads one attribute file: YAML/JSON data, or a module whose default export is an object or a function of facts. */
+export async function loadAttributeFile(file: string, facts: Facts): Promise<Attributes> {
+  let values: unknown;
+  if (/\.(ts|js|mjs)$/.test(file)) {
+    const module = (await import(pathToFileURL(file).href)) as { default?: unknown };
+    values = typeof module.default === "function" ? await module.default({ facts }) : module.default;
+  } else {
+    const text = await fs.readFile(file, "utf8").catch(() => {
+      throw new GalleyError("FILE_NOT_FOUND", `attributes file ${file} does not exist`, { hint: "check the path" });
+    });
+    values = parseYamlFile(file, text, z.unknown(), "ATTRIBUTES_INVALID");
+  }
+  if (values === undefined || values === null) return {};
+  if (!isPlainObject(values)) {
+    throw new GalleyError("ATTRIBUTES_INVALID", `${file}: attributes must be an object (a mapping of names to values)`, {
+      hint: "write top-level keys, e.g. `app: { port: 8080 }`",
+    });
+  }
+  return values;
+}
+
+/** Merges attribute layers in order, later ones winning. */
+export function mergeLayers(layers: Attributes[]): Attributes {
+  return layers.reduce((merged, layer) => deepMerge(merged, layer), {});
+}
+
+/** Parses YAML (JSON is YAML) and validates it; errors name the file, line and field. */
+export function parseYamlFile<T>(
+  file: string,
+  text: string,
+  schema: z.ZodType<T>,
+  code: "COOKBOOK_INVALID" | "ATTRIBUTES_INVALID" = "COOKBOOK_INVALID",
+): T {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: true });
+  if (doc.errors.length > 0) {
+    const error = doc.errors[0]!;
+    const line = error.linePos?.[0].line;
+    throw new GalleyError(code, `${file}${line ? `:${line}` : ""}: ${error.message.split("\n")[0]}`, {
+      hint: "fix the YAML syntax at that line",
+    });
+  }
+  const result = schema.safeParse(doc.toJS());
+  if (result.success) return result.data;
+  const issue = result.error.issues[0]!;
+  const node = doc.getIn(issue.path as (string | number)[], true) as { range?: [number, number] } | undefined;
+  const offset = node?.range?.[0] ?? (doc.contents as { range?: [number] } | null)?.range?.[0] ?? 0;
+  const field = issue.path.join(".") || "(top level)";
+  throw new GalleyError(code, `${file}:${lineCounter.linePos(offset).line}: ${field}: ${issue.message}`, {
+    hint: "fix that field and run again",
+  });
+}
+
+async function exists(file: string): Promise<boolean> {
+  return fs.access(file).then(
+    () => true,
+    () => false,
+  );
+}

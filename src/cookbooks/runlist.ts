@@ -1,0 +1,120 @@
+import * as fs from "node:fs/promises";
+import * as path from "node:path";
+import type { Attributes } from "../core/attributes.ts";
+import { GalleyError } from "../core/errors.ts";
+import type { Facts } from "../core/host.ts";
+import type { RecipeEntry, RunList } from "../core/runlist.ts";
+import { type Cookbook, loadAttributeFile, loadCookbookAttributes, loadCookbooks, mergeLayers, recipeFile } from "./cookbook.ts";
+
+/**
+ * A run list over a cookbooks folder: items are `cookbook` (its default recipe),
+ * `cookbook::recipe`, or a path to a single recipe file (`./site.ts`).
+ */
+export class CookbookRunList implements RunList {
+  readonly items: string[];
+  readonly cookbooks: Map<string, Cookbook>;
+
+  private constructor(items: string[], cookbooks: Map<string, Cookbook>) {
+    this.items = items;
+    this.cookbooks = cookbooks;
+  }
+
+  /** Loads the cookbooks folder (only needed when an item names a cookbook) and checks every item. */
+  static async load(items: string[], cookbooksDir: string): Promise<CookbookRunList> {
+    if (items.length === 0) {
+      throw new GalleyError("USAGE", "the run list is empty", {
+        hint: "name recipes to run: galley apply web, galley apply web::db, or galley apply ./site.ts",
+      });
+    }
+    const needsCookbooks = items.some((item) => !isRecipeFile(item));
+    const folderExists = await fs.stat(cookbooksDir).then(() => true, () => false);
+    const cookbooks = needsCookbooks || folderExists ? await loadCookbooks(cookbooksDir) : new Map<string, Cookbook>();
+    const runList = new CookbookRunList(items, cookbooks);
+    for (const item of items) if (!isRecipeFile(item)) runList.#cookbook(splitItem(item).cookbook, `run list item "${item}"`);
+    for (const cookbook of cookbooks.values()) {
+      for (const dependency of Object.keys(cookbook.depends)) runList.#cookbook(dependency, `cookbook ${cookbook.name}'s depends`);
+    }
+    return runList;
+  }
+
+  async entries(): Promise<RecipeEntry[]> {
+    const entries: RecipeEntry[] = [];
+    for (const item of this.items) {
+      if (isRecipeFile(item)) {
+        const file = path.resolve(item);
+        if (!(await fs.stat(file).then((s) => s.isFile(), () => false))) {
+          throw new GalleyError("RECIPE_NOT_FOUND", `no recipe file ${item}`, { hint: "check the path" });
+        }
+        entries.push({ cookbook: undefined, recipe: path.basename(file).replace(/\.[cm]?[jt]s$/, ""), file });
+      } else {
+        const { cookbook, recipe } = splitItem(item);
+        entries.push({ cookbook, recipe, file: await recipeFile(this.#cookbook(cookbook, item), recipe) });
+      }
+    }
+    return entries;
+  }
+
+  async resolveInclude(name: string, fromCookbook: string | undefined, fromLabel: string): Promise<RecipeEntry> {
+    const { cookbook, recipe } = splitItem(name);
+    const target = this.#cookbook(cookbook, `r.include("${name}") in ${fromLabel}`);
+    if (fromCookbook && cookbook !== fromCookbook && !(cookbook in this.cookbooks.get(fromCookbook)!.depends)) {
+      throw new GalleyError("COOKBOOK_INVALID", `${fromLabel} includes ${name}, but cookbook ${fromCookbook} does not depend on ${cookbook}`, {
+        hint: `add it to depends in ${path.join(this.cookbookDir(fromCookbook), "cookbook.yaml")}: depends: { ${cookbook}: "*" }`,
+      });
+    }
+    return { cookbook, recipe, file: await recipeFile(target, recipe) };
+  }
+
+  cookbookDir(cookbook: string): string {
+    return this.cookbooks.get(cookbook)!.dir;
+  }
+
+  /**
+   * Cookbooks whose attributes apply, dependencies first: the run list's cookbooks and what they
+   * depend on; every cookbook when the run list has a recipe file (it can include any of them).
+   */
+  attributeOrder(): Cookbook[] {
+    const roots = this.items.some(isRecipeFile)
+      ? [...this.cookbooks.keys()]
+      : this.items.map((item) => splitItem(item).cookbook);
+    const order: Cookbook[] = [];
+    const visited = new Set<string>();
+    const visit = (name: string) => {
+      if (visited.has(name)) return;
+      visited.add(name);
+      const cookbook = this.cookbooks.get(name)!;
+      for (const dependency of Object.keys(cookbook.depends)) visit(dependency);
+      order.push(cookbook);
+    };
+    for (const root of roots) visit(root);
+    return order;
+  }
+
+  /** Cookbook defaults in dependency order, then the run's attribute files in the order given. */
+  async attributes(facts: Facts, attributeFiles: string[]): Promise<Attributes> {
+    const layers: Attributes[] = [];
+    for (const cookbook of this.attributeOrder()) {
+      for (const { values } of await loadCookbookAttributes(cookbook, facts)) layers.push(values);
+    }
+    for (const file of attributeFiles) layers.push(await loadAttributeFile(path.resolve(file), facts));
+    return mergeLayers(layers);
+  }
+
+  #cookbook(name: string, context: string): Cookbook {
+    const cookbook = this.cookbooks.get(name);
+    if (cookbook) return cookbook;
+    const known = [...this.cookbooks.keys()];
+    throw new GalleyError("COOKBOOK_NOT_FOUND", `${context}: no cookbook named ${name}`, {
+      hint: known.length ? `cookbooks found: ${known.join(", ")}` : "create cookbooks/<name>/cookbook.yaml, or pass --cookbooks DIR",
+    });
+  }
+}
+
+function isRecipeFile(item: string): boolean {
+  return /\.[cm]?[jt]s$/.test(item) || item.includes("/");
+}
+
+function splitItem(item: string): { cookbook: string; recipe: string } {
+  const [cookbook, recipe] = item.split("::");
+  return { cookbook: cookbook!, recipe: recipe || "default" };
+}

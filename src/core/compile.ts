@@ -1,0 +1,289 @@
+import * as path from "node:path";
+import { pathToFileURL } from "node:url";
+import type { Attributes } from "./attributes.ts";
+import type { Catalog, CatalogResource, SourceLocation } from "./catalog.ts";
+import { parseResourceId, resourceId } from "./catalog.ts";
+import { commonKeys, commonSchema, ResourceRef } from "./common.ts";
+import { GalleyError, isGalleyError } from "./errors.ts";
+import { buildEdges, orderResources } from "./graph.ts";
+import type { Facts } from "./host.ts";
+import { callerLocation, displayPath } from "./location.ts";
+import type { Recipe, RecipeContext } from "./recipe.ts";
+import type { CompileContext, ResourceType } from "./resource.ts";
+import { formatIssues } from "./validate.ts";
+import { readCookbookFile, type RunList } from "./runlist.ts";
+
+export interface CompileOptions {
+  runList: RunList;
+  attributes: Attributes;
+  facts: Facts;
+  hostName: string;
+  types: Readonly<Record<string, ResourceType>>;
+}
+
+interface Declared {
+  resource: CatalogResource;
+  fingerprint: string;
+}
+
+/**
+ * Runs the run list's recipes with attributes and facts, and yields the catalog: every declared
+ * resource validated and compiled, edges, and converge order. Recipes only declare; nothing
+ * touches the host.
+ */
+export async function compile(options: CompileOptions): Promise<Catalog> {
+  const declared = new Map<string, Declared>();
+  const keys = new Map<string, string>();
+  const pending: Promise<void>[] = [];
+  const included = new Set<string>();
+
+  const runRecipe = async (entry: { cookbook: string | undefined; recipe: string; file: string }) => {
+    const label = entry.cookbook ? `${entry.cookbook}::${entry.recipe}` : displayPath(entry.file);
+    if (included.has(label)) return;
+    included.add(label);
+    const recipe = await importRecipe(entry.file, label);
+    const context = makeContext(entry.cookbook, label, entry.file);
+    try {
+      await recipe(context);
+    } catch (error) {
+      if (isGalleyError(error)) throw error;
+      const where = locationIn(error, entry.file);
+      throw new GalleyError("RECIPE_FAILED", `recipe ${label} failed${where}: ${error instanceof Error ? error.message : String(error)}`, {
+        hint: "fix the recipe code at that line",
+        cause: error,
+      });
+    }
+  };
+
+  const makeContext = (cookbook: string | undefined, label: string, file: string): RecipeContext => {
+    const base = {
+      attrs: options.attributes,
+      facts: options.facts,
+      cookbook,
+      recipe: label,
+      include: async (name: string) => {
+        const entry = options.runList.resolveInclude(name, cookbook, label);
+        await runRecipe(await entry);
+      },
+      resource: (type: string, name: string, props: Record<string, unknown> = {}) =>
+        declare(type, name, props, cookbook, label, file),
+    };
+    return new Proxy(base, {
+      get(target, property, receiver) {
+        if (typeof property !== "string" || property in target) return Reflect.get(target, property, receiver);
+        if (property === "then") return undefined;
+        if (Object.hasOwn(options.types, property)) {
+          return (name: string, props: Record<string, unknown> = {}) => declare(property, name, props, cookbook, label, file);
+        }
+        throw unknownType(property, here(label, file), options.types);
+      },
+    }) as unknown as RecipeContext;
+  };
+
+  const declare = (
+    type: string,
+    name: string,
+    input: Record<string, unknown>,
+    cookbook: string | undefined,
+    label: string,
+    file: string,
+  ): ResourceRef => {
+    const source = here(label, file);
+    const resourceType = options.types[type];
+    if (!resourceType) throw unknownType(type, source, options.types);
+    const id = resourceId(type, String(name));
+    const where = `${id} (${displayPath(source.file)}:${source.line})`;
+    if (typeof name !== "string" || name.length === 0) {
+      throw new GalleyError("RESOURCE_INVALID", `${type} at ${displayPath(source.file)}:${source.line} needs a name`, {
+        hint: `declare it as r.${type}("name", { … })`,
+      });
+    }
+    const { common, own } = splitProps(input ?? {});
+    if (resourceType.nameProperty && own[resourceType.nameProperty] === undefined) own[resourceType.nameProperty] = name;
+    const ownResult = resourceType.schema.safeParse(own);
+    if (!ownResult.success) throw invalid(where, formatIssues(ownResult.error.issues, resourceType), type);
+    const commonResult = commonSchema.safeParse(common);
+    if (!commonResult.success) throw invalid(where, formatIssues(commonResult.error.issues), type);
+    const c = commonResult.data;
+    const actions = c.action === undefined ? [resourceType.actions[0]!] : Array.isArray(c.action) ? c.action : [c.action];
+    for (const action of actions) {
+      if (action !== "nothing" && !resourceType.actions.includes(action)) {
+        throw invalid(where, `unknown action "${action}"; ${type} has: ${[...resourceType.actions, "nothing"].join(", ")}`, type);
+      }
+    }
+    const resource: CatalogResource = {
+      id,
+      type,
+      name,
+      actions,
+      props: ownResult.data as Record<string, unknown>,
+      notifies: (c.notifies ?? []).map((n) => ({ action: n.action, target: n.resource, timing: n.timing })),
+      requires: c.requires ?? [],
+      before: c.before ?? [],
+      ignoreFailure: c.ignoreFailure,
+      retries: c.retries,
+      retryDelay: c.retryDelay,
+      sensitive: c.sensitive,
+      source,
+    };
+    if (c.onlyIf) resource.onlyIf = c.onlyIf;
+    if (c.notIf) resource.notIf = c.notIf;
+    const subscribes = c.subscribes ?? [];
+    const fingerprint = fingerprintOf(resource, subscribes);
+    const existing = declared.get(id);
+    if (existing) {
+      if (existing.fingerprint === fingerprint) return new ResourceRef(id);
+      const first = existing.resource.source;
+      throw new GalleyError(
+        "RESOURCE_CONFLICT",
+        `${where} is declared again with different properties; first declared at ${displayPath(first.file)}:${first.line}`,
+        { hint: "declare each resource once, or make both declarations identical" },
+      );
+    }
+    const key = `${type}\u0000${resourceType.key(resource.props)}`;
+    const sameKey = keys.get(key);
+    if (sameKey) {
+      throw new GalleyError("RESOURCE_CONFLICT", `${where} manages the same ${type} as ${sameKey}`, {
+        hint: "declare each thing once; give one of them another name or path",
+      });
+    }
+    keys.set(key, id);
+    declared.set(id, { resource, fingerprint });
+    subscriptions.push(...subscribes.map((s) => ({ subscriber: id, ...s, where })));
+    if (resourceType.compile) {
+      const context = compileContext(cookbook, file, options.runList);
+      pending.push(
+        (async () => {
+          try {
+            resource.props = (await resourceType.compile!(resource.props as never, context)) as Record<string, unknown>;
+          } catch (error) {
+            throw isGalleyError(error) && error.code !== "APPLY_FAILED"
+              ? new GalleyError(error.code, `${where}: ${error.message}`, error.hint ? { hint: error.hint, cause: error } : { cause: error })
+              : invalid(where, error instanceof Error ? error.message : String(error), type);
+          }
+        })(),
+      );
+    }
+    return new ResourceRef(id);
+  };
+
+  const subscriptions: { subscriber: string; action: string; resource: string; timing: "immediate" | "delayed"; where: string }[] = [];
+
+  for (const entry of await options.runList.entries()) await runRecipe(entry);
+  await Promise.all(pending);
+
+  const resources = [...declared.values()].map((d) => d.resource);
+  for (const s of subscriptions) {
+    const source = declared.get(s.resource)?.resource;
+    if (!source) throw missingTarget(s.where, "subscribes to", s.resource, declared);
+    source.notifies.push({ action: s.action, target: s.subscriber, timing: s.timing });
+  }
+  for (const resource of resources) checkReferences(resource, declared, options.types);
+  const nodes = resources.map((resource) => {
+    const type = options.types[resource.type]!;
+    const autoRequires = type.autoRequires?.(resource.props) ?? [];
+    const key = type.key(resource.props);
+    const own = autoRequires.find((auto) => auto.path === key);
+    return { resource, path: own?.path, autoRequires };
+  });
+  const edges = buildEdges(nodes);
+  return {
+    host: options.hostName,
+    runList: options.runList.items,
+    resources: orderResources(resources, edges),
+    edges,
+  };
+}
+
+function checkReferences(resource: CatalogResource, declared: Map<string, Declared>, types: Readonly<Record<string, ResourceType>>) {
+  const where = `${resource.id} (${displayPath(resource.source.file)}:${resource.source.line})`;
+  for (const id of [...resource.requires, ...resource.before]) {
+    if (!declared.has(id)) throw missingTarget(where, "refers to", id, declared);
+  }
+  for (const notification of resource.notifies) {
+    const target = declared.get(notification.target)?.resource;
+    if (!target) throw missingTarget(where, "notifies", notification.target, declared);
+    const actions = types[target.type]!.actions;
+    if (!actions.includes(notification.action) && notification.action !== "nothing") {
+      throw new GalleyError("RESOURCE_INVALID", `${where} notifies ${target.id} with unknown action "${notification.action}"`, {
+        hint: `${target.type} has: ${actions.join(", ")}`,
+      });
+    }
+  }
+}
+
+function missingTarget(where: string, verb: string, id: string, declared: Map<string, Declared>): GalleyError {
+  const parsed = parseResourceId(id);
+  const similar = [...declared.keys()].filter((known) => parsed && known.startsWith(`${parsed.type}[`)).slice(0, 5);
+  return new GalleyError("RESOURCE_NOT_FOUND", `${where} ${verb} ${id}, which is not declared in this run`, {
+    hint: parsed
+      ? `declare ${id} in a recipe of the run list${similar.length ? ` (declared ${parsed.type}s: ${similar.join(", ")})` : ""}`
+      : `write resource ids as type[name], e.g. service[nginx]`,
+  });
+}
+
+function splitProps(input: Record<string, unknown>) {
+  const common: Record<string, unknown> = {};
+  const own: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(input)) {
+    if (value === undefined) continue;
+    (commonKeys.has(key) ? common : own)[key] = value;
+  }
+  return { common, own };
+}
+
+function fingerprintOf(resource: CatalogResource, subscribes: unknown): string {
+  const { source: _source, ...rest } = resource;
+  return JSON.stringify({ rest, subscribes }, (_key, value) => (typeof value === "function" ? `fn:${value.toString()}` : value));
+}
+
+function here(label: string, file: string): SourceLocation {
+  const caller = callerLocation();
+  return { file: caller?.file ?? file, line: caller?.line ?? 0, recipe: label };
+}
+
+function invalid(where: string, message: string, type: string): GalleyError {
+  return new GalleyError("RESOURCE_INVALID", `${where}: ${message}`, {
+    hint: `see the properties of ${type} with: galley explain ${type}`,
+  });
+}
+
+function unknownType(type: string, source: SourceLocation, types: Readonly<Record<string, ResourceType>>): GalleyError {
+  return new GalleyError("RESOURCE_UNKNOWN_TYPE", `unknown resource type "${type}" at ${displayPath(source.file)}:${source.line}`, {
+    hint: `known types: ${Object.keys(types).sort().join(", ")}`,
+  });
+}
+
+async function importRecipe(file: string, label: string): Promise<Recipe> {
+  let module: { default?: unknown };
+  try {
+    module = (await import(pathToFileURL(file).href)) as { default?: unknown };
+  } catch (error) {
+    throw new GalleyError("RECIPE_FAILED", `cannot load recipe ${label} (${displayPath(file)}): ${error instanceof Error ? error.message : String(error)}`, {
+      hint: "fix the syntax error; recipes are TypeScript with erasable syntax only (no enums or namespaces)",
+      cause: error,
+    });
+  }
+  if (typeof module.default !== "function") {
+    throw new GalleyError("RECIPE_FAILED", `recipe ${label} (${displayPath(file)}) has no default export function`, {
+      hint: "write `export default function (r) { … }`",
+    });
+  }
+  return module.default as Recipe;
+}
+
+function locationIn(error: unknown, file: string): string {
+  const stack = error instanceof Error ? (error.stack ?? "") : "";
+  const url = pathToFileURL(file).href;
+  const match = new RegExp(`${url.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}:(\\d+)`).exec(stack);
+  return match ? ` at ${displayPath(file)}:${match[1]}` : "";
+}
+
+function compileContext(cookbook: string | undefined, file: string, runList: RunList): CompileContext {
+  const baseDir = cookbook ? runList.cookbookDir(cookbook) : path.dirname(file);
+  return {
+    cookbook,
+    baseDir,
+    cookbookFile: (kind, name) => readCookbookFile(baseDir, kind, name, cookbook),
+  };
+}

@@ -1,0 +1,46 @@
+import type { Attributes } from "./attributes.ts";
+import type { CommonInput } from "./common.ts";
+import { ResourceRef } from "./common.ts";
+import type { Facts } from "./host.ts";
+import type { ResourceType } from "./resource.ts";
+import type { resourceTypes } from "../resources/index.ts";
+import type { z } from "zod";
+
+/** The properties a recipe passes for a type: the type's own (its name property optional) plus the common ones. */
+export type DeclareProps<T> = T extends ResourceType<infer _P>
+  ? T["schema"] extends z.ZodType<unknown, infer I>
+    ? Partial<I> & CommonInput
+    : never
+  : never;
+
+type BuiltinMethods = {
+  [K in keyof typeof resourceTypes]: (name: string, props?: DeclareProps<(typeof resourceTypes)[K]>) => ResourceRef;
+};
+
+/**
+ * What a recipe receives: attributes, facts, include, and one method per resource type.
+ *
+ * @example
+ * export default function (r: RecipeContext) {
+ *   r.directory("/srv/app", { mode: 0o755 });
+ * }
+ */
+export interface RecipeContext extends BuiltinMethods {
+  /** the merged attributes */
+  readonly attrs: Attributes;
+  /** the host's facts */
+  readonly facts: Facts;
+  /** the cookbook of this recipe; undefined for a single recipe file */
+  readonly cookbook: string | undefined;
+  /** `cookbook::recipe` of this recipe, or its file */
+  readonly recipe: string;
+  /** runs another recipe once per run: `cookbook` (its default recipe) or `cookbook::recipe` */
+  include(name: string): Promise<void>;
+  /** declares a resource of any registered type, built-in or a cookbook's own */
+  resource(type: string, name: string, props?: Record<string, unknown>): ResourceRef;
+}
+
+/** A recipe module's default export. */
+export type Recipe = (r: RecipeContext) => void | Promise<void>;
+
+export { ResourceRef };

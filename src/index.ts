@@ -1,0 +1,15 @@
+/**
+ * Galley's public API: what recipes, cookbooks and embedding programs import from "galley".
+ */
+export type { Attributes } from "./core/attributes.ts";
+export type { Catalog, CatalogResource, Edge, Guard, Notification } from "./core/catalog.ts";
+export { compile } from "./core/compile.ts";
+export { converge, type ConvergeEvent, type ConvergeOptions } from "./core/converge.ts";
+export { GalleyError, type ErrorCode, exitCodes } from "./core/errors.ts";
+export type { ExecOptions, ExecResult, Facts, Host, Stat } from "./core/host.ts";
+export type { Recipe, RecipeContext, ResourceRef } from "./core/recipe.ts";
+export type { Report, ResourceReport } from "./core/report.ts";
+export { type Change, defineResourceType, type ResourceType } from "./core/resource.ts";
+export { compileRunList } from "./cookbooks/solo.ts";
+export { LocalHost } from "./hosts/local.ts";
+export { resourceTypes } from "./resources/index.ts";

@@ -1,0 +1,300 @@
+import { z } from "zod";
+import { GalleyError } from "../core/errors.ts";
+import type { Host } from "../core/host.ts";
+import { type Change, defineResourceType } from "../core/resource.ts";
+import { run } from "../hosts/fsops.ts";
+
+const months = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];
+const weekdays = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
+
+/** Bounds and names of each schedule field, as Debian's cron reads them. */
+const fields = {
+  minute: { min: 0, max: 59, names: [] as string[], first: 0 },
+  hour: { min: 0, max: 23, names: [] as string[], first: 0 },
+  day: { min: 1, max: 31, names: [] as string[], first: 0 },
+  month: { min: 1, max: 12, names: months, first: 1 },
+  weekday: { min: 0, max: 7, names: weekdays, first: 0 },
+} as const;
+
+type FieldName = keyof typeof fields;
+const fieldNames = Object.keys(fields) as FieldName[];
+const times = [
+  "@reboot",
+  "@yearly",
+  "@annually",
+  "@monthly",
+  "@weekly",
+  "@daily",
+  "@midnight",
+  "@hourly",
+] as const;
+
+/** Why `text` is not a valid cron field (`*`, numbers, names, ranges, lists, steps), or undefined. */
+export function cronFieldError(field: FieldName, text: string): string | undefined {
+  const { min, max, names, first } = fields[field];
+  const value = (part: string): number | string => {
+    const index = names.indexOf(part.toLowerCase());
+    if (index >= 0) return index + first;
+    if (!/^\d+$/.test(part)) {
+      return `"${part}" is not a number${names.length > 0 ? ` or a name (${names.join(", ")})` : ""}`;
+    }
+    const n = Number(part);
+    return n < min || n > max ? `${n} is out of range ${min}-${max}` : n;
+  };
+  for (const item of text.split(",")) {
+    const [range = "", step, ...extra] = item.split("/");
+    if (extra.length > 0) return `"${item}" has more than one step`;
+    if (step !== undefined && !/^[1-9]\d*$/.test(step))
+      return `step "${step}" in "${item}" must be a number from 1`;
+    if (range === "*") continue;
+    const [from = "", to, ...more] = range.split("-");
+    if (more.length > 0 || from === "") return `"${item}" is not a value, a range a-b or *`;
+    const start = value(from);
+    if (typeof start === "string") return start;
+    if (to === undefined) {
+      if (step !== undefined) return `"${item}": a step needs a range or *, e.g. ${from}-${max}/${step}`;
+      continue;
+    }
+    const end = value(to);
+    if (typeof end === "string") return end;
+    if (start > end) return `range "${range}" goes backwards: cron would never run it`;
+  }
+  return undefined;
+}
+
+const cronField = (field: FieldName) =>
+  z
+    .union([z.string(), z.number().int()])
+    .transform((input, ctx) => {
+      const text = String(input).trim();
+      const error = cronFieldError(field, text);
+      if (error) ctx.addIssue({ code: "custom", message: `${field}: ${error}` });
+      return text;
+    })
+    .optional();
+
+const noNewline = (what: string) => z.string().regex(/^[^\n\r]*$/, `${what} must be one line`);
+
+const schema = z
+  .strictObject({
+    name: noNewline("name")
+      .min(1)
+      .describe("the entry's identifier, kept as a `# Galley: NAME` line above it"),
+    minute: cronField("minute").describe("0-59, a range, list or step (*/15); default *"),
+    hour: cronField("hour").describe("0-23, a range, list or step; default *"),
+    day: cronField("day").describe("day of the month 1-31, a range, list or step; default *"),
+    month: cronField("month").describe("1-12 or jan-dec, a range, list or step; default *"),
+    weekday: cronField("weekday").describe(
+      "0-7 (0 and 7 are Sunday) or sun-sat, a range, list or step; default *",
+    ),
+    time: z
+      .string()
+      .transform((text) => (text.startsWith("@") ? text : `@${text}`))
+      .pipe(z.enum(times))
+      .optional()
+      .describe(
+        "a special schedule instead of the five fields: @reboot, @hourly, @daily, @weekly, @monthly, @yearly",
+      ),
+    command: noNewline("command")
+      .min(1)
+      .optional()
+      .describe("the command the shell runs (required to create); a % must be written \\% as in any crontab"),
+    user: z.string().min(1).default("root").describe("whose crontab holds the entry"),
+    environment: z
+      .record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "a variable name"), noNewline("a value"))
+      .default({})
+      .describe(
+        "VAR=value lines written just above the entry (MAILTO, PATH…); cron applies them to entries below too",
+      ),
+  })
+  .superRefine((props, ctx) => {
+    const given = fieldNames.filter((field) => props[field] !== undefined);
+    if (props.time !== undefined && given.length > 0) {
+      ctx.addIssue({ code: "custom", message: `give either time or ${given.join(", ")}, not both` });
+    }
+  });
+
+type Props = z.output<typeof schema>;
+
+/** A user's crontab, line by line. */
+export interface CronState {
+  lines: string[];
+  /** false when the user does not exist (yet): nothing can be installed */
+  userExists: boolean;
+}
+
+/** One Galley-managed entry found in a crontab: lines [start, end). */
+interface Block {
+  start: number;
+  end: number;
+  environment: Record<string, string>;
+  schedule: string | undefined;
+  command: string | undefined;
+}
+
+/** An entry in a user's crontab, like Chef's cron. */
+export const cron = defineResourceType<Props, CronState>({
+  type: "cron",
+  description:
+    "An entry in a user's crontab, named by a `# Galley: NAME` line; other entries are left untouched.",
+  actions: ["create", "delete"],
+  schema,
+  nameProperty: "name",
+
+  key: (props) => `${props.user}:${props.name}`,
+
+  autoRequires: (props) => [{ user: props.user }],
+
+  async read(host, props) {
+    const result = await host.exec(["crontab", "-l", "-u", props.user], { env: { LC_ALL: "C" } });
+    if (result.exitCode === 127) {
+      throw new GalleyError(
+        "PLATFORM_UNSUPPORTED",
+        `cron[${props.name}]: no crontab command on ${host.name}`,
+        {
+          hint: "install the cron package first (e.g. a package resource for cron before this one)",
+        },
+      );
+    }
+    if (result.exitCode !== 0) {
+      if (/no crontab for/.test(result.stderr)) return { lines: [], userExists: true };
+      if (/user .* unknown/.test(result.stderr)) return { lines: [], userExists: false };
+      throw new GalleyError("EXEC_FAILED", `crontab -l -u ${props.user} failed: ${result.stderr.trim()}`, {
+        hint: "reading another user's crontab needs root: run galley as root",
+      });
+    }
+    return { lines: splitLines(result.stdout), userExists: true };
+  },
+
+  diff(current, desired, action) {
+    const blocks = findBlocks(current?.lines ?? [], desired.name);
+    const block = blocks[0];
+    if (action === "delete") return block ? [{ property: "ensure", from: "present", to: "absent" }] : [];
+    const wanted = {
+      schedule: schedule(desired),
+      command: requireCommand(desired),
+      environment: desired.environment,
+    };
+    if (!block) {
+      return [
+        { property: "ensure", from: "absent", to: "present" },
+        { property: "schedule", to: wanted.schedule },
+        { property: "command", to: wanted.command },
+        ...(Object.keys(wanted.environment).length > 0
+          ? [{ property: "environment", to: wanted.environment }]
+          : []),
+      ];
+    }
+    const changes: Change[] = [];
+    if (block.schedule !== wanted.schedule)
+      changes.push({ property: "schedule", from: block.schedule, to: wanted.schedule });
+    if (block.command !== wanted.command)
+      changes.push({ property: "command", from: block.command, to: wanted.command });
+    if (!sameRecord(block.environment, wanted.environment)) {
+      changes.push({ property: "environment", from: block.environment, to: wanted.environment });
+    }
+    if (blocks.length > 1) changes.push({ property: "duplicates", from: blocks.length - 1, to: 0 });
+    return changes;
+  },
+
+  async apply(host, desired, action, current) {
+    const lines = current?.lines ?? [];
+    if (!current?.userExists) {
+      if (action === "delete") return;
+      throw new GalleyError(
+        "APPLY_FAILED",
+        `cron[${desired.name}]: no user ${desired.user} on ${host.name}`,
+        {
+          hint: `declare user("${desired.user}") in the recipe, or fix the cron's user`,
+        },
+      );
+    }
+    const blocks = findBlocks(lines, desired.name);
+    const kept = lines.filter(
+      (_, index) => !blocks.some((block) => index >= block.start && index < block.end),
+    );
+    let next = kept;
+    if (action !== "delete") {
+      const at = blocks[0] ? blocks[0].start : kept.length;
+      next = [...kept.slice(0, at), ...entryLines(desired), ...kept.slice(at)];
+    }
+    await writeCrontab(host, desired.user, next);
+  },
+});
+
+/** The five fields (default *) or the special time. */
+function schedule(props: Props): string {
+  return props.time ?? fieldNames.map((field) => props[field] ?? "*").join(" ");
+}
+
+function requireCommand(props: Props): string {
+  if (props.command === undefined) {
+    throw new GalleyError(
+      "RESOURCE_INVALID",
+      `cron[${props.name}]: command is required to create the entry`,
+      {
+        hint: "give the command to run, or use action delete",
+      },
+    );
+  }
+  return props.command;
+}
+
+/** The managed lines: the marker, the environment, the entry. */
+function entryLines(props: Props): string[] {
+  const environment = Object.entries(props.environment).map(([name, value]) => `${name}=${value}`);
+  return [marker(props.name), ...environment, `${schedule(props)} ${requireCommand(props)}`];
+}
+
+const marker = (name: string) => `# Galley: ${name}`;
+const envLine = /^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=(.*)$/;
+
+/** Every block under this name's marker: its environment lines and the entry right after them. */
+function findBlocks(lines: string[], name: string): Block[] {
+  const blocks: Block[] = [];
+  lines.forEach((line, start) => {
+    if (line.trimEnd() !== marker(name)) return;
+    const environment: Record<string, string> = {};
+    let end = start + 1;
+    for (let match = envLine.exec(lines[end] ?? ""); match; match = envLine.exec(lines[end] ?? "")) {
+      environment[match[1]!] = match[2]!;
+      end++;
+    }
+    const entry = /^\s*(@\S+|\S+\s+\S+\s+\S+\s+\S+\s+\S+)\s+(.*)$/.exec(lines[end] ?? "");
+    // a marker followed by a comment or blank line lost its entry: the block is only the marker and environment
+    const isEntry = entry !== null && !lines[end]!.trimStart().startsWith("#");
+    blocks.push({
+      start,
+      end: isEntry ? end + 1 : end,
+      environment,
+      schedule: isEntry ? entry[1]!.split(/\s+/).join(" ") : undefined,
+      command: isEntry ? entry[2]!.trim() : undefined,
+    });
+  });
+  return blocks;
+}
+
+/** Installs the lines as the user's crontab; no lines left removes the crontab. */
+async function writeCrontab(host: Host, user: string, lines: string[]): Promise<void> {
+  if (lines.every((line) => line.trim() === "")) {
+    const result = await host.exec(["crontab", "-r", "-u", user], { env: { LC_ALL: "C" } });
+    if (result.exitCode === 0 || /no crontab for/.test(result.stderr)) return;
+    throw new GalleyError(
+      "EXEC_FAILED",
+      `crontab -r -u ${user} exited ${result.exitCode}: ${result.stderr.trim()}`,
+    );
+  }
+  await run(host, ["crontab", "-u", user, "-"], { input: `${lines.join("\n")}\n` });
+}
+
+function splitLines(text: string): string[] {
+  if (text === "") return [];
+  const lines = text.split("\n");
+  if (lines.at(-1) === "") lines.pop();
+  return lines;
+}
+
+function sameRecord(a: Record<string, string>, b: Record<string, string>): boolean {
+  const keys = Object.keys(a);
+  return keys.length === Object.keys(b).length && keys.every((key) => b[key] === a[key]);
+}

@@ -1,0 +1,98 @@
+import { Eta } from "eta";
+import { z } from "zod";
+import { GalleyError } from "../core/errors.ts";
+import { defineResourceType, modeSchema, pathSchema } from "../core/resource.ts";
+import { applyFile, diffFile, type FileState, readFileState } from "./filestate.ts";
+
+type TemplateFunction = (variables: Record<string, unknown>) => string;
+
+const schema = z.strictObject({
+  path: pathSchema.describe("absolute path of the rendered file (defaults to the resource name)"),
+  source: z
+    .union([z.string().min(1), z.custom<TemplateFunction>((value) => typeof value === "function")])
+    .describe(
+      "an Eta template in the cookbook's templates/ folder (ERB-like: <%= it.x %>, <% code %>, -%> trims the newline), or a function (variables) => string",
+    ),
+  variables: z.record(z.string(), z.unknown()).default({}).describe("values the template sees as `it`"),
+  mode: modeSchema.optional(),
+  owner: z.string().optional().describe("user that owns the file"),
+  group: z.string().optional().describe("group that owns the file"),
+  backup: z.union([z.number().int().min(0), z.literal(false)]).default(5).describe("how many backups of replaced content to keep (false or 0: none)"),
+  verify: z.string().optional().describe("a shell command that must exit 0 on the new content before it replaces the file; %{path} is the candidate file"),
+  content: z.string().optional().describe("the rendered content (set by compile; not for recipes)"),
+});
+
+type Props = z.output<typeof schema>;
+
+/** A file rendered from an Eta template or a TypeScript function, at compile time. */
+export const template = defineResourceType<Props, FileState>({
+  type: "template",
+  description: "A file rendered from an Eta template in the cookbook's templates/ folder, or from a TypeScript function.",
+  actions: ["create", "delete", "create_if_missing"],
+  schema,
+  nameProperty: "path",
+
+  key: (props) => props.path,
+
+  async compile(props, context) {
+    if (typeof props.source === "function") return { ...props, content: renderFunction(props.source, props.variables) };
+    const { path } = await context.cookbookFile("templates", props.source);
+    return { ...props, content: renderEta(path.slice(0, path.length - props.source.length), props.source, props.variables) };
+  },
+
+  autoRequires: (props) => [
+    { path: props.path },
+    ...(props.owner ? [{ user: props.owner }] : []),
+    ...(props.group ? [{ group: props.group }] : []),
+  ],
+
+  read: (host, props) => readFileState(host, props.path),
+
+  diff(current, desired, action) {
+    if (action === "delete") return current ? [{ property: "ensure", from: current.type, to: "absent" }] : [];
+    if (action === "create_if_missing" && current) return [];
+    return diffFile(current, desiredFile(desired));
+  },
+
+  async apply(host, desired, action, current, context) {
+    if (action === "delete") {
+      await host.exec(["rm", "-f", "--", desired.path]);
+      return;
+    }
+    await applyFile(host, desiredFile(desired), current, context);
+  },
+});
+
+function desiredFile(props: Props) {
+  if (props.content === undefined) throw new Error(`template ${props.path} was not compiled`);
+  return { ...props, content: Buffer.from(props.content, "utf8"), backup: props.backup === false ? 0 : props.backup };
+}
+
+/** Renders `name` from a templates folder with `it` = variables; errors name the template file and line. */
+export function renderEta(views: string, name: string, variables: Record<string, unknown>): string {
+  // ERB users expect the newline after a tag to be kept and `-%>` to trim it; Eta's default trims every one.
+  const eta = new Eta({ views, autoEscape: false, autoTrim: false, debug: true, cache: false });
+  try {
+    return eta.render(name, variables);
+  } catch (error) {
+    throw templateError(name, error);
+  }
+}
+
+function renderFunction(render: TemplateFunction, variables: Record<string, unknown>): string {
+  const result = render(variables);
+  if (typeof result !== "string") {
+    throw new GalleyError("TEMPLATE_FAILED", `template function returned ${typeof result}, not a string`, {
+      hint: "return the file's content as a string",
+    });
+  }
+  return result;
+}
+
+function templateError(file: string, error: unknown): GalleyError {
+  const message = error instanceof Error ? error.message : String(error);
+  return new GalleyError("TEMPLATE_FAILED", `template ${file} failed: ${message}`, {
+    hint: "fix the template or the variables passed to it; templates see variables as `it`",
+    cause: error,
+  });
+}
