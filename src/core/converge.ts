@@ -147,7 +147,7 @@ class Run {
       }
     } catch (error) {
       report.status = "failed";
-      report.error = describeError(error, secretsOf(resource, type));
+      report.error = describeError(error, resource.sensitive, secretsOf(resource, type));
       if (resource.ignoreFailure) report.ignored = true;
       else this.blocked.add(resource.id);
       return false;
@@ -305,7 +305,15 @@ class Run {
   }
 }
 
-function describeError(error: unknown, secrets: string[]): NonNullable<ResourceReport["error"]> {
+function describeError(error: unknown, sensitive: boolean, secrets: string[]): NonNullable<ResourceReport["error"]> {
+  // a sensitive resource's error may quote its command or content: say only that it failed
+  if (sensitive) {
+    return {
+      ...(isGalleyError(error) ? { code: error.code } : {}),
+      message: "failed; the details are hidden because the resource is sensitive",
+      hint: "run the step by hand, or set sensitive: false while debugging",
+    };
+  }
   const message = scrub(errorMessage(error), secrets);
   if (!isGalleyError(error)) return { message };
   return { code: error.code, message, ...(error.hint ? { hint: scrub(error.hint, secrets) } : {}) };

@@ -38,7 +38,6 @@ export function buildEdges(nodes: GraphNode[]): Edge[] {
     const { id } = node.resource;
     for (const dependency of node.resource.requires) add(dependency, id, "requires");
     for (const later of node.resource.before) add(id, later, "before");
-    for (const notification of node.resource.notifies) add(id, notification.target, "notifies");
     for (const auto of node.autoRequires) {
       if (auto.path !== undefined) {
         const same = (byPath.get(auto.path) ?? []).filter((other) => (index.get(other) ?? i) < i);
@@ -50,7 +49,28 @@ export function buildEdges(nodes: GraphNode[]): Edge[] {
       if (auto.group !== undefined && index.has(`group[${auto.group}]`)) add(`group[${auto.group}]`, id, "group");
     }
   });
+  // a notification orders its target after its source unless explicit edges already say the opposite
+  for (const node of nodes) {
+    for (const notification of node.resource.notifies) {
+      if (!reaches(edges, notification.target, node.resource.id)) add(node.resource.id, notification.target, "notifies");
+    }
+  }
   return edges;
+}
+
+function reaches(edges: Edge[], from: string, to: string): boolean {
+  const next = new Map<string, string[]>();
+  for (const edge of edges) next.set(edge.from, [...(next.get(edge.from) ?? []), edge.to]);
+  const seen = new Set<string>();
+  const stack = [from];
+  while (stack.length > 0) {
+    const id = stack.pop()!;
+    if (id === to) return true;
+    if (seen.has(id)) continue;
+    seen.add(id);
+    stack.push(...(next.get(id) ?? []));
+  }
+  return false;
 }
 
 function nearestDirectory(file: string, directories: Map<string, string>): string | undefined {

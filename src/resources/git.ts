@@ -265,9 +265,14 @@ async function revParse(host: Host, props: Props, rev: string): Promise<string |
   return gitOutput(host, props, ["rev-parse", "--verify", "--quiet", rev]);
 }
 
-/** The trimmed stdout of a git command in the checkout, or undefined when it fails. */
+/**
+ * The trimmed stdout of a read-only git command in the checkout, or undefined when it fails.
+ * safe.directory: these plumbing commands run no repository-controlled code, and must read a
+ * checkout still owned by someone else before apply hands it over.
+ */
 async function gitOutput(host: Host, props: Props, args: string[]): Promise<string | undefined> {
-  const result = await exec(host, props, ["-C", props.destination, ...args]);
+  const safe = ["-c", `safe.directory=${props.destination}`];
+  const result = await exec(host, props, [...safe, "-C", props.destination, ...args]);
   return result.exitCode === 0 && result.stdout.trim() ? result.stdout.trim() : undefined;
 }
 

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { GalleyError } from "../core/errors.ts";
-import { type Change, defineResourceType } from "../core/resource.ts";
+import { type Change, defineResourceType, optional } from "../core/resource.ts";
 import { run } from "../hosts/fsops.ts";
 import { accountNameSchema, readAccounts } from "./user.ts";
 
@@ -48,11 +48,11 @@ export const group = defineResourceType<Props, GroupState>({
     if (action === "remove") return current ? [{ property: "ensure", from: "present", to: "absent" }] : [];
     const changes: Change[] = current ? [] : [{ property: "ensure", from: "absent", to: "present" }];
     if (desired.gid !== undefined && current?.gid !== desired.gid) {
-      changes.push({ property: "gid", from: current?.gid, to: desired.gid });
+      changes.push({ property: "gid", ...optional("from", current?.gid), to: desired.gid });
     }
     const members = wantedMembers(current, desired);
     if (members !== undefined && members.join(",") !== (current?.members ?? []).join(",")) {
-      changes.push({ property: "members", from: current?.members, to: members });
+      changes.push({ property: "members", ...optional("from", current?.members), to: members });
     }
     return changes;
   },

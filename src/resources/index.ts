@@ -1,5 +1,6 @@
 import type { ResourceType } from "../core/resource.ts";
 import { directory } from "./directory.ts";
+import { execute } from "./execute.ts";
 import { file } from "./file.ts";
 import { link } from "./link.ts";
 import { template } from "./template.ts";
@@ -10,6 +11,7 @@ export const resourceTypes = {
   directory,
   template,
   link,
+  execute,
 } as const satisfies Record<string, ResourceType>;
 
 export type ResourceTypeName = keyof typeof resourceTypes;

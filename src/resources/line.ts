@@ -33,12 +33,16 @@ const schema = z
     replaceAll: z
       .boolean()
       .default(false)
-      .describe("add: replace every line matching `match`, not only the last one (Ansible lineinfile's rule)"),
+      .describe(
+        "add: replace every line matching `match`, not only the last one (Ansible lineinfile's rule)",
+      ),
     create: z
       .boolean()
       .default(false)
       .describe("add: create the file when it is missing (else a missing file is an error)"),
-    mode: modeSchema.optional().describe("permission bits of a file created by `create` (existing files keep theirs)"),
+    mode: modeSchema
+      .optional()
+      .describe("permission bits of a file created by `create` (existing files keep theirs)"),
     owner: z.string().optional().describe("owner of a file created by `create` (existing files keep theirs)"),
     group: z.string().optional().describe("group of a file created by `create` (existing files keep theirs)"),
   })
@@ -64,7 +68,8 @@ export interface LineState {
 /** One line in a text file, like Ansible's lineinfile. */
 export const line = defineResourceType<Props, LineState>({
   type: "line",
-  description: "One line in a text file: added, replaced (by a regular expression) or removed; the rest is kept.",
+  description:
+    "One line in a text file: added, replaced (by a regular expression) or removed; the rest is kept.",
   actions: ["add", "remove"],
   schema,
   nameProperty: "path",
@@ -81,7 +86,10 @@ export const line = defineResourceType<Props, LineState>({
     let realPath = props.path;
     for (let hops = 0; hops < 16; hops++) {
       const stat = await host.stat(realPath);
-      if (!stat) return hops === 0 ? undefined : { realPath, type: "symlink", content: undefined, mode: 0, owner: "", group: "" };
+      if (!stat)
+        return hops === 0
+          ? undefined
+          : { realPath, type: "symlink", content: undefined, mode: 0, owner: "", group: "" };
       if (stat.type === "symlink" && stat.target !== undefined) {
         realPath = posix.resolve(posix.dirname(realPath), stat.target);
         continue;
@@ -99,7 +107,11 @@ export const line = defineResourceType<Props, LineState>({
       const changes: Change[] = [{ property: "ensure", from: "absent", to: "file" }];
       // without create, apply refuses; the plan still shows what would be needed
       if (!desired.create) return changes;
-      return [...changes, contentChange(desired.path, undefined, created), ...diffAttributes(undefined, desired)];
+      return [
+        ...changes,
+        contentChange(desired.path, undefined, created),
+        ...diffAttributes(undefined, desired),
+      ];
     }
     if (current.type !== "file") return [{ property: "type", from: current.type, to: "file" }];
     const next = newContent(current, desired, action);
@@ -124,13 +136,22 @@ export const line = defineResourceType<Props, LineState>({
     }
     if (current.type !== "file") {
       const what = current.type === "symlink" ? "a dangling or looping symlink" : `a ${current.type}`;
-      throw new GalleyError("APPLY_FAILED", `line[${desired.path}]: ${current.realPath} is ${what}, not a file`, {
-        hint: "point `path` at a regular text file",
-      });
+      throw new GalleyError(
+        "APPLY_FAILED",
+        `line[${desired.path}]: ${current.realPath} is ${what}, not a file`,
+        {
+          hint: "point `path` at a regular text file",
+        },
+      );
     }
     const next = newContent(current, desired, action);
     // keep the file's own mode and ownership: only its lines are managed
-    if (next) await host.writeFile(current.realPath, next, { mode: current.mode, owner: current.owner, group: current.group });
+    if (next)
+      await host.writeFile(current.realPath, next, {
+        mode: current.mode,
+        owner: current.owner,
+        group: current.group,
+      });
   },
 });
 
@@ -171,7 +192,9 @@ export function edit(lines: readonly string[], props: Props, action: string): st
   if (lines.includes(wanted)) return undefined;
   const after = props.after === undefined ? undefined : new RegExp(props.after);
   const anchor = after ? lines.findLastIndex((text) => after.test(text)) : -1;
-  return anchor >= 0 ? [...lines.slice(0, anchor + 1), wanted, ...lines.slice(anchor + 1)] : [...lines, wanted];
+  return anchor >= 0
+    ? [...lines.slice(0, anchor + 1), wanted, ...lines.slice(anchor + 1)]
+    : [...lines, wanted];
 }
 
 /** Every line ends with the file's line break, the last one included. */
@@ -182,8 +205,12 @@ function render(lines: readonly string[], eol: string): Uint8Array {
 async function checkParent(host: Host, file: string): Promise<void> {
   const parent = await host.stat(posix.dirname(file));
   if (parent?.type !== "directory") {
-    throw new GalleyError("APPLY_FAILED", `line[${file}]: no directory ${posix.dirname(file)} to create it in`, {
-      hint: "declare the directory before this line",
-    });
+    throw new GalleyError(
+      "APPLY_FAILED",
+      `line[${file}]: no directory ${posix.dirname(file)} to create it in`,
+      {
+        hint: "declare the directory before this line",
+      },
+    );
   }
 }

@@ -66,7 +66,10 @@ export const pkg = defineResourceType<Props, State>({
     const installed = current && isInstalled(current) ? current.version : undefined;
     switch (action) {
       case "remove":
-        return installed ? [{ property: "status", from: "installed", to: "removed" }] : [];
+        // anything dpkg still has files of, half-installed ones included
+        return current && !["not-installed", "config-files"].includes(current.status)
+          ? [{ property: "status", from: current.status, to: "removed" }]
+          : [];
       case "purge":
         return current && current.status !== "not-installed"
           ? [{ property: "status", from: current.status, to: "purged" }]

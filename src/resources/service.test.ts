@@ -87,7 +87,8 @@ test("service: start starts the daemon, then changes nothing; stop stops it, the
     { property: "running", from: true, to: false },
   ]);
   assert.equal(await pid(), undefined);
-  assert.equal(sh(`ps -p ${running} >/dev/null && echo alive || echo gone`), "gone");
+  // gone, or a zombie where PID 1 does not reap orphans (as in some containers)
+  assert.match(sh(`ps -o stat= -p ${running} || true`), /^(Z.*)?$/);
 });
 
 test("service: drift (the daemon killed behind Galley's back) is started again", { skip }, async () => {

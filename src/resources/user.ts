@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { GalleyError } from "../core/errors.ts";
 import type { Host } from "../core/host.ts";
-import { type Change, defineResourceType, pathSchema } from "../core/resource.ts";
+import { type Change, defineResourceType, optional, pathSchema } from "../core/resource.ts";
 import { type Accounts, parseAccounts } from "../hosts/accounts.ts";
 import { run } from "../hosts/fsops.ts";
 
@@ -207,7 +207,7 @@ export const user = defineResourceType<Props, UserState>({
 function diffFields(current: UserState | undefined, desired: Props): Change[] {
   const changes: Change[] = [];
   const field = (property: string, from: unknown, to: unknown) => {
-    if (to !== undefined && (current === undefined || from !== to)) changes.push({ property, from, to });
+    if (to !== undefined && (current === undefined || from !== to)) changes.push({ property, ...optional("from", from), to });
   };
   field("uid", current?.uid, desired.uid);
   field("gid", typeof desired.gid === "number" ? current?.gid : current?.group, desired.gid);
@@ -215,7 +215,7 @@ function diffFields(current: UserState | undefined, desired: Props): Change[] {
     const have = current?.groups ?? [];
     const wanted = [...new Set([...(desired.appendGroups ? have : []), ...desired.groups])].sort();
     if (current === undefined || wanted.join(",") !== have.join(",")) {
-      changes.push({ property: "groups", from: current?.groups, to: wanted });
+      changes.push({ property: "groups", ...optional("from", current?.groups), to: wanted });
     }
   }
   field("home", current?.home, desired.home);
