@@ -9,7 +9,10 @@ import { cookbooksDir, type RunListValues, runListOptions } from "./options.ts";
 
 const options = {
   ...runListOptions,
-  "state-dir": { type: "string", description: "where pending notifications and backups live (default /var/lib/galley as root)" },
+  "state-dir": {
+    type: "string",
+    description: "where pending notifications and backups live (default /var/lib/galley as root)",
+  },
   "no-diff": { type: "boolean", default: false, description: "do not print content diffs" },
 } as const;
 
@@ -25,7 +28,8 @@ export function apply(mode: "apply" | "plan") {
       mode === "apply"
         ? "converge this machine: run the recipes, apply what differs"
         : "show what apply would change, with diffs, changing nothing",
-    usage: "[RUNLIST…] [--cookbooks DIR] [--attrs FILE] [--json]   (items: cookbook, cookbook::recipe, ./recipe.ts)",
+    usage:
+      "[RUNLIST…] [--cookbooks DIR] [--attrs FILE] [--json]   (items: cookbook, cookbook::recipe, ./recipe.ts)",
     options,
     async run(values: Values, positionals: string[]): Promise<number> {
       const host = new LocalHost();
@@ -35,7 +39,10 @@ export function apply(mode: "apply" | "plan") {
         attributeFiles: values.attrs ?? [],
         host,
       });
-      if (!values.json) process.stdout.write(`${paint("bold", `galley ${mode}`)} ${positionals.join(" ")} on ${host.name} (${catalog.resources.length} resources)\n`);
+      if (!values.json)
+        process.stdout.write(
+          `${paint("bold", `galley ${mode}`)} ${positionals.join(" ")} on ${host.name} (${catalog.resources.length} resources)\n`,
+        );
       const report = await converge(catalog, host, {
         mode,
         stateDir: values["state-dir"] ?? defaultStateDir(),

@@ -19,16 +19,24 @@ export const compileCommand = {
     });
     const printable = {
       ...catalog,
-      resources: catalog.resources.map((r) => redactResource(r, resourceTypes[r.type as keyof typeof resourceTypes] ?? { type: r.type } as never)),
+      resources: catalog.resources.map((r) =>
+        redactResource(r, resourceTypes[r.type as keyof typeof resourceTypes] ?? ({ type: r.type } as never)),
+      ),
     };
     if (values.json) {
-      const text = JSON.stringify(printable, (_key, value) => (typeof value === "function" ? "(function)" : value), 2);
+      const text = JSON.stringify(
+        printable,
+        (_key, value) => (typeof value === "function" ? "(function)" : value),
+        2,
+      );
       process.stdout.write(`${text}\n`);
       return exitCodes.ok;
     }
     for (const [i, resource] of catalog.resources.entries()) {
       const deps = catalog.edges.filter((e) => e.to === resource.id).map((e) => `${e.from} (${e.reason})`);
-      process.stdout.write(`${String(i + 1).padStart(4)}. ${resource.id} [${resource.actions.join(", ")}]  ${resource.source.recipe}:${resource.source.line}\n`);
+      process.stdout.write(
+        `${String(i + 1).padStart(4)}. ${resource.id} [${resource.actions.join(", ")}]  ${resource.source.recipe}:${resource.source.line}\n`,
+      );
       if (deps.length) process.stdout.write(`        after: ${deps.join(", ")}\n`);
     }
     return exitCodes.ok;

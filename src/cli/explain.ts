@@ -17,7 +17,11 @@ export const explain = {
   summary: "describe a resource type: its actions and properties (from its schema)",
   usage: "[TYPE] [--json]",
   options: {
-    json: { type: "boolean", default: false, description: "print JSON (with the JSON Schema of the properties)" },
+    json: {
+      type: "boolean",
+      default: false,
+      description: "print JSON (with the JSON Schema of the properties)",
+    },
     help: { type: "boolean", short: "h", description: "show this help" },
   } as const,
   async run(values: { json: boolean }, positionals: string[]): Promise<number> {

@@ -16,18 +16,29 @@ export async function main(argv: string[]): Promise<number> {
     }
     if (name === "--version" || name === "version") {
       const { default: pkg } = await import("../../package.json", { with: { type: "json" } });
-      process.stdout.write(json ? `${JSON.stringify({ version: pkg.version })}\n` : `galley ${pkg.version}\n`);
+      process.stdout.write(
+        json ? `${JSON.stringify({ version: pkg.version })}\n` : `galley ${pkg.version}\n`,
+      );
       return exitCodes.ok;
     }
     const command = commands[name as keyof typeof commands];
     if (!command) {
-      throw new GalleyError("USAGE", `unknown command "${name}"`, { hint: `commands: ${Object.keys(commands).join(", ")}` });
+      throw new GalleyError("USAGE", `unknown command "${name}"`, {
+        hint: `commands: ${Object.keys(commands).join(", ")}`,
+      });
     }
     let parsed: ReturnType<typeof parseArgs>;
     try {
-      parsed = parseArgs({ args: rest, options: command.options as ParseArgsOptionsConfig, allowPositionals: true, strict: true });
+      parsed = parseArgs({
+        args: rest,
+        options: command.options as ParseArgsOptionsConfig,
+        allowPositionals: true,
+        strict: true,
+      });
     } catch (error) {
-      throw new GalleyError("USAGE", `galley ${name}: ${(error as Error).message}`, { hint: `see: galley ${name} --help` });
+      throw new GalleyError("USAGE", `galley ${name}: ${(error as Error).message}`, {
+        hint: `see: galley ${name} --help`,
+      });
     }
     if (parsed.values.help) {
       process.stdout.write(commandUsage(name, command));
@@ -43,7 +54,9 @@ function report(error: unknown, json: boolean): number {
   if (isGalleyError(error)) {
     const exit = errorCodes[error.code] ?? exitCodes.userError;
     if (json) {
-      process.stdout.write(`${JSON.stringify({ status: "error", error: { code: error.code, message: error.message, hint: error.hint } })}\n`);
+      process.stdout.write(
+        `${JSON.stringify({ status: "error", error: { code: error.code, message: error.message, hint: error.hint } })}\n`,
+      );
     } else {
       process.stderr.write(`error[${error.code}]: ${error.message}\n`);
       if (error.hint) process.stderr.write(`hint: ${error.hint}\n`);
@@ -51,14 +64,23 @@ function report(error: unknown, json: boolean): number {
     return exit;
   }
   // not a user error: a bug, so the stack trace helps whoever fixes it
-  process.stderr.write(`internal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.stderr.write(
+    `internal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+  );
   process.stderr.write("hint: this is a bug in Galley; please report it with the command you ran\n");
   return exitCodes.internalError;
 }
 
 function usage(): string {
-  const lines = ["Galley: configuration management and fleet orchestration", "", "usage: galley <command> [options]", "", "commands:"];
-  for (const [name, command] of Object.entries(commands)) lines.push(`  ${name.padEnd(10)} ${command.summary}`);
+  const lines = [
+    "Galley: configuration management and fleet orchestration",
+    "",
+    "usage: galley <command> [options]",
+    "",
+    "commands:",
+  ];
+  for (const [name, command] of Object.entries(commands))
+    lines.push(`  ${name.padEnd(10)} ${command.summary}`);
   lines.push("", "Every command takes --json and --help. Docs: docs/ in the repository.", "");
   return lines.join("\n");
 }

@@ -20,22 +20,28 @@ const statusStyle: Record<string, Style> = {
 /** One resource's lines for human output: status, id, time, then its changes and diffs. */
 export function formatResource(report: ResourceReport, options: { diffs: boolean }): string {
   const status = paint(statusStyle[report.status] ?? "reset", report.status.padEnd(8));
-  const notified = report.notified?.length ? ` (notified by ${report.notified.map((n) => `${n.by}: ${n.action}`).join(", ")})` : "";
+  const notified = report.notified?.length
+    ? ` (notified by ${report.notified.map((n) => `${n.by}: ${n.action}`).join(", ")})`
+    : "";
   const lines = [`  ${status} ${report.id}${notified}${paint("gray", ` ${report.durationMs}ms`)}`];
   if (report.reason) lines.push(`           ${paint("gray", report.reason)}`);
   if (report.error) {
-    lines.push(`           ${paint("red", `error${report.error.code ? `[${report.error.code}]` : ""}: ${indent(report.error.message)}`)}`);
+    lines.push(
+      `           ${paint("red", `error${report.error.code ? `[${report.error.code}]` : ""}: ${indent(report.error.message)}`)}`,
+    );
     if (report.error.hint) lines.push(`           hint: ${report.error.hint}`);
   }
   for (const change of report.diff ?? []) {
     lines.push(`           ${formatChange(change)}`);
-    if (options.diffs && change.diff) lines.push(...change.diff.split("\n").map((line) => `           ${colorDiffLine(line)}`));
+    if (options.diffs && change.diff)
+      lines.push(...change.diff.split("\n").map((line) => `           ${colorDiffLine(line)}`));
   }
   return lines.join("\n");
 }
 
 function formatChange(change: Change): string {
-  const show = (value: unknown) => (value === undefined ? "(none)" : typeof value === "string" ? value : JSON.stringify(value));
+  const show = (value: unknown) =>
+    value === undefined ? "(none)" : typeof value === "string" ? value : JSON.stringify(value);
   if (change.from === undefined && change.to !== undefined && change.property !== "content") {
     return `${change.property}: ${show(change.to)}`;
   }
@@ -64,12 +70,21 @@ export function formatSummary(report: Report): string {
   parts.push(`${s.failed} failed`, `${s.skipped} skipped`);
   if (s.ignored) parts.push(`${s.ignored} failed (ignored)`);
   const head = report.status === "ok" ? paint("green", "ok") : paint("red", "failed");
-  const lines = [`${head}: ${parts.join(", ")} in ${(report.durationMs / 1000).toFixed(2)}s on ${report.host}`];
+  const lines = [
+    `${head}: ${parts.join(", ")} in ${(report.durationMs / 1000).toFixed(2)}s on ${report.host}`,
+  ];
   for (const n of report.notifications.fromPreviousRun) {
-    lines.push(`  delivered a notification kept by an earlier run: ${n.target} ${n.action} (from ${n.by}, since ${n.since})`);
+    lines.push(
+      `  delivered a notification kept by an earlier run: ${n.target} ${n.action} (from ${n.by}, since ${n.since})`,
+    );
   }
   for (const n of report.notifications.kept) {
-    lines.push(paint("yellow", `  kept for the next run: ${n.target} ${n.action} (from ${n.by}): it could not be delivered`));
+    lines.push(
+      paint(
+        "yellow",
+        `  kept for the next run: ${n.target} ${n.action} (from ${n.by}): it could not be delivered`,
+      ),
+    );
   }
   return lines.join("\n");
 }

@@ -24,7 +24,9 @@ const metadataSchema = z.strictObject({
   depends: z
     .union([z.array(z.string()), z.record(z.string(), z.string())])
     .default({})
-    .transform((value) => (Array.isArray(value) ? Object.fromEntries(value.map((name) => [name, "*"])) : value)),
+    .transform((value) =>
+      Array.isArray(value) ? Object.fromEntries(value.map((name) => [name, "*"])) : value,
+    ),
   supports: z.array(z.string()).optional(),
 });
 
@@ -32,7 +34,9 @@ const metadataSchema = z.strictObject({
 export async function loadCookbooks(dir: string): Promise<Map<string, Cookbook>> {
   let entries: string[];
   try {
-    entries = (await fs.readdir(dir, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name);
+    entries = (await fs.readdir(dir, { withFileTypes: true }))
+      .filter((e) => e.isDirectory())
+      .map((e) => e.name);
   } catch {
     throw new GalleyError("COOKBOOK_NOT_FOUND", `no cookbooks folder at ${dir}`, {
       hint: "run from your kitchen's root (the folder holding cookbooks/), or pass --cookbooks DIR",
@@ -46,9 +50,13 @@ export async function loadCookbooks(dir: string): Promise<Map<string, Cookbook>>
     const metadata = parseYamlFile(file, text, metadataSchema);
     const existing = cookbooks.get(metadata.name);
     if (existing) {
-      throw new GalleyError("COOKBOOK_INVALID", `two cookbooks are named ${metadata.name}: ${existing.dir} and ${path.dirname(file)}`, {
-        hint: "give each cookbook a unique name in its cookbook.yaml",
-      });
+      throw new GalleyError(
+        "COOKBOOK_INVALID",
+        `two cookbooks are named ${metadata.name}: ${existing.dir} and ${path.dirname(file)}`,
+        {
+          hint: "give each cookbook a unique name in its cookbook.yaml",
+        },
+      );
     }
     cookbooks.set(metadata.name, { ...metadata, dir: path.join(dir, entry) });
   }
@@ -62,18 +70,31 @@ export async function recipeFile(cookbook: Cookbook, recipe: string): Promise<st
     const file = path.join(dir, recipe + ext);
     if (await exists(file)) return file;
   }
-  const known = (await fs.readdir(dir).catch(() => [] as string[])).map((f) => `${cookbook.name}::${f.replace(/\.(ts|js|mjs)$/, "")}`);
-  throw new GalleyError("RECIPE_NOT_FOUND", `no recipe ${cookbook.name}::${recipe} (looked for ${path.join(dir, recipe)}.ts)`, {
-    hint: known.length ? `recipes of ${cookbook.name}: ${known.join(", ")}` : `create ${path.join(dir, recipe)}.ts`,
-  });
+  const known = (await fs.readdir(dir).catch(() => [] as string[])).map(
+    (f) => `${cookbook.name}::${f.replace(/\.(ts|js|mjs)$/, "")}`,
+  );
+  throw new GalleyError(
+    "RECIPE_NOT_FOUND",
+    `no recipe ${cookbook.name}::${recipe} (looked for ${path.join(dir, recipe)}.ts)`,
+    {
+      hint: known.length
+        ? `recipes of ${cookbook.name}: ${known.join(", ")}`
+        : `create ${path.join(dir, recipe)}.ts`,
+    },
+  );
 }
 
 /** The cookbook's attribute defaults: attributes/default.* first, then the others by name; YAML or TypeScript. */
-export async function loadCookbookAttributes(cookbook: Cookbook, facts: Facts): Promise<{ file: string; values: Attributes }[]> {
+export async function loadCookbookAttributes(
+  cookbook: Cookbook,
+  facts: Facts,
+): Promise<{ file: string; values: Attributes }[]> {
   const dir = path.join(cookbook.dir, "attributes");
   const files = (await fs.readdir(dir).catch(() => [] as string[]))
     .filter((f) => /\.(ya?ml|json|ts|js|mjs)$/.test(f))
-    .sort((a, b) => Number(!a.startsWith("default.")) - Number(!b.startsWith("default.")) || a.localeCompare(b));
+    .sort(
+      (a, b) => Number(!a.startsWith("default.")) - Number(!b.startsWith("default.")) || a.localeCompare(b),
+    );
   const result = [];
   for (const name of files) {
     const file = path.join(dir, name);
@@ -90,15 +111,21 @@ export async function loadAttributeFile(file: string, facts: Facts): Promise<Att
     values = typeof module.default === "function" ? await module.default({ facts }) : module.default;
   } else {
     const text = await fs.readFile(file, "utf8").catch(() => {
-      throw new GalleyError("FILE_NOT_FOUND", `attributes file ${file} does not exist`, { hint: "check the path" });
+      throw new GalleyError("FILE_NOT_FOUND", `attributes file ${file} does not exist`, {
+        hint: "check the path",
+      });
     });
     values = parseYamlFile(file, text, z.unknown(), "ATTRIBUTES_INVALID");
   }
   if (values === undefined || values === null) return {};
   if (!isPlainObject(values)) {
-    throw new GalleyError("ATTRIBUTES_INVALID", `${file}: attributes must be an object (a mapping of names to values)`, {
-      hint: "write top-level keys, e.g. `app: { port: 8080 }`",
-    });
+    throw new GalleyError(
+      "ATTRIBUTES_INVALID",
+      `${file}: attributes must be an object (a mapping of names to values)`,
+      {
+        hint: "write top-level keys, e.g. `app: { port: 8080 }`",
+      },
+    );
   }
   return values;
 }

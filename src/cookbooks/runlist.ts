@@ -4,7 +4,14 @@ import type { Attributes } from "../core/attributes.ts";
 import { GalleyError } from "../core/errors.ts";
 import type { Facts } from "../core/host.ts";
 import type { RecipeEntry, RunList } from "../core/runlist.ts";
-import { type Cookbook, loadAttributeFile, loadCookbookAttributes, loadCookbooks, mergeLayers, recipeFile } from "./cookbook.ts";
+import {
+  type Cookbook,
+  loadAttributeFile,
+  loadCookbookAttributes,
+  loadCookbooks,
+  mergeLayers,
+  recipeFile,
+} from "./cookbook.ts";
 
 /**
  * A run list over a cookbooks folder: items are `cookbook` (its default recipe),
@@ -27,12 +34,18 @@ export class CookbookRunList implements RunList {
       });
     }
     const needsCookbooks = items.some((item) => !isRecipeFile(item));
-    const folderExists = await fs.stat(cookbooksDir).then(() => true, () => false);
-    const cookbooks = needsCookbooks || folderExists ? await loadCookbooks(cookbooksDir) : new Map<string, Cookbook>();
+    const folderExists = await fs.stat(cookbooksDir).then(
+      () => true,
+      () => false,
+    );
+    const cookbooks =
+      needsCookbooks || folderExists ? await loadCookbooks(cookbooksDir) : new Map<string, Cookbook>();
     const runList = new CookbookRunList(items, cookbooks);
-    for (const item of items) if (!isRecipeFile(item)) runList.#cookbook(splitItem(item).cookbook, `run list item "${item}"`);
+    for (const item of items)
+      if (!isRecipeFile(item)) runList.#cookbook(splitItem(item).cookbook, `run list item "${item}"`);
     for (const cookbook of cookbooks.values()) {
-      for (const dependency of Object.keys(cookbook.depends)) runList.#cookbook(dependency, `cookbook ${cookbook.name}'s depends`);
+      for (const dependency of Object.keys(cookbook.depends))
+        runList.#cookbook(dependency, `cookbook ${cookbook.name}'s depends`);
     }
     return runList;
   }
@@ -42,7 +55,12 @@ export class CookbookRunList implements RunList {
     for (const item of this.items) {
       if (isRecipeFile(item)) {
         const file = path.resolve(item);
-        if (!(await fs.stat(file).then((s) => s.isFile(), () => false))) {
+        if (
+          !(await fs.stat(file).then(
+            (s) => s.isFile(),
+            () => false,
+          ))
+        ) {
           throw new GalleyError("RECIPE_NOT_FOUND", `no recipe file ${item}`, { hint: "check the path" });
         }
         entries.push({ cookbook: undefined, recipe: path.basename(file).replace(/\.[cm]?[jt]s$/, ""), file });
@@ -54,13 +72,25 @@ export class CookbookRunList implements RunList {
     return entries;
   }
 
-  async resolveInclude(name: string, fromCookbook: string | undefined, fromLabel: string): Promise<RecipeEntry> {
+  async resolveInclude(
+    name: string,
+    fromCookbook: string | undefined,
+    fromLabel: string,
+  ): Promise<RecipeEntry> {
     const { cookbook, recipe } = splitItem(name);
     const target = this.#cookbook(cookbook, `r.include("${name}") in ${fromLabel}`);
-    if (fromCookbook && cookbook !== fromCookbook && !(cookbook in this.cookbooks.get(fromCookbook)!.depends)) {
-      throw new GalleyError("COOKBOOK_INVALID", `${fromLabel} includes ${name}, but cookbook ${fromCookbook} does not depend on ${cookbook}`, {
-        hint: `add it to depends in ${path.join(this.cookbookDir(fromCookbook), "cookbook.yaml")}: depends: { ${cookbook}: "*" }`,
-      });
+    if (
+      fromCookbook &&
+      cookbook !== fromCookbook &&
+      !(cookbook in this.cookbooks.get(fromCookbook)!.depends)
+    ) {
+      throw new GalleyError(
+        "COOKBOOK_INVALID",
+        `${fromLabel} includes ${name}, but cookbook ${fromCookbook} does not depend on ${cookbook}`,
+        {
+          hint: `add it to depends in ${path.join(this.cookbookDir(fromCookbook), "cookbook.yaml")}: depends: { ${cookbook}: "*" }`,
+        },
+      );
     }
     return { cookbook, recipe, file: await recipeFile(target, recipe) };
   }
@@ -105,7 +135,9 @@ export class CookbookRunList implements RunList {
     if (cookbook) return cookbook;
     const known = [...this.cookbooks.keys()];
     throw new GalleyError("COOKBOOK_NOT_FOUND", `${context}: no cookbook named ${name}`, {
-      hint: known.length ? `cookbooks found: ${known.join(", ")}` : "create cookbooks/<name>/cookbook.yaml, or pass --cookbooks DIR",
+      hint: known.length
+        ? `cookbooks found: ${known.join(", ")}`
+        : "create cookbooks/<name>/cookbook.yaml, or pass --cookbooks DIR",
     });
   }
 }

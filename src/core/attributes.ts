@@ -20,5 +20,10 @@ export function deepMerge(lower: Attributes, higher: Attributes): Attributes {
 }
 
 export function isPlainObject(value: unknown): value is Attributes {
-  return typeof value === "object" && value !== null && !Array.isArray(value) && Object.getPrototypeOf(value) === Object.prototype;
+  return (
+    typeof value === "object" &&
+    value !== null &&
+    !Array.isArray(value) &&
+    Object.getPrototypeOf(value) === Object.prototype
+  );
 }

@@ -41,13 +41,17 @@ test("compile: a catalog of plain JSON in declaration order, with attributes mer
     ["directory[/tmp/galley-app]", "file[/tmp/galley-app/conf]"],
   );
   assert.equal(catalog.resources[1]!.props.content, "port=8080 name=demo");
-  assert.deepEqual(catalog.edges, [{ from: "directory[/tmp/galley-app]", to: "file[/tmp/galley-app/conf]", reason: "parent" }]);
+  assert.deepEqual(catalog.edges, [
+    { from: "directory[/tmp/galley-app]", to: "file[/tmp/galley-app/conf]", reason: "parent" },
+  ]);
   assert.equal(catalog.resources[1]!.source.line, 4);
   assert.doesNotThrow(() => JSON.parse(JSON.stringify(catalog)));
 });
 
 test("compile: an unknown property names the resource, the recipe file and line, and what is accepted", async () => {
-  const root = await makeKitchen({ app: { recipes: { default: recipe(`\n  r.file("/tmp/x", { mdoe: "0644" });`) } } });
+  const root = await makeKitchen({
+    app: { recipes: { default: recipe(`\n  r.file("/tmp/x", { mdoe: "0644" });`) } },
+  });
   const error = await compileError(root, ["app"]);
   assert.equal(error.code, "RESOURCE_INVALID");
   assert.match(error.message, /file\[\/tmp\/x\] \(.*cookbooks\/app\/recipes\/default\.ts:3\)/);
@@ -61,18 +65,28 @@ test("compile: an unknown type and an unknown action are errors with locations",
   const typeError = await compileError(unknownType, ["app"]);
   assert.equal(typeError.code, "RESOURCE_UNKNOWN_TYPE");
   assert.match(typeError.message, /"fiel" at .*default\.ts:2/);
-  const unknownAction = await makeKitchen({ app: { recipes: { default: recipe(`r.file("/tmp/x", { action: "craete" });`) } } });
+  const unknownAction = await makeKitchen({
+    app: { recipes: { default: recipe(`r.file("/tmp/x", { action: "craete" });`) } },
+  });
   const actionError = await compileError(unknownAction, ["app"]);
   assert.match(actionError.message, /unknown action "craete"; file has: create, delete/);
 });
 
 test("compile: identical duplicates merge, conflicting ones name both places", async () => {
   const same = await makeKitchen({
-    app: { recipes: { default: recipe(`r.file("/tmp/d", { content: "a" });\nr.file("/tmp/d", { content: "a" });`) } },
+    app: {
+      recipes: {
+        default: recipe(`r.file("/tmp/d", { content: "a" });\nr.file("/tmp/d", { content: "a" });`),
+      },
+    },
   });
   assert.equal((await compileKitchen(same, ["app"])).resources.length, 1);
   const conflict = await makeKitchen({
-    app: { recipes: { default: recipe(`r.file("/tmp/d", { content: "a" });\nr.file("/tmp/d", { content: "b" });`) } },
+    app: {
+      recipes: {
+        default: recipe(`r.file("/tmp/d", { content: "a" });\nr.file("/tmp/d", { content: "b" });`),
+      },
+    },
   });
   const error = await compileError(conflict, ["app"]);
   assert.equal(error.code, "RESOURCE_CONFLICT");
@@ -93,7 +107,8 @@ test("compile: a dependency cycle names every resource on it", async () => {
   });
   const error = await compileError(root, ["app"]);
   assert.equal(error.code, "DEPENDENCY_CYCLE");
-  for (const id of ["file[/tmp/a]", "file[/tmp/b]", "file[/tmp/c]"]) assert.ok(error.message.includes(id), id);
+  for (const id of ["file[/tmp/a]", "file[/tmp/b]", "file[/tmp/c]"])
+    assert.ok(error.message.includes(id), id);
   assert.ok(!error.message.includes("/tmp/free"));
 });
 
@@ -110,7 +125,11 @@ test("compile: handles work as ids; notifications to undeclared resources are er
   const catalog = await compileKitchen(root, ["app"]);
   assert.deepEqual(catalog.resources[1]!.requires, ["file[/tmp/h/conf]"]);
   const missing = await makeKitchen({
-    app: { recipes: { default: recipe(`r.file("/tmp/x", { notifies: { action: "restart", resource: "service[nope]" } });`) } },
+    app: {
+      recipes: {
+        default: recipe(`r.file("/tmp/x", { notifies: { action: "restart", resource: "service[nope]" } });`),
+      },
+    },
   });
   const error = await compileError(missing, ["app"]);
   assert.equal(error.code, "RESOURCE_NOT_FOUND");
@@ -122,7 +141,11 @@ test("compile: include runs a recipe once, and only from a declared dependency",
     base: { recipes: { default: recipe(`r.file("/tmp/base", { content: "b" });`) } },
     app: {
       depends: { base: ">= 1.0.0" },
-      recipes: { default: recipe(`await r.include("base");\nawait r.include("base::default");\nr.file("/tmp/app", {});`) },
+      recipes: {
+        default: recipe(
+          `await r.include("base");\nawait r.include("base::default");\nr.file("/tmp/app", {});`,
+        ),
+      },
     },
     rogue: { recipes: { default: recipe(`await r.include("base");`) } },
   });
@@ -139,7 +162,10 @@ test("compile: a recipe that throws is reported with its file and line", async (
   const root = await makeKitchen({ app: { recipes: { default: recipe(`\n\n  r.attrs.missing.port;`) } } });
   const error = await compileError(root, ["app"]);
   assert.equal(error.code, "RECIPE_FAILED");
-  assert.match(error.message, /recipe app::default failed at .*default\.ts:4: Cannot read properties of undefined/);
+  assert.match(
+    error.message,
+    /recipe app::default failed at .*default\.ts:4: Cannot read properties of undefined/,
+  );
 });
 
 test("compile: unknown cookbooks and recipes list what exists", async () => {
@@ -165,8 +191,14 @@ test("compile: a bad cookbook.yaml names the file, line and field", async () => 
 test("compile: templates render ERB-style and a bad template names its file and line", async () => {
   const root = await makeKitchen({
     app: {
-      templates: { "a.eta": "top\n<% for (const s of it.list) { -%>\n- <%= s %>\n<% } -%>\nend <%= it.x %>\n", "bad.eta": "ok\n<%= it.nope.deeper %>\n" },
-      recipes: { default: recipe(`r.template("/tmp/t", { source: "a.eta", variables: { list: [1, 2], x: "<&>" } });`), bad: recipe(`r.template("/tmp/t2", { source: "bad.eta" });`) },
+      templates: {
+        "a.eta": "top\n<% for (const s of it.list) { -%>\n- <%= s %>\n<% } -%>\nend <%= it.x %>\n",
+        "bad.eta": "ok\n<%= it.nope.deeper %>\n",
+      },
+      recipes: {
+        default: recipe(`r.template("/tmp/t", { source: "a.eta", variables: { list: [1, 2], x: "<&>" } });`),
+        bad: recipe(`r.template("/tmp/t2", { source: "bad.eta" });`),
+      },
     },
   });
   const catalog = await compileKitchen(root, ["app"]);

@@ -48,10 +48,14 @@ export async function compile(options: CompileOptions): Promise<Catalog> {
     } catch (error) {
       if (isGalleyError(error)) throw error;
       const where = locationIn(error, entry.file);
-      throw new GalleyError("RECIPE_FAILED", `recipe ${label} failed${where}: ${error instanceof Error ? error.message : String(error)}`, {
-        hint: "fix the recipe code at that line",
-        cause: error,
-      });
+      throw new GalleyError(
+        "RECIPE_FAILED",
+        `recipe ${label} failed${where}: ${error instanceof Error ? error.message : String(error)}`,
+        {
+          hint: "fix the recipe code at that line",
+          cause: error,
+        },
+      );
     }
   };
 
@@ -70,10 +74,12 @@ export async function compile(options: CompileOptions): Promise<Catalog> {
     };
     return new Proxy(base, {
       get(target, property, receiver) {
-        if (typeof property !== "string" || property in target) return Reflect.get(target, property, receiver);
+        if (typeof property !== "string" || property in target)
+          return Reflect.get(target, property, receiver);
         if (property === "then") return undefined;
         if (Object.hasOwn(options.types, property)) {
-          return (name: string, props: Record<string, unknown> = {}) => declare(property, name, props, cookbook, label, file);
+          return (name: string, props: Record<string, unknown> = {}) =>
+            declare(property, name, props, cookbook, label, file);
         }
         throw unknownType(property, here(label, file), options.types);
       },
@@ -94,21 +100,31 @@ export async function compile(options: CompileOptions): Promise<Catalog> {
     const id = resourceId(type, String(name));
     const where = `${id} (${displayPath(source.file)}:${source.line})`;
     if (typeof name !== "string" || name.length === 0) {
-      throw new GalleyError("RESOURCE_INVALID", `${type} at ${displayPath(source.file)}:${source.line} needs a name`, {
-        hint: `declare it as r.${type}("name", { … })`,
-      });
+      throw new GalleyError(
+        "RESOURCE_INVALID",
+        `${type} at ${displayPath(source.file)}:${source.line} needs a name`,
+        {
+          hint: `declare it as r.${type}("name", { … })`,
+        },
+      );
     }
     const { common, own } = splitProps(input ?? {});
-    if (resourceType.nameProperty && own[resourceType.nameProperty] === undefined) own[resourceType.nameProperty] = name;
+    if (resourceType.nameProperty && own[resourceType.nameProperty] === undefined)
+      own[resourceType.nameProperty] = name;
     const ownResult = resourceType.schema.safeParse(own);
     if (!ownResult.success) throw invalid(where, formatIssues(ownResult.error.issues, resourceType), type);
     const commonResult = commonSchema.safeParse(common);
     if (!commonResult.success) throw invalid(where, formatIssues(commonResult.error.issues), type);
     const c = commonResult.data;
-    const actions = c.action === undefined ? [resourceType.actions[0]!] : Array.isArray(c.action) ? c.action : [c.action];
+    const actions =
+      c.action === undefined ? [resourceType.actions[0]!] : Array.isArray(c.action) ? c.action : [c.action];
     for (const action of actions) {
       if (action !== "nothing" && !resourceType.actions.includes(action)) {
-        throw invalid(where, `unknown action "${action}"; ${type} has: ${[...resourceType.actions, "nothing"].join(", ")}`, type);
+        throw invalid(
+          where,
+          `unknown action "${action}"; ${type} has: ${[...resourceType.actions, "nothing"].join(", ")}`,
+          type,
+        );
       }
     }
     const resource: CatalogResource = {
@@ -155,10 +171,17 @@ export async function compile(options: CompileOptions): Promise<Catalog> {
       pending.push(
         (async () => {
           try {
-            resource.props = (await resourceType.compile!(resource.props as never, context)) as Record<string, unknown>;
+            resource.props = (await resourceType.compile!(resource.props as never, context)) as Record<
+              string,
+              unknown
+            >;
           } catch (error) {
             throw isGalleyError(error) && error.code !== "APPLY_FAILED"
-              ? new GalleyError(error.code, `${where}: ${error.message}`, error.hint ? { hint: error.hint, cause: error } : { cause: error })
+              ? new GalleyError(
+                  error.code,
+                  `${where}: ${error.message}`,
+                  error.hint ? { hint: error.hint, cause: error } : { cause: error },
+                )
               : invalid(where, error instanceof Error ? error.message : String(error), type);
           }
         })(),
@@ -167,7 +190,13 @@ export async function compile(options: CompileOptions): Promise<Catalog> {
     return new ResourceRef(id);
   };
 
-  const subscriptions: { subscriber: string; action: string; resource: string; timing: "immediate" | "delayed"; where: string }[] = [];
+  const subscriptions: {
+    subscriber: string;
+    action: string;
+    resource: string;
+    timing: "immediate" | "delayed";
+    where: string;
+  }[] = [];
 
   for (const entry of await options.runList.entries()) await runRecipe(entry);
   await Promise.all(pending);
@@ -195,7 +224,11 @@ export async function compile(options: CompileOptions): Promise<Catalog> {
   };
 }
 
-function checkReferences(resource: CatalogResource, declared: Map<string, Declared>, types: Readonly<Record<string, ResourceType>>) {
+function checkReferences(
+  resource: CatalogResource,
+  declared: Map<string, Declared>,
+  types: Readonly<Record<string, ResourceType>>,
+) {
   const where = `${resource.id} (${displayPath(resource.source.file)}:${resource.source.line})`;
   for (const id of [...resource.requires, ...resource.before]) {
     if (!declared.has(id)) throw missingTarget(where, "refers to", id, declared);
@@ -205,16 +238,27 @@ function checkReferences(resource: CatalogResource, declared: Map<string, Declar
     if (!target) throw missingTarget(where, "notifies", notification.target, declared);
     const actions = types[target.type]!.actions;
     if (!actions.includes(notification.action) && notification.action !== "nothing") {
-      throw new GalleyError("RESOURCE_INVALID", `${where} notifies ${target.id} with unknown action "${notification.action}"`, {
-        hint: `${target.type} has: ${actions.join(", ")}`,
-      });
+      throw new GalleyError(
+        "RESOURCE_INVALID",
+        `${where} notifies ${target.id} with unknown action "${notification.action}"`,
+        {
+          hint: `${target.type} has: ${actions.join(", ")}`,
+        },
+      );
     }
   }
 }
 
-function missingTarget(where: string, verb: string, id: string, declared: Map<string, Declared>): GalleyError {
+function missingTarget(
+  where: string,
+  verb: string,
+  id: string,
+  declared: Map<string, Declared>,
+): GalleyError {
   const parsed = parseResourceId(id);
-  const similar = [...declared.keys()].filter((known) => parsed && known.startsWith(`${parsed.type}[`)).slice(0, 5);
+  const similar = [...declared.keys()]
+    .filter((known) => parsed && known.startsWith(`${parsed.type}[`))
+    .slice(0, 5);
   return new GalleyError("RESOURCE_NOT_FOUND", `${where} ${verb} ${id}, which is not declared in this run`, {
     hint: parsed
       ? `declare ${id} in a recipe of the run list${similar.length ? ` (declared ${parsed.type}s: ${similar.join(", ")})` : ""}`
@@ -234,7 +278,9 @@ function splitProps(input: Record<string, unknown>) {
 
 function fingerprintOf(resource: CatalogResource, subscribes: unknown): string {
   const { source: _source, ...rest } = resource;
-  return JSON.stringify({ rest, subscribes }, (_key, value) => (typeof value === "function" ? `fn:${value.toString()}` : value));
+  return JSON.stringify({ rest, subscribes }, (_key, value) =>
+    typeof value === "function" ? `fn:${value.toString()}` : value,
+  );
 }
 
 function here(label: string, file: string): SourceLocation {
@@ -248,10 +294,18 @@ function invalid(where: string, message: string, type: string): GalleyError {
   });
 }
 
-function unknownType(type: string, source: SourceLocation, types: Readonly<Record<string, ResourceType>>): GalleyError {
-  return new GalleyError("RESOURCE_UNKNOWN_TYPE", `unknown resource type "${type}" at ${displayPath(source.file)}:${source.line}`, {
-    hint: `known types: ${Object.keys(types).sort().join(", ")}`,
-  });
+function unknownType(
+  type: string,
+  source: SourceLocation,
+  types: Readonly<Record<string, ResourceType>>,
+): GalleyError {
+  return new GalleyError(
+    "RESOURCE_UNKNOWN_TYPE",
+    `unknown resource type "${type}" at ${displayPath(source.file)}:${source.line}`,
+    {
+      hint: `known types: ${Object.keys(types).sort().join(", ")}`,
+    },
+  );
 }
 
 async function importRecipe(file: string, label: string): Promise<Recipe> {
@@ -259,15 +313,23 @@ async function importRecipe(file: string, label: string): Promise<Recipe> {
   try {
     module = (await import(pathToFileURL(file).href)) as { default?: unknown };
   } catch (error) {
-    throw new GalleyError("RECIPE_FAILED", `cannot load recipe ${label} (${displayPath(file)}): ${error instanceof Error ? error.message : String(error)}`, {
-      hint: "fix the syntax error; recipes are TypeScript with erasable syntax only (no enums or namespaces)",
-      cause: error,
-    });
+    throw new GalleyError(
+      "RECIPE_FAILED",
+      `cannot load recipe ${label} (${displayPath(file)}): ${error instanceof Error ? error.message : String(error)}`,
+      {
+        hint: "fix the syntax error; recipes are TypeScript with erasable syntax only (no enums or namespaces)",
+        cause: error,
+      },
+    );
   }
   if (typeof module.default !== "function") {
-    throw new GalleyError("RECIPE_FAILED", `recipe ${label} (${displayPath(file)}) has no default export function`, {
-      hint: "write `export default function (r) { … }`",
-    });
+    throw new GalleyError(
+      "RECIPE_FAILED",
+      `recipe ${label} (${displayPath(file)}) has no default export function`,
+      {
+        hint: "write `export default function (r) { … }`",
+      },
+    );
   }
   return module.default as Recipe;
 }

@@ -14,11 +14,25 @@ import { defineResourceType, type ResourceType } from "./resource.ts";
 const host = new LocalHost();
 
 /** Compiles and converges a one-recipe kitchen; `$` in the body is replaced by a fresh temp dir. */
-async function run(body: string, options: { mode?: "apply" | "plan"; out?: string; state?: string; types?: Record<string, ResourceType> } = {}) {
+async function run(
+  body: string,
+  options: {
+    mode?: "apply" | "plan";
+    out?: string;
+    state?: string;
+    types?: Record<string, ResourceType>;
+  } = {},
+) {
   const out = options.out ?? (await tempDir());
   const root = await makeKitchen({ app: { recipes: { default: recipe(body.replaceAll("$", out)) } } });
   const types = options.types ?? resourceTypes;
-  const catalog = await compileRunList({ runList: ["app"], cookbooksDir: path.join(root, "cookbooks"), attributeFiles: [], host, types });
+  const catalog = await compileRunList({
+    runList: ["app"],
+    cookbooksDir: path.join(root, "cookbooks"),
+    attributeFiles: [],
+    host,
+    types,
+  });
   const stateDir = options.state ?? (await tempDir());
   const report = await converge(catalog, host, { mode: options.mode ?? "apply", stateDir, types });
   const status = Object.fromEntries(report.resources.map((r) => [r.id.replace(out, "$"), r.status]));
@@ -75,9 +89,15 @@ test("converge: a notification that cannot be delivered is kept and delivered by
     first.report.notifications.kept.map((n) => [n.target, n.action]),
     [["execute[restart]", "run"]],
   );
-  assert.match(await fs.readFile(path.join(state, "pending-notifications.json"), "utf8"), /execute\[restart\]/);
+  assert.match(
+    await fs.readFile(path.join(state, "pending-notifications.json"), "utf8"),
+    /execute\[restart\]/,
+  );
   // the next run: conf is unchanged now, the dependency is fixed, and the kept notification fires
-  const fixed = failing.replace('r.directory("$/no/parent", {});', 'r.directory("$/no/parent", { recursive: true });');
+  const fixed = failing.replace(
+    'r.directory("$/no/parent", {});',
+    'r.directory("$/no/parent", { recursive: true });',
+  );
   const second = await run(fixed, { out, state });
   assert.equal(second.report.status, "ok");
   assert.equal(second.status["file[$/conf]"], "unchanged");
@@ -98,7 +118,11 @@ test("converge: plan reads and diffs, changes nothing and runs no notification",
      r.directory("$/dir", {});`,
     { mode: "plan", out },
   );
-  assert.deepEqual(status, { "file[$/conf]": "pending", "execute[hook]": "pending", "directory[$/dir]": "pending" });
+  assert.deepEqual(status, {
+    "file[$/conf]": "pending",
+    "execute[hook]": "pending",
+    "directory[$/dir]": "pending",
+  });
   assert.equal(report.summary.pending, 3);
   assert.match(report.resources[0]!.diff!.find((c) => c.property === "content")!.diff!, /-old\n\+new/);
   assert.equal(await fs.readFile(path.join(out, "conf"), "utf8"), "old\n");
@@ -146,7 +170,10 @@ test("converge: a type whose diff is not empty after its own apply is refused as
   const { report } = await run(`r.resource("sloppy", "x");`, { types: { ...resourceTypes, sloppy } });
   assert.equal(report.resources[0]!.status, "failed");
   assert.equal(report.resources[0]!.error?.code, "RESOURCE_TYPE_ERROR");
-  assert.match(report.resources[0]!.error!.message, /resource type error: sloppy still differs right after its own create: value/);
+  assert.match(
+    report.resources[0]!.error!.message,
+    /resource type error: sloppy still differs right after its own create: value/,
+  );
 });
 
 test("converge: a resource is read again when something it depends on changed", async () => {

@@ -76,7 +76,8 @@ class Run {
         source: resource.source,
       });
     });
-    for (const edge of catalog.edges) this.predecessors.set(edge.to, [...(this.predecessors.get(edge.to) ?? []), edge.from]);
+    for (const edge of catalog.edges)
+      this.predecessors.set(edge.to, [...(this.predecessors.get(edge.to) ?? []), edge.from]);
   }
 
   async execute(): Promise<Report> {
@@ -89,7 +90,13 @@ class Run {
     for (const [index, resource] of this.catalog.resources.entries()) {
       this.cursor = index;
       await this.visit(resource);
-      this.options.onEvent?.({ kind: "resource", host: this.host.name, index, total, report: this.reports.get(resource.id)! });
+      this.options.onEvent?.({
+        kind: "resource",
+        host: this.host.name,
+        index,
+        total,
+        report: this.reports.get(resource.id)!,
+      });
     }
     this.cursor = total;
     await this.deliverDelayed();
@@ -121,7 +128,12 @@ class Run {
   }
 
   /** Runs actions on a resource: guards, then read, diff, apply per action. Updates its report. */
-  async run(resource: CatalogResource, actions: string[], report: ResourceReport, notifiedBy?: string): Promise<boolean> {
+  async run(
+    resource: CatalogResource,
+    actions: string[],
+    report: ResourceReport,
+    notifiedBy?: string,
+  ): Promise<boolean> {
     const type = this.options.types[resource.type]!;
     const started = performance.now();
     const changes: Change[] = [];
@@ -198,9 +210,21 @@ class Run {
   async notify(resource: CatalogResource): Promise<void> {
     for (const notification of resource.notifies) {
       if (notification.timing === "immediate") {
-        await this.deliver({ target: notification.target, action: notification.action, by: resource.id, since: now() });
-      } else if (!this.delayed.some((d) => d.target === notification.target && d.action === notification.action)) {
-        this.delayed.push({ target: notification.target, action: notification.action, by: resource.id, since: now() });
+        await this.deliver({
+          target: notification.target,
+          action: notification.action,
+          by: resource.id,
+          since: now(),
+        });
+      } else if (
+        !this.delayed.some((d) => d.target === notification.target && d.action === notification.action)
+      ) {
+        this.delayed.push({
+          target: notification.target,
+          action: notification.action,
+          by: resource.id,
+          since: now(),
+        });
         await this.persist();
       }
     }
@@ -210,7 +234,11 @@ class Run {
   async deliver(notification: PendingNotification): Promise<boolean> {
     const target = this.byId.get(notification.target)!;
     const report = this.reports.get(target.id)!;
-    const note = { action: notification.action, by: notification.by, status: "kept" as ResourceReport["status"] | "kept" };
+    const note = {
+      action: notification.action,
+      by: notification.by,
+      status: "kept" as ResourceReport["status"] | "kept",
+    };
     report.notified = [...(report.notified ?? []), note];
     if (this.blocked.has(target.id)) return false;
     const before = report.status;
@@ -305,7 +333,11 @@ class Run {
   }
 }
 
-function describeError(error: unknown, sensitive: boolean, secrets: string[]): NonNullable<ResourceReport["error"]> {
+function describeError(
+  error: unknown,
+  sensitive: boolean,
+  secrets: string[],
+): NonNullable<ResourceReport["error"]> {
   // a sensitive resource's error may quote its command or content: say only that it failed
   if (sensitive) {
     return {

@@ -46,13 +46,15 @@ export function buildEdges(nodes: GraphNode[]): Edge[] {
         if (parent && parent !== id && !same.length) add(parent, id, "parent");
       }
       if (auto.user !== undefined && index.has(`user[${auto.user}]`)) add(`user[${auto.user}]`, id, "owner");
-      if (auto.group !== undefined && index.has(`group[${auto.group}]`)) add(`group[${auto.group}]`, id, "group");
+      if (auto.group !== undefined && index.has(`group[${auto.group}]`))
+        add(`group[${auto.group}]`, id, "group");
     }
   });
   // a notification orders its target after its source unless explicit edges already say the opposite
   for (const node of nodes) {
     for (const notification of node.resource.notifies) {
-      if (!reaches(edges, notification.target, node.resource.id)) add(node.resource.id, notification.target, "notifies");
+      if (!reaches(edges, notification.target, node.resource.id))
+        add(node.resource.id, notification.target, "notifies");
     }
   }
   return edges;
@@ -100,7 +102,9 @@ export function orderResources(resources: CatalogResource[], edges: Edge[]): Cat
     incoming[to]! += 1;
   }
   const ready = new MinHeap();
-  incoming.forEach((count, i) => count === 0 && ready.push(i));
+  incoming.forEach((count, i) => {
+    if (count === 0) ready.push(i);
+  });
   const order: CatalogResource[] = [];
   while (ready.size > 0) {
     const i = ready.pop();
@@ -118,7 +122,8 @@ function cycleError(resources: CatalogResource[], edges: Edge[], incoming: numbe
   const stuck = new Set(resources.filter((_, i) => incoming[i]! > 0).map((r) => r.id));
   const next = new Map<string, Edge[]>();
   for (const edge of edges) {
-    if (stuck.has(edge.from) && stuck.has(edge.to)) next.set(edge.from, [...(next.get(edge.from) ?? []), edge]);
+    if (stuck.has(edge.from) && stuck.has(edge.to))
+      next.set(edge.from, [...(next.get(edge.from) ?? []), edge]);
   }
   // walk forward inside the stuck set until a resource repeats: that loop is a cycle
   const path: Edge[] = [];
@@ -136,9 +141,13 @@ function cycleError(resources: CatalogResource[], edges: Edge[], incoming: numbe
     const source = byId.get(edge.from)!.source;
     return `  ${edge.from} (${displayPath(source.file)}:${source.line}) → ${edge.to} [${edge.reason}]`;
   });
-  return new GalleyError("DEPENDENCY_CYCLE", `dependency cycle between ${cycle.length} resources:\n${lines.join("\n")}`, {
-    hint: "remove one of these requires/before/notifies, or reorder so that the edges point one way",
-  });
+  return new GalleyError(
+    "DEPENDENCY_CYCLE",
+    `dependency cycle between ${cycle.length} resources:\n${lines.join("\n")}`,
+    {
+      hint: "remove one of these requires/before/notifies, or reorder so that the edges point one way",
+    },
+  );
 }
 
 /** A binary min-heap of numbers: ready resources, smallest declaration index first. */

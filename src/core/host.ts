@@ -14,7 +14,10 @@ export interface Host {
 
 /** Optional file-system abilities. A host without them gets the same effect through `exec`. */
 export interface FsHost extends Host {
-  mkdir(path: string, options: { mode?: number; owner?: string; group?: string; recursive?: boolean }): Promise<void>;
+  mkdir(
+    path: string,
+    options: { mode?: number; owner?: string; group?: string; recursive?: boolean },
+  ): Promise<void>;
   remove(path: string, options?: { recursive?: boolean }): Promise<void>;
   symlink(target: string, path: string): Promise<void>;
   chmod(path: string, mode: number): Promise<void>;

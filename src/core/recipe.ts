@@ -7,14 +7,18 @@ import type { resourceTypes } from "../resources/index.ts";
 import type { z } from "zod";
 
 /** The properties a recipe passes for a type: the type's own (its name property optional) plus the common ones. */
-export type DeclareProps<T> = T extends ResourceType<infer _P>
-  ? T["schema"] extends z.ZodType<unknown, infer I>
-    ? Partial<I> & CommonInput
-    : never
-  : never;
+export type DeclareProps<T> =
+  T extends ResourceType<infer _P>
+    ? T["schema"] extends z.ZodType<unknown, infer I>
+      ? Partial<I> & CommonInput
+      : never
+    : never;
 
 type BuiltinMethods = {
-  [K in keyof typeof resourceTypes]: (name: string, props?: DeclareProps<(typeof resourceTypes)[K]>) => ResourceRef;
+  [K in keyof typeof resourceTypes]: (
+    name: string,
+    props?: DeclareProps<(typeof resourceTypes)[K]>,
+  ) => ResourceRef;
 };
 
 /**

@@ -39,7 +39,14 @@ export interface Report {
   runList: string[];
   startedAt: string;
   durationMs: number;
-  summary: { changed: number; unchanged: number; failed: number; skipped: number; pending: number; ignored: number };
+  summary: {
+    changed: number;
+    unchanged: number;
+    failed: number;
+    skipped: number;
+    pending: number;
+    ignored: number;
+  };
   resources: ResourceReport[];
   notifications: {
     /** delivered in this run that had been kept by an earlier run */
@@ -65,7 +72,8 @@ export const redacted = "(sensitive)";
 export function redactChanges(resource: CatalogResource, type: ResourceType, changes: Change[]): Change[] {
   const secret = new Set(type.sensitiveProperties ?? []);
   return changes.map((change) => {
-    if (!secret.has(change.property) && (!resource.sensitive || publicProperties.has(change.property))) return change;
+    if (!secret.has(change.property) && (!resource.sensitive || publicProperties.has(change.property)))
+      return change;
     return {
       property: change.property,
       ...(change.from === undefined ? {} : { from: redacted }),
@@ -83,7 +91,8 @@ export function secretsOf(resource: CatalogResource, type: ResourceType): string
     else if (value && typeof value === "object") Object.values(value).forEach(collect);
   };
   for (const [key, value] of Object.entries(resource.props)) {
-    if (resource.sensitive ? key !== type.nameProperty : type.sensitiveProperties?.includes(key)) collect(value);
+    if (resource.sensitive ? key !== type.nameProperty : type.sensitiveProperties?.includes(key))
+      collect(value);
   }
   return secrets;
 }
@@ -100,7 +109,8 @@ export function redactResource(resource: CatalogResource, type: ResourceType): C
   const secret = new Set(type.sensitiveProperties ?? []);
   const props = Object.fromEntries(
     Object.entries(resource.props).map(([key, value]) => {
-      const hide = secret.has(key) || (resource.sensitive && key !== type.nameProperty && !publicProperties.has(key));
+      const hide =
+        secret.has(key) || (resource.sensitive && key !== type.nameProperty && !publicProperties.has(key));
       return [key, hide && value !== undefined ? redacted : value];
     }),
   );

@@ -32,6 +32,7 @@ export interface AutoRequire {
  * A resource type: read is side-effect free, diff is pure, apply changes the host.
  * One file per type in src/resources/, always in this order: schema, key, read, diff, apply.
  */
+// biome-ignore lint/suspicious/noExplicitAny: a registry holds types of every property shape
 export interface ResourceType<P = any, S = any> {
   type: string;
   description: string;
@@ -69,9 +70,12 @@ export function defineResourceType<P, S>(type: ResourceType<P, S>): ResourceType
 
 /** A file mode as a number (0o644) or an octal string ("0644", "755"). */
 export const modeSchema = z
-  .union([z.number().int().min(0).max(0o7777), z.string().regex(/^0?[0-7]{3,4}$/, "an octal mode like \"0644\"")])
+  .union([
+    z.number().int().min(0).max(0o7777),
+    z.string().regex(/^0?[0-7]{3,4}$/, 'an octal mode like "0644"'),
+  ])
   .transform((value) => (typeof value === "number" ? value : Number.parseInt(value, 8)))
-  .describe("permission bits, as a number (0o644) or an octal string (\"0644\")");
+  .describe('permission bits, as a number (0o644) or an octal string ("0644")');
 
 /** An absolute path. */
 export const pathSchema = z

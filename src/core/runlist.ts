@@ -36,8 +36,12 @@ export async function readCookbookFile(
   try {
     return { path: file, data: await fs.readFile(file) };
   } catch {
-    throw new GalleyError("FILE_NOT_FOUND", `no ${kind.slice(0, -1)} "${name}" in ${cookbook ? `cookbook ${cookbook}` : baseDir} (looked for ${file})`, {
-      hint: `create ${file}, or fix the name`,
-    });
+    throw new GalleyError(
+      "FILE_NOT_FOUND",
+      `no ${kind.slice(0, -1)} "${name}" in ${cookbook ? `cookbook ${cookbook}` : baseDir} (looked for ${file})`,
+      {
+        hint: `create ${file}, or fix the name`,
+      },
+    );
   }
 }

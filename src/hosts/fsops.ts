@@ -13,7 +13,8 @@ export async function mkdir(
   if (hasFs(host)) return host.mkdir(path, options);
   await run(host, ["mkdir", ...(options.recursive ? ["-p"] : []), "--", path]);
   if (options.mode !== undefined) await chmod(host, path, options.mode);
-  if (options.owner !== undefined || options.group !== undefined) await chown(host, path, options.owner, options.group);
+  if (options.owner !== undefined || options.group !== undefined)
+    await chown(host, path, options.owner, options.group);
 }
 
 export async function remove(host: Host, path: string, options: { recursive?: boolean } = {}): Promise<void> {
@@ -49,7 +50,11 @@ export async function rename(host: Host, from: string, to: string): Promise<void
  * Runs a command and throws an APPLY_FAILED error carrying its output when it exits non-zero.
  * Resource types use it for the commands whose failure is the resource's failure.
  */
-export async function run(host: Host, argv: readonly string[], options: ExecOptions = {}): Promise<ExecResult> {
+export async function run(
+  host: Host,
+  argv: readonly string[],
+  options: ExecOptions = {},
+): Promise<ExecResult> {
   const result = await host.exec(argv, options);
   if (result.exitCode !== 0) {
     const output = (result.stderr.trim() || result.stdout.trim()).split("\n").slice(-5).join("\n");

@@ -71,7 +71,10 @@ export class LocalHost implements FsHost {
   }
 
   async writeFile(file: string, data: Uint8Array | string, options: WriteOptions = {}): Promise<void> {
-    const temp = path.join(path.dirname(file), `.${path.basename(file)}.galley-${randomBytes(4).toString("hex")}`);
+    const temp = path.join(
+      path.dirname(file),
+      `.${path.basename(file)}.galley-${randomBytes(4).toString("hex")}`,
+    );
     const ids = this.#ids(options.owner, options.group);
     const handle = await fs.open(temp, "wx", options.mode ?? 0o644);
     try {
@@ -97,7 +100,13 @@ export class LocalHost implements FsHost {
       throw error;
     }
     const accounts = this.#loadAccounts();
-    const type = st.isSymbolicLink() ? "symlink" : st.isDirectory() ? "directory" : st.isFile() ? "file" : "other";
+    const type = st.isSymbolicLink()
+      ? "symlink"
+      : st.isDirectory()
+        ? "directory"
+        : st.isFile()
+          ? "file"
+          : "other";
     const result: Stat = {
       type,
       mode: st.mode & 0o7777,
@@ -130,7 +139,10 @@ export class LocalHost implements FsHost {
 
   async symlink(target: string, link: string) {
     // replace atomically: create beside, then rename over whatever is there
-    const temp = path.join(path.dirname(link), `.${path.basename(link)}.galley-${randomBytes(4).toString("hex")}`);
+    const temp = path.join(
+      path.dirname(link),
+      `.${path.basename(link)}.galley-${randomBytes(4).toString("hex")}`,
+    );
     await fs.symlink(target, temp);
     await fs.rename(temp, link);
   }
@@ -225,7 +237,11 @@ function localFacts(): Facts {
   for (const [name, entries] of Object.entries(os.networkInterfaces())) {
     for (const entry of entries ?? []) {
       if (entry.internal) continue;
-      addresses.push({ interface: name, family: entry.family === "IPv4" ? "ipv4" : "ipv6", address: entry.address });
+      addresses.push({
+        interface: name,
+        family: entry.family === "IPv4" ? "ipv4" : "ipv6",
+        address: entry.address,
+      });
     }
   }
   const hostname = os.hostname();

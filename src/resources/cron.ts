@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { GalleyError } from "../core/errors.ts";
 import type { Host } from "../core/host.ts";
-import { type Change, defineResourceType } from "../core/resource.ts";
+import { type Change, defineResourceType, optional } from "../core/resource.ts";
 import { run } from "../hosts/fsops.ts";
 
 const months = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];
@@ -187,9 +187,9 @@ export const cron = defineResourceType<Props, CronState>({
     }
     const changes: Change[] = [];
     if (block.schedule !== wanted.schedule)
-      changes.push({ property: "schedule", from: block.schedule, to: wanted.schedule });
+      changes.push({ property: "schedule", ...optional("from", block.schedule), to: wanted.schedule });
     if (block.command !== wanted.command)
-      changes.push({ property: "command", from: block.command, to: wanted.command });
+      changes.push({ property: "command", ...optional("from", block.command), to: wanted.command });
     if (!sameRecord(block.environment, wanted.environment)) {
       changes.push({ property: "environment", from: block.environment, to: wanted.environment });
     }

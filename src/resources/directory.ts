@@ -13,7 +13,9 @@ const schema = z.strictObject({
   recursive: z
     .boolean()
     .default(false)
-    .describe("create: also create missing parents (with default mode and owner); delete: remove the contents too"),
+    .describe(
+      "create: also create missing parents (with default mode and owner); delete: remove the contents too",
+    ),
 });
 
 type Props = z.output<typeof schema>;
@@ -47,7 +49,8 @@ export const directory = defineResourceType<Props, State>({
 
   diff(current, desired, action) {
     if (action === "delete") return current ? [{ property: "ensure", from: current.type, to: "absent" }] : [];
-    if (!current) return [{ property: "ensure", from: "absent", to: "directory" }, ...diffAttributes(undefined, desired)];
+    if (!current)
+      return [{ property: "ensure", from: "absent", to: "directory" }, ...diffAttributes(undefined, desired)];
     if (current.type !== "directory") return [{ property: "type", from: current.type, to: "directory" }];
     return diffAttributes(current, desired);
   },
@@ -83,7 +86,8 @@ export const directory = defineResourceType<Props, State>({
         ...optional("group", desired.group),
       });
     }
-    if (desired.mode !== undefined && current.mode !== desired.mode) await chmod(host, desired.path, desired.mode);
+    if (desired.mode !== undefined && current.mode !== desired.mode)
+      await chmod(host, desired.path, desired.mode);
     await chown(
       host,
       desired.path,

@@ -25,7 +25,12 @@ test("file: replaces drifted content with a unified diff and keeps a backup", as
   const state = await tempDir();
   const target = path.join(dir, "app.conf");
   await fs.writeFile(target, "port=80\n");
-  const changes = await convergeTwice(host, file, { path: target, content: "port=8080\n" }, { stateDir: state });
+  const changes = await convergeTwice(
+    host,
+    file,
+    { path: target, content: "port=8080\n" },
+    { stateDir: state },
+  );
   const content = changes.find((c) => c.property === "content");
   assert.match(content?.diff ?? "", /^-port=80$/m);
   assert.match(content?.diff ?? "", /^\+port=8080$/m);
@@ -66,7 +71,10 @@ test("file: verify refuses bad content and leaves the file as it was", async () 
   await fs.writeFile(target, "good\n");
   const props = await prepare(file, { path: target, content: "bad\n", verify: "grep -q good %{path}" });
   const current = await file.read(host, props);
-  await assert.rejects(file.apply(host, props, "create", current, { stateDir: await tempDir() }), /verify command refused/);
+  await assert.rejects(
+    file.apply(host, props, "create", current, { stateDir: await tempDir() }),
+    /verify command refused/,
+  );
   assert.equal(await fs.readFile(target, "utf8"), "good\n");
   assert.deepEqual(await fs.readdir(path.dirname(target)), ["conf"]);
 });

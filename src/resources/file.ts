@@ -6,13 +6,27 @@ import { applyFile, diffFile, type FileState, readFileState } from "./filestate.
 const schema = z.strictObject({
   path: pathSchema.describe("absolute path of the file (defaults to the resource name)"),
   content: z.string().optional().describe("the file's content; omit to leave content unmanaged"),
-  source: z.string().optional().describe("a file in the cookbook's files/ folder to copy (instead of content)"),
+  source: z
+    .string()
+    .optional()
+    .describe("a file in the cookbook's files/ folder to copy (instead of content)"),
   mode: modeSchema.optional(),
   owner: z.string().optional().describe("user that owns the file"),
   group: z.string().optional().describe("group that owns the file"),
-  backup: z.union([z.number().int().min(0), z.literal(false)]).default(5).describe("how many backups of replaced content to keep under the state dir (false or 0: none)"),
-  verify: z.string().optional().describe("a shell command that must exit 0 on the new content before it replaces the file; %{path} is the candidate file"),
-  contentBase64: z.string().optional().describe("binary content as base64 (set by compile for binary `source` files)"),
+  backup: z
+    .union([z.number().int().min(0), z.literal(false)])
+    .default(5)
+    .describe("how many backups of replaced content to keep under the state dir (false or 0: none)"),
+  verify: z
+    .string()
+    .optional()
+    .describe(
+      "a shell command that must exit 0 on the new content before it replaces the file; %{path} is the candidate file",
+    ),
+  contentBase64: z
+    .string()
+    .optional()
+    .describe("binary content as base64 (set by compile for binary `source` files)"),
 });
 
 type Props = z.output<typeof schema>;
@@ -46,7 +60,8 @@ export const file = defineResourceType<Props, FileState>({
     ...(props.group ? [{ group: props.group }] : []),
   ],
 
-  read: (host, props) => readFileState(host, props.path, props.content !== undefined || props.contentBase64 !== undefined),
+  read: (host, props) =>
+    readFileState(host, props.path, props.content !== undefined || props.contentBase64 !== undefined),
 
   diff(current, desired, action) {
     switch (action) {

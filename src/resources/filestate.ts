@@ -32,7 +32,11 @@ export interface DesiredFile {
   verify?: string | undefined;
 }
 
-export async function readFileState(host: Host, file: string, withContent = true): Promise<FileState | undefined> {
+export async function readFileState(
+  host: Host,
+  file: string,
+  withContent = true,
+): Promise<FileState | undefined> {
   const stat = await host.stat(file);
   if (!stat) return undefined;
   const content = withContent && stat.type === "file" ? await host.readFile(file) : undefined;
@@ -93,7 +97,8 @@ export async function applyFile(
   if (!current || contentDiffers) {
     const content = desired.content ?? new Uint8Array();
     if (desired.verify) await verifyContent(host, desired, content);
-    if (current?.content && (desired.backup ?? 0) > 0) await backup(host, desired.path, current.content, desired.backup!, context);
+    if (current?.content && (desired.backup ?? 0) > 0)
+      await backup(host, desired.path, current.content, desired.backup!, context);
     // keep what is not managed as it was on the host
     await host.writeFile(desired.path, content, {
       mode: desired.mode ?? current?.mode ?? 0o644,
@@ -102,7 +107,8 @@ export async function applyFile(
     });
     return;
   }
-  if (desired.mode !== undefined && current.mode !== desired.mode) await chmod(host, desired.path, desired.mode);
+  if (desired.mode !== undefined && current.mode !== desired.mode)
+    await chmod(host, desired.path, desired.mode);
   const owner = desired.owner !== undefined && current.owner !== desired.owner ? desired.owner : undefined;
   const group = desired.group !== undefined && current.group !== desired.group ? desired.group : undefined;
   await chown(host, desired.path, owner, group);
@@ -151,9 +157,13 @@ async function verifyContent(host: Host, desired: DesiredFile, content: Uint8Arr
     const command = desired.verify!.replaceAll("%{path}", temp);
     const result = await host.exec(["sh", "-c", command]);
     if (result.exitCode !== 0) {
-      throw new GalleyError("APPLY_FAILED", `verify command refused the new content of ${desired.path}: ${command} exited ${result.exitCode}: ${(result.stderr || result.stdout).trim()}`, {
-        hint: "the file was left as it was; fix the content or the verify command",
-      });
+      throw new GalleyError(
+        "APPLY_FAILED",
+        `verify command refused the new content of ${desired.path}: ${command} exited ${result.exitCode}: ${(result.stderr || result.stdout).trim()}`,
+        {
+          hint: "the file was left as it was; fix the content or the verify command",
+        },
+      );
     }
   } finally {
     await remove(host, temp);

@@ -218,6 +218,12 @@ test("git: an unknown revision fails naming the repository and the revision", as
     git.apply(host, props, "sync", current, context),
     new RegExp(`revision 'no-such-branch' not found in repository ${repo.bare}`),
   );
+  await assert.rejects(fs.stat(dest), "a failed clone leaves nothing behind");
+  const empty = await destination();
+  await fs.mkdir(empty);
+  const missing = await prepare(git, { destination: empty, repository: repo.bare, revision: "f".repeat(40) });
+  await assert.rejects(git.apply(host, missing, "sync", await git.read(host, missing), context), /not found/);
+  assert.deepEqual(await fs.readdir(empty), [], "an empty directory stays empty");
   const existing = await destination();
   await convergeTwice(host, git, { destination: existing, repository: repo.bare, revision: "main" });
   const bad = await prepare(git, { destination: existing, repository: repo.bare, revision: "deadbeef" });

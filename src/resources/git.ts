@@ -2,7 +2,7 @@ import { z } from "zod";
 import { GalleyError } from "../core/errors.ts";
 import type { ExecResult, Host } from "../core/host.ts";
 import { type Change, defineResourceType, optional, pathSchema } from "../core/resource.ts";
-import { list, mkdir, run } from "../hosts/fsops.ts";
+import { list, mkdir, remove, run } from "../hosts/fsops.ts";
 
 const schema = z.strictObject({
   destination: pathSchema.describe("absolute path of the checkout (defaults to the resource name)"),
@@ -148,34 +148,52 @@ export const git = defineResourceType<Props, GitState>({
         dest,
       ]);
     } else {
-      if (differs(desired.user, current.owner) || differs(desired.group, current.group))
+      if (differs(desired.user, current.owner) || differs(desired.group, current.group)) {
         await chownTree(host, desired);
+      }
       await setRemote(host, desired, current.remoteUrl);
     }
     if (action === "checkout" && !cloning) return;
-    const depth = desired.depth ? [`--depth=${desired.depth}`] : [];
-    await mustGit(host, desired, ["-C", dest, "fetch", "--prune", ...depth, desired.remote]);
-    await mustGit(host, desired, ["-C", dest, "fetch", "--tags", ...depth, desired.remote]);
-    const target = await resolveForCheckout(host, desired);
-    if (target.branch === undefined) {
-      await mustGit(host, desired, ["-C", dest, "checkout", "--force", "--detach", target.sha]);
-    } else {
-      await mustGit(host, desired, ["-C", dest, "checkout", "--force", "-B", target.branch, target.sha]);
-      await mustGit(host, desired, [
-        "-C",
-        dest,
-        "branch",
-        `--set-upstream-to=${desired.remote}/${target.branch}`,
-      ]);
-    }
-    if (desired.enableSubmodules) {
-      await mustGit(host, desired, ["-C", dest, "submodule", "sync", "--recursive"]);
-      await mustGit(host, desired, ["-C", dest, "submodule", "update", "--init", "--recursive", ...depth]);
+    try {
+      await moveTo(host, desired);
+    } catch (error) {
+      // a clone that never reached its revision would pass for a checkout at the next run
+      if (cloning) await undoClone(host, dest, current?.found === "empty");
+      throw error;
     }
     // files git wrote carry the user's primary group: give the tree the wanted group
     if (desired.group !== undefined) await chownTree(host, desired);
   },
 });
+
+/** Fetches and moves the checkout to the revision, discarding local changes to tracked files. */
+async function moveTo(host: Host, desired: Props): Promise<void> {
+  const dest = desired.destination;
+  const depth = desired.depth ? [`--depth=${desired.depth}`] : [];
+  await mustGit(host, desired, ["-C", dest, "fetch", "--prune", ...depth, desired.remote]);
+  await mustGit(host, desired, ["-C", dest, "fetch", "--tags", ...depth, desired.remote]);
+  const target = await resolveForCheckout(host, desired);
+  if (target.branch === undefined) {
+    await mustGit(host, desired, ["-C", dest, "checkout", "--force", "--detach", target.sha]);
+  } else {
+    await mustGit(host, desired, ["-C", dest, "checkout", "--force", "-B", target.branch, target.sha]);
+    await mustGit(host, desired, [
+      "-C",
+      dest,
+      "branch",
+      `--set-upstream-to=${desired.remote}/${target.branch}`,
+    ]);
+  }
+  if (desired.enableSubmodules) {
+    await mustGit(host, desired, ["-C", dest, "submodule", "sync", "--recursive"]);
+    await mustGit(host, desired, ["-C", dest, "submodule", "update", "--init", "--recursive", ...depth]);
+  }
+}
+
+async function undoClone(host: Host, dest: string, keepDirectory: boolean): Promise<void> {
+  if (!keepDirectory) return remove(host, dest, { recursive: true });
+  for (const name of await list(host, dest)) await remove(host, `${dest}/${name}`, { recursive: true });
+}
 
 /** A revision resolved against the remote: the commit, and the branch name when it is a branch. */
 interface RemoteRevision {

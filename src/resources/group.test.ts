@@ -81,7 +81,10 @@ test("group: removing a user's primary group is refused with a hint", { skip }, 
   await host.exec(["usermod", "-g", g3, u3]);
   const props = await prepare(group, { groupName: g3 });
   const current = await group.read(host, props);
-  await assert.rejects(group.apply(host, props, "remove", current, { stateDir: "/x" }), /primary group of galley-t-gu3/);
+  await assert.rejects(
+    group.apply(host, props, "remove", current, { stateDir: "/x" }),
+    /primary group of galley-t-gu3/,
+  );
   await host.exec(["userdel", u3]);
 });
 
@@ -100,5 +103,8 @@ test("group: members autorequire nothing (users require their groups instead)", 
 test("group: schema refuses bad names and unknown properties", () => {
   assert.equal(group.schema.safeParse({ groupName: "a b" }).success, false);
   assert.equal(group.schema.safeParse({ groupName: "ok", gid: -1 }).success, false);
-  assert.match(JSON.stringify(group.schema.safeParse({ groupName: "ok", member: [] }).error?.issues), /member/);
+  assert.match(
+    JSON.stringify(group.schema.safeParse({ groupName: "ok", member: [] }).error?.issues),
+    /member/,
+  );
 });

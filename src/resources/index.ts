@@ -3,6 +3,8 @@ import { directory } from "./directory.ts";
 import { execute } from "./execute.ts";
 import { file } from "./file.ts";
 import { link } from "./link.ts";
+import { pkg } from "./package.ts";
+import { service } from "./service.ts";
 import { template } from "./template.ts";
 
 /** The built-in resource types, by name. Cookbooks add their own beside these. */
@@ -12,6 +14,8 @@ export const resourceTypes = {
   template,
   link,
   execute,
+  package: pkg,
+  service,
 } as const satisfies Record<string, ResourceType>;
 
 export type ResourceTypeName = keyof typeof resourceTypes;

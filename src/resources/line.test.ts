@@ -98,11 +98,14 @@ test("line: add on a missing file without create is a clear error", async () => 
   const props = await prepare(line, { path: file, line: "a=1" });
   const current = await line.read(host, props);
   assert.deepEqual(line.diff(current, props, "add"), [{ property: "ensure", from: "absent", to: "file" }]);
-  await assert.rejects(line.apply(host, props, "add", current, { stateDir: "/nonexistent" }), (error: Error) => {
-    assert.match(error.message, /missing\.conf does not exist/);
-    assert.match((error as { hint?: string }).hint ?? "", /create: true/);
-    return true;
-  });
+  await assert.rejects(
+    line.apply(host, props, "add", current, { stateDir: "/nonexistent" }),
+    (error: Error) => {
+      assert.match(error.message, /missing\.conf does not exist/);
+      assert.match((error as { hint?: string }).hint ?? "", /create: true/);
+      return true;
+    },
+  );
   await assert.rejects(fs.stat(file));
 });
 
@@ -131,7 +134,10 @@ test("line: a directory is refused", async () => {
   const props = await prepare(line, { path: dir, line: "a" });
   const current = await line.read(host, props);
   assert.deepEqual(line.diff(current, props, "add"), [{ property: "type", from: "directory", to: "file" }]);
-  await assert.rejects(line.apply(host, props, "add", current, { stateDir: "/nonexistent" }), /is a directory/);
+  await assert.rejects(
+    line.apply(host, props, "add", current, { stateDir: "/nonexistent" }),
+    /is a directory/,
+  );
 });
 
 test("line: add without `line` is refused", async () => {

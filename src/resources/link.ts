@@ -21,7 +21,8 @@ interface State {
 /** A symbolic link. A regular file in its place is replaced; a directory is an error. */
 export const link = defineResourceType<Props, State>({
   type: "link",
-  description: "A symbolic link: where it points, and its owner and group. A regular file in its place is replaced.",
+  description:
+    "A symbolic link: where it points, and its owner and group. A regular file in its place is replaced.",
   actions: ["create", "delete"],
   schema,
   nameProperty: "path",
@@ -41,7 +42,8 @@ export const link = defineResourceType<Props, State>({
   },
 
   diff(current, desired, action) {
-    if (action === "delete") return current?.type === "symlink" ? [{ property: "ensure", from: "link", to: "absent" }] : [];
+    if (action === "delete")
+      return current?.type === "symlink" ? [{ property: "ensure", from: "link", to: "absent" }] : [];
     if (desired.to === undefined) return [{ property: "to", to: "(missing)" }];
     if (!current) return [{ property: "ensure", from: "absent", to: `link to ${desired.to}` }];
     if (current.type !== "symlink") return [{ property: "type", from: current.type, to: "link" }];
@@ -71,7 +73,8 @@ export const link = defineResourceType<Props, State>({
         hint: "delete the directory first (directory resource, action delete, recursive: true), or choose another path",
       });
     }
-    if (current?.type !== "symlink" || current.target !== desired.to) await symlink(host, desired.to, desired.path);
+    if (current?.type !== "symlink" || current.target !== desired.to)
+      await symlink(host, desired.to, desired.path);
     await chown(host, desired.path, desired.owner, desired.group);
   },
 });

@@ -17,8 +17,16 @@ const schema = z.strictObject({
   mode: modeSchema.optional(),
   owner: z.string().optional().describe("user that owns the file"),
   group: z.string().optional().describe("group that owns the file"),
-  backup: z.union([z.number().int().min(0), z.literal(false)]).default(5).describe("how many backups of replaced content to keep (false or 0: none)"),
-  verify: z.string().optional().describe("a shell command that must exit 0 on the new content before it replaces the file; %{path} is the candidate file"),
+  backup: z
+    .union([z.number().int().min(0), z.literal(false)])
+    .default(5)
+    .describe("how many backups of replaced content to keep (false or 0: none)"),
+  verify: z
+    .string()
+    .optional()
+    .describe(
+      "a shell command that must exit 0 on the new content before it replaces the file; %{path} is the candidate file",
+    ),
   content: z.string().optional().describe("the rendered content (set by compile; not for recipes)"),
 });
 
@@ -27,7 +35,8 @@ type Props = z.output<typeof schema>;
 /** A file rendered from an Eta template or a TypeScript function, at compile time. */
 export const template = defineResourceType<Props, FileState>({
   type: "template",
-  description: "A file rendered from an Eta template in the cookbook's templates/ folder, or from a TypeScript function.",
+  description:
+    "A file rendered from an Eta template in the cookbook's templates/ folder, or from a TypeScript function.",
   actions: ["create", "delete", "create_if_missing"],
   schema,
   nameProperty: "path",
@@ -35,9 +44,13 @@ export const template = defineResourceType<Props, FileState>({
   key: (props) => props.path,
 
   async compile(props, context) {
-    if (typeof props.source === "function") return { ...props, content: renderFunction(props.source, props.variables) };
+    if (typeof props.source === "function")
+      return { ...props, content: renderFunction(props.source, props.variables) };
     const { path } = await context.cookbookFile("templates", props.source);
-    return { ...props, content: renderEta(path.slice(0, path.length - props.source.length), props.source, props.variables) };
+    return {
+      ...props,
+      content: renderEta(path.slice(0, path.length - props.source.length), props.source, props.variables),
+    };
   },
 
   autoRequires: (props) => [
@@ -65,7 +78,11 @@ export const template = defineResourceType<Props, FileState>({
 
 function desiredFile(props: Props) {
   if (props.content === undefined) throw new Error(`template ${props.path} was not compiled`);
-  return { ...props, content: Buffer.from(props.content, "utf8"), backup: props.backup === false ? 0 : props.backup };
+  return {
+    ...props,
+    content: Buffer.from(props.content, "utf8"),
+    backup: props.backup === false ? 0 : props.backup,
+  };
 }
 
 /** Renders `name` from a templates folder with `it` = variables; errors name the template file and line. */

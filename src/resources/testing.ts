@@ -31,7 +31,11 @@ export async function convergeTwice<P>(
 }
 
 /** Validates raw properties with the type's schema (filling the name property) and compiles them. */
-export async function prepare<P>(type: ResourceType<P>, input: Record<string, unknown>, baseDir = "/nonexistent") {
+export async function prepare<P>(
+  type: ResourceType<P>,
+  input: Record<string, unknown>,
+  baseDir = "/nonexistent",
+) {
   const props = type.schema.parse(input);
   if (!type.compile) return props;
   const context: CompileContext = {

@@ -23,12 +23,16 @@ after(async () => {
 });
 
 async function passwd(username: string): Promise<string[] | undefined> {
-  const line = (await fs.readFile("/etc/passwd", "utf8")).split("\n").find((l) => l.startsWith(`${username}:`));
+  const line = (await fs.readFile("/etc/passwd", "utf8"))
+    .split("\n")
+    .find((l) => l.startsWith(`${username}:`));
   return line?.split(":");
 }
 
 async function shadowHash(username: string): Promise<string | undefined> {
-  const line = (await fs.readFile("/etc/shadow", "utf8")).split("\n").find((l) => l.startsWith(`${username}:`));
+  const line = (await fs.readFile("/etc/shadow", "utf8"))
+    .split("\n")
+    .find((l) => l.startsWith(`${username}:`));
   return line?.split(":")[1];
 }
 
@@ -69,7 +73,11 @@ test("user: manageHome moves the home when it changes", { skip }, async () => {
   const base = await tempDir("galley-t-home-");
   await convergeTwice(host, user, { username: users[2], home: path.join(base, "old"), manageHome: true });
   await fs.writeFile(path.join(base, "old", "marker"), "x");
-  const changes = await convergeTwice(host, user, { username: users[2], home: path.join(base, "new"), manageHome: true });
+  const changes = await convergeTwice(host, user, {
+    username: users[2],
+    home: path.join(base, "new"),
+    manageHome: true,
+  });
   assert.deepEqual(changes, [{ property: "home", from: path.join(base, "old"), to: path.join(base, "new") }]);
   assert.equal(await fs.readFile(path.join(base, "new", "marker"), "utf8"), "x");
   await assert.rejects(fs.stat(path.join(base, "old")));
@@ -91,7 +99,9 @@ test("user: primary group and exact or appended supplementary groups", { skip },
   assert.equal(await memberOf(u, g1), true);
   assert.equal(await memberOf(u, g2), true);
   // primary group by number
-  const gid = Number((await fs.readFile("/etc/group", "utf8")).match(new RegExp(`^${g2}:x:(\\d+):`, "m"))?.[1]);
+  const gid = Number(
+    (await fs.readFile("/etc/group", "utf8")).match(new RegExp(`^${g2}:x:(\\d+):`, "m"))?.[1],
+  );
   const primary = await convergeTwice(host, user, { username: u, gid });
   assert.equal(primary[0]?.property, "gid");
   assert.equal((await passwd(u))?.[3], String(gid));
@@ -99,15 +109,20 @@ test("user: primary group and exact or appended supplementary groups", { skip },
 
 test("user: a missing group is a clear error before useradd runs", { skip }, async () => {
   const props = await prepare(user, { username: users[4], groups: ["galley-t-nosuchgroup"] });
-  await assert.rejects(user.apply(host, props, "create", undefined, { stateDir: "/nonexistent" }), (error: Error) => {
-    assert.match(error.message, /no group galley-t-nosuchgroup/);
-    assert.match((error as { hint?: string }).hint ?? "", /group\("galley-t-nosuchgroup"\)/);
-    return true;
-  });
+  await assert.rejects(
+    user.apply(host, props, "create", undefined, { stateDir: "/nonexistent" }),
+    (error: Error) => {
+      assert.match(error.message, /no group galley-t-nosuchgroup/);
+      assert.match((error as { hint?: string }).hint ?? "", /group\("galley-t-nosuchgroup"\)/);
+      return true;
+    },
+  );
   assert.equal(await passwd(users[4]!), undefined);
 });
 
-test("user: password hash is set, never shown, and a change shows only that it changes", { skip }, async () => {
+test("user: password hash is set, never shown, and a change shows only that it changes", {
+  skip,
+}, async () => {
   const u = users[4]!;
   const created = await convergeTwice(host, user, { username: u, password: hash1 });
   assert.equal(await shadowHash(u), hash1);
@@ -134,11 +149,16 @@ test("user: lock and unlock, and a locked user stays locked under create", { ski
   assert.equal(await shadowHash(u), hash1);
 });
 
-test("user: unlocking a user without password and locking a missing user are clear errors", { skip }, async () => {
+test("user: unlocking a user without password and locking a missing user are clear errors", {
+  skip,
+}, async () => {
   const noPassword = await prepare(user, { username: users[1] });
   const current = await user.read(host, noPassword);
   assert.equal(current?.shadow?.hasPassword, false);
-  await assert.rejects(user.apply(host, noPassword, "unlock", current, { stateDir: "/x" }), /has no password/);
+  await assert.rejects(
+    user.apply(host, noPassword, "unlock", current, { stateDir: "/x" }),
+    /has no password/,
+  );
   const missing = await prepare(user, { username: "galley-t-nosuchuser" });
   assert.deepEqual(user.diff(undefined, missing, "lock"), [{ property: "locked", from: "absent", to: true }]);
   await assert.rejects(user.apply(host, missing, "lock", undefined, { stateDir: "/x" }), /does not exist/);
@@ -147,7 +167,12 @@ test("user: unlocking a user without password and locking a missing user are cle
 test("user: remove deletes the user and, with manageHome, its home", { skip }, async () => {
   const home = (await passwd(users[0]!))?.[5];
   assert.ok(home);
-  const changes = await convergeTwice(host, user, { username: users[0], manageHome: true }, { action: "remove" });
+  const changes = await convergeTwice(
+    host,
+    user,
+    { username: users[0], manageHome: true },
+    { action: "remove" },
+  );
   assert.deepEqual(changes, [{ property: "ensure", from: "present", to: "absent" }]);
   assert.equal(await passwd(users[0]!), undefined);
   await assert.rejects(fs.stat(home));

@@ -207,7 +207,8 @@ export const user = defineResourceType<Props, UserState>({
 function diffFields(current: UserState | undefined, desired: Props): Change[] {
   const changes: Change[] = [];
   const field = (property: string, from: unknown, to: unknown) => {
-    if (to !== undefined && (current === undefined || from !== to)) changes.push({ property, ...optional("from", from), to });
+    if (to !== undefined && (current === undefined || from !== to))
+      changes.push({ property, ...optional("from", from), to });
   };
   field("uid", current?.uid, desired.uid);
   field("gid", typeof desired.gid === "number" ? current?.gid : current?.group, desired.gid);
