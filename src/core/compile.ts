@@ -23,7 +23,8 @@ export interface CompileOptions {
 
 interface Declared {
   resource: CatalogResource;
-  fingerprint: string;
+  /** the declaration as validated, before compile resolved files: what duplicates are compared with */
+  declaration: { resource: CatalogResource; subscribes: unknown };
 }
 
 /**
@@ -36,6 +37,7 @@ export async function compile(options: CompileOptions): Promise<Catalog> {
   const keys = new Map<string, string>();
   const pending: Promise<void>[] = [];
   const included = new Set<string>();
+  const cache = new Map<string, unknown>();
 
   const runRecipe = async (entry: { cookbook: string | undefined; recipe: string; file: string }) => {
     const label = entry.cookbook ? `${entry.cookbook}::${entry.recipe}` : displayPath(entry.file);
@@ -145,10 +147,13 @@ export async function compile(options: CompileOptions): Promise<Catalog> {
     if (c.onlyIf) resource.onlyIf = c.onlyIf;
     if (c.notIf) resource.notIf = c.notIf;
     const subscribes = c.subscribes ?? [];
-    const fingerprint = fingerprintOf(resource, subscribes);
     const existing = declared.get(id);
     if (existing) {
-      if (existing.fingerprint === fingerprint) return new ResourceRef(id);
+      // compared before compile, so the earlier declaration's props are compared as declared
+      const before = existing.declaration;
+      if (fingerprintOf(before.resource, before.subscribes) === fingerprintOf(resource, subscribes)) {
+        return new ResourceRef(id);
+      }
       const first = existing.resource.source;
       throw new GalleyError(
         "RESOURCE_CONFLICT",
@@ -164,10 +169,10 @@ export async function compile(options: CompileOptions): Promise<Catalog> {
       });
     }
     keys.set(key, id);
-    declared.set(id, { resource, fingerprint });
+    declared.set(id, { resource, declaration: { resource: { ...resource }, subscribes } });
     subscriptions.push(...subscribes.map((s) => ({ subscriber: id, ...s, where })));
     if (resourceType.compile) {
-      const context = compileContext(cookbook, file, options.runList);
+      const context = compileContext(cookbook, file, options.runList, cache);
       pending.push(
         (async () => {
           try {
@@ -211,8 +216,9 @@ export async function compile(options: CompileOptions): Promise<Catalog> {
   const nodes = resources.map((resource) => {
     const type = options.types[resource.type]!;
     const autoRequires = type.autoRequires?.(resource.props) ?? [];
-    const key = type.key(resource.props);
-    const own = autoRequires.find((auto) => auto.path === key);
+    // the path a resource manages is its name property's value (file path, git destination)
+    const named = type.nameProperty ? resource.props[type.nameProperty] : undefined;
+    const own = autoRequires.find((auto) => auto.path !== undefined && auto.path === named);
     return { resource, path: own?.path, autoRequires };
   });
   const edges = buildEdges(nodes);
@@ -341,11 +347,17 @@ function locationIn(error: unknown, file: string): string {
   return match ? ` at ${displayPath(file)}:${match[1]}` : "";
 }
 
-function compileContext(cookbook: string | undefined, file: string, runList: RunList): CompileContext {
+function compileContext(
+  cookbook: string | undefined,
+  file: string,
+  runList: RunList,
+  cache: Map<string, unknown>,
+): CompileContext {
   const baseDir = cookbook ? runList.cookbookDir(cookbook) : path.dirname(file);
   return {
     cookbook,
     baseDir,
     cookbookFile: (kind, name) => readCookbookFile(baseDir, kind, name, cookbook),
+    cache,
   };
 }

@@ -1,5 +1,6 @@
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
+import { getCallSites } from "node:util";
 
 const galleySrc = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 
@@ -8,14 +9,12 @@ const galleySrc = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
  * Galley's own sources (a recipe, or a helper module of a cookbook).
  */
 export function callerLocation(): { file: string; line: number } | undefined {
-  const stack = new Error().stack ?? "";
-  for (const frame of stack.split("\n").slice(1)) {
-    const match = /\(?((?:file:\/\/)?\/[^():]+):(\d+):\d+\)?\s*$/.exec(frame);
-    if (!match) continue;
-    const file = match[1]!.startsWith("file://") ? fileURLToPath(match[1]!) : match[1]!;
-    if (file.startsWith(galleySrc + path.sep) || file.includes(`${path.sep}node_modules${path.sep}`))
-      continue;
-    return { file, line: Number(match[2]) };
+  for (const site of getCallSites(16)) {
+    const name = site.scriptName;
+    if (!name || name.startsWith("node:")) continue;
+    const file = name.startsWith("file://") ? fileURLToPath(name) : name;
+    if (file.startsWith(galleySrc + path.sep) || file.includes(`${path.sep}node_modules${path.sep}`)) continue;
+    return { file, line: site.lineNumber };
   }
   return undefined;
 }

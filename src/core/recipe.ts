@@ -3,8 +3,8 @@ import type { CommonInput } from "./common.ts";
 import { ResourceRef } from "./common.ts";
 import type { Facts } from "./host.ts";
 import type { ResourceType } from "./resource.ts";
-import type { resourceTypes } from "../resources/index.ts";
 import type { z } from "zod";
+import type { resourceTypes } from "../resources/index.ts";
 
 /** The properties a recipe passes for a type: the type's own (its name property optional) plus the common ones. */
 export type DeclareProps<T> =

@@ -18,6 +18,8 @@ export interface CompileContext {
   baseDir: string;
   /** reads `files/<name>` or `templates/<name>` of the declaring cookbook */
   cookbookFile(kind: "files" | "templates", name: string): Promise<{ path: string; data: Uint8Array }>;
+  /** lives for one compile: for work worth doing once per run, like compiling a template */
+  cache: Map<string, unknown>;
 }
 
 /** A reference to another managed thing that the engine turns into an edge. */
@@ -33,7 +35,7 @@ export interface AutoRequire {
  * One file per type in src/resources/, always in this order: schema, key, read, diff, apply.
  */
 // biome-ignore lint/suspicious/noExplicitAny: a registry holds types of every property shape
-export interface ResourceType<P = any, S = any> {
+export interface ResourceType<P = any, S = any, I = any> {
   type: string;
   description: string;
   /** the first one is the default action */
@@ -41,7 +43,7 @@ export interface ResourceType<P = any, S = any> {
   /** actions that act every time they run (restart, run): exempt from the idempotence check */
   imperative?: readonly string[];
   /** the type's own properties; the common ones (notifies, onlyIf…) are added by the engine */
-  schema: z.ZodType<P>;
+  schema: z.ZodType<P, I>;
   /** the property that takes the resource name when it is not given, e.g. "path" */
   nameProperty?: string;
   /** properties that are always secret (a password hash): never in logs, reports, diffs or the store */
@@ -63,8 +65,15 @@ export interface ApplyContext {
   stateDir: string;
 }
 
-/** Declares a resource type with its property types inferred from the schema. */
-export function defineResourceType<P, S>(type: ResourceType<P, S>): ResourceType<P, S> {
+/**
+ * Declares a resource type with its property types inferred from the schema: recipes get the
+ * schema's input type (`mode: "0644"`), the engine its output type (`mode: 420`).
+ *
+ * @example export const file = defineResourceType<typeof schema, FileState>({ type: "file", schema, … });
+ */
+export function defineResourceType<Schema extends z.ZodType, S>(
+  type: ResourceType<z.output<Schema>, S, z.input<Schema>> & { schema: Schema },
+): ResourceType<z.output<Schema>, S, z.input<Schema>> {
   return type;
 }
 

@@ -1,7 +1,7 @@
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs/promises";
-import { statSync, readFileSync } from "node:fs";
+import { lstatSync, readFileSync, readlinkSync, statSync } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { GalleyError } from "../core/errors.ts";
@@ -61,9 +61,10 @@ export class LocalHost implements FsHost {
     });
   }
 
+  // reads are synchronous: on a local disk a thread-pool round trip costs more than the read itself
   async readFile(file: string): Promise<Uint8Array | undefined> {
     try {
-      return await fs.readFile(file);
+      return readFileSync(file);
     } catch (error) {
       if (isMissing(error)) return undefined;
       throw error;
@@ -94,7 +95,7 @@ export class LocalHost implements FsHost {
   async stat(file: string): Promise<Stat | undefined> {
     let st: import("node:fs").Stats;
     try {
-      st = await fs.lstat(file);
+      st = lstatSync(file);
     } catch (error) {
       if (isMissing(error)) return undefined;
       throw error;
@@ -117,7 +118,7 @@ export class LocalHost implements FsHost {
       size: st.size,
       mtimeMs: st.mtimeMs,
     };
-    if (type === "symlink") result.target = await fs.readlink(file);
+    if (type === "symlink") result.target = readlinkSync(file);
     return result;
   }
 

@@ -84,6 +84,16 @@ test("cron: a special time and a second managed entry", { skip }, async () => {
   assert.match(await crontab(), /^# Galley: warm\n@reboot \/usr\/bin\/true warm\n$/m);
 });
 
+test("cron: two entries read before either applies both land (apply reads again)", { skip }, async () => {
+  const first = await prepare(cron, { name: "one", command: "/usr/bin/true 1", user: owner });
+  const second = await prepare(cron, { name: "two", command: "/usr/bin/true 2", user: owner });
+  const [a, b] = [await cron.read(host, first), await cron.read(host, second)];
+  await cron.apply(host, first, "create", a, { stateDir: "/x" });
+  await cron.apply(host, second, "create", b, { stateDir: "/x" });
+  assert.match(await crontab(), /# Galley: one\n.*true 1\n# Galley: two\n.*true 2\n$/);
+  for (const props of [first, second]) await cron.apply(host, props, "delete", undefined, { stateDir: "/x" });
+});
+
 test("cron: delete removes only its own entry, twice is a no-op", { skip }, async () => {
   const changes = await convergeTwice(host, cron, { name: "backup", user: owner }, { action: "delete" });
   assert.deepEqual(changes, [{ property: "ensure", from: "present", to: "absent" }]);
@@ -146,6 +156,16 @@ test("cron: a marker without its entry is repaired", () => {
   ]);
 });
 
+test("cron: a duplicated entry is reported so that apply keeps only one", () => {
+  const entry = ["# Galley: x", "* * * * * run"];
+  const changes = cron.diff(
+    { lines: [...entry, ...entry], userExists: true },
+    cron.schema.parse({ name: "x", command: "run" }),
+    "create",
+  );
+  assert.deepEqual(changes, [{ property: "duplicates", from: 1, to: 0 }]);
+});
+
 test("cron: field syntax: numbers, names, ranges, lists and steps", () => {
   for (const [field, text] of [
     ["minute", "*/15"],
@@ -176,6 +196,9 @@ test("cron: schema errors name the field", () => {
   assert.match(issues({ name: "x", command: "c", time: "fortnightly" }), /@daily/);
   assert.match(issues({ name: "x", command: "c\nrm -rf /" }), /one line/);
   assert.match(issues({ name: "x", command: "c", environment: { "BAD NAME": "1" } }), /variable name/);
+  assert.match(issues({ name: "x", command: "c", user: "bad user" }), /letters, digits/);
+  const trimmed = cron.schema.parse({ name: " x ", command: " c " });
+  assert.deepEqual([trimmed.name, trimmed.command], ["x", "c"]);
   const ok = cron.schema.parse({ name: "x", command: "c" });
   assert.equal(ok.user, "root");
   assert.deepEqual(cron.autoRequires?.(ok), [{ user: "root" }]);

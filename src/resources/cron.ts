@@ -3,6 +3,7 @@ import { GalleyError } from "../core/errors.ts";
 import type { Host } from "../core/host.ts";
 import { type Change, defineResourceType, optional } from "../core/resource.ts";
 import { run } from "../hosts/fsops.ts";
+import { accountNameSchema } from "./user.ts";
 
 const months = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];
 const weekdays = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
@@ -78,6 +79,7 @@ const noNewline = (what: string) => z.string().regex(/^[^\n\r]*$/, `${what} must
 const schema = z
   .strictObject({
     name: noNewline("name")
+      .trim()
       .min(1)
       .describe("the entry's identifier, kept as a `# Galley: NAME` line above it"),
     minute: cronField("minute").describe("0-59, a range, list or step (*/15); default *"),
@@ -96,10 +98,11 @@ const schema = z
         "a special schedule instead of the five fields: @reboot, @hourly, @daily, @weekly, @monthly, @yearly",
       ),
     command: noNewline("command")
+      .trim()
       .min(1)
       .optional()
       .describe("the command the shell runs (required to create); a % must be written \\% as in any crontab"),
-    user: z.string().min(1).default("root").describe("whose crontab holds the entry"),
+    user: accountNameSchema.default("root").describe("whose crontab holds the entry"),
     environment: z
       .record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "a variable name"), noNewline("a value"))
       .default({})
@@ -133,7 +136,7 @@ interface Block {
 }
 
 /** An entry in a user's crontab, like Chef's cron. */
-export const cron = defineResourceType<Props, CronState>({
+export const cron = defineResourceType<typeof schema, CronState>({
   type: "cron",
   description:
     "An entry in a user's crontab, named by a `# Galley: NAME` line; other entries are left untouched.",
@@ -145,26 +148,7 @@ export const cron = defineResourceType<Props, CronState>({
 
   autoRequires: (props) => [{ user: props.user }],
 
-  async read(host, props) {
-    const result = await host.exec(["crontab", "-l", "-u", props.user], { env: { LC_ALL: "C" } });
-    if (result.exitCode === 127) {
-      throw new GalleyError(
-        "PLATFORM_UNSUPPORTED",
-        `cron[${props.name}]: no crontab command on ${host.name}`,
-        {
-          hint: "install the cron package first (e.g. a package resource for cron before this one)",
-        },
-      );
-    }
-    if (result.exitCode !== 0) {
-      if (/no crontab for/.test(result.stderr)) return { lines: [], userExists: true };
-      if (/user .* unknown/.test(result.stderr)) return { lines: [], userExists: false };
-      throw new GalleyError("EXEC_FAILED", `crontab -l -u ${props.user} failed: ${result.stderr.trim()}`, {
-        hint: "reading another user's crontab needs root: run galley as root",
-      });
-    }
-    return { lines: splitLines(result.stdout), userExists: true };
-  },
+  read: readCrontab,
 
   diff(current, desired, action) {
     const blocks = findBlocks(current?.lines ?? [], desired.name);
@@ -197,9 +181,11 @@ export const cron = defineResourceType<Props, CronState>({
     return changes;
   },
 
-  async apply(host, desired, action, current) {
-    const lines = current?.lines ?? [];
-    if (!current?.userExists) {
+  async apply(host, desired, action) {
+    // read again: another cron resource may have rewritten this crontab since the prefetched read
+    const current = await readCrontab(host, desired);
+    const lines = current.lines;
+    if (!current.userExists) {
       if (action === "delete") return;
       throw new GalleyError(
         "APPLY_FAILED",
@@ -221,6 +207,24 @@ export const cron = defineResourceType<Props, CronState>({
     await writeCrontab(host, desired.user, next);
   },
 });
+
+/** The user's crontab (`crontab -l`); empty when the user has none. */
+async function readCrontab(host: Host, props: Props): Promise<CronState> {
+  const result = await host.exec(["crontab", "-l", "-u", props.user], { env: { LC_ALL: "C" } });
+  if (result.exitCode === 127) {
+    throw new GalleyError("PLATFORM_UNSUPPORTED", `cron[${props.name}]: no crontab command on ${host.name}`, {
+      hint: "install the cron package first (e.g. a package resource for cron before this one)",
+    });
+  }
+  if (result.exitCode !== 0) {
+    if (/no crontab for/.test(result.stderr)) return { lines: [], userExists: true };
+    if (/user .* unknown/.test(result.stderr)) return { lines: [], userExists: false };
+    throw new GalleyError("EXEC_FAILED", `crontab -l -u ${props.user} failed: ${result.stderr.trim()}`, {
+      hint: "reading another user's crontab needs root: run galley as root",
+    });
+  }
+  return { lines: splitLines(result.stdout), userExists: true };
+}
 
 /** The five fields (default *) or the special time. */
 function schedule(props: Props): string {

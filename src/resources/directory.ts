@@ -27,7 +27,7 @@ interface State {
 }
 
 /** A directory: existence, mode, owner and group. */
-export const directory = defineResourceType<Props, State>({
+export const directory = defineResourceType<typeof schema, State>({
   type: "directory",
   description: "A directory: its existence, mode, owner and group.",
   actions: ["create", "delete"],

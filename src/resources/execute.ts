@@ -58,7 +58,7 @@ export interface ExecuteState {
 }
 
 /** A command run on the host; with `creates` it runs only until that path exists. */
-export const execute = defineResourceType<Props, ExecuteState>({
+export const execute = defineResourceType<typeof schema, ExecuteState>({
   type: "execute",
   description:
     "Runs a command (a shell string or an argument list) with optional cwd, env, user, umask and timeout. It runs at every converge unless `creates` names a path that exists, or a guard (onlyIf/notIf) says no. Exit codes other than `returns` fail the resource.",

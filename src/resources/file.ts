@@ -32,7 +32,7 @@ const schema = z.strictObject({
 type Props = z.output<typeof schema>;
 
 /** A regular file: content, mode, owner, group. */
-export const file = defineResourceType<Props, FileState>({
+export const file = defineResourceType<typeof schema, FileState>({
   type: "file",
   description: "A regular file: its content (inline or from the cookbook's files/), mode, owner and group.",
   actions: ["create", "delete", "touch", "create_if_missing"],

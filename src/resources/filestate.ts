@@ -13,7 +13,8 @@ import { chmod, chown, list, mkdir, remove } from "../hosts/fsops.ts";
 export interface FileState {
   type: "file" | "directory" | "symlink" | "other";
   content: Uint8Array | undefined;
-  sha256: string | undefined;
+  /** computed on first use */
+  readonly sha256: string | undefined;
   mode: number;
   owner: string;
   group: string;
@@ -40,10 +41,14 @@ export async function readFileState(
   const stat = await host.stat(file);
   if (!stat) return undefined;
   const content = withContent && stat.type === "file" ? await host.readFile(file) : undefined;
+  let hash: string | undefined;
   return {
     type: stat.type,
     content,
-    sha256: content ? sha256(content) : undefined,
+    get sha256() {
+      hash ??= content ? sha256(content) : undefined;
+      return hash;
+    },
     mode: stat.mode,
     owner: stat.owner,
     group: stat.group,
@@ -58,7 +63,7 @@ export function diffFile(current: FileState | undefined, desired: DesiredFile): 
   }
   if (current.type !== "file") return [{ property: "type", from: current.type, to: "file" }];
   const changes: Change[] = [];
-  if (desired.content !== undefined && current.sha256 !== sha256(desired.content)) {
+  if (desired.content !== undefined && !sameBytes(current.content, desired.content)) {
     changes.push(contentChange(desired.path, current.content, desired.content));
   }
   return [...changes, ...diffAttributes(current, desired)];
@@ -93,7 +98,7 @@ export async function applyFile(
       hint: "remove it first (a directory or link resource with action delete), or choose another path",
     });
   }
-  const contentDiffers = desired.content !== undefined && current?.sha256 !== sha256(desired.content);
+  const contentDiffers = desired.content !== undefined && !sameBytes(current?.content, desired.content);
   if (!current || contentDiffers) {
     const content = desired.content ?? new Uint8Array();
     if (desired.verify) await verifyContent(host, desired, content);
@@ -112,6 +117,11 @@ export async function applyFile(
   const owner = desired.owner !== undefined && current.owner !== desired.owner ? desired.owner : undefined;
   const group = desired.group !== undefined && current.group !== desired.group ? desired.group : undefined;
   await chown(host, desired.path, owner, group);
+}
+
+/** Whether two byte arrays hold the same bytes. */
+export function sameBytes(a: Uint8Array | undefined, b: Uint8Array): boolean {
+  return a !== undefined && Buffer.compare(a, b) === 0;
 }
 
 export function sha256(data: Uint8Array): string {

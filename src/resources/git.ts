@@ -8,11 +8,11 @@ const schema = z.strictObject({
   destination: pathSchema.describe("absolute path of the checkout (defaults to the resource name)"),
   repository: z
     .string()
-    .min(1)
+    .regex(/^[^-\s]/, "a URL or path (not starting with - or a space)")
     .describe("the repository to clone: a URL (https://, ssh://, git@host:path) or a local path"),
   revision: z
     .string()
-    .min(1)
+    .regex(/^[^-\s][^\s]*$/, "a branch, tag or commit (no spaces, not starting with -)")
     .default("HEAD")
     .describe(
       "branch, tag, full or short commit, or HEAD (the remote's default branch). A branch is checked out as a local branch of the same name tracking the remote one; a tag, a commit or HEAD as a detached HEAD (as Chef does)",
@@ -34,7 +34,7 @@ const schema = z.strictObject({
     .describe("initialize and update submodules, recursively, after each move"),
   remote: z
     .string()
-    .regex(/^[\w.-]+$/, "a remote name like origin")
+    .regex(/^\w[\w.-]*$/, "a remote name like origin")
     .default("origin")
     .describe("name of the remote"),
 });
@@ -54,7 +54,7 @@ export interface GitState {
 }
 
 /** A git checkout at a branch, tag or commit. */
-export const git = defineResourceType<Props, GitState>({
+export const git = defineResourceType<typeof schema, GitState>({
   type: "git",
   description:
     "A git checkout at a branch, tag or commit. sync (default) clones when missing, else fetches and moves to the revision when its commit differs, discarding local changes to tracked files (untracked files stay); checkout only clones when missing.",
@@ -216,8 +216,9 @@ async function resolveRemote(host: Host, props: Props): Promise<RemoteRevision |
     const [sha, ref] = line.split("\t");
     if (sha && ref) refs.set(ref, sha);
   }
-  if (revision === "HEAD")
+  if (revision === "HEAD") {
     return refs.has("HEAD") ? { sha: refs.get("HEAD")!, branch: undefined, ref: "HEAD" } : undefined;
+  }
   const tag = revision.startsWith("refs/tags/") ? revision : `refs/tags/${revision}`;
   const head = revision.startsWith("refs/heads/") ? revision : `refs/heads/${revision}`;
   for (const [ref, branch] of [

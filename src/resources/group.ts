@@ -28,7 +28,7 @@ export interface GroupState {
 }
 
 /** A local group: its id and its listed members. */
-export const group = defineResourceType<Props, GroupState>({
+export const group = defineResourceType<typeof schema, GroupState>({
   type: "group",
   description: "A local group (groupadd/groupmod/gpasswd): its id and its members.",
   actions: ["create", "remove"],

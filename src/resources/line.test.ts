@@ -1,12 +1,23 @@
 import assert from "node:assert/strict";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
-import { test } from "node:test";
+import { after, test } from "node:test";
 import { LocalHost } from "../hosts/local.ts";
 import { line } from "./line.ts";
-import { convergeTwice, prepare, tempDir } from "./testing.ts";
+import { convergeTwice, prepare, tempDir as newTempDir } from "./testing.ts";
 
 const host = new LocalHost();
+
+const dirs: string[] = [];
+async function tempDir(prefix: string): Promise<string> {
+  const dir = await newTempDir(prefix);
+  dirs.push(dir);
+  return dir;
+}
+
+after(async () => {
+  for (const dir of dirs) await fs.rm(dir, { recursive: true, force: true });
+});
 
 async function fileWith(content: string, mode = 0o644): Promise<string> {
   const file = path.join(await tempDir("galley-t-line-"), "app.conf");
@@ -155,6 +166,16 @@ test("line: schema rejects a bad regex, a multi-line line and neither line nor m
   bad({ path: "/x", line: "a\nb" }, /single line/);
   bad({ path: "/x" }, /give `line`/);
   bad({ path: "x", line: "a" }, /absolute path/);
+});
+
+test("line: two lines of one file read before either applies both land (apply reads again)", async () => {
+  const file = await fileWith("x=1\n");
+  const first = await prepare(line, { path: file, line: "a=1" });
+  const second = await prepare(line, { path: file, line: "b=2" });
+  const [one, two] = [await line.read(host, first), await line.read(host, second)];
+  await line.apply(host, first, "add", one, { stateDir: "/x" });
+  await line.apply(host, second, "add", two, { stateDir: "/x" });
+  assert.equal(await fs.readFile(file, "utf8"), "x=1\na=1\nb=2\n");
 });
 
 test("line: key and autoRequires", async () => {

@@ -25,7 +25,8 @@ const schema = z
       .optional()
       .describe(
         "a JavaScript regular expression searched in each line (anchor it with ^…$). add: the last matching line " +
-          "is replaced by `line` (every one with replaceAll); none: `line` is inserted. remove: every matching line goes",
+          "is replaced by `line` (every one with replaceAll); none: `line` is inserted; `line` already present and not " +
+          "matching counts as done. remove: every matching line goes",
       ),
     after: regexSchema
       .optional()
@@ -34,7 +35,7 @@ const schema = z
       .boolean()
       .default(false)
       .describe(
-        "add: replace every line matching `match`, not only the last one (Ansible lineinfile's rule)",
+        "add: replace every line matching `match`; false replaces only the last one, as Ansible's lineinfile does",
       ),
     create: z
       .boolean()
@@ -66,10 +67,11 @@ export interface LineState {
 }
 
 /** One line in a text file, like Ansible's lineinfile. */
-export const line = defineResourceType<Props, LineState>({
+export const line = defineResourceType<typeof schema, LineState>({
   type: "line",
   description:
-    "One line in a text file: added, replaced (by a regular expression) or removed; the rest is kept.",
+    "One line in a text file, like Ansible's lineinfile: added, replaced (by a regular expression) or " +
+    "removed; other lines, mode and owner are kept. A changed file always ends with a line break.",
   actions: ["add", "remove"],
   schema,
   nameProperty: "path",
@@ -82,23 +84,7 @@ export const line = defineResourceType<Props, LineState>({
     ...(props.group ? [{ group: props.group }] : []),
   ],
 
-  async read(host, props) {
-    let realPath = props.path;
-    for (let hops = 0; hops < 16; hops++) {
-      const stat = await host.stat(realPath);
-      if (!stat)
-        return hops === 0
-          ? undefined
-          : { realPath, type: "symlink", content: undefined, mode: 0, owner: "", group: "" };
-      if (stat.type === "symlink" && stat.target !== undefined) {
-        realPath = posix.resolve(posix.dirname(realPath), stat.target);
-        continue;
-      }
-      const content = stat.type === "file" ? await host.readFile(realPath) : undefined;
-      return { realPath, type: stat.type, content, mode: stat.mode, owner: stat.owner, group: stat.group };
-    }
-    return { realPath, type: "symlink", content: undefined, mode: 0, owner: "", group: "" };
-  },
+  read: readLine,
 
   diff(current, desired, action) {
     if (!current) {
@@ -118,7 +104,9 @@ export const line = defineResourceType<Props, LineState>({
     return next ? [contentChange(desired.path, current.content, next)] : [];
   },
 
-  async apply(host, desired, action, current) {
+  async apply(host, desired, action) {
+    // read again: another line resource may have rewritten this file since the prefetched read
+    const current = await readLine(host, desired);
     if (!current) {
       if (action === "remove") return;
       if (!desired.create) {
@@ -154,6 +142,25 @@ export const line = defineResourceType<Props, LineState>({
       });
   },
 });
+
+/** The file at `path`, symlinks followed; undefined when nothing is there. */
+async function readLine(host: Host, props: Props): Promise<LineState | undefined> {
+  let realPath = props.path;
+  for (let hops = 0; hops < 16; hops++) {
+    const stat = await host.stat(realPath);
+    if (!stat)
+      return hops === 0
+        ? undefined
+        : { realPath, type: "symlink", content: undefined, mode: 0, owner: "", group: "" };
+    if (stat.type === "symlink" && stat.target !== undefined) {
+      realPath = posix.resolve(posix.dirname(realPath), stat.target);
+      continue;
+    }
+    const content = stat.type === "file" ? await host.readFile(realPath) : undefined;
+    return { realPath, type: stat.type, content, mode: stat.mode, owner: stat.owner, group: stat.group };
+  }
+  return { realPath, type: "symlink", content: undefined, mode: 0, owner: "", group: "" };
+}
 
 /** The edited file as bytes, or undefined when the line is already in state. */
 function newContent(current: LineState, desired: Props, action: string): Uint8Array | undefined {

@@ -19,7 +19,7 @@ interface State {
 }
 
 /** A symbolic link. A regular file in its place is replaced; a directory is an error. */
-export const link = defineResourceType<Props, State>({
+export const link = defineResourceType<typeof schema, State>({
   type: "link",
   description:
     "A symbolic link: where it points, and its owner and group. A regular file in its place is replaced.",

@@ -42,7 +42,7 @@ interface State {
 }
 
 /** A Debian package, managed with apt and dpkg. */
-export const pkg = defineResourceType<Props, State>({
+export const pkg = defineResourceType<typeof schema, State>({
   type: "package",
   description:
     "A system package: installed (at a pinned version, or upgraded to the candidate), removed or purged. apt/dpkg on Debian and Ubuntu.",

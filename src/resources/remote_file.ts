@@ -35,7 +35,7 @@ const schema = z.strictObject({
 type Props = z.output<typeof schema>;
 
 /** A file downloaded over http(s) whose content is pinned by its sha256. */
-export const remoteFile = defineResourceType<Props, FileState>({
+export const remoteFile = defineResourceType<typeof schema, FileState>({
   type: "remote_file",
   description:
     "A file downloaded over http or https, pinned by its sha256 `checksum`: downloaded (on the machine running Galley) only when the host's copy is missing or differs, verified before it is written, then written atomically with mode, owner and group.",
@@ -65,7 +65,11 @@ export const remoteFile = defineResourceType<Props, FileState>({
       to: `sha256:${desired.checksum.slice(0, 12)}`,
     };
     if (!current) {
-      return [{ property: "ensure", from: "absent", to: "file" }, content, ...diffAttributes(undefined, desired)];
+      return [
+        { property: "ensure", from: "absent", to: "file" },
+        content,
+        ...diffAttributes(undefined, desired),
+      ];
     }
     if (current.type !== "file") return [{ property: "type", from: current.type, to: "file" }];
     return [...(current.sha256 === desired.checksum ? [] : [content]), ...diffAttributes(current, desired)];
@@ -73,8 +77,15 @@ export const remoteFile = defineResourceType<Props, FileState>({
 
   async apply(host, desired, _action, current, context) {
     const backup = desired.backup === false ? 0 : desired.backup;
-    const file = { path: desired.path, mode: desired.mode, owner: desired.owner, group: desired.group, backup };
-    if (current?.type === "file" && current.sha256 === desired.checksum) {
+    const file = {
+      path: desired.path,
+      mode: desired.mode,
+      owner: desired.owner,
+      group: desired.group,
+      backup,
+    };
+    // in state but for attributes, or not a file (applyFile refuses): no download
+    if (current && (current.type !== "file" || current.sha256 === desired.checksum)) {
       return applyFile(host, file, current, context);
     }
     const content = await download(desired);
@@ -138,6 +149,9 @@ async function download(props: Props): Promise<Uint8Array> {
 /** fetch wraps network errors as "fetch failed": the cause says what really happened. */
 function describeFetchError(error: unknown): string {
   const cause = (error as { cause?: { code?: string; message?: string } }).cause;
-  if (cause?.message) return cause.code && !cause.message.includes(cause.code) ? `${cause.code}: ${cause.message}` : cause.message;
+  if (cause?.message)
+    return cause.code && !cause.message.includes(cause.code)
+      ? `${cause.code}: ${cause.message}`
+      : cause.message;
   return error instanceof Error ? error.message : String(error);
 }

@@ -31,7 +31,7 @@ const schema = z.strictObject({
 type Props = z.output<typeof schema>;
 
 /** A system service: running or stopped, started at boot or not. */
-export const service = defineResourceType<Props, ServiceState>({
+export const service = defineResourceType<typeof schema, ServiceState>({
   type: "service",
   description:
     "A system service: running or stopped, enabled at boot or not; restart and reload act every time. systemd or SysV init.",

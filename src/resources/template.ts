@@ -33,7 +33,7 @@ const schema = z.strictObject({
 type Props = z.output<typeof schema>;
 
 /** A file rendered from an Eta template or a TypeScript function, at compile time. */
-export const template = defineResourceType<Props, FileState>({
+export const template = defineResourceType<typeof schema, FileState>({
   type: "template",
   description:
     "A file rendered from an Eta template in the cookbook's templates/ folder, or from a TypeScript function.",
@@ -86,9 +86,16 @@ function desiredFile(props: Props) {
 }
 
 /** Renders `name` from a templates folder with `it` = variables; errors name the template file and line. */
-export function renderEta(views: string, name: string, variables: Record<string, unknown>): string {
+export function renderEta(
+  views: string,
+  name: string,
+  variables: Record<string, unknown>,
+  cache: Map<string, unknown> = new Map(),
+): string {
+  const key = `eta:${views}`;
   // ERB users expect the newline after a tag to be kept and `-%>` to trim it; Eta's default trims every one.
-  const eta = new Eta({ views, autoEscape: false, autoTrim: false, debug: true, cache: false });
+  const eta = (cache.get(key) as Eta | undefined) ?? new Eta({ views, autoEscape: false, autoTrim: false, debug: true, cache: true });
+  cache.set(key, eta);
   try {
     return eta.render(name, variables);
   } catch (error) {

@@ -45,6 +45,7 @@ export async function prepare<P>(
       const file = path.join(baseDir, kind, name);
       return { path: file, data: await fs.readFile(file) };
     },
+    cache: new Map(),
   };
   return type.compile(props, context);
 }

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { GalleyError } from "../core/errors.ts";
 import type { Host } from "../core/host.ts";
+import { redacted } from "../core/report.ts";
 import { type Change, defineResourceType, optional, pathSchema } from "../core/resource.ts";
 import { type Accounts, parseAccounts } from "../hosts/accounts.ts";
 import { run } from "../hosts/fsops.ts";
@@ -91,10 +92,8 @@ export interface UserState {
   shadow: ShadowState | undefined;
 }
 
-const hidden = "(sensitive)";
-
 /** A local user account: ids, groups, home, shell, password hash, lock. */
-export const user = defineResourceType<Props, UserState>({
+export const user = defineResourceType<typeof schema, UserState>({
   type: "user",
   description:
     "A local user account (useradd/usermod/userdel): ids, groups, home, shell, password hash and lock.",
@@ -223,7 +222,7 @@ function diffFields(current: UserState | undefined, desired: Props): Change[] {
   field("shell", current?.shell, desired.shell);
   field("comment", current?.comment, desired.comment);
   if (desired.password !== undefined && current?.shadow?.passwordMatches !== true) {
-    changes.push({ property: "password", ...(current ? { from: hidden } : {}), to: hidden });
+    changes.push({ property: "password", ...(current ? { from: redacted } : {}), to: redacted });
   }
   return changes;
 }
