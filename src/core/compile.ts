@@ -162,7 +162,7 @@ export async function compile(options: CompileOptions): Promise<Catalog> {
       );
     }
     const key = `${type}\u0000${resourceType.key(resource.props)}`;
-    const sameKey = keys.get(key);
+    const sameKey = resourceType.sharedKeys ? undefined : keys.get(key);
     if (sameKey) {
       throw new GalleyError("RESOURCE_CONFLICT", `${where} manages the same ${type} as ${sameKey}`, {
         hint: "declare each thing once; give one of them another name or path",

@@ -51,6 +51,8 @@ export interface ResourceType<P = any, S = any, I = any> {
   /** a change may alter state outside the resource's own key (a package, a command) */
   broadEffects?: boolean;
   key(props: P): string;
+  /** several resources may share a key (two commands alike): only ids must be unique */
+  sharedKeys?: boolean;
   /** resolves cookbook files and templates into plain values; runs once at compile time */
   compile?(props: P, context: CompileContext): P | Promise<P>;
   autoRequires?(props: P): AutoRequire[];

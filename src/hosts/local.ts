@@ -23,18 +23,31 @@ export class LocalHost implements FsHost {
     const [command, ...args] = wrapUser(argv, options.user);
     const started = performance.now();
     return new Promise((resolve, reject) => {
+      // its own process group, so that a timeout ends the command's children too
       const child = spawn(command!, args, {
         cwd: options.cwd,
         env: options.env ? { ...process.env, ...options.env } : process.env,
         stdio: ["pipe", "pipe", "pipe"],
-        timeout: options.timeoutMs,
-        killSignal: "SIGKILL",
+        detached: true,
       });
+      let timedOut = false;
+      const timer =
+        options.timeoutMs === undefined
+          ? undefined
+          : setTimeout(() => {
+              timedOut = true;
+              try {
+                process.kill(-child.pid!, "SIGKILL");
+              } catch {
+                child.kill("SIGKILL");
+              }
+            }, options.timeoutMs);
       const stdout: Buffer[] = [];
       const stderr: Buffer[] = [];
       child.stdout.on("data", (chunk: Buffer) => stdout.push(chunk));
       child.stderr.on("data", (chunk: Buffer) => stderr.push(chunk));
       child.on("error", (error: NodeJS.ErrnoException) => {
+        clearTimeout(timer);
         if (error.code === "ENOENT") {
           resolve({
             argv,
@@ -47,12 +60,13 @@ export class LocalHost implements FsHost {
         } else reject(error);
       });
       child.on("close", (code, signal) => {
+        clearTimeout(timer);
         resolve({
           argv,
           exitCode: code ?? 128 + (signal ? os.constants.signals[signal] : 0),
           stdout: Buffer.concat(stdout).toString("utf8"),
           stderr: Buffer.concat(stderr).toString("utf8"),
-          timedOut: signal === "SIGKILL" && options.timeoutMs !== undefined,
+          timedOut,
           durationMs: performance.now() - started,
         });
       });

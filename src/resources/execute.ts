@@ -67,6 +67,7 @@ export const execute = defineResourceType<typeof schema, ExecuteState>({
   schema,
   nameProperty: "command",
   broadEffects: true,
+  sharedKeys: true,
 
   key: (props) => displayCommand(props.command),
 
