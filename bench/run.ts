@@ -22,9 +22,14 @@ interface Sample {
 
 function galley(args: string[], cwd: string): Omit<Sample, "phase" | "resources"> {
   const started = performance.now();
-  const result = spawnSync(process.execPath, [child, ...args], { cwd, encoding: "utf8", maxBuffer: 256 * 1024 * 1024 });
+  const result = spawnSync(process.execPath, [child, ...args], {
+    cwd,
+    encoding: "utf8",
+    maxBuffer: 256 * 1024 * 1024,
+  });
   const seconds = (performance.now() - started) / 1000;
-  if (result.status !== 0) throw new Error(`galley ${args.join(" ")} exited ${result.status}: ${result.stderr}`);
+  if (result.status !== 0)
+    throw new Error(`galley ${args.join(" ")} exited ${result.status}: ${result.stderr}`);
   const stats = JSON.parse(/@@bench (.*)/.exec(result.stderr)![1]!) as { maxRssKb: number };
   const report = JSON.parse(result.stdout) as { summary: { changed: number } };
   return { seconds, maxRssMb: stats.maxRssKb / 1024, changed: report.summary.changed };
@@ -57,7 +62,11 @@ console.log(`galley solo apply, whole process (node ${process.version}, ${os.cpu
 console.log(header);
 for (const row of rows) {
   console.log(
-    `${String(row.n).padStart(5)}  ${row.phase.padEnd(15)} ${String(row.resources).padStart(9)} ${String(row.changed).padStart(8)} ${row.seconds.toFixed(3).padStart(8)} ${Math.round(row.resources / row.seconds).toString().padStart(9)} ${row.maxRssMb.toFixed(1).padStart(12)}`,
+    `${String(row.n).padStart(5)}  ${row.phase.padEnd(15)} ${String(row.resources).padStart(9)} ${String(row.changed).padStart(8)} ${row.seconds.toFixed(3).padStart(8)} ${Math.round(
+      row.resources / row.seconds,
+    )
+      .toString()
+      .padStart(9)} ${row.maxRssMb.toFixed(1).padStart(12)}`,
   );
 }
 const noop = rows.find((r) => r.n === 1000 && r.phase === "no-op rerun");

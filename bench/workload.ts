@@ -9,7 +9,10 @@ export async function writeWorkload(kitchen: string, target: string, n: number):
   const cookbook = path.join(kitchen, "cookbooks", "bench");
   await fs.mkdir(path.join(cookbook, "recipes"), { recursive: true });
   await fs.mkdir(path.join(cookbook, "templates"), { recursive: true });
-  await fs.writeFile(path.join(cookbook, "cookbook.yaml"), "name: bench\nversion: 1.0.0\ndescription: benchmark workload\n");
+  await fs.writeFile(
+    path.join(cookbook, "cookbook.yaml"),
+    "name: bench\nversion: 1.0.0\ndescription: benchmark workload\n",
+  );
   await fs.writeFile(
     path.join(cookbook, "templates", "item.conf.eta"),
     "# item <%= it.index %>\nname = <%= it.name %>\nport = <%= it.port %>\n<% for (const tag of it.tags) { -%>\ntag = <%= tag %>\n<% } -%>\n",

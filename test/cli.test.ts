@@ -10,7 +10,11 @@ import { makeKitchen, recipe } from "./support/kitchen.ts";
 const galley = fileURLToPath(new URL("../bin/galley.js", import.meta.url));
 
 function cli(args: string[], cwd: string) {
-  const result = spawnSync(process.execPath, [galley, ...args], { cwd, encoding: "utf8", env: { ...process.env, NO_COLOR: "1" } });
+  const result = spawnSync(process.execPath, [galley, ...args], {
+    cwd,
+    encoding: "utf8",
+    env: { ...process.env, NO_COLOR: "1" },
+  });
   return { code: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
@@ -18,14 +22,32 @@ test("cli: apply --json prints one report object; a second apply changes nothing
   const out = await tempDir();
   const state = await tempDir();
   const kitchen = await makeKitchen({
-    site: { recipes: { default: recipe(`r.file("${out}/motd", { content: "hello\\n" });\nr.directory("${out}/d", {});`) } },
+    site: {
+      recipes: {
+        default: recipe(`r.file("${out}/motd", { content: "hello\\n" });\nr.directory("${out}/d", {});`),
+      },
+    },
   });
   const first = cli(["apply", "site", "--json", "--state-dir", state], kitchen);
   assert.equal(first.code, 0, first.stderr);
   const report = JSON.parse(first.stdout);
   assert.equal(report.status, "ok");
-  assert.deepEqual(report.summary, { changed: 2, unchanged: 0, failed: 0, skipped: 0, pending: 0, ignored: 0 });
-  assert.deepEqual(Object.keys(report.resources[0]).sort(), ["actions", "diff", "durationMs", "id", "source", "status"]);
+  assert.deepEqual(report.summary, {
+    changed: 2,
+    unchanged: 0,
+    failed: 0,
+    skipped: 0,
+    pending: 0,
+    ignored: 0,
+  });
+  assert.deepEqual(Object.keys(report.resources[0]).sort(), [
+    "actions",
+    "diff",
+    "durationMs",
+    "id",
+    "source",
+    "status",
+  ]);
   const second = JSON.parse(cli(["apply", "site", "--json", "--state-dir", state], kitchen).stdout);
   assert.equal(second.summary.changed, 0);
   assert.equal(second.summary.unchanged, 2);
@@ -35,7 +57,9 @@ test("cli: plan shows a unified diff and changes nothing; apply then fixes the d
   const out = await tempDir();
   const state = await tempDir();
   await fs.writeFile(path.join(out, "conf"), "port=80\n");
-  const kitchen = await makeKitchen({ site: { recipes: { default: recipe(`r.file("${out}/conf", { content: "port=8080\\n" });`) } } });
+  const kitchen = await makeKitchen({
+    site: { recipes: { default: recipe(`r.file("${out}/conf", { content: "port=8080\\n" });`) } },
+  });
   const plan = cli(["plan", "site", "--state-dir", state], kitchen);
   assert.equal(plan.code, 0, plan.stderr);
   assert.match(plan.stdout, /pending\s+file\[.*conf\]/);
@@ -59,11 +83,18 @@ test("cli: a single recipe file runs without a cookbooks folder", async () => {
 test("cli: user errors print error[CODE] and a hint, no stack trace, exit 2, and change nothing", async () => {
   const out = await tempDir();
   const kitchen = await makeKitchen({
-    site: { recipes: { default: recipe(`r.file("${out}/first", { content: "x" });\nr.file("${out}/second", { mdoe: 1 });`) } },
+    site: {
+      recipes: {
+        default: recipe(`r.file("${out}/first", { content: "x" });\nr.file("${out}/second", { mdoe: 1 });`),
+      },
+    },
   });
   const result = cli(["apply", "site"], kitchen);
   assert.equal(result.code, 2);
-  assert.match(result.stderr, /^error\[RESOURCE_INVALID\]: file\[.*second\] \(cookbooks\/site\/recipes\/default\.ts:3\): unknown property "mdoe"/);
+  assert.match(
+    result.stderr,
+    /^error\[RESOURCE_INVALID\]: file\[.*second\] \(cookbooks\/site\/recipes\/default\.ts:3\): unknown property "mdoe"/,
+  );
   assert.match(result.stderr, /^hint: /m);
   assert.doesNotMatch(result.stderr, /at .*\.ts:\d+:\d+/);
   await assert.rejects(fs.stat(path.join(out, "first")));
@@ -78,7 +109,11 @@ test("cli: user errors print error[CODE] and a hint, no stack trace, exit 2, and
 test("cli: a failed resource makes the exit code 1", async () => {
   const out = await tempDir();
   const kitchen = await makeKitchen({
-    site: { recipes: { default: recipe(`r.execute("boom", { command: "exit 4" });\nr.file("${out}/ok", { content: "y" });`) } },
+    site: {
+      recipes: {
+        default: recipe(`r.execute("boom", { command: "exit 4" });\nr.file("${out}/ok", { content: "y" });`),
+      },
+    },
   });
   const result = cli(["apply", "site", "--state-dir", out], kitchen);
   assert.equal(result.code, 1);
@@ -96,7 +131,11 @@ test("cli: explain prints a type's properties from its schema; compile --json pr
   assert.equal(json.type, "template");
   assert.ok(json.schema.properties.source);
   const kitchen = await makeKitchen({
-    site: { recipes: { default: recipe(`r.file("/tmp/never-written", { content: "s3cret-value", sensitive: true });`) } },
+    site: {
+      recipes: {
+        default: recipe(`r.file("/tmp/never-written", { content: "s3cret-value", sensitive: true });`),
+      },
+    },
   });
   const compiled = cli(["compile", "site", "--json"], kitchen);
   assert.equal(compiled.code, 0, compiled.stderr);

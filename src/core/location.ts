@@ -13,7 +13,8 @@ export function callerLocation(): { file: string; line: number } | undefined {
     const name = site.scriptName;
     if (!name || name.startsWith("node:")) continue;
     const file = name.startsWith("file://") ? fileURLToPath(name) : name;
-    if (file.startsWith(galleySrc + path.sep) || file.includes(`${path.sep}node_modules${path.sep}`)) continue;
+    if (file.startsWith(galleySrc + path.sep) || file.includes(`${path.sep}node_modules${path.sep}`))
+      continue;
     return { file, line: site.lineNumber };
   }
   return undefined;

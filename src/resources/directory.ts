@@ -18,7 +18,6 @@ const schema = z.strictObject({
     ),
 });
 
-type Props = z.output<typeof schema>;
 interface State {
   type: "file" | "directory" | "symlink" | "other";
   mode: number;

@@ -10,7 +10,6 @@ const schema = z.strictObject({
   group: z.string().optional().describe("group that owns the link itself"),
 });
 
-type Props = z.output<typeof schema>;
 interface State {
   type: "file" | "directory" | "symlink" | "other";
   target: string | undefined;

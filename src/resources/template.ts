@@ -94,7 +94,9 @@ export function renderEta(
 ): string {
   const key = `eta:${views}`;
   // ERB users expect the newline after a tag to be kept and `-%>` to trim it; Eta's default trims every one.
-  const eta = (cache.get(key) as Eta | undefined) ?? new Eta({ views, autoEscape: false, autoTrim: false, debug: true, cache: true });
+  const eta =
+    (cache.get(key) as Eta | undefined) ??
+    new Eta({ views, autoEscape: false, autoTrim: false, debug: true, cache: true });
   cache.set(key, eta);
   try {
     return eta.render(name, variables);
