@@ -7,7 +7,7 @@ import { commonKeys, commonSchema, ResourceRef } from "./common.ts";
 import { GalleyError, isGalleyError } from "./errors.ts";
 import { buildEdges, orderResources } from "./graph.ts";
 import type { Facts } from "./host.ts";
-import { callerLocation, displayPath } from "./location.ts";
+import { displayPath, lazyCallerLocation } from "./location.ts";
 import type { Recipe, RecipeContext } from "./recipe.ts";
 import type { CompileContext, ResourceType } from "./resource.ts";
 import { formatIssues } from "./validate.ts";
@@ -20,6 +20,9 @@ export interface CompileOptions {
   hostName: string;
   types: Readonly<Record<string, ResourceType>>;
 }
+
+// most declarations set no common property: their parse result is always the same
+const noCommonProps = commonSchema.safeParse({});
 
 interface Declared {
   resource: CatalogResource;
@@ -100,7 +103,8 @@ export async function compile(options: CompileOptions): Promise<Catalog> {
     const resourceType = options.types[type];
     if (!resourceType) throw unknownType(type, source, options.types);
     const id = resourceId(type, String(name));
-    const where = `${id} (${displayPath(source.file)}:${source.line})`;
+    // built only for an error: formatting the location of every declaration costs more than compiling it
+    const where = () => `${id} (${displayPath(source.file)}:${source.line})`;
     if (typeof name !== "string" || name.length === 0) {
       throw new GalleyError(
         "RESOURCE_INVALID",
@@ -114,16 +118,16 @@ export async function compile(options: CompileOptions): Promise<Catalog> {
     if (resourceType.nameProperty && own[resourceType.nameProperty] === undefined)
       own[resourceType.nameProperty] = name;
     const ownResult = resourceType.schema.safeParse(own);
-    if (!ownResult.success) throw invalid(where, formatIssues(ownResult.error.issues, resourceType), type);
-    const commonResult = commonSchema.safeParse(common);
-    if (!commonResult.success) throw invalid(where, formatIssues(commonResult.error.issues), type);
+    if (!ownResult.success) throw invalid(where(), formatIssues(ownResult.error.issues, resourceType), type);
+    const commonResult = Object.keys(common).length === 0 ? noCommonProps : commonSchema.safeParse(common);
+    if (!commonResult.success) throw invalid(where(), formatIssues(commonResult.error.issues), type);
     const c = commonResult.data;
     const actions =
       c.action === undefined ? [resourceType.actions[0]!] : Array.isArray(c.action) ? c.action : [c.action];
     for (const action of actions) {
       if (action !== "nothing" && !resourceType.actions.includes(action)) {
         throw invalid(
-          where,
+          where(),
           `unknown action "${action}"; ${type} has: ${[...resourceType.actions, "nothing"].join(", ")}`,
           type,
         );
@@ -157,14 +161,14 @@ export async function compile(options: CompileOptions): Promise<Catalog> {
       const first = existing.resource.source;
       throw new GalleyError(
         "RESOURCE_CONFLICT",
-        `${where} is declared again with different properties; first declared at ${displayPath(first.file)}:${first.line}`,
+        `${where()} is declared again with different properties; first declared at ${displayPath(first.file)}:${first.line}`,
         { hint: "declare each resource once, or make both declarations identical" },
       );
     }
     const key = `${type}\u0000${resourceType.key(resource.props)}`;
     const sameKey = resourceType.sharedKeys ? undefined : keys.get(key);
     if (sameKey) {
-      throw new GalleyError("RESOURCE_CONFLICT", `${where} manages the same ${type} as ${sameKey}`, {
+      throw new GalleyError("RESOURCE_CONFLICT", `${where()} manages the same ${type} as ${sameKey}`, {
         hint: "declare each thing once; give one of them another name or path",
       });
     }
@@ -184,10 +188,10 @@ export async function compile(options: CompileOptions): Promise<Catalog> {
             throw isGalleyError(error) && error.code !== "APPLY_FAILED"
               ? new GalleyError(
                   error.code,
-                  `${where}: ${error.message}`,
+                  `${where()}: ${error.message}`,
                   error.hint ? { hint: error.hint, cause: error } : { cause: error },
                 )
-              : invalid(where, error instanceof Error ? error.message : String(error), type);
+              : invalid(where(), error instanceof Error ? error.message : String(error), type);
           }
         })(),
       );
@@ -200,7 +204,7 @@ export async function compile(options: CompileOptions): Promise<Catalog> {
     action: string;
     resource: string;
     timing: "immediate" | "delayed";
-    where: string;
+    where: () => string;
   }[] = [];
 
   for (const entry of await options.runList.entries()) await runRecipe(entry);
@@ -209,7 +213,7 @@ export async function compile(options: CompileOptions): Promise<Catalog> {
   const resources = [...declared.values()].map((d) => d.resource);
   for (const s of subscriptions) {
     const source = declared.get(s.resource)?.resource;
-    if (!source) throw missingTarget(s.where, "subscribes to", s.resource, declared);
+    if (!source) throw missingTarget(s.where(), "subscribes to", s.resource, declared);
     source.notifies.push({ action: s.action, target: s.subscriber, timing: s.timing });
   }
   for (const resource of resources) checkReferences(resource, declared, options.types);
@@ -235,18 +239,18 @@ function checkReferences(
   declared: Map<string, Declared>,
   types: Readonly<Record<string, ResourceType>>,
 ) {
-  const where = `${resource.id} (${displayPath(resource.source.file)}:${resource.source.line})`;
+  const where = () => `${resource.id} (${displayPath(resource.source.file)}:${resource.source.line})`;
   for (const id of [...resource.requires, ...resource.before]) {
-    if (!declared.has(id)) throw missingTarget(where, "refers to", id, declared);
+    if (!declared.has(id)) throw missingTarget(where(), "refers to", id, declared);
   }
   for (const notification of resource.notifies) {
     const target = declared.get(notification.target)?.resource;
-    if (!target) throw missingTarget(where, "notifies", notification.target, declared);
+    if (!target) throw missingTarget(where(), "notifies", notification.target, declared);
     const actions = types[target.type]!.actions;
     if (!actions.includes(notification.action) && notification.action !== "nothing") {
       throw new GalleyError(
         "RESOURCE_INVALID",
-        `${where} notifies ${target.id} with unknown action "${notification.action}"`,
+        `${where()} notifies ${target.id} with unknown action "${notification.action}"`,
         {
           hint: `${target.type} has: ${actions.join(", ")}`,
         },
@@ -290,8 +294,16 @@ function fingerprintOf(resource: CatalogResource, subscribes: unknown): string {
 }
 
 function here(label: string, file: string): SourceLocation {
-  const caller = callerLocation();
-  return { file: caller?.file ?? file, line: caller?.line ?? 0, recipe: label };
+  const location = lazyCallerLocation(file);
+  return {
+    get file() {
+      return location.file;
+    },
+    get line() {
+      return location.line;
+    },
+    recipe: label,
+  };
 }
 
 function invalid(where: string, message: string, type: string): GalleyError {

@@ -68,13 +68,7 @@ class Run {
     this.readLimit = limit(options.concurrency ?? 16);
     catalog.resources.forEach((resource, i) => {
       this.position.set(resource.id, i);
-      this.reports.set(resource.id, {
-        id: resource.id,
-        status: "unchanged",
-        actions: [],
-        durationMs: 0,
-        source: resource.source,
-      });
+      this.reports.set(resource.id, { id: resource.id, status: "unchanged", actions: [], durationMs: 0 });
     });
     for (const edge of catalog.edges)
       this.predecessors.set(edge.to, [...(this.predecessors.get(edge.to) ?? []), edge.from]);
@@ -101,6 +95,10 @@ class Run {
     this.cursor = total;
     await this.deliverDelayed();
     const resources = [...this.reports.values()];
+    // where a resource was declared matters when it did something; resolving it for all costs time
+    for (const report of resources) {
+      if (report.status !== "unchanged") report.source = { ...this.byId.get(report.id)!.source };
+    }
     const summary = summarize(resources);
     return {
       status: summary.failed > 0 ? "failed" : "ok",

@@ -18,7 +18,8 @@ export interface ResourceReport {
   /** notifications delivered to this resource */
   notified?: { action: string; by: string; status: ResourceStatus | "kept" }[];
   durationMs: number;
-  source: SourceLocation;
+  /** where it was declared; given for every resource that did not stay unchanged */
+  source?: SourceLocation;
 }
 
 /** A notification carried between runs because it could not be delivered. */
