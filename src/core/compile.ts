@@ -41,6 +41,7 @@ export async function compile(options: CompileOptions): Promise<Catalog> {
   const pending: Promise<void>[] = [];
   const included = new Set<string>();
   const cache = new Map<string, unknown>();
+  const includes: Promise<void>[] = [];
 
   const runRecipe = async (entry: { cookbook: string | undefined; recipe: string; file: string }) => {
     const label = entry.cookbook ? `${entry.cookbook}::${entry.recipe}` : displayPath(entry.file);
@@ -70,9 +71,12 @@ export async function compile(options: CompileOptions): Promise<Catalog> {
       facts: options.facts,
       cookbook,
       recipe: label,
-      include: async (name: string) => {
-        const entry = options.runList.resolveInclude(name, cookbook, label);
-        await runRecipe(await entry);
+      include: (name: string) => {
+        const done = options.runList.resolveInclude(name, cookbook, label).then(runRecipe);
+        // an include the recipe forgot to await still finishes (and fails) within this compile
+        includes.push(done);
+        done.catch(() => {}); // observed by the await below, not an unhandled rejection
+        return done;
       },
       resource: (type: string, name: string, props: Record<string, unknown> = {}) =>
         declare(type, name, props, cookbook, label, file),
@@ -208,6 +212,7 @@ export async function compile(options: CompileOptions): Promise<Catalog> {
   }[] = [];
 
   for (const entry of await options.runList.entries()) await runRecipe(entry);
+  while (includes.length > 0) await Promise.all(includes.splice(0));
   await Promise.all(pending);
 
   const resources = [...declared.values()].map((d) => d.resource);

@@ -214,16 +214,22 @@ class Run {
           by: resource.id,
           since: now(),
         });
-      } else if (
-        !this.delayed.some((d) => d.target === notification.target && d.action === notification.action)
-      ) {
-        this.delayed.push({
-          target: notification.target,
-          action: notification.action,
-          by: resource.id,
-          since: now(),
-        });
-        await this.persist();
+      } else {
+        const queued = this.delayed.find(
+          (d) => d.target === notification.target && d.action === notification.action,
+        );
+        // deduplicated: delivered once, but every source is named
+        if (queued) {
+          if (queued.by.split(", ").length < 5) queued.by = `${queued.by}, ${resource.id}`;
+        } else {
+          this.delayed.push({
+            target: notification.target,
+            action: notification.action,
+            by: resource.id,
+            since: now(),
+          });
+          await this.persist();
+        }
       }
     }
   }

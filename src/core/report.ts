@@ -26,7 +26,7 @@ export interface ResourceReport {
 export interface PendingNotification {
   target: string;
   action: string;
-  /** the resource whose change sent it */
+  /** the resources whose change sent it, comma-separated */
   by: string;
   /** when it was first queued (ISO time) */
   since: string;
