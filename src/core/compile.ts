@@ -374,7 +374,17 @@ function compileContext(
   return {
     cookbook,
     baseDir,
-    cookbookFile: (kind, name) => readCookbookFile(baseDir, kind, name, cookbook),
+    cookbookFile: (kind, name) => {
+      // a template used by 500 resources is read once per compile
+      const key = `file:${baseDir}\u0000${kind}\u0000${name}`;
+      let read = cache.get(key) as ReturnType<typeof readCookbookFile> | undefined;
+      if (!read) {
+        read = readCookbookFile(baseDir, kind, name, cookbook);
+        read.catch(() => {});
+        cache.set(key, read);
+      }
+      return read;
+    },
     cache,
   };
 }

@@ -94,14 +94,19 @@ export function renderEta(
 ): string {
   const key = `eta:${views}`;
   // ERB users expect the newline after a tag to be kept and `-%>` to trim it; Eta's default trims every one.
-  const eta =
-    (cache.get(key) as Eta | undefined) ??
-    new Eta({ views, autoEscape: false, autoTrim: false, debug: true, cache: true });
+  const options = { views, autoEscape: false, autoTrim: false, cache: true } as const;
+  const eta = (cache.get(key) as Eta | undefined) ?? new Eta({ ...options, debug: false });
   cache.set(key, eta);
   try {
     return eta.render(name, variables);
-  } catch (error) {
-    throw templateError(name, error);
+  } catch (fast) {
+    // render again with line tracking, only to name the template line in the error
+    try {
+      new Eta({ ...options, debug: true, cache: false }).render(name, variables);
+    } catch (error) {
+      throw templateError(name, error);
+    }
+    throw templateError(name, fast);
   }
 }
 
