@@ -1,21 +1,13 @@
 import assert from "node:assert/strict";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
-import { after, test } from "node:test";
+import { test } from "node:test";
 import { LocalHost } from "../hosts/local.ts";
 import { displayCommand, execute } from "./execute.ts";
 import { convergeTwice, prepare, tempDir } from "./testing.ts";
 
 const host = new LocalHost();
 
-const made: string[] = [];
-/** A temp dir removed when the file's tests end. */
-async function scratch(prefix: string): Promise<string> {
-  const dir = await tempDir(prefix);
-  made.push(dir);
-  return dir;
-}
-after(() => Promise.all(made.map((dir) => fs.rm(dir, { recursive: true, force: true }))));
 const context = { stateDir: "/nonexistent" };
 
 /** read, diff and apply once, as the engine does; returns the diff. */
@@ -28,7 +20,7 @@ async function converge(props: Record<string, unknown>) {
 }
 
 test("execute: runs once, then `creates` keeps it from running again", async () => {
-  const dir = await scratch("galley-t-exec-");
+  const dir = await tempDir("galley-t-exec-");
   const log = path.join(dir, "log");
   const marker = path.join(dir, "done");
   const props = { command: `echo ran >> ${log} && touch ${marker}`, creates: marker };
@@ -39,7 +31,7 @@ test("execute: runs once, then `creates` keeps it from running again", async () 
 });
 
 test("execute: a relative `creates` is looked up in cwd", async () => {
-  const dir = await scratch("galley-t-exec-");
+  const dir = await tempDir("galley-t-exec-");
   await fs.writeFile(path.join(dir, "built"), "");
   assert.deepEqual(await converge({ command: "false", cwd: dir, creates: "built" }), []);
   assert.throws(
@@ -49,7 +41,7 @@ test("execute: a relative `creates` is looked up in cwd", async () => {
 });
 
 test("execute: without `creates` it runs at every converge", async () => {
-  const dir = await scratch("galley-t-exec-");
+  const dir = await tempDir("galley-t-exec-");
   const log = path.join(dir, "log");
   await converge({ command: `echo x >> ${log}` });
   await converge({ command: `echo x >> ${log}` });
@@ -57,7 +49,7 @@ test("execute: without `creates` it runs at every converge", async () => {
 });
 
 test("execute: an argv list runs without a shell, a string runs with sh -c", async () => {
-  const dir = await scratch("galley-t-exec-");
+  const dir = await tempDir("galley-t-exec-");
   const out = path.join(dir, "out");
   // with a shell, $HOME would expand and > would redirect; as argv they are literal arguments
   await converge({ command: ["sh", "-c", 'printf %s "$1" > "$2"', "sh", "$HOME > literal", out] });
@@ -68,7 +60,7 @@ test("execute: an argv list runs without a shell, a string runs with sh -c", asy
 });
 
 test("execute: cwd and env reach the command", async () => {
-  const dir = await scratch("galley-t-exec-");
+  const dir = await tempDir("galley-t-exec-");
   await converge({
     command: 'printf %s "$GALLEY_T_VALUE" > here',
     cwd: dir,
@@ -78,7 +70,7 @@ test("execute: cwd and env reach the command", async () => {
 });
 
 test("execute: umask applies to the files the command creates", async () => {
-  const dir = await scratch("galley-t-exec-");
+  const dir = await tempDir("galley-t-exec-");
   await converge({ command: ["touch", path.join(dir, "f")], umask: "077" });
   assert.equal((await fs.stat(path.join(dir, "f"))).mode & 0o777, 0o600);
 });
@@ -86,7 +78,7 @@ test("execute: umask applies to the files the command creates", async () => {
 test("execute: runs as another user", {
   skip: process.getuid?.() !== 0 && "needs root to switch users",
 }, async () => {
-  const dir = await scratch("galley-t-exec-");
+  const dir = await tempDir("galley-t-exec-");
   await fs.chmod(dir, 0o777);
   const out = path.join(dir, "whoami");
   await converge({ command: `id -un > ${out}`, user: "nobody" });
@@ -125,7 +117,7 @@ test("execute: a command that does not exist fails clearly", async () => {
 });
 
 test("execute: a timeout kills the command and its children and says so", async () => {
-  const dir = await scratch("galley-t-exec-");
+  const dir = await tempDir("galley-t-exec-");
   const late = path.join(dir, "late");
   // the child sleep holds the output pipes: only a process-group kill ends it
   await assert.rejects(converge({ command: `sleep 30; touch ${late}`, timeout: 0.3 }), (error: Error) => {

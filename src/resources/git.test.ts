@@ -2,21 +2,13 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
-import { after, before, test } from "node:test";
+import { before, test } from "node:test";
 import { LocalHost } from "../hosts/local.ts";
 import { git } from "./git.ts";
 import { convergeTwice, prepare, tempDir } from "./testing.ts";
 
 const host = new LocalHost();
 
-const made: string[] = [];
-/** A temp dir removed when the file's tests end. */
-async function scratch(prefix: string): Promise<string> {
-  const dir = await tempDir(prefix);
-  made.push(dir);
-  return dir;
-}
-after(() => Promise.all(made.map((dir) => fs.rm(dir, { recursive: true, force: true }))));
 const context = { stateDir: "/nonexistent" };
 const gitEnv = {
   ...process.env,
@@ -41,7 +33,7 @@ interface Fixture {
 }
 
 async function fixture(): Promise<Fixture> {
-  const root = await scratch("galley-t-git-");
+  const root = await tempDir("galley-t-git-");
   const bare = path.join(root, "upstream.git");
   const work = path.join(root, "work");
   sh(root, "init", "--quiet", "--bare", "--initial-branch=main", bare);
@@ -70,7 +62,7 @@ before(async () => {
 });
 
 async function destination(): Promise<string> {
-  return path.join(await scratch("galley-t-git-"), "checkout");
+  return path.join(await tempDir("galley-t-git-"), "checkout");
 }
 
 const headOf = (dir: string) => sh(dir, "rev-parse", "HEAD");
@@ -168,7 +160,7 @@ test("git: checkout clones when missing and then leaves the checkout where it is
 test("git: a changed repository URL is a change, and sync points the remote at it", async () => {
   const dest = await destination();
   await convergeTwice(host, git, { destination: dest, repository: repo.bare, revision: "main" });
-  const mirror = path.join(await scratch("galley-t-git-"), "mirror.git");
+  const mirror = path.join(await tempDir("galley-t-git-"), "mirror.git");
   sh(path.dirname(mirror), "clone", "--quiet", "--mirror", repo.bare, mirror);
   const changes = await convergeTwice(host, git, { destination: dest, repository: mirror, revision: "main" });
   assert.deepEqual(changes, [{ property: "repository", from: repo.bare, to: mirror }]);

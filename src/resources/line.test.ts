@@ -1,23 +1,12 @@
 import assert from "node:assert/strict";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
-import { after, test } from "node:test";
+import { test } from "node:test";
 import { LocalHost } from "../hosts/local.ts";
 import { line } from "./line.ts";
-import { convergeTwice, prepare, tempDir as newTempDir } from "./testing.ts";
+import { convergeTwice, prepare, tempDir } from "./testing.ts";
 
 const host = new LocalHost();
-
-const dirs: string[] = [];
-async function tempDir(prefix: string): Promise<string> {
-  const dir = await newTempDir(prefix);
-  dirs.push(dir);
-  return dir;
-}
-
-after(async () => {
-  for (const dir of dirs) await fs.rm(dir, { recursive: true, force: true });
-});
 
 async function fileWith(content: string, mode = 0o644): Promise<string> {
   const file = path.join(await tempDir("galley-t-line-"), "app.conf");

@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import { after, before, test } from "node:test";
 import type { Facts } from "../core/host.ts";
 import { LocalHost } from "../hosts/local.ts";
 import { pkg } from "./package.ts";
+import { aptGet, aptOptions, dpkgStatus, makeAptRepo } from "../../test/support/apt-repo.ts";
 import { convergeTwice, prepare, tempDir } from "./testing.ts";
 
 // Real packages, real dpkg: two tiny .deb versions in a temporary apt repository that apt sees only
@@ -16,58 +16,9 @@ const skip = process.getuid?.() !== 0 ? "needs root: installs real packages with
 let dir = "";
 let options: string[] = [];
 
-/** apt options pointing at a private sources list, lists and cache under `root`. */
-async function aptOptions(root: string, repo: string): Promise<string[]> {
-  await fs.mkdir(path.join(root, "lists", "partial"), { recursive: true });
-  await fs.mkdir(path.join(root, "cache", "archives", "partial"), { recursive: true });
-  await fs.mkdir(path.join(root, "sources.list.d"));
-  await fs.writeFile(path.join(root, "sources.list"), `deb [trusted=yes] file:${repo} ./\n`);
-  return [
-    ...[
-      "-o",
-      `Dir::Etc::SourceList=${root}/sources.list`,
-      "-o",
-      `Dir::Etc::SourceParts=${root}/sources.list.d`,
-    ],
-    ...["-o", `Dir::State::Lists=${root}/lists`, "-o", `Dir::Cache=${root}/cache`],
-    // wait for dpkg's lock rather than fail when another test file installs at the same time
-    ...["-o", "DPkg::Lock::Timeout=300", "--no-install-recommends"],
-  ];
-}
-
-async function buildDeb(repo: string, version: string): Promise<void> {
-  const root = path.join(dir, `build-${version}`);
-  await fs.mkdir(path.join(root, "DEBIAN"), { recursive: true });
-  await fs.mkdir(path.join(root, "usr/share", name), { recursive: true });
-  await fs.mkdir(path.join(root, "etc"));
-  const control = `Package: ${name}\nVersion: ${version}\nArchitecture: all\nMaintainer: Galley tests <tests@galley.invalid>\nDescription: Galley test package\n`;
-  await fs.writeFile(path.join(root, "DEBIAN/control"), control);
-  await fs.writeFile(path.join(root, "DEBIAN/conffiles"), `/etc/${name}.conf\n`);
-  await fs.writeFile(path.join(root, `etc/${name}.conf`), "greeting=hello\n");
-  await fs.writeFile(path.join(root, "usr/share", name, "hello.txt"), `hello ${version}\n`);
-  execFileSync(
-    "dpkg-deb",
-    ["--root-owner-group", "--build", root, path.join(repo, `${name}_${version}_all.deb`)],
-    {
-      stdio: "ignore",
-    },
-  );
-}
-
-function dpkgStatus(): string {
-  try {
-    const format = ["-f=$", "{Status} $", "{Version}"].join("");
-    return execFileSync("dpkg-query", ["-W", format, name], {
-      encoding: "utf8",
-      stdio: ["ignore", "pipe", "ignore"],
-    });
-  } catch {
-    return "unknown";
-  }
-}
-
+/** Purges the test package; through apt-get, which waits for dpkg's lock held by another test file. */
 function purge(): void {
-  execFileSync("dpkg", ["--purge", name], { stdio: "ignore" });
+  assert.ok(aptGet(options, ["purge", "-y", "-q", name]), `apt-get purge ${name} failed`);
 }
 
 async function exists(file: string): Promise<boolean> {
@@ -80,27 +31,20 @@ async function exists(file: string): Promise<boolean> {
 before(async () => {
   if (skip) return;
   dir = await tempDir("galley-t-package-");
-  const repo = path.join(dir, "repo");
-  await fs.mkdir(repo);
-  await buildDeb(repo, "1.0");
-  await buildDeb(repo, "2.0");
-  execFileSync("sh", ["-c", "dpkg-scanpackages -m . /dev/null > Packages 2>/dev/null"], { cwd: repo });
-  options = await aptOptions(path.join(dir, "apt"), repo);
-  execFileSync("apt-get", [...options, "update", "-q"], { stdio: "ignore" });
+  ({ options } = await makeAptRepo(dir, name, ["1.0", "2.0"], { conffile: true }));
   purge();
 });
 
 after(async () => {
   if (skip) return;
   purge();
-  await fs.rm(dir, { recursive: true, force: true });
 });
 
 test("package: install installs the candidate, then changes nothing", { skip }, async () => {
   purge();
   const changes = await convergeTwice(host, pkg, { name, options });
   assert.deepEqual(changes, [{ property: "version", from: "absent", to: "2.0" }]);
-  assert.equal(dpkgStatus(), "install ok installed 2.0");
+  assert.equal(dpkgStatus(name), "install ok installed 2.0");
   assert.equal(await fs.readFile(`/usr/share/${name}/hello.txt`, "utf8"), "hello 2.0\n");
 });
 
@@ -111,7 +55,7 @@ test("package: a version pin installs exactly that version, then moves to a new 
   assert.deepEqual(await convergeTwice(host, pkg, { name, options, version: "1.0" }), [
     { property: "version", from: "absent", to: "1.0" },
   ]);
-  assert.equal(dpkgStatus(), "install ok installed 1.0");
+  assert.equal(dpkgStatus(name), "install ok installed 1.0");
   assert.deepEqual(await convergeTwice(host, pkg, { name, options, version: "2.0" }), [
     { property: "version", from: "1.0", to: "2.0" },
   ]);
@@ -127,11 +71,11 @@ test("package: install keeps an older installed version; upgrade moves it to the
   purge();
   await convergeTwice(host, pkg, { name, options, version: "1.0" });
   assert.deepEqual(await convergeTwice(host, pkg, { name, options }), []);
-  assert.equal(dpkgStatus(), "install ok installed 1.0");
+  assert.equal(dpkgStatus(name), "install ok installed 1.0");
   assert.deepEqual(await convergeTwice(host, pkg, { name, options }, { action: "upgrade" }), [
     { property: "version", from: "1.0", to: "2.0" },
   ]);
-  assert.equal(dpkgStatus(), "install ok installed 2.0");
+  assert.equal(dpkgStatus(name), "install ok installed 2.0");
 });
 
 test("package: upgrade installs a missing package", { skip }, async () => {
@@ -144,7 +88,7 @@ test("package: remove keeps the conffiles, purge removes them, both twice-conver
   await convergeTwice(host, pkg, { name, options });
   const removed = await convergeTwice(host, pkg, { name, options }, { action: "remove" });
   assert.deepEqual(removed, [{ property: "status", from: "installed", to: "removed" }]);
-  assert.match(dpkgStatus(), /config-files/);
+  assert.match(dpkgStatus(name), /config-files/);
   assert.equal(await exists(`/usr/share/${name}/hello.txt`), false);
   assert.equal(await exists(`/etc/${name}.conf`), true);
   const purged = await convergeTwice(host, pkg, { name, options }, { action: "purge" });
@@ -157,12 +101,12 @@ test("package: purge removes an installed package in one step", { skip }, async 
   await convergeTwice(host, pkg, { name, options });
   const changes = await convergeTwice(host, pkg, { name, options }, { action: "purge" });
   assert.deepEqual(changes, [{ property: "status", from: "installed", to: "purged" }]);
-  assert.equal(dpkgStatus(), "unknown");
+  assert.equal(dpkgStatus(name), "unknown");
 });
 
 test("package: drift (removed behind Galley's back) is reinstalled", { skip }, async () => {
   await convergeTwice(host, pkg, { name, options });
-  execFileSync("dpkg", ["--remove", name], { stdio: "ignore" });
+  assert.ok(aptGet(options, ["remove", "-y", "-q", name]), `apt-get remove ${name} failed`);
   const changes = await convergeTwice(host, pkg, { name, options });
   assert.deepEqual(changes, [{ property: "version", from: "absent", to: "2.0" }]);
   assert.equal(await exists(`/usr/share/${name}/hello.txt`), true);
@@ -202,7 +146,7 @@ test("package: updateCache runs apt-get update when there is no candidate yet", 
   );
   const changes = await convergeTwice(host, pkg, { name, options: stale, updateCache: true });
   assert.deepEqual(changes, [{ property: "version", from: "absent", to: "(no candidate)" }]);
-  assert.equal(dpkgStatus(), "install ok installed 2.0");
+  assert.equal(dpkgStatus(name), "install ok installed 2.0");
 });
 
 test("package: a non-Debian platform is PLATFORM_UNSUPPORTED naming the platform and the package", async () => {

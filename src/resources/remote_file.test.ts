@@ -14,14 +14,6 @@ import { convergeTwice, prepare, tempDir } from "./testing.ts";
 
 const host = new LocalHost();
 
-const made: string[] = [];
-/** A temp dir removed when the file's tests end. */
-async function scratch(prefix: string): Promise<string> {
-  const dir = await tempDir(prefix);
-  made.push(dir);
-  return dir;
-}
-after(() => Promise.all(made.map((dir) => fs.rm(dir, { recursive: true, force: true }))));
 const content = "release 1.2.3\n";
 const checksum = sha(content);
 const requests: string[] = [];
@@ -58,7 +50,7 @@ async function converge(props: Record<string, unknown>, stateDir = "/nonexistent
 }
 
 test("remote_file: downloads once, then changes nothing and downloads nothing", async () => {
-  const target = path.join(await scratch("galley-t-remote-"), "release.txt");
+  const target = path.join(await tempDir("galley-t-remote-"), "release.txt");
   const count = requests.length;
   const changes = await convergeTwice(host, remoteFile, {
     path: target,
@@ -77,7 +69,7 @@ test("remote_file: downloads once, then changes nothing and downloads nothing", 
 });
 
 test("remote_file: follows redirects and sends headers", async () => {
-  const dir = await scratch("galley-t-remote-");
+  const dir = await tempDir("galley-t-remote-");
   await convergeTwice(host, remoteFile, { path: path.join(dir, "a"), source: `${base}/moved`, checksum });
   const props = {
     path: path.join(dir, "b"),
@@ -91,8 +83,8 @@ test("remote_file: follows redirects and sends headers", async () => {
 });
 
 test("remote_file: a file changed by hand is downloaded again, with a backup", async () => {
-  const target = path.join(await scratch("galley-t-remote-"), "release.txt");
-  const state = await scratch("galley-t-remote-state-");
+  const target = path.join(await tempDir("galley-t-remote-"), "release.txt");
+  const state = await tempDir("galley-t-remote-state-");
   const props = { path: target, source: `${base}/file.txt`, checksum };
   await convergeTwice(host, remoteFile, props, { stateDir: state });
   await fs.writeFile(target, "tampered\n");
@@ -113,7 +105,7 @@ test("remote_file: a file changed by hand is downloaded again, with a backup", a
 });
 
 test("remote_file: drifted mode is repaired without downloading", async () => {
-  const target = path.join(await scratch("galley-t-remote-"), "release.txt");
+  const target = path.join(await tempDir("galley-t-remote-"), "release.txt");
   await fs.writeFile(target, content, { mode: 0o600 });
   await fs.chmod(target, 0o600);
   const count = requests.length;
@@ -128,7 +120,7 @@ test("remote_file: drifted mode is repaired without downloading", async () => {
 });
 
 test("remote_file: a checksum mismatch names URL and both sums, and leaves the old file intact", async () => {
-  const dir = await scratch("galley-t-remote-");
+  const dir = await tempDir("galley-t-remote-");
   const target = path.join(dir, "release.txt");
   await fs.writeFile(target, "old\n");
   const wrong = sha("something else\n");
@@ -148,7 +140,7 @@ test("remote_file: a checksum mismatch names URL and both sums, and leaves the o
 });
 
 test("remote_file: HTTP errors and unreachable servers fail clearly", async () => {
-  const target = path.join(await scratch("galley-t-remote-"), "x");
+  const target = path.join(await tempDir("galley-t-remote-"), "x");
   await assert.rejects(
     converge({ path: target, source: `${base}/missing`, checksum }),
     /downloading .*\/missing failed: HTTP 404 Not Found/,
@@ -178,7 +170,7 @@ test("remote_file: validates source and checksum", () => {
 });
 
 test("remote_file: https with a private CA trusted through NODE_EXTRA_CA_CERTS", async (t) => {
-  const dir = await scratch("galley-t-remote-tls-");
+  const dir = await tempDir("galley-t-remote-tls-");
   const run = promisify(execFile);
   try {
     await run("openssl", [

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { rmSync } from "node:fs";
 import * as fs from "node:fs/promises";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -50,7 +51,16 @@ export async function prepare<P>(
   return type.compile(props, context);
 }
 
-/** A fresh temporary directory. */
-export function tempDir(prefix = "galley-test-"): Promise<string> {
-  return fs.mkdtemp(path.join(os.tmpdir(), prefix));
+const tempDirs: string[] = [];
+
+/** A fresh temporary directory, removed with its contents when the test process exits (no cleanup needed). */
+export async function tempDir(prefix = "galley-test-"): Promise<string> {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), prefix));
+  if (tempDirs.length === 0) process.once("exit", removeTempDirs);
+  tempDirs.push(dir);
+  return dir;
+}
+
+function removeTempDirs(): void {
+  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
 }

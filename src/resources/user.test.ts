@@ -3,17 +3,10 @@ import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import { after, test } from "node:test";
 import { LocalHost } from "../hosts/local.ts";
-import { convergeTwice, prepare, tempDir as newTempDir } from "./testing.ts";
+import { convergeTwice, prepare, tempDir } from "./testing.ts";
 import { user } from "./user.ts";
 
 const host = new LocalHost();
-
-const dirs: string[] = [];
-async function tempDir(prefix: string): Promise<string> {
-  const dir = await newTempDir(prefix);
-  dirs.push(dir);
-  return dir;
-}
 const skip = process.getuid?.() !== 0 && "needs root: creates and removes real users with useradd/userdel";
 const suffix = `${process.pid.toString(36)}`;
 const name = (tag: string) => `galley-t-u${tag}${suffix}`;
@@ -27,7 +20,6 @@ after(async () => {
   if (skip) return;
   for (const u of users) await host.exec(["userdel", "-r", u]);
   for (const g of [...groups, ...users]) await host.exec(["groupdel", g]);
-  for (const dir of dirs) await fs.rm(dir, { recursive: true, force: true });
 });
 
 async function passwd(username: string): Promise<string[] | undefined> {

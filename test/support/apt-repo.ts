@@ -13,24 +13,35 @@ export interface AptRepo {
   payload: string;
 }
 
+/** How the test package is built. */
+export interface AptRepoOptions {
+  /** also ship /etc/<name>.conf as a dpkg conffile (kept by remove, deleted by purge) */
+  conffile?: boolean;
+}
+
 /**
  * Builds `name` at each version with dpkg-deb into `<dir>/repo`, indexes it, and runs
  * `apt-get update` on private lists under `<dir>/apt`.
  *
  * @example const { options } = await makeAptRepo(dir, "galley-t-x", ["1.0"]);
  */
-export async function makeAptRepo(dir: string, name: string, versions: string[]): Promise<AptRepo> {
+export async function makeAptRepo(
+  dir: string,
+  name: string,
+  versions: string[],
+  build: AptRepoOptions = {},
+): Promise<AptRepo> {
   const repo = path.join(dir, "repo");
   await fs.mkdir(repo, { recursive: true });
-  for (const version of versions) await buildDeb(dir, repo, name, version);
+  for (const version of versions) await buildDeb(dir, repo, name, version, build);
   execFileSync("sh", ["-c", "dpkg-scanpackages -m . /dev/null > Packages 2>/dev/null"], { cwd: repo });
   const options = await aptOptions(path.join(dir, "apt"), repo);
   execFileSync("apt-get", [...options, "update", "-q"], { stdio: "ignore" });
   return { options, payload: `/usr/share/${name}/hello.txt` };
 }
 
-/** apt options pointing at a private sources list, lists and cache under `root`. */
-async function aptOptions(root: string, repo: string): Promise<string[]> {
+/** apt options pointing at a private sources list, lists and cache under `root` (lists not yet updated). */
+export async function aptOptions(root: string, repo: string): Promise<string[]> {
   await fs.mkdir(path.join(root, "lists", "partial"), { recursive: true });
   await fs.mkdir(path.join(root, "cache", "archives", "partial"), { recursive: true });
   await fs.mkdir(path.join(root, "sources.list.d"), { recursive: true });
@@ -44,13 +55,24 @@ async function aptOptions(root: string, repo: string): Promise<string[]> {
   ];
 }
 
-async function buildDeb(dir: string, repo: string, name: string, version: string): Promise<void> {
+async function buildDeb(
+  dir: string,
+  repo: string,
+  name: string,
+  version: string,
+  build: AptRepoOptions,
+): Promise<void> {
   const root = path.join(dir, `build-${version}`);
   await fs.mkdir(path.join(root, "DEBIAN"), { recursive: true });
   await fs.mkdir(path.join(root, "usr/share", name), { recursive: true });
   const control = `Package: ${name}\nVersion: ${version}\nArchitecture: all\nMaintainer: Galley tests <tests@galley.invalid>\nDescription: Galley test package\n`;
   await fs.writeFile(path.join(root, "DEBIAN/control"), control);
   await fs.writeFile(path.join(root, "usr/share", name, "hello.txt"), `hello ${version}\n`);
+  if (build.conffile) {
+    await fs.mkdir(path.join(root, "etc"));
+    await fs.writeFile(path.join(root, "DEBIAN/conffiles"), `/etc/${name}.conf\n`);
+    await fs.writeFile(path.join(root, `etc/${name}.conf`), "greeting=hello\n");
+  }
   execFileSync(
     "dpkg-deb",
     ["--root-owner-group", "--build", root, path.join(repo, `${name}_${version}_all.deb`)],
