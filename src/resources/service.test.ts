@@ -187,6 +187,12 @@ test("service: an unknown service reads as absent, is an error to start and is a
   }
 });
 
+test("service: reloading a stopped service changes nothing", { skip }, async () => {
+  await convergeTwice(host, service, { name }, { action: "stop" });
+  const props = await prepare(service, { name });
+  assert.deepEqual(service.diff(await service.read(host, props), props, "reload"), []);
+});
+
 test("service: a failing init script command is an APPLY_FAILED error with its output", {
   skip,
 }, async () => {

@@ -34,7 +34,7 @@ type Props = z.output<typeof schema>;
 export const service = defineResourceType<typeof schema, ServiceState>({
   type: "service",
   description:
-    "A system service: running or stopped, enabled at boot or not; restart and reload act every time. systemd or SysV init.",
+    "A system service: running or stopped, enabled at boot or not; restart acts every time, reload every time the service is running. systemd or SysV init.",
   actions: ["start", "stop", "restart", "reload", "enable", "disable"],
   imperative: ["restart", "reload"],
   schema,
@@ -62,7 +62,8 @@ export const service = defineResourceType<typeof schema, ServiceState>({
       case "restart":
         return [{ property: "running", from: current.running, to: "restarted" }];
       case "reload":
-        return [{ property: "config", to: "reloaded" }];
+        // like Chef: a stopped service has no configuration loaded to reload; its next start reads it
+        return current.running ? [{ property: "config", to: "reloaded" }] : [];
       default:
         return current.running ? [] : [{ property: "running", from: false, to: true }];
     }
