@@ -3,7 +3,7 @@ import { z } from "zod";
 import { GalleyError } from "../core/errors.ts";
 import { defineResourceType, modeSchema, optional, pathSchema } from "../core/resource.ts";
 import { chmod, chown, mkdir, remove } from "../hosts/fsops.ts";
-import { diffAttributes } from "./filestate.ts";
+import { diffAttributes, pathRequires } from "./filestate.ts";
 
 const schema = z.strictObject({
   path: pathSchema.describe("absolute path of the directory (defaults to the resource name)"),
@@ -35,11 +35,7 @@ export const directory = defineResourceType<typeof schema, State>({
 
   key: (props) => props.path,
 
-  autoRequires: (props) => [
-    { path: props.path },
-    ...(props.owner ? [{ user: props.owner }] : []),
-    ...(props.group ? [{ group: props.group }] : []),
-  ],
+  autoRequires: pathRequires,
 
   async read(host, props) {
     const stat = await host.stat(props.path);

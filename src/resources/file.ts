@@ -1,7 +1,14 @@
 import { z } from "zod";
-import { defineResourceType, modeSchema, pathSchema } from "../core/resource.ts";
+import { defineResourceType, pathSchema } from "../core/resource.ts";
 import { remove } from "../hosts/fsops.ts";
-import { applyFile, diffFile, type FileState, readFileState } from "./filestate.ts";
+import {
+  applyFile,
+  diffFile,
+  fileProperties,
+  type FileState,
+  pathRequires,
+  readFileState,
+} from "./filestate.ts";
 
 const schema = z.strictObject({
   path: pathSchema.describe("absolute path of the file (defaults to the resource name)"),
@@ -10,13 +17,7 @@ const schema = z.strictObject({
     .string()
     .optional()
     .describe("a file in the cookbook's files/ folder to copy (instead of content)"),
-  mode: modeSchema.optional(),
-  owner: z.string().optional().describe("user that owns the file"),
-  group: z.string().optional().describe("group that owns the file"),
-  backup: z
-    .union([z.number().int().min(0), z.literal(false)])
-    .default(5)
-    .describe("how many backups of replaced content to keep under the state dir (false or 0: none)"),
+  ...fileProperties,
   verify: z
     .string()
     .optional()
@@ -54,11 +55,7 @@ export const file = defineResourceType<typeof schema, FileState>({
     }
   },
 
-  autoRequires: (props) => [
-    { path: props.path },
-    ...(props.owner ? [{ user: props.owner }] : []),
-    ...(props.group ? [{ group: props.group }] : []),
-  ],
+  autoRequires: pathRequires,
 
   read: (host, props) =>
     readFileState(host, props.path, props.content !== undefined || props.contentBase64 !== undefined),

@@ -3,7 +3,15 @@ import * as path from "node:path";
 import { createTwoFilesPatch } from "diff";
 import { GalleyError } from "../core/errors.ts";
 import type { Host } from "../core/host.ts";
-import { type ApplyContext, type Change, formatMode, optional } from "../core/resource.ts";
+import { z } from "zod";
+import {
+  type ApplyContext,
+  type AutoRequire,
+  type Change,
+  formatMode,
+  modeSchema,
+  optional,
+} from "../core/resource.ts";
 import { chmod, chown, list, mkdir, remove } from "../hosts/fsops.ts";
 
 /**
@@ -193,4 +201,28 @@ async function backup(host: Host, file: string, content: Uint8Array, keep: numbe
     .reverse()
     .slice(keep);
   for (const name of old) await remove(host, path.join(dir, name));
+}
+
+/** The properties every file-like type shares: mode, owner, group and backups of replaced content. */
+export const fileProperties = {
+  mode: modeSchema.optional(),
+  owner: z.string().optional().describe("user that owns the file"),
+  group: z.string().optional().describe("group that owns the file"),
+  backup: z
+    .union([z.number().int().min(0), z.literal(false)])
+    .default(5)
+    .describe("how many backups of replaced content to keep under the state dir (false or 0: none)"),
+};
+
+/** What a managed path needs first: its parent directory, its owner and its group. */
+export function pathRequires(props: {
+  path: string;
+  owner?: string | undefined;
+  group?: string | undefined;
+}): AutoRequire[] {
+  return [
+    { path: props.path },
+    ...(props.owner ? [{ user: props.owner }] : []),
+    ...(props.group ? [{ group: props.group }] : []),
+  ];
 }

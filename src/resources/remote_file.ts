@@ -1,8 +1,16 @@
 import { z } from "zod";
 import { GalleyError } from "../core/errors.ts";
 import type { Host } from "../core/host.ts";
-import { type Change, defineResourceType, modeSchema, pathSchema } from "../core/resource.ts";
-import { applyFile, diffAttributes, type FileState, readFileState, sha256 } from "./filestate.ts";
+import { type Change, defineResourceType, pathSchema } from "../core/resource.ts";
+import {
+  applyFile,
+  diffAttributes,
+  fileProperties,
+  type FileState,
+  pathRequires,
+  readFileState,
+  sha256,
+} from "./filestate.ts";
 
 const schema = z.strictObject({
   path: pathSchema.describe("absolute path of the file (defaults to the resource name)"),
@@ -18,13 +26,7 @@ const schema = z.strictObject({
     .describe(
       "sha256 of the expected content, in hex: the file is downloaded only when the host's copy differs, and the download must match it",
     ),
-  mode: modeSchema.optional(),
-  owner: z.string().optional().describe("user that owns the file"),
-  group: z.string().optional().describe("group that owns the file"),
-  backup: z
-    .union([z.number().int().min(0), z.literal(false)])
-    .default(5)
-    .describe("how many backups of replaced content to keep under the state dir (false or 0: none)"),
+  ...fileProperties,
   headers: z
     .record(z.string(), z.string())
     .optional()
@@ -46,11 +48,7 @@ export const remoteFile = defineResourceType<typeof schema, FileState>({
 
   key: (props) => props.path,
 
-  autoRequires: (props) => [
-    { path: props.path },
-    ...(props.owner ? [{ user: props.owner }] : []),
-    ...(props.group ? [{ group: props.group }] : []),
-  ],
+  autoRequires: pathRequires,
 
   async read(host, props) {
     const state = await readFileState(host, props.path, false);

@@ -2,7 +2,7 @@ import { Eta } from "eta";
 import { z } from "zod";
 import { GalleyError } from "../core/errors.ts";
 import { defineResourceType, modeSchema, pathSchema } from "../core/resource.ts";
-import { applyFile, diffFile, type FileState, readFileState } from "./filestate.ts";
+import { applyFile, diffFile, type FileState, pathRequires, readFileState } from "./filestate.ts";
 
 type TemplateFunction = (variables: Record<string, unknown>) => string;
 
@@ -53,11 +53,7 @@ export const template = defineResourceType<typeof schema, FileState>({
     };
   },
 
-  autoRequires: (props) => [
-    { path: props.path },
-    ...(props.owner ? [{ user: props.owner }] : []),
-    ...(props.group ? [{ group: props.group }] : []),
-  ],
+  autoRequires: pathRequires,
 
   read: (host, props) => readFileState(host, props.path),
 
