@@ -1,8 +1,15 @@
 import { Eta } from "eta";
 import { z } from "zod";
 import { GalleyError } from "../core/errors.ts";
-import { defineResourceType, modeSchema, pathSchema } from "../core/resource.ts";
-import { applyFile, diffFile, type FileState, pathRequires, readFileState } from "./filestate.ts";
+import { defineResourceType, pathSchema } from "../core/resource.ts";
+import {
+  applyFile,
+  diffFile,
+  type FileState,
+  fileProperties,
+  pathRequires,
+  readFileState,
+} from "./filestate.ts";
 
 type TemplateFunction = (variables: Record<string, unknown>) => string;
 
@@ -14,13 +21,7 @@ const schema = z.strictObject({
       "an Eta template in the cookbook's templates/ folder (ERB-like: <%= it.x %>, <% code %>, -%> trims the newline), or a function (variables) => string",
     ),
   variables: z.record(z.string(), z.unknown()).default({}).describe("values the template sees as `it`"),
-  mode: modeSchema.optional(),
-  owner: z.string().optional().describe("user that owns the file"),
-  group: z.string().optional().describe("group that owns the file"),
-  backup: z
-    .union([z.number().int().min(0), z.literal(false)])
-    .default(5)
-    .describe("how many backups of replaced content to keep (false or 0: none)"),
+  ...fileProperties,
   verify: z
     .string()
     .optional()
