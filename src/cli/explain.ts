@@ -1,4 +1,5 @@
-import { z } from "zod";
+import { toJsonSchema } from "@valibot/to-json-schema";
+import type * as v from "valibot";
 import { commonSchema } from "../core/common.ts";
 import { exitCodes, GalleyError } from "../core/errors.ts";
 import type { ResourceType } from "../core/resource.ts";
@@ -81,12 +82,13 @@ function formatProperties(properties: PropertyDoc[]): string[] {
   });
 }
 
-function jsonSchema(schema: z.ZodType): Record<string, unknown> {
-  return z.toJSONSchema(schema, { io: "input", unrepresentable: "any" }) as Record<string, unknown>;
+// what recipes write (before transforms); functions and handles have no JSON Schema and admit anything
+function jsonSchema(schema: v.GenericSchema): Record<string, unknown> {
+  return toJsonSchema(schema, { target: "draft-2020-12", typeMode: "input", errorMode: "ignore" }) as Record<string, unknown>;
 }
 
 /** The properties of an object schema, described from its JSON Schema. */
-export function describeProperties(schema: z.ZodType): PropertyDoc[] {
+export function describeProperties(schema: v.GenericSchema): PropertyDoc[] {
   const json = jsonSchema(schema) as { properties?: Record<string, Record<string, unknown>> };
   return Object.entries(json.properties ?? {}).map(([name, property]) => ({
     name,

@@ -2,7 +2,7 @@ import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import { pathToFileURL } from "node:url";
 import { LineCounter, parseDocument } from "yaml";
-import { z } from "zod";
+import * as v from "valibot";
 import { type Attributes, deepMerge, isPlainObject } from "../core/attributes.ts";
 import { GalleyError } from "../core/errors.ts";
 import type { Facts } from "../core/host.ts";
@@ -17,17 +17,24 @@ export interface Cookbook {
   dir: string;
 }
 
-const metadataSchema = z.strictObject({
-  name: z.string().regex(/^[a-z][a-z0-9_-]*$/, "lowercase letters, digits, - and _, starting with a letter"),
-  version: z.string().regex(/^\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.-]+)?$/, "a semantic version like 1.0.0"),
-  description: z.string().default(""),
-  depends: z
-    .union([z.array(z.string()), z.record(z.string(), z.string())])
-    .default({})
-    .transform((value) =>
-      Array.isArray(value) ? Object.fromEntries(value.map((name) => [name, "*"])) : value,
+const metadataSchema = v.strictObject({
+  name: v.pipe(
+    v.string(),
+    v.regex(/^[a-z][a-z0-9_-]*$/, "lowercase letters, digits, - and _, starting with a letter"),
+  ),
+  version: v.pipe(
+    v.string(),
+    v.regex(/^\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.-]+)?$/, "a semantic version like 1.0.0"),
+  ),
+  description: v.optional(v.string(), ""),
+  depends: v.pipe(
+    v.optional(v.union([v.array(v.string()), v.record(v.string(), v.string())]), () => ({})),
+    v.transform(
+      (value): Record<string, string> =>
+        Array.isArray(value) ? Object.fromEntries(value.map((name) => [name, "*"])) : value,
     ),
-  supports: z.array(z.string()).optional(),
+  ),
+  supports: v.optional(v.array(v.string())),
 });
 
 /** Loads every cookbook under `dir` (one folder each, with cookbook.yaml). */
@@ -115,7 +122,7 @@ export async function loadAttributeFile(file: string, facts: Facts): Promise<Att
         hint: "check the path",
       });
     });
-    values = parseYamlFile(file, text, z.unknown(), "ATTRIBUTES_INVALID");
+    values = parseYamlFile(file, text, v.unknown(), "ATTRIBUTES_INVALID");
   }
   if (values === undefined || values === null) return {};
   if (!isPlainObject(values)) {
@@ -139,7 +146,7 @@ export function mergeLayers(layers: Attributes[]): Attributes {
 export function parseYamlFile<T>(
   file: string,
   text: string,
-  schema: z.ZodType<T>,
+  schema: v.GenericSchema<unknown, T>,
   code: "COOKBOOK_INVALID" | "ATTRIBUTES_INVALID" = "COOKBOOK_INVALID",
 ): T {
   const lineCounter = new LineCounter();
@@ -151,13 +158,17 @@ export function parseYamlFile<T>(
       hint: "fix the YAML syntax at that line",
     });
   }
-  const result = schema.safeParse(doc.toJS());
-  if (result.success) return result.data;
-  const issue = result.error.issues[0]!;
-  const node = doc.getIn(issue.path as (string | number)[], true) as { range?: [number, number] } | undefined;
+  const result = v.safeParse(schema, doc.toJS());
+  if (result.success) return result.output;
+  const issue = result.issues[0];
+  const path = (issue.path ?? []).map((item) => item.key as string | number);
+  const node = doc.getIn(path, true) as { range?: [number, number] } | undefined;
   const offset = node?.range?.[0] ?? (doc.contents as { range?: [number] } | null)?.range?.[0] ?? 0;
-  const field = issue.path.join(".") || "(top level)";
-  throw new GalleyError(code, `${file}:${lineCounter.linePos(offset).line}: ${field}: ${issue.message}`, {
+  // a strict object reports a key it does not know as expecting none
+  const unknownKey = issue.type === "strict_object" && issue.expected === "never";
+  const field = unknownKey ? path.slice(0, -1).join(".") || "(top level)" : path.join(".") || "(top level)";
+  const message = unknownKey ? `unknown field "${String(path.at(-1))}"` : issue.message;
+  throw new GalleyError(code, `${file}:${lineCounter.linePos(offset).line}: ${field}: ${message}`, {
     hint: "fix that field and run again",
   });
 }

@@ -1,5 +1,6 @@
 import * as path from "node:path";
 import { pathToFileURL } from "node:url";
+import * as v from "valibot";
 import type { Attributes } from "./attributes.ts";
 import type { Catalog, CatalogResource, SourceLocation } from "./catalog.ts";
 import { parseResourceId, resourceId } from "./catalog.ts";
@@ -22,7 +23,7 @@ export interface CompileOptions {
 }
 
 // most declarations set no common property: their parse result is always the same
-const noCommonProps = commonSchema.safeParse({});
+const noCommonProps = v.safeParse(commonSchema, {});
 
 interface Declared {
   resource: CatalogResource;
@@ -78,19 +79,21 @@ export async function compile(options: CompileOptions): Promise<Catalog> {
         done.catch(() => {}); // observed by the await below, not an unhandled rejection
         return done;
       },
-      resource: (type: string, name: string, props: Record<string, unknown> = {}) =>
-        declare(type, name, props, cookbook, label, file),
+      resource: function resource(type: string, name: string, props: Record<string, unknown> = {}) {
+        return declare(type, name, props, cookbook, label, file, resource);
+      },
     };
     return new Proxy(base, {
-      get(target, property, receiver) {
+      get: function get(target, property, receiver) {
         if (typeof property !== "string" || property in target)
           return Reflect.get(target, property, receiver);
         if (property === "then") return undefined;
         if (Object.hasOwn(options.types, property)) {
-          return (name: string, props: Record<string, unknown> = {}) =>
-            declare(property, name, props, cookbook, label, file);
+          const declareType = (name: string, props: Record<string, unknown> = {}): ResourceRef =>
+            declare(property, name, props, cookbook, label, file, declareType);
+          return declareType;
         }
-        throw unknownType(property, here(label, file), options.types);
+        throw unknownType(property, here(label, file, get), options.types);
       },
     }) as unknown as RecipeContext;
   };
@@ -102,8 +105,9 @@ export async function compile(options: CompileOptions): Promise<Catalog> {
     cookbook: string | undefined,
     label: string,
     file: string,
+    entry: (...args: never[]) => unknown,
   ): ResourceRef => {
-    const source = here(label, file);
+    const source = here(label, file, entry);
     const resourceType = options.types[type];
     if (!resourceType) throw unknownType(type, source, options.types);
     const id = resourceId(type, String(name));
@@ -121,11 +125,11 @@ export async function compile(options: CompileOptions): Promise<Catalog> {
     const { common, own } = splitProps(input ?? {});
     if (resourceType.nameProperty && own[resourceType.nameProperty] === undefined)
       own[resourceType.nameProperty] = name;
-    const ownResult = resourceType.schema.safeParse(own);
-    if (!ownResult.success) throw invalid(where(), formatIssues(ownResult.error.issues, resourceType), type);
-    const commonResult = Object.keys(common).length === 0 ? noCommonProps : commonSchema.safeParse(common);
-    if (!commonResult.success) throw invalid(where(), formatIssues(commonResult.error.issues), type);
-    const c = commonResult.data;
+    const ownResult = v.safeParse(resourceType.schema, own);
+    if (!ownResult.success) throw invalid(where(), formatIssues(ownResult.issues, resourceType), type);
+    const commonResult = Object.keys(common).length === 0 ? noCommonProps : v.safeParse(commonSchema, common);
+    if (!commonResult.success) throw invalid(where(), formatIssues(commonResult.issues), type);
+    const c = commonResult.output;
     const actions =
       c.action === undefined ? [resourceType.actions[0]!] : Array.isArray(c.action) ? c.action : [c.action];
     for (const action of actions) {
@@ -142,7 +146,7 @@ export async function compile(options: CompileOptions): Promise<Catalog> {
       type,
       name,
       actions,
-      props: ownResult.data as Record<string, unknown>,
+      props: ownResult.output as Record<string, unknown>,
       notifies: (c.notifies ?? []).map((n) => ({ action: n.action, target: n.resource, timing: n.timing })),
       requires: c.requires ?? [],
       before: c.before ?? [],
@@ -298,8 +302,8 @@ function fingerprintOf(resource: CatalogResource, subscribes: unknown): string {
   );
 }
 
-function here(label: string, file: string): SourceLocation {
-  const location = lazyCallerLocation(file);
+function here(label: string, file: string, entry: (...args: never[]) => unknown): SourceLocation {
+  const location = lazyCallerLocation(file, entry);
   return {
     get file() {
       return location.file;

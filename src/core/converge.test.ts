@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import { test } from "node:test";
-import { z } from "zod";
+import * as v from "valibot";
 import { makeKitchen, recipe } from "../../test/support/kitchen.ts";
 import { compileRunList } from "../cookbooks/solo.ts";
 import { LocalHost } from "../hosts/local.ts";
@@ -160,7 +160,7 @@ test("converge: a type whose diff is not empty after its own apply is refused as
     type: "sloppy",
     description: "never converges",
     actions: ["create"],
-    schema: z.strictObject({ name: z.string() }),
+    schema: v.strictObject({ name: v.string() }),
     nameProperty: "name",
     key: (props: { name: string }) => props.name,
     read: async () => ({ value: 1 }),

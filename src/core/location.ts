@@ -5,13 +5,21 @@ const galleySrc = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 
 /**
  * Where user code called into Galley, resolved on first use: capturing a stack costs a few
- * microseconds, formatting it ten times more, and most locations are never shown.
+ * microseconds, formatting it ten times more, and most locations are never shown. `entry` is the
+ * function user code called: frames from it inwards are left out, and only a few frames above it
+ * are kept (capturing the default ten costs three times as much).
  *
- * @example const where = lazyCallerLocation(fallbackFile); … where.line
+ * @example const where = lazyCallerLocation(fallbackFile, r.file); … where.line
  */
-export function lazyCallerLocation(fallback: string): { readonly file: string; readonly line: number } {
+export function lazyCallerLocation(
+  fallback: string,
+  entry: (...args: never[]) => unknown,
+): { readonly file: string; readonly line: number } {
   const holder: { stack?: string } = {};
-  Error.captureStackTrace(holder, lazyCallerLocation);
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = callerFrames;
+  Error.captureStackTrace(holder, entry);
+  Error.stackTraceLimit = limit;
   let resolved: { file: string; line: number } | undefined;
   const resolve = () => {
     resolved ??= locationFromStack(holder.stack ?? "") ?? { file: fallback, line: 0 };
@@ -26,6 +34,9 @@ export function lazyCallerLocation(fallback: string): { readonly file: string; r
     },
   };
 }
+
+// the caller, and a few more in case it is a helper inside Galley or node_modules
+const callerFrames = 4;
 
 /** The first frame of a formatted stack that is outside Galley's own sources and node_modules. */
 export function locationFromStack(stack: string): { file: string; line: number } | undefined {

@@ -3,13 +3,13 @@ import type { CommonInput } from "./common.ts";
 import { ResourceRef } from "./common.ts";
 import type { Facts } from "./host.ts";
 import type { ResourceType } from "./resource.ts";
-import type { z } from "zod";
+import type * as v from "valibot";
 import type { resourceTypes } from "../resources/index.ts";
 
 /** The properties a recipe passes for a type: the type's own (its name property optional) plus the common ones. */
 export type DeclareProps<T> =
   T extends ResourceType<infer _P>
-    ? T["schema"] extends z.ZodType<unknown, infer I>
+    ? T["schema"] extends v.GenericSchema<infer I>
       ? Partial<I> & CommonInput
       : never
     : never;

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as v from "valibot";
 import type { Host } from "./host.ts";
 
 /** One property that differs between the host and the catalog. Empty list: in state. */
@@ -43,7 +43,7 @@ export interface ResourceType<P = any, S = any, I = any> {
   /** actions that act every time they run (restart, run): exempt from the idempotence check */
   imperative?: readonly string[];
   /** the type's own properties; the common ones (notifies, onlyIf…) are added by the engine */
-  schema: z.ZodType<P, I>;
+  schema: PropertySchema<I, P>;
   /** the property that takes the resource name when it is not given, e.g. "path" */
   nameProperty?: string;
   /** properties that are always secret (a password hash): never in logs, reports, diffs or the store */
@@ -73,27 +73,51 @@ export interface ApplyContext {
  *
  * @example export const file = defineResourceType<typeof schema, FileState>({ type: "file", schema, … });
  */
-export function defineResourceType<Schema extends z.ZodType, S>(
-  type: ResourceType<z.output<Schema>, S, z.input<Schema>> & { schema: Schema },
-): ResourceType<z.output<Schema>, S, z.input<Schema>> {
+export function defineResourceType<Schema extends PropertySchema, S>(
+  type: ResourceType<v.InferOutput<Schema>, S, v.InferInput<Schema>> & { schema: Schema },
+): ResourceType<v.InferOutput<Schema>, S, v.InferInput<Schema>> {
   return type;
 }
 
-/** A file mode as a number (0o644) or an octal string ("0644", "755"). */
-export const modeSchema = z
-  .union([
-    z.number().int().min(0).max(0o7777),
-    z.string().regex(/^0?[0-7]{3,4}$/, 'an octal mode like "0644"'),
-  ])
-  .transform((value) => (typeof value === "number" ? value : Number.parseInt(value, 8)))
-  .describe('permission bits, as a number (0o644) or an octal string ("0644")');
+/** A type's property schema: a valibot object schema (strict: unknown properties are errors). */
+// biome-ignore lint/suspicious/noExplicitAny: the default admits any property shape
+export type PropertySchema<I = any, O = any> = v.GenericSchema<I, O> & {
+  readonly entries: Readonly<Record<string, v.GenericSchema>>;
+};
 
-/** An absolute path. */
-export const pathSchema = z
-  .string()
-  .min(1)
-  .refine((value) => value.startsWith("/"), "must be an absolute path")
-  .describe("absolute path");
+/**
+ * `schema` with a description for `galley explain` and the docs. Docs show what recipes write,
+ * the input before any transform, so the description goes in front of the first transform.
+ */
+export function described<S extends v.GenericSchema>(schema: S, text: string): S {
+  const items = (schema as { pipe?: readonly { kind: string }[] }).pipe;
+  const pipe = v.pipe as (...items: unknown[]) => S; // a description changes no type
+  if (!items) return pipe(schema, v.description(text));
+  const transform = items.findIndex((item) => item.kind === "transformation");
+  const at = transform < 0 ? items.length : transform;
+  return pipe(...items.slice(0, at), v.description(text), ...items.slice(at));
+}
+
+/** A file mode as a number (0o644) or an octal string ("0644", "755"). */
+export function modeSchema(description = 'permission bits, as a number (0o644) or an octal string ("0644")') {
+  return v.pipe(
+    v.union([
+      v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(0o7777)),
+      v.pipe(v.string(), v.regex(/^0?[0-7]{3,4}$/, 'an octal mode like "0644"')),
+    ]),
+    v.description(description),
+    v.transform((value) => (typeof value === "number" ? value : Number.parseInt(value, 8))),
+  );
+}
+
+/** An absolute path; `description` for the docs. */
+export function pathSchema(description = "absolute path") {
+  return v.pipe(
+    v.string(),
+    v.check((value) => value.startsWith("/"), "must be an absolute path"),
+    v.description(description),
+  );
+}
 
 /** Formats a mode for diffs and reports: 0o644 → "0644". */
 export function formatMode(mode: number | undefined): string | undefined {

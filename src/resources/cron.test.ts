@@ -1,3 +1,4 @@
+import * as v from "valibot";
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import type { Host } from "../core/host.ts";
@@ -149,7 +150,7 @@ test("cron: a missing crontab command says which package to install", async () =
 
 test("cron: a marker without its entry is repaired", () => {
   const current = { lines: ["# Galley: x", "# someone's comment", "0 1 * * * other"], userExists: true };
-  const changes = cron.diff(current, cron.schema.parse({ name: "x", command: "run" }), "create");
+  const changes = cron.diff(current, v.parse(cron.schema, { name: "x", command: "run" }), "create");
   assert.deepEqual(changes, [
     { property: "schedule", to: "* * * * *" },
     { property: "command", to: "run" },
@@ -160,7 +161,7 @@ test("cron: a duplicated entry is reported so that apply keeps only one", () => 
   const entry = ["# Galley: x", "* * * * * run"];
   const changes = cron.diff(
     { lines: [...entry, ...entry], userExists: true },
-    cron.schema.parse({ name: "x", command: "run" }),
+    v.parse(cron.schema, { name: "x", command: "run" }),
     "create",
   );
   assert.deepEqual(changes, [{ property: "duplicates", from: 1, to: 0 }]);
@@ -189,17 +190,16 @@ test("cron: field syntax: numbers, names, ranges, lists and steps", () => {
 });
 
 test("cron: schema errors name the field", () => {
-  const issues = (input: Record<string, unknown>) =>
-    JSON.stringify(cron.schema.safeParse(input).error?.issues);
+  const issues = (input: Record<string, unknown>) => JSON.stringify(v.safeParse(cron.schema, input).issues);
   assert.match(issues({ name: "x", command: "c", minute: "61" }), /minute: 61 is out of range 0-59/);
   assert.match(issues({ name: "x", command: "c", time: "@daily", hour: 3 }), /either time or hour/);
   assert.match(issues({ name: "x", command: "c", time: "fortnightly" }), /@daily/);
   assert.match(issues({ name: "x", command: "c\nrm -rf /" }), /one line/);
   assert.match(issues({ name: "x", command: "c", environment: { "BAD NAME": "1" } }), /variable name/);
   assert.match(issues({ name: "x", command: "c", user: "bad user" }), /letters, digits/);
-  const trimmed = cron.schema.parse({ name: " x ", command: " c " });
+  const trimmed = v.parse(cron.schema, { name: " x ", command: " c " });
   assert.deepEqual([trimmed.name, trimmed.command], ["x", "c"]);
-  const ok = cron.schema.parse({ name: "x", command: "c" });
+  const ok = v.parse(cron.schema, { name: "x", command: "c" });
   assert.equal(ok.user, "root");
   assert.deepEqual(cron.autoRequires?.(ok), [{ user: "root" }]);
   assert.equal(cron.key(ok), "root:x");

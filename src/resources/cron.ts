@@ -1,7 +1,7 @@
-import { z } from "zod";
+import * as v from "valibot";
 import { GalleyError } from "../core/errors.ts";
 import type { Host } from "../core/host.ts";
-import { type Change, defineResourceType, optional } from "../core/resource.ts";
+import { type Change, defineResourceType, described, optional } from "../core/resource.ts";
 import { run } from "../hosts/fsops.ts";
 import { accountNameSchema } from "./user.ts";
 
@@ -63,61 +63,75 @@ export function cronFieldError(field: FieldName, text: string): string | undefin
   return undefined;
 }
 
-const cronField = (field: FieldName) =>
-  z
-    .union([z.string(), z.number().int()])
-    .transform((input, ctx) => {
-      const text = String(input).trim();
-      const error = cronFieldError(field, text);
-      if (error) ctx.addIssue({ code: "custom", message: `${field}: ${error}` });
-      return text;
-    })
-    .optional();
-
-const noNewline = (what: string) => z.string().regex(/^[^\n\r]*$/, `${what} must be one line`);
-
-const schema = z
-  .strictObject({
-    name: noNewline("name")
-      .trim()
-      .min(1)
-      .describe("the entry's identifier, kept as a `# Galley: NAME` line above it"),
-    minute: cronField("minute").describe("0-59, a range, list or step (*/15); default *"),
-    hour: cronField("hour").describe("0-23, a range, list or step; default *"),
-    day: cronField("day").describe("day of the month 1-31, a range, list or step; default *"),
-    month: cronField("month").describe("1-12 or jan-dec, a range, list or step; default *"),
-    weekday: cronField("weekday").describe(
-      "0-7 (0 and 7 are Sunday) or sun-sat, a range, list or step; default *",
+const cronField = (field: FieldName, description: string) =>
+  v.optional(
+    v.pipe(
+      v.union([v.string(), v.pipe(v.number(), v.integer())]),
+      v.description(description),
+      v.transform((input) => String(input).trim()),
+      v.rawCheck(({ dataset, addIssue }) => {
+        const error = dataset.typed ? cronFieldError(field, dataset.value) : undefined;
+        if (error) addIssue({ message: `${field}: ${error}` });
+      }),
     ),
-    time: z
-      .string()
-      .transform((text) => (text.startsWith("@") ? text : `@${text}`))
-      .pipe(z.enum(times))
-      .optional()
-      .describe(
-        "a special schedule instead of the five fields: @reboot, @hourly, @daily, @weekly, @monthly, @yearly",
+  );
+
+const oneLine = (what: string, description: string) =>
+  v.pipe(
+    v.string(),
+    v.description(description),
+    v.regex(/^[^\n\r]*$/, `${what} must be one line`),
+    v.trim(),
+    v.minLength(1),
+  );
+
+const schema = v.pipe(
+  v.strictObject({
+    name: oneLine("name", "the entry's identifier, kept as a `# Galley: NAME` line above it"),
+    minute: cronField("minute", "0-59, a range, list or step (*/15); default *"),
+    hour: cronField("hour", "0-23, a range, list or step; default *"),
+    day: cronField("day", "day of the month 1-31, a range, list or step; default *"),
+    month: cronField("month", "1-12 or jan-dec, a range, list or step; default *"),
+    weekday: cronField("weekday", "0-7 (0 and 7 are Sunday) or sun-sat, a range, list or step; default *"),
+    time: v.optional(
+      v.pipe(
+        v.string(),
+        v.description(
+          "a special schedule instead of the five fields: @reboot, @hourly, @daily, @weekly, @monthly, @yearly",
+        ),
+        v.transform((text) => (text.startsWith("@") ? text : `@${text}`)),
+        v.picklist(times),
       ),
-    command: noNewline("command")
-      .trim()
-      .min(1)
-      .optional()
-      .describe("the command the shell runs (required to create); a % must be written \\% as in any crontab"),
-    user: accountNameSchema.default("root").describe("whose crontab holds the entry"),
-    environment: z
-      .record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "a variable name"), noNewline("a value"))
-      .default({})
-      .describe(
+    ),
+    command: v.optional(
+      oneLine(
+        "command",
+        "the command the shell runs (required to create); a % must be written \\% as in any crontab",
+      ),
+    ),
+    user: v.optional(described(accountNameSchema, "whose crontab holds the entry"), "root"),
+    environment: v.optional(
+      described(
+        v.record(
+          v.pipe(v.string(), v.regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "a variable name")),
+          v.pipe(v.string(), v.regex(/^[^\n\r]*$/, "a value must be one line")),
+        ),
         "VAR=value lines written just above the entry (MAILTO, PATH…); cron applies them to entries below too",
       ),
-  })
-  .superRefine((props, ctx) => {
+      () => ({}),
+    ),
+  }),
+  v.rawCheck(({ dataset, addIssue }) => {
+    if (!dataset.typed) return;
+    const props = dataset.value;
     const given = fieldNames.filter((field) => props[field] !== undefined);
     if (props.time !== undefined && given.length > 0) {
-      ctx.addIssue({ code: "custom", message: `give either time or ${given.join(", ")}, not both` });
+      addIssue({ message: `give either time or ${given.join(", ")}, not both` });
     }
-  });
+  }),
+);
 
-type Props = z.output<typeof schema>;
+type Props = v.InferOutput<typeof schema>;
 
 /** A user's crontab, line by line. */
 export interface CronState {

@@ -1,21 +1,22 @@
 import * as path from "node:path";
-import { z } from "zod";
+import * as v from "valibot";
 import { GalleyError } from "../core/errors.ts";
-import { defineResourceType, modeSchema, optional, pathSchema } from "../core/resource.ts";
+import { defineResourceType, described, modeSchema, optional, pathSchema } from "../core/resource.ts";
 import { chmod, chown, mkdir, remove } from "../hosts/fsops.ts";
 import { diffAttributes, pathRequires } from "./filestate.ts";
 
-const schema = z.strictObject({
-  path: pathSchema.describe("absolute path of the directory (defaults to the resource name)"),
-  mode: modeSchema.optional(),
-  owner: z.string().optional().describe("user that owns the directory"),
-  group: z.string().optional().describe("group that owns the directory"),
-  recursive: z
-    .boolean()
-    .default(false)
-    .describe(
+const schema = v.strictObject({
+  path: pathSchema("absolute path of the directory (defaults to the resource name)"),
+  mode: v.optional(modeSchema()),
+  owner: v.optional(described(v.string(), "user that owns the directory")),
+  group: v.optional(described(v.string(), "group that owns the directory")),
+  recursive: v.optional(
+    described(
+      v.boolean(),
       "create: also create missing parents (with default mode and owner); delete: remove the contents too",
     ),
+    false,
+  ),
 });
 
 interface State {

@@ -1,56 +1,65 @@
 import * as path from "node:path";
-import { z } from "zod";
+import * as v from "valibot";
 import { GalleyError } from "../core/errors.ts";
 import type { ExecResult } from "../core/host.ts";
-import { defineResourceType, optional, pathSchema } from "../core/resource.ts";
+import { defineResourceType, described, optional, pathSchema } from "../core/resource.ts";
 
-const schema = z
-  .strictObject({
-    command: z
-      .union([z.string().min(1), z.array(z.string()).min(1)])
-      .describe(
-        "what to run: a string runs with `sh -c`, a list runs that program with those arguments directly (defaults to the resource name)",
+const int = (min: number, max: number) => v.pipe(v.number(), v.integer(), v.minValue(min), v.maxValue(max));
+
+const schema = v.pipe(
+  v.strictObject({
+    command: described(
+      v.union([v.pipe(v.string(), v.minLength(1)), v.pipe(v.array(v.string()), v.minLength(1))]),
+      "what to run: a string runs with `sh -c`, a list runs that program with those arguments directly (defaults to the resource name)",
+    ),
+    cwd: v.optional(pathSchema("directory to run the command in")),
+    env: v.optional(
+      described(v.record(v.string(), v.string()), "environment variables added to Galley's own"),
+    ),
+    user: v.optional(
+      described(v.string(), "run the command as this user (Galley must run as root or have sudo)"),
+    ),
+    timeout: v.optional(
+      described(
+        v.pipe(v.number(), v.gtValue(0)),
+        "seconds before the command and everything it started are killed and the resource fails",
       ),
-    cwd: pathSchema.optional().describe("directory to run the command in"),
-    env: z.record(z.string(), z.string()).optional().describe("environment variables added to Galley's own"),
-    user: z
-      .string()
-      .optional()
-      .describe("run the command as this user (Galley must run as root or have sudo)"),
-    timeout: z
-      .number()
-      .positive()
-      .default(3600)
-      .describe("seconds before the command and everything it started are killed and the resource fails"),
-    returns: z
-      .union([z.number().int().min(0).max(255), z.array(z.number().int().min(0).max(255)).min(1)])
-      .default(0)
-      .describe("the exit code, or list of exit codes, that mean success"),
-    creates: z
-      .string()
-      .min(1)
-      .optional()
-      .describe(
+      3600,
+    ),
+    returns: v.optional(
+      described(
+        v.union([int(0, 255), v.pipe(v.array(int(0, 255)), v.minLength(1))]),
+        "the exit code, or list of exit codes, that mean success",
+      ),
+      0,
+    ),
+    creates: v.optional(
+      described(
+        v.pipe(v.string(), v.minLength(1)),
         "a path (absolute, or relative to cwd): when it exists the command is not run; makes the run idempotent",
       ),
-    umask: z
-      .union([
-        z.number().int().min(0).max(0o777),
-        z.string().regex(/^0?[0-7]{3}$/, 'an octal umask like "022"'),
-      ])
-      .transform((value) => (typeof value === "number" ? value : Number.parseInt(value, 8)))
-      .optional()
-      .describe('file-mode creation mask for the command, as a number (0o022) or an octal string ("022")'),
-  })
-  .refine(
-    (props) => props.creates === undefined || props.creates.startsWith("/") || props.cwd !== undefined,
-    {
-      message: "a relative `creates` needs `cwd`; or give an absolute path",
-      path: ["creates"],
-    },
-  );
+    ),
+    umask: v.optional(
+      v.pipe(
+        v.union([int(0, 0o777), v.pipe(v.string(), v.regex(/^0?[0-7]{3}$/, 'an octal umask like "022"'))]),
+        v.description(
+          'file-mode creation mask for the command, as a number (0o022) or an octal string ("022")',
+        ),
+        v.transform((value) => (typeof value === "number" ? value : Number.parseInt(value, 8))),
+      ),
+    ),
+  }),
+  v.forward(
+    v.partialCheck(
+      [["creates"], ["cwd"]],
+      (props) => props.creates === undefined || props.creates.startsWith("/") || props.cwd !== undefined,
+      "a relative `creates` needs `cwd`; or give an absolute path",
+    ),
+    ["creates"],
+  ),
+);
 
-type Props = z.output<typeof schema>;
+type Props = v.InferOutput<typeof schema>;
 
 /** What read finds: whether the `creates` path is already there. */
 export interface ExecuteState {

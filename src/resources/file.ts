@@ -1,5 +1,5 @@
-import { z } from "zod";
-import { defineResourceType, pathSchema } from "../core/resource.ts";
+import * as v from "valibot";
+import { defineResourceType, described, pathSchema } from "../core/resource.ts";
 import { remove } from "../hosts/fsops.ts";
 import {
   applyFile,
@@ -10,27 +10,25 @@ import {
   readFileState,
 } from "./filestate.ts";
 
-const schema = z.strictObject({
-  path: pathSchema.describe("absolute path of the file (defaults to the resource name)"),
-  content: z.string().optional().describe("the file's content; omit to leave content unmanaged"),
-  source: z
-    .string()
-    .optional()
-    .describe("a file in the cookbook's files/ folder to copy (instead of content)"),
+const schema = v.strictObject({
+  path: pathSchema("absolute path of the file (defaults to the resource name)"),
+  content: v.optional(described(v.string(), "the file's content; omit to leave content unmanaged")),
+  source: v.optional(
+    described(v.string(), "a file in the cookbook's files/ folder to copy (instead of content)"),
+  ),
   ...fileProperties,
-  verify: z
-    .string()
-    .optional()
-    .describe(
+  verify: v.optional(
+    described(
+      v.string(),
       "a shell command that must exit 0 on the new content before it replaces the file; %{path} is the candidate file",
     ),
-  contentBase64: z
-    .string()
-    .optional()
-    .describe("binary content as base64 (set by compile for binary `source` files)"),
+  ),
+  contentBase64: v.optional(
+    described(v.string(), "binary content as base64 (set by compile for binary `source` files)"),
+  ),
 });
 
-type Props = z.output<typeof schema>;
+type Props = v.InferOutput<typeof schema>;
 
 /** A regular file: content, mode, owner, group. */
 export const file = defineResourceType<typeof schema, FileState>({

@@ -1,13 +1,14 @@
 import { createHash } from "node:crypto";
+import { createRequire } from "node:module";
 import * as path from "node:path";
-import { createTwoFilesPatch } from "diff";
 import { GalleyError } from "../core/errors.ts";
 import type { Host } from "../core/host.ts";
-import { z } from "zod";
+import * as v from "valibot";
 import {
   type ApplyContext,
   type AutoRequire,
   type Change,
+  described,
   formatMode,
   modeSchema,
   optional,
@@ -139,6 +140,13 @@ export function sha256(data: Uint8Array): string {
 const maxDiffBytes = 512 * 1024;
 
 /** A content change with a unified diff when both sides are text of a readable size. */
+// loaded on the first content change: a run where nothing changed never pays for its 19 modules
+let diffModule: typeof import("diff") | undefined;
+function textDiff(): typeof import("diff").createTwoFilesPatch {
+  diffModule ??= createRequire(import.meta.url)("diff") as typeof import("diff");
+  return diffModule.createTwoFilesPatch;
+}
+
 export function contentChange(file: string, from: Uint8Array | undefined, to: Uint8Array): Change {
   const change: Change = {
     property: "content",
@@ -147,7 +155,7 @@ export function contentChange(file: string, from: Uint8Array | undefined, to: Ui
   };
   if (isText(from) && isText(to)) {
     const decoder = new TextDecoder();
-    change.diff = createTwoFilesPatch(
+    change.diff = textDiff()(
       from ? file : "/dev/null",
       file,
       from ? decoder.decode(from) : "",
@@ -205,13 +213,16 @@ async function backup(host: Host, file: string, content: Uint8Array, keep: numbe
 
 /** The properties every file-like type shares: mode, owner, group and backups of replaced content. */
 export const fileProperties = {
-  mode: modeSchema.optional(),
-  owner: z.string().optional().describe("user that owns the file"),
-  group: z.string().optional().describe("group that owns the file"),
-  backup: z
-    .union([z.number().int().min(0), z.literal(false)])
-    .default(5)
-    .describe("how many backups of replaced content to keep under the state dir (false or 0: none)"),
+  mode: v.optional(modeSchema()),
+  owner: v.optional(described(v.string(), "user that owns the file")),
+  group: v.optional(described(v.string(), "group that owns the file")),
+  backup: v.optional(
+    described(
+      v.union([v.pipe(v.number(), v.integer(), v.minValue(0)), v.literal(false)]),
+      "how many backups of replaced content to keep under the state dir (false or 0: none)",
+    ),
+    5,
+  ),
 };
 
 /** What a managed path needs first: its parent directory, its owner and its group. */

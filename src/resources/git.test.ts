@@ -1,3 +1,4 @@
+import * as v from "valibot";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import * as fs from "node:fs/promises";
@@ -292,11 +293,11 @@ test("git: user owns the checkout and git runs as that user", {
 });
 
 test("git: rejects unknown properties by name", () => {
-  const result = git.schema.safeParse({ destination: "/srv/app", repository: "x", branch: "main" });
-  assert.match(JSON.stringify(result.error?.issues), /branch/);
+  const result = v.safeParse(git.schema, { destination: "/srv/app", repository: "x", branch: "main" });
+  assert.match(JSON.stringify(result.issues), /branch/);
   // option-like values would reach git's command line
   const issues = (props: object) =>
-    JSON.stringify(git.schema.safeParse({ destination: "/srv/app", ...props }).error?.issues);
+    JSON.stringify(v.safeParse(git.schema, { destination: "/srv/app", ...props }).issues);
   assert.match(issues({ repository: "--upload-pack=touch /tmp/x" }), /repository/);
   assert.match(issues({ repository: "x", revision: "--output=/tmp/x" }), /revision/);
   assert.match(issues({ repository: "x", remote: "-x" }), /remote/);

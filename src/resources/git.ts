@@ -1,45 +1,46 @@
-import { z } from "zod";
+import * as v from "valibot";
 import { GalleyError } from "../core/errors.ts";
 import type { ExecResult, Host } from "../core/host.ts";
-import { type Change, defineResourceType, optional, pathSchema } from "../core/resource.ts";
+import { type Change, defineResourceType, described, optional, pathSchema } from "../core/resource.ts";
 import { list, mkdir, remove, run } from "../hosts/fsops.ts";
 
-const schema = z.strictObject({
-  destination: pathSchema.describe("absolute path of the checkout (defaults to the resource name)"),
-  repository: z
-    .string()
-    .regex(/^[^-\s]/, "a URL or path (not starting with - or a space)")
-    .describe("the repository to clone: a URL (https://, ssh://, git@host:path) or a local path"),
-  revision: z
-    .string()
-    .regex(/^[^-\s][^\s]*$/, "a branch, tag or commit (no spaces, not starting with -)")
-    .default("HEAD")
-    .describe(
+const schema = v.strictObject({
+  destination: pathSchema("absolute path of the checkout (defaults to the resource name)"),
+  repository: described(
+    v.pipe(v.string(), v.regex(/^[^-\s]/, "a URL or path (not starting with - or a space)")),
+    "the repository to clone: a URL (https://, ssh://, git@host:path) or a local path",
+  ),
+  revision: v.optional(
+    described(
+      v.pipe(
+        v.string(),
+        v.regex(/^[^-\s][^\s]*$/, "a branch, tag or commit (no spaces, not starting with -)"),
+      ),
       "branch, tag, full or short commit, or HEAD (the remote's default branch). A branch is checked out as a local branch of the same name tracking the remote one; a tag, a commit or HEAD as a detached HEAD (as Chef does)",
     ),
-  user: z
-    .string()
-    .optional()
-    .describe("owner of the checkout; git runs as this user (its keys and credentials)"),
-  group: z.string().optional().describe("group of the checkout's files"),
-  depth: z
-    .number()
-    .int()
-    .positive()
-    .optional()
-    .describe("shallow clone and fetch with this many commits of history"),
-  enableSubmodules: z
-    .boolean()
-    .default(false)
-    .describe("initialize and update submodules, recursively, after each move"),
-  remote: z
-    .string()
-    .regex(/^\w[\w.-]*$/, "a remote name like origin")
-    .default("origin")
-    .describe("name of the remote"),
+    "HEAD",
+  ),
+  user: v.optional(
+    described(v.string(), "owner of the checkout; git runs as this user (its keys and credentials)"),
+  ),
+  group: v.optional(described(v.string(), "group of the checkout's files")),
+  depth: v.optional(
+    described(
+      v.pipe(v.number(), v.integer(), v.gtValue(0)),
+      "shallow clone and fetch with this many commits of history",
+    ),
+  ),
+  enableSubmodules: v.optional(
+    described(v.boolean(), "initialize and update submodules, recursively, after each move"),
+    false,
+  ),
+  remote: v.optional(
+    described(v.pipe(v.string(), v.regex(/^\w[\w.-]*$/, "a remote name like origin")), "name of the remote"),
+    "origin",
+  ),
 });
 
-type Props = z.output<typeof schema>;
+type Props = v.InferOutput<typeof schema>;
 
 /** What read finds at the destination and in the repository. */
 export interface GitState {

@@ -1,24 +1,31 @@
-import { z } from "zod";
+import * as v from "valibot";
 import { GalleyError } from "../core/errors.ts";
-import { type Change, defineResourceType, optional } from "../core/resource.ts";
+import { type Change, defineResourceType, described, optional } from "../core/resource.ts";
 import { run } from "../hosts/fsops.ts";
 import { accountNameSchema, readAccounts } from "./user.ts";
 
-const schema = z.strictObject({
-  groupName: accountNameSchema.describe("the group's name (defaults to the resource name)"),
-  gid: z.number().int().min(0).optional().describe("numeric group id; omit to let groupadd choose one"),
-  members: z
-    .array(accountNameSchema)
-    .optional()
-    .describe("users listed in the group: the exact list, or only added with append; each user must exist"),
-  append: z.boolean().default(false).describe("only add `members`, never remove other members"),
-  system: z
-    .boolean()
-    .default(false)
-    .describe("create a system group (gid below 1000); only used at creation"),
+const schema = v.strictObject({
+  groupName: described(accountNameSchema, "the group's name (defaults to the resource name)"),
+  gid: v.optional(
+    described(
+      v.pipe(v.number(), v.integer(), v.minValue(0)),
+      "numeric group id; omit to let groupadd choose one",
+    ),
+  ),
+  members: v.optional(
+    described(
+      v.array(accountNameSchema),
+      "users listed in the group: the exact list, or only added with append; each user must exist",
+    ),
+  ),
+  append: v.optional(described(v.boolean(), "only add `members`, never remove other members"), false),
+  system: v.optional(
+    described(v.boolean(), "create a system group (gid below 1000); only used at creation"),
+    false,
+  ),
 });
 
-type Props = z.output<typeof schema>;
+type Props = v.InferOutput<typeof schema>;
 
 /** A group as /etc/group describes it. */
 export interface GroupState {

@@ -1,59 +1,80 @@
 import * as posix from "node:path/posix";
-import { z } from "zod";
+import * as v from "valibot";
 import { GalleyError } from "../core/errors.ts";
 import type { Host } from "../core/host.ts";
-import { type Change, defineResourceType, modeSchema, optional, pathSchema } from "../core/resource.ts";
+import {
+  type Change,
+  defineResourceType,
+  described,
+  modeSchema,
+  optional,
+  pathSchema,
+} from "../core/resource.ts";
 import { contentChange, diffAttributes } from "./filestate.ts";
 
-const regexSchema = z.string().superRefine((source, ctx) => {
-  try {
-    new RegExp(source);
-  } catch (error) {
-    ctx.addIssue({ code: "custom", message: `not a valid regular expression: ${(error as Error).message}` });
-  }
-});
+const regexSchema = v.pipe(
+  v.string(),
+  v.rawCheck(({ dataset, addIssue }) => {
+    if (!dataset.typed) return;
+    try {
+      new RegExp(dataset.value);
+    } catch (error) {
+      addIssue({ message: `not a valid regular expression: ${(error as Error).message}` });
+    }
+  }),
+);
 
-const schema = z
-  .strictObject({
-    path: pathSchema.describe("the text file (defaults to the resource name)"),
-    line: z
-      .string()
-      .regex(/^[^\n\r]*$/, "must be a single line")
-      .optional()
-      .describe("the wanted line, without its line break (required for add)"),
-    match: regexSchema
-      .optional()
-      .describe(
+const schema = v.pipe(
+  v.strictObject({
+    path: pathSchema("the text file (defaults to the resource name)"),
+    line: v.optional(
+      described(
+        v.pipe(v.string(), v.regex(/^[^\n\r]*$/, "must be a single line")),
+        "the wanted line, without its line break (required for add)",
+      ),
+    ),
+    match: v.optional(
+      described(
+        regexSchema,
         "a JavaScript regular expression searched in each line (anchor it with ^…$). add: the last matching line " +
           "is replaced by `line` (every one with replaceAll); none: `line` is inserted; `line` already present and not " +
           "matching counts as done. remove: every matching line goes",
       ),
-    after: regexSchema
-      .optional()
-      .describe("add: insert `line` after the last line matching this regular expression (none: at the end)"),
-    replaceAll: z
-      .boolean()
-      .default(false)
-      .describe(
+    ),
+    after: v.optional(
+      described(
+        regexSchema,
+        "add: insert `line` after the last line matching this regular expression (none: at the end)",
+      ),
+    ),
+    replaceAll: v.optional(
+      described(
+        v.boolean(),
         "add: replace every line matching `match`; false replaces only the last one, as Ansible's lineinfile does",
       ),
-    create: z
-      .boolean()
-      .default(false)
-      .describe("add: create the file when it is missing (else a missing file is an error)"),
-    mode: modeSchema
-      .optional()
-      .describe("permission bits of a file created by `create` (existing files keep theirs)"),
-    owner: z.string().optional().describe("owner of a file created by `create` (existing files keep theirs)"),
-    group: z.string().optional().describe("group of a file created by `create` (existing files keep theirs)"),
-  })
-  .superRefine((props, ctx) => {
-    if (props.line === undefined && props.match === undefined) {
-      ctx.addIssue({ code: "custom", message: "give `line` (the wanted line) or `match` (lines to remove)" });
-    }
-  });
+      false,
+    ),
+    create: v.optional(
+      described(v.boolean(), "add: create the file when it is missing (else a missing file is an error)"),
+      false,
+    ),
+    mode: v.optional(
+      modeSchema("permission bits of a file created by `create` (existing files keep theirs)"),
+    ),
+    owner: v.optional(
+      described(v.string(), "owner of a file created by `create` (existing files keep theirs)"),
+    ),
+    group: v.optional(
+      described(v.string(), "group of a file created by `create` (existing files keep theirs)"),
+    ),
+  }),
+  v.check(
+    (props) => props.line !== undefined || props.match !== undefined,
+    "give `line` (the wanted line) or `match` (lines to remove)",
+  ),
+);
 
-type Props = z.output<typeof schema>;
+type Props = v.InferOutput<typeof schema>;
 
 /** The file a line lives in, after following symlinks. */
 export interface LineState {

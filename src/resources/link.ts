@@ -1,13 +1,15 @@
-import { z } from "zod";
+import * as v from "valibot";
 import { GalleyError } from "../core/errors.ts";
-import { defineResourceType, pathSchema } from "../core/resource.ts";
+import { defineResourceType, described, pathSchema } from "../core/resource.ts";
 import { chown, remove, symlink } from "../hosts/fsops.ts";
 
-const schema = z.strictObject({
-  path: pathSchema.describe("absolute path of the link (defaults to the resource name)"),
-  to: z.string().min(1).optional().describe("where the link points (required for create)"),
-  owner: z.string().optional().describe("user that owns the link itself"),
-  group: z.string().optional().describe("group that owns the link itself"),
+const schema = v.strictObject({
+  path: pathSchema("absolute path of the link (defaults to the resource name)"),
+  to: v.optional(
+    described(v.pipe(v.string(), v.minLength(1)), "where the link points (required for create)"),
+  ),
+  owner: v.optional(described(v.string(), "user that owns the link itself")),
+  group: v.optional(described(v.string(), "group that owns the link itself")),
 });
 
 interface State {

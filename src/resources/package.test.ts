@@ -1,3 +1,4 @@
+import * as v from "valibot";
 import assert from "node:assert/strict";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
@@ -177,9 +178,9 @@ test("package: the schema refuses option-like names, bad versions and unknown pr
     { name: "nginx", version: "latest" },
     { name: "nginx", versoin: "1.0" },
   ]) {
-    assert.equal(pkg.schema.safeParse(input).success, false, JSON.stringify(input));
+    assert.equal(v.safeParse(pkg.schema, input).success, false, JSON.stringify(input));
   }
-  assert.deepEqual(pkg.schema.parse({ name: "libc6:amd64" }), {
+  assert.deepEqual(v.parse(pkg.schema, { name: "libc6:amd64" }), {
     name: "libc6:amd64",
     options: [],
     updateCache: false,

@@ -1,33 +1,39 @@
-import { z } from "zod";
+import * as v from "valibot";
 import { GalleyError } from "../core/errors.ts";
 import type { Host } from "../core/host.ts";
-import { defineResourceType } from "../core/resource.ts";
+import { defineResourceType, described } from "../core/resource.ts";
 
-const schema = z.strictObject({
-  name: z
-    .string()
-    .regex(/^[a-z0-9][a-z0-9+.-]+(:[a-z0-9-]+)?$/, 'a Debian package name like "nginx" or "libc6:amd64"')
-    .describe("the package name (defaults to the resource name)"),
-  version: z
-    .string()
-    .regex(/^[0-9][A-Za-z0-9.+~:-]*$/, 'a Debian version like "1.24.0-1"')
-    .optional()
-    .describe(
+const schema = v.strictObject({
+  name: described(
+    v.pipe(
+      v.string(),
+      v.regex(/^[a-z0-9][a-z0-9+.-]+(:[a-z0-9-]+)?$/, 'a Debian package name like "nginx" or "libc6:amd64"'),
+    ),
+    "the package name (defaults to the resource name)",
+  ),
+  version: v.optional(
+    described(
+      v.pipe(v.string(), v.regex(/^[0-9][A-Za-z0-9.+~:-]*$/, 'a Debian version like "1.24.0-1"')),
       "pin this exact version: install installs it, downgrading or changing to it when another is installed",
     ),
-  options: z
-    .array(z.string())
-    .default([])
-    .describe(
+  ),
+  options: v.optional(
+    described(
+      v.array(v.string()),
       'extra apt-get options, e.g. ["--no-install-recommends"]; the -o/-c ones also go to apt-cache and apt-get update',
     ),
-  updateCache: z
-    .boolean()
-    .default(false)
-    .describe("run apt-get update first when the package (or the pinned version) has no install candidate"),
+    () => [],
+  ),
+  updateCache: v.optional(
+    described(
+      v.boolean(),
+      "run apt-get update first when the package (or the pinned version) has no install candidate",
+    ),
+    false,
+  ),
 });
 
-type Props = z.output<typeof schema>;
+type Props = v.InferOutput<typeof schema>;
 
 /** dpkg's view of the package, plus apt's candidate when an action may need it. */
 interface State {

@@ -1,3 +1,4 @@
+import * as v from "valibot";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -158,12 +159,12 @@ test("remote_file: HTTP errors and unreachable servers fail clearly", async () =
 });
 
 test("remote_file: validates source and checksum", () => {
-  const issues = (props: object) => JSON.stringify(remoteFile.schema.safeParse(props).error?.issues ?? []);
+  const issues = (props: object) => JSON.stringify(v.safeParse(remoteFile.schema, props).issues ?? []);
   assert.match(issues({ path: "/x", source: "ftp://example.com/a", checksum }), /source/);
   assert.match(issues({ path: "/x", source: "https://example.com/a", checksum: "abc" }), /checksum/);
   assert.match(issues({ path: "/x", source: "https://example.com/a" }), /checksum/);
   assert.equal(
-    remoteFile.schema.parse({ path: "/x", source: "https://e.com/a", checksum: checksum.toUpperCase() })
+    v.parse(remoteFile.schema, { path: "/x", source: "https://e.com/a", checksum: checksum.toUpperCase() })
       .checksum,
     checksum,
   );

@@ -1,7 +1,7 @@
-import { z } from "zod";
+import * as v from "valibot";
 import { GalleyError } from "../core/errors.ts";
 import type { Host } from "../core/host.ts";
-import { type Change, defineResourceType, pathSchema } from "../core/resource.ts";
+import { type Change, defineResourceType, described, pathSchema } from "../core/resource.ts";
 import {
   applyFile,
   diffAttributes,
@@ -12,29 +12,40 @@ import {
   sha256,
 } from "./filestate.ts";
 
-const schema = z.strictObject({
-  path: pathSchema.describe("absolute path of the file (defaults to the resource name)"),
-  source: z
-    .url({ protocol: /^https?$/, error: "an http:// or https:// URL" })
-    .describe(
-      "URL to download from, on the machine running Galley (redirects are followed; https trusts the system CAs plus NODE_EXTRA_CA_CERTS)",
+const schema = v.strictObject({
+  path: pathSchema("absolute path of the file (defaults to the resource name)"),
+  source: described(
+    v.pipe(
+      v.string(),
+      v.check(
+        (value) => URL.canParse(value) && /^https?:$/.test(new URL(value).protocol),
+        "an http:// or https:// URL",
+      ),
     ),
-  checksum: z
-    .string()
-    .regex(/^[0-9a-fA-F]{64}$/, "a sha256 in hex (64 characters)")
-    .transform((value) => value.toLowerCase())
-    .describe(
+    "URL to download from, on the machine running Galley (redirects are followed; https trusts the system CAs plus NODE_EXTRA_CA_CERTS)",
+  ),
+  checksum: v.pipe(
+    v.string(),
+    v.regex(/^[0-9a-fA-F]{64}$/, "a sha256 in hex (64 characters)"),
+    v.description(
       "sha256 of the expected content, in hex: the file is downloaded only when the host's copy differs, and the download must match it",
     ),
+    v.transform((value) => value.toLowerCase()),
+  ),
   ...fileProperties,
-  headers: z
-    .record(z.string(), z.string())
-    .optional()
-    .describe("HTTP request headers, e.g. Authorization (sensitive: never logged)"),
-  timeout: z.number().positive().default(300).describe("seconds the whole download may take"),
+  headers: v.optional(
+    described(
+      v.record(v.string(), v.string()),
+      "HTTP request headers, e.g. Authorization (sensitive: never logged)",
+    ),
+  ),
+  timeout: v.optional(
+    described(v.pipe(v.number(), v.gtValue(0)), "seconds the whole download may take"),
+    300,
+  ),
 });
 
-type Props = z.output<typeof schema>;
+type Props = v.InferOutput<typeof schema>;
 
 /** A file downloaded over http(s) whose content is pinned by its sha256. */
 export const remoteFile = defineResourceType<typeof schema, FileState>({

@@ -1,3 +1,4 @@
+import * as v from "valibot";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import * as fs from "node:fs/promises";
@@ -212,7 +213,7 @@ test("service: the schema refuses option-like names, unknown providers and unkno
     { name: "nginx", provider: "upstart" },
     { name: "nginx", enabled: true },
   ]) {
-    assert.equal(service.schema.safeParse(input).success, false, JSON.stringify(input));
+    assert.equal(v.safeParse(service.schema, input).success, false, JSON.stringify(input));
   }
 });
 

@@ -1,34 +1,36 @@
-import { z } from "zod";
+import * as v from "valibot";
 import { GalleyError } from "../core/errors.ts";
 import type { Host } from "../core/host.ts";
-import { defineResourceType } from "../core/resource.ts";
+import { defineResourceType, described } from "../core/resource.ts";
 import type { ServiceCommand, ServiceProvider, ServiceState } from "./service/provider.ts";
 import { systemd } from "./service/systemd.ts";
 import { sysv } from "./service/sysv.ts";
 
 const providers = { systemd, sysv } as const satisfies Record<string, ServiceProvider>;
 
-const schema = z.strictObject({
-  name: z
-    .string()
-    .regex(/^[A-Za-z0-9_@][A-Za-z0-9_.@:-]*$/, 'a service name like "nginx" or "getty@tty1.service"')
-    .describe("the service: an /etc/init.d script name or a systemd unit (defaults to the resource name)"),
-  provider: z
-    .enum(["systemd", "sysv"])
-    .optional()
-    .describe(
+const schema = v.strictObject({
+  name: described(
+    v.pipe(
+      v.string(),
+      v.regex(/^[A-Za-z0-9_@][A-Za-z0-9_.@:-]*$/, 'a service name like "nginx" or "getty@tty1.service"'),
+    ),
+    "the service: an /etc/init.d script name or a systemd unit (defaults to the resource name)",
+  ),
+  provider: v.optional(
+    described(
+      v.picklist(["systemd", "sysv"]),
       "the init system to use; by default systemd when it is PID 1, else sysv (service and update-rc.d)",
     ),
-  statusCommand: z
-    .string()
-    .min(1)
-    .optional()
-    .describe(
+  ),
+  statusCommand: v.optional(
+    described(
+      v.pipe(v.string(), v.minLength(1)),
       "a shell command whose exit 0 means running, for init scripts whose status action is missing or wrong",
     ),
+  ),
 });
 
-type Props = z.output<typeof schema>;
+type Props = v.InferOutput<typeof schema>;
 
 /** A system service: running or stopped, started at boot or not. */
 export const service = defineResourceType<typeof schema, ServiceState>({

@@ -1,7 +1,7 @@
 import { Eta } from "eta";
-import { z } from "zod";
+import * as v from "valibot";
 import { GalleyError } from "../core/errors.ts";
-import { defineResourceType, pathSchema } from "../core/resource.ts";
+import { defineResourceType, described, pathSchema } from "../core/resource.ts";
 import {
   applyFile,
   diffFile,
@@ -13,25 +13,30 @@ import {
 
 type TemplateFunction = (variables: Record<string, unknown>) => string;
 
-const schema = z.strictObject({
-  path: pathSchema.describe("absolute path of the rendered file (defaults to the resource name)"),
-  source: z
-    .union([z.string().min(1), z.custom<TemplateFunction>((value) => typeof value === "function")])
-    .describe(
-      "an Eta template in the cookbook's templates/ folder (ERB-like: <%= it.x %>, <% code %>, -%> trims the newline), or a function (variables) => string",
-    ),
-  variables: z.record(z.string(), z.unknown()).default({}).describe("values the template sees as `it`"),
+const schema = v.strictObject({
+  path: pathSchema("absolute path of the rendered file (defaults to the resource name)"),
+  source: described(
+    v.union([
+      v.pipe(v.string(), v.minLength(1)),
+      v.custom<TemplateFunction>((value) => typeof value === "function", "a function (variables) => string"),
+    ]),
+    "an Eta template in the cookbook's templates/ folder (ERB-like: <%= it.x %>, <% code %>, -%> trims the newline), or a function (variables) => string",
+  ),
+  variables: v.optional(
+    described(v.record(v.string(), v.unknown()), "values the template sees as `it`"),
+    () => ({}),
+  ),
   ...fileProperties,
-  verify: z
-    .string()
-    .optional()
-    .describe(
+  verify: v.optional(
+    described(
+      v.string(),
       "a shell command that must exit 0 on the new content before it replaces the file; %{path} is the candidate file",
     ),
-  content: z.string().optional().describe("the rendered content (set by compile; not for recipes)"),
+  ),
+  content: v.optional(described(v.string(), "the rendered content (set by compile; not for recipes)")),
 });
 
-type Props = z.output<typeof schema>;
+type Props = v.InferOutput<typeof schema>;
 
 /** A file rendered from an Eta template or a TypeScript function, at compile time. */
 export const template = defineResourceType<typeof schema, FileState>({
@@ -50,7 +55,12 @@ export const template = defineResourceType<typeof schema, FileState>({
     const { path } = await context.cookbookFile("templates", props.source);
     return {
       ...props,
-      content: renderEta(path.slice(0, path.length - props.source.length), props.source, props.variables),
+      content: renderEta(
+        path.slice(0, path.length - props.source.length),
+        props.source,
+        props.variables,
+        context.cache,
+      ),
     };
   },
 

@@ -1,3 +1,4 @@
+import * as v from "valibot";
 import assert from "node:assert/strict";
 import { rmSync } from "node:fs";
 import * as fs from "node:fs/promises";
@@ -37,7 +38,7 @@ export async function prepare<P>(
   input: Record<string, unknown>,
   baseDir = "/nonexistent",
 ) {
-  const props = type.schema.parse(input);
+  const props = v.parse(type.schema, input);
   if (!type.compile) return props;
   const context: CompileContext = {
     cookbook: "test",

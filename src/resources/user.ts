@@ -1,72 +1,81 @@
-import { z } from "zod";
+import * as v from "valibot";
 import { GalleyError } from "../core/errors.ts";
 import type { Host } from "../core/host.ts";
 import { redacted } from "../core/report.ts";
-import { type Change, defineResourceType, optional, pathSchema } from "../core/resource.ts";
+import { type Change, defineResourceType, described, optional, pathSchema } from "../core/resource.ts";
 import { type Accounts, parseAccounts } from "../hosts/accounts.ts";
 import { run } from "../hosts/fsops.ts";
 
 /** A user or group name as Debian's shadow tools accept it: at most 32 characters, not all digits. */
-export const accountNameSchema = z
-  .string()
-  .max(32)
-  .regex(
+export const accountNameSchema = v.pipe(
+  v.string(),
+  v.maxLength(32),
+  v.regex(
     /^[A-Za-z0-9_.][A-Za-z0-9_.-]*\$?$/,
     "letters, digits, '_', '.', '-' (not first), an optional final '$'",
-  )
-  .refine(
+  ),
+  v.check(
     (name) => !/^\d+$/.test(name) && name !== "." && name !== "..",
     "must not be all digits, '.' or '..'",
-  );
+  ),
+);
 
 const fieldText = (what: string) =>
-  z
-    .string()
-    .regex(/^[^:\n]*$/, `${what} must not contain ':' or a line break (it is a field of /etc/passwd)`);
+  v.pipe(
+    v.string(),
+    v.regex(/^[^:\n]*$/, `${what} must not contain ':' or a line break (it is a field of /etc/passwd)`),
+  );
 
-const schema = z.strictObject({
-  username: accountNameSchema.describe("the login name (defaults to the resource name)"),
-  uid: z.number().int().min(0).optional().describe("numeric user id; omit to let useradd choose one"),
-  gid: z
-    .union([accountNameSchema, z.number().int().min(0)])
-    .optional()
-    .describe(
+const id = v.pipe(v.number(), v.integer(), v.minValue(0));
+
+const schema = v.strictObject({
+  username: described(accountNameSchema, "the login name (defaults to the resource name)"),
+  uid: v.optional(described(id, "numeric user id; omit to let useradd choose one")),
+  gid: v.optional(
+    described(
+      v.union([accountNameSchema, id]),
       "primary group, by name or number; it must exist (omit at creation: a group named like the user)",
     ),
-  groups: z
-    .array(accountNameSchema)
-    .optional()
-    .describe("supplementary groups: the exact list (others are left), or only added with appendGroups"),
-  appendGroups: z
-    .boolean()
-    .default(false)
-    .describe("only add the user to `groups`, never remove it from other groups"),
-  home: pathSchema.optional().describe("home directory"),
-  shell: pathSchema.optional().describe("login shell, e.g. /bin/bash or /usr/sbin/nologin"),
-  comment: fieldText("comment").optional().describe("the GECOS field: usually the full name"),
-  system: z
-    .boolean()
-    .default(false)
-    .describe("create a system account (uid below 1000); only used at creation"),
-  manageHome: z
-    .boolean()
-    .default(false)
-    .describe(
+  ),
+  groups: v.optional(
+    described(
+      v.array(accountNameSchema),
+      "supplementary groups: the exact list (others are left), or only added with appendGroups",
+    ),
+  ),
+  appendGroups: v.optional(
+    described(v.boolean(), "only add the user to `groups`, never remove it from other groups"),
+    false,
+  ),
+  home: v.optional(pathSchema("home directory")),
+  shell: v.optional(pathSchema("login shell, e.g. /bin/bash or /usr/sbin/nologin")),
+  comment: v.optional(described(fieldText("comment"), "the GECOS field: usually the full name")),
+  system: v.optional(
+    described(v.boolean(), "create a system account (uid below 1000); only used at creation"),
+    false,
+  ),
+  manageHome: v.optional(
+    described(
+      v.boolean(),
       "create the home directory at creation, move it when `home` changes, delete it with action remove",
     ),
-  password: z
-    .string()
-    .regex(
-      /^(\$[^:\n]+|[!*][^:\n]*|[./0-9A-Za-z]{13})$/,
-      "an already hashed password (e.g. from `openssl passwd -6`), never the plain text",
-    )
-    .optional()
-    .describe(
+    false,
+  ),
+  password: v.optional(
+    described(
+      v.pipe(
+        v.string(),
+        v.regex(
+          /^(\$[^:\n]+|[!*][^:\n]*|[./0-9A-Za-z]{13})$/,
+          "an already hashed password (e.g. from `openssl passwd -6`), never the plain text",
+        ),
+      ),
       "the password hash for /etc/shadow (sensitive: never shown); a locked account (action lock) stays locked",
     ),
+  ),
 });
 
-type Props = z.output<typeof schema>;
+type Props = v.InferOutput<typeof schema>;
 
 /** What /etc/shadow says about the password, without ever keeping the hash. */
 interface ShadowState {
