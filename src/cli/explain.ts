@@ -84,7 +84,8 @@ function formatProperties(properties: PropertyDoc[]): string[] {
 
 // what recipes write (before transforms); functions and handles have no JSON Schema and admit anything
 function jsonSchema(schema: v.GenericSchema): Record<string, unknown> {
-  return toJsonSchema(schema, { target: "draft-2020-12", typeMode: "input", errorMode: "ignore" }) as Record<string, unknown>;
+  const options = { target: "draft-2020-12", typeMode: "input", errorMode: "ignore" } as const;
+  return toJsonSchema(schema, options) as Record<string, unknown>;
 }
 
 /** The properties of an object schema, described from its JSON Schema. */
