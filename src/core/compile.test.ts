@@ -207,3 +207,24 @@ test("compile: templates render ERB-style and a bad template names its file and 
   assert.equal(error.code, "TEMPLATE_FAILED");
   assert.match(error.message, /bad\.eta:2/);
 });
+
+test("compile: a template shared by many resources renders each one's variables, partials included", async () => {
+  const root = await makeKitchen({
+    app: {
+      templates: {
+        "site.eta": "server <%= it.name %>\n<%~ include('./parts/port.eta', it) %>",
+        "parts/port.eta": "listen <%= it.port %>\n",
+      },
+      recipes: {
+        default: recipe(
+          `for (let i = 0; i < 3; i++) r.template("/tmp/site" + i, { source: "site.eta", variables: { name: "s" + i, port: 8000 + i } });`,
+        ),
+      },
+    },
+  });
+  const catalog = await compileKitchen(root, ["app"]);
+  assert.deepEqual(
+    catalog.resources.map((resource) => resource.props.content),
+    ["server s0\nlisten 8000\n", "server s1\nlisten 8001\n", "server s2\nlisten 8002\n"],
+  );
+});
