@@ -8,7 +8,7 @@ import { commonKeys, commonSchema, ResourceRef } from "./common.ts";
 import { GalleyError, isGalleyError } from "./errors.ts";
 import { buildEdges, orderResources } from "./graph.ts";
 import type { Facts } from "./host.ts";
-import { displayPath, lazyCallerLocation } from "./location.ts";
+import { CallerLocation, displayPath } from "./location.ts";
 import type { Recipe, RecipeContext } from "./recipe.ts";
 import type { CompileContext, ResourceType } from "./resource.ts";
 import { formatIssues } from "./validate.ts";
@@ -83,14 +83,19 @@ export async function compile(options: CompileOptions): Promise<Catalog> {
         return declare(type, name, props, cookbook, label, file, resource);
       },
     };
+    // r.file, r.template…: one function per type and recipe, made on first use
+    const methods = new Map<string, (name: string, props?: Record<string, unknown>) => ResourceRef>();
     return new Proxy(base, {
       get: function get(target, property, receiver) {
         if (typeof property !== "string" || property in target)
           return Reflect.get(target, property, receiver);
+        const method = methods.get(property);
+        if (method) return method;
         if (property === "then") return undefined;
         if (Object.hasOwn(options.types, property)) {
           const declareType = (name: string, props: Record<string, unknown> = {}): ResourceRef =>
             declare(property, name, props, cookbook, label, file, declareType);
+          methods.set(property, declareType);
           return declareType;
         }
         throw unknownType(property, here(label, file, get), options.types);
@@ -127,7 +132,7 @@ export async function compile(options: CompileOptions): Promise<Catalog> {
       own[resourceType.nameProperty] = name;
     const ownResult = v.safeParse(resourceType.schema, own);
     if (!ownResult.success) throw invalid(where(), formatIssues(ownResult.issues, resourceType), type);
-    const commonResult = Object.keys(common).length === 0 ? noCommonProps : v.safeParse(commonSchema, common);
+    const commonResult = common === undefined ? noCommonProps : v.safeParse(commonSchema, common);
     if (!commonResult.success) throw invalid(where(), formatIssues(commonResult.issues), type);
     const c = commonResult.output;
     const actions =
@@ -184,7 +189,12 @@ export async function compile(options: CompileOptions): Promise<Catalog> {
     declared.set(id, { resource, declaration: { resource: { ...resource }, subscribes } });
     subscriptions.push(...subscribes.map((s) => ({ subscriber: id, ...s, where })));
     if (resourceType.compile) {
-      const context = compileContext(cookbook, file, options.runList, cache);
+      const contextKey = `context:${file}`;
+      let context = cache.get(contextKey) as CompileContext | undefined;
+      if (!context) {
+        context = compileContext(cookbook, file, options.runList, cache);
+        cache.set(contextKey, context);
+      }
       pending.push(
         (async () => {
           try {
@@ -286,11 +296,16 @@ function missingTarget(
 }
 
 function splitProps(input: Record<string, unknown>) {
-  const common: Record<string, unknown> = {};
+  let common: Record<string, unknown> | undefined;
   const own: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(input)) {
+  for (const key of Object.keys(input)) {
+    const value = input[key];
     if (value === undefined) continue;
-    (commonKeys.has(key) ? common : own)[key] = value;
+    if (!commonKeys.has(key)) own[key] = value;
+    else {
+      common ??= {};
+      common[key] = value;
+    }
   }
   return { common, own };
 }
@@ -303,16 +318,7 @@ function fingerprintOf(resource: CatalogResource, subscribes: unknown): string {
 }
 
 function here(label: string, file: string, entry: (...args: never[]) => unknown): SourceLocation {
-  const location = lazyCallerLocation(file, entry);
-  return {
-    get file() {
-      return location.file;
-    },
-    get line() {
-      return location.line;
-    },
-    recipe: label,
-  };
+  return new CallerLocation(file, label, entry);
 }
 
 function invalid(where: string, message: string, type: string): GalleyError {

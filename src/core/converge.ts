@@ -97,7 +97,10 @@ class Run {
     const resources = [...this.reports.values()];
     // where a resource was declared matters when it did something; resolving it for all costs time
     for (const report of resources) {
-      if (report.status !== "unchanged") report.source = { ...this.byId.get(report.id)!.source };
+      if (report.status !== "unchanged") {
+        const { file, line, recipe } = this.byId.get(report.id)!.source;
+        report.source = { file, line, recipe };
+      }
     }
     const summary = summarize(resources);
     return {

@@ -19,18 +19,26 @@ export interface GraphNode {
  */
 export function buildEdges(nodes: GraphNode[]): Edge[] {
   const edges: Edge[] = [];
-  const seen = new Set<string>();
+  // from → to, for de-duplication and for the reachability checks of notifications
+  const next = new Map<string, Set<string>>();
   const add = (from: string, to: string, reason: Edge["reason"]) => {
-    const key = `${from}\u0000${to}`;
-    if (from === to || seen.has(key)) return;
-    seen.add(key);
+    if (from === to) return;
+    let targets = next.get(from);
+    if (!targets) {
+      targets = new Set();
+      next.set(from, targets);
+    }
+    if (targets.has(to)) return;
+    targets.add(to);
     edges.push({ from, to, reason });
   };
   const byPath = new Map<string, string[]>();
   const directories = new Map<string, string>();
   for (const node of nodes) {
     if (node.path === undefined) continue;
-    byPath.set(node.path, [...(byPath.get(node.path) ?? []), node.resource.id]);
+    const same = byPath.get(node.path);
+    if (same) same.push(node.resource.id);
+    else byPath.set(node.path, [node.resource.id]);
     if (node.resource.type === "directory") directories.set(node.path, node.resource.id);
   }
   const index = new Map(nodes.map((node, i) => [node.resource.id, i]));
@@ -40,10 +48,15 @@ export function buildEdges(nodes: GraphNode[]): Edge[] {
     for (const later of node.resource.before) add(id, later, "before");
     for (const auto of node.autoRequires) {
       if (auto.path !== undefined) {
-        const same = (byPath.get(auto.path) ?? []).filter((other) => (index.get(other) ?? i) < i);
-        for (const other of same) add(other, id, "path");
-        const parent = nearestDirectory(auto.path, directories);
-        if (parent && parent !== id && !same.length) add(parent, id, "parent");
+        let earlier = false;
+        for (const other of byPath.get(auto.path) ?? []) {
+          if ((index.get(other) ?? i) >= i) continue;
+          add(other, id, "path");
+          earlier = true;
+        }
+        // an earlier resource on the same path already follows the parent
+        const parent = earlier ? undefined : nearestDirectory(auto.path, directories);
+        if (parent && parent !== id) add(parent, id, "parent");
       }
       if (auto.user !== undefined && index.has(`user[${auto.user}]`)) add(`user[${auto.user}]`, id, "owner");
       if (auto.group !== undefined && index.has(`group[${auto.group}]`))
@@ -53,16 +66,14 @@ export function buildEdges(nodes: GraphNode[]): Edge[] {
   // a notification orders its target after its source unless explicit edges already say the opposite
   for (const node of nodes) {
     for (const notification of node.resource.notifies) {
-      if (!reaches(edges, notification.target, node.resource.id))
+      if (!reaches(next, notification.target, node.resource.id))
         add(node.resource.id, notification.target, "notifies");
     }
   }
   return edges;
 }
 
-function reaches(edges: Edge[], from: string, to: string): boolean {
-  const next = new Map<string, string[]>();
-  for (const edge of edges) next.set(edge.from, [...(next.get(edge.from) ?? []), edge.to]);
+function reaches(next: Map<string, Set<string>>, from: string, to: string): boolean {
   const seen = new Set<string>();
   const stack = [from];
   while (stack.length > 0) {
@@ -70,7 +81,7 @@ function reaches(edges: Edge[], from: string, to: string): boolean {
     if (id === to) return true;
     if (seen.has(id)) continue;
     seen.add(id);
-    stack.push(...(next.get(id) ?? []));
+    for (const target of next.get(id) ?? []) stack.push(target);
   }
   return false;
 }

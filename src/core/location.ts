@@ -4,35 +4,51 @@ import { fileURLToPath } from "node:url";
 const galleySrc = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 
 /**
- * Where user code called into Galley, resolved on first use: capturing a stack costs a few
- * microseconds, formatting it ten times more, and most locations are never shown. `entry` is the
- * function user code called: frames from it inwards are left out, and only a few frames above it
- * are kept (capturing the default ten costs three times as much).
+ * Where user code called into Galley (a recipe declaring a resource), resolved on first use:
+ * capturing a stack costs a few microseconds, formatting it ten times more, and most locations
+ * are never shown. `entry` is the function user code called: frames from it inwards are left out,
+ * and only a few frames above it are kept (capturing the default ten costs three times as much).
  *
- * @example const where = lazyCallerLocation(fallbackFile, r.file); … where.line
+ * @example const source = new CallerLocation(recipeFile, "app::default", r.file); … source.line
  */
-export function lazyCallerLocation(
-  fallback: string,
-  entry: (...args: never[]) => unknown,
-): { readonly file: string; readonly line: number } {
-  const holder: { stack?: string } = {};
-  const limit = Error.stackTraceLimit;
-  Error.stackTraceLimit = callerFrames;
-  Error.captureStackTrace(holder, entry);
-  Error.stackTraceLimit = limit;
-  let resolved: { file: string; line: number } | undefined;
-  const resolve = () => {
-    resolved ??= locationFromStack(holder.stack ?? "") ?? { file: fallback, line: 0 };
-    return resolved;
-  };
-  return {
-    get file() {
-      return resolve().file;
-    },
-    get line() {
-      return resolve().line;
-    },
-  };
+export class CallerLocation {
+  /** `cookbook::recipe`, or the recipe file */
+  readonly recipe: string;
+  #holder: { stack?: string } | undefined = {};
+  #fallback: string;
+  #file = "";
+  #line = 0;
+
+  constructor(fallback: string, recipe: string, entry: (...args: never[]) => unknown) {
+    this.recipe = recipe;
+    this.#fallback = fallback;
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = callerFrames;
+    Error.captureStackTrace(this.#holder!, entry);
+    Error.stackTraceLimit = limit;
+  }
+
+  get file(): string {
+    this.#resolve();
+    return this.#file;
+  }
+
+  get line(): number {
+    this.#resolve();
+    return this.#line;
+  }
+
+  #resolve(): void {
+    if (!this.#holder) return;
+    const found = locationFromStack(this.#holder.stack ?? "");
+    this.#holder = undefined;
+    this.#file = found?.file ?? this.#fallback;
+    this.#line = found?.line ?? 0;
+  }
+
+  toJSON(): { file: string; line: number; recipe: string } {
+    return { file: this.file, line: this.line, recipe: this.recipe };
+  }
 }
 
 // the caller, and a few more in case it is a helper inside Galley or node_modules

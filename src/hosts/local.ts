@@ -1,5 +1,4 @@
 import { spawn } from "node:child_process";
-import { randomBytes } from "node:crypto";
 import * as fs from "node:fs/promises";
 import { lstatSync, readFileSync, readlinkSync, statSync } from "node:fs";
 import * as os from "node:os";
@@ -86,10 +85,7 @@ export class LocalHost implements FsHost {
   }
 
   async writeFile(file: string, data: Uint8Array | string, options: WriteOptions = {}): Promise<void> {
-    const temp = path.join(
-      path.dirname(file),
-      `.${path.basename(file)}.galley-${randomBytes(4).toString("hex")}`,
-    );
+    const temp = path.join(path.dirname(file), `.${path.basename(file)}.galley-${tempSuffix()}`);
     const ids = this.#ids(options.owner, options.group);
     const handle = await fs.open(temp, "wx", options.mode ?? 0o644);
     try {
@@ -154,10 +150,7 @@ export class LocalHost implements FsHost {
 
   async symlink(target: string, link: string) {
     // replace atomically: create beside, then rename over whatever is there
-    const temp = path.join(
-      path.dirname(link),
-      `.${path.basename(link)}.galley-${randomBytes(4).toString("hex")}`,
-    );
+    const temp = path.join(path.dirname(link), `.${path.basename(link)}.galley-${tempSuffix()}`);
     await fs.symlink(target, temp);
     await fs.rename(temp, link);
   }
@@ -271,4 +264,9 @@ function localFacts(): Facts {
     addresses,
     user: { name: user.username, uid: user.uid, gid: user.gid, home: user.homedir },
   };
+}
+
+// node:crypto takes 10 ms to load: a run that writes nothing should not pay for it
+function tempSuffix(): string {
+  return process.getBuiltinModule("node:crypto").randomBytes(4).toString("hex");
 }
