@@ -28,7 +28,7 @@ const noCommonProps = v.safeParse(commonSchema, {});
 interface Declared {
   resource: CatalogResource;
   /** the declaration as validated, before compile resolved files: what duplicates are compared with */
-  declaration: { resource: CatalogResource; subscribes: unknown };
+  declaration: { props: Record<string, unknown>; subscribes: unknown };
 }
 
 /**
@@ -168,7 +168,8 @@ export async function compile(options: CompileOptions): Promise<Catalog> {
     if (existing) {
       // compared before compile, so the earlier declaration's props are compared as declared
       const before = existing.declaration;
-      if (fingerprintOf(before.resource, before.subscribes) === fingerprintOf(resource, subscribes)) {
+      const earlier = { ...existing.resource, props: before.props };
+      if (fingerprintOf(earlier, before.subscribes) === fingerprintOf(resource, subscribes)) {
         return new ResourceRef(id);
       }
       const first = existing.resource.source;
@@ -186,7 +187,7 @@ export async function compile(options: CompileOptions): Promise<Catalog> {
       });
     }
     keys.set(key, id);
-    declared.set(id, { resource, declaration: { resource: { ...resource }, subscribes } });
+    declared.set(id, { resource, declaration: { props: resource.props, subscribes } });
     subscriptions.push(...subscribes.map((s) => ({ subscriber: id, ...s, where })));
     if (resourceType.compile) {
       const contextKey = `context:${file}`;
@@ -195,24 +196,35 @@ export async function compile(options: CompileOptions): Promise<Catalog> {
         context = compileContext(cookbook, file, options.runList, cache);
         cache.set(contextKey, context);
       }
-      pending.push(
-        (async () => {
-          try {
-            resource.props = (await resourceType.compile!(resource.props as never, context)) as Record<
-              string,
-              unknown
-            >;
-          } catch (error) {
-            throw isGalleyError(error) && error.code !== "APPLY_FAILED"
-              ? new GalleyError(
-                  error.code,
-                  `${where()}: ${error.message}`,
-                  error.hint ? { hint: error.hint, cause: error } : { cause: error },
-                )
-              : invalid(where(), error instanceof Error ? error.message : String(error), type);
-          }
-        })(),
-      );
+      const failed = (error: unknown): GalleyError =>
+        isGalleyError(error) && error.code !== "APPLY_FAILED"
+          ? new GalleyError(
+              error.code,
+              `${where()}: ${error.message}`,
+              error.hint ? { hint: error.hint, cause: error } : { cause: error },
+            )
+          : invalid(where(), error instanceof Error ? error.message : String(error), type);
+      // most compiles are synchronous (a file with inline content); only reading files waits
+      let settled: Promise<void> | undefined;
+      try {
+        const result = resourceType.compile(resource.props as never, context);
+        if (result instanceof Promise) {
+          settled = result.then(
+            (props) => {
+              resource.props = props;
+            },
+            (error) => {
+              throw failed(error);
+            },
+          );
+        } else resource.props = result;
+      } catch (error) {
+        settled = Promise.reject(failed(error));
+      }
+      if (settled) {
+        settled.catch(() => {}); // observed by the await after the recipes, not an unhandled rejection
+        pending.push(settled);
+      }
     }
     return new ResourceRef(id);
   };

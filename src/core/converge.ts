@@ -70,8 +70,11 @@ class Run {
       this.position.set(resource.id, i);
       this.reports.set(resource.id, { id: resource.id, status: "unchanged", actions: [], durationMs: 0 });
     });
-    for (const edge of catalog.edges)
-      this.predecessors.set(edge.to, [...(this.predecessors.get(edge.to) ?? []), edge.from]);
+    for (const edge of catalog.edges) {
+      const list = this.predecessors.get(edge.to);
+      if (list) list.push(edge.from);
+      else this.predecessors.set(edge.to, [edge.from]);
+    }
   }
 
   async execute(): Promise<Report> {
@@ -81,7 +84,8 @@ class Run {
     this.options.onEvent?.({ kind: "start", host: this.host.name, total });
     await this.loadPending();
     this.prefetch(0);
-    for (const [index, resource] of this.catalog.resources.entries()) {
+    for (let index = 0; index < total; index++) {
+      const resource = this.catalog.resources[index]!;
       this.cursor = index;
       await this.visit(resource);
       this.options.onEvent?.({
@@ -118,7 +122,10 @@ class Run {
 
   async visit(resource: CatalogResource): Promise<void> {
     const report = this.reports.get(resource.id)!;
-    const blocker = (this.predecessors.get(resource.id) ?? []).find((id) => this.blocked.has(id));
+    const blocker =
+      this.blocked.size > 0
+        ? this.predecessors.get(resource.id)?.find((id) => this.blocked.has(id))
+        : undefined;
     if (blocker) {
       report.status = "skipped";
       report.reason = `${blocker} failed`;
@@ -140,7 +147,7 @@ class Run {
     const changes: Change[] = [];
     const acted: string[] = [];
     try {
-      const skip = await this.guardsSay(resource);
+      const skip = resource.onlyIf || resource.notIf ? await this.guardsSay(resource) : undefined;
       if (skip) {
         if (!notifiedBy) {
           report.status = "skipped";

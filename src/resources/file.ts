@@ -41,16 +41,18 @@ export const file = defineResourceType<typeof schema, FileState>({
 
   key: (props) => props.path,
 
-  async compile(props, context) {
-    if (props.source === undefined) return props;
+  compile(props, context) {
+    const source = props.source;
+    if (source === undefined) return props;
     if (props.content !== undefined) throw new Error("give either content or source, not both");
-    const { data } = await context.cookbookFile("files", props.source);
-    const text = new TextDecoder("utf-8", { fatal: true });
-    try {
-      return { ...props, content: text.decode(data) };
-    } catch {
-      return { ...props, contentBase64: Buffer.from(data).toString("base64") };
-    }
+    return context.cookbookFile("files", source).then(({ data }) => {
+      const text = new TextDecoder("utf-8", { fatal: true });
+      try {
+        return { ...props, content: text.decode(data) };
+      } catch {
+        return { ...props, contentBase64: Buffer.from(data).toString("base64") };
+      }
+    });
   },
 
   autoRequires: pathRequires,
