@@ -4,7 +4,7 @@ import { exitCodes } from "../core/errors.ts";
 import { LocalHost } from "../hosts/local.ts";
 import { defaultStateDir } from "../hosts/statedir.ts";
 import { resourceTypes } from "../resources/index.ts";
-import { formatResource, formatSummary, paint } from "./output.ts";
+import { formatResource, formatSummary, paint, writeJson } from "./output.ts";
 import { cookbooksDir, type RunListValues, runListOptions } from "./options.ts";
 
 const options = {
@@ -52,7 +52,7 @@ export function apply(mode: "apply" | "plan") {
           process.stdout.write(`${formatResource(event.report, { diffs: !values["no-diff"] })}\n`);
         },
       });
-      if (values.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+      if (values.json) writeJson(report);
       else {
         // resources changed later by a notification are printed again with their final state
         for (const resource of report.resources) {

@@ -4,6 +4,7 @@ import { redactResource } from "../core/report.ts";
 import { LocalHost } from "../hosts/local.ts";
 import { resourceTypes } from "../resources/index.ts";
 import { cookbooksDir, type RunListValues, runListOptions } from "./options.ts";
+import { writeJson } from "./output.ts";
 
 /** `galley compile`: the catalog a run list yields on this machine, without touching it. */
 export const compileCommand = {
@@ -24,12 +25,7 @@ export const compileCommand = {
       ),
     };
     if (values.json) {
-      const text = JSON.stringify(
-        printable,
-        (_key, value) => (typeof value === "function" ? "(function)" : value),
-        2,
-      );
-      process.stdout.write(`${text}\n`);
+      writeJson(printable, (_key, value) => (typeof value === "function" ? "(function)" : value));
       return exitCodes.ok;
     }
     for (const [i, resource] of catalog.resources.entries()) {

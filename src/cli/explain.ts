@@ -4,7 +4,7 @@ import { commonSchema } from "../core/common.ts";
 import { exitCodes, GalleyError } from "../core/errors.ts";
 import type { ResourceType } from "../core/resource.ts";
 import { resourceTypes } from "../resources/index.ts";
-import { paint } from "./output.ts";
+import { paint, writeJson } from "./output.ts";
 
 interface PropertyDoc {
   name: string;
@@ -30,7 +30,7 @@ export const explain = {
     const [name] = positionals;
     if (name === undefined) {
       const list = Object.values(types).map((t) => ({ type: t.type, description: t.description }));
-      if (values.json) process.stdout.write(`${JSON.stringify({ types: list }, null, 2)}\n`);
+      if (values.json) writeJson({ types: list });
       else for (const t of list) process.stdout.write(`${t.type.padEnd(12)} ${t.description}\n`);
       return exitCodes.ok;
     }
@@ -53,7 +53,7 @@ export const explain = {
         commonProperties: common,
         schema: jsonSchema(type.schema),
       };
-      process.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
+      writeJson(doc);
       return exitCodes.ok;
     }
     const out = [
