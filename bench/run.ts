@@ -8,7 +8,7 @@ import { writeWorkload } from "./workload.ts";
 // `npm run bench [-- --sizes 100,1000] [--runs 7]`: solo converges of the reference workload, whole
 // process timed. The no-op and drift phases run `--runs` times: this machine's speed varies by a
 // third from minute to minute, so the median is the figure and the fastest run is shown beside it.
-const child = fileURLToPath(new URL("./child.ts", import.meta.url));
+const child = fileURLToPath(new URL("./child.js", import.meta.url));
 const sizesArg = process.argv.indexOf("--sizes");
 const sizes = sizesArg > 0 ? process.argv[sizesArg + 1]!.split(",").map(Number) : [100, 1000];
 const runsArg = process.argv.indexOf("--runs");
