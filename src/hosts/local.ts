@@ -1,6 +1,6 @@
 import { spawn } from "node:child_process";
 import * as fs from "node:fs/promises";
-import { lstatSync, readFileSync, readlinkSync, statSync } from "node:fs";
+import { closeSync, lstatSync, openSync, readFileSync, readlinkSync, readSync, statSync } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { GalleyError } from "../core/errors.ts";
@@ -13,6 +13,8 @@ export class LocalHost implements FsHost {
   readonly name: string;
   #accounts: { stamp: string; value: Accounts } | undefined;
   #accountsChecked = false;
+  /** sizes of regular files stat'ed in this turn of the event loop, for the readFile that follows */
+  #statSizes = new Map<string, number>();
   #facts: Facts | undefined;
 
   constructor(name = os.hostname()) {
@@ -78,10 +80,33 @@ export class LocalHost implements FsHost {
   // reads are synchronous: on a local disk a thread-pool round trip costs more than the read itself
   async readFile(file: string): Promise<Uint8Array | undefined> {
     try {
-      return readFileSync(file);
+      return this.#readKnownSize(file) ?? readFileSync(file);
     } catch (error) {
       if (isMissing(error)) return undefined;
       throw error;
+    }
+  }
+
+  #rememberSize(file: string, size: number): void {
+    if (this.#statSizes.size === 0) setImmediate(() => this.#statSizes.clear());
+    this.#statSizes.set(file, size);
+  }
+
+  /**
+   * A file this host has just stat'ed (a resource's read does stat, then readFile): one read of
+   * the size it had, without readFileSync's fstat. A file that grew meanwhile is read again whole.
+   */
+  #readKnownSize(file: string): Buffer | undefined {
+    const size = this.#statSizes.get(file);
+    if (size === undefined) return undefined;
+    this.#statSizes.delete(file);
+    const fd = openSync(file, "r");
+    try {
+      const buffer = Buffer.allocUnsafe(size + 1);
+      const read = readSync(fd, buffer, 0, buffer.length, 0);
+      return read <= size ? buffer.subarray(0, read) : undefined;
+    } finally {
+      closeSync(fd);
     }
   }
 
@@ -119,6 +144,7 @@ export class LocalHost implements FsHost {
         : st.isFile()
           ? "file"
           : "other";
+    if (type === "file") this.#rememberSize(file, st.size);
     const result: Stat = {
       type,
       mode: st.mode & 0o7777,
