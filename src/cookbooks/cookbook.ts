@@ -1,11 +1,12 @@
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import { pathToFileURL } from "node:url";
-import { LineCounter, parseDocument } from "yaml";
 import * as v from "valibot";
+import { LineCounter, parseDocument } from "yaml";
 import { type Attributes, deepMerge, isPlainObject } from "../core/attributes.ts";
 import { GalleyError } from "../core/errors.ts";
 import type { Facts } from "../core/host.ts";
+import { isConstraint, isVersion } from "./versions.ts";
 
 /** A versioned folder of recipes, attribute defaults, templates and files. */
 export interface Cookbook {
@@ -22,13 +23,22 @@ const metadataSchema = v.strictObject({
     v.string(),
     v.regex(/^[a-z][a-z0-9_-]*$/, "lowercase letters, digits, - and _, starting with a letter"),
   ),
-  version: v.pipe(
-    v.string(),
-    v.regex(/^\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.-]+)?$/, "a semantic version like 1.0.0"),
-  ),
+  version: v.pipe(v.string(), v.check(isVersion, "a semantic version like 1.0.0")),
   description: v.optional(v.string(), ""),
   depends: v.pipe(
-    v.optional(v.union([v.array(v.string()), v.record(v.string(), v.string())]), () => ({})),
+    v.optional(
+      v.union([
+        v.array(v.string()),
+        v.record(
+          v.string(),
+          v.pipe(
+            v.string(),
+            v.check(isConstraint, 'a version constraint like "^1.2", "~2.3.1", ">= 1.0 < 2" or "*"'),
+          ),
+        ),
+      ]),
+      () => ({}),
+    ),
     v.transform(
       (value): Record<string, string> =>
         Array.isArray(value) ? Object.fromEntries(value.map((name) => [name, "*"])) : value,
@@ -36,6 +46,14 @@ const metadataSchema = v.strictObject({
   ),
   supports: v.optional(v.array(v.string())),
 });
+
+/** The metadata of the cookbook in `dir` (its cookbook.yaml), or undefined when it has none. */
+export async function loadCookbook(dir: string): Promise<Cookbook | undefined> {
+  const file = path.join(dir, "cookbook.yaml");
+  const text = await fs.readFile(file, "utf8").catch(() => undefined);
+  if (text === undefined) return undefined;
+  return { ...parseYamlFile(file, text, metadataSchema), dir };
+}
 
 /** Loads every cookbook under `dir` (one folder each, with cookbook.yaml). */
 export async function loadCookbooks(dir: string): Promise<Map<string, Cookbook>> {
@@ -51,21 +69,19 @@ export async function loadCookbooks(dir: string): Promise<Map<string, Cookbook>>
   }
   const cookbooks = new Map<string, Cookbook>();
   for (const entry of entries.sort()) {
-    const file = path.join(dir, entry, "cookbook.yaml");
-    const text = await fs.readFile(file, "utf8").catch(() => undefined);
-    if (text === undefined) continue;
-    const metadata = parseYamlFile(file, text, metadataSchema);
+    const metadata = await loadCookbook(path.join(dir, entry));
+    if (!metadata) continue;
     const existing = cookbooks.get(metadata.name);
     if (existing) {
       throw new GalleyError(
         "COOKBOOK_INVALID",
-        `two cookbooks are named ${metadata.name}: ${existing.dir} and ${path.dirname(file)}`,
+        `two cookbooks are named ${metadata.name}: ${existing.dir} and ${metadata.dir}`,
         {
           hint: "give each cookbook a unique name in its cookbook.yaml",
         },
       );
     }
-    cookbooks.set(metadata.name, { ...metadata, dir: path.join(dir, entry) });
+    cookbooks.set(metadata.name, metadata);
   }
   return cookbooks;
 }

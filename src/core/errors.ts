@@ -34,6 +34,16 @@ export const errorCodes = {
   FILE_NOT_FOUND: 2,
   STATE_INVALID: 2,
   PLATFORM_UNSUPPORTED: 2,
+  /** cookbooks.yaml or a cookbook source is wrong, or a source cannot be fetched */
+  SOURCE_INVALID: 2,
+  /** no set of versions satisfies every constraint */
+  DEPENDENCY_CONFLICT: 2,
+  /** cookbooks.lock is missing, stale or does not match the content it pins */
+  LOCK_INVALID: 2,
+  /** a bundle is unreadable or its content does not match its id or lock */
+  BUNDLE_INVALID: 2,
+  /** an encrypted file cannot be read with the key given, or no key was given */
+  SECRET_INVALID: 2,
   RESOURCE_TYPE_ERROR: 3,
   APPLY_FAILED: 1,
   EXEC_FAILED: 1,
