@@ -4,6 +4,14 @@
 export type { Attributes } from "./core/attributes.ts";
 export type { Catalog, CatalogResource, Edge, Guard, Notification } from "./core/catalog.ts";
 export { compile } from "./core/compile.ts";
+export {
+  type CompositeDefinition,
+  type CompositeInstance,
+  composite,
+  type LowLevelDefinition,
+  type Props,
+  resourceType,
+} from "./core/custom.ts";
 export { converge, type ConvergeEvent, type ConvergeOptions } from "./core/converge.ts";
 export { GalleyError, type ErrorCode, exitCodes } from "./core/errors.ts";
 export type { ExecOptions, ExecResult, Facts, Host, Stat } from "./core/host.ts";
@@ -13,3 +21,5 @@ export { type Change, defineResourceType, type ResourceType } from "./core/resou
 export { compileRunList } from "./cookbooks/solo.ts";
 export { LocalHost } from "./hosts/local.ts";
 export { resourceTypes } from "./resources/index.ts";
+/** valibot, for the properties of a cookbook's resource types: `import { v } from "galley"` */
+export * as v from "valibot";

@@ -1,9 +1,8 @@
-import { compileRunList } from "../cookbooks/solo.ts";
+import { compileRun } from "../cookbooks/solo.ts";
 import { converge } from "../core/converge.ts";
 import { exitCodes } from "../core/errors.ts";
 import { LocalHost } from "../hosts/local.ts";
 import { defaultStateDir } from "../hosts/statedir.ts";
-import { resourceTypes } from "../resources/index.ts";
 import { formatResource, formatSummary, paint, writeJson } from "./output.ts";
 import { cookbooksDir, type RunListValues, runListOptions } from "./options.ts";
 
@@ -33,7 +32,7 @@ export function apply(mode: "apply" | "plan") {
     options,
     async run(values: Values, positionals: string[]): Promise<number> {
       const host = new LocalHost();
-      const catalog = await compileRunList({
+      const { catalog, types } = await compileRun({
         runList: positionals,
         cookbooksDir: cookbooksDir(values),
         attributeFiles: values.attrs ?? [],
@@ -46,7 +45,7 @@ export function apply(mode: "apply" | "plan") {
       const report = await converge(catalog, host, {
         mode,
         stateDir: values["state-dir"] ?? defaultStateDir(),
-        types: resourceTypes,
+        types,
         onEvent: (event) => {
           if (values.json || event.kind !== "resource" || event.report.status === "unchanged") return;
           process.stdout.write(`${formatResource(event.report, { diffs: !values["no-diff"] })}\n`);

@@ -95,6 +95,10 @@ export class CookbookRunList implements RunList {
     return { cookbook, recipe, file: await recipeFile(target, recipe) };
   }
 
+  dependsOn(from: string, to: string): boolean {
+    return to in (this.cookbooks.get(from)?.depends ?? {});
+  }
+
   cookbookDir(cookbook: string): string {
     return this.cookbooks.get(cookbook)!.dir;
   }

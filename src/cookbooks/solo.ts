@@ -3,6 +3,7 @@ import { compile } from "../core/compile.ts";
 import type { Host } from "../core/host.ts";
 import type { ResourceType } from "../core/resource.ts";
 import { resourceTypes } from "../resources/index.ts";
+import { loadCustomTypes, typeRegistry } from "./custom-types.ts";
 import { CookbookRunList } from "./runlist.ts";
 
 export interface CompileRunListOptions {
@@ -17,14 +18,20 @@ export interface CompileRunListOptions {
 
 /** Compiles a run list over a cookbooks folder for one host: loads cookbooks, merges attributes, runs recipes. */
 export async function compileRunList(options: CompileRunListOptions): Promise<Catalog> {
+  return (await compileRun(options)).catalog;
+}
+
+/** The catalog, and the types that converge it: the built-in ones and the cookbooks' own. */
+export async function compileRun(
+  options: CompileRunListOptions,
+): Promise<{ catalog: Catalog; types: Readonly<Record<string, ResourceType>> }> {
   const facts = await options.host.facts();
   const runList = await CookbookRunList.load(options.runList, options.cookbooksDir);
   const attributes = await runList.attributes(facts, options.attributeFiles);
-  return compile({
-    runList,
-    attributes,
-    facts,
-    hostName: options.host.name,
-    types: options.types ?? resourceTypes,
-  });
+  const custom = await loadCustomTypes(runList.cookbooks.values());
+  let types = options.types ?? resourceTypes;
+  if (Object.keys(custom).length > 0)
+    types = options.types ? { ...options.types, ...custom } : typeRegistry(custom);
+  const catalog = await compile({ runList, attributes, facts, hostName: options.host.name, types });
+  return { catalog, types };
 }

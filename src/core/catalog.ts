@@ -41,6 +41,12 @@ export interface CatalogResource {
   retryDelay: number;
   sensitive: boolean;
   source: SourceLocation;
+  /** a composite's resources, declared by its body; the composite converges after them */
+  children?: string[];
+  /** the composite that declared this resource */
+  parent?: string;
+  /** guards of the enclosing composites: all must allow the resource to converge */
+  parentGuards?: { of: string; onlyIf?: Guard; notIf?: Guard }[];
 }
 
 export interface Edge {
@@ -48,7 +54,7 @@ export interface Edge {
   from: string;
   /** runs after, and is skipped when `from` fails */
   to: string;
-  reason: "requires" | "before" | "notifies" | "parent" | "owner" | "group" | "path";
+  reason: "requires" | "before" | "notifies" | "parent" | "owner" | "group" | "path" | "contains";
 }
 
 /** The compiled result of running the recipes for one host: resources in converge order, and edges. */

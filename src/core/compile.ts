@@ -5,10 +5,12 @@ import type { Attributes } from "./attributes.ts";
 import type { Catalog, CatalogResource, SourceLocation } from "./catalog.ts";
 import { parseResourceId, resourceId } from "./catalog.ts";
 import { commonKeys, commonSchema, ResourceRef } from "./common.ts";
+import { type CompositeType, isComposite } from "./custom.ts";
 import { GalleyError, isGalleyError } from "./errors.ts";
 import { buildEdges, orderResources } from "./graph.ts";
 import type { Facts } from "./host.ts";
 import { CallerLocation, displayPath } from "./location.ts";
+import { provideGalleyModule } from "./modules.ts";
 import type { Recipe, RecipeContext } from "./recipe.ts";
 import type { CompileContext, ResourceType } from "./resource.ts";
 import { formatIssues } from "./validate.ts";
@@ -24,6 +26,33 @@ export interface CompileOptions {
 
 // most declarations set no common property: their parse result is always the same
 const noCommonProps = v.safeParse(commonSchema, {});
+
+/** Where declarations come from: a recipe, or the body of a composite (`parent`). */
+interface Origin {
+  cookbook: string | undefined;
+  label: string;
+  file: string;
+  parent: CatalogResource | undefined;
+}
+
+/**
+ * A composite's resources wait for what the composite requires and obey its guards; the composite
+ * converges after them (an edge per child) and changed when one of them changed.
+ */
+function inherit(child: CatalogResource, parent: CatalogResource): void {
+  child.parent = parent.id;
+  parent.children!.push(child.id);
+  for (const id of parent.requires) if (!child.requires.includes(id)) child.requires.push(id);
+  const guards = [...(parent.parentGuards ?? [])];
+  if (parent.onlyIf || parent.notIf) {
+    guards.push({
+      of: parent.id,
+      ...(parent.onlyIf ? { onlyIf: parent.onlyIf } : {}),
+      ...(parent.notIf ? { notIf: parent.notIf } : {}),
+    });
+  }
+  if (guards.length > 0) child.parentGuards = guards;
+}
 
 interface Declared {
   resource: CatalogResource;
@@ -66,7 +95,13 @@ export async function compile(options: CompileOptions): Promise<Catalog> {
     }
   };
 
-  const makeContext = (cookbook: string | undefined, label: string, file: string): RecipeContext => {
+  const makeContext = (
+    cookbook: string | undefined,
+    label: string,
+    file: string,
+    parent?: CatalogResource,
+  ) => {
+    const origin: Origin = { cookbook, label, file, parent };
     const base = {
       attrs: options.attributes,
       facts: options.facts,
@@ -80,7 +115,7 @@ export async function compile(options: CompileOptions): Promise<Catalog> {
         return done;
       },
       resource: function resource(type: string, name: string, props: Record<string, unknown> = {}) {
-        return declare(type, name, props, cookbook, label, file, resource);
+        return declare(type, name, props, origin, resource);
       },
     };
     // r.file, r.template…: one function per type and recipe, made on first use
@@ -94,7 +129,7 @@ export async function compile(options: CompileOptions): Promise<Catalog> {
         if (property === "then") return undefined;
         if (Object.hasOwn(options.types, property)) {
           const declareType = (name: string, props: Record<string, unknown> = {}): ResourceRef =>
-            declare(property, name, props, cookbook, label, file, declareType);
+            declare(property, name, props, origin, declareType);
           methods.set(property, declareType);
           return declareType;
         }
@@ -107,14 +142,21 @@ export async function compile(options: CompileOptions): Promise<Catalog> {
     type: string,
     name: string,
     input: Record<string, unknown>,
-    cookbook: string | undefined,
-    label: string,
-    file: string,
+    origin: Origin,
     entry: (...args: never[]) => unknown,
   ): ResourceRef => {
+    const { cookbook, label, file, parent } = origin;
     const source = here(label, file, entry);
     const resourceType = options.types[type];
     if (!resourceType) throw unknownType(type, source, options.types);
+    const owner = (resourceType as { cookbook?: string }).cookbook;
+    if (owner && cookbook && owner !== cookbook && !options.runList.dependsOn(cookbook, owner)) {
+      throw new GalleyError(
+        "COOKBOOK_INVALID",
+        `${label} (${displayPath(source.file)}:${source.line}) uses ${type} from cookbook ${owner}, but cookbook ${cookbook} does not depend on ${owner}`,
+        { hint: `add it to depends in ${cookbook}'s cookbook.yaml: depends: { ${owner}: "*" }` },
+      );
+    }
     const id = resourceId(type, String(name));
     // built only for an error: formatting the location of every declaration costs more than compiling it
     const where = () => `${id} (${displayPath(source.file)}:${source.line})`;
@@ -170,6 +212,8 @@ export async function compile(options: CompileOptions): Promise<Catalog> {
       const before = existing.declaration;
       const earlier = { ...existing.resource, props: before.props };
       if (fingerprintOf(earlier, before.subscribes) === fingerprintOf(resource, subscribes)) {
+        // the same resource declared by a composite too: it counts among the composite's resources
+        if (parent && !parent.children!.includes(id)) parent.children!.push(id);
         return new ResourceRef(id);
       }
       const first = existing.resource.source;
@@ -188,6 +232,7 @@ export async function compile(options: CompileOptions): Promise<Catalog> {
     }
     keys.set(key, id);
     declared.set(id, { resource, declaration: { props: resource.props, subscribes } });
+    if (parent) inherit(resource, parent);
     subscriptions.push(...subscribes.map((s) => ({ subscriber: id, ...s, where })));
     if (resourceType.compile) {
       const contextKey = `context:${file}`;
@@ -226,7 +271,32 @@ export async function compile(options: CompileOptions): Promise<Catalog> {
         pending.push(settled);
       }
     }
+    if (isComposite(resourceType)) expand(resource, resourceType);
     return new ResourceRef(id);
+  };
+
+  // a composite's body declares its resources now, in its own cookbook, as children of the composite
+  const expand = (resource: CatalogResource, type: CompositeType) => {
+    resource.children = [];
+    const context = makeContext(type.cookbook, resource.id, type.file, resource);
+    const run = async () => {
+      for (const action of resource.actions) {
+        if (action === "nothing") continue;
+        try {
+          await type.composite.body(context, { name: resource.name, action, props: resource.props });
+        } catch (error) {
+          if (isGalleyError(error)) throw error;
+          throw new GalleyError(
+            "RECIPE_FAILED",
+            `${resource.id}: resource type ${type.type} failed${locationIn(error, type.file)}: ${error instanceof Error ? error.message : String(error)}`,
+            { hint: `fix ${displayPath(type.file)} at that line`, cause: error },
+          );
+        }
+      }
+    };
+    const done = run();
+    includes.push(done);
+    done.catch(() => {});
   };
 
   const subscriptions: {
@@ -277,6 +347,15 @@ function checkReferences(
   for (const notification of resource.notifies) {
     const target = declared.get(notification.target)?.resource;
     if (!target) throw missingTarget(where(), "notifies", notification.target, declared);
+    if (target.children) {
+      throw new GalleyError(
+        "RESOURCE_INVALID",
+        `${where()} notifies ${target.id}, a composite: its resources are declared at compile time and cannot be run later`,
+        {
+          hint: `notify the resources inside it instead (${target.children.slice(0, 3).join(", ") || "none"})`,
+        },
+      );
+    }
     const actions = types[target.type]!.actions;
     if (!actions.includes(notification.action) && notification.action !== "nothing") {
       throw new GalleyError(
@@ -354,6 +433,7 @@ function unknownType(
 }
 
 async function importRecipe(file: string, label: string): Promise<Recipe> {
+  provideGalleyModule();
   let module: { default?: unknown };
   try {
     module = (await import(pathToFileURL(file).href)) as { default?: unknown };

@@ -132,7 +132,31 @@ class Run {
       this.blocked.add(resource.id);
       return;
     }
-    await this.run(resource, resource.actions, report);
+    if (resource.children) await this.settleComposite(resource, report);
+    else await this.run(resource, resource.actions, report);
+  }
+
+  /**
+   * A composite has nothing of its own to converge: it changed when one of its resources did
+   * (they all come before it), and then notifies like any resource.
+   */
+  async settleComposite(resource: CatalogResource, report: ResourceReport): Promise<void> {
+    const skip = resource.onlyIf || resource.notIf ? await this.guardsSay(resource) : undefined;
+    if (skip) {
+      report.status = "skipped";
+      report.reason = skip;
+      return;
+    }
+    const changed = resource.children!.filter((id) => {
+      const status = this.reports.get(id)?.status;
+      return status === "changed" || status === "pending";
+    });
+    if (changed.length === 0) return;
+    report.status = this.plan ? "pending" : "changed";
+    report.actions.push(...resource.actions.filter((action) => action !== "nothing"));
+    report.diff = [{ property: "resources", to: changed.join(", ") }];
+    if (!this.plan) this.changed.add(resource.id);
+    await this.notify(resource);
   }
 
   /** Runs actions on a resource: guards, then read, diff, apply per action. Updates its report. */
@@ -147,7 +171,10 @@ class Run {
     const changes: Change[] = [];
     const acted: string[] = [];
     try {
-      const skip = resource.onlyIf || resource.notIf ? await this.guardsSay(resource) : undefined;
+      const skip =
+        resource.onlyIf || resource.notIf || resource.parentGuards
+          ? await this.guardsSay(resource)
+          : undefined;
       if (skip) {
         if (!notifiedBy) {
           report.status = "skipped";
@@ -334,9 +361,28 @@ class Run {
 
   /** A reason to skip when a guard says so, else undefined. */
   async guardsSay(resource: CatalogResource): Promise<string | undefined> {
-    if (resource.onlyIf && !(await this.evaluate(resource.onlyIf))) return "onlyIf guard is false";
-    if (resource.notIf && (await this.evaluate(resource.notIf))) return "notIf guard is true";
+    // a composite's guards are asked once per run, before its first resource, as Chef does
+    for (const parent of resource.parentGuards ?? []) {
+      if (parent.onlyIf && !(await this.evaluateOnce(parent.onlyIf)))
+        return `onlyIf guard of ${parent.of} is false`;
+      if (parent.notIf && (await this.evaluateOnce(parent.notIf)))
+        return `notIf guard of ${parent.of} is true`;
+    }
+    const evaluate = resource.children ? this.evaluateOnce.bind(this) : this.evaluate.bind(this);
+    if (resource.onlyIf && !(await evaluate(resource.onlyIf))) return "onlyIf guard is false";
+    if (resource.notIf && (await evaluate(resource.notIf))) return "notIf guard is true";
     return undefined;
+  }
+
+  readonly guardResults = new Map<Guard, Promise<boolean>>();
+
+  evaluateOnce(guard: Guard): Promise<boolean> {
+    let result = this.guardResults.get(guard);
+    if (!result) {
+      result = this.evaluate(guard);
+      this.guardResults.set(guard, result);
+    }
+    return result;
   }
 
   async evaluate(guard: Guard): Promise<boolean> {

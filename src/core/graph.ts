@@ -45,6 +45,7 @@ export function buildEdges(nodes: GraphNode[]): Edge[] {
   nodes.forEach((node, i) => {
     const { id } = node.resource;
     for (const dependency of node.resource.requires) add(dependency, id, "requires");
+    for (const child of node.resource.children ?? []) add(child, id, "contains");
     for (const later of node.resource.before) add(id, later, "before");
     for (const auto of node.autoRequires) {
       if (auto.path !== undefined) {

@@ -42,6 +42,9 @@ export interface RecipeContext extends BuiltinMethods {
   include(name: string): Promise<void>;
   /** declares a resource of any registered type, built-in or a cookbook's own */
   resource(type: string, name: string, props?: Record<string, unknown>): ResourceRef;
+  /** a cookbook's own types, from its resources/ folder: `r.<cookbook>_<type>(name, props)` */
+  // biome-ignore lint/suspicious/noExplicitAny: a cookbook's types are known only when its files load
+  [customType: `${string}_${string}`]: (name: string, props?: any) => ResourceRef;
 }
 
 /** A recipe module's default export. */

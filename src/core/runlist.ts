@@ -17,6 +17,8 @@ export interface RunList {
   /** resolves `r.include(name)` from a recipe of `fromCookbook` (undefined: a recipe file) */
   resolveInclude(name: string, fromCookbook: string | undefined, fromLabel: string): Promise<RecipeEntry>;
   cookbookDir(cookbook: string): string;
+  /** whether cookbook `from` declares `to` in its depends (directly) */
+  dependsOn(from: string, to: string): boolean;
 }
 
 /** Reads `files/<name>` or `templates/<name>` of a cookbook, refusing paths that leave it. */

@@ -9,6 +9,8 @@ export interface CookbookSpec {
   templates?: Record<string, string>;
   files?: Record<string, string>;
   attributes?: Record<string, string>;
+  /** resources/<type>.ts: the cookbook's own resource types */
+  resources?: Record<string, string>;
 }
 
 /** Writes a kitchen (cookbooks/<name>/…) into a fresh temp dir and returns its path. */
@@ -24,9 +26,13 @@ export async function makeKitchen(cookbooks: Record<string, CookbookSpec>): Prom
       path.join(dir, "cookbook.yaml"),
       `name: ${name}\nversion: ${spec.version ?? "1.0.0"}\ndescription: test cookbook\n${depends ? `depends:${depends}\n` : ""}`,
     );
-    for (const kind of ["recipes", "templates", "files", "attributes"] as const) {
+    for (const kind of ["recipes", "templates", "files", "attributes", "resources"] as const) {
       for (const [file, text] of Object.entries(spec[kind] ?? {})) {
-        const target = path.join(dir, kind, kind === "recipes" && !/\.\w+$/.test(file) ? `${file}.ts` : file);
+        const target = path.join(
+          dir,
+          kind,
+          (kind === "recipes" || kind === "resources") && !/\.\w+$/.test(file) ? `${file}.ts` : file,
+        );
         await fs.mkdir(path.dirname(target), { recursive: true });
         await fs.writeFile(target, text);
       }

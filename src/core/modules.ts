@@ -1,0 +1,20 @@
+import { registerHooks } from "node:module";
+
+let provided = false;
+
+/**
+ * Makes `import { composite, v } from "galley"` work in recipes, attribute files and resource
+ * definitions wherever the kitchen is, without installing Galley into it: the specifier resolves
+ * to this copy of Galley. Registered once, before the first cookbook module is imported.
+ */
+export function provideGalleyModule(): void {
+  if (provided) return;
+  provided = true;
+  const url = new URL("../index.ts", import.meta.url).href;
+  registerHooks({
+    resolve(specifier, context, nextResolve) {
+      if (specifier === "galley") return { url, shortCircuit: true };
+      return nextResolve(specifier, context);
+    },
+  });
+}
