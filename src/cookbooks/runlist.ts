@@ -12,6 +12,7 @@ import {
   mergeLayers,
   recipeFile,
 } from "./cookbook.ts";
+import { satisfies } from "./versions.ts";
 
 /**
  * A run list over a cookbooks folder: items are `cookbook` (its default recipe),
@@ -44,8 +45,18 @@ export class CookbookRunList implements RunList {
     for (const item of items)
       if (!isRecipeFile(item)) runList.#cookbook(splitItem(item).cookbook, `run list item "${item}"`);
     for (const cookbook of cookbooks.values()) {
-      for (const dependency of Object.keys(cookbook.depends))
-        runList.#cookbook(dependency, `cookbook ${cookbook.name}'s depends`);
+      for (const [dependency, constraint] of Object.entries(cookbook.depends)) {
+        const found = runList.#cookbook(dependency, `cookbook ${cookbook.name}'s depends`);
+        if (!satisfies(found.version, constraint)) {
+          throw new GalleyError(
+            "DEPENDENCY_CONFLICT",
+            `cookbook ${cookbook.name} ${cookbook.version} depends on ${dependency} ${constraint}, but ${dependency} is ${found.version} (${found.dir})`,
+            {
+              hint: `use a version of ${dependency} that satisfies ${constraint}, or change the constraint in ${path.join(cookbook.dir, "cookbook.yaml")}`,
+            },
+          );
+        }
+      }
     }
     return runList;
   }

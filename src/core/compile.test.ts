@@ -228,3 +228,13 @@ test("compile: a template shared by many resources renders each one's variables,
     ["server s0\nlisten 8000\n", "server s1\nlisten 8001\n", "server s2\nlisten 8002\n"],
   );
 });
+
+test("compile: a dependency whose version does not satisfy the constraint is an error naming both", async () => {
+  const root = await makeKitchen({
+    base: { version: "1.4.0", recipes: { default: recipe("") } },
+    app: { depends: { base: "^2.0" }, recipes: { default: recipe(`await r.include("base");`) } },
+  });
+  const error = await compileError(root, ["app"]);
+  assert.equal(error.code, "DEPENDENCY_CONFLICT");
+  assert.match(error.message, /cookbook app 1\.0\.0 depends on base \^2\.0, but base is 1\.4\.0/);
+});
