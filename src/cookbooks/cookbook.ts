@@ -6,6 +6,9 @@ import { LineCounter, parseDocument } from "yaml";
 import { type Attributes, deepMerge, isPlainObject } from "../core/attributes.ts";
 import { GalleyError } from "../core/errors.ts";
 import type { Facts } from "../core/host.ts";
+import { provideGalleyModule } from "../core/modules.ts";
+import { registerSecrets } from "../core/secrets.ts";
+import { isEncrypted } from "../secrets/envelope.ts";
 import { isConstraint, isVersion } from "./versions.ts";
 
 /** A versioned folder of recipes, attribute defaults, templates and files. */
@@ -126,10 +129,24 @@ export async function loadCookbookAttributes(
   return result;
 }
 
-/** Reads one attribute file: YAML/JSON data, or a module whose default export is an object or a function of facts. */
-export async function loadAttributeFile(file: string, facts: Facts): Promise<Attributes> {
+/** How to decrypt encrypted attribute files: the key, read when the first one is met. */
+export interface SecretOptions {
+  key?: () => Promise<Buffer>;
+}
+
+/**
+ * Reads one attribute file: YAML/JSON data, an encrypted file (`galley secrets`), or a module
+ * whose default export is an object or a function of facts. An encrypted file's values are
+ * registered as secrets: scrubbed from everything Galley prints, reports or stores.
+ */
+export async function loadAttributeFile(
+  file: string,
+  facts: Facts,
+  secrets: SecretOptions = {},
+): Promise<Attributes> {
   let values: unknown;
   if (/\.(ts|js|mjs)$/.test(file)) {
+    provideGalleyModule();
     const module = (await import(pathToFileURL(file).href)) as { default?: unknown };
     values = typeof module.default === "function" ? await module.default({ facts }) : module.default;
   } else {
@@ -138,6 +155,7 @@ export async function loadAttributeFile(file: string, facts: Facts): Promise<Att
         hint: "check the path",
       });
     });
+    if (isEncrypted(text)) return loadSecretFile(file, secrets);
     values = parseYamlFile(file, text, v.unknown(), "ATTRIBUTES_INVALID");
   }
   if (values === undefined || values === null) return {};
@@ -194,4 +212,24 @@ async function exists(file: string): Promise<boolean> {
     () => true,
     () => false,
   );
+}
+
+async function loadSecretFile(file: string, secrets: SecretOptions): Promise<Attributes> {
+  if (!secrets.key) {
+    throw new GalleyError("SECRET_INVALID", `${file} is encrypted, and no key was given to decrypt it`, {
+      hint: "pass --key-file FILE, or set GALLEY_SECRET_KEY_FILE",
+    });
+  }
+  // node:crypto and the vault load only for an encrypted file
+  const { loadSecretAttributes, secretValues } = await import("../secrets/vault.ts");
+  const values = await loadSecretAttributes(file, await secrets.key());
+  registerSecrets(secretValues(values));
+  return values as Attributes;
+}
+
+/** Whether an attribute file is encrypted (its values are secrets). */
+export async function isSecretFile(file: string): Promise<boolean> {
+  if (/\.(ts|js|mjs)$/.test(file)) return false;
+  const text = await fs.readFile(file, "utf8").catch(() => "");
+  return isEncrypted(text);
 }

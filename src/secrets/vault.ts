@@ -3,6 +3,9 @@ import * as fs from "node:fs/promises";
 import { LineCounter, parseDocument } from "yaml";
 import { isPlainObject } from "../core/attributes.ts";
 import { GalleyError } from "../core/errors.ts";
+import { isEncrypted } from "./envelope.ts";
+
+export { isEncrypted };
 
 /*
  * An encrypted attributes file is text, so it can live in git:
@@ -19,7 +22,6 @@ import { GalleyError } from "../core/errors.ts";
 /** The first line of every encrypted file this version writes and reads. */
 export const vaultHeader = "$GALLEY_VAULT;1;AES256-GCM;scrypt";
 
-const headerPrefix = "$GALLEY_VAULT;";
 const saltBytes = 16;
 const ivBytes = 12;
 const tagBytes = 16;
@@ -27,12 +29,6 @@ const tagBytes = 16;
 const scryptOptions = { N: 2 ** 15, r: 8, p: 1, maxmem: 64 * 1024 * 1024 } as const;
 const lineWidth = 76;
 
-/** Whether `text` is an encrypted file (any version), i.e. starts with the `$GALLEY_VAULT;` header. */
-export function isEncrypted(text: string): boolean {
-  return text.startsWith(headerPrefix);
-}
-
-/** Encrypts `plaintext` with a key (a key file's content) into the text format above; a new salt and IV every time. */
 export function encrypt(plaintext: string, key: Uint8Array | string): string {
   const salt = randomBytes(saltBytes);
   const iv = randomBytes(ivBytes);

@@ -1,0 +1,127 @@
+import * as path from "node:path";
+import { stringify } from "yaml";
+import { loadAttributeFile, loadCookbookAttributes } from "../cookbooks/cookbook.ts";
+import { AttributeSet, formatExplanation } from "../cookbooks/precedence.ts";
+import { CookbookRunList } from "../cookbooks/runlist.ts";
+import { fileLines } from "../cookbooks/yaml-lines.ts";
+import { type Attributes, isPlainObject } from "../core/attributes.ts";
+import { exitCodes, GalleyError } from "../core/errors.ts";
+import { redacted } from "../core/report.ts";
+import { LocalHost } from "../hosts/local.ts";
+import { cookbooksDir, type RunListValues, runListOptions } from "./options.ts";
+import { writeJson } from "./output.ts";
+
+/** Gives the attribute layers of a run list, every level filled that the caller knows of. */
+export type AttributesProvider = (
+  runList: string[],
+  options: { cookbooksDir: string; attrs: string[] },
+) => Promise<AttributeSet>;
+
+const options = {
+  ...runListOptions,
+  explain: {
+    type: "string",
+    description: "show every level that set this key (a.b.c; list items by index: a.list.0) and which won",
+  },
+} as const;
+
+interface Values extends RunListValues {
+  explain?: string;
+}
+
+/** `galley attrs` over the attribute layers `provider` gives: the merged attributes, or where one came from. */
+export function makeAttrsCommand(provider: AttributesProvider) {
+  return {
+    summary: "print the merged attributes of a run list, or with --explain where a value came from",
+    usage: "[RUNLIST…] [--cookbooks DIR] [--attrs FILE]… [--explain a.b.c] [--json]",
+    options,
+    async run(values: Values, positionals: string[]): Promise<number> {
+      const set = await provider(positionals, {
+        cookbooksDir: cookbooksDir(values),
+        attrs: values.attrs ?? [],
+      });
+      const secrets = set.sensitiveValues();
+      if (values.explain === undefined) {
+        const attributes = scrub(set.redacted(), secrets);
+        if (values.json) writeJson(attributes);
+        else process.stdout.write(Object.keys(attributes).length ? stringify(attributes) : "{}\n");
+        return exitCodes.ok;
+      }
+      const explanation = scrub(set.explain(values.explain), secrets);
+      if (values.json) {
+        writeJson(explanation);
+        return exitCodes.ok;
+      }
+      process.stdout.write(formatExplanation(explanation));
+      if (explanation.contributions.length === 0) {
+        const near = nearestKeys(set.merged(), explanation.path);
+        if (near) process.stdout.write(`hint: ${near}\n`);
+      }
+      return exitCodes.ok;
+    },
+  };
+}
+
+/**
+ * The attribute layers a solo run knows today: cookbook defaults in dependency order, the --attrs
+ * files in order, and this machine's facts. Recipe overrides need a compile and are not included.
+ */
+export const cookbookAttributes: AttributesProvider = async (runList, { cookbooksDir, attrs }) => {
+  if (runList.length === 0) {
+    throw new GalleyError("USAGE", "galley attrs: the run list is empty", {
+      hint: "name the run list whose attributes to show: galley attrs web, or galley attrs web::db",
+    });
+  }
+  const facts = await new LocalHost().facts();
+  const cookbooks = await CookbookRunList.load(runList, cookbooksDir);
+  const set = new AttributeSet();
+  for (const cookbook of cookbooks.attributeOrder()) {
+    for (const { file, values } of await loadCookbookAttributes(cookbook, facts)) {
+      const label = `cookbook ${cookbook.name}: ${path.relative(cookbook.dir, file)}`;
+      set.add(await fileSource("default", label, file), values);
+    }
+  }
+  for (const name of attrs) {
+    const file = path.resolve(name);
+    set.add(await fileSource("run", `--attrs ${name}`, file), await loadAttributeFile(file, facts));
+  }
+  set.add({ level: "automatic", label: "facts" }, facts as unknown as Attributes);
+  return set;
+};
+
+/** `galley attrs`: the merged attributes of a run list on this machine, and where each came from. */
+export const attrsCommand = makeAttrsCommand(cookbookAttributes);
+
+async function fileSource(level: "default" | "run", label: string, file: string) {
+  const line = await fileLines(file);
+  return { level, label, file, ...(line ? { line } : {}) };
+}
+
+// a secret copied into a value that is not marked sensitive (by a recipe, say) is still hidden
+function scrub<T>(value: T, secrets: string[]): T {
+  if (secrets.length === 0) return value;
+  const walk = (node: unknown): unknown => {
+    if (typeof node === "string")
+      return secrets.reduce((text, secret) => text.replaceAll(secret, redacted), node);
+    if (Array.isArray(node)) return node.map(walk);
+    if (isPlainObject(node)) return Object.fromEntries(Object.entries(node).map(([k, v]) => [k, walk(v)]));
+    return node;
+  };
+  return walk(value) as T;
+}
+
+// for a key that is not set: the keys that are, under its deepest ancestor that exists
+function nearestKeys(merged: Attributes, keys: readonly string[]): string | undefined {
+  let node: Attributes = merged;
+  let depth = 0;
+  for (const key of keys.slice(0, -1)) {
+    const child = node[key];
+    if (!isPlainObject(child)) break;
+    node = child;
+    depth += 1;
+  }
+  const known = Object.keys(node);
+  if (known.length === 0) return undefined;
+  const where = depth === 0 ? "at the top level" : `under ${keys.slice(0, depth).join(".")}`;
+  return `keys ${where}: ${known.slice(0, 20).join(", ")}${known.length > 20 ? ", …" : ""}`;
+}

@@ -1,0 +1,38 @@
+import { redacted } from "./report.ts";
+
+// the secret values this process has seen (decrypted attributes): never printed, wherever they end up
+const known = new Set<string>();
+let ordered: string[] = [];
+
+/** Registers secret values; every text Galley prints or reports is scrubbed of them from now on. */
+export function registerSecrets(values: Iterable<string>): void {
+  let added = false;
+  for (const value of values) {
+    if (value.length < 4 || known.has(value)) continue;
+    known.add(value);
+    added = true;
+  }
+  // longest first, so that a secret containing another is replaced whole
+  if (added) ordered = [...known].sort((a, b) => b.length - a.length);
+}
+
+/** The registered secrets, longest first. */
+export function knownSecrets(): readonly string[] {
+  return ordered;
+}
+
+/** `text` with every registered secret replaced by the redaction marker. */
+export function scrubSecrets(text: string): string {
+  let result = text;
+  for (const secret of ordered) if (result.includes(secret)) result = result.split(secret).join(redacted);
+  return result;
+}
+
+/** Whether a value (a string, or strings nested in arrays and objects) contains a registered secret. */
+export function containsSecret(value: unknown): boolean {
+  if (ordered.length === 0) return false;
+  if (typeof value === "string") return ordered.some((secret) => value.includes(secret));
+  if (Array.isArray(value)) return value.some(containsSecret);
+  if (value && typeof value === "object") return Object.values(value).some(containsSecret);
+  return false;
+}
