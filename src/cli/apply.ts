@@ -3,8 +3,8 @@ import { converge } from "../core/converge.ts";
 import { exitCodes } from "../core/errors.ts";
 import { LocalHost } from "../hosts/local.ts";
 import { defaultStateDir } from "../hosts/statedir.ts";
-import { formatResource, formatSummary, paint, writeJson } from "./output.ts";
-import { cookbooksDir, type RunListValues, runListOptions } from "./options.ts";
+import { formatResource, formatSummary, paint, writeJson, write } from "./output.ts";
+import { cookbooksDir, type RunListValues, runListOptions, secretOptions } from "./options.ts";
 
 const options = {
   ...runListOptions,
@@ -37,9 +37,10 @@ export function apply(mode: "apply" | "plan") {
         cookbooksDir: cookbooksDir(values),
         attributeFiles: values.attrs ?? [],
         host,
+        secrets: secretOptions(values),
       });
       if (!values.json)
-        process.stdout.write(
+        write(
           `${paint("bold", `galley ${mode}`)} ${positionals.join(" ")} on ${host.name} (${catalog.resources.length} resources)\n`,
         );
       const report = await converge(catalog, host, {
@@ -48,7 +49,7 @@ export function apply(mode: "apply" | "plan") {
         types,
         onEvent: (event) => {
           if (values.json || event.kind !== "resource" || event.report.status === "unchanged") return;
-          process.stdout.write(`${formatResource(event.report, { diffs: !values["no-diff"] })}\n`);
+          write(`${formatResource(event.report, { diffs: !values["no-diff"] })}\n`);
         },
       });
       if (values.json) writeJson(report);
@@ -56,10 +57,10 @@ export function apply(mode: "apply" | "plan") {
         // resources changed later by a notification are printed again with their final state
         for (const resource of report.resources) {
           if (resource.notified?.length && resource.status !== "unchanged") {
-            process.stdout.write(`${formatResource(resource, { diffs: !values["no-diff"] })}\n`);
+            write(`${formatResource(resource, { diffs: !values["no-diff"] })}\n`);
           }
         }
-        process.stdout.write(`${formatSummary(report)}\n`);
+        write(`${formatSummary(report)}\n`);
       }
       return report.status === "ok" ? exitCodes.ok : exitCodes.runFailed;
     },

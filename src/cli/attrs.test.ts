@@ -53,7 +53,8 @@ function handMade(): AttributeSet {
 test("galley attrs prints the merged attributes as YAML, secrets redacted, and passes its options to the provider", async () => {
   const calls: unknown[] = [];
   const command = makeAttrsCommand(async (runList, options) => {
-    calls.push({ runList, options });
+    const { secrets, ...rest } = options;
+    calls.push({ runList, options: rest, keyReader: typeof secrets?.key });
     return handMade();
   });
   const { code, out } = await capture(() =>
@@ -61,7 +62,11 @@ test("galley attrs prints the merged attributes as YAML, secrets redacted, and p
   );
   assert.equal(code, 0);
   assert.deepEqual(calls, [
-    { runList: ["web"], options: { cookbooksDir: path.resolve("kitchen/cookbooks"), attrs: ["prod.yaml"] } },
+    {
+      runList: ["web"],
+      options: { cookbooksDir: path.resolve("kitchen/cookbooks"), attrs: ["prod.yaml"] },
+      keyReader: "function",
+    },
   ]);
   assert.equal(
     out,

@@ -1,20 +1,18 @@
-import * as path from "node:path";
 import { stringify } from "yaml";
-import { loadAttributeFile, loadCookbookAttributes } from "../cookbooks/cookbook.ts";
-import { AttributeSet, formatExplanation } from "../cookbooks/precedence.ts";
-import { CookbookRunList } from "../cookbooks/runlist.ts";
-import { fileLines } from "../cookbooks/yaml-lines.ts";
+import type { SecretOptions } from "../cookbooks/cookbook.ts";
+import { type AttributeSet, formatExplanation } from "../cookbooks/precedence.ts";
+import { compileRun } from "../cookbooks/solo.ts";
 import { type Attributes, isPlainObject } from "../core/attributes.ts";
 import { exitCodes, GalleyError } from "../core/errors.ts";
 import { redacted } from "../core/report.ts";
 import { LocalHost } from "../hosts/local.ts";
-import { cookbooksDir, type RunListValues, runListOptions } from "./options.ts";
+import { cookbooksDir, type RunListValues, runListOptions, secretOptions } from "./options.ts";
 import { writeJson } from "./output.ts";
 
 /** Gives the attribute layers of a run list, every level filled that the caller knows of. */
 export type AttributesProvider = (
   runList: string[],
-  options: { cookbooksDir: string; attrs: string[] },
+  options: { cookbooksDir: string; attrs: string[]; secrets?: SecretOptions },
 ) => Promise<AttributeSet>;
 
 const options = {
@@ -39,6 +37,7 @@ export function makeAttrsCommand(provider: AttributesProvider) {
       const set = await provider(positionals, {
         cookbooksDir: cookbooksDir(values),
         attrs: values.attrs ?? [],
+        secrets: secretOptions(values),
       });
       const secrets = set.sensitiveValues();
       if (values.explain === undefined) {
@@ -63,39 +62,30 @@ export function makeAttrsCommand(provider: AttributesProvider) {
 }
 
 /**
- * The attribute layers a solo run knows today: cookbook defaults in dependency order, the --attrs
- * files in order, and this machine's facts. Recipe overrides need a compile and are not included.
+ * The attribute layers of a run list on this machine: cookbook defaults, --attrs files, the
+ * overrides its recipes set (the run list is compiled, nothing is applied) and the facts.
  */
-export const cookbookAttributes: AttributesProvider = async (runList, { cookbooksDir, attrs }) => {
+export const cookbookAttributes: AttributesProvider = async (
+  runList,
+  { cookbooksDir, attrs, secrets = {} },
+) => {
   if (runList.length === 0) {
     throw new GalleyError("USAGE", "galley attrs: the run list is empty", {
       hint: "name the run list whose attributes to show: galley attrs web, or galley attrs web::db",
     });
   }
-  const facts = await new LocalHost().facts();
-  const cookbooks = await CookbookRunList.load(runList, cookbooksDir);
-  const set = new AttributeSet();
-  for (const cookbook of cookbooks.attributeOrder()) {
-    for (const { file, values } of await loadCookbookAttributes(cookbook, facts)) {
-      const label = `cookbook ${cookbook.name}: ${path.relative(cookbook.dir, file)}`;
-      set.add(await fileSource("default", label, file), values);
-    }
-  }
-  for (const name of attrs) {
-    const file = path.resolve(name);
-    set.add(await fileSource("run", `--attrs ${name}`, file), await loadAttributeFile(file, facts));
-  }
-  set.add({ level: "automatic", label: "facts" }, facts as unknown as Attributes);
-  return set;
+  const { attributes } = await compileRun({
+    runList,
+    cookbooksDir,
+    attributeFiles: attrs,
+    host: new LocalHost(),
+    secrets,
+  });
+  return attributes;
 };
 
 /** `galley attrs`: the merged attributes of a run list on this machine, and where each came from. */
 export const attrsCommand = makeAttrsCommand(cookbookAttributes);
-
-async function fileSource(level: "default" | "run", label: string, file: string) {
-  const line = await fileLines(file);
-  return { level, label, file, ...(line ? { line } : {}) };
-}
 
 // a secret copied into a value that is not marked sensitive (by a recipe, say) is still hidden
 function scrub<T>(value: T, secrets: string[]): T {

@@ -1,11 +1,15 @@
 import { apply } from "./apply.ts";
+import { attrsCommand } from "./attrs.ts";
 import { compileCommand } from "./compile.ts";
 import { explain } from "./explain.ts";
+import { secretsCommand } from "./secrets.ts";
 
 /** Every command: its options (a parseArgs table with descriptions), a summary, and run(). */
 export const commands = {
   apply: apply("apply"),
   plan: apply("plan"),
   compile: compileCommand,
+  attrs: attrsCommand,
   explain,
+  secrets: secretsCommand,
 } as const;

@@ -1,10 +1,9 @@
-import { compileRunList } from "../cookbooks/solo.ts";
+import { compileRun } from "../cookbooks/solo.ts";
 import { exitCodes } from "../core/errors.ts";
 import { redactResource } from "../core/report.ts";
 import { LocalHost } from "../hosts/local.ts";
-import { resourceTypes } from "../resources/index.ts";
-import { cookbooksDir, type RunListValues, runListOptions } from "./options.ts";
-import { writeJson } from "./output.ts";
+import { cookbooksDir, type RunListValues, runListOptions, secretOptions } from "./options.ts";
+import { writeJson, write } from "./output.ts";
 
 /** `galley compile`: the catalog a run list yields on this machine, without touching it. */
 export const compileCommand = {
@@ -12,16 +11,17 @@ export const compileCommand = {
   usage: "[RUNLIST…] [--cookbooks DIR] [--attrs FILE] [--json]",
   options: runListOptions,
   async run(values: RunListValues, positionals: string[]): Promise<number> {
-    const catalog = await compileRunList({
+    const { catalog, types } = await compileRun({
       runList: positionals,
       cookbooksDir: cookbooksDir(values),
       attributeFiles: values.attrs ?? [],
       host: new LocalHost(),
+      secrets: secretOptions(values),
     });
     const printable = {
       ...catalog,
       resources: catalog.resources.map((r) =>
-        redactResource(r, resourceTypes[r.type as keyof typeof resourceTypes] ?? ({ type: r.type } as never)),
+        redactResource(r, types[r.type] ?? ({ type: r.type } as never)),
       ),
     };
     if (values.json) {
@@ -30,10 +30,10 @@ export const compileCommand = {
     }
     for (const [i, resource] of catalog.resources.entries()) {
       const deps = catalog.edges.filter((e) => e.to === resource.id).map((e) => `${e.from} (${e.reason})`);
-      process.stdout.write(
+      write(
         `${String(i + 1).padStart(4)}. ${resource.id} [${resource.actions.join(", ")}]  ${resource.source.recipe}:${resource.source.line}\n`,
       );
-      if (deps.length) process.stdout.write(`        after: ${deps.join(", ")}\n`);
+      if (deps.length) write(`        after: ${deps.join(", ")}\n`);
     }
     return exitCodes.ok;
   },

@@ -1,5 +1,6 @@
 import { type ParseArgsOptionsConfig, parseArgs } from "node:util";
 import { errorCodes, exitCodes, GalleyError, isGalleyError } from "../core/errors.ts";
+import { scrubSecrets } from "../core/secrets.ts";
 import { commands } from "./commands.ts";
 
 /**
@@ -53,19 +54,22 @@ export async function main(argv: string[]): Promise<number> {
 function report(error: unknown, json: boolean): number {
   if (isGalleyError(error)) {
     const exit = errorCodes[error.code] ?? exitCodes.userError;
+    // a message may quote a value that came from an encrypted attribute file
+    const message = scrubSecrets(error.message);
+    const hint = error.hint === undefined ? undefined : scrubSecrets(error.hint);
     if (json) {
       process.stdout.write(
-        `${JSON.stringify({ status: "error", error: { code: error.code, message: error.message, hint: error.hint } })}\n`,
+        `${JSON.stringify({ status: "error", error: { code: error.code, message, hint } })}\n`,
       );
     } else {
-      process.stderr.write(`error[${error.code}]: ${error.message}\n`);
-      if (error.hint) process.stderr.write(`hint: ${error.hint}\n`);
+      process.stderr.write(`error[${error.code}]: ${message}\n`);
+      if (hint) process.stderr.write(`hint: ${hint}\n`);
     }
     return exit;
   }
   // not a user error: a bug, so the stack trace helps whoever fixes it
   process.stderr.write(
-    `internal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+    `internal error: ${scrubSecrets(error instanceof Error ? (error.stack ?? error.message) : String(error))}\n`,
   );
   process.stderr.write("hint: this is a bug in Galley; please report it with the command you ran\n");
   return exitCodes.internalError;

@@ -1,4 +1,5 @@
 import * as path from "node:path";
+import type { SecretOptions } from "../cookbooks/cookbook.ts";
 
 /** Options shared by the commands that compile a run list. */
 export const runListOptions = {
@@ -12,6 +13,10 @@ export const runListOptions = {
     multiple: true,
     description: "an attributes file (JSON or YAML) merged over cookbook defaults; repeatable",
   },
+  "key-file": {
+    type: "string",
+    description: "the key of encrypted attribute files (default: $GALLEY_SECRET_KEY_FILE)",
+  },
   json: { type: "boolean", default: false, description: "print one JSON object instead of text" },
   help: { type: "boolean", short: "h", description: "show this help" },
 } as const;
@@ -19,7 +24,18 @@ export const runListOptions = {
 export interface RunListValues {
   cookbooks: string;
   attrs?: string[];
+  "key-file"?: string;
   json: boolean;
+}
+
+/** How to decrypt encrypted attribute files: the key is read only when one is met. */
+export function secretOptions(values: RunListValues): SecretOptions {
+  return {
+    key: async () => {
+      const { readKey } = await import("../secrets/vault.ts");
+      return readKey({ ...(values["key-file"] ? { keyFile: values["key-file"] } : {}), env: process.env });
+    },
+  };
 }
 
 export function cookbooksDir(values: RunListValues): string {

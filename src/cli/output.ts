@@ -1,4 +1,5 @@
 import { styleText } from "node:util";
+import { scrubSecrets } from "../core/secrets.ts";
 import type { Change } from "../core/resource.ts";
 import type { Report, ResourceReport } from "../core/report.ts";
 
@@ -9,7 +10,12 @@ type Style = Parameters<typeof styleText>[0];
  * and a report of 2000 resources is a third smaller).
  */
 export function writeJson(value: unknown, replacer?: (key: string, value: unknown) => unknown): void {
-  process.stdout.write(`${JSON.stringify(value, replacer, process.stdout.isTTY ? 2 : undefined)}\n`);
+  write(`${JSON.stringify(value, replacer, process.stdout.isTTY ? 2 : undefined)}\n`);
+}
+
+/** Writes to stdout with every secret of the run (decrypted attribute values) scrubbed out. */
+export function write(text: string): void {
+  process.stdout.write(scrubSecrets(text));
 }
 
 /** Colours only on a terminal, and never when NO_COLOR is set. */

@@ -3,7 +3,7 @@ import * as path from "node:path";
 import { pathToFileURL } from "node:url";
 import * as v from "valibot";
 import { LineCounter, parseDocument } from "yaml";
-import { type Attributes, deepMerge, isPlainObject } from "../core/attributes.ts";
+import { type Attributes, isPlainObject } from "../core/attributes.ts";
 import { GalleyError } from "../core/errors.ts";
 import type { Facts } from "../core/host.ts";
 import { provideGalleyModule } from "../core/modules.ts";
@@ -114,7 +114,8 @@ export async function recipeFile(cookbook: Cookbook, recipe: string): Promise<st
 export async function loadCookbookAttributes(
   cookbook: Cookbook,
   facts: Facts,
-): Promise<{ file: string; values: Attributes }[]> {
+  secrets: SecretOptions = {},
+): Promise<{ file: string; values: Attributes; sensitive: boolean }[]> {
   const dir = path.join(cookbook.dir, "attributes");
   const files = (await fs.readdir(dir).catch(() => [] as string[]))
     .filter((f) => /\.(ya?ml|json|ts|js|mjs)$/.test(f))
@@ -124,7 +125,11 @@ export async function loadCookbookAttributes(
   const result = [];
   for (const name of files) {
     const file = path.join(dir, name);
-    result.push({ file, values: await loadAttributeFile(file, facts) });
+    result.push({
+      file,
+      values: await loadAttributeFile(file, facts, secrets),
+      sensitive: await isSecretFile(file),
+    });
   }
   return result;
 }
@@ -169,11 +174,6 @@ export async function loadAttributeFile(
     );
   }
   return values;
-}
-
-/** Merges attribute layers in order, later ones winning. */
-export function mergeLayers(layers: Attributes[]): Attributes {
-  return layers.reduce((merged, layer) => deepMerge(merged, layer), {});
 }
 
 /** Parses YAML (JSON is YAML) and validates it; errors name the file, line and field. */

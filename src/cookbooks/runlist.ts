@@ -1,18 +1,23 @@
+import { readFileSync } from "node:fs";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import type { Attributes } from "../core/attributes.ts";
 import { GalleyError } from "../core/errors.ts";
 import type { Facts } from "../core/host.ts";
 import type { RecipeEntry, RunList } from "../core/runlist.ts";
+import { isEncrypted } from "../secrets/envelope.ts";
 import {
   type Cookbook,
   loadAttributeFile,
   loadCookbookAttributes,
   loadCookbooks,
-  mergeLayers,
+  isSecretFile,
+  type SecretOptions,
   recipeFile,
 } from "./cookbook.ts";
+import { AttributeSet } from "./precedence.ts";
 import { satisfies } from "./versions.ts";
+import { yamlLines } from "./yaml-lines.ts";
 
 /**
  * A run list over a cookbooks folder: items are `cookbook` (its default recipe),
@@ -135,14 +140,35 @@ export class CookbookRunList implements RunList {
     return order;
   }
 
-  /** Cookbook defaults in dependency order, then the run's attribute files in the order given. */
-  async attributes(facts: Facts, attributeFiles: string[]): Promise<Attributes> {
-    const layers: Attributes[] = [];
+  /**
+   * The attribute layers of a run: cookbook defaults in dependency order, the run's attribute files
+   * in the order given, and the host's facts (automatic, always winning). Recipes add overrides.
+   */
+  async attributeSet(
+    facts: Facts,
+    attributeFiles: string[],
+    secrets: SecretOptions = {},
+  ): Promise<AttributeSet> {
+    const set = new AttributeSet();
     for (const cookbook of this.attributeOrder()) {
-      for (const { values } of await loadCookbookAttributes(cookbook, facts)) layers.push(values);
+      for (const { file, values, sensitive } of await loadCookbookAttributes(cookbook, facts, secrets)) {
+        const label = `cookbook ${cookbook.name}: ${path.relative(cookbook.dir, file)}`;
+        set.add({ level: "default", label, file, line: lazyLines(file), sensitive }, values);
+      }
     }
-    for (const file of attributeFiles) layers.push(await loadAttributeFile(path.resolve(file), facts));
-    return mergeLayers(layers);
+    for (const name of attributeFiles) {
+      const file = path.resolve(name);
+      const sensitive = await isSecretFile(file);
+      const values = await loadAttributeFile(file, facts, secrets);
+      set.add({ level: "run", label: `--attrs ${name}`, file, line: lazyLines(file), sensitive }, values);
+    }
+    set.add({ level: "automatic", label: "facts" }, facts as unknown as Attributes);
+    return set;
+  }
+
+  /** The merged attributes of the run's files and facts (no recipe overrides). */
+  async attributes(facts: Facts, attributeFiles: string[], secrets: SecretOptions = {}): Promise<Attributes> {
+    return (await this.attributeSet(facts, attributeFiles, secrets)).merged();
   }
 
   #cookbook(name: string, context: string): Cookbook {
@@ -164,4 +190,22 @@ function isRecipeFile(item: string): boolean {
 function splitItem(item: string): { cookbook: string; recipe: string } {
   const [cookbook, recipe] = item.split("::");
   return { cookbook: cookbook!, recipe: recipe || "default" };
+}
+
+// where a key is set in a YAML or JSON file: parsed again only when an explanation asks
+function lazyLines(file: string): (keyPath: readonly string[]) => number | undefined {
+  if (/\.(ts|js|mjs)$/.test(file)) return () => undefined;
+  let lookup: ((keyPath: readonly string[]) => number | undefined) | undefined;
+  return (keyPath) => {
+    if (!lookup) {
+      let text = "";
+      try {
+        text = readFileSync(file, "utf8");
+      } catch {
+        return undefined;
+      }
+      lookup = isEncrypted(text) ? () => undefined : yamlLines(text);
+    }
+    return lookup(keyPath);
+  };
 }

@@ -1,19 +1,35 @@
+import type { Attributes } from "../core/attributes.ts";
 import type { Catalog } from "../core/catalog.ts";
-import { compile } from "../core/compile.ts";
+import { type AttributeLayers, compile } from "../core/compile.ts";
 import type { Host } from "../core/host.ts";
 import type { ResourceType } from "../core/resource.ts";
+import { displayPath } from "../core/location.ts";
+import { containsSecret, knownSecrets } from "../core/secrets.ts";
 import { resourceTypes } from "../resources/index.ts";
+import type { SecretOptions } from "./cookbook.ts";
 import { loadCustomTypes, typeRegistry } from "./custom-types.ts";
+import type { AttributeSet } from "./precedence.ts";
 import { CookbookRunList } from "./runlist.ts";
 
 export interface CompileRunListOptions {
   /** `cookbook`, `cookbook::recipe`, or a recipe file */
   runList: string[];
   cookbooksDir: string;
-  /** attribute files (JSON or YAML), merged over cookbook defaults in order */
+  /** attribute files (JSON, YAML or encrypted), merged over cookbook defaults in order */
   attributeFiles: string[];
   host: Host;
   types?: Readonly<Record<string, ResourceType>>;
+  /** how to decrypt encrypted attribute files */
+  secrets?: SecretOptions;
+}
+
+/** What compiling a run list yields: the catalog, the types that converge it, and the attributes. */
+export interface CompiledRun {
+  catalog: Catalog;
+  /** the built-in types and the cookbooks' own */
+  types: Readonly<Record<string, ResourceType>>;
+  /** every attribute layer, recipe overrides included, with where each value came from */
+  attributes: AttributeSet;
 }
 
 /** Compiles a run list over a cookbooks folder for one host: loads cookbooks, merges attributes, runs recipes. */
@@ -21,17 +37,61 @@ export async function compileRunList(options: CompileRunListOptions): Promise<Ca
   return (await compileRun(options)).catalog;
 }
 
-/** The catalog, and the types that converge it: the built-in ones and the cookbooks' own. */
-export async function compileRun(
-  options: CompileRunListOptions,
-): Promise<{ catalog: Catalog; types: Readonly<Record<string, ResourceType>> }> {
+/** Compiles a run list, keeping the types and the attribute layers beside the catalog. */
+export async function compileRun(options: CompileRunListOptions): Promise<CompiledRun> {
   const facts = await options.host.facts();
   const runList = await CookbookRunList.load(options.runList, options.cookbooksDir);
-  const attributes = await runList.attributes(facts, options.attributeFiles);
+  const attributes = await runList.attributeSet(facts, options.attributeFiles, options.secrets);
   const custom = await loadCustomTypes(runList.cookbooks.values());
   let types = options.types ?? resourceTypes;
   if (Object.keys(custom).length > 0)
     types = options.types ? { ...options.types, ...custom } : typeRegistry(custom);
-  const catalog = await compile({ runList, attributes, facts, hostName: options.host.name, types });
-  return { catalog, types };
+  const catalog = await compile({
+    runList,
+    attributes: attributes.merged(),
+    layers: overridable(attributes),
+    facts,
+    hostName: options.host.name,
+    types,
+  });
+  markSecretResources(catalog);
+  return { catalog, types, attributes };
+}
+
+// recipes read the merge, frozen: a change goes through r.override, which keeps where it came from
+function overridable(set: AttributeSet): AttributeLayers {
+  let frozen: Attributes | undefined;
+  return {
+    merged() {
+      const merged = set.merged();
+      if (frozen !== merged) frozen = deepFreeze(merged);
+      return frozen;
+    },
+    override(values, source) {
+      set.add(
+        {
+          level: "override",
+          label: `${source.label} (${displayPath(source.file)}:${source.line})`,
+          file: source.file,
+        },
+        values,
+      );
+    },
+  };
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === "object" && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const child of Object.values(value)) deepFreeze(child);
+  }
+  return value;
+}
+
+/** A resource whose properties hold a secret value (a decrypted attribute) is sensitive by construction. */
+function markSecretResources(catalog: Catalog): void {
+  if (knownSecrets().length === 0) return;
+  for (const resource of catalog.resources) {
+    if (!resource.sensitive && containsSecret(resource.props)) resource.sensitive = true;
+  }
 }

@@ -1,7 +1,7 @@
 import * as path from "node:path";
 import { pathToFileURL } from "node:url";
 import * as v from "valibot";
-import type { Attributes } from "./attributes.ts";
+import { type Attributes, isPlainObject } from "./attributes.ts";
 import type { Catalog, CatalogResource, SourceLocation } from "./catalog.ts";
 import { parseResourceId, resourceId } from "./catalog.ts";
 import { commonKeys, commonSchema, ResourceRef } from "./common.ts";
@@ -16,9 +16,17 @@ import type { CompileContext, ResourceType } from "./resource.ts";
 import { formatIssues } from "./validate.ts";
 import { readCookbookFile, type RunList } from "./runlist.ts";
 
+/** Attribute layers a recipe can add overrides to (`r.override`); `r.attrs` is always their merge. */
+export interface AttributeLayers {
+  merged(): Attributes;
+  override(values: Attributes, source: { label: string; file: string; line: number }): void;
+}
+
 export interface CompileOptions {
   runList: RunList;
+  /** the merged attributes; with `layers`, what they merge to before any override */
   attributes: Attributes;
+  layers?: AttributeLayers;
   facts: Facts;
   hostName: string;
   types: Readonly<Record<string, ResourceType>>;
@@ -84,14 +92,13 @@ export async function compile(options: CompileOptions): Promise<Catalog> {
     } catch (error) {
       if (isGalleyError(error)) throw error;
       const where = locationIn(error, entry.file);
-      throw new GalleyError(
-        "RECIPE_FAILED",
-        `recipe ${label} failed${where}: ${error instanceof Error ? error.message : String(error)}`,
-        {
-          hint: "fix the recipe code at that line",
-          cause: error,
-        },
-      );
+      const message = error instanceof Error ? error.message : String(error);
+      throw new GalleyError("RECIPE_FAILED", `recipe ${label} failed${where}: ${message}`, {
+        hint: /read.only property|object is not extensible/.test(message)
+          ? "r.attrs is read-only: set attributes with r.override({ … }) (see docs/attributes.md)"
+          : "fix the recipe code at that line",
+        cause: error,
+      });
     }
   };
 
@@ -102,8 +109,22 @@ export async function compile(options: CompileOptions): Promise<Catalog> {
     parent?: CatalogResource,
   ) => {
     const origin: Origin = { cookbook, label, file, parent };
+    const layers = options.layers;
     const base = {
-      attrs: options.attributes,
+      get attrs() {
+        return layers ? layers.merged() : options.attributes;
+      },
+      override: function override(values: Attributes) {
+        const where = here(label, file, override);
+        if (!isPlainObject(values)) {
+          throw new GalleyError(
+            "ATTRIBUTES_INVALID",
+            `r.override at ${displayPath(where.file)}:${where.line} needs an object, e.g. r.override({ app: { port: 8080 } })`,
+          );
+        }
+        if (!layers) throw new GalleyError("USAGE", "r.override is not available in this compile");
+        layers.override(values, { label: `recipe ${label}`, file: where.file, line: where.line });
+      },
       facts: options.facts,
       cookbook,
       recipe: label,

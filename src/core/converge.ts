@@ -3,6 +3,7 @@ import { errorMessage, GalleyError, isGalleyError } from "./errors.ts";
 import type { Host } from "./host.ts";
 import { limit } from "./limit.ts";
 import { PendingStore } from "./pending.ts";
+import { scrubSecrets } from "./secrets.ts";
 import type { Change, ResourceType } from "./resource.ts";
 import {
   type PendingNotification,
@@ -406,9 +407,11 @@ function describeError(
       hint: "run the step by hand, or set sensitive: false while debugging",
     };
   }
-  const message = scrub(errorMessage(error), secrets);
+  // and any secret of the run (a decrypted attribute) that a message quotes
+  const hide = (text: string) => scrubSecrets(scrub(text, secrets));
+  const message = hide(errorMessage(error));
   if (!isGalleyError(error)) return { message };
-  return { code: error.code, message, ...(error.hint ? { hint: scrub(error.hint, secrets) } : {}) };
+  return { code: error.code, message, ...(error.hint ? { hint: hide(error.hint) } : {}) };
 }
 
 function now(): string {

@@ -38,6 +38,8 @@ export interface RecipeContext extends BuiltinMethods {
   readonly cookbook: string | undefined;
   /** `cookbook::recipe` of this recipe, or its file */
   readonly recipe: string;
+  /** sets attributes at the override level (above the run's --attrs, below facts); later reads of attrs see them */
+  override(values: Attributes): void;
   /** runs another recipe once per run: `cookbook` (its default recipe) or `cookbook::recipe` */
   include(name: string): Promise<void>;
   /** declares a resource of any registered type, built-in or a cookbook's own */

@@ -8,9 +8,13 @@ let ordered: string[] = [];
 export function registerSecrets(values: Iterable<string>): void {
   let added = false;
   for (const value of values) {
-    if (value.length < 4 || known.has(value)) continue;
-    known.add(value);
-    added = true;
+    if (value.length < 4) continue;
+    // as written in JSON too, where quotes, backslashes and line breaks are escaped
+    for (const form of [value, JSON.stringify(value).slice(1, -1)]) {
+      if (known.has(form)) continue;
+      known.add(form);
+      added = true;
+    }
   }
   // longest first, so that a secret containing another is replaced whole
   if (added) ordered = [...known].sort((a, b) => b.length - a.length);
