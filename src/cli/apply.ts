@@ -1,3 +1,4 @@
+import * as path from "node:path";
 import { compileRun } from "../cookbooks/solo.ts";
 import { converge } from "../core/converge.ts";
 import { exitCodes } from "../core/errors.ts";
@@ -13,10 +14,15 @@ const options = {
     description: "where pending notifications and backups live (default /var/lib/galley as root)",
   },
   "no-diff": { type: "boolean", default: false, description: "do not print content diffs" },
+  bundle: {
+    type: "string",
+    description: "converge from this bundle (galley bundle) instead of the kitchen's cookbooks",
+  },
 } as const;
 
 interface Values extends RunListValues {
   "state-dir"?: string;
+  bundle?: string;
   "no-diff": boolean;
 }
 
@@ -32,8 +38,11 @@ export function apply(mode: "apply" | "plan") {
     options,
     async run(values: Values, positionals: string[]): Promise<number> {
       const host = new LocalHost();
+      const bundle = values.bundle ? await openBundleCookbooks(values.bundle) : undefined;
+      const runList = positionals.length === 0 && bundle?.runList ? bundle.runList : positionals;
       const { catalog, types } = await compileRun({
-        runList: positionals,
+        ...(bundle ? { cookbooks: bundle.cookbooks } : {}),
+        runList,
         cookbooksDir: cookbooksDir(values),
         attributeFiles: values.attrs ?? [],
         host,
@@ -41,7 +50,7 @@ export function apply(mode: "apply" | "plan") {
       });
       if (!values.json)
         write(
-          `${paint("bold", `galley ${mode}`)} ${positionals.join(" ")} on ${host.name} (${catalog.resources.length} resources)\n`,
+          `${paint("bold", `galley ${mode}`)} ${runList.join(" ")}${bundle ? ` from bundle ${bundle.id.slice(0, 12)}` : ""} on ${host.name} (${catalog.resources.length} resources)\n`,
         );
       const report = await converge(catalog, host, {
         mode,
@@ -64,5 +73,20 @@ export function apply(mode: "apply" | "plan") {
       }
       return report.status === "ok" ? exitCodes.ok : exitCodes.runFailed;
     },
+  };
+}
+
+/** The cookbooks of a bundle, verified and extracted into the cache, and its default run list. */
+async function openBundleCookbooks(file: string) {
+  const [{ openBundle }, { cacheDir }, { loadCookbooks }] = await Promise.all([
+    import("../cookbooks/bundle.ts"),
+    import("../cookbooks/git.ts"),
+    import("../cookbooks/cookbook.ts"),
+  ]);
+  const opened = await openBundle(path.resolve(file), cacheDir());
+  return {
+    id: opened.id,
+    cookbooks: await loadCookbooks(opened.cookbooksDir),
+    runList: opened.manifest.runLists.default,
   };
 }

@@ -1,5 +1,7 @@
 import { apply } from "./apply.ts";
 import { attrsCommand } from "./attrs.ts";
+import { bundleCommand } from "./bundle.ts";
+import { cookbooksCommand } from "./cookbooks.ts";
 import { compileCommand } from "./compile.ts";
 import { explain } from "./explain.ts";
 import { secretsCommand } from "./secrets.ts";
@@ -10,6 +12,8 @@ export const commands = {
   plan: apply("plan"),
   compile: compileCommand,
   attrs: attrsCommand,
+  cookbooks: cookbooksCommand,
+  bundle: bundleCommand,
   explain,
   secrets: secretsCommand,
 } as const;

@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import type { Attributes } from "../core/attributes.ts";
@@ -32,20 +32,33 @@ export class CookbookRunList implements RunList {
     this.cookbooks = cookbooks;
   }
 
-  /** Loads the cookbooks folder (only needed when an item names a cookbook) and checks every item. */
-  static async load(items: string[], cookbooksDir: string): Promise<CookbookRunList> {
+  /**
+   * Loads the kitchen's cookbooks (only needed when an item names a cookbook) and checks every
+   * item: the locked versions when the kitchen has cookbooks.yaml, or the folder has a lock;
+   * else the plain folder. `cookbooks` (from a bundle) replaces the loading.
+   */
+  static async load(
+    items: string[],
+    cookbooksDir: string,
+    options: { cookbooks?: Map<string, Cookbook> } = {},
+  ): Promise<CookbookRunList> {
     if (items.length === 0) {
       throw new GalleyError("USAGE", "the run list is empty", {
         hint: "name recipes to run: galley apply web, galley apply web::db, or galley apply ./site.ts",
       });
     }
     const needsCookbooks = items.some((item) => !isRecipeFile(item));
-    const folderExists = await fs.stat(cookbooksDir).then(
-      () => true,
-      () => false,
-    );
-    const cookbooks =
-      needsCookbooks || folderExists ? await loadCookbooks(cookbooksDir) : new Map<string, Cookbook>();
+    const root = path.dirname(cookbooksDir);
+    const locked =
+      existsSync(path.join(root, "cookbooks.yaml")) || existsSync(path.join(cookbooksDir, "cookbooks.lock"));
+    let cookbooks = options.cookbooks ?? new Map<string, Cookbook>();
+    if (!options.cookbooks && locked) {
+      // sources, lock and git load only for a kitchen that has them
+      const { kitchenCookbooks } = await import("./kitchen.ts");
+      cookbooks = (await kitchenCookbooks({ root, cookbooksDir })).cookbooks;
+    } else if (!options.cookbooks && (needsCookbooks || existsSync(cookbooksDir))) {
+      cookbooks = await loadCookbooks(cookbooksDir);
+    }
     const runList = new CookbookRunList(items, cookbooks);
     for (const item of items)
       if (!isRecipeFile(item)) runList.#cookbook(splitItem(item).cookbook, `run list item "${item}"`);

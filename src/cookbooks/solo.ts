@@ -6,7 +6,7 @@ import type { ResourceType } from "../core/resource.ts";
 import { displayPath } from "../core/location.ts";
 import { containsSecret, knownSecrets } from "../core/secrets.ts";
 import { resourceTypes } from "../resources/index.ts";
-import type { SecretOptions } from "./cookbook.ts";
+import type { Cookbook, SecretOptions } from "./cookbook.ts";
 import { loadCustomTypes, typeRegistry } from "./custom-types.ts";
 import type { AttributeSet } from "./precedence.ts";
 import { CookbookRunList } from "./runlist.ts";
@@ -21,6 +21,8 @@ export interface CompileRunListOptions {
   types?: Readonly<Record<string, ResourceType>>;
   /** how to decrypt encrypted attribute files */
   secrets?: SecretOptions;
+  /** the cookbooks to use instead of loading the kitchen's (a bundle's) */
+  cookbooks?: Map<string, Cookbook>;
 }
 
 /** What compiling a run list yields: the catalog, the types that converge it, and the attributes. */
@@ -40,7 +42,11 @@ export async function compileRunList(options: CompileRunListOptions): Promise<Ca
 /** Compiles a run list, keeping the types and the attribute layers beside the catalog. */
 export async function compileRun(options: CompileRunListOptions): Promise<CompiledRun> {
   const facts = await options.host.facts();
-  const runList = await CookbookRunList.load(options.runList, options.cookbooksDir);
+  const runList = await CookbookRunList.load(
+    options.runList,
+    options.cookbooksDir,
+    options.cookbooks ? { cookbooks: options.cookbooks } : {},
+  );
   const attributes = await runList.attributeSet(facts, options.attributeFiles, options.secrets);
   const custom = await loadCustomTypes(runList.cookbooks.values());
   let types = options.types ?? resourceTypes;
