@@ -65,7 +65,7 @@ function inherit(child: CatalogResource, parent: CatalogResource): void {
 interface Declared {
   resource: CatalogResource;
   /** the declaration as validated, before compile resolved files: what duplicates are compared with */
-  declaration: { props: Record<string, unknown>; subscribes: unknown };
+  declaration: { props: Record<string, unknown>; subscribes: unknown; requires?: string[] };
 }
 
 /**
@@ -231,7 +231,11 @@ export async function compile(options: CompileOptions): Promise<Catalog> {
     if (existing) {
       // compared before compile, so the earlier declaration's props are compared as declared
       const before = existing.declaration;
-      const earlier = { ...existing.resource, props: before.props };
+      const earlier = {
+        ...existing.resource,
+        props: before.props,
+        requires: before.requires ?? existing.resource.requires,
+      };
       if (fingerprintOf(earlier, before.subscribes) === fingerprintOf(resource, subscribes)) {
         // the same resource declared by a composite too: it counts among the composite's resources
         if (parent && !parent.children!.includes(id)) parent.children!.push(id);
@@ -253,7 +257,11 @@ export async function compile(options: CompileOptions): Promise<Catalog> {
     }
     keys.set(key, id);
     declared.set(id, { resource, declaration: { props: resource.props, subscribes } });
-    if (parent) inherit(resource, parent);
+    if (parent) {
+      // what a later identical declaration is compared with: the requires as declared
+      declared.get(id)!.declaration.requires = [...resource.requires];
+      inherit(resource, parent);
+    }
     subscriptions.push(...subscribes.map((s) => ({ subscriber: id, ...s, where })));
     if (resourceType.compile) {
       const contextKey = `context:${file}`;
@@ -422,8 +430,9 @@ function splitProps(input: Record<string, unknown>) {
   return { common, own };
 }
 
+// what makes two declarations the same resource: not where they were, nor which composite holds them
 function fingerprintOf(resource: CatalogResource, subscribes: unknown): string {
-  const { source: _source, ...rest } = resource;
+  const { source: _source, parent: _parent, children: _children, parentGuards: _guards, ...rest } = resource;
   return JSON.stringify({ rest, subscribes }, (_key, value) =>
     typeof value === "function" ? `fn:${value.toString()}` : value,
   );
