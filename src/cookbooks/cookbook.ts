@@ -18,6 +18,8 @@ export interface Cookbook {
   description: string;
   /** cookbook name → version constraint */
   depends: Record<string, string>;
+  /** the platforms it runs on (os-release ID or family, e.g. debian, ubuntu); undefined: any */
+  supports?: string[] | undefined;
   dir: string;
 }
 

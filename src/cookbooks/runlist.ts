@@ -162,6 +162,7 @@ export class CookbookRunList implements RunList {
     attributeFiles: string[],
     secrets: SecretOptions = {},
   ): Promise<AttributeSet> {
+    checkSupports(this.attributeOrder(), facts);
     const set = new AttributeSet();
     for (const cookbook of this.attributeOrder()) {
       for (const { file, values, sensitive } of await loadCookbookAttributes(cookbook, facts, secrets)) {
@@ -221,4 +222,19 @@ function lazyLines(file: string): (keyPath: readonly string[]) => number | undef
     }
     return lookup(keyPath);
   };
+}
+
+/** A cookbook of the run whose `supports` names neither this host's platform nor its family stops the run. */
+function checkSupports(cookbooks: Cookbook[], facts: Facts): void {
+  const platforms = new Set([facts.os.id, ...facts.os.family.split(/\s+/)].filter(Boolean));
+  for (const cookbook of cookbooks) {
+    if (!cookbook.supports || cookbook.supports.some((platform) => platforms.has(platform))) continue;
+    throw new GalleyError(
+      "PLATFORM_UNSUPPORTED",
+      `cookbook ${cookbook.name} supports ${cookbook.supports.join(", ")}; this host is ${facts.os.id} (family ${facts.os.family})`,
+      {
+        hint: `run it on a supported platform, or add ${facts.os.id} to supports in ${path.join(cookbook.dir, "cookbook.yaml")} once it works there`,
+      },
+    );
+  }
 }

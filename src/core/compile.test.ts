@@ -238,3 +238,19 @@ test("compile: a dependency whose version does not satisfy the constraint is an 
   assert.equal(error.code, "DEPENDENCY_CONFLICT");
   assert.match(error.message, /cookbook app 1\.0\.0 depends on base \^2\.0, but base is 1\.4\.0/);
 });
+
+test("compile: a cookbook whose supports leaves out this host's platform stops the run", async () => {
+  const root = await makeKitchen({ app: { recipes: { default: recipe("") } } });
+  const meta = path.join(root, "cookbooks", "app", "cookbook.yaml");
+  const fs = await import("node:fs/promises");
+  await fs.appendFile(meta, "supports: [freebsd, openbsd]\n");
+  const error = await compileError(root, ["app"]);
+  assert.equal(error.code, "PLATFORM_UNSUPPORTED");
+  assert.match(error.message, /cookbook app supports freebsd, openbsd; this host is \w+/);
+  const facts = await host.facts();
+  await fs.writeFile(
+    meta,
+    (await fs.readFile(meta, "utf8")).replace("[freebsd, openbsd]", `[freebsd, ${facts.os.id}]`),
+  );
+  await compileKitchen(root, ["app"]);
+});
