@@ -14,6 +14,7 @@ export {
 } from "./core/custom.ts";
 export { converge, type ConvergeEvent, type ConvergeOptions } from "./core/converge.ts";
 export { GalleyError, type ErrorCode, exitCodes } from "./core/errors.ts";
+export { sensitive } from "./core/secrets.ts";
 export type { ExecOptions, ExecResult, Facts, Host, Stat } from "./core/host.ts";
 export type { Recipe, RecipeContext, ResourceRef } from "./core/recipe.ts";
 export type { Report, ResourceReport } from "./core/report.ts";

@@ -115,3 +115,31 @@ test("secrets: an encrypted --attrs file decrypts with the key; its values never
   assert.match(attrs.stdout, /password: \(sensitive\)/);
   assert.doesNotMatch(attrs.stdout, /s3cr3t/);
 });
+
+test("attributes: values marked !sensitive (YAML) or sensitive() (TypeScript) never appear in output", async () => {
+  const target = await tempDir();
+  const root = await makeKitchen({
+    web: {
+      attributes: {
+        "default.yaml": "web:\n  token: !sensitive tok-4242-yaml\n",
+        "extra.ts": `import { sensitive } from "galley";\nexport default { web: { key: sensitive("key-9999-ts") } };\n`,
+      },
+      recipes: {
+        default: recipe(
+          `r.file(${JSON.stringify(`${target}/conf`)}, { content: r.attrs.web.token + " " + r.attrs.web.key + "\\n" });`,
+        ),
+      },
+    },
+  });
+  const applied = cli(["apply", "web", "--state-dir", await tempDir()], root);
+  assert.equal(applied.code, 0, applied.stderr);
+  assert.equal(await fs.readFile(path.join(target, "conf"), "utf8"), "tok-4242-yaml key-9999-ts\n");
+  assert.match(applied.stdout, /content: \(none\) → \(sensitive\)/);
+  const json = cli(["plan", "web", "--state-dir", await tempDir(), "--json"], root);
+  const attrs = cli(["attrs", "web"], root);
+  const compiled = cli(["compile", "web", "--json"], root);
+  for (const output of [applied.stdout, json.stdout, attrs.stdout, compiled.stdout]) {
+    assert.doesNotMatch(output, /tok-4242-yaml|key-9999-ts/);
+  }
+  assert.match(attrs.stdout, /token: \(sensitive\)/);
+});

@@ -7,7 +7,7 @@ import { exitCodes, GalleyError } from "../core/errors.ts";
 import { redacted } from "../core/report.ts";
 import { LocalHost } from "../hosts/local.ts";
 import { cookbooksDir, type RunListValues, runListOptions, secretOptions } from "./options.ts";
-import { writeJson } from "./output.ts";
+import { write, writeJson } from "./output.ts";
 
 /** Gives the attribute layers of a run list, every level filled that the caller knows of. */
 export type AttributesProvider = (
@@ -43,7 +43,7 @@ export function makeAttrsCommand(provider: AttributesProvider) {
       if (values.explain === undefined) {
         const attributes = scrub(set.redacted(), secrets);
         if (values.json) writeJson(attributes);
-        else process.stdout.write(Object.keys(attributes).length ? stringify(attributes) : "{}\n");
+        else write(Object.keys(attributes).length ? stringify(attributes) : "{}\n");
         return exitCodes.ok;
       }
       const explanation = scrub(set.explain(values.explain), secrets);
@@ -51,7 +51,7 @@ export function makeAttrsCommand(provider: AttributesProvider) {
         writeJson(explanation);
         return exitCodes.ok;
       }
-      process.stdout.write(formatExplanation(explanation));
+      write(formatExplanation(explanation));
       if (explanation.contributions.length === 0) {
         const near = nearestKeys(set.merged(), explanation.path);
         if (near) process.stdout.write(`hint: ${near}\n`);

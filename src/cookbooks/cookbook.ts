@@ -178,6 +178,15 @@ export async function loadAttributeFile(
   return values;
 }
 
+// `password: !sensitive hunter2`: a value scrubbed from everything Galley prints, reports or stores
+const sensitiveTag = {
+  tag: "!sensitive",
+  resolve(value: string): string {
+    registerSecrets([value]);
+    return value;
+  },
+};
+
 /** Parses YAML (JSON is YAML) and validates it; errors name the file, line and field. */
 export function parseYamlFile<T>(
   file: string,
@@ -186,7 +195,7 @@ export function parseYamlFile<T>(
   code: "COOKBOOK_INVALID" | "ATTRIBUTES_INVALID" = "COOKBOOK_INVALID",
 ): T {
   const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: true });
+  const doc = parseDocument(text, { lineCounter, prettyErrors: true, customTags: [sensitiveTag] });
   if (doc.errors.length > 0) {
     const error = doc.errors[0]!;
     const line = error.linePos?.[0].line;

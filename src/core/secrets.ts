@@ -40,3 +40,14 @@ export function containsSecret(value: unknown): boolean {
   if (value && typeof value === "object") return Object.values(value).some(containsSecret);
   return false;
 }
+
+/**
+ * Marks a value sensitive in a TypeScript attributes file or recipe: it is scrubbed from every
+ * log, plan, report and error from now on, and resources holding it are sensitive.
+ *
+ * @example export default { db: { password: sensitive(process.env.DB_PASSWORD ?? "") } };
+ */
+export function sensitive<T extends string | number>(value: T): T {
+  registerSecrets([String(value)]);
+  return value;
+}
