@@ -1,7 +1,7 @@
 import { type ParseArgsOptionsConfig, parseArgs } from "node:util";
 import { errorCodes, exitCodes, GalleyError, isGalleyError } from "../core/errors.ts";
 import { scrubSecrets } from "../core/secrets.ts";
-import { commands } from "./commands.ts";
+import { type Command, commands } from "./commands.ts";
 
 /**
  * The command-line entry point: parses, runs one command, and turns every known error into
@@ -12,7 +12,7 @@ export async function main(argv: string[]): Promise<number> {
   const json = rest.includes("--json");
   try {
     if (name === undefined || name === "help" || name === "--help" || name === "-h") {
-      process.stdout.write(usage());
+      process.stdout.write(await usage());
       return exitCodes.ok;
     }
     if (name === "--version" || name === "version") {
@@ -22,12 +22,13 @@ export async function main(argv: string[]): Promise<number> {
       );
       return exitCodes.ok;
     }
-    const command = commands[name as keyof typeof commands];
-    if (!command) {
+    const load = Object.hasOwn(commands, name) ? commands[name] : undefined;
+    if (!load) {
       throw new GalleyError("USAGE", `unknown command "${name}"`, {
         hint: `commands: ${Object.keys(commands).join(", ")}`,
       });
     }
+    const command = await load();
     let parsed: ReturnType<typeof parseArgs>;
     try {
       parsed = parseArgs({
@@ -75,7 +76,7 @@ function report(error: unknown, json: boolean): number {
   return exitCodes.internalError;
 }
 
-function usage(): string {
+async function usage(): Promise<string> {
   const lines = [
     "Galley: configuration management and fleet orchestration",
     "",
@@ -83,13 +84,13 @@ function usage(): string {
     "",
     "commands:",
   ];
-  for (const [name, command] of Object.entries(commands))
-    lines.push(`  ${name.padEnd(10)} ${command.summary}`);
+  for (const [name, load] of Object.entries(commands))
+    lines.push(`  ${name.padEnd(10)} ${(await load()).summary}`);
   lines.push("", "Every command takes --json and --help. Docs: docs/ in the repository.", "");
   return lines.join("\n");
 }
 
-function commandUsage(name: string, command: (typeof commands)[keyof typeof commands]): string {
+function commandUsage(name: string, command: Command): string {
   const lines = [`usage: galley ${name} ${command.usage}`, "", command.summary, "", "options:"];
   for (const [option, spec] of Object.entries(command.options)) {
     const flag = `--${option}${spec.type === "string" ? " VALUE" : ""}`;
