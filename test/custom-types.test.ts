@@ -2,11 +2,10 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import { test } from "node:test";
-import { compileRunList } from "../src/cookbooks/solo.ts";
+import { compileRun, compileRunList } from "../src/cookbooks/solo.ts";
 import { converge } from "../src/core/converge.ts";
 import type { GalleyError } from "../src/core/errors.ts";
 import { LocalHost } from "../src/hosts/local.ts";
-import { resourceTypes } from "../src/resources/index.ts";
 import { tempDir } from "../src/resources/testing.ts";
 import { makeKitchen, recipe } from "./support/kitchen.ts";
 
@@ -65,24 +64,22 @@ async function siteKitchen(appRecipe: string, appDepends: Record<string, string>
   });
 }
 
-async function run(root: string, mode: "apply" | "plan" = "apply") {
-  const catalog = await compileRunList({
+function compileApp(root: string) {
+  return compileRunList({
     runList: ["app"],
     cookbooksDir: path.join(root, "cookbooks"),
     attributeFiles: [],
     host,
   });
-  const types = (await import("../src/cookbooks/custom-types.ts")).typeRegistry(
-    await (await import("../src/cookbooks/custom-types.ts")).loadCustomTypes([
-      {
-        name: "web",
-        dir: path.join(root, "cookbooks", "web"),
-        version: "1.0.0",
-        description: "",
-        depends: {},
-      },
-    ]),
-  );
+}
+
+async function run(root: string, mode: "apply" | "plan" = "apply") {
+  const { catalog, types } = await compileRun({
+    runList: ["app"],
+    cookbooksDir: path.join(root, "cookbooks"),
+    attributeFiles: [],
+    host,
+  });
   const report = await converge(catalog, host, { mode, stateDir: await tempDir("galley-state-"), types });
   return { catalog, report };
 }
@@ -147,12 +144,7 @@ test("custom types: a composite expands into its resources at compile time, conv
 test("custom types: properties are validated like built-in ones, with the recipe line", async () => {
   const root = await siteKitchen(recipe(`r.web_site("blog", { root: "/tmp/x", prot: 1 });`));
   await assert.rejects(
-    compileRunList({
-      runList: ["app"],
-      cookbooksDir: path.join(root, "cookbooks"),
-      attributeFiles: [],
-      host,
-    }),
+    compileApp(root),
     (error: GalleyError) =>
       error.code === "RESOURCE_INVALID" &&
       /web_site\[blog\] \(.*default\.ts:2\): unknown property "prot" \(web_site accepts: root, port\)/.test(
@@ -164,12 +156,7 @@ test("custom types: properties are validated like built-in ones, with the recipe
 test("custom types: a cookbook may use another cookbook's types only when it depends on it", async () => {
   const root = await siteKitchen(recipe(`r.web_marker("/tmp/galley-marker", { word: "x" });`), {});
   await assert.rejects(
-    compileRunList({
-      runList: ["app"],
-      cookbooksDir: path.join(root, "cookbooks"),
-      attributeFiles: [],
-      host,
-    }),
+    compileApp(root),
     (error: GalleyError) =>
       error.code === "COOKBOOK_INVALID" &&
       /uses web_marker from cookbook web, but cookbook app does not depend on web/.test(error.message),
@@ -198,12 +185,7 @@ test("custom types: notifying a composite is refused with a hint", async () => {
       r.file("/tmp/galley-n", { content: "x", notifies: { action: "create", resource: "web_site[blog]" } });`),
   );
   await assert.rejects(
-    compileRunList({
-      runList: ["app"],
-      cookbooksDir: path.join(root, "cookbooks"),
-      attributeFiles: [],
-      host,
-    }),
+    compileApp(root),
     (error: GalleyError) =>
       error.code === "RESOURCE_INVALID" &&
       /a composite/.test(error.message) &&
@@ -217,15 +199,9 @@ test("custom types: a file in resources/ that defines no type is a clear error",
     app: { depends: { web: "*" }, recipes: { default: recipe("") } },
   });
   await assert.rejects(
-    compileRunList({
-      runList: ["app"],
-      cookbooksDir: path.join(root, "cookbooks"),
-      attributeFiles: [],
-      host,
-    }),
+    compileApp(root),
     (error: GalleyError) =>
       error.code === "COOKBOOK_INVALID" &&
       /resources\/broken\.ts does not define a resource type/.test(error.message),
   );
-  void resourceTypes;
 });

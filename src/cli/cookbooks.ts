@@ -1,6 +1,6 @@
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
-import { cookbookDigest } from "../cookbooks/digest.ts";
+import { cookbookDigest, ignoredNames } from "../cookbooks/digest.ts";
 import {
   cacheDir,
   candidateAt,
@@ -310,9 +310,6 @@ function formatOutdated(r: Outdated): string {
   return `${r.name.padEnd(16)} ${r.version.padEnd(10)} ${parts.join("; ")}${update}`;
 }
 
-// version-control and editor leftovers: the digest ignores them, so a vendored copy leaves them out
-const notCopied = new Set([".git", ".hg", ".svn", "node_modules", ".DS_Store"]);
-
 async function vendor(values: Values, root: string, rest: string[]): Promise<number> {
   if (rest.length !== 1) {
     throw new GalleyError("USAGE", "galley cookbooks vendor takes one folder", {
@@ -330,7 +327,8 @@ async function vendor(values: Values, root: string, rest: string[]): Promise<num
       await fs.cp(cookbook.dir, copy, {
         recursive: true,
         verbatimSymlinks: true,
-        filter: (source) => !notCopied.has(path.basename(source)),
+        // the digest ignores them, so a vendored copy leaves them out
+        filter: (source) => !ignoredNames.has(path.basename(source)),
       });
       await verifyLocked(name, current.cookbooks[name]!, copy, "vendor");
     }

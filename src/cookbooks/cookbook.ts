@@ -1,13 +1,12 @@
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
-import { pathToFileURL } from "node:url";
 import * as v from "valibot";
 import { LineCounter, parseDocument } from "yaml";
 import { type Attributes, isPlainObject } from "../core/attributes.ts";
-import { GalleyError } from "../core/errors.ts";
+import { type ErrorCode, GalleyError } from "../core/errors.ts";
 import type { Facts } from "../core/host.ts";
-import { provideGalleyModule } from "../core/modules.ts";
-import { registerSecrets } from "../core/secrets.ts";
+import { importCookbookModule } from "../core/modules.ts";
+import { registerSecrets, secretValues } from "../core/secrets.ts";
 import { isEncrypted } from "../secrets/envelope.ts";
 import { isConstraint, isVersion } from "./versions.ts";
 
@@ -57,7 +56,16 @@ export async function loadCookbook(dir: string): Promise<Cookbook | undefined> {
   const file = path.join(dir, "cookbook.yaml");
   const text = await fs.readFile(file, "utf8").catch(() => undefined);
   if (text === undefined) return undefined;
-  return { ...parseYamlFile(file, text, metadataSchema), dir };
+  return { ...parseCookbookMetadata(file, text), dir };
+}
+
+/** Validates a cookbook.yaml's text; `file` names it in errors (a path, or where in a repository). */
+export function parseCookbookMetadata(
+  file: string,
+  text: string,
+  code: ErrorCode = "COOKBOOK_INVALID",
+): Omit<Cookbook, "dir"> {
+  return parseYamlFile(file, text, metadataSchema, code);
 }
 
 /** Loads every cookbook under `dir` (one folder each, with cookbook.yaml). */
@@ -127,11 +135,7 @@ export async function loadCookbookAttributes(
   const result = [];
   for (const name of files) {
     const file = path.join(dir, name);
-    result.push({
-      file,
-      values: await loadAttributeFile(file, facts, secrets),
-      sensitive: await isSecretFile(file),
-    });
+    result.push({ file, ...(await readAttributeFile(file, facts, secrets)) });
   }
   return result;
 }
@@ -151,10 +155,18 @@ export async function loadAttributeFile(
   facts: Facts,
   secrets: SecretOptions = {},
 ): Promise<Attributes> {
+  return (await readAttributeFile(file, facts, secrets)).values;
+}
+
+/** Reads one attribute file, as loadAttributeFile does, and says whether it was encrypted. */
+export async function readAttributeFile(
+  file: string,
+  facts: Facts,
+  secrets: SecretOptions = {},
+): Promise<{ values: Attributes; sensitive: boolean }> {
   let values: unknown;
   if (/\.(ts|js|mjs)$/.test(file)) {
-    provideGalleyModule();
-    const module = (await import(pathToFileURL(file).href)) as { default?: unknown };
+    const module = await importCookbookModule(file);
     values = typeof module.default === "function" ? await module.default({ facts }) : module.default;
   } else {
     const text = await fs.readFile(file, "utf8").catch(() => {
@@ -162,10 +174,10 @@ export async function loadAttributeFile(
         hint: "check the path",
       });
     });
-    if (isEncrypted(text)) return loadSecretFile(file, secrets);
+    if (isEncrypted(text)) return { values: await loadSecretFile(file, secrets), sensitive: true };
     values = parseYamlFile(file, text, v.unknown(), "ATTRIBUTES_INVALID");
   }
-  if (values === undefined || values === null) return {};
+  if (values === undefined || values === null) return { values: {}, sensitive: false };
   if (!isPlainObject(values)) {
     throw new GalleyError(
       "ATTRIBUTES_INVALID",
@@ -175,7 +187,7 @@ export async function loadAttributeFile(
       },
     );
   }
-  return values;
+  return { values, sensitive: false };
 }
 
 // `password: !sensitive hunter2`: a value scrubbed from everything Galley prints, reports or stores
@@ -187,12 +199,16 @@ const sensitiveTag = {
   },
 };
 
-/** Parses YAML (JSON is YAML) and validates it; errors name the file, line and field. */
+/**
+ * Parses YAML (JSON is YAML) and validates it; errors name the file, line and field, with `code`
+ * and, when given, `hint` (else: fix that line or field).
+ */
 export function parseYamlFile<T>(
   file: string,
   text: string,
   schema: v.GenericSchema<unknown, T>,
-  code: "COOKBOOK_INVALID" | "ATTRIBUTES_INVALID" = "COOKBOOK_INVALID",
+  code: ErrorCode = "COOKBOOK_INVALID",
+  hint?: string,
 ): T {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: true, customTags: [sensitiveTag] });
@@ -200,7 +216,7 @@ export function parseYamlFile<T>(
     const error = doc.errors[0]!;
     const line = error.linePos?.[0].line;
     throw new GalleyError(code, `${file}${line ? `:${line}` : ""}: ${error.message.split("\n")[0]}`, {
-      hint: "fix the YAML syntax at that line",
+      hint: hint ?? "fix the YAML syntax at that line",
     });
   }
   const result = v.safeParse(schema, doc.toJS());
@@ -214,7 +230,7 @@ export function parseYamlFile<T>(
   const field = unknownKey ? path.slice(0, -1).join(".") || "(top level)" : path.join(".") || "(top level)";
   const message = unknownKey ? `unknown field "${String(path.at(-1))}"` : issue.message;
   throw new GalleyError(code, `${file}:${lineCounter.linePos(offset).line}: ${field}: ${message}`, {
-    hint: "fix that field and run again",
+    hint: hint ?? "fix that field and run again",
   });
 }
 
@@ -232,15 +248,8 @@ async function loadSecretFile(file: string, secrets: SecretOptions): Promise<Att
     });
   }
   // node:crypto and the vault load only for an encrypted file
-  const { loadSecretAttributes, secretValues } = await import("../secrets/vault.ts");
+  const { loadSecretAttributes } = await import("../secrets/vault.ts");
   const values = await loadSecretAttributes(file, await secrets.key());
   registerSecrets(secretValues(values));
   return values as Attributes;
-}
-
-/** Whether an attribute file is encrypted (its values are secrets). */
-export async function isSecretFile(file: string): Promise<boolean> {
-  if (/\.(ts|js|mjs)$/.test(file)) return false;
-  const text = await fs.readFile(file, "utf8").catch(() => "");
-  return isEncrypted(text);
 }

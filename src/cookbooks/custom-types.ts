@@ -1,9 +1,8 @@
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
-import { pathToFileURL } from "node:url";
 import { isCustomDefinition, registerDefinition } from "../core/custom.ts";
 import { GalleyError } from "../core/errors.ts";
-import { provideGalleyModule } from "../core/modules.ts";
+import { importCookbookModule } from "../core/modules.ts";
 import type { ResourceType } from "../core/resource.ts";
 import { resourceTypes } from "../resources/index.ts";
 import type { Cookbook } from "./cookbook.ts";
@@ -55,10 +54,9 @@ export async function loadCustomTypes(
 }
 
 async function importDefinition(file: string) {
-  provideGalleyModule();
   let module: { default?: unknown };
   try {
-    module = (await import(pathToFileURL(file).href)) as { default?: unknown };
+    module = await importCookbookModule(file);
   } catch (error) {
     throw new GalleyError(
       "COOKBOOK_INVALID",

@@ -11,8 +11,14 @@ export interface DigestEntry {
   sha256: string;
 }
 
-// version-control and editor leftovers are not part of a cookbook's content
-const ignored = new Set([".git", ".hg", ".svn", "node_modules", ".DS_Store"]);
+/** Version-control and editor leftovers: not part of a cookbook's content (nor of a vendored copy). */
+export const ignoredNames: ReadonlySet<string> = new Set([
+  ".git",
+  ".hg",
+  ".svn",
+  "node_modules",
+  ".DS_Store",
+]);
 
 /**
  * The files of a cookbook folder, sorted by path: regular files (executable or not) and symlinks.
@@ -23,7 +29,7 @@ export async function cookbookEntries(dir: string): Promise<DigestEntry[]> {
   const walk = async (relative: string) => {
     const names = (await fs.readdir(path.join(dir, relative))).sort();
     for (const name of names) {
-      if (ignored.has(name)) continue;
+      if (ignoredNames.has(name)) continue;
       const rel = relative ? `${relative}/${name}` : name;
       const full = path.join(dir, rel);
       const stat = await fs.lstat(full);

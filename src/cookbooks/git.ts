@@ -4,8 +4,8 @@ import * as fs from "node:fs/promises";
 import * as os from "node:os";
 import * as path from "node:path";
 import { pipeline } from "node:stream/promises";
-import { GalleyError, isGalleyError } from "../core/errors.ts";
-import { loadCookbook } from "./cookbook.ts";
+import { GalleyError } from "../core/errors.ts";
+import { parseCookbookMetadata } from "./cookbook.ts";
 import { cookbookDigest } from "./digest.ts";
 import type { Candidate } from "./resolve.ts";
 import { describeSource, type GitSource, normalizeSubdir } from "./sources.ts";
@@ -215,22 +215,9 @@ async function readMetadata(dir: string, origin: GitOrigin, revision: Revision) 
   return parseMetadata(result.stdout, `${origin.url} (${revision.label}): ${file}`);
 }
 
-// cookbook.ts validates metadata only through loadCookbook(dir): give it the text in a scratch folder,
-// and name the repository instead of that folder in its errors
-async function parseMetadata(text: string, label: string) {
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), "galley-metadata-"));
-  const file = path.join(dir, "cookbook.yaml");
-  try {
-    await fs.writeFile(file, text);
-    return (await loadCookbook(dir))!;
-  } catch (error) {
-    if (!isGalleyError(error)) throw error;
-    throw new GalleyError("SOURCE_INVALID", error.message.replaceAll(file, label), {
-      hint: error.hint ?? "fix the cookbook.yaml in that repository",
-    });
-  } finally {
-    await fs.rm(dir, { recursive: true, force: true });
-  }
+// errors name the repository and revision, not a file on this machine
+function parseMetadata(text: string, label: string) {
+  return parseCookbookMetadata(label, text, "SOURCE_INVALID");
 }
 
 /**

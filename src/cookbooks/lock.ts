@@ -3,7 +3,7 @@ import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import * as v from "valibot";
 import { GalleyError } from "../core/errors.ts";
-import { type Cookbook, loadCookbook } from "./cookbook.ts";
+import { type Cookbook, loadCookbook, parseYamlFile } from "./cookbook.ts";
 import { cookbookDigest } from "./digest.ts";
 import { cachedCookbookDir } from "./git.ts";
 import {
@@ -12,7 +12,6 @@ import {
   cookbookNameSchema,
   describeSource,
   isGitSource,
-  parseWithCode,
   type Sources,
   sourceSchema,
 } from "./sources.ts";
@@ -90,7 +89,7 @@ export function formatLock(lock: Lockfile): string {
 export async function readLock(file: string): Promise<Lockfile | undefined> {
   const text = await fs.readFile(file, "utf8").catch(() => undefined);
   if (text === undefined) return undefined;
-  const parsed = parseWithCode(
+  const parsed = parseYamlFile(
     file,
     text,
     lockSchema,

@@ -1,4 +1,5 @@
 import { type Attributes, deepMerge, isPlainObject } from "../core/attributes.ts";
+import { secretValues } from "../core/secrets.ts";
 import { redacted } from "../core/report.ts";
 
 /** The precedence levels of attributes, lowest first: a higher level wins. */
@@ -135,20 +136,7 @@ export class AttributeSet {
    * or "yes" everywhere would hide more than it protects); unique, longest first.
    */
   sensitiveValues(): string[] {
-    const found = new Set<string>();
-    const add = (text: string) => {
-      if (text.length >= 4) found.add(text);
-    };
-    const collect = (value: unknown): void => {
-      if (typeof value === "string") {
-        add(value);
-        if (value.includes("\n")) for (const line of value.split(/\r?\n/)) add(line.trim());
-      } else if (typeof value === "number") add(String(value));
-      else if (Array.isArray(value)) value.forEach(collect);
-      else if (isPlainObject(value)) Object.values(value).forEach(collect);
-    };
-    for (const layer of this.#layers) if (layer.source.sensitive) collect(layer.values);
-    return [...found].sort((a, b) => b.length - a.length || a.localeCompare(b));
+    return secretValues(this.#layers.filter((layer) => layer.source.sensitive).map((layer) => layer.values));
   }
 
   /**

@@ -8,10 +8,9 @@ import type { RecipeEntry, RunList } from "../core/runlist.ts";
 import { isEncrypted } from "../secrets/envelope.ts";
 import {
   type Cookbook,
-  loadAttributeFile,
   loadCookbookAttributes,
   loadCookbooks,
-  isSecretFile,
+  readAttributeFile,
   type SecretOptions,
   recipeFile,
 } from "./cookbook.ts";
@@ -172,8 +171,7 @@ export class CookbookRunList implements RunList {
     }
     for (const name of attributeFiles) {
       const file = path.resolve(name);
-      const sensitive = await isSecretFile(file);
-      const values = await loadAttributeFile(file, facts, secrets);
+      const { values, sensitive } = await readAttributeFile(file, facts, secrets);
       set.add({ level: "run", label: `--attrs ${name}`, file, line: lazyLines(file), sensitive }, values);
     }
     set.add({ level: "automatic", label: "facts" }, facts as unknown as Attributes);

@@ -3,7 +3,6 @@ import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import * as v from "valibot";
 import { isMap, isScalar, LineCounter, parseDocument } from "yaml";
-import { type ErrorCode, GalleyError, isGalleyError } from "../core/errors.ts";
 import { parseYamlFile } from "./cookbook.ts";
 import { isConstraint } from "./versions.ts";
 
@@ -103,25 +102,9 @@ export async function loadSources(root: string): Promise<Sources | undefined> {
   const file = path.join(kitchen, sourcesFileName);
   const text = await fs.readFile(file, "utf8").catch(() => undefined);
   if (text === undefined) return undefined;
-  const parsed = parseWithCode(file, text, sourcesSchema, "SOURCE_INVALID");
+  const parsed = parseYamlFile(file, text, sourcesSchema, "SOURCE_INVALID");
   const cookbooks = new Map(Object.entries(parsed.cookbooks ?? {}));
   return { root: kitchen, file, cookbooks, sha256: sourcesDigest(cookbooks), lines: entryLines(text) };
-}
-
-/** parseYamlFile, with the error code of the file being read (it knows only cookbook and attribute codes). */
-export function parseWithCode<T>(
-  file: string,
-  text: string,
-  schema: v.GenericSchema<unknown, T>,
-  code: ErrorCode,
-  hint?: string,
-): T {
-  try {
-    return parseYamlFile(file, text, schema);
-  } catch (error) {
-    if (!isGalleyError(error)) throw error;
-    throw new GalleyError(code, error.message, { hint: hint ?? error.hint ?? "fix it and run again" });
-  }
 }
 
 /** The sha256 of cookbooks.yaml's content as parsed: comments, order and layout do not count. */

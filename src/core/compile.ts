@@ -10,7 +10,7 @@ import { GalleyError, isGalleyError } from "./errors.ts";
 import { buildEdges, orderResources } from "./graph.ts";
 import type { Facts } from "./host.ts";
 import { CallerLocation, displayPath } from "./location.ts";
-import { provideGalleyModule } from "./modules.ts";
+import { importCookbookModule } from "./modules.ts";
 import type { Recipe, RecipeContext } from "./recipe.ts";
 import type { CompileContext, ResourceType } from "./resource.ts";
 import { formatIssues } from "./validate.ts";
@@ -463,10 +463,9 @@ function unknownType(
 }
 
 async function importRecipe(file: string, label: string): Promise<Recipe> {
-  provideGalleyModule();
   let module: { default?: unknown };
   try {
-    module = (await import(pathToFileURL(file).href)) as { default?: unknown };
+    module = await importCookbookModule(file);
   } catch (error) {
     throw new GalleyError(
       "RECIPE_FAILED",

@@ -1,4 +1,5 @@
 import { registerHooks } from "node:module";
+import { pathToFileURL } from "node:url";
 
 let provided = false;
 
@@ -17,4 +18,10 @@ export function provideGalleyModule(): void {
       return nextResolve(specifier, context);
     },
   });
+}
+
+/** Imports a cookbook's module (a recipe, an attributes file, a resource type), "galley" resolvable. */
+export async function importCookbookModule(file: string): Promise<{ default?: unknown }> {
+  provideGalleyModule();
+  return (await import(pathToFileURL(file).href)) as { default?: unknown };
 }

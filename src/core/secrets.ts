@@ -51,3 +51,28 @@ export function sensitive<T extends string | number>(value: T): T {
   registerSecrets([String(value)]);
   return value;
 }
+
+/**
+ * The strings a redactor must hide: every string and number leaf of `values` (numbers as written by
+ * String()), and each trimmed line of a multi-line string, keeping only those of 4 characters or more
+ * (masking "1" or "yes" everywhere would hide more than it protects). Unique, longest first, so that
+ * replacing them in order never leaves part of a longer secret.
+ *
+ * @example secretValues({ db: { password: "s3cret!", port: 5432, ssl: true } }) // ["s3cret!", "5432"]
+ */
+export function secretValues(values: unknown): string[] {
+  const found = new Set<string>();
+  const add = (text: string) => {
+    if (text.length >= 4) found.add(text);
+  };
+  const walk = (value: unknown): void => {
+    if (typeof value === "string") {
+      add(value);
+      if (value.includes("\n")) for (const line of value.split(/\r?\n/)) add(line.trim());
+    } else if (typeof value === "number" || typeof value === "bigint") add(String(value));
+    else if (Array.isArray(value)) value.forEach(walk);
+    else if (typeof value === "object" && value !== null) Object.values(value).forEach(walk);
+  };
+  walk(values);
+  return [...found].sort((a, b) => b.length - a.length || a.localeCompare(b));
+}

@@ -6,25 +6,12 @@ import * as path from "node:path";
 import { before, test } from "node:test";
 import { LocalHost } from "../hosts/local.ts";
 import { git } from "./git.ts";
+import { gitEnv, sh } from "../../test/support/git-repos.ts";
 import { convergeTwice, prepare, tempDir } from "./testing.ts";
 
 const host = new LocalHost();
 
 const context = { stateDir: "/nonexistent" };
-const gitEnv = {
-  ...process.env,
-  GIT_AUTHOR_NAME: "Galley Test",
-  GIT_AUTHOR_EMAIL: "test@galley.invalid",
-  GIT_COMMITTER_NAME: "Galley Test",
-  GIT_COMMITTER_EMAIL: "test@galley.invalid",
-  GIT_CONFIG_NOSYSTEM: "1",
-};
-
-/** Runs git in a directory for the test's own setup and checks. */
-function sh(cwd: string, ...args: string[]): string {
-  return execFileSync("git", args, { cwd, env: gitEnv, encoding: "utf8", stdio: "pipe" }).trim();
-}
-
 /** A bare repository with a work tree that pushes to it: commits on main, a branch, two tags. */
 interface Fixture {
   bare: string;

@@ -3,9 +3,10 @@ import * as fs from "node:fs/promises";
 import { LineCounter, parseDocument } from "yaml";
 import { isPlainObject } from "../core/attributes.ts";
 import { GalleyError } from "../core/errors.ts";
+import { secretValues } from "../core/secrets.ts";
 import { isEncrypted } from "./envelope.ts";
 
-export { isEncrypted };
+export { isEncrypted, secretValues };
 
 /*
  * An encrypted attributes file is text, so it can live in git:
@@ -223,29 +224,4 @@ export function parseSecretAttributes(
     });
   }
   return values;
-}
-
-/**
- * The strings a redactor must hide: every string and number leaf of `values` (numbers as written by
- * String()), and each trimmed line of a multi-line string, keeping only those of 4 characters or more
- * (masking "1" or "yes" everywhere would hide more than it protects). Unique, longest first, so that
- * replacing them in order never leaves part of a longer secret.
- *
- * @example secretValues({ db: { password: "s3cret!", port: 5432, ssl: true } }) // ["s3cret!", "5432"]
- */
-export function secretValues(values: unknown): string[] {
-  const found = new Set<string>();
-  const add = (text: string) => {
-    if (text.length >= 4) found.add(text);
-  };
-  const walk = (value: unknown): void => {
-    if (typeof value === "string") {
-      add(value);
-      if (value.includes("\n")) for (const line of value.split(/\r?\n/)) add(line.trim());
-    } else if (typeof value === "number" || typeof value === "bigint") add(String(value));
-    else if (Array.isArray(value)) value.forEach(walk);
-    else if (typeof value === "object" && value !== null) Object.values(value).forEach(walk);
-  };
-  walk(values);
-  return [...found].sort((a, b) => b.length - a.length || a.localeCompare(b));
 }

@@ -4,7 +4,8 @@ import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import { tempDir } from "../../src/resources/testing.ts";
 
-const gitEnv = {
+/** A fixed identity and no system git config, for the tests' own commits. */
+export const gitEnv = {
   ...process.env,
   GIT_AUTHOR_NAME: "Galley Test",
   GIT_AUTHOR_EMAIL: "test@galley.invalid",
