@@ -44,6 +44,20 @@ export const errorCodes = {
   BUNDLE_INVALID: 2,
   /** an encrypted file cannot be read with the key given, or no key was given */
   SECRET_INVALID: 2,
+  /** an inventory file is unreadable or wrong, or --limit selects no host */
+  INVENTORY_INVALID: 2,
+  /** a host could not be reached: connection refused or timed out, DNS, jump host */
+  HOST_UNREACHABLE: 4,
+  /** the SSH server refused every key offered */
+  SSH_AUTH_FAILED: 4,
+  /** the host's key is not in known_hosts (strict checking) */
+  HOST_KEY_UNKNOWN: 4,
+  /** the host's key differs from the one recorded in known_hosts: possibly an attack */
+  HOST_KEY_CHANGED: 4,
+  /** sudo (become) refused or asked for a password */
+  BECOME_FAILED: 4,
+  /** the container provider cannot run here (not root, not Linux, a tool missing) or a host is wrong */
+  PROVIDER_FAILED: 5,
   RESOURCE_TYPE_ERROR: 3,
   APPLY_FAILED: 1,
   EXEC_FAILED: 1,
@@ -60,6 +74,10 @@ export const exitCodes = {
   userError: 2,
   /** a bug in Galley or in a resource type */
   internalError: 3,
+  /** a host could not be reached or refused us (network, SSH authentication, host key, sudo) */
+  unreachable: 4,
+  /** the container provider failed: not root, not Linux, a tool missing, a host in a bad state */
+  providerFailed: 5,
 } as const;
 
 /** Whether a value is a GalleyError (also across module copies). */
