@@ -3,18 +3,24 @@ import * as fs from "node:fs/promises";
 import * as os from "node:os";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
+import { writePuppetManifest } from "./peers.ts";
 import { writeWorkload } from "./workload.ts";
 
-// `npm run bench [-- --sizes 100,1000] [--runs 7]`: solo converges of the reference workload, whole
-// process timed. The no-op and drift phases run `--runs` times: this machine's speed varies by a
-// third from minute to minute, so the median is the figure and the fastest run is shown beside it.
+// `npm run bench [-- --sizes 100,1000] [--runs 7] [--only solo|push] [--hosts 1,10] [--latency 0,100] [--peers]`:
+// solo converges of the reference workload, then (as root) `galley push` of it to local container
+// hosts; whole processes timed. The no-op and drift phases run `--runs` times: this machine's speed
+// varies by a third from minute to minute, so the median is the figure and the fastest run is shown
+// beside it. --peers also runs `puppet apply` (solo) and `ansible-playbook` (push) where installed.
 const child = fileURLToPath(new URL("./child.js", import.meta.url));
-const sizesArg = process.argv.indexOf("--sizes");
-const sizes = sizesArg > 0 ? process.argv[sizesArg + 1]!.split(",").map(Number) : [100, 1000];
-const runsArg = process.argv.indexOf("--runs");
-const runs = runsArg > 0 ? Number(process.argv[runsArg + 1]) : 7;
-// puppet apply of the same workload, no-op run at N = 1000, measured on this kind of machine (issue 2)
-const puppetNoopSeconds = 3.6;
+const arg = (name: string) => {
+  const at = process.argv.indexOf(name);
+  return at > 0 ? process.argv[at + 1] : undefined;
+};
+const list = (name: string, fallback: number[]) => arg(name)?.split(",").map(Number) ?? fallback;
+const sizes = list("--sizes", [100, 1000]);
+const runs = Number(arg("--runs") ?? 7);
+const only = arg("--only");
+const peers = process.argv.includes("--peers");
 
 interface Sample {
   phase: string;
@@ -61,57 +67,154 @@ async function drift(target: string, n: number): Promise<void> {
   }
 }
 
-const rows: (Sample & { n: number })[] = [];
-for (const n of sizes) {
-  const work = await fs.mkdtemp(path.join(os.tmpdir(), "galley-bench-"));
-  const target = path.join(work, "target");
-  const resources = await writeWorkload(work, target, n);
-  const args = ["apply", "bench", "--json", "--state-dir", path.join(work, "state")];
-  rows.push({ n, phase: "first converge", resources, ...(await repeat(1, async () => galley(args, work))) });
-  rows.push({ n, phase: "no-op rerun", resources, ...(await repeat(runs, async () => galley(args, work))) });
-  const drifted = await repeat(runs, async () => {
-    await drift(target, n);
-    return galley(args, work);
-  });
-  rows.push({ n, phase: "1% drift", resources, ...drifted });
-  await fs.rm(work, { recursive: true, force: true });
+/** puppet apply of the same workload: first converge and no-op, whole process. */
+async function puppet(n: number): Promise<{ first: number; noop: number } | undefined> {
+  if (spawnSync("puppet", ["--version"]).status !== 0) return undefined;
+  const work = await fs.mkdtemp(path.join(os.tmpdir(), "galley-bench-puppet-"));
+  try {
+    const manifest = await writePuppetManifest(path.join(work, "manifest"), path.join(work, "target"), n);
+    const once = () => {
+      const started = performance.now();
+      const result = spawnSync("puppet", ["apply", "--color=false", manifest], { encoding: "utf8" });
+      if (result.status !== 0) throw new Error(`puppet apply exited ${result.status}: ${result.stderr}`);
+      return (performance.now() - started) / 1000;
+    };
+    const first = once();
+    const noops = Array.from({ length: Math.min(runs, 3) }, once).sort((a, b) => a - b);
+    return { first, noop: noops[Math.floor((noops.length - 1) / 2)]! };
+  } finally {
+    await fs.rm(work, { recursive: true, force: true });
+  }
 }
 
-const columns = [
-  "N",
-  "phase",
-  "resources",
-  "changed",
-  "runs",
-  "median s",
-  "fastest s",
-  "res/s",
-  "peak RSS MB",
-];
-const widths = [5, 15, 9, 8, 5, 9, 10, 9, 12];
-const line = (cells: string[]) =>
+const line = (widths: number[], cells: string[]) =>
   cells.map((cell, i) => (i === 1 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join(" ");
-console.log(`galley solo apply, whole process (node ${process.version}, ${os.cpus().length} cores)\n`);
-console.log(line(columns));
-for (const row of rows) {
-  console.log(
-    line([
-      String(row.n),
-      row.phase,
-      String(row.resources),
-      String(row.changed),
-      String(row.runs),
-      row.seconds.toFixed(3),
-      row.fastest.toFixed(3),
-      String(Math.round(row.resources / row.seconds)),
-      row.maxRssMb.toFixed(1),
-    ]),
-  );
+
+if (only !== "push") {
+  const rows: (Sample & { n: number })[] = [];
+  const puppetRuns = new Map<number, { first: number; noop: number }>();
+  for (const n of sizes) {
+    const work = await fs.mkdtemp(path.join(os.tmpdir(), "galley-bench-"));
+    const target = path.join(work, "target");
+    const resources = await writeWorkload(work, target, n);
+    const args = ["apply", "bench", "--json", "--state-dir", path.join(work, "state")];
+    rows.push({
+      n,
+      phase: "first converge",
+      resources,
+      ...(await repeat(1, async () => galley(args, work))),
+    });
+    rows.push({
+      n,
+      phase: "no-op rerun",
+      resources,
+      ...(await repeat(runs, async () => galley(args, work))),
+    });
+    const drifted = await repeat(runs, async () => {
+      await drift(target, n);
+      return galley(args, work);
+    });
+    rows.push({ n, phase: "1% drift", resources, ...drifted });
+    await fs.rm(work, { recursive: true, force: true });
+    const measured = peers ? await puppet(n) : undefined;
+    if (measured) puppetRuns.set(n, measured);
+  }
+  const columns = [
+    "N",
+    "phase",
+    "resources",
+    "changed",
+    "runs",
+    "median s",
+    "fastest s",
+    "res/s",
+    "peak RSS MB",
+  ];
+  const widths = [5, 15, 9, 8, 5, 9, 10, 9, 12];
+  console.log(`galley solo apply, whole process (node ${process.version}, ${os.cpus().length} cores)\n`);
+  console.log(line(widths, columns));
+  for (const row of rows) {
+    console.log(
+      line(widths, [
+        String(row.n),
+        row.phase,
+        String(row.resources),
+        String(row.changed),
+        String(row.runs),
+        row.seconds.toFixed(3),
+        row.fastest.toFixed(3),
+        String(Math.round(row.resources / row.seconds)),
+        row.maxRssMb.toFixed(1),
+      ]),
+    );
+  }
+  for (const [n, p] of puppetRuns) {
+    const first = rows.find((r) => r.n === n && r.phase === "first converge")!;
+    const noop = rows.find((r) => r.n === n && r.phase === "no-op rerun")!;
+    console.log(
+      `\nN = ${n}, puppet apply: first ${p.first.toFixed(2)} s (galley ${(first.seconds / p.first).toFixed(3)} ×), no-op ${p.noop.toFixed(2)} s (galley median ${(noop.seconds / p.noop).toFixed(3)} ×, fastest ${(noop.fastest / p.noop).toFixed(3)} ×)`,
+    );
+  }
 }
-const noop = rows.find((r) => r.n === 1000 && r.phase === "no-op rerun");
-if (noop) {
-  const ratio = (seconds: number) => (seconds / puppetNoopSeconds).toFixed(3);
-  console.log(
-    `\nno-op at N = 1000: median ${noop.seconds.toFixed(3)} s = ${ratio(noop.seconds)} × puppet apply's ${puppetNoopSeconds} s, fastest ${noop.fastest.toFixed(3)} s = ${ratio(noop.fastest)} × (target: under 0.1 ×)`,
-  );
+
+if (only !== "solo") {
+  if (process.getuid?.() !== 0) {
+    console.log("\npush runs skipped: local container hosts need root (sudo npm run bench)");
+  } else {
+    const { benchPush } = await import("./push.ts");
+    const pushRows = await benchPush({
+      sizes,
+      hostCounts: list("--hosts", [1, 10]),
+      latencies: list("--latency", [0, 100]),
+      runs: Math.min(runs, 3),
+      peers,
+    });
+    const columns = [
+      "N",
+      "tool",
+      "hosts",
+      "RTT+ms",
+      "phase",
+      "changed",
+      "runs",
+      "median s",
+      "fastest s",
+      "slowest host s",
+    ];
+    const widths = [5, 36, 5, 6, 9, 7, 4, 9, 9, 14];
+    console.log(
+      `\npush to local container hosts over SSH, whole process; RTT+ms is the added round-trip latency\n`,
+    );
+    console.log(line(widths, columns));
+    for (const row of pushRows) {
+      console.log(
+        line(widths, [
+          String(row.n),
+          row.tool,
+          String(row.hosts),
+          String(row.latencyMs),
+          row.phase,
+          String(row.changed),
+          String(row.runs),
+          row.seconds.toFixed(2),
+          row.fastest.toFixed(2),
+          row.hostSeconds.toFixed(2),
+        ]),
+      );
+    }
+    for (const row of pushRows.filter((r) => r.tool !== "galley push" && r.phase === "no-op")) {
+      const ours = pushRows.find(
+        (r) =>
+          r.tool === "galley push" &&
+          r.phase === "no-op" &&
+          r.n === row.n &&
+          r.hosts === row.hosts &&
+          r.latencyMs === row.latencyMs,
+      );
+      if (ours)
+        console.log(
+          `no-op, N = ${row.n}, ${row.hosts} hosts, +${row.latencyMs} ms: galley ${(ours.seconds / row.seconds).toFixed(3)} × ${row.tool}`,
+        );
+    }
+  }
 }

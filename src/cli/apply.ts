@@ -77,7 +77,7 @@ export function apply(mode: "apply" | "plan") {
 }
 
 /** The cookbooks of a bundle, verified and extracted into the cache, and its default run list. */
-async function openBundleCookbooks(file: string) {
+export async function openBundleCookbooks(file: string) {
   const [{ openBundle }, { cacheDir }, { loadCookbooks }] = await Promise.all([
     import("../cookbooks/bundle.ts"),
     import("../cookbooks/git.ts"),

@@ -8,7 +8,7 @@ import { containsSecret, knownSecrets } from "../core/secrets.ts";
 import { resourceTypes } from "../resources/index.ts";
 import type { Cookbook, SecretOptions } from "./cookbook.ts";
 import { loadCustomTypes, typeRegistry } from "./custom-types.ts";
-import type { AttributeSet } from "./precedence.ts";
+import type { AttributeSet, AttributeSource } from "./precedence.ts";
 import { CookbookRunList } from "./runlist.ts";
 
 export interface CompileRunListOptions {
@@ -23,6 +23,8 @@ export interface CompileRunListOptions {
   secrets?: SecretOptions;
   /** the cookbooks to use instead of loading the kitchen's (a bundle's) */
   cookbooks?: Map<string, Cookbook>;
+  /** more attribute layers, e.g. an inventory's group (layer level) and host (instance level) attributes */
+  layers?: readonly { source: AttributeSource; values: Attributes }[];
 }
 
 /** What compiling a run list yields: the catalog, the types that converge it, and the attributes. */
@@ -48,6 +50,7 @@ export async function compileRun(options: CompileRunListOptions): Promise<Compil
     options.cookbooks ? { cookbooks: options.cookbooks } : {},
   );
   const attributes = await runList.attributeSet(facts, options.attributeFiles, options.secrets);
+  for (const layer of options.layers ?? []) attributes.add(layer.source, layer.values);
   const custom = await loadCustomTypes(runList.cookbooks.values());
   let types = options.types ?? resourceTypes;
   if (Object.keys(custom).length > 0)

@@ -1,0 +1,250 @@
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs/promises";
+import * as path from "node:path";
+import { fileURLToPath } from "node:url";
+import { parse, stringify } from "yaml";
+import { latencyRelay } from "./latency-relay.ts";
+import { writeAnsiblePlaybook } from "./peers.ts";
+import { writeWorkload } from "./workload.ts";
+
+// `galley push` of the reference workload to local container hosts (galley hosts up), with and
+// without added round-trip latency, and Ansible on the same hosts when --peers is given.
+
+const child = fileURLToPath(new URL("./child.js", import.meta.url));
+const galleyBin = fileURLToPath(new URL("../bin/galley.js", import.meta.url));
+/** where the workload lives on every host */
+const target = "/srv/bench";
+
+export interface PushBenchOptions {
+  sizes: number[];
+  hostCounts: number[];
+  latencies: number[];
+  runs: number;
+  peers: boolean;
+}
+
+export interface PushRow {
+  tool: string;
+  n: number;
+  hosts: number;
+  latencyMs: number;
+  phase: string;
+  seconds: number;
+  fastest: number;
+  runs: number;
+  /** slowest host's own time, from the report */
+  hostSeconds: number;
+  changed: number;
+}
+
+interface Fleet {
+  work: string;
+  names: string[];
+  addresses: Map<string, string>;
+  key: string;
+  knownHosts: string;
+}
+
+/** Runs the push benchmark and returns its rows; the hosts are made here and removed at the end. */
+export async function benchPush(options: PushBenchOptions): Promise<PushRow[]> {
+  const work = await fs.mkdtemp("/tmp/galley-bench-push-");
+  const count = Math.max(...options.hostCounts);
+  const rows: PushRow[] = [];
+  run(["hosts", "up", String(count), "--init", "sysv"], work, "inherit");
+  try {
+    const fleet = await readFleet(work);
+    for (const latencyMs of options.latencies) {
+      const relays = await Promise.all(
+        fleet.names.map(
+          async (name) =>
+            [name, await latencyRelay({ host: fleet.addresses.get(name)!, port: 22 }, latencyMs)] as const,
+        ),
+      );
+      try {
+        const inventory = await writeInventory(
+          fleet,
+          latencyMs,
+          new Map(relays.map(([name, r]) => [name, r.port])),
+        );
+        for (const n of options.sizes) {
+          const kitchen = path.join(work, `kitchen-${n}`);
+          await writeWorkload(kitchen, target, n);
+          for (const hosts of options.hostCounts) {
+            const selected = fleet.names.slice(0, hosts);
+            const limit = selected.join(",");
+            const push = () =>
+              galleyPush(["push", "-i", inventory, "--limit", limit, "bench", "--json"], kitchen);
+            const at = { tool: "galley push", n, hosts, latencyMs };
+            reset(work, selected);
+            rows.push({ ...at, phase: "first", ...(await repeat(1, push)) });
+            rows.push({ ...at, phase: "no-op", ...(await repeat(options.runs, push)) });
+            rows.push({
+              ...at,
+              phase: "1% drift",
+              ...(await repeat(options.runs, () => {
+                drift(work, selected, n);
+                return push();
+              })),
+            });
+            if (options.peers && n <= 100)
+              rows.push(...(await ansible(work, fleet, selected, inventory, n, latencyMs, options.runs)));
+          }
+        }
+      } finally {
+        await Promise.all(relays.map(([, relay]) => relay.close()));
+      }
+    }
+  } finally {
+    run(["hosts", "down"], work, "inherit");
+    await fs.rm(work, { recursive: true, force: true });
+  }
+  return rows;
+}
+
+type Sample = Pick<PushRow, "seconds" | "hostSeconds" | "changed">;
+
+async function repeat(count: number, once: () => Sample | Promise<Sample>) {
+  const samples: Sample[] = [];
+  for (let i = 0; i < count; i++) samples.push(await once());
+  samples.sort((a, b) => a.seconds - b.seconds);
+  return { ...samples[Math.floor((samples.length - 1) / 2)]!, fastest: samples[0]!.seconds, runs: count };
+}
+
+function galleyPush(args: string[], cwd: string): Sample {
+  const started = performance.now();
+  const result = spawnSync(process.execPath, [child, ...args], { cwd, encoding: "utf8", maxBuffer: 1 << 28 });
+  const seconds = (performance.now() - started) / 1000;
+  if (result.status !== 0)
+    throw new Error(
+      `galley ${args.join(" ")} exited ${result.status}: ${result.stderr}${result.stdout.slice(0, 2000)}`,
+    );
+  const { hosts } = JSON.parse(result.stdout) as {
+    hosts: Record<string, { durationMs: number; summary: { changed: number } }>;
+  };
+  const reports = Object.values(hosts);
+  return {
+    seconds,
+    hostSeconds: Math.max(...reports.map((r) => r.durationMs)) / 1000,
+    changed: reports.reduce((sum, r) => sum + r.summary.changed, 0),
+  };
+}
+
+function run(args: string[], cwd: string, stdio: "inherit" | "pipe" = "pipe"): string {
+  const result = spawnSync(process.execPath, [galleyBin, ...args], {
+    cwd,
+    encoding: "utf8",
+    stdio: ["ignore", stdio === "inherit" ? "ignore" : "pipe", stdio],
+  });
+  if (result.status !== 0)
+    throw new Error(`galley ${args.join(" ")} exited ${result.status}: ${result.stderr ?? ""}`);
+  return result.stdout ?? "";
+}
+
+/** Removes the workload and Galley's state from the hosts, for a first converge. */
+function reset(work: string, names: string[]): void {
+  for (const name of names) run(["hosts", "exec", name, "--", "rm", "-rf", target, "/var/lib/galley"], work);
+}
+
+/** Changes 1% of the files by hand on every host. */
+function drift(work: string, names: string[], n: number): void {
+  const dirs = n / 10;
+  const files = Array.from(
+    { length: Math.max(1, Math.round(n / 100)) },
+    (_, i) => `${target}/d${(i * 100) % dirs}/file${i * 100}.txt`,
+  );
+  const script = files.map((f) => `echo 'changed by hand' > ${f}`).join("; ");
+  for (const name of names) run(["hosts", "exec", name, "--", "sh", "-c", script], work);
+}
+
+async function readFleet(work: string): Promise<Fleet> {
+  const dir = path.join(work, ".galley", "hosts");
+  const inventory = parse(await fs.readFile(path.join(dir, "inventory.yaml"), "utf8")) as {
+    hosts: Record<string, { address: string }>;
+  };
+  const names = Object.keys(inventory.hosts);
+  return {
+    work,
+    names,
+    addresses: new Map(names.map((name) => [name, inventory.hosts[name]!.address])),
+    key: path.join(dir, "id_ed25519"),
+    knownHosts: path.join(dir, "known_hosts"),
+  };
+}
+
+/** An inventory that reaches every host through its relay; its known_hosts names the relay ports. */
+async function writeInventory(fleet: Fleet, latencyMs: number, ports: Map<string, number>): Promise<string> {
+  const dir = path.join(fleet.work, `latency-${latencyMs}`);
+  await fs.mkdir(dir, { recursive: true });
+  const known: string[] = [];
+  for (const line of (await fs.readFile(fleet.knownHosts, "utf8")).split("\n")) {
+    const [hostField, ...key] = line.split(" ");
+    const name = [...fleet.addresses].find(
+      ([, address]) => hostField === address || hostField === `[${address}]:22`,
+    )?.[0];
+    if (name) known.push(`[127.0.0.1]:${ports.get(name)} ${key.join(" ")}`);
+  }
+  await fs.writeFile(path.join(dir, "known_hosts"), `${known.join("\n")}\n`);
+  const hosts = Object.fromEntries(
+    fleet.names.map((name) => [name, { address: "127.0.0.1", port: ports.get(name) }]),
+  );
+  const inventory = { connection: { user: "root", key: fleet.key, known_hosts: "known_hosts" }, hosts };
+  const file = path.join(dir, "inventory.yaml");
+  await fs.writeFile(file, stringify(inventory));
+  return file;
+}
+
+/** ansible-playbook on the same hosts through the same relays: default settings, then pipelining with forks = hosts. */
+async function ansible(
+  work: string,
+  fleet: Fleet,
+  names: string[],
+  inventory: string,
+  n: number,
+  latencyMs: number,
+  runs: number,
+): Promise<PushRow[]> {
+  if (spawnSync("ansible-playbook", ["--version"]).status !== 0) return [];
+  const dir = path.join(path.dirname(inventory), `ansible-${n}`);
+  const playbook = await writeAnsiblePlaybook(dir, target, n);
+  const relayInventory = parse(await fs.readFile(inventory, "utf8")) as {
+    hosts: Record<string, { port: number }>;
+  };
+  const ini = names.map(
+    (name) =>
+      `${name} ansible_host=127.0.0.1 ansible_port=${relayInventory.hosts[name]!.port} ansible_user=root ansible_python_interpreter=/usr/bin/python3`,
+  );
+  const iniFile = path.join(dir, "hosts.ini");
+  await fs.writeFile(iniFile, `[bench]\n${ini.join("\n")}\n`);
+  const rows: PushRow[] = [];
+  for (const [label, env] of [
+    ["ansible (defaults)", {}],
+    [
+      "ansible (pipelining, forks = hosts)",
+      { ANSIBLE_PIPELINING: "True", ANSIBLE_FORKS: String(names.length) },
+    ],
+  ] as const) {
+    const play = (): Sample => {
+      const started = performance.now();
+      const result = spawnSync("ansible-playbook", ["-i", iniFile, "--private-key", fleet.key, playbook], {
+        cwd: dir,
+        encoding: "utf8",
+        maxBuffer: 1 << 28,
+        env: {
+          ...process.env,
+          ...env,
+          ANSIBLE_SSH_ARGS: `-o UserKnownHostsFile=${path.join(path.dirname(inventory), "known_hosts")} -o StrictHostKeyChecking=yes -o ControlMaster=auto -o ControlPersist=60s`,
+        },
+      });
+      const seconds = (performance.now() - started) / 1000;
+      if (result.status !== 0)
+        throw new Error(`ansible-playbook exited ${result.status}: ${result.stdout.slice(-3000)}`);
+      const changed = [...result.stdout.matchAll(/changed=(\d+)/g)].reduce((sum, m) => sum + Number(m[1]), 0);
+      return { seconds, hostSeconds: seconds, changed };
+    };
+    const at = { tool: label, n, hosts: names.length, latencyMs };
+    reset(work, names);
+    rows.push({ ...at, phase: "first", ...(await repeat(1, play)) });
+    rows.push({ ...at, phase: "no-op", ...(await repeat(Math.min(runs, 3), play)) });
+  }
+  return rows;
+}

@@ -1,0 +1,185 @@
+import * as path from "node:path";
+import { exitCodes, GalleyError } from "../core/errors.ts";
+import type { FleetMember, HostOutcome } from "../fleet/push.ts";
+import { describeOutcome, FleetProgress } from "./fleet-progress.ts";
+import { formatResource, paint, write, writeJson } from "./output.ts";
+import { cookbooksDir, type RunListValues, runListOptions, secretOptions } from "./options.ts";
+
+const options = {
+  ...runListOptions,
+  inventory: {
+    type: "string",
+    short: "i",
+    description: "the inventory: Galley YAML, or Ansible INI or YAML",
+  },
+  limit: {
+    type: "string",
+    short: "l",
+    description: "only hosts matching this pattern (web, web:&prod, 'db*', !web3)",
+  },
+  forks: { type: "string", short: "f", description: "hosts converged at once (default: all, at most 50)" },
+  plan: {
+    type: "boolean",
+    default: false,
+    description: "show what would change on each host, changing nothing",
+  },
+  "max-fail-percent": {
+    type: "string",
+    description: "stop starting hosts once more than this percentage of hosts failed or was unreachable",
+  },
+  "no-diff": { type: "boolean", default: false, description: "do not print content diffs" },
+  bundle: {
+    type: "string",
+    description: "converge from this bundle (galley bundle) instead of the kitchen's cookbooks",
+  },
+} as const;
+
+interface Values extends RunListValues {
+  inventory?: string;
+  limit?: string;
+  forks?: string;
+  plan: boolean;
+  "max-fail-percent"?: string;
+  "no-diff": boolean;
+  bundle?: string;
+}
+
+/** The most hosts converged at once when --forks is not given. */
+const defaultForkCap = 50;
+
+/** `galley push`: converge the inventory's hosts over SSH, in parallel. */
+export const pushCommand = {
+  summary: "converge many hosts over SSH (agentless push), in parallel",
+  usage: "-i INVENTORY [--limit PATTERN] [--forks N] [--plan] [--max-fail-percent P] [--json] RUNLIST…",
+  options,
+  async run(values: Values, positionals: string[]): Promise<number> {
+    if (!values.inventory) {
+      throw new GalleyError("USAGE", "galley push needs an inventory", {
+        hint: "name one with -i: galley push -i inventory.yaml web (galley hosts up writes .galley/hosts/inventory.yaml)",
+      });
+    }
+    const [{ loadInventory }, { selectHosts }, { pushFleet }, { SshHost }] = await Promise.all([
+      import("../inventory/load.ts"),
+      import("../inventory/select.ts"),
+      import("../fleet/push.ts"),
+      import("../hosts/ssh.ts"),
+    ]);
+    const inventory = await loadInventory(path.resolve(values.inventory));
+    const members: FleetMember[] = selectHosts(inventory, values.limit).map((host) => ({
+      name: host.name,
+      target: host.target,
+      attributes: host.attributes,
+    }));
+    const forks = values.forks ? count("--forks", values.forks, 1) : Math.min(members.length, defaultForkCap);
+    const maxFail = values["max-fail-percent"];
+    const maxFailPercent = maxFail === undefined ? undefined : count("--max-fail-percent", maxFail, 0, 100);
+    const bundle = values.bundle
+      ? await (await import("./apply.ts")).openBundleCookbooks(values.bundle)
+      : undefined;
+    const runList = positionals.length === 0 && bundle?.runList ? bundle.runList : positionals;
+    if (runList.length === 0) {
+      throw new GalleyError("USAGE", "the run list is empty", {
+        hint: "name recipes to run on every host: galley push -i inventory.yaml webapp",
+      });
+    }
+    const mode = values.plan ? "plan" : "apply";
+    const progress =
+      values.json && !process.stderr.isTTY ? undefined : new FleetProgress(members.map((m) => m.name));
+    if (!values.json) {
+      write(
+        `${paint("bold", `galley push${values.plan ? " --plan" : ""}`)} ${runList.join(" ")} to ${members.length} host${members.length === 1 ? "" : "s"} (${forks} at once)\n`,
+      );
+    }
+    const outcomes = await pushFleet({
+      members,
+      mode,
+      forks,
+      ...(maxFailPercent === undefined ? {} : { maxFailPercent }),
+      compile: {
+        runList,
+        cookbooksDir: cookbooksDir(values),
+        attributeFiles: values.attrs ?? [],
+        secrets: secretOptions(values),
+        ...(bundle ? { cookbooks: bundle.cookbooks } : {}),
+      },
+      connect: (target, onAttempt) => SshHost.connect(target, { onAttempt }),
+      onPhase: (name, phase) => {
+        progress?.update(name, phase);
+        if (phase.phase === "done" && !values.json)
+          progress?.print(hostChanges(name, phase.outcome, !values["no-diff"]));
+      },
+    });
+    progress?.finish();
+    if (values.json)
+      writeJson({ hosts: Object.fromEntries([...outcomes].map(([name, o]) => [name, jsonOutcome(o)])) });
+    else write(`\n${recap(outcomes)}\n`);
+    return exitCode([...outcomes.values()]);
+  },
+};
+
+function count(option: string, text: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new GalleyError(
+      "ARGS_INVALID",
+      `${option} ${text}: expected a whole number from ${min} to ${max === Number.MAX_SAFE_INTEGER ? "up" : max}`,
+      {
+        hint: `for example ${option} ${min === 0 ? 25 : 10}`,
+      },
+    );
+  }
+  return value;
+}
+
+/** A host's report as apply --json prints it; an unreachable or failed-to-start host's status and error. */
+function jsonOutcome(outcome: HostOutcome): unknown {
+  if ("report" in outcome) return outcome.report;
+  if (outcome.status === "skipped") return { status: "skipped", reason: outcome.reason };
+  return { status: outcome.status, error: outcome.error, durationMs: outcome.durationMs };
+}
+
+/** What a host changed (or would), printed when it finishes. */
+function hostChanges(name: string, outcome: HostOutcome, diffs: boolean): string {
+  if (!("report" in outcome)) return "";
+  const touched = outcome.report.resources.filter((r) => r.status !== "unchanged");
+  if (touched.length === 0) return "";
+  return `${paint("bold", `== ${name}`)}\n${touched.map((r) => formatResource(r, { diffs })).join("\n")}\n`;
+}
+
+/** The closing table: one row per host. */
+export function recap(outcomes: Map<string, HostOutcome>): string {
+  const header = ["host", "status", "changed", "unchanged", "failed", "skipped", "time"];
+  const rows = [...outcomes].map(([name, o]) => {
+    const s = "report" in o ? o.report.summary : undefined;
+    const changed = s
+      ? o.status !== "skipped" && "report" in o && o.report.mode === "plan"
+        ? s.pending
+        : s.changed
+      : "-";
+    return [
+      name,
+      o.status,
+      String(changed),
+      String(s?.unchanged ?? "-"),
+      String(s?.failed ?? "-"),
+      String(s?.skipped ?? "-"),
+      `${(o.durationMs / 1000).toFixed(1)}s`,
+    ];
+  });
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) =>
+    cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ");
+  const problems = [...outcomes]
+    .filter(([, o]) => !("report" in o) && o.status !== "skipped")
+    .map(([name, o]) => `  ${name}: ${describeOutcome(o)}`);
+  return [paint("bold", line(header)), ...rows.map(line), ...(problems.length ? ["", ...problems] : [])].join(
+    "\n",
+  );
+}
+
+/** 0 when every host converged; 1 when one failed or was skipped; 4 when the only trouble was unreachable hosts. */
+function exitCode(outcomes: HostOutcome[]): number {
+  if (outcomes.some((o) => o.status === "failed" || o.status === "skipped")) return exitCodes.runFailed;
+  if (outcomes.some((o) => o.status === "unreachable")) return exitCodes.unreachable;
+  return exitCodes.ok;
+}
