@@ -20,4 +20,7 @@ export const commands: Record<string, () => Promise<Command>> = {
   bundle: async () => (await import("./bundle.ts")).bundleCommand,
   explain: async () => (await import("./explain.ts")).explain,
   secrets: async () => (await import("./secrets.ts")).secretsCommand,
+  push: async () => (await import("./push.ts")).pushCommand,
+  inventory: async () => (await import("./inventory.ts")).inventoryCommand,
+  hosts: async () => (await import("./hosts.ts")).hostsCommand,
 };

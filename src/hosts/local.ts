@@ -117,8 +117,9 @@ export class LocalHost implements FsHost {
     try {
       await handle.writeFile(data);
       await handle.sync();
-      if (options.mode !== undefined) await handle.chmod(options.mode);
+      // chown clears setuid and setgid: own first, then set the mode
       if (ids.uid !== -1 || ids.gid !== -1) await handle.chown(ids.uid, ids.gid);
+      if (options.mode !== undefined) await handle.chmod(options.mode);
       await handle.close();
       await fs.rename(temp, file);
     } catch (error) {
@@ -167,8 +168,8 @@ export class LocalHost implements FsHost {
   async mkdir(dir: string, options: { mode?: number; owner?: string; group?: string; recursive?: boolean }) {
     const ids = this.#ids(options.owner, options.group);
     await fs.mkdir(dir, { recursive: options.recursive ?? false, mode: options.mode ?? 0o755 });
-    if (options.mode !== undefined) await fs.chmod(dir, options.mode);
     if (ids.uid !== -1 || ids.gid !== -1) await fs.chown(dir, ids.uid, ids.gid);
+    if (options.mode !== undefined) await fs.chmod(dir, options.mode);
   }
 
   async remove(target: string, options: { recursive?: boolean } = {}) {

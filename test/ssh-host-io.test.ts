@@ -1,0 +1,308 @@
+import assert from "node:assert/strict";
+import * as fs from "node:fs/promises";
+import * as path from "node:path";
+import { after, before, test } from "node:test";
+import { converge } from "../src/core/converge.ts";
+import { compileRun } from "../src/cookbooks/solo.ts";
+import { LocalHost } from "../src/hosts/local.ts";
+import { SshHost } from "../src/hosts/ssh.ts";
+import type { SshTarget } from "../src/hosts/target.ts";
+import { tempDir } from "../src/resources/testing.ts";
+import { makeKitchen, recipe } from "./support/kitchen.ts";
+import { ensureUser, type Sshd, sharedDir, sshTarget, startSshd } from "./support/sshd.ts";
+
+// Commands, files, reads, facts and converges over SSH, compared with LocalHost on the same
+// machine: the SSH server is this machine's own OpenSSH on 127.0.0.1.
+
+const local = new LocalHost();
+let sshd: Sshd;
+
+before(async () => {
+  await ensureUser("galleyssh", "nopasswd");
+  await ensureUser("galleypw", "password");
+  sshd = await startSshd(["root", "galleyssh", "galleypw"]);
+});
+after(() => sshd.stop());
+
+const target = (overrides: Partial<SshTarget> = {}, server = sshd) => sshTarget(server, overrides);
+
+async function connect(
+  t: { after(fn: () => unknown): void },
+  overrides: Partial<SshTarget> = {},
+  server = sshd,
+) {
+  const host = await SshHost.connect(target(overrides, server));
+  t.after(() => host.close());
+  return host;
+}
+
+test("ssh: connects with a key and a strict known_hosts; exec behaves like a local exec", async (t) => {
+  const host = await connect(t);
+  const dir = await sharedDir();
+  const cases: [string[], Parameters<SshHost["exec"]>[1]][] = [
+    [["echo", 'it\'s a "test" $HOME `x`'], {}],
+    [["pwd"], { cwd: dir }],
+    [["sh", "-c", 'printf "%s|%s" "$A" "$B"'], { env: { A: "one two", B: "it's" } }],
+    [["cat"], { input: "line 1\nline 2\0binary" }],
+    [["sh", "-c", "exit 3"], {}],
+    [["sh", "-c", "kill -TERM $$"], {}],
+    [["id", "-un"], { user: "galleyssh" }],
+    [["sh", "-c", "echo out; echo err >&2"], {}],
+  ];
+  for (const [argv, options] of cases) {
+    const remote = await host.exec(argv, options);
+    const here = await local.exec(argv, options);
+    assert.deepEqual(
+      { exitCode: remote.exitCode, stdout: remote.stdout, stderr: remote.stderr, timedOut: remote.timedOut },
+      { exitCode: here.exitCode, stdout: here.stdout, stderr: here.stderr, timedOut: here.timedOut },
+      `${argv.join(" ")} ${JSON.stringify(options)}`,
+    );
+  }
+  assert.equal((await host.exec(["no-such-command-galley"])).exitCode, 127);
+  assert.equal((await host.exec(["pwd"], { cwd: path.join(dir, "missing") })).exitCode, 127);
+  const pidFile = path.join(dir, "pid");
+  const slow = await host.exec(["sh", "-c", `sleep 30 & echo $! > ${pidFile}; sleep 30; echo never`], {
+    timeoutMs: 300,
+  });
+  assert.equal(slow.timedOut, true);
+  assert.equal(slow.exitCode, 137);
+  assert.equal(slow.stdout, "");
+  // the whole process group died, the background sleep too
+  const background = Number(await fs.readFile(pidFile, "utf8"));
+  assert.ok(!(await running(background)));
+});
+
+test("ssh: many commands and transfers at once share the connection within sshd's MaxSessions", async (t) => {
+  const host = await connect(t);
+  const dir = await sharedDir();
+  const results = await Promise.all([
+    ...Array.from({ length: 30 }, (_, i) => host.exec(["sh", "-c", `sleep 0.1; echo ${i}`])),
+    ...Array.from({ length: 10 }, (_, i) => host.writeFile(path.join(dir, `f${i}`), `${i}`)),
+  ]);
+  for (const [i, result] of results.slice(0, 30).entries()) {
+    assert.equal((result as { stdout: string }).stdout, `${i}\n`);
+  }
+  assert.equal(await fs.readFile(path.join(dir, "f9"), "utf8"), "9");
+  await host.close();
+  await assert.rejects(host.exec(["true"]), /closed/);
+  assert.equal(await host.closed, undefined, "a close is not a loss");
+});
+
+test("ssh: writeFile is atomic and sets mode and owner, as root and with become", async (t) => {
+  const dir = await sharedDir();
+  const root = await connect(t);
+  const become = await connect(t, { user: "galleyssh", become: true });
+  const data = Buffer.from([0, 1, 2, 255, 10, 39, 34]);
+  for (const [host, name] of [
+    [root, "as-root"],
+    [become, "as-become"],
+  ] as const) {
+    const file = path.join(dir, name);
+    await fs.writeFile(file, "old");
+    const before = (await fs.stat(file)).ino;
+    await host.writeFile(file, data, { mode: 0o640, owner: "nobody", group: "nogroup" });
+    assert.deepEqual(await fs.readFile(file), data);
+    const stat = await fs.stat(file);
+    assert.notEqual(stat.ino, before, "replaced by a rename, not rewritten in place");
+    assert.equal(stat.mode & 0o7777, 0o640);
+    assert.deepEqual([stat.uid, stat.gid], [65534, 65534]);
+    await host.writeFile(file, "setuid", { mode: 0o4755, owner: "root" });
+    assert.equal((await fs.stat(file)).mode & 0o7777, 0o4755);
+    await host.writeFile(path.join(dir, `${name}-plain`), "");
+    assert.equal((await fs.stat(path.join(dir, `${name}-plain`))).mode & 0o777, 0o644);
+    await assert.rejects(host.writeFile(path.join(dir, "missing", "f"), "x"), /APPLY_FAILED|cannot write/);
+    await assert.rejects(
+      host.writeFile(path.join(dir, "x"), "x", { owner: "no-such-user-galley" }),
+      /invalid user/,
+    );
+  }
+  // a root-only directory: only the become host can write there
+  const closed = await tempDir();
+  await become.writeFile(path.join(closed, "secret"), "s", { mode: 0o600 });
+  assert.equal(await fs.readFile(path.join(closed, "secret"), "utf8"), "s");
+  assert.deepEqual(
+    (await fs.readdir(dir)).filter((n) => n.includes("galley")),
+    [],
+    "no temp file left",
+  );
+  const staging = (await fs.readdir("/tmp")).filter((n) => n.startsWith("galley-upload-"));
+  await become.close();
+  const after = (await fs.readdir("/tmp")).filter((n) => n.startsWith("galley-upload-"));
+  assert.ok(after.length < staging.length, "the upload dir is removed on close");
+});
+
+test("ssh: with become, commands run as root; ExecOptions.user switches through sudo", async (t) => {
+  const host = await connect(t, { user: "galleyssh", become: true });
+  assert.equal((await host.exec(["id", "-un"])).stdout, "root\n");
+  assert.equal((await host.exec(["id", "-un"], { user: "nobody" })).stdout, "nobody\n");
+  assert.equal((await host.exec(["id", "-un"], { user: "galleyssh" })).stdout, "galleyssh\n");
+  const cat = await host.exec(["sh", "-c", "cat; echo $X >&2; exit 4"], { input: "in", env: { X: "x" } });
+  assert.deepEqual([cat.stdout, cat.stderr, cat.exitCode], ["in", "x\n", 4]);
+  assert.equal((await host.facts()).user.name, "root");
+  const plain = await connect(t, { user: "galleyssh" });
+  assert.equal((await plain.facts()).user.name, "galleyssh");
+});
+
+test("ssh: stat and readFile agree with LocalHost on the same files, as root and with become", async (t) => {
+  const dir = await sharedDir();
+  const paths = await makeTree(dir);
+  for (const host of [await connect(t), await connect(t, { user: "galleyssh", become: true })]) {
+    const before = host.stats.commands;
+    const [remoteStats, localStats] = await Promise.all([
+      settle(paths, (p) => host.stat(p)),
+      settle(paths, (p) => local.stat(p)),
+    ]);
+    assert.deepEqual(remoteStats, localStats);
+    const [remoteReads, localReads] = await Promise.all([
+      settle(paths, (p) => host.readFile(p)),
+      settle(paths, (p) => local.readFile(p)),
+    ]);
+    assert.deepEqual(remoteReads, localReads);
+    // every path was read in one turn: one find and one tar, plus one more for the unreadable dir alone
+    assert.ok(host.stats.commands - before <= 3, `${host.stats.commands - before} commands`);
+  }
+});
+
+test("ssh: a path sudo-less login cannot reach fails alone; the rest of its batch is answered", async (t) => {
+  const dir = await sharedDir();
+  const closed = path.join(dir, "closed");
+  await fs.mkdir(closed, { mode: 0o700 });
+  await fs.writeFile(path.join(closed, "f"), "x");
+  await fs.writeFile(path.join(dir, "open"), "open");
+  const host = await connect(t, { user: "galleyssh" });
+  const [denied, open, missing, read, unread] = await Promise.allSettled([
+    host.stat(path.join(closed, "f")),
+    host.stat(path.join(dir, "open")),
+    host.stat(path.join(dir, "missing")),
+    host.readFile(path.join(dir, "open")),
+    host.readFile(path.join(closed, "f")),
+  ]);
+  assert.equal(denied.status, "rejected");
+  assert.match(String((denied as PromiseRejectedResult).reason), /Permission denied/);
+  assert.equal(open.status === "fulfilled" && open.value?.type, "file");
+  assert.deepEqual(missing, { status: "fulfilled", value: undefined });
+  assert.equal(read.status === "fulfilled" && Buffer.from(read.value!).toString(), "open");
+  assert.equal(unread.status, "rejected");
+});
+
+test("ssh: facts match LocalHost's on the same machine, in one command", async (t) => {
+  const host = await connect(t);
+  const before = host.stats.commands;
+  const remote = await host.facts();
+  const here = await local.facts();
+  assert.equal(host.stats.commands - before, 1);
+  for (const field of ["hostname", "os", "arch", "cpus", "init", "user", "memoryMb", "addresses"] as const) {
+    assert.deepEqual(remote[field], here[field], field);
+  }
+  assert.equal(await host.facts(), remote, "cached");
+});
+
+test("ssh: 2000 stats and 1000 reads asked in one turn take a handful of commands", async (t) => {
+  const dir = await sharedDir();
+  const files = Array.from({ length: 1000 }, (_, i) => path.join(dir, `file-${i}-${"x".repeat(40)}`));
+  await Promise.all(files.map((file, i) => fs.writeFile(file, `content ${i}\n`)));
+  const missing = files.map((file) => `${file}.missing`);
+  const host = await connect(t);
+  const before = host.stats.commands;
+  const [stats, reads] = await Promise.all([
+    Promise.all([...files, ...missing].map((file) => host.stat(file))),
+    Promise.all(files.map((file) => host.readFile(file))),
+  ]);
+  const commands = host.stats.commands - before;
+  assert.ok(commands <= 4, `${commands} commands`);
+  assert.equal(stats.filter((s) => s?.type === "file").length, 1000);
+  assert.equal(stats.filter((s) => s === undefined).length, 1000);
+  for (const [i, data] of reads.entries()) assert.equal(Buffer.from(data!).toString(), `content ${i}\n`);
+});
+
+test("ssh: converging a catalog twice over SSH changes nothing the second time", async (t) => {
+  const out = await sharedDir();
+  const state = await tempDir();
+  const body = `
+    r.directory("${out}/etc", { mode: "0750" });
+    r.file("${out}/etc/app.conf", { content: "port = 80\\n", mode: "0640", owner: "nobody" });
+    r.file("${out}/etc/empty", { content: "" });
+    r.link("${out}/current", { to: "${out}/etc" });
+    r.execute("marker", { command: "touch ${out}/ran", creates: "${out}/ran" });`;
+  const kitchen = await makeKitchen({ app: { recipes: { default: recipe(body) } } });
+  for (const overrides of [{}, { user: "galleyssh", become: true }]) {
+    const host = await connect(t, overrides);
+    const runs = [];
+    for (let i = 0; i < 2; i++) {
+      const { catalog, types } = await compileRun({
+        runList: ["app"],
+        cookbooksDir: path.join(kitchen, "cookbooks"),
+        attributeFiles: [],
+        host,
+      });
+      runs.push(
+        await converge(catalog, host, {
+          mode: "apply",
+          stateDir: state,
+          types,
+          concurrency: host.readConcurrency,
+        }),
+      );
+    }
+    assert.equal(runs[0]!.status, "ok", JSON.stringify(runs[0]!.resources));
+    assert.equal(runs[1]!.status, "ok");
+    assert.equal(runs[1]!.summary.changed, 0, JSON.stringify(runs[1]!.resources));
+    await fs.rm(path.join(out, "etc"), { recursive: true });
+    await fs.rm(path.join(out, "ran"));
+    await fs.rm(path.join(out, "current"));
+  }
+});
+
+async function makeTree(dir: string): Promise<string[]> {
+  const p = (name: string) => path.join(dir, name);
+  await fs.writeFile(p("plain"), "plain text\n");
+  await fs.writeFile(p("empty"), "");
+  await fs.writeFile(p("binary"), Buffer.from(Array.from({ length: 512 }, (_, i) => i % 256)));
+  await fs.writeFile(p("big"), Buffer.alloc(3 * 1024 * 1024, "galley\n"));
+  await fs.symlink("plain", p("link"));
+  await fs.symlink("nowhere", p("dangling"));
+  await fs.mkdir(p("dir"));
+  await fs.symlink("dir", p("dirlink"));
+  await fs.writeFile(p("name with spaces"), "s");
+  await fs.writeFile(p(`it's "quoted" $x`), "q");
+  await fs.writeFile(p("new\nline"), "n\nl\n");
+  await fs.writeFile(p("é ü"), "unicode");
+  await fs.writeFile(p("x".repeat(200)), "long");
+  await fs.writeFile(p("-dash"), "dash");
+  await fs.writeFile(p("suid"), "#!/bin/sh\n", { mode: 0o4755 });
+  await fs.chmod(p("suid"), 0o4755);
+  await fs.writeFile(p("nobody"), "n");
+  await fs.chown(p("nobody"), 65534, 65534);
+  await fs.writeFile(p("numeric"), "n");
+  await fs.chown(p("numeric"), 54321, 54321);
+  await fs.link(p("plain"), p("hardlink"));
+  await fs.writeFile(p("secret"), "root only", { mode: 0o600 });
+  return [
+    ...["plain", "empty", "binary", "big", "link", "dangling", "dir", "dir/", "dirlink", "name with spaces"],
+    ...[
+      `it's "quoted" $x`,
+      "new\nline",
+      "é ü",
+      "x".repeat(200),
+      "-dash",
+      "suid",
+      "nobody",
+      "numeric",
+      "hardlink",
+    ],
+    ...["secret", "missing", "plain/below"],
+  ].map(p);
+}
+
+async function settle<T>(paths: string[], read: (p: string) => Promise<T>) {
+  const results = await Promise.allSettled(paths.map(read));
+  return results.map((r, i) => [
+    paths[i],
+    r.status === "fulfilled" ? (r.value instanceof Uint8Array ? Buffer.from(r.value) : r.value) : "error",
+  ]);
+}
+
+async function running(pid: number): Promise<boolean> {
+  const stat = await fs.readFile(`/proc/${pid}/stat`, "utf8").catch(() => "");
+  return stat !== "" && stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
+}
