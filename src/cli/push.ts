@@ -83,8 +83,8 @@ export const pushCommand = {
       });
     }
     const mode = values.plan ? "plan" : "apply";
-    const progress =
-      values.json && !process.stderr.isTTY ? undefined : new FleetProgress(members.map((m) => m.name));
+    // on stderr, so --json stays one object on stdout
+    const progress = new FleetProgress(members.map((m) => m.name));
     if (!values.json) {
       write(
         `${paint("bold", `galley push${values.plan ? " --plan" : ""}`)} ${runList.join(" ")} to ${members.length} host${members.length === 1 ? "" : "s"} (${forks} at once)\n`,
@@ -104,12 +104,12 @@ export const pushCommand = {
       },
       connect: (target, onAttempt) => SshHost.connect(target, { onAttempt }),
       onPhase: (name, phase) => {
-        progress?.update(name, phase);
+        progress.update(name, phase);
         if (phase.phase === "done" && !values.json)
-          progress?.print(hostChanges(name, phase.outcome, !values["no-diff"]));
+          progress.print(hostChanges(name, phase.outcome, !values["no-diff"]));
       },
     });
-    progress?.finish();
+    progress.finish();
     if (values.json)
       writeJson({ hosts: Object.fromEntries([...outcomes].map(([name, o]) => [name, jsonOutcome(o)])) });
     else write(`\n${recap(outcomes)}\n`);
