@@ -1,4 +1,4 @@
-import { spawnSync } from "node:child_process";
+import { execFile, spawnSync } from "node:child_process";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -51,50 +51,69 @@ export async function benchPush(options: PushBenchOptions): Promise<PushRow[]> {
   const count = Math.max(...options.hostCounts);
   const rows: PushRow[] = [];
   run(["hosts", "up", String(count), "--init", "sysv"], work, "inherit");
+  const relays: { close(): Promise<void> }[] = [];
   try {
     const fleet = await readFleet(work);
+    // one inventory per latency: without added latency the hosts are reached directly, with it
+    // through a relay each
+    const inventories = new Map<number, string>();
     for (const latencyMs of options.latencies) {
-      const relays = await Promise.all(
-        fleet.names.map(
-          async (name) =>
-            [name, await latencyRelay({ host: fleet.addresses.get(name)!, port: 22 }, latencyMs)] as const,
-        ),
-      );
-      try {
-        const inventory = await writeInventory(
-          fleet,
-          latencyMs,
-          new Map(relays.map(([name, r]) => [name, r.port])),
-        );
-        for (const n of options.sizes) {
-          const kitchen = path.join(work, `kitchen-${n}`);
-          await writeWorkload(kitchen, target, n);
-          for (const hosts of options.hostCounts) {
-            const selected = fleet.names.slice(0, hosts);
-            const limit = selected.join(",");
-            const push = () =>
-              galleyPush(["push", "-i", inventory, "--limit", limit, "bench", "--json"], kitchen);
-            const at = { tool: "galley push", n, hosts, latencyMs };
-            reset(work, selected);
-            rows.push({ ...at, phase: "first", ...(await repeat(1, push)) });
-            rows.push({ ...at, phase: "no-op", ...(await repeat(options.runs, push)) });
-            rows.push({
-              ...at,
-              phase: "1% drift",
-              ...(await repeat(options.runs, () => {
-                drift(work, selected, n);
-                return push();
-              })),
-            });
-            if (options.peers && n <= 100)
-              rows.push(...(await ansible(work, fleet, selected, inventory, n, latencyMs, options.runs)));
-          }
+      const endpoints = new Map<string, { address: string; port: number }>();
+      for (const name of fleet.names) {
+        const address = fleet.addresses.get(name)!;
+        if (latencyMs === 0) endpoints.set(name, { address, port: 22 });
+        else {
+          const relay = await latencyRelay({ host: address, port: 22 }, latencyMs);
+          relays.push(relay);
+          endpoints.set(name, { address: "127.0.0.1", port: relay.port });
         }
-      } finally {
-        await Promise.all(relays.map(([, relay]) => relay.close()));
+      }
+      inventories.set(latencyMs, await writeInventory(fleet, latencyMs, endpoints));
+    }
+    const [fastest] = [...options.latencies].sort((x, y) => x - y);
+    for (const n of options.sizes) {
+      const kitchen = path.join(work, `kitchen-${n}`);
+      await writeWorkload(kitchen, target, n);
+      for (const hosts of options.hostCounts) {
+        const selected = fleet.names.slice(0, hosts);
+        const push = (latencyMs: number) => () =>
+          galleyPush(
+            ["push", "-i", inventories.get(latencyMs)!, "--limit", selected.join(","), "bench", "--json"],
+            kitchen,
+          );
+        // the first converge writes every resource one after the other: over an added 100 ms that
+        // takes minutes at N = 1000, so it is measured at the lowest latency only
+        reset(work, selected);
+        rows.push({
+          tool: "galley push",
+          n,
+          hosts,
+          latencyMs: fastest!,
+          phase: "first",
+          ...(await repeat(1, push(fastest!))),
+        });
+        for (const latencyMs of options.latencies) {
+          const at = { tool: "galley push", n, hosts, latencyMs };
+          rows.push({ ...at, phase: "no-op", ...(await repeat(options.runs, push(latencyMs))) });
+          rows.push({
+            ...at,
+            phase: "1% drift",
+            ...(await repeat(options.runs, () => {
+              drift(work, selected, n);
+              return push(latencyMs)();
+            })),
+          });
+        }
+        // Ansible runs one SSH command or more per loop item: minutes per run at N = 1000 or with
+        // added latency, so it is compared at N = 100 and the lowest latency
+        if (options.peers && n <= 100)
+          rows.push(
+            ...(await ansible(work, fleet, selected, inventories.get(fastest!)!, n, fastest!, options.runs)),
+          );
       }
     }
   } finally {
+    await Promise.all(relays.map((relay) => relay.close()));
     run(["hosts", "down"], work, "inherit");
     await fs.rm(work, { recursive: true, force: true });
   }
@@ -110,9 +129,19 @@ async function repeat(count: number, once: () => Sample | Promise<Sample>) {
   return { ...samples[Math.floor((samples.length - 1) / 2)]!, fastest: samples[0]!.seconds, runs: count };
 }
 
-function galleyPush(args: string[], cwd: string): Sample {
+/** Runs a command without blocking this process: the latency relays live in its event loop. */
+function spawnAsync(command: string, args: string[], options: { cwd: string; env?: NodeJS.ProcessEnv }) {
+  return new Promise<{ status: number; stdout: string; stderr: string }>((resolve) => {
+    execFile(command, args, { ...options, encoding: "utf8", maxBuffer: 1 << 28 }, (error, stdout, stderr) => {
+      const code = error && typeof error.code === "number" ? error.code : error ? 1 : 0;
+      resolve({ status: code, stdout, stderr });
+    });
+  });
+}
+
+async function galleyPush(args: string[], cwd: string): Promise<Sample> {
   const started = performance.now();
-  const result = spawnSync(process.execPath, [child, ...args], { cwd, encoding: "utf8", maxBuffer: 1 << 28 });
+  const result = await spawnAsync(process.execPath, [child, ...args], { cwd });
   const seconds = (performance.now() - started) / 1000;
   if (result.status !== 0)
     throw new Error(
@@ -171,22 +200,27 @@ async function readFleet(work: string): Promise<Fleet> {
   };
 }
 
-/** An inventory that reaches every host through its relay; its known_hosts names the relay ports. */
-async function writeInventory(fleet: Fleet, latencyMs: number, ports: Map<string, number>): Promise<string> {
+/** An inventory that reaches every host at its endpoint (its relay, or itself); known_hosts to match. */
+async function writeInventory(
+  fleet: Fleet,
+  latencyMs: number,
+  endpoints: Map<string, { address: string; port: number }>,
+): Promise<string> {
   const dir = path.join(fleet.work, `latency-${latencyMs}`);
   await fs.mkdir(dir, { recursive: true });
   const known: string[] = [];
   for (const line of (await fs.readFile(fleet.knownHosts, "utf8")).split("\n")) {
     const [hostField, ...key] = line.split(" ");
-    const name = [...fleet.addresses].find(
-      ([, address]) => hostField === address || hostField === `[${address}]:22`,
-    )?.[0];
-    if (name) known.push(`[127.0.0.1]:${ports.get(name)} ${key.join(" ")}`);
+    const names = (hostField ?? "").split(",");
+    const name = [...fleet.addresses].find(([, address]) => names.includes(address))?.[0];
+    const endpoint = name ? endpoints.get(name) : undefined;
+    if (endpoint) {
+      const field = endpoint.port === 22 ? endpoint.address : `[${endpoint.address}]:${endpoint.port}`;
+      known.push(`${field} ${key.join(" ")}`);
+    }
   }
   await fs.writeFile(path.join(dir, "known_hosts"), `${known.join("\n")}\n`);
-  const hosts = Object.fromEntries(
-    fleet.names.map((name) => [name, { address: "127.0.0.1", port: ports.get(name) }]),
-  );
+  const hosts = Object.fromEntries(fleet.names.map((name) => [name, endpoints.get(name)!]));
   const inventory = { connection: { user: "root", key: fleet.key, known_hosts: "known_hosts" }, hosts };
   const file = path.join(dir, "inventory.yaml");
   await fs.writeFile(file, stringify(inventory));
@@ -206,13 +240,13 @@ async function ansible(
   if (spawnSync("ansible-playbook", ["--version"]).status !== 0) return [];
   const dir = path.join(path.dirname(inventory), `ansible-${n}`);
   const playbook = await writeAnsiblePlaybook(dir, target, n);
-  const relayInventory = parse(await fs.readFile(inventory, "utf8")) as {
-    hosts: Record<string, { port: number }>;
+  const endpoints = parse(await fs.readFile(inventory, "utf8")) as {
+    hosts: Record<string, { address: string; port: number }>;
   };
-  const ini = names.map(
-    (name) =>
-      `${name} ansible_host=127.0.0.1 ansible_port=${relayInventory.hosts[name]!.port} ansible_user=root ansible_python_interpreter=/usr/bin/python3`,
-  );
+  const ini = names.map((name) => {
+    const { address, port } = endpoints.hosts[name]!;
+    return `${name} ansible_host=${address} ansible_port=${port} ansible_user=root ansible_python_interpreter=/usr/bin/python3`;
+  });
   const iniFile = path.join(dir, "hosts.ini");
   await fs.writeFile(iniFile, `[bench]\n${ini.join("\n")}\n`);
   const rows: PushRow[] = [];
@@ -223,18 +257,20 @@ async function ansible(
       { ANSIBLE_PIPELINING: "True", ANSIBLE_FORKS: String(names.length) },
     ],
   ] as const) {
-    const play = (): Sample => {
+    const play = async (): Promise<Sample> => {
       const started = performance.now();
-      const result = spawnSync("ansible-playbook", ["-i", iniFile, "--private-key", fleet.key, playbook], {
-        cwd: dir,
-        encoding: "utf8",
-        maxBuffer: 1 << 28,
-        env: {
-          ...process.env,
-          ...env,
-          ANSIBLE_SSH_ARGS: `-o UserKnownHostsFile=${path.join(path.dirname(inventory), "known_hosts")} -o StrictHostKeyChecking=yes -o ControlMaster=auto -o ControlPersist=60s`,
+      const result = await spawnAsync(
+        "ansible-playbook",
+        ["-i", iniFile, "--private-key", fleet.key, playbook],
+        {
+          cwd: dir,
+          env: {
+            ...process.env,
+            ...env,
+            ANSIBLE_SSH_ARGS: `-o UserKnownHostsFile=${path.join(path.dirname(inventory), "known_hosts")} -o StrictHostKeyChecking=yes -o ControlMaster=auto -o ControlPersist=60s`,
+          },
         },
-      });
+      );
       const seconds = (performance.now() - started) / 1000;
       if (result.status !== 0)
         throw new Error(`ansible-playbook exited ${result.status}: ${result.stdout.slice(-3000)}`);
