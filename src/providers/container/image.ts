@@ -25,7 +25,7 @@ export const images = {
       "iproute2",
       "procps",
       "ca-certificates",
-      "python3-minimal",
+      "python3",
       "tar",
       "gzip",
       "cron",
