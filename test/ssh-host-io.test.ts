@@ -1,40 +1,20 @@
 import assert from "node:assert/strict";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import { converge } from "../src/core/converge.ts";
 import { compileRun } from "../src/cookbooks/solo.ts";
 import { LocalHost } from "../src/hosts/local.ts";
-import { SshHost } from "../src/hosts/ssh.ts";
-import type { SshTarget } from "../src/hosts/target.ts";
+import type { SshHost } from "../src/hosts/ssh.ts";
 import { tempDir } from "../src/resources/testing.ts";
 import { makeKitchen, recipe } from "./support/kitchen.ts";
-import { ensureUser, type Sshd, sharedDir, sshTarget, startSshd } from "./support/sshd.ts";
+import { sharedDir, sshdForTests } from "./support/sshd.ts";
 
 // Commands, files, reads, facts and converges over SSH, compared with LocalHost on the same
 // machine: the SSH server is this machine's own OpenSSH on 127.0.0.1.
 
 const local = new LocalHost();
-let sshd: Sshd;
-
-before(async () => {
-  await ensureUser("galleyssh", "nopasswd");
-  await ensureUser("galleypw", "password");
-  sshd = await startSshd(["root", "galleyssh", "galleypw"]);
-});
-after(() => sshd.stop());
-
-const target = (overrides: Partial<SshTarget> = {}, server = sshd) => sshTarget(server, overrides);
-
-async function connect(
-  t: { after(fn: () => unknown): void },
-  overrides: Partial<SshTarget> = {},
-  server = sshd,
-) {
-  const host = await SshHost.connect(target(overrides, server));
-  t.after(() => host.close());
-  return host;
-}
+const { connect } = sshdForTests();
 
 test("ssh: connects with a key and a strict known_hosts; exec behaves like a local exec", async (t) => {
   const host = await connect(t);

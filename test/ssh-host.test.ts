@@ -3,53 +3,24 @@ import { execFileSync, spawn } from "node:child_process";
 import * as fs from "node:fs/promises";
 import * as net from "node:net";
 import * as path from "node:path";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import type { GalleyError } from "../src/core/errors.ts";
 import { SshHost } from "../src/hosts/ssh.ts";
-import type { SshTarget } from "../src/hosts/target.ts";
 import { tempDir } from "../src/resources/testing.ts";
-import {
-  closedPort,
-  ensureUser,
-  keygen,
-  refusal,
-  type Sshd,
-  signal,
-  sshTarget,
-  startSshd,
-} from "./support/sshd.ts";
+import { closedPort, keygen, refusal, signal, sshdForTests, startSshd } from "./support/sshd.ts";
 
 // Connecting over SSH to a real OpenSSH server on 127.0.0.1: keys, the agent, known_hosts, jump
 // hosts, sudo, timeouts and lost connections. galleyssh has passwordless sudo; galleypw's sudo
 // asks for a password.
 
-let sshd: Sshd;
-
-before(async () => {
-  await ensureUser("galleyssh", "nopasswd");
-  await ensureUser("galleypw", "password");
-  sshd = await startSshd(["root", "galleyssh", "galleypw"]);
-});
-after(() => sshd.stop());
-
-const target = (overrides: Partial<SshTarget> = {}, server = sshd) => sshTarget(server, overrides);
-
-async function connect(
-  t: { after(fn: () => unknown): void },
-  overrides: Partial<SshTarget> = {},
-  server = sshd,
-) {
-  const host = await SshHost.connect(target(overrides, server));
-  t.after(() => host.close());
-  return host;
-}
+const { server, target, connect } = sshdForTests();
 
 test("ssh: an unknown host key is refused under strict checking, with the keyscan command", async () => {
   const knownHostsFile = path.join(await tempDir(), "known_hosts");
   await fs.writeFile(knownHostsFile, "# nothing known yet\n");
   const error = await refusal(SshHost.connect(target({ knownHostsFile })));
   assert.equal(error.code, "HOST_KEY_UNKNOWN");
-  const fingerprint = execFileSync("ssh-keygen", ["-l", "-f", `${sshd.dir}/host_ed25519.pub`], {
+  const fingerprint = execFileSync("ssh-keygen", ["-l", "-f", `${server().dir}/host_ed25519.pub`], {
     encoding: "utf8",
   });
   assert.match(error.message, new RegExp(`ssh-ed25519 ${escapeRegExp(fingerprint.split(" ")[1]!)}`));
@@ -57,7 +28,7 @@ test("ssh: an unknown host key is refused under strict checking, with the keysca
   assert.match(
     error.hint!,
     new RegExp(
-      `ssh-keyscan -p ${sshd.port} -t ssh-ed25519 127\\.0\\.0\\.1 >> ${escapeRegExp(knownHostsFile)}`,
+      `ssh-keyscan -p ${server().port} -t ssh-ed25519 127\\.0\\.0\\.1 >> ${escapeRegExp(knownHostsFile)}`,
     ),
   );
   assert.match(error.hint!, /accept-new/);
@@ -67,7 +38,7 @@ test("ssh: accept-new records the key; a strict connect then works, also with ha
   const knownHostsFile = path.join(await tempDir(), "deep", "known_hosts");
   const first = await connect(t, { knownHostsFile, hostKeyChecking: "accept-new" });
   assert.equal((await first.exec(["true"])).exitCode, 0);
-  assert.equal(await fs.readFile(knownHostsFile, "utf8"), `${sshd.hostKeyLine}\n`);
+  assert.equal(await fs.readFile(knownHostsFile, "utf8"), `${server().hostKeyLine}\n`);
   assert.equal((await fs.stat(knownHostsFile)).mode & 0o777, 0o600);
   await connect(t, { knownHostsFile });
   // OpenSSH's own hashing (|1|salt|hash) of the recorded line
@@ -104,7 +75,7 @@ test("ssh: a key the server does not accept is SSH_AUTH_FAILED naming host, user
   keygen(keyFile, "stranger");
   const error = await refusal(SshHost.connect(target({ keyFile, retries: 2 })));
   assert.equal(error.code, "SSH_AUTH_FAILED");
-  for (const part of ["box", "root", keyFile, `127.0.0.1:${sshd.port}`])
+  for (const part of ["box", "root", keyFile, `127.0.0.1:${server().port}`])
     assert.ok(error.message.includes(part), error.message);
 });
 
@@ -127,7 +98,7 @@ test("ssh: without a key file the SSH agent at $SSH_AUTH_SOCK is used", async (t
   const agent = spawn("ssh-agent", ["-D", "-a", socket], { stdio: "ignore" });
   t.after(() => signal(agent.pid!, "SIGTERM"));
   for (let i = 0; i < 50 && !(await fs.stat(socket).catch(() => undefined)); i++) await sleep(20);
-  execFileSync("ssh-add", [sshd.clientKeyFile], {
+  execFileSync("ssh-add", [server().clientKeyFile], {
     env: { ...process.env, SSH_AUTH_SOCK: socket },
     stdio: "ignore",
   });
@@ -182,7 +153,7 @@ test("ssh: a server that accepts TCP but never speaks SSH times out as HOST_UNRE
   assert.match(dns.message, /no-such-host\.invalid:\d+/);
 });
 
-test("ssh: through a jump host (a second sshd as the bastion)", async (t) => {
+test("ssh: through a jump host (a second server() as the bastion)", async (t) => {
   const bastion = await startSshd(["root"]);
   t.after(() => bastion.stop());
   const jump = {

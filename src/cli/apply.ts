@@ -5,7 +5,13 @@ import { exitCodes } from "../core/errors.ts";
 import { LocalHost } from "../hosts/local.ts";
 import { defaultStateDir } from "../hosts/statedir.ts";
 import { formatResource, formatSummary, paint, writeJson, write } from "./output.ts";
-import { cookbooksDir, type RunListValues, runListOptions, secretOptions } from "./options.ts";
+import {
+  convergeOptions,
+  cookbooksDir,
+  type RunListValues,
+  runListOptions,
+  secretOptions,
+} from "./options.ts";
 
 const options = {
   ...runListOptions,
@@ -13,11 +19,7 @@ const options = {
     type: "string",
     description: "where pending notifications and backups live (default /var/lib/galley as root)",
   },
-  "no-diff": { type: "boolean", default: false, description: "do not print content diffs" },
-  bundle: {
-    type: "string",
-    description: "converge from this bundle (galley bundle) instead of the kitchen's cookbooks",
-  },
+  ...convergeOptions,
 } as const;
 
 interface Values extends RunListValues {

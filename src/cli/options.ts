@@ -21,6 +21,15 @@ export const runListOptions = {
   help: { type: "boolean", short: "h", description: "show this help" },
 } as const;
 
+/** Options of the commands that converge (apply, plan, push). */
+export const convergeOptions = {
+  "no-diff": { type: "boolean", default: false, description: "do not print content diffs" },
+  bundle: {
+    type: "string",
+    description: "converge from this bundle (galley bundle) instead of the kitchen's cookbooks",
+  },
+} as const;
+
 export interface RunListValues {
   cookbooks: string;
   attrs?: string[];

@@ -3,7 +3,13 @@ import { exitCodes, GalleyError } from "../core/errors.ts";
 import type { FleetMember, HostOutcome } from "../fleet/push.ts";
 import { describeOutcome, FleetProgress } from "./fleet-progress.ts";
 import { formatResource, paint, write, writeJson } from "./output.ts";
-import { cookbooksDir, type RunListValues, runListOptions, secretOptions } from "./options.ts";
+import {
+  convergeOptions,
+  cookbooksDir,
+  type RunListValues,
+  runListOptions,
+  secretOptions,
+} from "./options.ts";
 
 const options = {
   ...runListOptions,
@@ -27,11 +33,7 @@ const options = {
     type: "string",
     description: "stop starting hosts once more than this percentage of hosts failed or was unreachable",
   },
-  "no-diff": { type: "boolean", default: false, description: "do not print content diffs" },
-  bundle: {
-    type: "string",
-    description: "converge from this bundle (galley bundle) instead of the kitchen's cookbooks",
-  },
+  ...convergeOptions,
 } as const;
 
 interface Values extends RunListValues {

@@ -4,7 +4,9 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import * as fs from "node:fs/promises";
 import * as net from "node:net";
 import * as path from "node:path";
+import { after, before } from "node:test";
 import { GalleyError } from "../../src/core/errors.ts";
+import { SshHost } from "../../src/hosts/ssh.ts";
 import type { SshTarget } from "../../src/hosts/target.ts";
 import { tempDir } from "../../src/resources/testing.ts";
 
@@ -284,4 +286,31 @@ export async function sharedDir(): Promise<string> {
   const dir = await tempDir("galley-ssh-");
   await fs.chmod(dir, 0o755);
   return dir;
+}
+
+/**
+ * The test file's own sshd on 127.0.0.1 (root, galleyssh with passwordless sudo, galleypw whose
+ * sudo asks for a password), started before its tests and stopped after them, and a `connect`
+ * that closes the host when the test ends.
+ */
+export function sshdForTests() {
+  const state: { sshd?: Sshd } = {};
+  before(async () => {
+    await ensureUser("galleyssh", "nopasswd");
+    await ensureUser("galleypw", "password");
+    state.sshd = await startSshd(["root", "galleyssh", "galleypw"]);
+  });
+  after(() => state.sshd?.stop());
+  const server = () => state.sshd!;
+  const target = (overrides: Partial<SshTarget> = {}, on = server()) => sshTarget(on, overrides);
+  const connect = async (
+    t: { after(fn: () => unknown): void },
+    overrides: Partial<SshTarget> = {},
+    on = server(),
+  ) => {
+    const host = await SshHost.connect(target(overrides, on));
+    t.after(() => host.close());
+    return host;
+  };
+  return { server, target, connect };
 }
