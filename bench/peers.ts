@@ -60,7 +60,7 @@ export async function writeAnsiblePlaybook(dir: string, target: string, n: numbe
       loop: "{{ range(0, ${n}) | list }}"
     - name: templated files
       template: { src: item.conf.j2, dest: "{{ root }}/d{{ item % ${dirs} }}/tmpl{{ item }}.conf", mode: "0644" }
-      vars: { index: "{{ item }}", name: "item-{{ item }}", port: "{{ 8000 + item }}", tags: [a, b] }
+      vars: { item_index: "{{ item }}", item_name: "item-{{ item }}", item_port: "{{ 8000 + item }}", item_tags: [a, b] }
       loop: "{{ range(0, ${n / 2}) | list }}"
     - name: links
       file: { src: "{{ root }}/d{{ item }}/file{{ item }}.txt", dest: "{{ root }}/link{{ item }}", state: link }
