@@ -7,8 +7,9 @@ import * as path from "node:path";
 const template = {
   // item.conf.eta in workload.ts, in each peer's template language
   epp: "# item <%= $index %>\nname = <%= $name %>\nport = <%= $port %>\n<% $tags.each |$tag| { -%>\ntag = <%= $tag %>\n<% } -%>\n",
+  // tags and name are task keywords in Ansible: the variables get a prefix
   jinja:
-    "# item {{ index }}\nname = {{ name }}\nport = {{ port }}\n{% for tag in tags %}\ntag = {{ tag }}\n{% endfor %}\n",
+    "# item {{ item_index }}\nname = {{ item_name }}\nport = {{ item_port }}\n{% for tag in item_tags %}\ntag = {{ tag }}\n{% endfor %}\n",
 };
 
 /** A manifest for `puppet apply` converging the workload under `target`. */
