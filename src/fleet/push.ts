@@ -136,7 +136,8 @@ async function pushHost(member: FleetMember, options: FleetOptions): Promise<Hos
       types,
       ...(host.readConcurrency ? { concurrency: host.readConcurrency } : {}),
       onEvent: (event: ConvergeEvent) => {
-        if (event.kind === "start") return phase({ phase: "converging", done: 0, total: event.total, changed, failed });
+        if (event.kind === "start")
+          return phase({ phase: "converging", done: 0, total: event.total, changed, failed });
         if (event.report.status === "changed" || event.report.status === "pending") changed += 1;
         if (event.report.status === "failed") failed += 1;
         phase({ phase: "converging", done: event.index + 1, total: event.total, changed, failed });
