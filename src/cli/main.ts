@@ -93,7 +93,8 @@ async function usage(): Promise<string> {
 function commandUsage(name: string, command: Command): string {
   const lines = [`usage: galley ${name} ${command.usage}`, "", command.summary, "", "options:"];
   for (const [option, spec] of Object.entries(command.options)) {
-    const flag = `--${option}${spec.type === "string" ? " VALUE" : ""}`;
+    const short = typeof spec.short === "string" ? `-${spec.short}, ` : "";
+    const flag = `${short}--${option}${spec.type === "string" ? " VALUE" : ""}`;
     lines.push(`  ${flag.padEnd(24)} ${(spec as { description?: string }).description ?? ""}`);
   }
   return `${lines.join("\n")}\n`;
