@@ -185,3 +185,76 @@ test("converge: a resource is read again when something it depends on changed", 
   const fileDiff = report.resources[1]!.diff!.map((c) => c.property);
   assert.deepEqual(fileDiff, ["content"]);
 });
+
+test("converge: a directory created where nothing was does not make the files below it read again", async () => {
+  const out = await tempDir();
+  const root = await makeKitchen({
+    app: {
+      recipes: {
+        default: recipe(`
+          r.directory("${out}/new", {});
+          r.file("${out}/new/a", { content: "a" });
+          r.directory("${out}/new/sub", { mode: "0700" });
+          r.file("${out}/other", { content: "o", requires: "directory[${out}/new]" });`),
+      },
+    },
+  });
+  const catalog = await compileRunList({
+    runList: ["app"],
+    cookbooksDir: path.join(root, "cookbooks"),
+    attributeFiles: [],
+    host,
+  });
+  const stats = new Map<string, number>();
+  const counting = new LocalHost();
+  const stat = counting.stat.bind(counting);
+  counting.stat = (file: string) => {
+    stats.set(file, (stats.get(file) ?? 0) + 1);
+    return stat(file);
+  };
+  const report = await converge(catalog, counting, {
+    mode: "apply",
+    stateDir: await tempDir(),
+    types: resourceTypes,
+  });
+  assert.equal(report.summary.changed, 4);
+  // read once ahead and once after its own apply: never again because new/ was created
+  assert.equal(stats.get(`${out}/new/a`), 2);
+  assert.equal(stats.get(`${out}/new/sub`), 2);
+  assert.equal(stats.get(`${out}/other`), 2);
+  const again = await converge(catalog, counting, {
+    mode: "apply",
+    stateDir: await tempDir(),
+    types: resourceTypes,
+  });
+  assert.equal(again.summary.changed, 0);
+});
+
+test("converge: a directory whose mode changed still makes what depends on it read again", async () => {
+  const out = await tempDir();
+  await fs.mkdir(path.join(out, "old"), { mode: 0o700 });
+  const root = await makeKitchen({
+    app: {
+      recipes: {
+        default: recipe(
+          `r.directory("${out}/old", { mode: "0755" }); r.file("${out}/old/a", { content: "a" });`,
+        ),
+      },
+    },
+  });
+  const catalog = await compileRunList({
+    runList: ["app"],
+    cookbooksDir: path.join(root, "cookbooks"),
+    attributeFiles: [],
+    host,
+  });
+  const stats = new Map<string, number>();
+  const counting = new LocalHost();
+  const stat = counting.stat.bind(counting);
+  counting.stat = (file: string) => {
+    stats.set(file, (stats.get(file) ?? 0) + 1);
+    return stat(file);
+  };
+  await converge(catalog, counting, { mode: "apply", stateDir: await tempDir(), types: resourceTypes });
+  assert.equal(stats.get(`${out}/old/a`), 3);
+});

@@ -49,6 +49,8 @@ class Run {
   readonly predecessors = new Map<string, string[]>();
   readonly reads = new Map<string, Promise<unknown>>();
   readonly changed = new Set<string>();
+  /** directories this run created where nothing was: the path of each */
+  readonly createdDirectories = new Map<string, string>();
   /** resources that failed or were skipped because of a failure: their dependents are skipped */
   readonly blocked = new Set<string>();
   readonly delayed: PendingNotification[] = [];
@@ -210,6 +212,9 @@ class Run {
     report.status = this.plan ? "pending" : "changed";
     if (!this.plan) {
       this.changed.add(resource.id);
+      const path = resource.props.path;
+      if (type.type === "directory" && typeof path === "string" && changes.some(isCreation))
+        this.createdDirectories.set(resource.id, path);
       // a package or a command may change anything: read everything after it again
       if (type.broadEffects) this.prefetch(this.cursor + 1);
     }
@@ -346,13 +351,22 @@ class Run {
     }
   }
 
+  /**
+   * Whether a resource it depends on changed. A directory created where nothing was changes
+   * nothing that another path's read saw (below it, everything was and still is absent), so it
+   * does not count for a resource at another path: over SSH that saves a read per file of a new tree.
+   */
   dependsOnChange(id: string): boolean {
     if (this.changed.size === 0) return false;
+    const own = this.byId.get(id)?.props.path;
     const seen = new Set<string>();
     const stack = [...(this.predecessors.get(id) ?? [])];
     while (stack.length > 0) {
       const next = stack.pop()!;
-      if (this.changed.has(next)) return true;
+      if (this.changed.has(next)) {
+        const created = this.createdDirectories.get(next);
+        if (created === undefined || typeof own !== "string" || own === created) return true;
+      }
       if (seen.has(next)) continue;
       seen.add(next);
       stack.push(...(this.predecessors.get(next) ?? []));
@@ -412,6 +426,10 @@ function describeError(
   const message = hide(errorMessage(error));
   if (!isGalleyError(error)) return { message };
   return { code: error.code, message, ...(error.hint ? { hint: hide(error.hint) } : {}) };
+}
+
+function isCreation(change: Change): boolean {
+  return change.property === "ensure" && change.from === "absent";
 }
 
 function now(): string {
