@@ -34,6 +34,8 @@ export interface PushRow {
   runs: number;
   /** slowest host's own time, from the report */
   hostSeconds: number;
+  /** fastest host's own time */
+  fastestHostSeconds: number;
   changed: number;
 }
 
@@ -120,7 +122,7 @@ export async function benchPush(options: PushBenchOptions): Promise<PushRow[]> {
   return rows;
 }
 
-type Sample = Pick<PushRow, "seconds" | "hostSeconds" | "changed">;
+type Sample = Pick<PushRow, "seconds" | "hostSeconds" | "fastestHostSeconds" | "changed">;
 
 async function repeat(count: number, once: () => Sample | Promise<Sample>) {
   const samples: Sample[] = [];
@@ -154,6 +156,7 @@ async function galleyPush(args: string[], cwd: string): Promise<Sample> {
   return {
     seconds,
     hostSeconds: Math.max(...reports.map((r) => r.durationMs)) / 1000,
+    fastestHostSeconds: Math.min(...reports.map((r) => r.durationMs)) / 1000,
     changed: reports.reduce((sum, r) => sum + r.summary.changed, 0),
   };
 }
@@ -275,7 +278,7 @@ async function ansible(
       if (result.status !== 0)
         throw new Error(`ansible-playbook exited ${result.status}: ${result.stdout.slice(-3000)}`);
       const changed = [...result.stdout.matchAll(/changed=(\d+)/g)].reduce((sum, m) => sum + Number(m[1]), 0);
-      return { seconds, hostSeconds: seconds, changed };
+      return { seconds, hostSeconds: seconds, fastestHostSeconds: seconds, changed };
     };
     const at = { tool: label, n, hosts: names.length, latencyMs };
     reset(work, names);
