@@ -21,6 +21,8 @@ export interface PushBenchOptions {
   latencies: number[];
   runs: number;
   peers: boolean;
+  /** called with each row as soon as it is measured */
+  onRow?: (row: PushRow) => void;
 }
 
 export interface PushRow {
@@ -52,6 +54,10 @@ export async function benchPush(options: PushBenchOptions): Promise<PushRow[]> {
   const work = await fs.mkdtemp("/tmp/galley-bench-push-");
   const count = Math.max(...options.hostCounts);
   const rows: PushRow[] = [];
+  const add = (...measured: PushRow[]) => {
+    add(...measured);
+    for (const row of measured) options.onRow?.(row);
+  };
   run(["hosts", "up", String(count), "--init", "sysv"], work, "inherit");
   const relays: { close(): Promise<void> }[] = [];
   try {
@@ -86,7 +92,7 @@ export async function benchPush(options: PushBenchOptions): Promise<PushRow[]> {
         // the first converge writes every resource one after the other: over an added 100 ms that
         // takes minutes at N = 1000, so it is measured at the lowest latency only
         reset(work, selected);
-        rows.push({
+        add({
           tool: "galley push",
           n,
           hosts,
@@ -96,8 +102,8 @@ export async function benchPush(options: PushBenchOptions): Promise<PushRow[]> {
         });
         for (const latencyMs of options.latencies) {
           const at = { tool: "galley push", n, hosts, latencyMs };
-          rows.push({ ...at, phase: "no-op", ...(await repeat(options.runs, push(latencyMs))) });
-          rows.push({
+          add({ ...at, phase: "no-op", ...(await repeat(options.runs, push(latencyMs))) });
+          add({
             ...at,
             phase: "1% drift",
             ...(await repeat(options.runs, () => {
@@ -109,9 +115,7 @@ export async function benchPush(options: PushBenchOptions): Promise<PushRow[]> {
         // Ansible runs one SSH command or more per loop item: minutes per run at N = 1000 or with
         // added latency, so it is compared at N = 100 and the lowest latency
         if (options.peers && n <= 100)
-          rows.push(
-            ...(await ansible(work, fleet, selected, inventories.get(fastest!)!, n, fastest!, options.runs)),
-          );
+          await ansible(add, work, fleet, selected, inventories.get(fastest!)!, n, fastest!, options.runs);
       }
     }
   } finally {
@@ -232,6 +236,7 @@ async function writeInventory(
 
 /** ansible-playbook on the same hosts through the same relays: default settings, then pipelining with forks = hosts. */
 async function ansible(
+  add: (...rows: PushRow[]) => void,
   work: string,
   fleet: Fleet,
   names: string[],
@@ -239,8 +244,8 @@ async function ansible(
   n: number,
   latencyMs: number,
   runs: number,
-): Promise<PushRow[]> {
-  if (spawnSync("ansible-playbook", ["--version"]).status !== 0) return [];
+): Promise<void> {
+  if (spawnSync("ansible-playbook", ["--version"]).status !== 0) return;
   const dir = path.join(path.dirname(inventory), `ansible-${n}`);
   const playbook = await writeAnsiblePlaybook(dir, target, n);
   const endpoints = parse(await fs.readFile(inventory, "utf8")) as {
@@ -252,7 +257,6 @@ async function ansible(
   });
   const iniFile = path.join(dir, "hosts.ini");
   await fs.writeFile(iniFile, `[bench]\n${ini.join("\n")}\n`);
-  const rows: PushRow[] = [];
   for (const [label, env] of [
     ["ansible (defaults)", {}],
     [
@@ -282,8 +286,7 @@ async function ansible(
     };
     const at = { tool: label, n, hosts: names.length, latencyMs };
     reset(work, names);
-    rows.push({ ...at, phase: "first", ...(await repeat(1, play)) });
-    rows.push({ ...at, phase: "no-op", ...(await repeat(Math.min(runs, 3), play)) });
+    add({ ...at, phase: "first", ...(await repeat(1, play)) });
+    add({ ...at, phase: "no-op", ...(await repeat(Math.min(runs, 3), play)) });
   }
-  return rows;
 }

@@ -162,13 +162,6 @@ if (only !== "solo") {
     console.log("\npush runs skipped: local container hosts need root (sudo npm run bench)");
   } else {
     const { benchPush } = await import("./push.ts");
-    const pushRows = await benchPush({
-      sizes,
-      hostCounts: list("--hosts", [1, 10]),
-      latencies: list("--latency", [0, 100]),
-      runs: Math.min(runs, 3),
-      peers,
-    });
     const columns = [
       "N",
       "tool",
@@ -186,24 +179,31 @@ if (only !== "solo") {
       `\npush to local container hosts over SSH, whole process; RTT+ms is the added round-trip latency\n`,
     );
     console.log(line(widths, columns));
-    for (const row of pushRows) {
-      console.log(
-        line(widths, [
-          String(row.n),
-          row.tool,
-          String(row.hosts),
-          String(row.latencyMs),
-          row.phase,
-          String(row.changed),
-          String(row.runs),
-          row.seconds.toFixed(2),
-          row.fastest.toFixed(2),
-          row.tool === "galley push"
-            ? `${row.fastestHostSeconds.toFixed(2)}–${row.hostSeconds.toFixed(2)}`
-            : "",
-        ]),
-      );
-    }
+    // each row as soon as it is measured: a run with --peers takes long
+    const pushRows = await benchPush({
+      sizes,
+      hostCounts: list("--hosts", [1, 10]),
+      latencies: list("--latency", [0, 100]),
+      runs: Math.min(runs, 3),
+      peers,
+      onRow: (row) =>
+        console.log(
+          line(widths, [
+            String(row.n),
+            row.tool,
+            String(row.hosts),
+            String(row.latencyMs),
+            row.phase,
+            String(row.changed),
+            String(row.runs),
+            row.seconds.toFixed(2),
+            row.fastest.toFixed(2),
+            row.tool === "galley push"
+              ? `${row.fastestHostSeconds.toFixed(2)}–${row.hostSeconds.toFixed(2)}`
+              : "",
+          ]),
+        ),
+    });
     for (const row of pushRows.filter((r) => r.tool !== "galley push" && r.phase === "no-op")) {
       const ours = pushRows.find(
         (r) =>
