@@ -55,7 +55,7 @@ export async function benchPush(options: PushBenchOptions): Promise<PushRow[]> {
   const count = Math.max(...options.hostCounts);
   const rows: PushRow[] = [];
   const add = (...measured: PushRow[]) => {
-    add(...measured);
+    rows.push(...measured);
     for (const row of measured) options.onRow?.(row);
   };
   run(["hosts", "up", String(count), "--init", "sysv"], work, "inherit");
