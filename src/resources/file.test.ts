@@ -85,3 +85,40 @@ test("file: rejects unknown properties by name", () => {
   assert.equal(result.success, false);
   assert.match(JSON.stringify(result.issues), /mdoe/);
 });
+
+test("file: on a host without file-system abilities (as over SSH) the backup is one command and keeps the newest", async () => {
+  // the local machine through the Host primitives only: exec, readFile, writeFile, stat, facts
+  const plain = {
+    name: host.name,
+    exec: host.exec.bind(host),
+    readFile: host.readFile.bind(host),
+    writeFile: host.writeFile.bind(host),
+    stat: host.stat.bind(host),
+    facts: host.facts.bind(host),
+  };
+  const dir = await tempDir();
+  const state = await tempDir();
+  const target = path.join(dir, "it's a.conf");
+  await fs.writeFile(target, "old\n");
+  const backups = path.join(state, "backup", dir);
+  await fs.mkdir(backups, { recursive: true });
+  for (const stamp of ["20200101T000000", "20210101T000000", "20220101T000000"])
+    await fs.writeFile(path.join(backups, `it's a.conf.${stamp}`), stamp);
+  await fs.writeFile(path.join(backups, "it's a.conf.keep-me"), "not a backup");
+  const executed: string[][] = [];
+  const exec = plain.exec;
+  plain.exec = (argv, options) => {
+    executed.push([...argv]);
+    return exec(argv, options);
+  };
+  await convergeTwice(plain, file, { path: target, content: "new\n", backup: 2 }, { stateDir: state });
+  assert.equal(executed.length, 1, "one command for the backup");
+  const left = (await fs.readdir(backups)).sort();
+  assert.equal(left.length, 3);
+  assert.ok(left.includes("it's a.conf.keep-me"));
+  assert.ok(left.includes("it's a.conf.20220101T000000"));
+  const fresh = left.find((name) => /\.\d{8}T\d{6}$/.test(name) && !name.includes("2022"))!;
+  assert.equal(await fs.readFile(path.join(backups, fresh), "utf8"), "old\n");
+  assert.equal((await fs.stat(path.join(backups, fresh))).mode & 0o777, 0o600);
+  assert.equal(await fs.readFile(target, "utf8"), "new\n");
+});

@@ -1,7 +1,7 @@
 import { createRequire } from "node:module";
 import * as path from "node:path";
 import { GalleyError } from "../core/errors.ts";
-import type { Host } from "../core/host.ts";
+import { type Host, hasFs } from "../core/host.ts";
 import * as v from "valibot";
 import {
   type ApplyContext,
@@ -200,8 +200,24 @@ async function verifyContent(host: Host, desired: DesiredFile, content: Uint8Arr
 async function backup(host: Host, file: string, content: Uint8Array, keep: number, context: ApplyContext) {
   const dir = path.join(context.stateDir, "backup", path.dirname(file));
   const base = path.basename(file);
-  await mkdir(host, dir, { recursive: true, mode: 0o700 });
   const stamp = new Date().toISOString().replace(/[-:]/g, "").replace(/\..*/, "");
+  // a remote host does it in one command: over a slow link every command is a round trip or more
+  if (!hasFs(host)) {
+    const result = await host.exec(["sh", "-c", backupScript, "sh", dir, base, stamp, String(keep)], {
+      input: content,
+    });
+    if (result.exitCode !== 0) {
+      throw new GalleyError(
+        "APPLY_FAILED",
+        `cannot keep a backup of ${file} in ${dir}: ${result.stderr.trim()}`,
+        {
+          hint: "check that the state dir can be written, or set backup: false on the resource",
+        },
+      );
+    }
+    return;
+  }
+  await mkdir(host, dir, { recursive: true, mode: 0o700 });
   await host.writeFile(path.join(dir, `${base}.${stamp}`), content, { mode: 0o600 });
   const old = (await list(host, dir))
     .filter((name) => name.startsWith(`${base}.`) && /^\d{8}T\d{6}$/.test(name.slice(base.length + 1)))
@@ -210,6 +226,18 @@ async function backup(host: Host, file: string, content: Uint8Array, keep: numbe
     .slice(keep);
   for (const name of old) await remove(host, path.join(dir, name));
 }
+
+// $1 dir, $2 file name, $3 time stamp, $4 how many to keep: the content comes on stdin
+const backupScript = `set -e
+umask 077
+mkdir -p -- "$1"
+chmod 700 -- "$1"
+cat > "$1/.$2.$3.tmp"
+mv -f -- "$1/.$2.$3.tmp" "$1/$2.$3"
+cd -- "$1"
+ls -1A | while IFS= read -r f; do
+  case "$f" in "$2".[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]T[0-9][0-9][0-9][0-9][0-9][0-9]) printf '%s\\n' "$f" ;; esac
+done | sort -r | tail -n +"$(($4 + 1))" | while IFS= read -r f; do rm -f -- "$f"; done`;
 
 /** The properties every file-like type shares: mode, owner, group and backups of replaced content. */
 export const fileProperties = {
