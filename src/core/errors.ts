@@ -44,6 +44,8 @@ export const errorCodes = {
   BUNDLE_INVALID: 2,
   /** an encrypted file cannot be read with the key given, or no key was given */
   SECRET_INVALID: 2,
+  /** a stack file is unreadable, breaks its schema, or names a layer that does not exist */
+  STACK_INVALID: 2,
   /** an inventory file is unreadable or wrong, or --limit selects no host */
   INVENTORY_INVALID: 2,
   /** a host could not be reached: connection refused or timed out, DNS, jump host */
