@@ -77,3 +77,13 @@ test("stack: two instances with one name, an unknown event, a bad scaling type a
   );
   await assert.rejects(loadStack("/nonexistent/stack.yaml"), /cannot read the stack file/);
 });
+
+test("stack: the JSON Schema shipped for editors is the one the validating schema makes", async () => {
+  const { stackJsonSchema } = await import("./json-schema.ts");
+  const shipped = await fs.readFile(new URL("../../schemas/stack.schema.json", import.meta.url), "utf8");
+  assert.equal(
+    shipped,
+    `${JSON.stringify(stackJsonSchema(), null, 2)}\n`,
+    "regenerate schemas/stack.schema.json: npm run docs",
+  );
+});
