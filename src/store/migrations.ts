@@ -1,0 +1,133 @@
+import type { DatabaseSync } from "node:sqlite";
+import { GalleyError } from "../core/errors.ts";
+
+/** One schema migration: applied once, in its own transaction, in version order. */
+export interface Migration {
+  version: number;
+  description: string;
+  sql: string;
+}
+
+// Append only: never edit a migration that has shipped, add the next version instead.
+// Statuses are checked in code, not with CHECK constraints, so a new status needs no table rebuild.
+/** The store's schema, as an ordered list of migrations. */
+export const migrations: readonly Migration[] = [
+  {
+    version: 1,
+    description: "stacks, stack states, instances, status history, events and outcomes",
+    sql: `
+      CREATE TABLE stacks (
+        name TEXT PRIMARY KEY,
+        content TEXT NOT NULL,
+        applied_at TEXT NOT NULL
+      ) STRICT;
+      CREATE TABLE stack_states (
+        stack TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        state TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (stack, version)
+      ) STRICT;
+      CREATE TABLE instances (
+        stack TEXT NOT NULL,
+        name TEXT NOT NULL,
+        layers TEXT NOT NULL,
+        provider TEXT NOT NULL,
+        address TEXT,
+        hostname TEXT,
+        status TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (stack, name)
+      ) STRICT;
+      CREATE TABLE instance_status_history (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        stack TEXT NOT NULL,
+        instance TEXT NOT NULL,
+        from_status TEXT,
+        to_status TEXT NOT NULL,
+        at TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        FOREIGN KEY (stack, instance) REFERENCES instances (stack, name) ON DELETE CASCADE
+      ) STRICT;
+      CREATE INDEX instance_status_history_instance ON instance_status_history (stack, instance, id);
+      CREATE TABLE events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        stack TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        args TEXT NOT NULL,
+        state_version INTEGER,
+        status TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        started_at TEXT,
+        finished_at TEXT
+      ) STRICT;
+      CREATE INDEX events_stack ON events (stack, id);
+      CREATE TABLE event_outcomes (
+        event_id INTEGER NOT NULL REFERENCES events (id) ON DELETE CASCADE,
+        instance TEXT NOT NULL,
+        status TEXT NOT NULL,
+        state_version INTEGER,
+        report TEXT,
+        log TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        finished_at TEXT,
+        PRIMARY KEY (event_id, instance)
+      ) STRICT;
+    `,
+  },
+];
+
+/** The schema version this code writes. */
+export const schemaVersion = migrations.at(-1)?.version ?? 0;
+
+/**
+ * Brings the database at `file` up to `list`'s last version, one transaction per migration.
+ * Refuses a database whose schema is newer than `list` knows. Returns the versions it applied.
+ */
+export function migrate(db: DatabaseSync, file: string, list: readonly Migration[] = migrations): number[] {
+  db.exec(
+    "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)",
+  );
+  const known = list.at(-1)?.version ?? 0;
+  const applied: number[] = [];
+  for (const migration of list) {
+    // BEGIN IMMEDIATE takes the write lock first, so two processes opening a new file cannot both migrate
+    db.exec("BEGIN IMMEDIATE");
+    try {
+      const current = currentVersion(db);
+      if (current > known) throw newerSchema(file, current, known);
+      if (current >= migration.version) {
+        db.exec("COMMIT");
+        continue;
+      }
+      db.exec(migration.sql);
+      db.prepare("INSERT INTO schema_version (version, applied_at) VALUES (?, ?)").run(
+        migration.version,
+        new Date().toISOString(),
+      );
+      db.exec("COMMIT");
+      applied.push(migration.version);
+    } catch (error) {
+      db.exec("ROLLBACK");
+      throw error;
+    }
+  }
+  // an empty list still refuses a newer database
+  const current = currentVersion(db);
+  if (current > known) throw newerSchema(file, current, known);
+  return applied;
+}
+
+/** The schema version recorded in the database (0 for a new one). */
+export function currentVersion(db: DatabaseSync): number {
+  const row = db.prepare("SELECT max(version) AS version FROM schema_version").get();
+  return typeof row?.version === "number" ? row.version : 0;
+}
+
+function newerSchema(file: string, current: number, known: number): GalleyError {
+  return new GalleyError(
+    "STATE_INVALID",
+    `${file}: the store's schema is version ${current}, newer than this Galley knows (${known})`,
+    { hint: "a newer Galley wrote this database: upgrade Galley (an older one must not change it)" },
+  );
+}
