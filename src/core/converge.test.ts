@@ -205,13 +205,7 @@ test("converge: a directory created where nothing was does not make the files be
     attributeFiles: [],
     host,
   });
-  const stats = new Map<string, number>();
-  const counting = new LocalHost();
-  const stat = counting.stat.bind(counting);
-  counting.stat = (file: string) => {
-    stats.set(file, (stats.get(file) ?? 0) + 1);
-    return stat(file);
-  };
+  const { stats, counting } = countingHost();
   const report = await converge(catalog, counting, {
     mode: "apply",
     stateDir: await tempDir(),
@@ -248,6 +242,13 @@ test("converge: a directory whose mode changed still makes what depends on it re
     attributeFiles: [],
     host,
   });
+  const { stats, counting } = countingHost();
+  await converge(catalog, counting, { mode: "apply", stateDir: await tempDir(), types: resourceTypes });
+  assert.equal(stats.get(`${out}/old/a`), 3);
+});
+
+/** A local host that counts the stats asked for each path. */
+function countingHost() {
   const stats = new Map<string, number>();
   const counting = new LocalHost();
   const stat = counting.stat.bind(counting);
@@ -255,6 +256,5 @@ test("converge: a directory whose mode changed still makes what depends on it re
     stats.set(file, (stats.get(file) ?? 0) + 1);
     return stat(file);
   };
-  await converge(catalog, counting, { mode: "apply", stateDir: await tempDir(), types: resourceTypes });
-  assert.equal(stats.get(`${out}/old/a`), 3);
-});
+  return { stats, counting };
+}
