@@ -41,7 +41,7 @@ while :; do
 done
 `;
 
-/** invoke-rc.d asks /sbin/runlevel before starting a service; without systemd it must say 2. */
+/** invoke-rc.d asks runlevel before it starts a service (HOSTS.md): without systemd, /usr/sbin/runlevel must answer "N 2". */
 export const runlevelStub = `#!/bin/sh
 # written by galley hosts: a sysv host is always in runlevel 2
 echo "N 2"
