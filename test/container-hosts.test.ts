@@ -1,10 +1,11 @@
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, readlinkSync } from "node:fs";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
+import { cgroupMachines, cgroupPids } from "../src/providers/container/cgroups.ts";
 import { processStart } from "../src/providers/container/procs.ts";
 import { sshBanner } from "../src/providers/container/ready.ts";
 import { tempDir } from "../src/resources/testing.ts";
@@ -301,6 +302,7 @@ describe("container hosts", { skip }, () => {
     assert.ok(!netnsList().includes(prefix), netnsList());
     assert.ok(!links().includes(prefix), links());
     for (const pid of seenPids) assert.equal(running(pid), false, `pid ${pid} is gone`);
+    assert.deepEqual(cgroupMachines(prefix), [], "no cgroup of the fleet is left");
     // nothing left to do: down again is fine
     await json(a, ["down"]);
   });
@@ -336,6 +338,61 @@ describe("crash clean-up", { skip }, () => {
       assert.ok(netnsList().includes(stray));
       await json(dir, ["up", "1", "--init", "sysv"]);
       assert.ok(!netnsList().includes(stray), "the stray namespace was swept");
+    } finally {
+      await galley(dir, ["down"]);
+    }
+  });
+});
+
+describe("systemd hosts are isolated from each other", { skip }, () => {
+  // every host has cgroups of its own: systemd-nspawn --keep-unit started from one cgroup would
+  // put all the hosts' systemds in one shared "payload" cgroup (one ssh.service, one user-0.slice…)
+  test("each host's processes live in its own cgroups; a kill and start of one leaves the other alone", async () => {
+    const dir = await tempDir("galley-fleet-i-");
+    try {
+      const [one, two] = (await json(dir, ["up", "2", "--init", "systemd"])).hosts as HostJson[];
+      for (const host of [one!, two!]) {
+        const cgroup = readFileSync(`/proc/${host.pid}/cgroup`, "utf8");
+        assert.match(cgroup, new RegExp(`^0::/galley/${host.netns}/payload/init\\.scope$`, "m"));
+        // everything in the host's cgroups runs in the host's own network namespace
+        const pids = cgroupPids(host.netns);
+        assert.ok(pids.length >= 4, `systemd, journald, sshd… in ${host.name}'s cgroups: ${pids}`);
+        const netns = readlinkSync(`/proc/${host.pid}/ns/net`);
+        for (const pid of pids) {
+          const own = (() => {
+            try {
+              return readlinkSync(`/proc/${pid}/ns/net`);
+            } catch {
+              return netns; // exited meanwhile
+            }
+          })();
+          // the launcher (systemd-nspawn) stays on the machine's network; the rest is the host's
+          if (own !== netns) assert.match(readFileSync(`/proc/${pid}/comm`, "utf8"), /systemd-nspawn/);
+        }
+      }
+      // a login session on host1 outlives a kill and a start of host2
+      const session = spawn(
+        "ssh",
+        [
+          ...["-o", "BatchMode=yes", "-o", `UserKnownHostsFile=${dir}/.galley/hosts/known_hosts`],
+          ...["-i", `${dir}/.galley/hosts/id_ed25519`, `root@${one!.address}`],
+          "sleep 6; echo survived",
+        ],
+        { stdio: ["ignore", "pipe", "pipe"] },
+      );
+      let output = "";
+      session.stdout.on("data", (chunk) => (output += chunk));
+      const ended = new Promise<number>((resolve) => session.on("close", (code) => resolve(code ?? -1)));
+      assert.equal(ssh(dir, "root", two!.address, "true").status, 0);
+      await json(dir, ["kill", two!.name]);
+      assert.deepEqual(cgroupPids(two!.netns), [], "a killed host leaves no process in its cgroups");
+      await json(dir, ["start", two!.name]);
+      assert.equal(ssh(dir, "root", two!.address, "true").status, 0);
+      assert.equal(ssh(dir, "root", one!.address, "systemctl is-active ssh").stdout, "active\n");
+      assert.equal(await ended, 0);
+      assert.equal(output, "survived\n");
+      await json(dir, ["down"]);
+      assert.deepEqual(cgroupMachines(one!.netns.split("-")[0]!), [], "down removes the cgroups");
     } finally {
       await galley(dir, ["down"]);
     }

@@ -159,10 +159,10 @@ describe("galley push to five local hosts", { skip }, () => {
     const code = await exited;
     const hosts = JSON.parse(stdout).hosts as Record<string, HostReport>;
     assert.equal(code, 4, stderr);
-    assert.equal(hosts.host3!.status, "unreachable");
+    assert.equal(hosts.host3!.status, "unreachable", JSON.stringify(hosts.host3));
     assert.equal(hosts.host3!.error!.code, "HOST_UNREACHABLE");
     for (const name of names.filter((n) => n !== "host3" && n !== "host4")) {
-      assert.equal(hosts[name]!.status, "ok", name);
+      assert.equal(hosts[name]!.status, "ok", `${name}: ${JSON.stringify(hosts[name])}`);
       assert.equal(exec(name, "cat", "/srv/after-wait").stdout, "done\n");
     }
   });
@@ -171,10 +171,10 @@ describe("galley push to five local hosts", { skip }, () => {
     // host3 is still dead: with one host at a time, host5 is never started (host4 kept its new key)
     const run = push(["--forks", "1", "--max-fail-percent", "0", "--limit", "!host4", "webapp"]);
     assert.equal(run.code, 1);
-    assert.equal(run.hosts.host1!.status, "ok");
+    assert.equal(run.hosts.host1!.status, "ok", JSON.stringify(run.hosts.host1));
     assert.equal(run.hosts.host3!.status, "unreachable");
     assert.equal(run.hosts.host4, undefined);
-    assert.equal(run.hosts.host5!.status, "skipped");
+    assert.equal(run.hosts.host5!.status, "skipped", JSON.stringify(run.hosts.host5));
     assert.match(run.hosts.host5!.reason!, /more than 0% of hosts failed/);
     const started = cli(["hosts", "start", "host3"], work);
     assert.equal(started.code, 0, started.stderr);

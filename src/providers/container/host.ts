@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import { GalleyError } from "../../core/errors.ts";
+import { cgroupPids, killCgroups, removeHostCgroups } from "./cgroups.ts";
 import { type Fleet, hostPaths } from "./fleet.ts";
 import { bootSystemd, stopSystemd } from "./init-systemd.ts";
 import { bootSysv, prepareSysv, stopSysv } from "./init-sysv.ts";
@@ -91,6 +92,7 @@ export async function stopHost(fleet: Fleet, host: HostRecord): Promise<void> {
       host.init === "systemd" ? await stopSystemd(boot, stopTimeoutMs) : await stopSysv(boot, stopTimeoutMs);
     if (!stopped) await killProcesses(host);
   }
+  removeHostCgroups(host.netns);
   await unmountAll(hostPaths(fleet.paths, host.name).merged);
   host.status = "stopped";
 }
@@ -120,16 +122,21 @@ export async function cutHost(host: HostRecord, cut: boolean): Promise<void> {
   host.cut = cut;
 }
 
-/** SIGKILL to the host's PID 1 and to anything else left in its network namespace; waits for them. */
+/**
+ * SIGKILL to the host's PID 1, to its cgroups and to anything else left in its network namespace;
+ * waits for them, then removes the host's cgroups. (The host's netns is also its machine name.)
+ */
 export async function killProcesses(host: Pick<HostRecord, "pid" | "pidStart" | "netns">): Promise<void> {
   if (host.pid !== undefined && isAlive(host.pid, host.pidStart)) {
     signal(host.pid, "SIGKILL");
     await waitExit(host.pid, host.pidStart, 10_000);
   }
-  // the launchers and any `galley hosts exec` still running there
-  const pids = await namespacePids(host.netns);
+  killCgroups(host.netns);
+  // the launchers and any `galley hosts exec` still running there (nsenter keeps our cgroup)
+  const pids = new Set([...cgroupPids(host.netns), ...(await namespacePids(host.netns))]);
   for (const pid of pids) signal(pid, "SIGKILL");
   for (const pid of pids) await waitExit(pid, undefined, 10_000);
+  removeHostCgroups(host.netns);
 }
 
 function bootSpec(fleet: Fleet, host: HostRecord): BootSpec {

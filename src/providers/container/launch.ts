@@ -1,6 +1,7 @@
 import { spawn } from "node:child_process";
 import * as fs from "node:fs/promises";
 import { GalleyError } from "../../core/errors.ts";
+import { createHostCgroups, inCgroups } from "./cgroups.ts";
 import { machineEnv } from "./run.ts";
 import { findNamespaceInit, processStart, signal } from "./procs.ts";
 
@@ -27,9 +28,11 @@ export interface BootSpec {
 
 /**
  * Starts a launcher detached from galley (its own session, console to a log file), so the host
- * outlives the command that booted it, and finds the host's PID 1 below it.
+ * outlives the command that booted it, and finds the host's PID 1 below it. The launcher starts
+ * in the host's own cgroups (cgroups.ts: without them hosts with systemd kill each other's processes).
  */
-export async function launch(argv: string[], spec: BootSpec): Promise<Boot> {
+export async function launch(command: string[], spec: BootSpec): Promise<Boot> {
+  const argv = inCgroups(await createHostCgroups(spec.machine), command);
   const log = await fs.open(spec.consoleLog, "a");
   await log.write(`\n--- galley: booting ${spec.name} at ${new Date().toISOString()}\n`);
   let child: ReturnType<typeof spawn>;
@@ -45,12 +48,12 @@ export async function launch(argv: string[], spec: BootSpec): Promise<Boot> {
   const launcher = child.pid;
   child.on("error", () => {});
   child.unref();
-  if (launcher === undefined) throw bootFailed(spec, `cannot run ${argv[0]}`);
+  if (launcher === undefined) throw bootFailed(spec, `cannot run ${command[0]}`);
   const pid = await findNamespaceInit(launcher);
   const pidStart = pid === undefined ? undefined : processStart(pid);
   if (pid === undefined || pidStart === undefined) {
     signal(launcher, "SIGKILL");
-    throw bootFailed(spec, `${argv[0]} did not start the host's PID 1`);
+    throw bootFailed(spec, `${command[0]} did not start the host's PID 1`);
   }
   return { launcher, pid, pidStart };
 }

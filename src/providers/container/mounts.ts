@@ -69,7 +69,7 @@ export async function removeTree(dir: string): Promise<void> {
   await fs.rm(dir, { recursive: true, force: true });
 }
 
-// mountinfo escapes space, tab, newline and backslash as octal
-function unescapeMount(text: string): string {
+/** mountinfo escapes space, tab, newline and backslash as octal. */
+export function unescapeMount(text: string): string {
   return text.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(Number.parseInt(octal, 8)));
 }

@@ -1,15 +1,17 @@
 import { existsSync } from "node:fs";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
+import { cgroupMachines, removeHostCgroups } from "./cgroups.ts";
 import { type Fleet, type FleetPaths, hostPaths } from "./fleet.ts";
 import { killProcesses } from "./host.ts";
 import { mountsUnder, removeTree, unmountAll } from "./mounts.ts";
-import { deleteBridge, fleetNamespaces, fleetVeths } from "./network.ts";
+import { deleteBridge, fleetNames, fleetNamespaces, fleetVeths } from "./network.ts";
 import { run } from "./run.ts";
 
 /** What a sweep removed, for the report. */
 export interface SweepReport {
   namespaces: string[];
+  cgroups: string[];
   veths: string[];
   mounts: string[];
   dirs: string[];
@@ -21,13 +23,25 @@ export interface SweepReport {
  * not run, folders of hosts the state does not know.
  */
 export async function sweepLeftovers(fleet: Fleet): Promise<SweepReport> {
-  const report: SweepReport = { namespaces: [], veths: [], mounts: [], dirs: [] };
+  const report: SweepReport = { namespaces: [], cgroups: [], veths: [], mounts: [], dirs: [] };
   const known = new Set(fleet.hosts().map((host) => host.netns));
   for (const netns of await fleetNamespaces(fleet.id)) {
     if (known.has(netns)) continue;
     await killProcesses({ netns, pid: undefined, pidStart: undefined });
     await run(["ip", "netns", "delete", netns]);
     report.namespaces.push(netns);
+  }
+  // cgroups of hosts that do not run (a crash, a killed launcher); a running host's are its own
+  const running = new Set(
+    fleet
+      .hosts()
+      .filter((host) => host.status === "running")
+      .map((host) => host.netns),
+  );
+  for (const machine of cgroupMachines(fleetNames(fleet.id).netnsPrefix)) {
+    if (running.has(machine)) continue;
+    await killProcesses({ netns: machine, pid: undefined, pidStart: undefined });
+    if (removeHostCgroups(machine)) report.cgroups.push(machine);
   }
   const veths = new Set(fleet.hosts().map((host) => host.veth));
   for (const veth of await fleetVeths(fleet.id)) {
@@ -63,11 +77,15 @@ export async function sweepLeftovers(fleet: Fleet): Promise<SweepReport> {
  * under the state folder, the bridge, and the state folder itself.
  */
 export async function sweepFleet(id: string, paths: FleetPaths): Promise<SweepReport> {
-  const report: SweepReport = { namespaces: [], veths: [], mounts: [], dirs: [] };
+  const report: SweepReport = { namespaces: [], cgroups: [], veths: [], mounts: [], dirs: [] };
   for (const netns of await fleetNamespaces(id)) {
     await killProcesses({ netns, pid: undefined, pidStart: undefined });
     await run(["ip", "netns", "delete", netns]);
     report.namespaces.push(netns);
+  }
+  for (const machine of cgroupMachines(fleetNames(id).netnsPrefix)) {
+    await killProcesses({ netns: machine, pid: undefined, pidStart: undefined });
+    if (removeHostCgroups(machine)) report.cgroups.push(machine);
   }
   for (const veth of await fleetVeths(id)) {
     await run(["ip", "link", "delete", veth]);
