@@ -23,4 +23,9 @@ export const commands: Record<string, () => Promise<Command>> = {
   push: async () => (await import("./push.ts")).pushCommand,
   inventory: async () => (await import("./inventory.ts")).inventoryCommand,
   hosts: async () => (await import("./hosts.ts")).hostsCommand,
+  stack: async () => (await import("./stack.ts")).stackCommand,
+  instance: async () => (await import("./lifecycle-commands.ts")).instanceCommand,
+  run: async () => (await import("./lifecycle-commands.ts")).runCommand,
+  "run-recipes": async () => (await import("./lifecycle-commands.ts")).runRecipesCommand,
+  history: async () => (await import("./lifecycle-commands.ts")).historyCommand,
 };

@@ -70,7 +70,10 @@ export const pushCommand = {
     const members: FleetMember[] = selectHosts(inventory, values.limit).map((host) => ({
       name: host.name,
       target: host.target,
-      attributes: host.attributes,
+      attributes: [
+        { source: { level: "layer", label: `inventory groups of ${host.name}` }, values: host.attributes.group },
+        { source: { level: "instance", label: `inventory host ${host.name}` }, values: host.attributes.host },
+      ],
     }));
     const forks = values.forks ? count("--forks", values.forks, 1) : Math.min(members.length, defaultForkCap);
     const maxFail = values["max-fail-percent"];

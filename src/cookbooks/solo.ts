@@ -6,6 +6,7 @@ import type { ResourceType } from "../core/resource.ts";
 import { displayPath } from "../core/location.ts";
 import { containsSecret, knownSecrets } from "../core/secrets.ts";
 import { resourceTypes } from "../resources/index.ts";
+import type { StackView } from "../stacks/state.ts";
 import type { Cookbook, SecretOptions } from "./cookbook.ts";
 import { loadCustomTypes, typeRegistry } from "./custom-types.ts";
 import type { AttributeSet, AttributeSource } from "./precedence.ts";
@@ -25,6 +26,8 @@ export interface CompileRunListOptions {
   cookbooks?: Map<string, Cookbook>;
   /** more attribute layers, e.g. an inventory's group (layer level) and host (instance level) attributes */
   layers?: readonly { source: AttributeSource; values: Attributes }[];
+  /** the stack state seen from this host (r.stack), in a stack's lifecycle runs */
+  stack?: StackView | undefined;
 }
 
 /** What compiling a run list yields: the catalog, the types that converge it, and the attributes. */
@@ -62,6 +65,7 @@ export async function compileRun(options: CompileRunListOptions): Promise<Compil
     facts,
     hostName: options.host.name,
     types,
+    stack: options.stack,
   });
   markSecretResources(catalog);
   return { catalog, types, attributes };

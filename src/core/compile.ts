@@ -15,6 +15,7 @@ import type { Recipe, RecipeContext } from "./recipe.ts";
 import type { CompileContext, ResourceType } from "./resource.ts";
 import { formatIssues } from "./validate.ts";
 import { readCookbookFile, type RunList } from "./runlist.ts";
+import type { StackView } from "../stacks/state.ts";
 
 /** Attribute layers a recipe can add overrides to (`r.override`); `r.attrs` is always their merge. */
 export interface AttributeLayers {
@@ -30,6 +31,8 @@ export interface CompileOptions {
   facts: Facts;
   hostName: string;
   types: Readonly<Record<string, ResourceType>>;
+  /** the stack state seen from this host, in a stack's lifecycle runs (r.stack) */
+  stack?: StackView | undefined;
 }
 
 // most declarations set no common property: their parse result is always the same
@@ -126,6 +129,17 @@ export async function compile(options: CompileOptions): Promise<Catalog> {
         layers.override(values, { label: `recipe ${label}`, file: where.file, line: where.line });
       },
       facts: options.facts,
+      get stack(): StackView {
+        if (!options.stack) {
+          throw new GalleyError(
+            "USAGE",
+            `recipe ${label} reads r.stack, which only a stack's lifecycle runs have (galley stack up, galley run)`,
+            { hint: "run it through a stack, or guard the recipe with `if (r.inStack)`" },
+          );
+        }
+        return options.stack;
+      },
+      inStack: options.stack !== undefined,
       cookbook,
       recipe: label,
       include: (name: string) => {

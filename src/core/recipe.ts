@@ -3,6 +3,7 @@ import type { CommonInput } from "./common.ts";
 import { ResourceRef } from "./common.ts";
 import type { Facts } from "./host.ts";
 import type { ResourceType } from "./resource.ts";
+import type { StackView } from "../stacks/state.ts";
 import type * as v from "valibot";
 import type { resourceTypes } from "../resources/index.ts";
 
@@ -34,6 +35,13 @@ export interface RecipeContext extends BuiltinMethods {
   readonly attrs: Attributes;
   /** the host's facts */
   readonly facts: Facts;
+  /**
+   * the stack state seen from this instance (stack lifecycle runs only; reading it elsewhere is
+   * a USAGE error): every layer, instance and app, and helpers such as `r.stack.online("app")`
+   */
+  readonly stack: StackView;
+  /** whether this run belongs to a stack (r.stack is set) */
+  readonly inStack: boolean;
   /** the cookbook of this recipe; undefined for a single recipe file */
   readonly cookbook: string | undefined;
   /** `cookbook::recipe` of this recipe, or its file */

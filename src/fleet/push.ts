@@ -7,6 +7,8 @@ import type { Report } from "../core/report.ts";
 import { scrubSecrets } from "../core/secrets.ts";
 import type { CompileRunListOptions } from "../cookbooks/solo.ts";
 import type { SshTarget } from "../hosts/target.ts";
+import type { AttributeSource } from "../cookbooks/precedence.ts";
+import type { StackView } from "../stacks/state.ts";
 
 /** A host reached over a connection: it is closed after the run and may be lost during it. */
 export interface RemoteHost extends Host {
@@ -17,11 +19,23 @@ export interface RemoteHost extends Host {
   close(): Promise<void>;
 }
 
-/** One host of a fleet run: its name, how to reach it, and its inventory attributes. */
+/** An attribute layer a fleet run adds for one host (inventory groups and host, stack, layer, instance). */
+export interface MemberAttributes {
+  source: AttributeSource;
+  values: Attributes;
+}
+
+/** One host of a fleet run: its name, how to reach it, its attributes, and what it runs. */
 export interface FleetMember {
   name: string;
   target: SshTarget;
-  attributes: { group: Attributes; host: Attributes };
+  attributes: readonly MemberAttributes[];
+  /** this host's run list, instead of the run's */
+  runList?: readonly string[] | undefined;
+  /** the stack state seen from this host (r.stack) */
+  stack?: StackView | undefined;
+  /** asked just before the host starts: a reason not to run it (e.g. a newer stack state), or undefined */
+  skip?: (() => string | undefined) | undefined;
 }
 
 /** What a fleet run says of one host while it runs. */
@@ -84,7 +98,10 @@ export async function pushFleet(options: FleetOptions): Promise<Map<string, Host
     options.members.map((member) =>
       run(async () => {
         let outcome: HostOutcome;
-        if (tooManyFailed()) {
+        const reason = member.skip?.();
+        if (reason !== undefined) {
+          outcome = { status: "skipped", reason, durationMs: 0 };
+        } else if (tooManyFailed()) {
           outcome = {
             status: "skipped",
             reason: `not started: more than ${options.maxFailPercent}% of hosts failed (${failures} of ${options.members.length})`,
@@ -116,17 +133,10 @@ async function pushHost(member: FleetMember, options: FleetOptions): Promise<Hos
     const { compileRun } = await import("../cookbooks/solo.ts");
     const { catalog, types } = await compileRun({
       ...options.compile,
+      ...(member.runList ? { runList: [...member.runList] } : {}),
       host,
-      layers: [
-        {
-          source: { level: "layer", label: `inventory groups of ${member.name}` },
-          values: member.attributes.group,
-        },
-        {
-          source: { level: "instance", label: `inventory host ${member.name}` },
-          values: member.attributes.host,
-        },
-      ],
+      layers: member.attributes,
+      stack: member.stack,
     });
     let changed = 0;
     let failed = 0;

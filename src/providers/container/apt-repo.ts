@@ -18,7 +18,7 @@ import { formatOneLine, releaseSources } from "./sources.ts";
  * The Debian packages the hosts' local apt repository offers, with their dependency closure
  * (what the image lacks). Tests and demos install only these: hosts have no route out.
  */
-export const repoPackages = ["nginx", "haproxy", "curl", "git"] as const;
+export const repoPackages = ["nginx", "haproxy", "curl", "git", "nodejs", "postgresql"] as const;
 
 /** A built local apt repository for one image. */
 export interface AptRepo {

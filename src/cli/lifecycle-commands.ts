@@ -1,0 +1,176 @@
+import { exitCodes, GalleyError } from "../core/errors.ts";
+import type { StackContext } from "../lifecycle/context.ts";
+import type { Lifecycle } from "../lifecycle/lifecycle.ts";
+import { lifecycleEvents } from "../stacks/schema.ts";
+import { finish, progressOptions, stackFile, stackOptions } from "./lifecycle-output.ts";
+import { paint, write, writeJson } from "./output.ts";
+
+interface Values {
+  stack?: string;
+  forks?: string;
+  json: boolean;
+  layer?: string;
+  instance?: string;
+  app?: string;
+  limit?: string;
+  event?: string;
+}
+
+const selectOptions = {
+  layer: { type: "string", short: "l", description: "only the online instances of this layer" },
+  instance: { type: "string", short: "n", description: "only this (online) instance" },
+} as const;
+
+// opens the stack, runs `fn` with its lifecycle, prints the outcome, closes the store
+async function withLifecycle(
+  values: Values,
+  command: string,
+  fn: (lifecycle: Lifecycle, context: StackContext) => Promise<unknown>,
+): Promise<number> {
+  const [{ openStack }, { Lifecycle }] = await Promise.all([
+    import("../lifecycle/context.ts"),
+    import("../lifecycle/lifecycle.ts"),
+  ]);
+  const context = await openStack(stackFile(values.stack, command));
+  try {
+    const lifecycle = new Lifecycle(context, progressOptions(values.json, values.forks));
+    await fn(lifecycle, context);
+    return finish(context, lifecycle, values.json);
+  } finally {
+    context.store.close();
+  }
+}
+
+function selection(values: Values) {
+  if (values.layer !== undefined && values.instance !== undefined) {
+    throw new GalleyError("USAGE", "give --layer or --instance, not both", {
+      hint: "--layer app runs on every online app instance; --instance app1 on that one",
+    });
+  }
+  return { layer: values.layer, instance: values.instance };
+}
+
+/** `galley instance start|stop NAME… --stack S`. */
+export const instanceCommand = {
+  summary: "Start instances (host, setup, deploy, online, configure everywhere) or stop them",
+  usage: "start|stop NAME… --stack STACK [--forks N] [--json]",
+  options: stackOptions,
+  async run(values: Values, positionals: string[]): Promise<number> {
+    const [action, ...names] = positionals;
+    if (action !== "start" && action !== "stop") {
+      throw new GalleyError(
+        "USAGE",
+        action ? `galley instance: unknown subcommand "${action}"` : "galley instance: start or stop?",
+        {
+          hint: "galley instance start app4 --stack webapp",
+        },
+      );
+    }
+    if (names.length === 0)
+      throw new GalleyError("USAGE", `galley instance ${action}: which instances?`, {
+        hint: `galley instance ${action} app1 --stack webapp`,
+      });
+    return withLifecycle(values, `instance ${action}`, async (lifecycle) => {
+      for (const name of names) lifecycle.instance(name);
+      if (action === "start") await lifecycle.start(names);
+      else await lifecycle.stop(names);
+    });
+  },
+};
+
+/** `galley run EVENT --stack S [--layer L | --instance I] [--app A]`. */
+export const runCommand = {
+  summary: "Run a lifecycle event (setup, configure, deploy, undeploy, shutdown) on online instances",
+  usage: "EVENT --stack STACK [--layer L | --instance I] [--app APP] [--forks N] [--json]",
+  options: {
+    ...stackOptions,
+    ...selectOptions,
+    app: { type: "string", short: "a", description: "deploy/undeploy: only this app" },
+  } as const,
+  async run(values: Values, positionals: string[]): Promise<number> {
+    const [event, ...rest] = positionals;
+    if (!lifecycleEvents.includes(event as (typeof lifecycleEvents)[number]) || rest.length > 0) {
+      throw new GalleyError(
+        "USAGE",
+        event
+          ? `galley run: "${positionals.join(" ")}" is not one lifecycle event`
+          : "galley run: which event?",
+        {
+          hint: `events: ${lifecycleEvents.join(", ")}; e.g. galley run configure --stack webapp`,
+        },
+      );
+    }
+    if (values.app !== undefined && event !== "deploy" && event !== "undeploy")
+      throw new GalleyError("USAGE", "--app goes with deploy or undeploy", {
+        hint: "galley run deploy --app hello --stack webapp",
+      });
+    return withLifecycle(values, "run", (lifecycle) =>
+      lifecycle.run(event as (typeof lifecycleEvents)[number], selection(values), values.app),
+    );
+  },
+};
+
+/** `galley run-recipes RECIPE… --stack S [--layer L | --instance I]`. */
+export const runRecipesCommand = {
+  summary: "Run named recipes on online instances of a stack, with the stack state (r.stack)",
+  usage: "RECIPE… --stack STACK [--layer L | --instance I] [--forks N] [--json]",
+  options: { ...stackOptions, ...selectOptions },
+  async run(values: Values, positionals: string[]): Promise<number> {
+    if (positionals.length === 0)
+      throw new GalleyError("USAGE", "galley run-recipes: which recipes?", {
+        hint: "galley run-recipes lb::configure --stack webapp --layer lb",
+      });
+    return withLifecycle(values, "run-recipes", (lifecycle) =>
+      lifecycle.runRecipes(positionals, selection(values)),
+    );
+  },
+};
+
+/** `galley history --stack S [--limit N] [--event ID]`. */
+export const historyCommand = {
+  summary: "Past lifecycle events of a stack with their outcome on each instance",
+  usage: "--stack STACK [--limit N] [--event ID] [--json]",
+  options: {
+    ...stackOptions,
+    limit: { type: "string", description: "how many events (default 20)" },
+    event: { type: "string", short: "e", description: "one event in full: each instance's log" },
+  } as const,
+  async run(values: Values, positionals: string[]): Promise<number> {
+    if (positionals[0] !== undefined) values.stack ??= positionals[0];
+    const { openStack } = await import("../lifecycle/context.ts");
+    const context = await openStack(stackFile(values.stack, "history"));
+    try {
+      const { store, stack } = context;
+      const ids = values.event
+        ? [Number(values.event)]
+        : store.listEvents(stack.name, { limit: values.limit ? Number(values.limit) : 20 }).map((e) => e.id);
+      const events = ids.map((id) => {
+        const event = store.getEvent(id);
+        if (!event || event.stack !== stack.name)
+          throw new GalleyError("ARGS_INVALID", `stack ${stack.name} has no event #${id}`, {
+            hint: `galley history --stack ${context.file} lists them`,
+          });
+        return event;
+      });
+      if (values.json) {
+        writeJson({ stack: stack.name, events });
+        return exitCodes.ok;
+      }
+      for (const event of events) {
+        write(
+          `${paint("bold", `#${event.id} ${event.kind}`)}  ${event.status}  state ${event.stateVersion ?? "-"}  ${event.createdAt}\n`,
+        );
+        for (const o of event.outcomes) {
+          const line = (o.log ?? "").split("\n")[0];
+          write(
+            `  ${o.instance.padEnd(12)} ${o.status.padEnd(15)} state ${o.stateVersion ?? "-"}  ${line}\n`,
+          );
+          if (values.event && o.log && o.log.includes("\n")) write(`${o.log.replace(/^/gm, "    ")}\n`);
+        }
+      }
+      return exitCodes.ok;
+    } finally {
+      context.store.close();
+    }
+  },
+};

@@ -1,0 +1,157 @@
+import * as fs from "node:fs/promises";
+import * as path from "node:path";
+import { parseDocument } from "yaml";
+import { exitCodes, GalleyError } from "../core/errors.ts";
+import { finish, instanceTable, progressOptions, stackFile, stackOptions } from "./lifecycle-output.ts";
+import { paint, write, writeJson } from "./output.ts";
+
+const options = {
+  ...stackOptions,
+  to: { type: "string", description: "clone: the new stack file" },
+  name: { type: "string", description: "clone: the new stack's name (default: the new file's name)" },
+} as const;
+
+interface Values {
+  stack?: string;
+  forks?: string;
+  json: boolean;
+  to?: string;
+  name?: string;
+}
+
+const subcommands = ["up", "down", "status", "clone"] as const;
+
+/** `galley stack up|down|status|clone`: a whole stack through its lifecycle (docs/stacks.md). */
+export const stackCommand = {
+  summary: "A stack through its lifecycle: up (start what should run), down, status, clone",
+  usage: "up|down|status STACK [--forks N] [--json] | clone STACK --to NEW.yaml [--name NAME]",
+  options,
+  async run(values: Values, positionals: string[]): Promise<number> {
+    const [subcommand, stackArg, ...rest] = positionals;
+    if (!subcommands.includes(subcommand as (typeof subcommands)[number])) {
+      throw new GalleyError(
+        "USAGE",
+        subcommand ? `galley stack: unknown subcommand "${subcommand}"` : "galley stack: which subcommand?",
+        { hint: `subcommands: ${subcommands.join(", ")}; see galley stack --help` },
+      );
+    }
+    if (rest.length > 0)
+      throw new GalleyError("USAGE", `galley stack ${subcommand}: unexpected ${rest.join(" ")}`, {
+        hint: "name one stack: galley stack up stacks/production.yaml",
+      });
+    const file = stackFile(stackArg ?? values.stack, `stack ${subcommand}`);
+    if (subcommand === "clone") return clone(file, values);
+    const [{ openStack }, { Lifecycle }] = await Promise.all([
+      import("../lifecycle/context.ts"),
+      import("../lifecycle/lifecycle.ts"),
+    ]);
+    const context = await openStack(file);
+    try {
+      const lifecycle = new Lifecycle(context, progressOptions(values.json, values.forks));
+      if (subcommand === "status") return status(context, values.json);
+      if (subcommand === "up") await lifecycle.up();
+      else await lifecycle.down();
+      return finish(context, lifecycle, values.json);
+    } finally {
+      context.store.close();
+    }
+  },
+};
+
+function status(context: import("../lifecycle/context.ts").StackContext, json: boolean): number {
+  const { store, stack } = context;
+  const events = store.listEvents(stack.name, { limit: 10 });
+  if (json) {
+    writeJson({
+      stack: stack.name,
+      stateVersion: store.latestState(stack.name)?.version ?? null,
+      instances: store
+        .listInstances(stack.name)
+        .map((i) => ({
+          name: i.name,
+          layers: i.layers,
+          status: i.status,
+          address: i.address ?? null,
+          updatedAt: i.updatedAt,
+        })),
+      events,
+    });
+    return exitCodes.ok;
+  }
+  write(`${paint("bold", `stack ${stack.name}`)}  state ${store.latestState(stack.name)?.version ?? "-"}\n`);
+  write(`${instanceTable(context)}\n`);
+  if (events.length > 0) {
+    write(`\n${paint("bold", "recent events")} (galley history --stack ${context.file})\n`);
+    for (const e of events)
+      write(
+        `#${String(e.id).padEnd(4)} ${e.kind.padEnd(11)} ${e.status.padEnd(10)} state ${e.stateVersion ?? "-"}  ${e.createdAt}\n`,
+      );
+  }
+  return exitCodes.ok;
+}
+
+/**
+ * Copies a stack file under a new name with new instances (each instance name gets the new
+ * stack's name as prefix). SSH instances name existing machines: they are left out, and said so.
+ */
+async function clone(file: string, values: Values): Promise<number> {
+  if (!values.to) {
+    throw new GalleyError("USAGE", "galley stack clone: where to?", {
+      hint: "galley stack clone stacks/production.yaml --to stacks/staging.yaml",
+    });
+  }
+  const { loadStack } = await import("../stacks/stack.ts");
+  const stack = await loadStack(file);
+  const target = path.resolve(values.to);
+  const name = values.name ?? path.basename(target).replace(/\.ya?ml$/, "");
+  if (!/^[a-z][a-z0-9-]{0,62}$/.test(name)) {
+    throw new GalleyError("ARGS_INVALID", `"${name}" is not a stack name`, {
+      hint: "lower-case letters, digits and dashes, starting with a letter: --name staging",
+    });
+  }
+  if (name === stack.name) {
+    throw new GalleyError("ARGS_INVALID", `the clone needs a name other than ${stack.name}`, {
+      hint: "--name staging",
+    });
+  }
+  const exists = await fs.stat(target).then(
+    () => true,
+    () => false,
+  );
+  if (exists) {
+    throw new GalleyError("ARGS_INVALID", `${target} exists already`, { hint: "name a new file with --to" });
+  }
+  // the YAML document keeps the file's comments and layout
+  const doc = parseDocument(await fs.readFile(file, "utf8"));
+  doc.set("name", name);
+  const renamed: Record<string, string> = {};
+  const left: string[] = [];
+  const kept: unknown[] = [];
+  stack.instances.forEach((instance, index) => {
+    if (instance.provider.type === "ssh") {
+      left.push(`${instance.name} (${instance.provider.address})`);
+      return;
+    }
+    const node = doc.getIn(["instances", index], true);
+    const newName = `${name}-${instance.name}`.slice(0, 31);
+    renamed[instance.name] = newName;
+    (node as { set(key: string, value: unknown): void }).set("name", newName);
+    kept.push(node);
+  });
+  if (stack.instances.length > 0) doc.set("instances", doc.createNode(kept));
+  const temp = `${target}.tmp-${process.pid}`;
+  await fs.mkdir(path.dirname(target), { recursive: true });
+  await fs.writeFile(temp, doc.toString());
+  await fs.rename(temp, target);
+  if (values.json) {
+    writeJson({ from: file, to: target, name, instances: renamed, leftOut: left });
+  } else {
+    write(`${paint("bold", `stack ${name}`)} written to ${target}\n`);
+    for (const [from, to] of Object.entries(renamed)) write(`  instance ${from} → ${to}\n`);
+    if (left.length > 0)
+      write(
+        `  left out (ssh instances name existing machines; add the new stack's own): ${left.join(", ")}\n`,
+      );
+  }
+  return exitCodes.ok;
+}

@@ -1,0 +1,69 @@
+import { existsSync } from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { GalleyError } from "../core/errors.ts";
+import type { StackFile } from "../stacks/schema.ts";
+import { loadStack } from "../stacks/stack.ts";
+import { openSqliteStore, storeFile } from "../store/sqlite.ts";
+import type { Store } from "../store/store.ts";
+
+/** A stack file opened for lifecycle work: where its kitchen, cookbooks and store are. */
+export interface StackContext {
+  file: string;
+  stack: StackFile;
+  /** the kitchen: the folder holding stacks/ (or the stack file's folder); .galley/ lives here */
+  kitchen: string;
+  /** the cookbooks folder recipes come from (a kitchen with cookbooks.yaml: its locked cookbooks) */
+  cookbooksDir: string;
+  store: Store;
+}
+
+/**
+ * Opens a stack file: validates it, finds its kitchen and cookbooks, opens the kitchen's store.
+ * Instance names are the hosts' names, so two stacks of one kitchen may not share one.
+ */
+export async function openStack(file: string): Promise<StackContext> {
+  const resolved = path.resolve(file);
+  const stack = await loadStack(resolved);
+  const dir = path.dirname(resolved);
+  const kitchen = path.basename(dir) === "stacks" ? path.dirname(dir) : dir;
+  const store = openSqliteStore(storeFile(kitchen));
+  try {
+    for (const other of store.listStacks()) {
+      if (other.name === stack.name) continue;
+      const taken = store.listInstances(other.name).map((i) => i.name);
+      const clash = stack.instances.find((instance) => taken.includes(instance.name));
+      if (clash) {
+        throw new GalleyError(
+          "STACK_INVALID",
+          `${resolved}: instance ${clash.name} is also an instance of stack ${other.name} in this kitchen`,
+          {
+            hint: "instance names are host names: give each stack's instances their own (galley stack clone renames them)",
+          },
+        );
+      }
+    }
+  } catch (error) {
+    store.close();
+    throw error;
+  }
+  return { file: resolved, stack, kitchen, cookbooksDir: cookbooksDir(resolved, stack), store };
+}
+
+// `cookbooks:` names a cookbooks.yaml (its kitchen's cookbooks/, locked) or a cookbooks folder
+function cookbooksDir(file: string, stack: StackFile): string {
+  const ref = path.resolve(path.dirname(file), stack.cookbooks.replace(/^~(?=\/)/, os.homedir()));
+  if (/\.ya?ml$/.test(ref)) {
+    const dir = path.join(path.dirname(ref), "cookbooks");
+    if (existsSync(ref) || existsSync(dir)) return dir;
+    throw new GalleyError("STACK_INVALID", `${file}: cookbooks: ${stack.cookbooks} does not exist (${ref})`, {
+      hint: "name the kitchen's cookbooks.yaml or a cookbooks folder, relative to the stack file",
+    });
+  }
+  if (!existsSync(ref)) {
+    throw new GalleyError("STACK_INVALID", `${file}: cookbooks: no folder ${ref}`, {
+      hint: "name the kitchen's cookbooks.yaml or a cookbooks folder, relative to the stack file",
+    });
+  }
+  return ref;
+}

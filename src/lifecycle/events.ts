@@ -1,0 +1,214 @@
+import { fileURLToPath } from "node:url";
+import { type FleetMember, type HostOutcome, type HostPhase, pushFleet } from "../fleet/push.ts";
+import type { Instance, LifecycleEvent } from "../stacks/schema.ts";
+import { type StackState, StackView } from "../stacks/state.ts";
+import type { EventKind, EventRecord, OutcomeStatus } from "../store/store.ts";
+import type { PreparedApp } from "./apps.ts";
+import type { StackContext } from "./context.ts";
+import { reach } from "./providers.ts";
+
+// One lifecycle event on a set of instances: each runs its layers' recipes for the event (Galley's
+// own first: packages at setup, app archives at deploy) with the stack state as r.stack, through
+// the same fleet runner as galley push. Every event and per-instance outcome goes to the store.
+
+const builtin = {
+  packages: fileURLToPath(new URL("./recipes/packages.ts", import.meta.url)),
+  archives: fileURLToPath(new URL("./recipes/app-archives.ts", import.meta.url)),
+};
+
+/** One instance's part in an event, as the caller sees it. */
+export interface InstanceResult {
+  status: OutcomeStatus;
+  outcome: HostOutcome | undefined;
+  /** why there was nothing to run, or why it did not run */
+  note?: string;
+}
+
+/** What running an event needs. */
+export interface EventOptions {
+  context: StackContext;
+  kind: EventKind;
+  instances: readonly Instance[];
+  /** the stack state and its version every instance of this event receives */
+  state: StackState;
+  version: number;
+  /** run-recipes: the recipes to run instead of the layers' */
+  recipes?: readonly string[];
+  /** deploy / undeploy: the apps concerned */
+  apps?: readonly PreparedApp[];
+  /** configure: instances not yet started are skipped once a newer stack state exists */
+  supersedable?: boolean;
+  forks?: number;
+  args?: unknown;
+  /** an event queued earlier (configure) to run now, instead of a new one */
+  queued?: EventRecord;
+  onPhase?: (instance: string, phase: HostPhase) => void;
+}
+
+/** Runs one event and records it; the event's outcome and each instance's, in the instances' order. */
+export async function runEvent(
+  options: EventOptions,
+): Promise<{ event: EventRecord; results: Map<string, InstanceResult> }> {
+  const { context, kind } = options;
+  const store = context.store;
+  const stack = context.stack.name;
+  const created =
+    options.queued ??
+    store.createEvent({ stack, kind, args: options.args ?? {}, stateVersion: options.version });
+  store.startEvent(created.id);
+  const results = new Map<string, InstanceResult>();
+  const members: FleetMember[] = [];
+  const superseded = () => {
+    const latest = store.latestState(stack)?.version ?? options.version;
+    return latest > options.version
+      ? `superseded: stack state ${latest} is newer than ${options.version}`
+      : undefined;
+  };
+  for (const instance of options.instances) {
+    const runList = runListOf(options, instance);
+    const startedAt = new Date().toISOString();
+    if (runList.length === 0) {
+      results.set(instance.name, { status: "succeeded", outcome: undefined, note: `no ${kind} recipes` });
+      store.recordInstanceOutcome({
+        eventId: created.id,
+        instance: instance.name,
+        status: "succeeded",
+        stateVersion: options.version,
+        log: `no ${kind} recipes in layers ${instance.layers.join(", ")}`,
+        startedAt,
+        finishedAt: startedAt,
+      });
+      continue;
+    }
+    const reached = await reach(context, instance);
+    if (!reached.ok) {
+      results.set(instance.name, { status: "connection_lost", outcome: undefined, note: reached.error });
+      store.recordInstanceOutcome({
+        eventId: created.id,
+        instance: instance.name,
+        status: "connection_lost",
+        stateVersion: options.version,
+        log: reached.error,
+        startedAt,
+        finishedAt: startedAt,
+      });
+      continue;
+    }
+    members.push({
+      name: instance.name,
+      target: reached.target,
+      runList,
+      attributes: attributeLayers(context, instance),
+      stack: new StackView(options.state, instance.name, {
+        event: kind as LifecycleEvent | "run-recipes",
+        version: options.version,
+        deploying: options.apps ?? [],
+      }),
+      ...(options.supersedable ? { skip: superseded } : {}),
+    });
+  }
+  const started = new Map<string, string>();
+  const { SshHost } = await import("../hosts/ssh.ts");
+  const outcomes =
+    members.length === 0
+      ? new Map<string, HostOutcome>()
+      : await pushFleet({
+          members,
+          mode: "apply",
+          forks: options.forks ?? Math.min(members.length, 50),
+          compile: { runList: [], cookbooksDir: context.cookbooksDir, attributeFiles: [] },
+          connect: (target, onAttempt) => SshHost.connect(target, { onAttempt }),
+          onPhase: (name, phase) => {
+            if (phase.phase === "connecting" && !started.has(name)) {
+              started.set(name, new Date().toISOString());
+              store.recordInstanceOutcome({
+                eventId: created.id,
+                instance: name,
+                status: "running",
+                stateVersion: options.version,
+                startedAt: started.get(name)!,
+              });
+            }
+            options.onPhase?.(name, phase);
+          },
+        });
+  for (const [name, outcome] of outcomes) {
+    const status = outcomeStatus(outcome);
+    const now = new Date().toISOString();
+    results.set(name, { status, outcome });
+    store.recordInstanceOutcome({
+      eventId: created.id,
+      instance: name,
+      status,
+      stateVersion: options.version,
+      ...("report" in outcome ? { report: outcome.report } : {}),
+      log: outcomeLog(outcome),
+      startedAt: started.get(name) ?? now,
+      finishedAt: now,
+    });
+  }
+  const ordered = new Map(options.instances.map((i) => [i.name, results.get(i.name)!]));
+  const statuses = [...ordered.values()].map((r) => r.status);
+  const eventStatus =
+    statuses.length > 0 && statuses.every((s) => s === "superseded")
+      ? "superseded"
+      : statuses.some((s) => s === "failed" || s === "connection_lost")
+        ? "failed"
+        : "succeeded";
+  const event = store.finishEvent(created.id, eventStatus);
+  return { event, results: ordered };
+}
+
+// Galley's own recipe first, then each of the instance's layers' recipes for the event, each once
+function runListOf(options: EventOptions, instance: Instance): string[] {
+  if (options.kind === "run-recipes") return [...(options.recipes ?? [])];
+  const event = options.kind as LifecycleEvent;
+  const items: string[] = [];
+  for (const name of instance.layers) {
+    const layer = options.context.stack.layers.find((l) => l.name === name);
+    for (const recipe of layer?.recipes[event] ?? []) if (!items.includes(recipe)) items.push(recipe);
+  }
+  if (event === "setup") {
+    const packages = instance.layers.some(
+      (name) => (options.context.stack.layers.find((l) => l.name === name)?.packages.length ?? 0) > 0,
+    );
+    if (packages) items.unshift(builtin.packages);
+  }
+  if (event === "deploy" && (options.apps?.length ?? 0) > 0 && items.length > 0)
+    items.unshift(builtin.archives);
+  return items;
+}
+
+// the stack's attributes at the stack level, its layers' at the layer level, its own at the instance level
+function attributeLayers(context: StackContext, instance: Instance): FleetMember["attributes"] {
+  const { stack } = context;
+  return [
+    {
+      source: { level: "stack", label: `stack ${stack.name}`, file: context.file },
+      values: stack.attributes,
+    },
+    ...instance.layers.map((name) => ({
+      source: { level: "layer" as const, label: `layer ${name}`, file: context.file },
+      values: stack.layers.find((l) => l.name === name)?.attributes ?? {},
+    })),
+    {
+      source: { level: "instance", label: `instance ${instance.name}`, file: context.file },
+      values: instance.attributes,
+    },
+  ];
+}
+
+function outcomeStatus(outcome: HostOutcome): OutcomeStatus {
+  if (outcome.status === "ok") return "succeeded";
+  if (outcome.status === "unreachable") return "connection_lost";
+  if (outcome.status === "skipped") return outcome.reason.startsWith("superseded") ? "superseded" : "failed";
+  return "failed";
+}
+
+function outcomeLog(outcome: HostOutcome): string {
+  if (outcome.status === "skipped") return outcome.reason;
+  if ("error" in outcome)
+    return `${outcome.error.code}: ${outcome.error.message}${outcome.error.hint ? `\nhint: ${outcome.error.hint}` : ""}`;
+  const s = outcome.report.summary;
+  return `${s.changed} changed, ${s.unchanged} unchanged, ${s.failed} failed`;
+}
