@@ -71,7 +71,10 @@ export const pushCommand = {
       name: host.name,
       target: host.target,
       attributes: [
-        { source: { level: "layer", label: `inventory groups of ${host.name}` }, values: host.attributes.group },
+        {
+          source: { level: "layer", label: `inventory groups of ${host.name}` },
+          values: host.attributes.group,
+        },
         { source: { level: "instance", label: `inventory host ${host.name}` }, values: host.attributes.host },
       ],
     }));

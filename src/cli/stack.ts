@@ -65,15 +65,13 @@ function status(context: import("../lifecycle/context.ts").StackContext, json: b
     writeJson({
       stack: stack.name,
       stateVersion: store.latestState(stack.name)?.version ?? null,
-      instances: store
-        .listInstances(stack.name)
-        .map((i) => ({
-          name: i.name,
-          layers: i.layers,
-          status: i.status,
-          address: i.address ?? null,
-          updatedAt: i.updatedAt,
-        })),
+      instances: store.listInstances(stack.name).map((i) => ({
+        name: i.name,
+        layers: i.layers,
+        status: i.status,
+        address: i.address ?? null,
+        updatedAt: i.updatedAt,
+      })),
       events,
     });
     return exitCodes.ok;
