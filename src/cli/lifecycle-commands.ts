@@ -35,6 +35,7 @@ async function withLifecycle(
   try {
     const lifecycle = new Lifecycle(context, progressOptions(values.json, values.forks));
     await fn(lifecycle, context);
+    await lifecycle.idle();
     return finish(context, lifecycle, values.json);
   } finally {
     context.store.close();

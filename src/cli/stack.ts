@@ -51,6 +51,7 @@ export const stackCommand = {
       if (subcommand === "status") return status(context, values.json);
       if (subcommand === "up") await lifecycle.up();
       else await lifecycle.down();
+      await lifecycle.idle();
       return finish(context, lifecycle, values.json);
     } finally {
       context.store.close();

@@ -90,8 +90,9 @@ export class Lifecycle {
 
   /** `galley stack down`: stops every instance that runs. */
   async down(): Promise<void> {
+    // setup_failed and connection_lost instances have hosts too
     const running = this.context.stack.instances.filter(
-      (i) => isUp(this.status(i.name)) || this.status(i.name) === "connection_lost",
+      (i) => !["stopped", "terminated"].includes(this.status(i.name)),
     );
     if (running.length > 0) await this.stop(running.map((i) => i.name));
   }
@@ -293,6 +294,11 @@ export class Lifecycle {
         queued: newest,
       });
     }
+  }
+
+  /** Resolves once no configure is queued or running: every command awaits it before it reports. */
+  idle(): Promise<void> {
+    return this.#drain();
   }
 
   async #drain(): Promise<void> {
