@@ -1,45 +1,49 @@
 #!/usr/bin/env bash
-# The README's main job: plan, apply and re-apply the example cookbook on this machine, fetch the
-# site; then make three real hosts on this machine and push the same cookbook to all of them.
+# The README's main job: the examples/webapp stack (HAProxy, three Node.js app instances deployed
+# from a git repository, PostgreSQL) brought up on container hosts of this machine; curl through
+# the load balancer reaches every app instance; a fourth app instance joins HAProxy when it starts
+# and one leaves when it stops, all through configure. GALLEY_DEMO_KEEP=1 leaves the stack running.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
 if [ "$(id -u)" != 0 ]; then
-  echo "error[USAGE]: the demo installs nginx, creates a system user and makes container hosts on this machine" >&2
+  echo "error[USAGE]: the demo makes container hosts on this machine (network namespaces, mounts)" >&2
   echo "hint: run it as root: sudo npm run demo" >&2
   exit 2
 fi
 galley() { node "$repo/bin/galley.js" "$@"; }
-echo "== plan: what would change"
-galley plan webapp --cookbooks examples/cookbooks
-echo
-echo "== apply"
-galley apply webapp --cookbooks examples/cookbooks
-echo
-echo "== apply again: nothing left to change"
-galley apply webapp --cookbooks examples/cookbooks
-echo
-port=$(sed -n 's/^ *port: *//p' examples/cookbooks/webapp/attributes/default.yaml)
-echo "== the site, served by nginx on port $port"
-curl -fsS "http://127.0.0.1:$port/"
-echo
-
-# a fleet: three hosts with their own address, root filesystem, sshd and systemd
 bash scripts/prepare-hosts.sh
-fleet=$(mktemp -d /tmp/galley-demo-XXXXXX)
-cookbooks=$repo/examples/cookbooks
-trap 'cd "$fleet" && galley hosts down >/dev/null; rm -rf "$fleet"' EXIT
-cd "$fleet"
-echo "== three hosts on this machine (the first time builds their image: about a minute)"
-galley hosts up 3
+
+# the kitchen: a copy of the example, so its store, hosts and app repository stay out of the checkout
+kitchen=$(mktemp -d /tmp/galley-webapp-XXXXXX)
+cp -r examples/webapp/. "$kitchen"
+rm -rf "$kitchen/.galley"
+if [ "${GALLEY_DEMO_KEEP:-}" != 1 ]; then
+  trap 'cd "$kitchen" && galley hosts down >/dev/null; rm -rf "$kitchen"' EXIT
+fi
+cd "$kitchen"
+bash make-app-repo.sh
+
+echo "== galley stack up webapp (the first time builds the hosts' image: about a minute)"
+galley stack up webapp
 echo
-echo "== push the same cookbook to all of them over SSH"
-galley push -i .galley/hosts/inventory.yaml --cookbooks "$cookbooks" --no-diff webapp
+lb=$(galley stack status webapp --json | node -e '
+  let text = ""; process.stdin.on("data", (c) => (text += c));
+  process.stdin.on("end", () => console.log(JSON.parse(text).instances.find((i) => i.name === "lb1").address));')
+echo "== the load balancer: http://$lb/  (six requests, round robin over the app instances)"
+for _ in 1 2 3 4 5 6; do curl -fsS "http://$lb/"; done
 echo
-echo "== push again: nothing left to change on any host"
-galley push -i .galley/hosts/inventory.yaml --cookbooks "$cookbooks" webapp
+echo "== galley instance start app4: setup, deploy, online, then configure everywhere (HAProxy learns of it)"
+galley instance start app4 --stack webapp
+for _ in 1 2 3 4 5 6 7 8; do curl -fsS "http://$lb/"; done | sed 's/ (.*//' | sort | uniq -c
 echo
-for address in $(sed -n 's/.*{ address: \([0-9.]*\) }.*/\1/p' .galley/hosts/inventory.yaml); do
-  echo "== http://$address:$port/"
-  curl -fsS "http://$address:$port/" | grep Release
-done
+echo "== galley instance stop app2: shutdown, its host stops, configure on the rest (HAProxy drops it)"
+galley instance stop app2 --stack webapp
+for _ in 1 2 3 4 5 6; do curl -fsS "http://$lb/"; done | sed 's/ (.*//' | sort | uniq -c
+echo
+echo "== galley history --stack webapp"
+galley history --stack webapp --limit 12
+if [ "${GALLEY_DEMO_KEEP:-}" = 1 ]; then
+  echo
+  echo "the stack runs on: cd $kitchen; galley stack status webapp; galley stack down webapp; galley hosts down"
+fi

@@ -95,7 +95,7 @@ const app = v.strictObject({
 export const stackSchema = v.strictObject({
   name,
   attributes,
-  /** a cookbooks.yaml (and its lock) relative to the stack file, or the kitchen's own */
+  /** a cookbooks.yaml (its kitchen's cookbooks/, locked) or a cookbooks folder, relative to the stack file */
   cookbooks: v.optional(v.string(), "../cookbooks.yaml"),
   layers: v.pipe(v.array(layer), v.minLength(1, "a stack has at least one layer")),
   instances: v.optional(v.array(instance), []),

@@ -108,7 +108,7 @@ export class StackView {
   readonly event: LifecycleEvent | "run-recipes";
   /** the stack-state version this run applies */
   readonly version: number;
-  /** the apps this run deploys (deploy event): revision and archive on this host */
+  /** the apps this run deploys (deploy: revision and archive on this host) or undeploys (undeploy: revision and archive empty) */
   readonly deploying: readonly DeployingApp[];
   readonly #state: StackState;
   readonly #self: string;
