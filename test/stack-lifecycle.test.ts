@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -27,6 +27,8 @@ layers:
     recipes:
       setup: [lab::setup]
       configure: [lab::configure]
+      deploy: [lab::deploy]
+      undeploy: [lab::undeploy]
       shutdown: [lab::shutdown]
   - name: broken
     recipes: { setup: [lab::broken] }
@@ -38,6 +40,8 @@ instances:
     provider: { type: container, init: sysv }
     scaling: { type: load, up: { cpu: 80 }, down: { cpu: 20 } }
   - { name: bad1, layers: [broken], provider: { type: container, init: sysv } }
+apps:
+  - { name: site, layers: [web], source: { type: archive, url: ../site.tar.gz } }
 `;
 
 const recipes: Record<string, string> = {
@@ -50,6 +54,19 @@ const recipes: Record<string, string> = {
   r.execute("slow", { command: ["sleep", "5"], onlyIf: "test -e /etc/lab-slow" });
   const peers = r.stack.online("web").map((i) => \`\${i.name} \${i.address}\`).join("\\n");
   r.file("/etc/lab-peers", { content: \`\${peers}\\n\` });
+}
+`,
+  // the archive Galley shipped, unpacked once per revision
+  "deploy.ts": `export default function (r) {
+  for (const app of r.stack.deploying)
+    r.execute(\`unpack \${app.name}\`, {
+      command: ["sh", "-c", \`mkdir -p /srv/\${app.name} && tar -xzf \${app.archive} -C /srv/\${app.name}\`],
+      creates: \`/srv/\${app.name}/index.txt\`,
+    });
+}
+`,
+  "undeploy.ts": `export default function (r) {
+  for (const app of r.stack.deploying) r.directory(\`/srv/\${app.name}\`, { action: "delete", recursive: true });
 }
 `,
   "shutdown.ts": `export default function (r) {
@@ -95,6 +112,11 @@ describe("stack lifecycle on container hosts", { skip }, () => {
     await fs.writeFile(path.join(kitchen, "cookbooks/lab/cookbook.yaml"), "name: lab\nversion: 1.0.0\n");
     for (const [file, text] of Object.entries(recipes))
       await fs.writeFile(path.join(kitchen, "cookbooks/lab/recipes", file), text);
+    // the app: an archive on this machine
+    await fs.mkdir(path.join(kitchen, "site"));
+    await fs.writeFile(path.join(kitchen, "site/index.txt"), "site v1\n");
+    const tar = spawnSync("tar", ["-czf", "site.tar.gz", "-C", "site", "index.txt"], { cwd: kitchen });
+    assert.equal(tar.status, 0);
   });
   after(() => {
     if (kitchen) cli(["hosts", "down"], kitchen);
@@ -137,6 +159,19 @@ describe("stack lifecycle on container hosts", { skip }, () => {
     } finally {
       store.close();
     }
+  });
+
+  test("deploy ships the app's archive and the layer's recipe installs it; undeploy removes it", () => {
+    const site = (host: string) => galley("hosts", "exec", host, "--", "cat", "/srv/site/index.txt");
+    assert.equal(site("web1").stdout, "site v1\n", "deployed when web1 came online");
+    const undeploy = json("run", "undeploy", "--app", "site", "--stack", "lab");
+    assert.equal(undeploy.code, 0, undeploy.stderr);
+    assert.deepEqual(Object.keys(undeploy.out.events[0].outcomes).sort(), ["web1", "web2"]);
+    assert.equal(site("web1").code, 1, "gone");
+    const deploy = json("run", "deploy", "--stack", "lab", "--instance", "web2");
+    assert.equal(deploy.code, 0, deploy.stderr);
+    assert.equal(site("web2").stdout, "site v1\n");
+    assert.equal(site("web1").code, 1, "--instance web2: web1 untouched");
   });
 
   test("starting an instance runs configure on every online instance, the new one included", () => {
