@@ -125,7 +125,10 @@ function sshProvisioned(
         ? { keyFile: path.resolve(path.dirname(context.file), provider.key.replace(/^~(?=\/)/, home)) }
         : {}),
       become: provider.become ?? user !== "root",
-      knownHostsFile: path.join(home, ".ssh", "known_hosts"),
+      knownHostsFile: provider.known_hosts
+        ? path.resolve(path.dirname(context.file), provider.known_hosts.replace(/^~(?=\/)/, home))
+        : path.join(home, ".ssh", "known_hosts"),
+      hostKeyChecking: provider.host_key_checking ?? "strict",
     },
   };
 }

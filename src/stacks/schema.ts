@@ -67,6 +67,9 @@ const provider = v.variant("type", [
     port: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(65535))),
     key: v.optional(v.string()),
     become: v.optional(v.boolean()),
+    /** known_hosts file checked (relative to the stack file; default ~/.ssh/known_hosts) */
+    known_hosts: v.optional(v.string()),
+    host_key_checking: v.optional(v.picklist(["strict", "accept-new"])),
   }),
   v.strictObject({ type: v.literal("container"), init: v.optional(v.picklist(["systemd", "sysv"])) }),
 ]);
