@@ -53,7 +53,7 @@ function selection(values: Values) {
 
 /** `galley instance start|stop NAME… --stack S`. */
 export const instanceCommand = {
-  summary: "Start instances (host, setup, deploy, online, configure everywhere) or stop them",
+  summary: "start instances (host, setup, deploy, online, configure everywhere) or stop them",
   usage: "start|stop NAME… --stack STACK [--forks N] [--json]",
   options: stackOptions,
   async run(values: Values, positionals: string[]): Promise<number> {
@@ -81,7 +81,7 @@ export const instanceCommand = {
 
 /** `galley run EVENT --stack S [--layer L | --instance I] [--app A]`. */
 export const runCommand = {
-  summary: "Run a lifecycle event (setup, configure, deploy, undeploy, shutdown) on online instances",
+  summary: "run a lifecycle event (setup, configure, deploy, undeploy, shutdown) on online instances",
   usage: "EVENT --stack STACK [--layer L | --instance I] [--app APP] [--forks N] [--json]",
   options: {
     ...stackOptions,
@@ -113,7 +113,7 @@ export const runCommand = {
 
 /** `galley run-recipes RECIPE… --stack S [--layer L | --instance I]`. */
 export const runRecipesCommand = {
-  summary: "Run named recipes on online instances of a stack, with the stack state (r.stack)",
+  summary: "run named recipes on online instances of a stack, with the stack state (r.stack)",
   usage: "RECIPE… --stack STACK [--layer L | --instance I] [--forks N] [--json]",
   options: { ...stackOptions, ...selectOptions },
   async run(values: Values, positionals: string[]): Promise<number> {
@@ -129,7 +129,7 @@ export const runRecipesCommand = {
 
 /** `galley history --stack S [--limit N] [--event ID]`. */
 export const historyCommand = {
-  summary: "Past lifecycle events of a stack with their outcome on each instance",
+  summary: "past lifecycle events of a stack with their outcome on each instance",
   usage: "--stack STACK [--limit N] [--event ID] [--json]",
   options: {
     ...stackOptions,

@@ -85,7 +85,9 @@ async function usage(): Promise<string> {
     "commands:",
   ];
   for (const [name, load] of Object.entries(commands))
-    lines.push(`  ${name.padEnd(10)} ${(await load()).summary}`);
+    lines.push(
+      `  ${name.padEnd(Math.max(...Object.keys(commands).map((n) => n.length)))} ${(await load()).summary}`,
+    );
   lines.push("", "Every command takes --json and --help. Docs: docs/ in the repository.", "");
   return lines.join("\n");
 }

@@ -23,7 +23,7 @@ const subcommands = ["up", "down", "status", "clone"] as const;
 
 /** `galley stack up|down|status|clone`: a whole stack through its lifecycle (docs/stacks.md). */
 export const stackCommand = {
-  summary: "A stack through its lifecycle: up (start what should run), down, status, clone",
+  summary: "a stack through its lifecycle: up (start what should run), down, status, clone",
   usage: "up|down|status STACK [--forks N] [--json] | clone STACK --to NEW.yaml [--name NAME]",
   options,
   async run(values: Values, positionals: string[]): Promise<number> {
