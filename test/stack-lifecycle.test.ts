@@ -24,6 +24,7 @@ layers:
   - name: web
     packages: [galley-hello]
     attributes: { role: web }
+    shutdown_timeout: 8
     recipes:
       setup: [lab::setup]
       configure: [lab::configure]
@@ -71,6 +72,7 @@ const recipes: Record<string, string> = {
 `,
   "shutdown.ts": `export default function (r) {
   r.file("/etc/lab-shutdown", { content: "bye\\n" });
+  r.execute("linger", { command: ["sleep", "60"], onlyIf: "test -e /etc/lab-slow-shutdown" });
 }
 `,
   "broken.ts": `export default function (r) {
@@ -271,6 +273,25 @@ describe("stack lifecycle on container hosts", { skip }, () => {
     assert.equal(run.outcomes.web3?.status, "connection_lost");
     assert.equal(status("web3"), "connection_lost");
     for (const host of ["web1", "web2"]) assert.match(peers(host), /^web1 .*\nweb2 .*\n$/);
+  });
+
+  test("shutdown recipes that overrun the layer's shutdown_timeout: the host is stopped anyway", async () => {
+    assert.equal(galley("hosts", "exec", "web2", "--", "touch", "/etc/lab-slow-shutdown").code, 0);
+    const stop = json("instance", "stop", "web2", "--stack", "lab");
+    // the recipes' connection ended with the host: connection_lost, exit 4, and the host is down
+    assert.equal(stop.code, 4, stop.stderr);
+    const shutdown = (
+      stop.out.events as { kind: string; outcomes: Record<string, { status: string }> }[]
+    ).find((e) => e.kind === "shutdown");
+    assert.equal(shutdown?.outcomes.web2?.status, "connection_lost");
+    assert.match(
+      stop.stderr,
+      /web2 +shutting_down +shutdown recipes still running after 8 s: stopping its host anyway/,
+    );
+    assert.equal(status("web2"), "stopped");
+    const list = json("hosts", "list").out.hosts as { name: string; status: string }[];
+    assert.equal(list.find((h) => h.name === "web2")?.status, "stopped");
+    assert.match(peers("web1"), /^web1 .*\n$/);
   });
 
   test("a malformed stack file is refused with file, line and field, and changes nothing", async () => {

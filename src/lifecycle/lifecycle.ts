@@ -135,9 +135,15 @@ export class Lifecycle {
     const reachable = instances.filter((i) => this.status(i.name) === "online");
     for (const instance of instances)
       this.#status(instance.name, "stopping", "stop requested: running shutdown");
+    let released = false;
     if (reachable.length > 0) {
       const { state, version } = this.snapshot();
-      const timeoutMs = this.#options.shutdownTimeoutMs ?? 120_000;
+      // the longest shutdown_timeout of the layers concerned
+      const layers = this.context.stack.layers.filter((l) =>
+        reachable.some((i) => i.layers.includes(l.name)),
+      );
+      const timeoutMs =
+        this.#options.shutdownTimeoutMs ?? Math.max(...layers.map((l) => l.shutdown_timeout)) * 1000;
       let timer: NodeJS.Timeout | undefined;
       const shutdown = this.#event({ kind: "shutdown", instances: reachable, state, version });
       const timedOut = await Promise.race([
@@ -147,13 +153,20 @@ export class Lifecycle {
         }),
       ]);
       clearTimeout(timer);
-      if (timedOut)
-        this.#log(`shutdown recipes still running after ${timeoutMs / 1000} s: stopping the hosts anyway`);
-      else await shutdown;
+      if (timedOut) {
+        const why = `shutdown recipes still running after ${timeoutMs / 1000} s: stopping its host anyway`;
+        for (const instance of instances) this.#status(instance.name, "shutting_down", why);
+        await release(this.context, instances, (line) => this.#log(line));
+        released = true;
+      }
+      // after a timeout the stopped hosts end the recipes' connections: the event ends connection_lost
+      await shutdown;
     }
-    for (const instance of instances)
-      this.#status(instance.name, "shutting_down", "shutdown done: stopping its host");
-    await release(this.context, instances, (line) => this.#log(line));
+    if (!released) {
+      for (const instance of instances)
+        this.#status(instance.name, "shutting_down", "shutdown done: stopping its host");
+      await release(this.context, instances, (line) => this.#log(line));
+    }
     for (const instance of instances) this.#status(instance.name, "stopped", "host stopped");
     this.requestConfigure();
     await this.#drain();

@@ -33,6 +33,8 @@ const layer = v.strictObject({
   ),
   attributes,
   environment,
+  /** seconds the shutdown recipes may take before the host is stopped anyway (OpsWorks' default: 120) */
+  shutdown_timeout: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(3600)), 120),
 });
 
 const weekday = v.picklist(["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]);
