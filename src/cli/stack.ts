@@ -47,8 +47,9 @@ export const stackCommand = {
     ]);
     const context = await openStack(file);
     try {
-      const lifecycle = new Lifecycle(context, progressOptions(values.json, values.forks));
+      // status only reads: it records nothing, not even the stack as applied
       if (subcommand === "status") return status(context, values.json);
+      const lifecycle = new Lifecycle(context, progressOptions(values.json, values.forks));
       if (subcommand === "up") await lifecycle.up();
       else await lifecycle.down();
       await lifecycle.idle();
@@ -78,7 +79,8 @@ function status(context: import("../lifecycle/context.ts").StackContext, json: b
     return exitCodes.ok;
   }
   write(`${paint("bold", `stack ${stack.name}`)}  state ${store.latestState(stack.name)?.version ?? "-"}\n`);
-  write(`${instanceTable(context)}\n`);
+  if (!store.getStack(stack.name)) write(`not brought up yet: galley stack up ${context.file}\n`);
+  else write(`${instanceTable(context)}\n`);
   if (events.length > 0) {
     write(`\n${paint("bold", "recent events")} (galley history --stack ${context.file})\n`);
     for (const e of events)
