@@ -64,34 +64,39 @@ export async function runEvent(
       ? `superseded: stack state ${latest} is newer than ${options.version}`
       : undefined;
   };
+  // an instance that does not run at all: its outcome is final at once
+  const settled = (name: string, status: OutcomeStatus, note: string, log: string) => {
+    const now = new Date().toISOString();
+    results.set(name, { status, outcome: undefined, note });
+    store.recordInstanceOutcome({
+      eventId: created.id,
+      instance: name,
+      status,
+      stateVersion: options.version,
+      log,
+      startedAt: now,
+      finishedAt: now,
+    });
+  };
+  const runLists = new Map(options.instances.map((i) => [i.name, runListOf(options, i)]));
+  const reachable = await reach(
+    context,
+    options.instances.filter((i) => runLists.get(i.name)!.length > 0),
+  );
   for (const instance of options.instances) {
-    const runList = runListOf(options, instance);
-    const startedAt = new Date().toISOString();
+    const runList = runLists.get(instance.name)!;
     if (runList.length === 0) {
-      results.set(instance.name, { status: "succeeded", outcome: undefined, note: `no ${kind} recipes` });
-      store.recordInstanceOutcome({
-        eventId: created.id,
-        instance: instance.name,
-        status: "succeeded",
-        stateVersion: options.version,
-        log: `no ${kind} recipes in layers ${instance.layers.join(", ")}`,
-        startedAt,
-        finishedAt: startedAt,
-      });
+      settled(
+        instance.name,
+        "succeeded",
+        `no ${kind} recipes`,
+        `no ${kind} recipes in layers ${instance.layers.join(", ")}`,
+      );
       continue;
     }
-    const reached = await reach(context, instance);
+    const reached = reachable.get(instance.name)!;
     if (!reached.ok) {
-      results.set(instance.name, { status: "connection_lost", outcome: undefined, note: reached.error });
-      store.recordInstanceOutcome({
-        eventId: created.id,
-        instance: instance.name,
-        status: "connection_lost",
-        stateVersion: options.version,
-        log: reached.error,
-        startedAt,
-        finishedAt: startedAt,
-      });
+      settled(instance.name, "connection_lost", reached.error, reached.error);
       continue;
     }
     members.push({

@@ -59,15 +59,30 @@ export async function provision(
   return results;
 }
 
-/** How to reach an instance that runs: its container host's address, or its ssh provider settings. */
-export async function reach(context: StackContext, instance: Instance): Promise<Provisioned> {
-  if (instance.provider.type === "ssh") return sshProvisioned(context, instance, instance.provider);
-  const hosts = await import("../providers/container/index.ts");
-  const { paths, fleet } = await hosts.list(context.kitchen);
-  const host = fleet?.host(instance.name);
-  if (host?.status !== "running")
-    return { ok: false, error: `host ${instance.name} is ${host?.status ?? "missing"} (galley hosts list)` };
-  return containerHost(instance.name, host.address, paths);
+/** How to reach instances that run (their container hosts' addresses, or their ssh settings): one fleet read for all. */
+export async function reach(
+  context: StackContext,
+  instances: readonly Instance[],
+): Promise<Map<string, Provisioned>> {
+  const reached = new Map<string, Provisioned>();
+  const containers = instances.filter((i) => i.provider.type === "container");
+  const fleet = containers.length
+    ? await (await import("../providers/container/index.ts")).list(context.kitchen)
+    : undefined;
+  for (const instance of instances) {
+    if (instance.provider.type === "ssh") {
+      reached.set(instance.name, sshProvisioned(context, instance, instance.provider));
+      continue;
+    }
+    const host = fleet?.fleet?.host(instance.name);
+    reached.set(
+      instance.name,
+      host?.status === "running"
+        ? containerHost(instance.name, host.address, fleet!.paths)
+        : { ok: false, error: `host ${instance.name} is ${host?.status ?? "missing"} (galley hosts list)` },
+    );
+  }
+  return reached;
 }
 
 /** Stops the instances' hosts (container: a clean shutdown, the disk is kept; ssh: nothing to do). */

@@ -42,7 +42,7 @@ done
 `;
 
 /** invoke-rc.d asks runlevel before it starts a service (HOSTS.md): without systemd, /usr/sbin/runlevel must answer "N 2". */
-export const runlevelStub = `#!/bin/sh
+export const runlevelScript = `#!/bin/sh
 # written by galley hosts: a sysv host is always in runlevel 2
 echo "N 2"
 `;
@@ -81,7 +81,7 @@ exec ${sysvInitPath}
 export async function prepareSysv(merged: string): Promise<void> {
   await replaceFile(path.join(merged, sysvInitPath), sysvInit);
   // a symlink to systemctl in the image: replaced, never written through
-  await replaceFile(path.join(merged, "usr/sbin/runlevel"), runlevelStub);
+  await replaceFile(path.join(merged, "usr/sbin/runlevel"), runlevelScript);
 }
 
 /**
