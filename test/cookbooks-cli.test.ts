@@ -259,7 +259,17 @@ test("cookbooks vendor: the locked cookbooks and the lock, verified; a vendored 
   const out = path.join(await tempDir(), "vendored");
   const result = await galley("vendor", out, "--kitchen", root);
   assert.match(result.stdout, /^vendored 4 cookbooks into /);
-  assert.deepEqual((await fs.readdir(out)).sort(), ["base", "cookbooks.lock", "db", "tools", "web"]);
+  // each git cookbook with the record of the commit it was exported from (web is a path cookbook)
+  assert.deepEqual((await fs.readdir(out)).sort(), [
+    "base",
+    "base.origin.json",
+    "cookbooks.lock",
+    "db",
+    "db.origin.json",
+    "tools",
+    "tools.origin.json",
+    "web",
+  ]);
   assert.deepEqual(JSON.parse(await fs.readFile(path.join(out, "cookbooks.lock"), "utf8")), lock);
   // a vendored folder on its own (no cookbooks.yaml beside it) is verified against its lock
   const shipped = await kitchenCookbooks({ root: path.dirname(out), cookbooksDir: out });

@@ -21,12 +21,14 @@ import {
   verifyLocked,
   writeLock,
 } from "../cookbooks/lock.ts";
+import { recordOrigin } from "../cookbooks/origin.ts";
 import { resolveKitchen } from "../cookbooks/resolve.ts";
 import {
   describeSource,
   entryLabel,
   gitUrl,
   isGitSource,
+  normalizeSubdir,
   pathSourceDir,
   type Sources,
 } from "../cookbooks/sources.ts";
@@ -330,7 +332,13 @@ async function vendor(values: Values, root: string, rest: string[]): Promise<num
         // the digest ignores them, so a vendored copy leaves them out
         filter: (source) => !ignoredNames.has(path.basename(source)),
       });
-      await verifyLocked(name, current.cookbooks[name]!, copy, "vendor");
+      const entry = current.cookbooks[name]!;
+      // the kitchen's copy was just checked to be the locked commit's export: the vendored one records it too
+      if (isGitSource(entry.source) && entry.commit !== undefined) {
+        const subdir = normalizeSubdir(entry.source.subdir ?? "");
+        await recordOrigin(copy, entry.sha256, { commit: entry.commit, subdir });
+      }
+      await verifyLocked(name, entry, copy, "vendor");
     }
     await fs.writeFile(path.join(temp, lockFileName), formatLock(current));
     await replaceFolder(temp, target);

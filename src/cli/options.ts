@@ -28,6 +28,12 @@ export const convergeOptions = {
     type: "string",
     description: "converge from this bundle (galley bundle) instead of the kitchen's cookbooks",
   },
+  trust: {
+    type: "string",
+    multiple: true,
+    description:
+      "run the bundle only if FILE.sig is signed by this public key (galley bundle keygen); repeatable; adds to $GALLEY_BUNDLE_TRUST",
+  },
 } as const;
 
 export interface RunListValues {

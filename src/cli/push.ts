@@ -44,6 +44,7 @@ interface Values extends RunListValues {
   "max-fail-percent"?: string;
   "no-diff": boolean;
   bundle?: string;
+  trust?: string[];
 }
 
 /** The most hosts converged at once when --forks is not given. */
@@ -81,10 +82,8 @@ export const pushCommand = {
     const forks = values.forks ? count("--forks", values.forks, 1) : Math.min(members.length, defaultForkCap);
     const maxFail = values["max-fail-percent"];
     const maxFailPercent = maxFail === undefined ? undefined : count("--max-fail-percent", maxFail, 0, 100);
-    const bundle = values.bundle
-      ? await (await import("./apply.ts")).openBundleCookbooks(values.bundle)
-      : undefined;
-    const runList = positionals.length === 0 && bundle?.runList ? bundle.runList : positionals;
+    const bundle = await (await import("./apply.ts")).bundleOf(values, positionals);
+    const runList = bundle ? bundle.runList : positionals;
     if (runList.length === 0) {
       throw new GalleyError("USAGE", "the run list is empty", {
         hint: "name recipes to run on every host: galley push -i inventory.yaml webapp",

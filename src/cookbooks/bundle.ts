@@ -7,10 +7,10 @@ import * as zlib from "node:zlib";
 import { Header } from "tar/header";
 import { Pax } from "tar/pax";
 import * as v from "valibot";
-import { parse as parseYaml } from "yaml";
 import { errorMessage, GalleyError } from "../core/errors.ts";
-import { loadCookbook } from "./cookbook.ts";
+import { loadCookbook, parseCookbookMetadata } from "./cookbook.ts";
 import { cookbookDigest, cookbookEntries, type DigestEntry, digestOf } from "./digest.ts";
+import { type Lockfile, parseLock } from "./lock.ts";
 
 /** One locked cookbook to pack: its folder and the content digest the lock pins for it. */
 export interface BundleCookbook {
@@ -53,6 +53,12 @@ export interface OpenedBundle {
   cookbooksDir: string;
 }
 
+/** How openBundle checks more than the bundle's own consistency. */
+export interface OpenOptions {
+  /** called with the id (of the bytes read) before anything is unpacked: throws to refuse the bundle */
+  verify?: (id: string) => void;
+}
+
 /** One archive member: a file's content or a symlink's target, at its path in the archive. */
 interface Member {
   path: string;
@@ -92,7 +98,7 @@ const manifestSchema = v.strictObject({
 export async function createBundle(input: BundleInput, out: BundleOut): Promise<CreatedBundle> {
   const cookbooks = [...input.cookbooks].sort((a, b) => compare(a.name, b.name));
   checkNames(cookbooks);
-  const mismatch = lockMismatch(cookbooks, input.lock);
+  const mismatch = lockMismatch(cookbooks, parseLock(lockFileLabel, input.lock));
   if (mismatch) {
     const hint = "bundle exactly the locked cookbooks; galley cookbooks install re-locks them";
     throw new GalleyError(
@@ -115,6 +121,13 @@ export async function createBundle(input: BundleInput, out: BundleOut): Promise<
     { path: LOCK, kind: "file", data: Buffer.from(input.lock) },
   ];
   for (const cookbook of cookbooks) members.push(...(await readLockedCookbook(cookbook)));
+  // the same checks as opening: a bundle that could not be opened is never written
+  const runListProblem = runListsProblem(manifest, members);
+  if (runListProblem) {
+    throw new GalleyError("BUNDLE_INVALID", `cannot bundle this run list: ${runListProblem}`, {
+      hint: "a bundle runs only its own cookbooks: name items as cookbook or cookbook::recipe of the locked cookbooks (a lone recipe file cannot be bundled: put it in a cookbook)",
+    });
+  }
   const archive = await pack(members);
   const id = sha256(archive);
   const file = "dir" in out ? path.join(path.resolve(out.dir), `${id}.tgz`) : path.resolve(out.file);
@@ -135,23 +148,18 @@ export async function bundleId(file: string): Promise<string> {
 
 /**
  * Verifies a bundle and extracts it into `<cacheDir>/bundles/<id>/`: the file must match the id in its
- * name, every entry must stay inside the bundle, and every cookbook must match bundle.json and the lock.
+ * name, every entry must stay inside the bundle, every cookbook must match bundle.json and the lock (its
+ * digest, its cookbook.yaml's name, version and depends), and every run list item must name a recipe of a
+ * cookbook in the bundle. Nothing is unpacked before `options.verify` accepted the id.
  * An existing extraction is reused only when it still matches the archive exactly; otherwise it is
  * replaced by a fresh one.
  */
-export async function openBundle(file: string, cacheDir: string): Promise<OpenedBundle> {
-  const archive = await fs.readFile(file).catch((error: unknown) => {
-    throw readFailure(file, error);
-  });
-  const id = sha256(archive);
-  const named = idFileName.exec(path.basename(file))?.[1];
-  if (named !== undefined && named !== id) {
-    throw invalid(file, `content does not match its id (its sha256 is ${id})`);
-  }
-  const members = checkMembers(await unpack(archive, file), file);
-  const manifest = readManifest(members, file);
-  const lock = members.find((m) => m.path === LOCK)!.data.toString();
-  checkCookbooks(members, manifest, lock, file);
+export async function openBundle(
+  file: string,
+  cacheDir: string,
+  options: OpenOptions = {},
+): Promise<OpenedBundle> {
+  const { id, manifest, lock, members } = await readBundle(file, options);
   const dir = path.join(path.resolve(cacheDir), "bundles", id);
   let problem = await treeProblem(dir, members);
   // processes replacing a modified extraction at once can catch each other mid-swap: a round more settles it
@@ -168,6 +176,37 @@ export async function openBundle(file: string, cacheDir: string): Promise<Opened
   return { id, dir, lock, manifest, cookbooksDir: path.join(dir, COOKBOOKS) };
 }
 
+/**
+ * Verifies a bundle as openBundle does, writing nothing: its id, manifest and lock. What
+ * `galley bundle verify` runs.
+ */
+export async function inspectBundle(
+  file: string,
+  options: OpenOptions = {},
+): Promise<Omit<OpenedBundle, "dir" | "cookbooksDir">> {
+  const { members: _members, ...inspected } = await readBundle(file, options);
+  return inspected;
+}
+
+async function readBundle(file: string, options: OpenOptions) {
+  const archive = await fs.readFile(file).catch((error: unknown) => {
+    throw readFailure(file, error);
+  });
+  const id = sha256(archive);
+  const named = idFileName.exec(path.basename(file))?.[1];
+  if (named !== undefined && named !== id) {
+    throw invalid(file, `content does not match its id (its sha256 is ${id})`);
+  }
+  options.verify?.(id);
+  const members = checkMembers(await unpack(archive, file), file);
+  const manifest = readManifest(members, file);
+  const lock = members.find((m) => m.path === LOCK)!.data.toString();
+  checkCookbooks(members, manifest, lock, file);
+  const runListProblem = runListsProblem(manifest, members);
+  if (runListProblem) throw invalid(file, `bundle.json: ${runListProblem}`);
+  return { id, manifest, lock, members };
+}
+
 function checkNames(cookbooks: readonly BundleCookbook[]): void {
   for (const [i, cookbook] of cookbooks.entries()) {
     if (!cookbookName.test(cookbook.name) || cookbooks[i + 1]?.name === cookbook.name) {
@@ -181,32 +220,19 @@ function checkNames(cookbooks: readonly BundleCookbook[]): void {
   }
 }
 
-const lockedSchema = v.object({ version: v.optional(v.string()), sha256: v.string() });
-// the lock is read leniently: only each cookbook's version and sha256 matter here
-const lockSchema = v.object({
-  cookbooks: v.union([
-    v.record(v.string(), lockedSchema),
-    v.array(v.object({ name: v.string(), ...lockedSchema.entries })),
-  ]),
-});
+const lockFileLabel = "cookbooks.lock";
 
 /** What differs between the cookbooks and the lock's pins, or undefined when they agree. */
-function lockMismatch(cookbooks: readonly BundleManifest["cookbooks"][number][], lock: string) {
-  let parsed: unknown;
-  try {
-    parsed = parseYaml(lock);
-  } catch (error) {
-    return `cookbooks.lock cannot be read (${errorMessage(error)})`;
-  }
-  const result = v.safeParse(lockSchema, parsed);
-  if (!result.success) return "cookbooks.lock does not list cookbooks with their sha256";
-  const list = result.output.cookbooks;
-  const pins = new Map(Array.isArray(list) ? list.map((c) => [c.name, c]) : Object.entries(list));
+function lockMismatch(cookbooks: readonly BundleManifest["cookbooks"][number][], lock: Lockfile) {
+  const pins = new Map(Object.entries(lock.cookbooks));
   for (const cookbook of cookbooks) {
     const pin = pins.get(cookbook.name);
     if (!pin) return `cookbooks.lock does not pin cookbook ${cookbook.name}`;
-    if (pin.sha256 !== cookbook.sha256 || (pin.version !== undefined && pin.version !== cookbook.version)) {
-      return `cookbook ${cookbook.name} ${cookbook.version} (sha256 ${cookbook.sha256}) differs from cookbooks.lock (${pin.version ?? "?"}, sha256 ${pin.sha256})`;
+    if (pin.sha256 !== cookbook.sha256) {
+      return `cookbook ${cookbook.name} ${cookbook.version} (sha256 ${cookbook.sha256}) differs from cookbooks.lock (${pin.version}, sha256 ${pin.sha256})`;
+    }
+    if (pin.version !== cookbook.version) {
+      return `cookbook ${cookbook.name} ${cookbook.version} differs from cookbooks.lock, which pins version ${pin.version} (the sha256 is the same)`;
     }
     pins.delete(cookbook.name);
   }
@@ -214,6 +240,52 @@ function lockMismatch(cookbooks: readonly BundleManifest["cookbooks"][number][],
   return missing === undefined
     ? undefined
     : `cookbooks.lock pins cookbook ${missing}, which is not in the bundle`;
+}
+
+const runListName = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/;
+const runListItem = /^([a-z][a-z0-9_-]*)(?:::([A-Za-z0-9_][A-Za-z0-9_.-]*))?$/;
+const recipeExtensions = [".ts", ".js", ".mjs"];
+
+/**
+ * The first run list item that is not `cookbook` or `cookbook::recipe` of a cookbook in the bundle, or
+ * (with `members`) whose recipe file the bundle does not hold; undefined when every item is one.
+ */
+function runListsProblem(manifest: BundleManifest, members: readonly Member[] | undefined) {
+  const names = new Set(manifest.cookbooks.map((c) => c.name));
+  const paths = members && new Set(members.map((m) => m.path));
+  for (const [name, items] of Object.entries(manifest.runLists)) {
+    if (!runListName.test(name)) return `run list ${JSON.stringify(name)} has a name that is not plain`;
+    const problem = runListItemsProblem(items, names);
+    if (problem) return `run list ${name}: ${problem}`;
+    if (!paths) continue;
+    for (const item of items) {
+      const [cookbook, recipe = "default"] = item.split("::") as [string, string?];
+      const base = `${COOKBOOKS}/${cookbook}/recipes/${recipe}`;
+      if (!recipeExtensions.some((ext) => paths.has(base + ext))) {
+        return `run list ${name}: item ${JSON.stringify(item)} names a recipe the bundle does not hold (${base}.ts)`;
+      }
+    }
+  }
+  return undefined;
+}
+
+/**
+ * The first item that is not `cookbook` or `cookbook::recipe` of one of `cookbooks`, described; undefined
+ * when all are. A recipe file, a path or a cookbook from elsewhere never runs from a bundle.
+ *
+ * @example runListItemsProblem(["/tmp/evil.ts"], new Set(["web"])) // 'item "/tmp/evil.ts" is a path…'
+ */
+export function runListItemsProblem(items: readonly string[], cookbooks: ReadonlySet<string>) {
+  for (const item of items) {
+    const match = runListItem.exec(item);
+    if (!match) {
+      return `item ${JSON.stringify(item)} is ${item.includes("/") || /\.[cm]?[jt]s$/.test(item) ? "a path to a recipe file" : "not a recipe name"}: a bundle runs only cookbook or cookbook::recipe of its own cookbooks`;
+    }
+    if (!cookbooks.has(match[1]!)) {
+      return `item ${JSON.stringify(item)} names cookbook ${match[1]}, which is not in the bundle (it holds ${[...cookbooks].join(", ") || "none"})`;
+    }
+  }
+  return undefined;
 }
 
 /** The files of a cookbook as members, read once: the bytes packed are the bytes whose digest is checked. */
@@ -434,7 +506,13 @@ function readManifest(members: readonly Member[], file: string): BundleManifest 
 }
 
 /** Checks that the archive holds exactly the manifest's cookbooks, each with its digest, as the lock pins. */
-function checkCookbooks(members: readonly Member[], manifest: BundleManifest, lock: string, file: string) {
+function checkCookbooks(
+  members: readonly Member[],
+  manifest: BundleManifest,
+  lockText: string,
+  file: string,
+) {
+  const lock = parseLock(`${file}: ${LOCK}`, lockText, "BUNDLE_INVALID", invalidHint);
   const mismatch = lockMismatch(manifest.cookbooks, lock);
   if (mismatch) throw invalid(file, mismatch);
   const names = new Set(manifest.cookbooks.map((c) => c.name));
@@ -448,7 +526,32 @@ function checkCookbooks(members: readonly Member[], manifest: BundleManifest, lo
     if (digestOf(entries) !== cookbook.sha256) {
       throw invalid(file, `cookbook ${cookbook.name} does not match the sha256 in bundle.json and the lock`);
     }
+    checkMetadata(members, cookbook, lock.cookbooks[cookbook.name]!.depends, file);
   }
+}
+
+/** A cookbook's cookbook.yaml must say the name, version and depends that bundle.json and the lock record. */
+function checkMetadata(
+  members: readonly Member[],
+  cookbook: BundleManifest["cookbooks"][number],
+  lockedDepends: Record<string, string>,
+  file: string,
+) {
+  const where = `${COOKBOOKS}/${cookbook.name}/cookbook.yaml`;
+  const member = members.find((m) => m.path === where && m.kind !== "symlink");
+  if (!member) throw invalid(file, `cookbook ${cookbook.name} has no ${where}`);
+  const metadata = parseCookbookMetadata(`${file}: ${where}`, member.data.toString(), "BUNDLE_INVALID");
+  const sorted = (r: Record<string, string>) =>
+    JSON.stringify(Object.entries(r).sort(([a], [b]) => compare(a, b)));
+  const difference =
+    metadata.name !== cookbook.name
+      ? `says name: ${metadata.name}`
+      : metadata.version !== cookbook.version
+        ? `says version ${metadata.version}, bundle.json and the lock ${cookbook.version}`
+        : sorted(metadata.depends) !== sorted(lockedDepends)
+          ? `depends on ${sorted(metadata.depends)}, the lock records ${sorted(lockedDepends)}`
+          : undefined;
+  if (difference) throw invalid(file, `${where} ${difference}`);
 }
 
 /**
@@ -554,10 +657,11 @@ function readFailure(file: string, error: unknown): GalleyError {
   return invalid(file, `cannot be read (${errorMessage(error)})`);
 }
 
+const invalidHint =
+  "the bundle is damaged or was altered: make it again with `galley bundle`, or fetch an intact copy";
+
 function invalid(file: string, problem: string): GalleyError {
-  return new GalleyError("BUNDLE_INVALID", `bundle ${file}: ${problem}`, {
-    hint: "the bundle is damaged or was altered: make it again with `galley bundle`, or fetch an intact copy",
-  });
+  return new GalleyError("BUNDLE_INVALID", `bundle ${file}: ${problem}`, { hint: invalidHint });
 }
 
 function folded(p: string): string {

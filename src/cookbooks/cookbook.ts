@@ -101,6 +101,12 @@ export async function loadCookbooks(dir: string): Promise<Map<string, Cookbook>>
 
 /** The file of `recipe` in `cookbook`, or a clear error listing the recipes that exist. */
 export async function recipeFile(cookbook: Cookbook, recipe: string): Promise<string> {
+  // a recipe is a file name in recipes/: `web::../../x` must not reach outside the cookbook
+  if (recipe.startsWith(".") || /[/\\\0]/.test(recipe)) {
+    throw new GalleyError("RECIPE_NOT_FOUND", `${cookbook.name}::${recipe} is not a recipe name`, {
+      hint: `name a file of ${path.join(cookbook.dir, "recipes")} without its extension, e.g. ${cookbook.name}::default`,
+    });
+  }
   const dir = path.join(cookbook.dir, "recipes");
   for (const ext of [".ts", ".js", ".mjs"]) {
     const file = path.join(dir, recipe + ext);

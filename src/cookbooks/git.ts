@@ -7,6 +7,7 @@ import { pipeline } from "node:stream/promises";
 import { GalleyError } from "../core/errors.ts";
 import { parseCookbookMetadata } from "./cookbook.ts";
 import { cookbookDigest } from "./digest.ts";
+import { recordOrigin } from "./origin.ts";
 import type { Candidate } from "./resolve.ts";
 import { describeSource, type GitSource, normalizeSubdir } from "./sources.ts";
 import { isVersion, sortVersions } from "./versions.ts";
@@ -240,8 +241,14 @@ export async function exportCookbook(
     await archive(dir, subdir ? `${commit}:${subdir}` : commit, temp);
     const sha256 = await cookbookDigest(temp);
     const target = cachedCookbookDir(session.cache, origin.name, version, sha256);
-    if ((await exists(target)) && (await cookbookDigest(target)) === sha256) return { dir: target, sha256 };
+    // applying checks the lock's commit against this record: the content is this commit's export
+    const exported = { commit, subdir };
+    if ((await exists(target)) && (await cookbookDigest(target)) === sha256) {
+      await recordOrigin(target, sha256, exported);
+      return { dir: target, sha256 };
+    }
     await replaceDir(temp, target);
+    await recordOrigin(target, sha256, exported);
     return { dir: target, sha256 };
   } finally {
     await fs.rm(temp, { recursive: true, force: true });

@@ -6,12 +6,15 @@ import { GalleyError } from "../core/errors.ts";
 import { type Cookbook, loadCookbook, parseYamlFile } from "./cookbook.ts";
 import { cookbookDigest } from "./digest.ts";
 import { cachedCookbookDir } from "./git.ts";
+import { originFileOf, readOrigin, recordsOrigin } from "./origin.ts";
 import {
   type CookbookSource,
   canonicalSource,
   cookbookNameSchema,
   describeSource,
+  type GitSource,
   isGitSource,
+  normalizeSubdir,
   type Sources,
   sourceSchema,
 } from "./sources.ts";
@@ -47,13 +50,20 @@ const lockSchema = v.strictObject({
   sourcesSha256: sha256Schema,
   cookbooks: v.record(
     cookbookNameSchema,
-    v.strictObject({
-      version: v.string(),
-      source: sourceSchema,
-      commit: v.optional(v.pipe(v.string(), v.regex(/^[0-9a-f]{40}([0-9a-f]{24})?$/, "a full commit id"))),
-      sha256: sha256Schema,
-      depends: v.record(v.string(), v.string()),
-    }),
+    v.pipe(
+      v.strictObject({
+        version: v.string(),
+        source: sourceSchema,
+        commit: v.optional(v.pipe(v.string(), v.regex(/^[0-9a-f]{40}([0-9a-f]{24})?$/, "a full commit id"))),
+        sha256: sha256Schema,
+        depends: v.record(v.string(), v.string()),
+      }),
+      // a git cookbook is pinned by its commit, a path cookbook by its content alone
+      v.check(
+        (entry) => "git" in entry.source === (entry.commit !== undefined),
+        "a git source's entry has its commit, a path source's has none",
+      ),
+    ),
   ),
 });
 
@@ -89,14 +99,20 @@ export function formatLock(lock: Lockfile): string {
 export async function readLock(file: string): Promise<Lockfile | undefined> {
   const text = await fs.readFile(file, "utf8").catch(() => undefined);
   if (text === undefined) return undefined;
-  const parsed = parseYamlFile(
-    file,
-    text,
-    lockSchema,
-    "LOCK_INVALID",
-    "cookbooks.lock is written by galley: run galley cookbooks install rather than editing it",
-  );
-  return parsed as Lockfile;
+  return parseLock(file, text);
+}
+
+/**
+ * Validates a lock's text; `label` names it in errors (a path, or `bundle.tgz: cookbooks.lock`), with
+ * `code` (LOCK_INVALID unless given) and `hint`.
+ */
+export function parseLock(
+  label: string,
+  text: string,
+  code: "LOCK_INVALID" | "BUNDLE_INVALID" = "LOCK_INVALID",
+  hint = "cookbooks.lock is written by galley: run galley cookbooks install rather than editing it",
+): Lockfile {
+  return parseYamlFile(label, text, lockSchema, code, hint) as Lockfile;
 }
 
 /** Writes the lock atomically (temp file + rename); false when the file already said exactly this. */
@@ -136,10 +152,60 @@ export async function verifyLocked(
   const cookbook = await loadCookbook(dir).catch(() => undefined);
   if (!cookbook) throw missing(name, entry, dir, kind);
   const sha256 = await cookbookDigest(dir);
-  if (sha256 !== entry.sha256 || cookbook.name !== name || cookbook.version !== entry.version) {
-    throw modified(name, entry, dir, kind, sha256);
-  }
+  const difference = lockDifference(name, entry, cookbook, sha256);
+  if (difference) throw modified(name, entry, dir, kind, difference);
+  if (isGitSource(entry.source) && kind !== "path") await checkCommit(name, entry, dir, kind);
   return cookbook;
+}
+
+/**
+ * A git cookbook's copy must be recorded as the export of the lock's commit (see origin.ts): the
+ * digest alone cannot tell that the lock's `commit` was not edited, or that the copy came from elsewhere.
+ */
+async function checkCommit(name: string, entry: LockedCookbook, dir: string, kind: "cache" | "vendor") {
+  const source = entry.source as GitSource;
+  const locked = { commit: entry.commit ?? "", subdir: normalizeSubdir(source.subdir ?? "") };
+  const record = await readOrigin(dir);
+  if (recordsOrigin(record, entry.sha256, locked)) return;
+  const copy = kind === "cache" ? "the cached copy" : "the vendored copy";
+  const recorded = record?.sha256 === entry.sha256 ? record.commits.map((c) => c.commit.slice(0, 12)) : [];
+  const from = recorded.length
+    ? `was exported from commit ${recorded.join(", ")}, not from the locked commit ${locked.commit}`
+    : `does not record the commit it came from (${originFileOf(dir)}); the lock pins commit ${locked.commit}`;
+  throw new GalleyError(
+    "LOCK_INVALID",
+    `${copy} of ${name} ${entry.version} in ${dir} ${from}${locked.subdir ? ` (subdir ${locked.subdir})` : ""}`,
+    {
+      hint:
+        kind === "cache"
+          ? `galley cookbooks install exports the locked commit again (and refuses it if its content differs from the lock); if cookbooks.lock was edited by hand, galley cookbooks update ${name} re-locks it from its source`
+          : "vendor again from the kitchen: galley cookbooks vendor DIR",
+    },
+  );
+}
+
+/**
+ * What differs between a copy and its lock entry, in words: the digests (expected, then actual) when the
+ * content changed, else the cookbook.yaml field that disagrees; undefined when they agree.
+ */
+export function lockDifference(
+  name: string,
+  entry: Pick<LockedCookbook, "version" | "sha256">,
+  cookbook: Pick<Cookbook, "name" | "version">,
+  sha256: string,
+): string | undefined {
+  if (sha256 !== entry.sha256) {
+    // 12 characters tell two digests apart, unless they share them
+    const size = sha256.slice(0, 12) === entry.sha256.slice(0, 12) ? 64 : 12;
+    const short = (digest: string) => `${digest.slice(0, size)}${size < 64 ? "…" : ""}`;
+    return `(locked sha256 ${short(entry.sha256)}, now ${short(sha256)})`;
+  }
+  if (cookbook.name !== name)
+    return `(its cookbook.yaml says name: ${cookbook.name}, the lock names it ${name})`;
+  if (cookbook.version !== entry.version) {
+    return `(its cookbook.yaml says version ${cookbook.version}, the lock pins ${entry.version}; the content is unchanged)`;
+  }
+  return undefined;
 }
 
 function missing(name: string, entry: LockedCookbook, dir: string, kind: CopyKind): GalleyError {
@@ -161,25 +227,25 @@ function missing(name: string, entry: LockedCookbook, dir: string, kind: CopyKin
   });
 }
 
-function modified(name: string, entry: LockedCookbook, dir: string, kind: CopyKind, sha256: string) {
-  const hashes = `(locked sha256 ${entry.sha256.slice(0, 12)}…, now ${sha256.slice(0, 12)}…)`;
+function modified(name: string, entry: LockedCookbook, dir: string, kind: CopyKind, hashes: string) {
+  const changed = hashes.startsWith("(locked sha256");
   if (kind === "path") {
     return new GalleyError(
       "LOCK_INVALID",
-      `cookbooks.lock is stale: cookbook ${name} (${describeSource(entry.source)}) changed since it was locked ${hashes}`,
+      `cookbooks.lock is stale: cookbook ${name} (${describeSource(entry.source)}) ${changed ? "changed since it was locked" : "does not match it"} ${hashes}`,
       { hint: "galley cookbooks install re-locks it (review the change first: the lock is what runs)" },
     );
   }
   if (kind === "cache") {
     return new GalleyError(
       "LOCK_INVALID",
-      `the cached copy of ${name} ${entry.version} in ${dir} was modified ${hashes}; refusing to use it`,
+      `the cached copy of ${name} ${entry.version} in ${dir} ${changed ? "was modified" : "does not match cookbooks.lock"} ${hashes}; refusing to use it`,
       { hint: "galley cookbooks install fetches it again" },
     );
   }
   return new GalleyError(
     "LOCK_INVALID",
-    `the vendored copy of ${name} ${entry.version} in ${dir} was modified ${hashes}; refusing to use it`,
+    `the vendored copy of ${name} ${entry.version} in ${dir} ${changed ? "was modified" : "does not match its cookbooks.lock"} ${hashes}; refusing to use it`,
     { hint: "vendor again from the kitchen: galley cookbooks vendor DIR" },
   );
 }

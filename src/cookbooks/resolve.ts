@@ -12,11 +12,13 @@ import {
   revParse,
 } from "./git.ts";
 import { type LockedCookbook, type Lockfile, lockfileOf } from "./lock.ts";
+import { readOrigin, recordsOrigin } from "./origin.ts";
 import {
   type CookbookSource,
   entryLabel,
   gitUrl,
   isGitSource,
+  normalizeSubdir,
   type PathSource,
   pathSourceDir,
   type Sources,
@@ -281,7 +283,10 @@ async function fetchCandidate(options: ResolveOptions, candidate: Candidate): Pr
       (sha256) => sha256 === candidate.sha256,
       () => false,
     );
-    if (intact) return { version, source, commit, sha256: candidate.sha256, depends };
+    // a copy not recorded as the locked commit's export is exported again (and checked against the lock)
+    const fromCommit = { commit, subdir: normalizeSubdir(source.subdir ?? "") };
+    if (intact && recordsOrigin(await readOrigin(cached), candidate.sha256, fromCommit))
+      return { version, source, commit, sha256: candidate.sha256, depends };
   }
   const origin = originOf(sources, name);
   const dir = await mirror(session, origin);

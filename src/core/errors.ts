@@ -42,6 +42,10 @@ export const errorCodes = {
   LOCK_INVALID: 2,
   /** a bundle is unreadable or its content does not match its id or lock */
   BUNDLE_INVALID: 2,
+  /** trust is configured and a bundle is unsigned, signed by a key not trusted, or its signature fails */
+  BUNDLE_UNTRUSTED: 2,
+  /** a bundle signing key or trusted public key file is missing, unreadable or not Ed25519 */
+  SIGNING_KEY_INVALID: 2,
   /** an encrypted file cannot be read with the key given, or no key was given */
   SECRET_INVALID: 2,
   /** a stack file is unreadable, breaks its schema, or names a layer that does not exist */
