@@ -527,6 +527,8 @@ function checkCookbooks(
       throw invalid(file, `cookbook ${cookbook.name} does not match the sha256 in bundle.json and the lock`);
     }
     checkMetadata(members, cookbook, lock.cookbooks[cookbook.name]!.depends, file);
+    const missing = Object.keys(lock.cookbooks[cookbook.name]!.depends).find((d) => !(d in lock.cookbooks));
+    if (missing) throw invalid(file, `cookbook ${cookbook.name} depends on ${missing}, which is not in the bundle`);
   }
 }
 
