@@ -348,6 +348,8 @@ test("openBundle: a tampered or renamed archive is BUNDLE_INVALID and nothing is
   await rejectsWith(bundleId(path.join(root, "missing.tgz")), "FILE_NOT_FOUND", /does not exist/);
 });
 
+type LockJson = { cookbooks: Record<string, Record<string, unknown>> } & Record<string, unknown>;
+
 type Crafted = { path: string; type?: "File" | "SymbolicLink" | "Link" | "CharacterDevice" | "Directory" } & (
   | { data: string; mode?: number }
   | { linkpath: string }
@@ -374,16 +376,25 @@ function craft(entries: Crafted[]): Buffer {
   return gzipSync(Buffer.concat([...blocks, Buffer.alloc(1024)]));
 }
 
-/** A hand-made, consistent bundle of one cookbook web, plus `extra` entries. */
-function craftedBundle(files: Record<string, string>, extra: Crafted[] = []): Buffer {
+/**
+ * A hand-made, consistent bundle of one cookbook web, plus `extra` entries; `runLists` go in bundle.json
+ * as given, and `lock` may rewrite the lock's JSON (what a re-packer could do).
+ */
+function craftedBundle(
+  files: Record<string, string>,
+  extra: Crafted[] = [],
+  options: { runLists?: Record<string, string[]>; lock?: (lock: LockJson) => void } = {},
+): Buffer {
   const sha = (s: string) => createHash("sha256").update(s).digest("hex");
   const names = Object.keys(files).sort();
   const sha256 = digestOf(names.map((p) => ({ path: p, kind: "file" as const, sha256: sha(files[p]!) })));
   const cookbooks = [{ name: "web", version: "1.0.0", sha256 }];
-  const manifest = { format: 1, cookbooks, runLists: {} };
+  const manifest = { format: 1, cookbooks, runLists: options.runLists ?? {} };
+  const lock = JSON.parse(lockText(cookbooks)) as LockJson;
+  options.lock?.(lock);
   return craft([
     { path: "bundle.json", data: JSON.stringify(manifest) },
-    { path: "cookbooks.lock", data: lockText(cookbooks) },
+    { path: "cookbooks.lock", data: JSON.stringify(lock) },
     ...names.map((p) => ({ path: `cookbooks/web/${p}`, data: files[p]! })),
     ...extra,
   ]);
@@ -481,4 +492,126 @@ test("openBundle: a bundle.json that disagrees with the lock or is malformed is 
     );
     await rejectsWith(openBundle(file, cache), "BUNDLE_INVALID", message);
   }
+});
+
+test("openBundle: a run list naming anything but its own cookbooks' recipes is BUNDLE_INVALID; nothing extracted", async () => {
+  const root = await tempDir();
+  const outside = await tempDir();
+  const evil = path.join(outside, "evil.ts");
+  await fs.writeFile(
+    evil,
+    `import { writeFileSync } from "node:fs"; writeFileSync(${JSON.stringify(path.join(outside, "ran"))}, "");\nexport default () => {};\n`,
+  );
+  const web = {
+    "cookbook.yaml": "name: web\nversion: 1.0.0\n",
+    "recipes/default.ts": "export default () => {};\n",
+    "recipes/site.ts": "export default () => {};\n",
+  };
+  const cache = path.join(root, "cache");
+  const good = path.join(root, "good.tgz");
+  await fs.writeFile(good, craftedBundle(web, [], { runLists: { default: ["web", "web::site"] } }));
+  assert.deepEqual((await openBundle(good, cache)).manifest.runLists, { default: ["web", "web::site"] });
+  await fs.rm(cache, { recursive: true });
+  const hostile: [string[], RegExp][] = [
+    [[evil], /item ".*evil\.ts" is a path to a recipe file/],
+    [["../evil.ts"], /item "\.\.\/evil\.ts" is a path to a recipe file/],
+    [["./site.ts"], /is a path to a recipe file/],
+    [["web::../../../evil"], /item "web::\.\.\/\.\.\/\.\.\/evil" is a path to a recipe file/],
+    [["base::default"], /names cookbook base, which is not in the bundle \(it holds web\)/],
+    [["web", "other"], /names cookbook other, which is not in the bundle/],
+    [["web::missing"], /names a recipe the bundle does not hold \(cookbooks\/web\/recipes\/missing\.ts\)/],
+    [["web::"], /is not a recipe name/],
+    [["Web"], /is not a recipe name/],
+  ];
+  for (const [items, message] of hostile) {
+    const file = path.join(root, "hostile.tgz");
+    await fs.writeFile(file, craftedBundle(web, [], { runLists: { web: ["web"], default: items } }));
+    await rejectsWith(openBundle(file, cache), "BUNDLE_INVALID", message);
+    assert.deepEqual(await namesUnder(cache), [], `${items}: nothing extracted`);
+  }
+  const named = path.join(root, "named.tgz");
+  await fs.writeFile(named, craftedBundle(web, [], { runLists: { "../x": ["web"] } }));
+  await rejectsWith(
+    openBundle(named, cache),
+    "BUNDLE_INVALID",
+    /run list "\.\.\/x" has a name that is not plain/,
+  );
+  await assert.rejects(fs.access(path.join(outside, "ran")), { code: "ENOENT" });
+});
+
+test("openBundle: a lock entry or cookbook.yaml that disagrees with what the bundle holds is BUNDLE_INVALID", async () => {
+  const root = await tempDir();
+  const cache = path.join(root, "cache");
+  const web = {
+    "cookbook.yaml": "name: web\nversion: 1.0.0\ndepends: [base]\n",
+    "recipes/default.ts": "export default () => {};\n",
+  };
+  const entry = (lock: LockJson) => lock.cookbooks.web!;
+  const cases: [Record<string, string>, (lock: LockJson) => void, RegExp][] = [
+    [
+      web,
+      (lock) => void (entry(lock).depends = { base: "*" }),
+      /cookbook web depends on base, which is not in the bundle/,
+    ],
+    [
+      { ...web, "cookbook.yaml": "name: web\nversion: 1.0.0\n" },
+      (lock) => void delete entry(lock).version,
+      /version/,
+    ],
+    [
+      { ...web, "cookbook.yaml": "name: web\nversion: 1.0.0\n" },
+      (lock) => void (entry(lock).commit = "evil"),
+      /commit/,
+    ],
+    [
+      { ...web, "cookbook.yaml": "name: web\nversion: 1.0.0\n" },
+      (lock) => void (entry(lock).source = { git: "https://example.invalid/web.git" }),
+      /a git source's entry has its commit/,
+    ],
+    [
+      { ...web, "cookbook.yaml": "name: web\nversion: 1.0.0\n" },
+      (lock) => void (entry(lock).depends = { base: "^1" }),
+      /cookbooks\/web\/cookbook\.yaml depends on \[\], the lock records \[\["base","\^1"\]\]/,
+    ],
+    [
+      { ...web, "cookbook.yaml": "name: base\nversion: 1.0.0\n" },
+      () => {},
+      /cookbooks\/web\/cookbook\.yaml says name: base/,
+    ],
+    [
+      { ...web, "cookbook.yaml": "name: web\nversion: 6.6.6\n" },
+      () => {},
+      /cookbooks\/web\/cookbook\.yaml says version 6\.6\.6, bundle\.json and the lock 1\.0\.0/,
+    ],
+    [
+      { ...web, "cookbook.yaml": "name: web\nversion: 1.0.0\n" },
+      (lock) => void (lock.cookbooks = []),
+      /cookbooks/,
+    ],
+    [
+      { "recipes/default.ts": "export default () => {};\n" },
+      () => {},
+      /cookbook web has no cookbooks\/web\/cookbook\.yaml/,
+    ],
+  ];
+  for (const [files, tamper, message] of cases) {
+    const file = path.join(root, "tampered.tgz");
+    await fs.writeFile(file, craftedBundle(files, [], { lock: tamper }));
+    await rejectsWith(openBundle(file, cache), "BUNDLE_INVALID", message);
+    assert.deepEqual(await namesUnder(cache), [], `${message}: nothing extracted`);
+  }
+});
+
+test("createBundle: a run list of a recipe file, a path or a cookbook not bundled is refused; nothing written", async () => {
+  const root = await tempDir();
+  const input = await kitchen(root);
+  const out = path.join(root, "out");
+  for (const items of [["./site.ts"], ["/tmp/evil.ts"], ["web::../../evil"], ["other"], ["web::nope"]]) {
+    await rejectsWith(
+      createBundle({ ...input, runLists: { default: items } }, { dir: out }),
+      "BUNDLE_INVALID",
+      /cannot bundle this run list/,
+    );
+  }
+  await assert.rejects(fs.readdir(out), { code: "ENOENT" });
 });
