@@ -2,12 +2,13 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import { test } from "node:test";
-import { cookbookRepo, writeCookbookSync, writeSources } from "../../test/support/git-repos.ts";
+import { cookbookRepo, sh, writeCookbookSync, writeSources } from "../../test/support/git-repos.ts";
 import { tempDir } from "../resources/testing.ts";
 import { cookbookDigest } from "./digest.ts";
 import { gitSession } from "./git.ts";
 import { kitchenCookbooks } from "./kitchen.ts";
 import { formatLock, type Lockfile, lockedCookbookDir, readLock, writeLock } from "./lock.ts";
+import { originFileOf } from "./origin.ts";
 import { resolveKitchen } from "./resolve.ts";
 import { loadSources } from "./sources.ts";
 
@@ -163,4 +164,60 @@ test("kitchenCookbooks: without cookbooks.yaml, the plain ./cookbooks folder, un
   writeCookbookSync(path.join(root, "elsewhere", "other"), { name: "other", version: "1.0.0" });
   const other = await kitchenCookbooks({ root, cookbooksDir: path.join(root, "elsewhere") });
   assert.deepEqual([...other.cookbooks.keys()], ["other"]);
+});
+
+test("kitchenCookbooks: a lock whose commit was edited is LOCK_INVALID, and install refuses it too", async () => {
+  const { root, cache, lock, commit, repo } = await lockedKitchen();
+  const sources = (await loadSources(root))!;
+  const older = sh(repo.url, "rev-parse", "v1.0.0^{commit}");
+  const lockFile = path.join(root, "cookbooks.lock");
+  const edited = structuredClone(lock);
+  edited.cookbooks.base!.commit = older;
+  await writeLock(lockFile, edited);
+  let error = await failure(kitchenCookbooks({ root }));
+  assert.equal(error.code, "LOCK_INVALID");
+  assert.match(
+    error.message,
+    new RegExp(
+      `the cached copy of base 1\\.1\\.0 in .* was exported from commit ${commit.slice(0, 12)}, not from the locked commit ${older}`,
+    ),
+  );
+  assert.match(error.hint, /galley cookbooks update base re-locks it/);
+  // install exports the commit the lock names, and its content is not what the lock pins
+  error = await failure(resolveKitchen({ sources, session: gitSession(cache), lock: edited }));
+  assert.equal(error.code, "LOCK_INVALID");
+  assert.match(
+    error.message,
+    new RegExp(`base 1\\.1\\.0 at commit ${older} has sha256 \\w+, but the lock says`),
+  );
+  // a commit the repository does not have
+  edited.cookbooks.base!.commit = "f".repeat(40);
+  await writeLock(lockFile, edited);
+  error = await failure(kitchenCookbooks({ root }));
+  assert.match(error.message, /not from the locked commit f{40}/);
+
+  // a cache copy without a record (an older galley's) is refused until install records its commit
+  await writeLock(lockFile, lock);
+  const cached = lockedCookbookDir(root, cache, "base", lock.cookbooks.base!);
+  await fs.rm(originFileOf(cached));
+  error = await failure(kitchenCookbooks({ root }));
+  assert.equal(error.code, "LOCK_INVALID");
+  assert.match(error.message, /does not record the commit it came from .*; the lock pins commit/);
+  assert.match(error.hint, /galley cookbooks install exports the locked commit again/);
+  assert.deepEqual(await resolveKitchen({ sources, session: gitSession(cache), lock }), lock);
+  await kitchenCookbooks({ root });
+});
+
+test("kitchenCookbooks: a lock pinning another version of unchanged content says what differs, not one digest twice", async () => {
+  const { root, lock } = await lockedKitchen();
+  const edited = structuredClone(lock);
+  edited.cookbooks.web!.version = "0.1.1";
+  await writeLock(path.join(root, "cookbooks.lock"), edited);
+  const error = await failure(kitchenCookbooks({ root }));
+  assert.equal(error.code, "LOCK_INVALID");
+  assert.match(
+    error.message,
+    /cookbook web \(path \.\/site\/web\) does not match it \(its cookbook\.yaml says version 0\.1\.0, the lock pins 0\.1\.1; the content is unchanged\)/,
+  );
+  assert.doesNotMatch(error.message, /sha256 (\w+)….*now \1/);
 });
