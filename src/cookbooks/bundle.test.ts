@@ -550,27 +550,37 @@ test("openBundle: a lock entry or cookbook.yaml that disagrees with what the bun
   const cases: [Record<string, string>, (lock: LockJson) => void, RegExp][] = [
     [
       web,
-      (lock) => void (entry(lock).depends = { base: "*" }),
+      (lock) => {
+        entry(lock).depends = { base: "*" };
+      },
       /cookbook web depends on base, which is not in the bundle/,
     ],
     [
       { ...web, "cookbook.yaml": "name: web\nversion: 1.0.0\n" },
-      (lock) => void delete entry(lock).version,
+      (lock) => {
+        delete entry(lock).version;
+      },
       /version/,
     ],
     [
       { ...web, "cookbook.yaml": "name: web\nversion: 1.0.0\n" },
-      (lock) => void (entry(lock).commit = "evil"),
+      (lock) => {
+        entry(lock).commit = "evil";
+      },
       /commit/,
     ],
     [
       { ...web, "cookbook.yaml": "name: web\nversion: 1.0.0\n" },
-      (lock) => void (entry(lock).source = { git: "https://example.invalid/web.git" }),
+      (lock) => {
+        entry(lock).source = { git: "https://example.invalid/web.git" };
+      },
       /a git source's entry has its commit/,
     ],
     [
       { ...web, "cookbook.yaml": "name: web\nversion: 1.0.0\n" },
-      (lock) => void (entry(lock).depends = { base: "^1" }),
+      (lock) => {
+        entry(lock).depends = { base: "^1" };
+      },
       /cookbooks\/web\/cookbook\.yaml depends on \[\], the lock records \[\["base","\^1"\]\]/,
     ],
     [
@@ -585,7 +595,9 @@ test("openBundle: a lock entry or cookbook.yaml that disagrees with what the bun
     ],
     [
       { ...web, "cookbook.yaml": "name: web\nversion: 1.0.0\n" },
-      (lock) => void (lock.cookbooks = []),
+      (lock) => {
+        lock.cookbooks = [];
+      },
       /cookbooks/,
     ],
     [
