@@ -528,7 +528,8 @@ function checkCookbooks(
     }
     checkMetadata(members, cookbook, lock.cookbooks[cookbook.name]!.depends, file);
     const missing = Object.keys(lock.cookbooks[cookbook.name]!.depends).find((d) => !(d in lock.cookbooks));
-    if (missing) throw invalid(file, `cookbook ${cookbook.name} depends on ${missing}, which is not in the bundle`);
+    if (missing)
+      throw invalid(file, `cookbook ${cookbook.name} depends on ${missing}, which is not in the bundle`);
   }
 }
 
