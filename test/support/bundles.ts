@@ -52,7 +52,8 @@ export async function repack(dir: string, entries: readonly TarEntry[]): Promise
     const data = entry.type === "File" ? entry.data : Buffer.alloc(0);
     new Header({
       path: entry.path,
-      type: entry.type,
+      // written as given, whatever it is: a re-packer is not bound to what galley writes
+      type: entry.type as "File",
       mode: entry.mode,
       size: data.length,
       linkpath: entry.linkpath ?? "",
