@@ -5,6 +5,7 @@ import { test } from "node:test";
 import { tempDir } from "../src/resources/testing.ts";
 import { editJson, editManifest, readTar, repack, type TarEntry } from "./support/bundles.ts";
 import { cli } from "./support/cli.ts";
+import { cookbookRepo } from "./support/git-repos.ts";
 
 // `galley apply --bundle` runs only the bundle's own code, and with trust configured only signed bundles:
 // each hostile bundle below is re-packed and named by its own sha256, as anyone could
@@ -267,4 +268,35 @@ test("signed bundles: keygen, sign, verify; with trust, unsigned, foreign-signed
     "USAGE",
     /--trust checks a bundle's signature: it needs --bundle/,
   );
+});
+
+test("apply from a kitchen: a lock whose commit was edited is LOCK_INVALID; install refuses it; the true lock runs", async () => {
+  const repo = await cookbookRepo();
+  const older = repo.release({ name: "base", version: "1.0.0" });
+  repo.release({ name: "base", version: "1.1.0" });
+  const dir = await tempDir("galley-t-kitchen-");
+  await fs.writeFile(path.join(dir, "cookbooks.yaml"), `cookbooks:\n  base: { git: ${repo.url} }\n`);
+  const env = { GALLEY_CACHE_DIR: await tempDir("galley-t-cache-") };
+  const run = (args: string[]) => cli(args, dir, env);
+  assert.equal(run(["cookbooks", "install"]).code, 0);
+  const lockFile = path.join(dir, "cookbooks.lock");
+  const lock = await fs.readFile(lockFile, "utf8");
+  const locked = JSON.parse(lock).cookbooks.base.commit as string;
+  const apply = () => run(["apply", "base", "--state-dir", path.join(dir, "state")]);
+  const first = apply();
+  assert.equal(first.code, 0, first.stderr);
+  await fs.writeFile(lockFile, lock.replace(locked, older));
+  refused(
+    apply(),
+    "LOCK_INVALID",
+    new RegExp(`was exported from commit ${locked.slice(0, 12)}, not from the locked commit ${older}`),
+  );
+  refused(run(["bundle", "base"]), "LOCK_INVALID", /not from the locked commit/);
+  refused(
+    run(["cookbooks", "install"]),
+    "LOCK_INVALID",
+    new RegExp(`at commit ${older} has sha256 \\w+, but the lock says`),
+  );
+  await fs.writeFile(lockFile, lock);
+  assert.equal(apply().code, 0);
 });
