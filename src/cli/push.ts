@@ -82,7 +82,7 @@ export const pushCommand = {
     const forks = values.forks ? count("--forks", values.forks, 1) : Math.min(members.length, defaultForkCap);
     const maxFail = values["max-fail-percent"];
     const maxFailPercent = maxFail === undefined ? undefined : count("--max-fail-percent", maxFail, 0, 100);
-    const bundle = await (await import("./apply.ts")).bundleOf(values, positionals);
+    const bundle = await (await import("./bundle-open.ts")).bundleOf(values, positionals);
     const runList = bundle ? bundle.runList : positionals;
     if (runList.length === 0) {
       throw new GalleyError("USAGE", "the run list is empty", {
