@@ -320,3 +320,29 @@ test("cookbooks: usage errors", async () => {
   const error = await failure(galley("list", "--kitchen", await tempDir()));
   assert.equal(error.code, "LOCK_INVALID");
 });
+
+test("cookbooks vendor: a vendored lock whose commit was edited, or a copy with no record of its commit, is LOCK_INVALID", async () => {
+  const { root, mono } = await kitchen();
+  await galley("install", "--kitchen", root);
+  const out = path.join(await tempDir(), "vendored");
+  await galley("vendor", out, "--kitchen", root);
+  const lock = await fs.readFile(path.join(out, "cookbooks.lock"), "utf8");
+  const locked = JSON.parse(lock).cookbooks.db.commit as string;
+  // another commit of the same repository (the one tools is locked at), with db's content unchanged
+  const other = mono.release({ name: "db", version: "0.3.0", subdir: "db", tag: false });
+  await fs.writeFile(path.join(out, "cookbooks.lock"), lock.replace(locked, other));
+  let error = await failure(kitchenCookbooks({ root: path.dirname(out), cookbooksDir: out }));
+  assert.equal(error.code, "LOCK_INVALID");
+  assert.match(
+    error.message,
+    new RegExp(
+      `the vendored copy of db 0\\.3\\.0 in .* was exported from commit ${locked.slice(0, 12)}, not from the locked commit ${other} \\(subdir db\\)`,
+    ),
+  );
+  assert.match(error.hint, /galley cookbooks vendor/);
+  await fs.writeFile(path.join(out, "cookbooks.lock"), lock);
+  await kitchenCookbooks({ root: path.dirname(out), cookbooksDir: out });
+  await fs.rm(path.join(out, "db.origin.json"));
+  error = await failure(kitchenCookbooks({ root: path.dirname(out), cookbooksDir: out }));
+  assert.match(error.message, /the vendored copy of db 0\.3\.0 .* does not record the commit it came from/);
+});
