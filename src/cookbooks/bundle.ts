@@ -203,7 +203,11 @@ async function readBundle(file: string, options: OpenOptions) {
   const lock = members.find((m) => m.path === LOCK)!.data.toString();
   checkCookbooks(members, manifest, lock, file);
   const runListProblem = runListsProblem(manifest, members);
-  if (runListProblem) throw invalid(file, `bundle.json: ${runListProblem}`);
+  if (runListProblem) {
+    throw new GalleyError("BUNDLE_INVALID", `bundle ${file}: bundle.json: ${runListProblem}`, {
+      hint: "a bundle runs only its own cookbooks' recipes: do not run it; make it again with galley bundle, naming cookbook or cookbook::recipe",
+    });
+  }
   return { id, manifest, lock, members };
 }
 
