@@ -10,6 +10,7 @@ import * as v from "valibot";
 import { errorMessage, GalleyError } from "../core/errors.ts";
 import { loadCookbook, parseCookbookMetadata } from "./cookbook.ts";
 import { cookbookDigest, cookbookEntries, type DigestEntry, digestOf } from "./digest.ts";
+import { runListsProblem } from "./bundle-runlists.ts";
 import { type Lockfile, parseLock } from "./lock.ts";
 
 /** One locked cookbook to pack: its folder and the content digest the lock pins for it. */
@@ -52,6 +53,8 @@ export interface OpenedBundle {
   manifest: BundleManifest;
   cookbooksDir: string;
 }
+
+export { runListItemsProblem } from "./bundle-runlists.ts";
 
 /** How openBundle checks more than the bundle's own consistency. */
 export interface OpenOptions {
@@ -122,7 +125,7 @@ export async function createBundle(input: BundleInput, out: BundleOut): Promise<
   ];
   for (const cookbook of cookbooks) members.push(...(await readLockedCookbook(cookbook)));
   // the same checks as opening: a bundle that could not be opened is never written
-  const runListProblem = runListsProblem(manifest, members);
+  const runListProblem = runListsProblem(manifest.runLists, manifestNames(manifest), holds(members));
   if (runListProblem) {
     throw new GalleyError("BUNDLE_INVALID", `cannot bundle this run list: ${runListProblem}`, {
       hint: "a bundle runs only its own cookbooks: name items as cookbook or cookbook::recipe of the locked cookbooks (a lone recipe file cannot be bundled: put it in a cookbook)",
@@ -202,7 +205,7 @@ async function readBundle(file: string, options: OpenOptions) {
   const manifest = readManifest(members, file);
   const lock = members.find((m) => m.path === LOCK)!.data.toString();
   checkCookbooks(members, manifest, lock, file);
-  const runListProblem = runListsProblem(manifest, members);
+  const runListProblem = runListsProblem(manifest.runLists, manifestNames(manifest), holds(members));
   if (runListProblem) {
     throw new GalleyError("BUNDLE_INVALID", `bundle ${file}: bundle.json: ${runListProblem}`, {
       hint: "a bundle runs only its own cookbooks' recipes: do not run it; make it again with galley bundle, naming cookbook or cookbook::recipe",
@@ -226,6 +229,19 @@ function checkNames(cookbooks: readonly BundleCookbook[]): void {
 
 const lockFileLabel = "cookbooks.lock";
 
+function manifestNames(manifest: BundleManifest): Set<string> {
+  return new Set(manifest.cookbooks.map((c) => c.name));
+}
+
+/** Whether the members hold a cookbook's recipe file (`cookbooks/<name>/recipes/<recipe>.ts|js|mjs`). */
+function holds(members: readonly Member[]): (cookbook: string, recipe: string) => string | undefined {
+  const paths = new Set(members.map((m) => m.path));
+  return (cookbook, recipe) => {
+    const base = `${COOKBOOKS}/${cookbook}/recipes/${recipe}`;
+    return [".ts", ".js", ".mjs"].some((ext) => paths.has(base + ext)) ? undefined : `${base}.ts`;
+  };
+}
+
 /** What differs between the cookbooks and the lock's pins, or undefined when they agree. */
 function lockMismatch(cookbooks: readonly BundleManifest["cookbooks"][number][], lock: Lockfile) {
   const pins = new Map(Object.entries(lock.cookbooks));
@@ -244,52 +260,6 @@ function lockMismatch(cookbooks: readonly BundleManifest["cookbooks"][number][],
   return missing === undefined
     ? undefined
     : `cookbooks.lock pins cookbook ${missing}, which is not in the bundle`;
-}
-
-const runListName = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/;
-const runListItem = /^([a-z][a-z0-9_-]*)(?:::([A-Za-z0-9_][A-Za-z0-9_.-]*))?$/;
-const recipeExtensions = [".ts", ".js", ".mjs"];
-
-/**
- * The first run list item that is not `cookbook` or `cookbook::recipe` of a cookbook in the bundle, or
- * (with `members`) whose recipe file the bundle does not hold; undefined when every item is one.
- */
-function runListsProblem(manifest: BundleManifest, members: readonly Member[] | undefined) {
-  const names = new Set(manifest.cookbooks.map((c) => c.name));
-  const paths = members && new Set(members.map((m) => m.path));
-  for (const [name, items] of Object.entries(manifest.runLists)) {
-    if (!runListName.test(name)) return `run list ${JSON.stringify(name)} has a name that is not plain`;
-    const problem = runListItemsProblem(items, names);
-    if (problem) return `run list ${name}: ${problem}`;
-    if (!paths) continue;
-    for (const item of items) {
-      const [cookbook, recipe = "default"] = item.split("::") as [string, string?];
-      const base = `${COOKBOOKS}/${cookbook}/recipes/${recipe}`;
-      if (!recipeExtensions.some((ext) => paths.has(base + ext))) {
-        return `run list ${name}: item ${JSON.stringify(item)} names a recipe the bundle does not hold (${base}.ts)`;
-      }
-    }
-  }
-  return undefined;
-}
-
-/**
- * The first item that is not `cookbook` or `cookbook::recipe` of one of `cookbooks`, described; undefined
- * when all are. A recipe file, a path or a cookbook from elsewhere never runs from a bundle.
- *
- * @example runListItemsProblem(["/tmp/evil.ts"], new Set(["web"])) // 'item "/tmp/evil.ts" is a path…'
- */
-export function runListItemsProblem(items: readonly string[], cookbooks: ReadonlySet<string>) {
-  for (const item of items) {
-    const match = runListItem.exec(item);
-    if (!match) {
-      return `item ${JSON.stringify(item)} is ${item.includes("/") || /\.[cm]?[jt]s$/.test(item) ? "a path to a recipe file" : "not a recipe name"}: a bundle runs only cookbook or cookbook::recipe of its own cookbooks`;
-    }
-    if (!cookbooks.has(match[1]!)) {
-      return `item ${JSON.stringify(item)} names cookbook ${match[1]}, which is not in the bundle (it holds ${[...cookbooks].join(", ") || "none"})`;
-    }
-  }
-  return undefined;
 }
 
 /** The files of a cookbook as members, read once: the bytes packed are the bytes whose digest is checked. */
