@@ -89,10 +89,7 @@ test("converge: a notification that cannot be delivered is kept and delivered by
     first.report.notifications.kept.map((n) => [n.target, n.action]),
     [["execute[restart]", "run"]],
   );
-  assert.match(
-    await fs.readFile(path.join(state, "pending-notifications.json"), "utf8"),
-    /execute\[restart\]/,
-  );
+  assert.match(await fs.readFile(path.join(state, "notifications.json"), "utf8"), /execute\[restart\]/);
   // the next run: conf is unchanged now, the dependency is fixed, and the kept notification fires
   const fixed = failing.replace(
     'r.directory("$/no/parent", {});',
@@ -104,7 +101,7 @@ test("converge: a notification that cannot be delivered is kept and delivered by
   assert.equal(second.status["execute[restart]"], "changed");
   assert.equal(second.report.notifications.fromPreviousRun.length, 1);
   assert.equal(await fs.readFile(path.join(out, "log"), "utf8"), "restarted\n");
-  assert.doesNotMatch(await fs.readFile(path.join(state, "pending-notifications.json"), "utf8"), /execute/);
+  assert.doesNotMatch(await fs.readFile(path.join(state, "notifications.json"), "utf8"), /execute/);
   const third = await run(fixed, { out, state });
   assert.equal(third.report.summary.changed, 0);
 });
