@@ -1,14 +1,14 @@
 import * as path from "node:path";
-import { remove, writeDurable } from "../hosts/fsops.ts";
+import { remove, run, writeDurable } from "../hosts/fsops.ts";
 import type { CatalogResource } from "./catalog.ts";
 import { GalleyError } from "./errors.ts";
-import type { Host } from "./host.ts";
+import { type Host, hasFs } from "./host.ts";
 import { type PendingNotification, redacted, scrub, secretsOf } from "./report.ts";
 import type { ResourceType } from "./resource.ts";
 import { scrubSecrets } from "./secrets.ts";
 
 export const ledgerFile = "notifications.json";
-/** present while a run that changed something is under way: a run that finds it sweeps temp files */
+/** a directory present while a run that changes the host is under way: a run that finds it sweeps temp files */
 export const runMarker = "converging";
 const legacyFile = "pending-notifications.json";
 
@@ -104,14 +104,29 @@ export class Ledger {
     }
   }
 
-  /** Records that a run is changing the host, before its first change. */
+  /**
+   * Records that a run is changing the host, before its first change: a directory, made in one
+   * step (a file would need a temp file of its own, which a kill could leave behind).
+   */
   async markRunning(): Promise<void> {
-    const text = `${JSON.stringify({ pid: process.pid, since: new Date().toISOString() })}\n`;
-    await writeDurable(this.host, path.join(this.stateDir, runMarker), text);
+    const marker = path.join(this.stateDir, runMarker);
+    if (hasFs(this.host)) {
+      await this.host.mkdir(this.stateDir, { recursive: true, mode: 0o700 });
+      await this.host.mkdir(marker, { recursive: true });
+      return;
+    }
+    await run(this.host, [
+      "sh",
+      "-c",
+      'mkdir -p -m 700 -- "$1" && mkdir -p -- "$2"',
+      "sh",
+      this.stateDir,
+      marker,
+    ]);
   }
 
   async clearRunning(): Promise<void> {
-    await remove(this.host, path.join(this.stateDir, runMarker));
+    await remove(this.host, path.join(this.stateDir, runMarker), { recursive: true });
   }
 
   /** Entries of Galley before 0.2 (`pending-notifications.json`): kept, matched by id in any cookbook. */
