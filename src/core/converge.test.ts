@@ -265,7 +265,16 @@ test("converge: a run where nothing changes writes nothing, not even to the stat
   assert.equal(first.report.summary.changed, 3);
   const host = new LocalHost();
   const calls: string[] = [];
-  for (const method of ["writeFile", "mkdir", "remove", "rename", "symlink", "chmod", "chown", "exec"] as const) {
+  for (const method of [
+    "writeFile",
+    "mkdir",
+    "remove",
+    "rename",
+    "symlink",
+    "chmod",
+    "chown",
+    "exec",
+  ] as const) {
     const original = (host[method] as (...args: unknown[]) => Promise<unknown>).bind(host);
     (host as unknown as Record<string, unknown>)[method] = (...args: unknown[]) => {
       calls.push(`${method} ${String(args[0])}`);
@@ -280,7 +289,11 @@ test("converge: a run where nothing changes writes nothing, not even to the stat
     host,
   });
   const before = await fs.readdir(first.stateDir);
-  const again = await converge(catalog, host, { mode: "apply", stateDir: first.stateDir, types: resourceTypes });
+  const again = await converge(catalog, host, {
+    mode: "apply",
+    stateDir: first.stateDir,
+    types: resourceTypes,
+  });
   assert.equal(again.summary.changed, 0);
   assert.deepEqual(calls, []);
   assert.deepEqual(await fs.readdir(first.stateDir), before);
@@ -293,7 +306,9 @@ test("converge: notifications kept by an older Galley (pending-notifications.jso
     path.join(state, "pending-notifications.json"),
     JSON.stringify({
       version: 1,
-      notifications: [{ target: "execute[restart]", action: "run", by: "file[/x]", since: "2026-01-01T00:00:00Z" }],
+      notifications: [
+        { target: "execute[restart]", action: "run", by: "file[/x]", since: "2026-01-01T00:00:00Z" },
+      ],
     }),
   );
   const { report } = await run(
