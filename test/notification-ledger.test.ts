@@ -6,8 +6,8 @@ import { tempDir } from "../src/resources/testing.ts";
 import { cli } from "./support/cli.ts";
 import { makeKitchen, recipe } from "./support/kitchen.ts";
 
-// a cookbook type whose apply writes its file, then kills its own process (galley) with SIGKILL:
-// the run dies right after a change that notifies, before anything else can be written
+// a cookbook type whose apply writes its file, then, when <path>.kill exists, removes it and kills
+// its own process (galley) with SIGKILL: the run dies right after a change that notifies
 const killerType = `import { resourceType, v } from "galley";
 export default resourceType({
   description: "writes a word, then kill -9 of the galley process",
@@ -23,7 +23,7 @@ export default resourceType({
   },
   async apply(host, desired) {
     await host.writeFile(desired.path, desired.word);
-    process.kill(process.pid, "SIGKILL");
+    if ((await host.exec(["rm", desired.path + ".kill"])).exitCode === 0) process.kill(process.pid, "SIGKILL");
   },
 });
 `;
@@ -41,17 +41,17 @@ for (const timing of ["delayed", "immediate"] as const) {
   test(`ledger: killed right after a change that notifies (${timing}), the next run delivers it`, async () => {
     const out = await tempDir();
     const state = await tempDir();
+    const text = recipe(`
+      r.app_killer("${out}/conf", { word: "v1", notifies: { action: "run", resource: "execute[restart]", timing: "${timing}" } });
+      r.execute("after", { command: "echo after >> ${out}/log" });
+      r.execute("restart", { command: "echo restarted >> ${out}/log", action: "nothing" });`);
     const kitchen = await makeKitchen({
       app: {
         resources: { killer: killerType },
-        recipes: {
-          default: recipe(`
-            r.app_killer("${out}/conf", { word: "v1", notifies: { action: "run", resource: "execute[restart]", timing: "${timing}" } });
-            r.execute("after", { command: "echo after >> ${out}/log" });
-            r.execute("restart", { command: "echo restarted >> ${out}/log", action: "nothing" });`),
-        },
+        recipes: { default: text },
       },
     });
+    await fs.writeFile(path.join(out, "conf.kill"), "");
     const killed = cli(["apply", "app", "--state-dir", state], kitchen);
     assert.equal(killed.code, null, `galley should have been killed: ${killed.stderr}`);
     assert.equal(await read(path.join(out, "conf")), "v1");
@@ -71,6 +71,17 @@ for (const timing of ["delayed", "immediate"] as const) {
     assert.equal(third.code, 0, third.stderr);
     assert.equal(await read(path.join(out, "log")), `${expected}after\n`);
     assert.deepEqual(third.report.notifications.fromPreviousRun, []);
+    // killed again after a change, and the next run changes the source once more: one delivery covers both
+    const recipeFile = path.join(kitchen, "cookbooks", "app", "recipes", "default.ts");
+    await fs.writeFile(recipeFile, text.replace('"v1"', '"v2"'));
+    await fs.writeFile(path.join(out, "conf.kill"), "");
+    assert.equal(cli(["apply", "app", "--state-dir", state], kitchen).code, null);
+    await fs.writeFile(recipeFile, text.replace('"v1"', '"v3"'));
+    await fs.writeFile(path.join(out, "log"), "");
+    const changedAgain = apply(kitchen, state);
+    assert.equal(changedAgain.code, 0, changedAgain.stderr);
+    assert.equal(await read(path.join(out, "conf")), "v3");
+    assert.equal(await read(path.join(out, "log")), expected);
   });
 }
 

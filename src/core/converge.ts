@@ -291,6 +291,11 @@ class Run {
       if (queued) {
         if (queued.by.split(", ").length < 5) queued.by = `${queued.by}, ${resource.id}`;
         if (entry && !queued.entry) queued.entry = entry;
+        const source = entry && publicId(resource, this.options.types[resource.type]);
+        if (entry && source && entry.by.length < 5 && !entry.by.includes(source)) {
+          entry.by.push(source);
+          this.ledgerDirty = true;
+        }
       } else this.delayed.push({ target, action: notification.action, by, since: now(), entry });
     }
   }
@@ -320,9 +325,14 @@ class Run {
     return true;
   }
 
+  /** Delivered already in this run: by this delivery, or by another one of the same ledger entry. */
+  delivered(delivery: Delivery): boolean {
+    return delivery.done === true || (delivery.entry !== undefined && !this.entries.has(delivery.entry.key));
+  }
+
   async deliverDelayed(): Promise<void> {
     for (const delivery of this.delayed) {
-      if (delivery.done) continue;
+      if (this.delivered(delivery)) continue;
       if (!(await this.deliver(delivery))) this.keep(delivery);
     }
   }
@@ -333,7 +343,7 @@ class Run {
     if (!waiting) return;
     this.afterSource.delete(resource.id);
     for (const delivery of waiting) {
-      if (!delivery.done && !(await this.deliver(delivery))) this.keep(delivery);
+      if (!this.delivered(delivery) && !(await this.deliver(delivery))) this.keep(delivery);
     }
   }
 
