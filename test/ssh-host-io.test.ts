@@ -233,6 +233,56 @@ test("ssh: converging a catalog twice over SSH changes nothing the second time",
   }
 });
 
+test("ssh: after an interrupted run, temp files are swept in one command; the ledger delivers and is cleared", async (t) => {
+  for (const overrides of [{}, { user: "galleyssh", become: true }]) {
+    const out = await sharedDir();
+    const state = await tempDir();
+    const host = await connect(t, overrides);
+    // what a killed run leaves: its marker, and temp files beside managed files and in the backup tree
+    await fs.mkdir(path.join(state, "converging"), { recursive: true });
+    await fs.mkdir(path.join(state, "backup", out, "d1"), { recursive: true });
+    const strays = [
+      path.join(out, "d0", ".f0.galley-tmp-0a1b2c3d"),
+      path.join(out, "d1", ".f1.galley-tmp-verify"),
+      path.join(state, "backup", out, "d1", ".f1.galley-tmp-20261203T100000"),
+      path.join(state, ".notifications.json.galley-tmp-99aa88bb"),
+    ];
+    const dirs = Array.from({ length: 12 }, (_, i) => path.join(out, `d${i}`));
+    for (const dir of dirs) await fs.mkdir(dir, { recursive: true });
+    const body = `
+      ${dirs.map((dir, i) => `r.file("${dir}/f${i}", { content: "${i}"${i < 4 ? `, notifies: { action: "run", resource: "execute[restart]", timing: "${i % 2 ? "delayed" : "immediate"}" }` : ""} });`).join("\n")}
+      r.execute("restart", { command: "echo restarted >> ${out}/log", action: "nothing" });`;
+    const kitchen = await makeKitchen({ app: { recipes: { default: recipe(body) } } });
+    const { catalog, types } = await compileRun({
+      runList: ["app"],
+      cookbooksDir: path.join(kitchen, "cookbooks"),
+      attributeFiles: [],
+      host,
+    });
+    const { sweepTempFiles } = await import("../src/hosts/temp-files.ts");
+    const before = host.stats.commands;
+    assert.deepEqual(await sweepTempFiles(host, dirs, [path.join(state, "backup")]), []);
+    assert.equal(host.stats.commands - before, 1, "one command sweeps every folder");
+    for (const stray of strays) await fs.writeFile(stray, "half");
+    await fs.writeFile(path.join(out, "d0", "keep.galley-tmp-x"), "not hidden: not ours");
+
+    const report = await converge(catalog, host, { mode: "apply", stateDir: state, types });
+
+    assert.equal(report.status, "ok", JSON.stringify(report.resources));
+    assert.deepEqual(report.tempFilesRemoved?.sort(), strays.sort());
+    assert.equal(
+      await fs.readFile(path.join(out, "d0", "keep.galley-tmp-x"), "utf8"),
+      "not hidden: not ours",
+    );
+    // two immediate deliveries and one delayed
+    assert.equal((await fs.readFile(path.join(out, "log"), "utf8")).split("\n").length - 1, 3);
+    const ledger = JSON.parse(await fs.readFile(path.join(state, "notifications.json"), "utf8"));
+    assert.deepEqual(ledger.entries, []);
+    await assert.rejects(fs.stat(path.join(state, "converging")));
+    assert.deepEqual((await fs.readdir(state)).sort(), ["backup", "notifications.json"]);
+  }
+});
+
 async function makeTree(dir: string): Promise<string[]> {
   const p = (name: string) => path.join(dir, name);
   await fs.writeFile(p("plain"), "plain text\n");

@@ -28,4 +28,5 @@ export const commands: Record<string, () => Promise<Command>> = {
   run: async () => (await import("./lifecycle-commands.ts")).runCommand,
   "run-recipes": async () => (await import("./lifecycle-commands.ts")).runRecipesCommand,
   history: async () => (await import("./lifecycle-commands.ts")).historyCommand,
+  notifications: async () => (await import("./notifications.ts")).notificationsCommand,
 };

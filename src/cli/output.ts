@@ -100,5 +100,15 @@ export function formatSummary(report: Report): string {
       ),
     );
   }
+  for (const n of report.notifications.vanished ?? []) {
+    lines.push(
+      paint(
+        "yellow",
+        `  kept, but its target is no longer declared: ${n.target} ${n.action} (from ${n.by}, since ${n.since}); see galley notifications list, drop it with galley notifications drop`,
+      ),
+    );
+  }
+  if (report.tempFilesRemoved?.length)
+    lines.push(`  removed ${report.tempFilesRemoved.length} temp file(s) an interrupted run left`);
   return lines.join("\n");
 }

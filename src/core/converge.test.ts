@@ -89,10 +89,7 @@ test("converge: a notification that cannot be delivered is kept and delivered by
     first.report.notifications.kept.map((n) => [n.target, n.action]),
     [["execute[restart]", "run"]],
   );
-  assert.match(
-    await fs.readFile(path.join(state, "pending-notifications.json"), "utf8"),
-    /execute\[restart\]/,
-  );
+  assert.match(await fs.readFile(path.join(state, "notifications.json"), "utf8"), /execute\[restart\]/);
   // the next run: conf is unchanged now, the dependency is fixed, and the kept notification fires
   const fixed = failing.replace(
     'r.directory("$/no/parent", {});',
@@ -104,7 +101,7 @@ test("converge: a notification that cannot be delivered is kept and delivered by
   assert.equal(second.status["execute[restart]"], "changed");
   assert.equal(second.report.notifications.fromPreviousRun.length, 1);
   assert.equal(await fs.readFile(path.join(out, "log"), "utf8"), "restarted\n");
-  assert.doesNotMatch(await fs.readFile(path.join(state, "pending-notifications.json"), "utf8"), /execute/);
+  assert.doesNotMatch(await fs.readFile(path.join(state, "notifications.json"), "utf8"), /execute/);
   const third = await run(fixed, { out, state });
   assert.equal(third.report.summary.changed, 0);
 });
@@ -258,3 +255,67 @@ function countingHost() {
   };
   return { stats, counting };
 }
+
+test("converge: a run where nothing changes writes nothing, not even to the state dir", async () => {
+  const body = `
+    r.file("$/a", { content: "a", notifies: { action: "run", resource: "execute[log]" } });
+    r.file("$/b", { content: "b", notifies: { action: "run", resource: "execute[log]", timing: "immediate" } });
+    r.execute("log", { command: "echo run >> $/log", action: "nothing" });`;
+  const first = await run(body);
+  assert.equal(first.report.summary.changed, 3);
+  const host = new LocalHost();
+  const calls: string[] = [];
+  for (const method of [
+    "writeFile",
+    "mkdir",
+    "remove",
+    "rename",
+    "symlink",
+    "chmod",
+    "chown",
+    "exec",
+  ] as const) {
+    const original = (host[method] as (...args: unknown[]) => Promise<unknown>).bind(host);
+    (host as unknown as Record<string, unknown>)[method] = (...args: unknown[]) => {
+      calls.push(`${method} ${String(args[0])}`);
+      return original(...args);
+    };
+  }
+  const root = await makeKitchen({ app: { recipes: { default: recipe(body.replaceAll("$", first.out)) } } });
+  const catalog = await compileRunList({
+    runList: ["app"],
+    cookbooksDir: path.join(root, "cookbooks"),
+    attributeFiles: [],
+    host,
+  });
+  const before = await fs.readdir(first.stateDir);
+  const again = await converge(catalog, host, {
+    mode: "apply",
+    stateDir: first.stateDir,
+    types: resourceTypes,
+  });
+  assert.equal(again.summary.changed, 0);
+  assert.deepEqual(calls, []);
+  assert.deepEqual(await fs.readdir(first.stateDir), before);
+});
+
+test("converge: notifications kept by an older Galley (pending-notifications.json) are delivered, then that file goes", async () => {
+  const out = await tempDir();
+  const state = await tempDir();
+  await fs.writeFile(
+    path.join(state, "pending-notifications.json"),
+    JSON.stringify({
+      version: 1,
+      notifications: [
+        { target: "execute[restart]", action: "run", by: "file[/x]", since: "2026-01-01T00:00:00Z" },
+      ],
+    }),
+  );
+  const { report } = await run(
+    `r.file("$/conf", { content: "c" }); r.execute("restart", { command: "echo restarted >> $/log", action: "nothing" });`,
+    { out, state },
+  );
+  assert.equal(report.status, "ok");
+  assert.equal(await fs.readFile(path.join(out, "log"), "utf8"), "restarted\n");
+  assert.deepEqual(await fs.readdir(state), ["notifications.json"]);
+});

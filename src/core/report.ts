@@ -54,7 +54,11 @@ export interface Report {
     fromPreviousRun: PendingNotification[];
     /** not delivered: kept under the state dir for the next run */
     kept: PendingNotification[];
+    /** kept, but their target is no longer declared: reported once (`galley notifications drop`) */
+    vanished?: PendingNotification[];
   };
+  /** temp files an interrupted run left, removed at the start of this one */
+  tempFilesRemoved?: string[];
 }
 
 export function summarize(resources: ResourceReport[]): Report["summary"] {

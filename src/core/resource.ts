@@ -65,6 +65,8 @@ export interface ResourceType<P = any, S = any, I = any> {
 export interface ApplyContext {
   /** the host's state directory (backups, pending notifications) */
   stateDir: string;
+  /** the resource is sensitive: keep no clear copy of its content anywhere (no backup) */
+  sensitive?: boolean;
 }
 
 /**

@@ -1,5 +1,7 @@
 import { GalleyError } from "../core/errors.ts";
+import * as path from "node:path";
 import { type ExecOptions, type ExecResult, type Host, hasFs } from "../core/host.ts";
+import { tempPath } from "./temp-files.ts";
 
 /**
  * File-system operations on any host: the host's own ability when it has one (local), else the
@@ -25,7 +27,7 @@ export async function remove(host: Host, path: string, options: { recursive?: bo
 /** Points `path` at `target`, replacing whatever link is there in one rename. */
 export async function symlink(host: Host, target: string, path: string): Promise<void> {
   if (hasFs(host)) return host.symlink(target, path);
-  const temp = `${path}.galley-${Date.now().toString(36)}`;
+  const temp = tempPath(path);
   await run(host, ["ln", "-s", "--", target, temp]);
   await run(host, ["mv", "-T", "--", temp, path]);
 }
@@ -71,4 +73,22 @@ export async function list(host: Host, path: string): Promise<string[]> {
   if (hasFs(host)) return host.list(path);
   const result = await host.exec(["ls", "-1A", "--", path]);
   return result.exitCode === 0 ? result.stdout.split("\n").filter(Boolean) : [];
+}
+
+/**
+ * Writes a small state file so that it survives a kill and a power loss: temp file, fsync, rename,
+ * fsync of the directory (created 0700 when missing). Over SSH it is one command (one round trip).
+ */
+export async function writeDurable(host: Host, file: string, data: string, mode = 0o600): Promise<void> {
+  const dir = path.posix.dirname(file);
+  if (hasFs(host)) {
+    await host.mkdir(dir, { recursive: true, mode: 0o700 });
+    return host.writeFile(file, data, { mode, durable: true });
+  }
+  // sync FILE and sync DIR fsync just those (coreutils 8.24+); an older sync syncs everything
+  const script = `umask 077
+[ -d "$3" ] || mkdir -p -m 700 -- "$3" || exit 1
+cat > "$1" && chmod "$4" "$1" && { sync -- "$1" 2>/dev/null || sync; } && mv -f -- "$1" "$2" && { sync -- "$3" 2>/dev/null || sync; } && exit 0
+rc=$?; rm -f -- "$1"; exit $rc`;
+  await run(host, ["sh", "-c", script, "sh", tempPath(file), file, dir, mode.toString(8)], { input: data });
 }

@@ -7,6 +7,7 @@ import { GalleyError } from "../core/errors.ts";
 import type { ExecOptions, ExecResult, Facts, FsHost, Stat, WriteOptions } from "../core/host.ts";
 import { type Accounts, parseAccounts } from "./accounts.ts";
 import { parseOsRelease } from "./facts.ts";
+import { tempPath } from "./temp-files.ts";
 
 /** The machine Galley runs on: solo mode (`galley apply`). */
 export class LocalHost implements FsHost {
@@ -111,7 +112,7 @@ export class LocalHost implements FsHost {
   }
 
   async writeFile(file: string, data: Uint8Array | string, options: WriteOptions = {}): Promise<void> {
-    const temp = path.join(path.dirname(file), `.${path.basename(file)}.galley-${tempSuffix()}`);
+    const temp = tempPath(file);
     const ids = this.#ids(options.owner, options.group);
     const handle = await fs.open(temp, "wx", options.mode ?? 0o644);
     try {
@@ -126,6 +127,15 @@ export class LocalHost implements FsHost {
       await handle.close().catch(() => {});
       await fs.rm(temp, { force: true });
       throw error;
+    }
+    if (options.durable) {
+      // the rename lives in the directory: without this a power loss may bring the old file back
+      const dir = await fs.open(path.dirname(file), "r");
+      try {
+        await dir.sync();
+      } finally {
+        await dir.close();
+      }
     }
   }
 
@@ -178,7 +188,7 @@ export class LocalHost implements FsHost {
 
   async symlink(target: string, link: string) {
     // replace atomically: create beside, then rename over whatever is there
-    const temp = path.join(path.dirname(link), `.${path.basename(link)}.galley-${tempSuffix()}`);
+    const temp = tempPath(link);
     await fs.symlink(target, temp);
     await fs.rename(temp, link);
   }
@@ -301,9 +311,4 @@ function localFacts(): Facts {
     addresses,
     user: { name: user.username, uid: user.uid, gid: user.gid, home: user.homedir },
   };
-}
-
-// node:crypto takes 10 ms to load: a run that writes nothing should not pay for it
-function tempSuffix(): string {
-  return process.getBuiltinModule("node:crypto").randomBytes(4).toString("hex");
 }

@@ -4,6 +4,7 @@ import { GalleyError } from "../core/errors.ts";
 import type { WriteOptions } from "../core/host.ts";
 import { becomeMarker, type RemoteIdentity, shellQuote } from "./remote-command.ts";
 import type { RawResult } from "./ssh.ts";
+import { randomId, tempPath } from "./temp-files.ts";
 
 /** What writing a file needs from the SSH host. */
 export interface RemoteFiles {
@@ -25,7 +26,7 @@ export async function writeRemoteFile(
   data: Uint8Array,
   options: WriteOptions,
 ): Promise<void> {
-  const temp = path.posix.join(path.posix.dirname(file), `.${path.posix.basename(file)}.galley-${suffix()}`);
+  const temp = tempPath(file);
   const mode = options.mode ?? 0o644;
   const owner = ownerSpec(options);
   const sftp = await host.sftp();
@@ -34,7 +35,7 @@ export async function writeRemoteFile(
       hint: "check that the directory exists and that the user Galley runs as may write there",
     });
   if (host.identity.become !== undefined) {
-    const staged = path.posix.join(await host.stagingDir(), suffix());
+    const staged = path.posix.join(await host.stagingDir(), randomId());
     await upload(sftp, staged, data, 0o600).catch(async (error: Error) => {
       await unlink(sftp, staged);
       throw fail(`upload to ${staged} failed: ${error.message}`);
@@ -120,8 +121,4 @@ function call<T = void>(
 function ownerSpec(options: WriteOptions): string | undefined {
   if (options.owner === undefined && options.group === undefined) return undefined;
   return `${options.owner ?? ""}${options.group === undefined ? "" : `:${options.group}`}`;
-}
-
-function suffix(): string {
-  return process.getBuiltinModule("node:crypto").randomBytes(4).toString("hex");
 }

@@ -12,7 +12,9 @@ import {
   modeSchema,
   optional,
 } from "../core/resource.ts";
+import { containsSecret, knownSecrets } from "../core/secrets.ts";
 import { chmod, chown, list, mkdir, remove } from "../hosts/fsops.ts";
+import { tempPath } from "../hosts/temp-files.ts";
 
 /**
  * Content, mode and ownership of one regular file: the shared read/diff/apply of `file`,
@@ -110,7 +112,9 @@ export async function applyFile(
   if (!current || contentDiffers) {
     const content = desired.content ?? new Uint8Array();
     if (desired.verify) await verifyContent(host, desired, content);
-    if (current?.content && (desired.backup ?? 0) > 0)
+    // a sensitive file's content is never copied in clear: no backup, and older ones go
+    if (isSensitive(context, current?.content, content)) await removeBackups(host, desired.path, context);
+    else if (current?.content && (desired.backup ?? 0) > 0)
       await backup(host, desired.path, current.content, desired.backup!, context);
     // keep what is not managed as it was on the host
     await host.writeFile(desired.path, content, {
@@ -177,7 +181,7 @@ function isText(data: Uint8Array | undefined): boolean {
 }
 
 async function verifyContent(host: Host, desired: DesiredFile, content: Uint8Array): Promise<void> {
-  const temp = path.join(path.dirname(desired.path), `.${path.basename(desired.path)}.galley-verify`);
+  const temp = tempPath(desired.path, "verify");
   await host.writeFile(temp, content, { mode: 0o600 });
   try {
     const command = desired.verify!.replaceAll("%{path}", temp);
@@ -195,6 +199,38 @@ async function verifyContent(host: Host, desired: DesiredFile, content: Uint8Arr
     await remove(host, temp);
   }
 }
+
+/** Whether a file's old or new content must not be copied: the resource is sensitive, or holds a secret of the run. */
+function isSensitive(context: ApplyContext, ...contents: (Uint8Array | undefined)[]): boolean {
+  if (context.sensitive) return true;
+  if (knownSecrets().length === 0) return false;
+  return contents.some(
+    (content) => content !== undefined && containsSecret(Buffer.from(content).toString("utf8")),
+  );
+}
+
+/** Removes every backup of `file` under the state dir: one command on a remote host. */
+async function removeBackups(host: Host, file: string, context: ApplyContext): Promise<void> {
+  const dir = path.join(context.stateDir, "backup", path.dirname(file));
+  const base = path.basename(file);
+  if (!hasFs(host)) {
+    await host.exec(["sh", "-c", removeBackupsScript, "sh", dir, base]);
+    return;
+  }
+  for (const name of await list(host, dir)) {
+    if (isBackupOf(name, base)) await remove(host, path.join(dir, name));
+  }
+}
+
+function isBackupOf(name: string, base: string): boolean {
+  return name.startsWith(`${base}.`) && /^\d{8}T\d{6}$/.test(name.slice(base.length + 1));
+}
+
+// $1 dir, $2 file name
+const removeBackupsScript = `cd -- "$1" 2>/dev/null || exit 0
+ls -1A | while IFS= read -r f; do
+  case "$f" in "$2".[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]T[0-9][0-9][0-9][0-9][0-9][0-9]) rm -f -- "$f" ;; esac
+done`;
 
 /** Keeps the replaced content under <stateDir>/backup/<path>.<time>, the newest `keep` only. */
 async function backup(host: Host, file: string, content: Uint8Array, keep: number, context: ApplyContext) {
@@ -220,7 +256,7 @@ async function backup(host: Host, file: string, content: Uint8Array, keep: numbe
   await mkdir(host, dir, { recursive: true, mode: 0o700 });
   await host.writeFile(path.join(dir, `${base}.${stamp}`), content, { mode: 0o600 });
   const old = (await list(host, dir))
-    .filter((name) => name.startsWith(`${base}.`) && /^\d{8}T\d{6}$/.test(name.slice(base.length + 1)))
+    .filter((name) => isBackupOf(name, base))
     .sort()
     .reverse()
     .slice(keep);
@@ -232,8 +268,8 @@ const backupScript = `set -e
 umask 077
 mkdir -p -- "$1"
 chmod 700 -- "$1"
-cat > "$1/.$2.$3.tmp"
-mv -f -- "$1/.$2.$3.tmp" "$1/$2.$3"
+cat > "$1/.$2.galley-tmp-$3"
+mv -f -- "$1/.$2.galley-tmp-$3" "$1/$2.$3"
 cd -- "$1"
 ls -1A | while IFS= read -r f; do
   case "$f" in "$2".[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]T[0-9][0-9][0-9][0-9][0-9][0-9]) printf '%s\\n' "$f" ;; esac
