@@ -6,8 +6,9 @@ import { redacted } from "./report.ts";
 const forms = new Map<string, string>();
 // the secrets whose forms are registered: a value registered again costs one lookup
 const registered = new Set<string>();
-// one matcher for all forms, rebuilt on first use after a registration (null: no secret yet)
-let matcher: { any: RegExp; each: RegExp } | null = null;
+// one pattern for all forms, rebuilt on first use after a registration (null: no secret yet); one
+// object for both uses, as V8 compiles each RegExp object's pattern anew
+let matcher: RegExp | null = null;
 let stale = false;
 
 /** The shortest secret Galley hides: masking "1" or "yes" everywhere would hide more than it protects. */
@@ -86,7 +87,7 @@ function base64Forms(bytes: Buffer): string[] {
   return result;
 }
 
-function compiled(): { any: RegExp; each: RegExp } | null {
+function compiled(): RegExp | null {
   if (!stale) return matcher;
   stale = false;
   // longest first: at one position, the longest form matches whole
@@ -94,7 +95,7 @@ function compiled(): { any: RegExp; each: RegExp } | null {
     .sort((a, b) => b.length - a.length)
     .map((form) => form.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"))
     .join("|");
-  matcher = { any: new RegExp(source, "i"), each: new RegExp(source, "gi") };
+  matcher = new RegExp(source, "gi");
   return matcher;
 }
 
@@ -108,9 +109,8 @@ export function knownSecrets(): readonly string[] {
  * redaction marker; overlapping occurrences are replaced as one.
  */
 export function scrubSecrets(text: string): string {
-  const m = compiled();
-  if (m === null) return text;
-  const each = m.each;
+  const each = compiled();
+  if (each === null) return text;
   each.lastIndex = 0;
   let match = each.exec(text);
   if (match === null) return text;
@@ -140,13 +140,16 @@ export function scrubSecrets(text: string): string {
  * secret in any of its forms.
  */
 export function containsSecret(value: unknown): boolean {
-  const m = compiled();
-  return m !== null && holds(value, m.any);
+  const any = compiled();
+  return any !== null && holds(value, any);
 }
 
 function holds(value: unknown, any: RegExp): boolean {
-  if (typeof value === "string") return any.test(value);
-  if (typeof value === "number" || typeof value === "bigint") return any.test(String(value));
+  if (typeof value === "number" || typeof value === "bigint") return holds(String(value), any);
+  if (typeof value === "string") {
+    any.lastIndex = 0;
+    return any.test(value);
+  }
   if (Array.isArray(value)) return value.some((item) => holds(item, any));
   if (value && typeof value === "object" && !ArrayBuffer.isView(value))
     return Object.values(value).some((item) => holds(item, any));
