@@ -109,3 +109,24 @@ test("secrets: what cannot be recognised, such as a hash, is hidden once wrapped
   assert.equal(sensitive(digest), digest);
   assert.equal(scrubSecrets(`sha=${digest}`), `sha=${redacted}`);
 });
+
+test("secrets: every form of many secrets with non-ASCII letters and emoji is hidden, and scrubbing ends", () => {
+  // letters with several case forms (σ ς Σ, ſ s S, K k K), ß, an astral character, quotes and escapes
+  const alphabet = [..."abcXYZ019-_!é ÉßÄöΣσςДдİıſK😀'\"$\\"];
+  let seed = 42;
+  const pick = () => {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    return alphabet[seed % alphabet.length]!;
+  };
+  const secrets = Array.from({ length: 300 }, (_, i) => Array.from({ length: 6 + (i % 10) }, pick).join(""));
+  registerSecrets(secrets);
+  const missed = secrets.flatMap((secret) =>
+    secretForms(secret).filter((form) => scrubSecrets(`<${form}>`).includes(form)),
+  );
+  assert.deepEqual(missed, []);
+  // overlapping occurrences around surrogate pairs: one marker, in bounded time
+  const emoji = "😀😀-emoji-secret-😀😀";
+  registerSecrets([emoji, "😀-emoji"]);
+  assert.equal(scrubSecrets(`<😀${emoji}😀>`), `<😀${redacted}😀>`);
+  assert.equal(scrubSecrets(`<${emoji}-emoji>`), `<${redacted}>`, "the second overlaps the first's last 😀");
+});

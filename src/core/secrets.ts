@@ -2,7 +2,7 @@ import { Buffer } from "node:buffer";
 import { redacted } from "./report.ts";
 
 // every form of the secrets this process has seen (decrypted attributes, !sensitive, sensitive()),
-// keyed by lower case: matching ignores case, so forms that differ only in case are one
+// an ASCII one keyed by its lower case: matching ignores case, so those differing only in case are one
 const forms = new Map<string, string>();
 // the secrets whose forms are registered: a value registered again costs one lookup
 const registered = new Set<string>();
@@ -25,7 +25,8 @@ export function registerSecrets(values: Iterable<string>): void {
     if (value.length < minSecretLength || registered.has(value)) continue;
     registered.add(value);
     for (const form of secretForms(value)) {
-      const key = form.toLowerCase();
+      // beyond ASCII, lower case and the matcher's case folding differ (the Kelvin sign): exact
+      const key = /^[\x20-\x7e]*$/.test(form) ? form.toLowerCase() : form;
       if (forms.has(key)) continue;
       forms.set(key, form);
       stale = true;
@@ -39,7 +40,7 @@ export function registerSecrets(values: Iterable<string>): void {
  * URL encodings (encodeURIComponent, and form encoding with + for spaces), the hex of its UTF-8
  * bytes, and its base64 and base64url at each of the 3 byte offsets it may have inside a longer
  * encoded text, without the partial characters at either edge; each also as escaped inside a JSON
- * string. Matching ignores letter case.
+ * string. Matching ignores letter case (Unicode simple case folding).
  *
  * @example secretForms("hunter2!").includes("aHVudGVyMi") // base64, as in Basic auth of "admin:hunter2!"
  */
@@ -95,7 +96,8 @@ function compiled(): RegExp | null {
     .sort((a, b) => b.length - a.length)
     .map((form) => form.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"))
     .join("|");
-  matcher = new RegExp(source, "gi");
+  // u: Unicode case folding; without it V8 misses some non-ASCII forms (ſ, ς) in a long alternation
+  matcher = new RegExp(source, "giu");
   return matcher;
 }
 
@@ -120,7 +122,7 @@ export function scrubSecrets(text: string): string {
   let end = start + match[0].length;
   for (;;) {
     // from the next character, not the match's end: an occurrence overlapping this one is hidden too
-    each.lastIndex = match.index + 1;
+    each.lastIndex = match.index + (isPairAt(text, match.index) ? 2 : 1);
     match = each.exec(text);
     if (match !== null && match.index < end) {
       end = Math.max(end, match.index + match[0].length);
@@ -133,6 +135,12 @@ export function scrubSecrets(text: string): string {
     end = start + match[0].length;
   }
   return result + text.slice(copied);
+}
+
+// a surrogate pair is one character to a unicode pattern: never search from its middle
+function isPairAt(text: string, at: number): boolean {
+  const code = text.charCodeAt(at);
+  return code >= 0xd800 && code <= 0xdbff && (text.charCodeAt(at + 1) & 0xfc00) === 0xdc00;
 }
 
 /**
