@@ -7,14 +7,14 @@ const forms = new Map<string, string>();
 // the secrets whose forms are registered: a value registered again costs one lookup
 const registered = new Set<string>();
 // one pattern for all forms, rebuilt on first use after a registration (null: no secret yet); one
-// object for both uses, as V8 compiles each RegExp object's pattern anew
+// object for testing and scrubbing: a second one, with other flags, would compile the pattern again
 let matcher: RegExp | null = null;
 let stale = false;
 
-/** The shortest secret Galley hides: masking "1" or "yes" everywhere would hide more than it protects. */
-export const minSecretLength = 4;
-/** The shortest derived form (upper case, base64, hex…) Galley hides: shorter ones are too common. */
-export const minDerivedLength = 6;
+// the shortest secret hidden: masking "1" or "yes" everywhere would hide more than it protects
+const minSecretLength = 4;
+// the shortest derived form (upper case, base64, hex…) hidden: shorter ones are too common
+const minDerivedLength = 6;
 
 /**
  * Registers secret values; every text Galley prints, reports or stores is scrubbed of them, and of
