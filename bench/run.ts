@@ -6,11 +6,12 @@ import { fileURLToPath } from "node:url";
 import { writePuppetManifest } from "./peers.ts";
 import { writeWorkload } from "./workload.ts";
 
-// `npm run bench [-- --sizes 100,1000] [--runs 7] [--only solo|push] [--hosts 1,10] [--latency 0,100] [--peers]`:
+// `npm run bench [-- --sizes 100,1000] [--runs 7] [--only solo|push] [--hosts 1,10] [--latency 0,100] [--peers] [--secrets N]`:
 // solo converges of the reference workload, then (as root) `galley push` of it to local container
 // hosts; whole processes timed. The no-op and drift phases run `--runs` times: this machine's speed
 // varies by a third from minute to minute, so the median is the figure and the fastest run is shown
 // beside it. --peers also runs `puppet apply` (solo) and `ansible-playbook` (push) where installed.
+// --secrets N gives the solo workload N sensitive attributes, held (base64) by every tenth template.
 const child = fileURLToPath(new URL("./child.js", import.meta.url));
 const arg = (name: string) => {
   const at = process.argv.indexOf(name);
@@ -21,6 +22,7 @@ const sizes = list("--sizes", [100, 1000]);
 const runs = Number(arg("--runs") ?? 7);
 const only = arg("--only");
 const peers = process.argv.includes("--peers");
+const secrets = Number(arg("--secrets") ?? 0);
 
 interface Sample {
   phase: string;
@@ -96,7 +98,7 @@ if (only !== "push") {
   for (const n of sizes) {
     const work = await fs.mkdtemp(path.join(os.tmpdir(), "galley-bench-"));
     const target = path.join(work, "target");
-    const resources = await writeWorkload(work, target, n);
+    const resources = await writeWorkload(work, target, n, secrets);
     const args = ["apply", "bench", "--json", "--state-dir", path.join(work, "state")];
     rows.push({
       n,
@@ -131,7 +133,10 @@ if (only !== "push") {
     "peak RSS MB",
   ];
   const widths = [5, 15, 9, 8, 5, 9, 10, 9, 12];
-  console.log(`galley solo apply, whole process (node ${process.version}, ${os.cpus().length} cores)\n`);
+  const withSecrets = secrets > 0 ? `, ${secrets} secrets` : "";
+  console.log(
+    `galley solo apply, whole process (node ${process.version}, ${os.cpus().length} cores${withSecrets})\n`,
+  );
   console.log(line(widths, columns));
   for (const row of rows) {
     console.log(

@@ -4,7 +4,6 @@ import { type AttributeLayers, compile } from "../core/compile.ts";
 import type { Host } from "../core/host.ts";
 import type { ResourceType } from "../core/resource.ts";
 import { displayPath } from "../core/location.ts";
-import { containsSecret, knownSecrets } from "../core/secrets.ts";
 import { resourceTypes } from "../resources/index.ts";
 import type { StackView } from "../stacks/state.ts";
 import type { Cookbook, SecretOptions } from "./cookbook.ts";
@@ -67,7 +66,6 @@ export async function compileRun(options: CompileRunListOptions): Promise<Compil
     types,
     stack: options.stack,
   });
-  markSecretResources(catalog);
   return { catalog, types, attributes };
 }
 
@@ -99,12 +97,4 @@ function deepFreeze<T>(value: T): T {
     for (const child of Object.values(value)) deepFreeze(child);
   }
   return value;
-}
-
-/** A resource whose properties hold a secret value (a decrypted attribute) is sensitive by construction. */
-function markSecretResources(catalog: Catalog): void {
-  if (knownSecrets().length === 0) return;
-  for (const resource of catalog.resources) {
-    if (!resource.sensitive && containsSecret(resource.props)) resource.sensitive = true;
-  }
 }

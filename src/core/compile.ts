@@ -13,6 +13,7 @@ import { CallerLocation, displayPath } from "./location.ts";
 import { importCookbookModule } from "./modules.ts";
 import type { Recipe, RecipeContext } from "./recipe.ts";
 import type { CompileContext, ResourceType } from "./resource.ts";
+import { containsSecret } from "./secrets.ts";
 import { formatIssues } from "./validate.ts";
 import { readCookbookFile, type RunList } from "./runlist.ts";
 import type { StackView } from "../stacks/state.ts";
@@ -355,6 +356,11 @@ export async function compile(options: CompileOptions): Promise<Catalog> {
   await Promise.all(pending);
 
   const resources = [...declared.values()].map((d) => d.resource);
+  // after the types' compile (rendered templates, file contents), and after every recipe could
+  // register a secret: a resource holding a secret in any of its forms is sensitive
+  for (const resource of resources) {
+    if (!resource.sensitive && containsSecret(resource.props)) resource.sensitive = true;
+  }
   for (const s of subscriptions) {
     const source = declared.get(s.resource)?.resource;
     if (!source) throw missingTarget(s.where(), "subscribes to", s.resource, declared);

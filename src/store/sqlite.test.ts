@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { test } from "node:test";
@@ -41,6 +41,49 @@ test("creates <kitchen>/.galley/galley.db in WAL mode with foreign keys on", asy
       error instanceof GalleyError && error.code === "STATE_INVALID" && /no event 42/.test(error.message),
   );
   store.close();
+});
+
+const modeOf = (file: string) => (statSync(file).mode & 0o777).toString(8);
+
+test("a new store is private: .galley 0700, the database and its -wal and -shm files 0600", async () => {
+  const kitchen = await tempDir("galley-store-");
+  // a group-writable umask, as many Linux distributions give users: the modes must not depend on it
+  const umask = process.umask(0o002);
+  let store: Store;
+  try {
+    store = openSqliteStore(storeFile(kitchen));
+  } finally {
+    process.umask(umask);
+  }
+  store.saveStack("web", { name: "web" });
+  const file = storeFile(kitchen);
+  assert.equal(modeOf(path.dirname(file)), "700");
+  for (const each of [file, `${file}-wal`, `${file}-shm`]) assert.equal(modeOf(each), "600", each);
+  store.close();
+});
+
+test("an existing world-readable store and its folder are tightened when opened", async () => {
+  const kitchen = await tempDir("galley-store-");
+  const file = storeFile(kitchen);
+  mkdirSync(path.dirname(file), { mode: 0o755 });
+  chmodSync(path.dirname(file), 0o755);
+  openSqliteStore(file).close();
+  // as an older Galley left them: a 0644 database, its WAL and shared memory open by another process
+  chmodSync(path.dirname(file), 0o755);
+  chmodSync(file, 0o644);
+  const other = new DatabaseSync(file);
+  other.exec(
+    "PRAGMA journal_mode = WAL; CREATE TABLE IF NOT EXISTS other (x INTEGER); INSERT INTO other VALUES (1)",
+  );
+  for (const each of [`${file}-wal`, `${file}-shm`]) chmodSync(each, 0o644);
+  try {
+    const store = openSqliteStore(file);
+    assert.equal(modeOf(path.dirname(file)), "700");
+    for (const each of [file, `${file}-wal`, `${file}-shm`]) assert.equal(modeOf(each), "600", each);
+    store.close();
+  } finally {
+    other.close();
+  }
 });
 
 test("migrations apply once: reopening applies nothing again", async () => {

@@ -1,4 +1,4 @@
-import { mkdirSync } from "node:fs";
+import { chmodSync, closeSync, mkdirSync, openSync, statSync } from "node:fs";
 import * as path from "node:path";
 import { DatabaseSync, type SQLInputValue, type StatementSync } from "node:sqlite";
 import { errorMessage, GalleyError, isGalleyError } from "../core/errors.ts";
@@ -42,13 +42,15 @@ export function storeFile(kitchen: string): string {
 /**
  * Opens (creating it and its folder if needed) the SQLite store at `file` and brings its schema up
  * to date. WAL mode, so readers never wait for a writer; several processes may open the same file.
+ * The folder is made 0700 and the database 0600 (with its -wal and -shm files) before anything is
+ * written; looser modes of existing ones are tightened.
  *
  * @example const store = openSqliteStore(storeFile(kitchen)); try { … } finally { store.close(); }
  */
 export function openSqliteStore(file: string): Store {
   let db: DatabaseSync | undefined;
   try {
-    mkdirSync(path.dirname(file), { recursive: true });
+    makePrivate(file);
     db = new DatabaseSync(file);
     // wait for another process's write lock instead of failing at once
     db.exec("PRAGMA busy_timeout = 10000");
@@ -67,6 +69,31 @@ export function openSqliteStore(file: string): Store {
       hint: "the store must be a Galley SQLite database on a local file system; move a damaged file away to start afresh",
       cause: error,
     });
+  }
+}
+
+/**
+ * The store holds stacks, reports and logs: only its owner may read it, like ~/.ssh. The database
+ * file is created 0600 before SQLite opens it, because SQLite gives the -wal and -shm files it
+ * creates the database file's mode.
+ */
+function makePrivate(file: string): void {
+  const dir = path.dirname(file);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  tighten(dir, 0o700);
+  closeSync(openSync(file, "a", 0o600));
+  for (const each of [file, `${file}-wal`, `${file}-shm`, `${file}-journal`]) tighten(each, 0o600);
+}
+
+/** Clears the permission bits of `target` outside `allowed`; a missing file, or one we may not chmod, is left. */
+function tighten(target: string, allowed: number): void {
+  const mode = statSync(target, { throwIfNoEntry: false })?.mode;
+  if (mode === undefined || (mode & 0o777 & ~allowed) === 0) return;
+  try {
+    chmodSync(target, mode & 0o777 & allowed);
+  } catch (error) {
+    // another user's file (a shared kitchen): its owner decides
+    if ((error as NodeJS.ErrnoException).code !== "EPERM") throw error;
   }
 }
 
