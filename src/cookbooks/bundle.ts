@@ -7,8 +7,8 @@ import * as zlib from "node:zlib";
 import { Header } from "tar/header";
 import { Pax } from "tar/pax";
 import * as v from "valibot";
-import { parse as parseYaml } from "yaml";
 import { errorMessage, GalleyError } from "../core/errors.ts";
+import { loadYaml } from "../core/yaml.ts";
 import { loadCookbook } from "./cookbook.ts";
 import { cookbookDigest, cookbookEntries, type DigestEntry, digestOf } from "./digest.ts";
 
@@ -194,7 +194,7 @@ const lockSchema = v.object({
 function lockMismatch(cookbooks: readonly BundleManifest["cookbooks"][number][], lock: string) {
   let parsed: unknown;
   try {
-    parsed = parseYaml(lock);
+    parsed = loadYaml("cookbooks.lock", lock, { code: "BUNDLE_INVALID" }).value;
   } catch (error) {
     return `cookbooks.lock cannot be read (${errorMessage(error)})`;
   }

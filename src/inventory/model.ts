@@ -59,9 +59,20 @@ export function addGroup(raw: RawInventory, name: string): RawGroup {
 }
 
 /** The host `name`, created when new (a port counts only then, as in Ansible), and added to `group`. */
+/** The most hosts one inventory may hold (ranges included): beyond, it is refused, not expanded into memory. */
+export const maxHostsPerInventory = 10_000;
+
+/** Adds a host (and its membership of `group`); past maxHostsPerInventory hosts, an error naming `origin`. */
 export function addHost(raw: RawInventory, name: string, group?: string, port?: number, origin?: Origin) {
   let host = raw.hosts.get(name);
   if (!host) {
+    if (raw.hosts.size >= maxHostsPerInventory) {
+      throw new GalleyError(
+        "INVENTORY_INVALID",
+        `${origin ? where(origin) : raw.file}: the inventory has more than ${maxHostsPerInventory} hosts (at ${name})`,
+        { hint: "split the fleet into several inventories, or narrow the host ranges" },
+      );
+    }
     host = { name, vars: {}, origins: {}, memberOf: new Set() };
     raw.hosts.set(name, host);
     if (port !== undefined) setVar(host, "ansible_port", port, origin ?? { file: raw.file });
