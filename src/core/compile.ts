@@ -12,6 +12,7 @@ import type { Facts } from "./host.ts";
 import { CallerLocation, displayPath } from "./location.ts";
 import { importCookbookModule } from "./modules.ts";
 import type { Recipe, RecipeContext } from "./recipe.ts";
+import { compileDeadlineMs, type RecipeScope, recipeScope, withCompileDeadline } from "./recipe-scope.ts";
 import type { CompileContext, ResourceType } from "./resource.ts";
 import { formatIssues } from "./validate.ts";
 import { readCookbookFile, type RunList } from "./runlist.ts";
@@ -33,6 +34,8 @@ export interface CompileOptions {
   types: Readonly<Record<string, ResourceType>>;
   /** the stack state seen from this host, in a stack's lifecycle runs (r.stack) */
   stack?: StackView | undefined;
+  /** how long recipes may take (default: GALLEY_COMPILE_TIMEOUT seconds, else 120 s) */
+  deadlineMs?: number;
 }
 
 // most declarations set no common property: their parse result is always the same
@@ -83,15 +86,20 @@ export async function compile(options: CompileOptions): Promise<Catalog> {
   const included = new Set<string>();
   const cache = new Map<string, unknown>();
   const includes: Promise<void>[] = [];
+  // recipes and composite bodies not finished yet: what the compile deadline names
+  const running = new Set<RecipeScope>();
 
   const runRecipe = async (entry: { cookbook: string | undefined; recipe: string; file: string }) => {
     const label = entry.cookbook ? `${entry.cookbook}::${entry.recipe}` : displayPath(entry.file);
     if (included.has(label)) return;
     included.add(label);
-    const recipe = await importRecipe(entry.file, label);
-    const context = makeContext(entry.cookbook, label, entry.file);
+    const scope = { label, file: entry.file };
+    running.add(scope);
     try {
-      await recipe(context);
+      const recipe = await importRecipe(entry.file, label);
+      const context = makeContext(entry.cookbook, label, entry.file);
+      // its timers and callbacks keep the scope: a late failure still names the recipe
+      await recipeScope.run(scope, () => recipe(context));
     } catch (error) {
       if (isGalleyError(error)) throw error;
       const where = locationIn(error, entry.file);
@@ -102,6 +110,8 @@ export async function compile(options: CompileOptions): Promise<Catalog> {
           : "fix the recipe code at that line",
         cause: error,
       });
+    } finally {
+      running.delete(scope);
     }
   };
 
@@ -322,11 +332,15 @@ export async function compile(options: CompileOptions): Promise<Catalog> {
   const expand = (resource: CatalogResource, type: CompositeType) => {
     resource.children = [];
     const context = makeContext(type.cookbook, resource.id, type.file, resource);
+    const scope = { label: `${resource.id} (resource type ${type.type})`, file: type.file };
     const run = async () => {
+      running.add(scope);
       for (const action of resource.actions) {
         if (action === "nothing") continue;
         try {
-          await type.composite.body(context, { name: resource.name, action, props: resource.props });
+          await recipeScope.run(scope, () =>
+            type.composite.body(context, { name: resource.name, action, props: resource.props }),
+          );
         } catch (error) {
           if (isGalleyError(error)) throw error;
           throw new GalleyError(
@@ -336,6 +350,7 @@ export async function compile(options: CompileOptions): Promise<Catalog> {
           );
         }
       }
+      running.delete(scope);
     };
     const done = run();
     includes.push(done);
@@ -350,9 +365,14 @@ export async function compile(options: CompileOptions): Promise<Catalog> {
     where: () => string;
   }[] = [];
 
-  for (const entry of await options.runList.entries()) await runRecipe(entry);
-  while (includes.length > 0) await Promise.all(includes.splice(0));
-  await Promise.all(pending);
+  const recipes = async () => {
+    for (const entry of await options.runList.entries()) await runRecipe(entry);
+    while (includes.length > 0) await Promise.all(includes.splice(0));
+    await Promise.all(pending);
+  };
+  // the first recipe still running is the one that holds the compile (includes run inside it)
+  const holding = () => [...running].at(-1);
+  await withCompileDeadline(recipes(), options.deadlineMs ?? compileDeadlineMs(), holding);
 
   const resources = [...declared.values()].map((d) => d.resource);
   for (const s of subscriptions) {
