@@ -39,7 +39,7 @@ const metadataSchema = v.strictObject({
   depends: v.pipe(
     v.optional(
       v.union([
-        v.array(v.pipe(v.string(), notReserved)),
+        v.array(v.string()),
         v.record(
           v.string(),
           v.pipe(
@@ -53,6 +53,10 @@ const metadataSchema = v.strictObject({
     v.transform(
       (value): Record<string, string> =>
         Array.isArray(value) ? Object.fromEntries(value.map((name) => [name, "*"])) : value,
+    ),
+    v.check(
+      (depends) => !Object.keys(depends).some((name) => reservedKeys.has(name)),
+      "a cookbook cannot be named __proto__, constructor or prototype (JavaScript objects reserve them)",
     ),
   ),
   supports: v.optional(v.array(v.string())),

@@ -204,7 +204,7 @@ export async function compile(options: CompileOptions): Promise<Catalog> {
     }
     const id = resourceId(type, String(name));
     // built only for an error: formatting the location of every declaration costs more than compiling it
-    const where = () => `${id} (${displayPath(source.file)}:${source.line})`;
+    const where = () => `${id.replaceAll("\0", "\\0")} (${displayPath(source.file)}:${source.line})`;
     if (typeof name !== "string" || name.length === 0) {
       throw new GalleyError(
         "RESOURCE_INVALID",
@@ -219,6 +219,14 @@ export async function compile(options: CompileOptions): Promise<Catalog> {
       own[resourceType.nameProperty] = name;
     const ownResult = v.safeParse(resourceType.schema, own);
     if (!ownResult.success) throw invalid(where(), formatIssues(ownResult.issues, resourceType), type);
+    const nul = nulProperty(ownResult.output as Record<string, unknown>);
+    if (nul !== undefined) {
+      throw invalid(
+        where(),
+        `${nul}: a NUL byte cannot be in a path, a command or a name (no system call accepts it)`,
+        type,
+      );
+    }
     const commonResult = common === undefined ? noCommonProps : v.safeParse(commonSchema, common);
     if (!commonResult.success) throw invalid(where(), formatIssues(commonResult.issues), type);
     const c = commonResult.output;
@@ -447,6 +455,19 @@ function missingTarget(
       ? `declare ${id} in a recipe of the run list${similar.length ? ` (declared ${parsed.type}s: ${similar.join(", ")})` : ""}`
       : `write resource ids as type[name], e.g. service[nginx]`,
   });
+}
+
+// the property holding a string with a NUL byte (file content aside: it is data, written as is)
+function nulProperty(props: Record<string, unknown>): string | undefined {
+  const stack: [string, unknown][] = Object.entries(props).filter(([key]) => key !== "content");
+  while (stack.length > 0) {
+    const [key, value] = stack.pop()!;
+    if (typeof value === "string" && value.includes("\0")) return key;
+    if (Array.isArray(value)) value.forEach((item, i) => stack.push([`${key}.${i}`, item]));
+    else if (isPlainObject(value))
+      for (const [k, item] of Object.entries(value)) stack.push([`${key}.${k}`, item]);
+  }
+  return undefined;
 }
 
 function splitProps(input: Record<string, unknown>) {
