@@ -4,6 +4,7 @@ import * as path from "node:path";
 import { GalleyError } from "../core/errors.ts";
 import type { StackFile } from "../stacks/schema.ts";
 import { loadStack } from "../stacks/stack.ts";
+import { checkStackRecipes } from "./stack-recipes.ts";
 import { openSqliteStore, storeFile } from "../store/sqlite.ts";
 import type { Store } from "../store/store.ts";
 
@@ -47,7 +48,14 @@ export async function openStack(file: string): Promise<StackContext> {
     store.close();
     throw error;
   }
-  return { file: resolved, stack, kitchen, cookbooksDir: cookbooksDir(resolved, stack), store };
+  const dirOfCookbooks = cookbooksDir(resolved, stack);
+  try {
+    await checkStackRecipes(resolved, stack, dirOfCookbooks);
+  } catch (error) {
+    store.close();
+    throw error;
+  }
+  return { file: resolved, stack, kitchen, cookbooksDir: dirOfCookbooks, store };
 }
 
 // `cookbooks:` names a cookbooks.yaml (its kitchen's cookbooks/, locked) or a cookbooks folder
