@@ -104,7 +104,15 @@ async function encryptFile(values: Values, file: string): Promise<void> {
     });
   }
   // refuse now what apply would refuse later, while the file is still readable
-  parseSecretAttributes(file, text, "the content");
+  try {
+    parseSecretAttributes(file, text, "the content");
+  } catch (error) {
+    // the file is clear text still: `secrets edit` would only refuse it as not encrypted
+    const e = error as GalleyError;
+    throw new GalleyError(e.code, e.message, {
+      hint: `fix ${file} with any editor (it is not encrypted yet), then run: galley secrets encrypt ${file}`,
+    });
+  }
   await writeAtomic(file, encrypt(text, key));
   done(values, { file }, `encrypted ${file}`);
 }
