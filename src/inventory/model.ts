@@ -1,4 +1,5 @@
 import { GalleyError } from "../core/errors.ts";
+import { reservedKeys } from "../core/yaml.ts";
 
 /** Where something was set: a file and, when known, a line. */
 export interface Origin {
@@ -105,6 +106,14 @@ export function setVar(target: RawGroup | RawHost, key: string, value: unknown, 
   if ("priority" in target && key === "ansible_group_priority") {
     target.priority = pythonInt(value, `${where(origin)}: ansible_group_priority of ${target.name}`);
     return;
+  }
+  // vars are plain objects: `__proto__=…` would replace their prototype and vanish from the output
+  if (reservedKeys.has(key)) {
+    throw new GalleyError(
+      "INVENTORY_INVALID",
+      `${where(origin)}: "${key}" cannot be a variable name of ${target.name}: JavaScript objects reserve it`,
+      { hint: "rename the variable" },
+    );
   }
   target.vars[key] = value;
   target.origins[key] = origin;
