@@ -84,3 +84,33 @@ test("a finished command exits at once: an interval a recipe left running neithe
   assert.match(run.stdout, /file\[\/tmp\/x\]/);
   assert.ok(run.ms < 15_000, `took ${run.ms} ms`);
 });
+
+test("a command left waiting on nothing (a resource type whose read never settles) ends with exit 3 and says so, not Node's 13", async () => {
+  const { makeKitchen, recipe } = await import("./support/kitchen.ts");
+  const state = await tempDir("galley-deadline-state-");
+  const root = await makeKitchen({
+    web: {
+      resources: {
+        stuck: `import { resourceType, v } from "galley";
+export default resourceType({
+  description: "never answers",
+  properties: { path: v.string() },
+  actions: ["create"],
+  nameProperty: "path",
+  read: () => new Promise(() => {}),
+  diff: () => [],
+  async apply() {},
+});
+`,
+      },
+    },
+    app: { depends: { web: "*" }, recipes: { default: recipe('r.web_stuck("/tmp/galley-never");') } },
+  });
+  const run = cli(["apply", "app", "--state-dir", state], root);
+  assert.equal(run.code, 3, run.stderr);
+  assert.match(
+    run.stderr,
+    /^internal error: Error: the command waits on a promise that nothing is left to settle/m,
+  );
+  assert.doesNotMatch(run.stderr, /unsettled top-level await/);
+});

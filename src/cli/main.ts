@@ -11,7 +11,7 @@ import { type Command, commands } from "./commands.ts";
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   const json = rest.includes("--json");
-  catchLateFailures(json);
+  const release = catchLateFailures(json);
   try {
     if (name === undefined || name === "help" || name === "--help" || name === "-h") {
       process.stdout.write(await usage());
@@ -51,6 +51,8 @@ export async function main(argv: string[]): Promise<number> {
     return await command.run(parsed.values as never, parsed.positionals);
   } catch (error) {
     return report(error, json);
+  } finally {
+    release();
   }
 }
 
@@ -59,12 +61,25 @@ export async function main(argv: string[]): Promise<number> {
  * as one coded error, RECIPE_FAILED naming the recipe when it came from one, not as Node's crash
  * with a stack trace and exit 1.
  */
-function catchLateFailures(json: boolean): void {
+function catchLateFailures(json: boolean): () => void {
+  let running = true;
   const fail = (error: unknown) => {
     process.exit(report(blameRecipe(error) ?? error, json));
   };
+  // nothing left to run and the command not done: Node would exit 13 with only a warning
+  const idle = () =>
+    setImmediate(() => {
+      if (running) fail(new Error("the command waits on a promise that nothing is left to settle"));
+    });
   process.on("uncaughtException", fail);
   process.on("unhandledRejection", fail);
+  process.on("beforeExit", idle);
+  return () => {
+    running = false;
+    process.off("uncaughtException", fail);
+    process.off("unhandledRejection", fail);
+    process.off("beforeExit", idle);
+  };
 }
 
 function report(error: unknown, json: boolean): number {
