@@ -463,7 +463,7 @@ function nulProperty(props: Record<string, unknown>): string | undefined {
   while (stack.length > 0) {
     const [key, value] = stack.pop()!;
     if (typeof value === "string" && value.includes("\0")) return key;
-    if (Array.isArray(value)) value.forEach((item, i) => stack.push([`${key}.${i}`, item]));
+    if (Array.isArray(value)) for (const [i, item] of value.entries()) stack.push([`${key}.${i}`, item]);
     else if (isPlainObject(value))
       for (const [k, item] of Object.entries(value)) stack.push([`${key}.${k}`, item]);
   }

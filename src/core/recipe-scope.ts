@@ -88,7 +88,7 @@ export function blameRecipe(error: unknown): GalleyError | undefined {
   let scope = recipeScope.getStore();
   let line: string | undefined;
   for (const file of scope ? [scope.file] : loadedModules) {
-    const match = new RegExp(`${escape(pathToFileURL(file).href)}:(\\d+)`).exec(stack);
+    const match = new RegExp(`${escapeRegExp(pathToFileURL(file).href)}:(\\d+)`).exec(stack);
     if (match) {
       scope ??= { label: displayPath(file), file };
       line = match[1];
@@ -106,6 +106,6 @@ export function blameRecipe(error: unknown): GalleyError | undefined {
   );
 }
 
-function escape(text: string): string {
+function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }

@@ -66,7 +66,8 @@ test("a variable named __proto__, constructor or prototype is refused at its lin
     assert.throws(
       () => parseAnsibleIni("inv.ini", `[web]\nh1 ${name}={"polluted":1}\n`),
       (e: GalleyError) =>
-        e.code === "INVENTORY_INVALID" && e.message.startsWith(`inv.ini:2: "${name}" cannot be a variable name`),
+        e.code === "INVENTORY_INVALID" &&
+        e.message.startsWith(`inv.ini:2: "${name}" cannot be a variable name`),
     );
     assert.throws(
       () => parseAnsibleIni("inv.ini", `[web]\nh1\n[web:vars]\n${name}=1\n`),
