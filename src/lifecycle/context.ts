@@ -21,9 +21,13 @@ export interface StackContext {
 
 /**
  * Opens a stack file: validates it, finds its kitchen and cookbooks, opens the kitchen's store.
- * Instance names are the hosts' names, so two stacks of one kitchen may not share one.
+ * Instance names are the hosts' names, so two stacks of one kitchen may not share one. Recipes the
+ * layers name must exist in the kitchen, unless `checkRecipes` is false (stopping, reading history).
  */
-export async function openStack(file: string): Promise<StackContext> {
+export async function openStack(
+  file: string,
+  options: { checkRecipes?: boolean } = {},
+): Promise<StackContext> {
   const resolved = path.resolve(file);
   const stack = await loadStack(resolved);
   const dir = path.dirname(resolved);
@@ -50,7 +54,7 @@ export async function openStack(file: string): Promise<StackContext> {
   }
   const dirOfCookbooks = cookbooksDir(resolved, stack);
   try {
-    await checkStackRecipes(resolved, stack, dirOfCookbooks);
+    if (options.checkRecipes !== false) await checkStackRecipes(resolved, stack, dirOfCookbooks);
   } catch (error) {
     store.close();
     throw error;
