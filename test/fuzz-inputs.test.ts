@@ -4,17 +4,13 @@ import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { readAttributeFile } from "../src/cookbooks/cookbook.ts";
-import { loadCookbook } from "../src/cookbooks/cookbook.ts";
-import { readLock } from "../src/cookbooks/lock.ts";
 import { compileRunList } from "../src/cookbooks/solo.ts";
-import { loadSources } from "../src/cookbooks/sources.ts";
 import { errorCodes, isGalleyError } from "../src/core/errors.ts";
 import { LocalHost } from "../src/hosts/local.ts";
 import { loadInventory } from "../src/inventory/load.ts";
 import { tempDir } from "../src/resources/testing.ts";
 import { encrypt, generateKey, loadSecretAttributes, parseSecretAttributes } from "../src/secrets/vault.ts";
-import { loadStack } from "../src/stacks/stack.ts";
+import { openStack } from "../src/lifecycle/context.ts";
 
 // Malformed inputs of every kind Galley reads, made by mutating valid examples. Each is read in
 // this process through the functions the CLI calls (the bulk), and a sample through the real
@@ -150,9 +146,23 @@ interface Kind {
   cli: string[];
   /** the input is this text encrypted (secrets files) */
   encrypted?: boolean;
+  /** other files the kitchen needs for the input to be read (path → text) */
+  with?: Record<string, string>;
 }
 
 const host = new LocalHost();
+
+// what `galley compile web [--attrs FILE]` calls, in the kitchen holding `file`
+function compileWeb(file: string, attributeFiles: string[]) {
+  let root = path.dirname(file);
+  while (!path.basename(root).startsWith("galley-fuzz-")) root = path.dirname(root);
+  return compileRunList({
+    runList: ["web"],
+    cookbooksDir: path.join(root, "cookbooks"),
+    attributeFiles,
+    host,
+  });
+}
 
 async function kitchen(): Promise<string> {
   const root = await tempDir("galley-fuzz-");
@@ -192,7 +202,7 @@ function kinds(key: string): Kind[] {
       name: "stack file",
       example: stackExample,
       file: "stacks/fuzz.yaml",
-      read: (file) => loadStack(file),
+      read: (file) => openStack(file).then((context) => context.store.close()),
       cli: ["stack", "status", "stacks/fuzz.yaml"],
     },
     {
@@ -224,7 +234,7 @@ function kinds(key: string): Kind[] {
       example:
         'name: web\nversion: 1.0.0\ndescription: fuzz\ndepends:\n  base: "^1.0"\nsupports: [debian, ubuntu]\n',
       file: "cookbooks/web/cookbook.yaml",
-      read: (file) => loadCookbook(path.dirname(file)),
+      read: (file) => compileWeb(file, []),
       cli: ["compile", "web"],
     },
     {
@@ -232,7 +242,7 @@ function kinds(key: string): Kind[] {
       example:
         "app:\n  port: 8080\n  hosts: [a, b]\n  db: &db { name: app, pool: 5 }\n  replica: *db\n  secret: !sensitive hunter2\n",
       file: "attrs.yaml",
-      read: (file) => readAttributeFile(file, {} as never),
+      read: (file) => compileWeb(file, [file]),
       cli: ["compile", "web", "--attrs", "attrs.yaml"],
     },
     {
@@ -240,14 +250,16 @@ function kinds(key: string): Kind[] {
       example:
         'cookbooks:\n  web: { path: ./cookbooks/web }\n  base: { git: https://example.invalid/base.git, version: "^1.0" }\n',
       file: "cookbooks.yaml",
-      read: (file) => loadSources(path.dirname(file)),
+      read: (file) => compileWeb(file, []),
       cli: ["compile", "web"],
     },
     {
       name: "cookbooks.lock",
       example: `{\n  "lockfileVersion": 1,\n  "sourcesSha256": "${"a".repeat(64)}",\n  "cookbooks": {\n    "web": {\n      "version": "1.0.0",\n      "source": { "path": "./cookbooks/web" },\n      "sha256": "${"b".repeat(64)}",\n      "depends": {}\n    }\n  }\n}\n`,
       file: "cookbooks.lock",
-      read: (file) => readLock(file),
+      // the lock is read only in a kitchen with cookbooks.yaml
+      with: { "cookbooks.yaml": "cookbooks:\n  web: { path: ./cookbooks/web }\n" },
+      read: (file) => compileWeb(file, []),
       cli: ["compile", "web"],
     },
     {
@@ -370,6 +382,8 @@ async function fuzz(seed: number): Promise<{ findings: Finding[]; count: number 
     const kindStarted = Date.now();
     for (let i = 0; i < perKind; i++) {
       const root = await kitchen();
+      for (const [rel, text] of Object.entries(kind.with ?? {}))
+        await fs.writeFile(path.join(root, rel), text);
       const file = path.join(root, kind.file);
       await fs.mkdir(path.dirname(file), { recursive: true });
       const { bytes, read } = await bulkInput(kind, file, random);
@@ -429,6 +443,8 @@ test("fuzz: a sample through the real galley command exits with a documented cod
     for (let i = 0; i < cliPerKind; i++) {
       const root = await kitchen();
       await fs.writeFile(path.join(root, "fuzz.key"), `${key}\n`, { mode: 0o600 });
+      for (const [rel, text] of Object.entries(kind.with ?? {}))
+        await fs.writeFile(path.join(root, rel), text);
       const file = path.join(root, kind.file);
       await fs.mkdir(path.dirname(file), { recursive: true });
       const bytes = inputFor(kind, random);
