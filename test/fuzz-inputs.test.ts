@@ -41,6 +41,8 @@ const tokens = [
   "&a ",
   "*a",
   "<<: *a\n",
+  "&s { again: *s }",
+  "&s [*s]",
   "!!binary aGVsbG8=",
   "!!set ",
   "!!timestamp ",
@@ -94,7 +96,7 @@ function mutate(text: string, random: () => number): Buffer {
     const at = Math.floor(random() * (out.length + 1));
     const lines = out.split("\n");
     const line = Math.floor(random() * lines.length);
-    switch (Math.floor(random() * 9)) {
+    switch (Math.floor(random() * 10)) {
       case 0:
         out = out.slice(0, at);
         break;
@@ -121,6 +123,14 @@ function mutate(text: string, random: () => number): Buffer {
         const depth = 50 + Math.floor(random() * 200);
         const nest = Array.from({ length: depth }, (_, i) => `${" ".repeat(i)}k${i}:`).join("\n");
         out = `${out}\n${nest} 1\n`;
+        break;
+      }
+      case 8: {
+        // a value that aliases itself: circular once read
+        const keyed = lines.flatMap((text, i) => (/^\s*[\w-]+:(\s.*)?$/.test(text) ? [i] : []));
+        const k = keyed[Math.floor(random() * keyed.length)];
+        if (k !== undefined) lines[k] = lines[k]!.replace(/:(\s.*)?$/, ": &s { again: *s }");
+        out = lines.join("\n");
         break;
       }
       default: {
@@ -391,7 +401,15 @@ async function fuzz(seed: number): Promise<{ findings: Finding[]; count: number 
       const started = Date.now();
       const outcome = await withTimeout(
         read().then(
-          () => "ok" as const,
+          // what was read must print as JSON (--json): an alias inside its own anchor made it circular
+          (value) => {
+            try {
+              JSON.stringify(value);
+              return "ok" as const;
+            } catch (error) {
+              return error;
+            }
+          },
           (error: unknown) => error,
         ),
         10_000,

@@ -27,6 +27,12 @@ const bomb = [
 const bad: [string, string, number, RegExp][] = [
   ["alias to nothing", "x: 1\nhosts: *nowhere\n", 2, /alias \*nowhere names no anchor/],
   ["alias bomb", bomb, 2, /aliases expand into too much data/],
+  [
+    "alias inside its own anchor",
+    "x: 1\nself: &s\n  again: *s\n",
+    3,
+    /alias \*s is inside the value it names/,
+  ],
   ["deep nesting", `x: ${"[".repeat(200)}${"]".repeat(200)}\n`, 1, /nested/],
   [
     "deep block nesting",

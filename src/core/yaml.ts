@@ -3,11 +3,13 @@ import {
   type Document,
   isAlias,
   isCollection,
+  isNode,
   isPair,
   isScalar,
   LineCounter,
   parseDocument,
   type Tags,
+  visit,
 } from "yaml";
 import { type ErrorCode, GalleyError } from "./errors.ts";
 
@@ -114,18 +116,33 @@ export function loadYaml(file: string, text: string, options: YamlOptions): Load
     if (depth > yamlLimits.maxDepth) {
       fail(lineAt(offset), `nested more than ${yamlLimits.maxDepth} levels deep`, "flatten the data");
     }
-    if (isAlias(node) && node.resolve(doc) === undefined) {
+    if (key && reservedKeys.has(key)) {
+      fail(
+        lineAt(offset),
+        `"${key}" cannot be used as a key: JavaScript objects reserve it`,
+        "rename the key",
+      );
+    }
+  });
+  // in document order (depth is bounded now): an alias names the last anchor set before it
+  const anchors = new Map<string, unknown>();
+  visit(doc, (_key, node, path) => {
+    if (isNode(node) && node.anchor) anchors.set(node.anchor, node);
+    if (!isAlias(node)) return;
+    const offset = node.range?.[0] ?? 0;
+    const target = anchors.get(node.source);
+    if (target === undefined) {
       fail(
         lineAt(offset),
         `the alias *${node.source} names no anchor (an anchor &${node.source} must come before it)`,
         `define &${node.source} before the alias, or write the value itself`,
       );
     }
-    if (key && reservedKeys.has(key)) {
+    if (path.includes(target as never)) {
       fail(
         lineAt(offset),
-        `"${key}" cannot be used as a key: JavaScript objects reserve it`,
-        "rename the key",
+        `the alias *${node.source} is inside the value it names: that value would contain itself`,
+        "write the value out instead of aliasing it from within",
       );
     }
   });
