@@ -114,3 +114,29 @@ export default resourceType({
   );
   assert.doesNotMatch(run.stderr, /unsettled top-level await/);
 });
+
+test("a promise a recipe let fail unobserved is RECIPE_FAILED before anything is applied, not ignored", async () => {
+  const state = await tempDir("galley-deadline-state-");
+  const out = await tempDir("galley-deadline-out-");
+  const { dir } = await recipeFile(
+    [
+      "export default (r) => {",
+      '  Promise.reject(new Error("nobody awaits this"));',
+      `  r.file(${JSON.stringify(`${out}/applied`)}, { content: "x" });`,
+      "};",
+      "",
+    ].join("\n"),
+  );
+  const run = cli(["apply", "./stuck.ts", "--state-dir", state], dir);
+  assert.equal(run.code, 2, run.stderr);
+  assert.match(
+    run.stderr,
+    /^error\[RECIPE_FAILED\]: recipe stuck\.ts \(stuck\.ts:2\) .*: nobody awaits this$/m,
+  );
+  await assert.rejects(fs.access(`${out}/applied`), "nothing was applied");
+  // compile is over in a moment: the failure is still reported before its catalog is printed
+  const compiled = cli(["compile", "./stuck.ts"], dir);
+  assert.equal(compiled.code, 2, compiled.stdout);
+  assert.equal(compiled.stdout, "");
+  assert.match(compiled.stderr, /^error\[RECIPE_FAILED\]: recipe stuck\.ts \(stuck\.ts:2\)/m);
+});

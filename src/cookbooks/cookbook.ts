@@ -226,6 +226,7 @@ export function parseYamlFile<T>(
     code,
     ...(hint === undefined ? {} : { hint }),
     customTags: [sensitiveTag],
+    allowNul: code === "ATTRIBUTES_INVALID",
   });
   const result = v.safeParse(schema, value);
   if (result.success) return result.output;

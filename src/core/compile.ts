@@ -381,6 +381,9 @@ export async function compile(options: CompileOptions): Promise<Catalog> {
   // the first recipe still running is the one that holds the compile (includes run inside it)
   const holding = () => [...running].at(-1);
   await withCompileDeadline(recipes(), options.deadlineMs ?? compileDeadlineMs(), holding);
+  // one turn of the event loop: a promise a recipe let fail unobserved is reported now, by the
+  // command's handler, before anything is applied (not after the run, nor never)
+  await new Promise((resolve) => setImmediate(resolve));
 
   const resources = [...declared.values()].map((d) => d.resource);
   for (const s of subscriptions) {

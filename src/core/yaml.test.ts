@@ -156,3 +156,13 @@ test("valid files with anchors, aliases and !sensitive still read", async () => 
   const { values } = await readAttributeFile(attrs, {} as never);
   assert.deepEqual(values, { base: { port: 80 }, web: { port: 80 }, pw: "s3cret-value" });
 });
+
+test("a NUL character written as an escape is refused in names, paths and addresses, kept in attribute data", async () => {
+  const dir = await tempDir("galley-yaml-");
+  const inv = await write(dir, "inv.yaml", 'hosts:\n  web1:\n    address: "10.0.0.1\\0"\n');
+  await refused(() => loadInventory(inv), "INVENTORY_INVALID", inv, 3, /a NUL character/);
+  const stack = await write(dir, "s.yaml", 'name: "prod\\0"\n');
+  await refused(() => loadStack(stack), "STACK_INVALID", stack, 1, /a NUL character/);
+  const attrs = await write(dir, "a.yaml", 'blob: "a\\0b"\n');
+  assert.deepEqual((await readAttributeFile(attrs, {} as never)).values, { blob: "a\u0000b" });
+});

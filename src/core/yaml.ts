@@ -43,6 +43,8 @@ export interface YamlOptions {
   uniqueKeys?: boolean;
   /** the text is secret: errors name the line only, never quote it */
   secret?: boolean;
+  /** values may hold a NUL character (`"\0"`): attribute data may, names, paths and addresses never */
+  allowNul?: boolean;
 }
 
 /** A YAML text read within the limits: its value, its document, and the line of an offset. */
@@ -115,6 +117,13 @@ export function loadYaml(file: string, text: string, options: YamlOptions): Load
     const offset = (node as { range?: [number] }).range?.[0] ?? 0;
     if (depth > yamlLimits.maxDepth) {
       fail(lineAt(offset), `nested more than ${yamlLimits.maxDepth} levels deep`, "flatten the data");
+    }
+    if (!options.allowNul && isScalar(node) && typeof node.value === "string" && node.value.includes("\0")) {
+      fail(
+        lineAt(offset),
+        "a NUL character (\\0) in a value: no name, path or address can hold one",
+        "remove it",
+      );
     }
     if (key && reservedKeys.has(key)) {
       fail(

@@ -209,7 +209,7 @@ export function parseSecretAttributes(
     );
   let values: unknown;
   try {
-    values = loadYaml(file, plaintext, { code: "ATTRIBUTES_INVALID", secret: true }).value;
+    values = loadYaml(file, plaintext, { code: "ATTRIBUTES_INVALID", secret: true, allowNul: true }).value;
   } catch (error) {
     // the loader's message in secret mode is `file:line: …`: only the line is passed on
     const line = /^:(\d+): /.exec(isGalleyError(error) ? error.message.slice(file.length) : "")?.[1];
