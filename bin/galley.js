@@ -13,3 +13,5 @@ const { enableCompileCache } = await import("node:module");
 enableCompileCache?.();
 const { main } = await import("../src/cli/main.ts");
 process.exitCode = await main(process.argv.slice(2));
+// a finished command exits: a timer or socket a recipe left running must not hold it, nor fail it later
+process.stdout.write("", () => process.stderr.write("", () => process.exit()));

@@ -189,7 +189,23 @@ test("secrets encrypt refuses a file that is not a YAML mapping, and a missing f
   const bad = await run({ "key-file": keyFile }, ["encrypt", file]);
   assert.equal(bad.error?.code, "ATTRIBUTES_INVALID");
   assert.equal(bad.error?.message, `${file}: the content is not valid YAML at line 3`);
+  // the file is not encrypted yet: the hint must not send the user to `secrets edit`, which refuses it
+  assert.equal(
+    bad.error?.hint,
+    `fix ${file} with any editor (it is not encrypted yet), then run: galley secrets encrypt ${file}`,
+  );
   assert.match(await fs.readFile(file, "utf8"), /^db:/);
+  await fs.writeFile(file, "- a list\n");
+  const list = await run({ "key-file": keyFile }, ["encrypt", file]);
+  assert.equal(list.error?.code, "ATTRIBUTES_INVALID");
+  assert.doesNotMatch(list.error?.hint ?? "", /secrets edit/);
+  // a file that is not UTF-8 would be encrypted with its characters replaced: refused, unchanged
+  const latin1 = Buffer.from("db:\n  password: caf\xe9\n", "latin1");
+  await fs.writeFile(file, latin1);
+  const notUtf8 = await run({ "key-file": keyFile }, ["encrypt", file]);
+  assert.equal(notUtf8.error?.code, "ATTRIBUTES_INVALID");
+  assert.equal(notUtf8.error?.message, `${file}:2: not UTF-8 text`);
+  assert.deepEqual(await fs.readFile(file), latin1);
   const missing = await run({ "key-file": keyFile }, ["encrypt", path.join(dir, "nope.yaml")]);
   assert.equal(missing.error?.code, "FILE_NOT_FOUND");
   assert.match(missing.error?.message ?? "", /nope\.yaml does not exist/);

@@ -63,6 +63,16 @@ test("stack commands name a missing stack and an unknown instance with a hint", 
   assert.equal(noCookbooks.code, 2);
   assert.match(noCookbooks.stderr, /production\.yaml: cookbooks: \.\.\/cookbooks\.yaml does not exist/);
   await fs.mkdir(path.join(dir, "cookbooks"));
+  // and so must the cookbooks of the recipes its layers name
+  const noRecipe = cli(["stack", "status", "production"], dir);
+  assert.equal(noRecipe.code, 2);
+  assert.match(
+    noRecipe.stderr,
+    /error\[STACK_INVALID\]: .*production\.yaml:5: layer app, configure: recipe web::configure names no cookbook of the kitchen/,
+  );
+  await fs.mkdir(path.join(dir, "cookbooks/web/recipes"), { recursive: true });
+  await fs.writeFile(path.join(dir, "cookbooks/web/cookbook.yaml"), "name: web\nversion: 1.0.0\n");
+  await fs.writeFile(path.join(dir, "cookbooks/web/recipes/configure.ts"), "export default () => {};\n");
   const unknown = cli(["instance", "start", "app9", "--stack", "production"], dir);
   assert.equal(unknown.code, 2);
   assert.match(unknown.stderr, /the stack has no instance "app9"/);

@@ -139,7 +139,7 @@ export const historyCommand = {
   async run(values: Values, positionals: string[]): Promise<number> {
     if (positionals[0] !== undefined) values.stack ??= positionals[0];
     const { openStack } = await import("../lifecycle/context.ts");
-    const context = await openStack(stackFile(values.stack, "history"));
+    const context = await openStack(stackFile(values.stack, "history"), { checkRecipes: false });
     try {
       const { store, stack } = context;
       const ids = values.event

@@ -1,5 +1,6 @@
 import { type ParseArgsOptionsConfig, parseArgs } from "node:util";
 import { errorCodes, exitCodes, GalleyError, isGalleyError } from "../core/errors.ts";
+import { blameRecipe } from "../core/recipe-scope.ts";
 import { scrubSecrets } from "../core/secrets.ts";
 import { type Command, commands } from "./commands.ts";
 
@@ -10,6 +11,7 @@ import { type Command, commands } from "./commands.ts";
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   const json = rest.includes("--json");
+  const release = catchLateFailures(json);
   try {
     if (name === undefined || name === "help" || name === "--help" || name === "-h") {
       process.stdout.write(await usage());
@@ -49,7 +51,35 @@ export async function main(argv: string[]): Promise<number> {
     return await command.run(parsed.values as never, parsed.positionals);
   } catch (error) {
     return report(error, json);
+  } finally {
+    release();
   }
+}
+
+/**
+ * An error nobody caught (a recipe's timer that throws, a promise nobody awaited) ends the command
+ * as one coded error, RECIPE_FAILED naming the recipe when it came from one, not as Node's crash
+ * with a stack trace and exit 1.
+ */
+function catchLateFailures(json: boolean): () => void {
+  let running = true;
+  const fail = (error: unknown) => {
+    process.exit(report(blameRecipe(error) ?? error, json));
+  };
+  // nothing left to run and the command not done: Node would exit 13 with only a warning
+  const idle = () =>
+    setImmediate(() => {
+      if (running) fail(new Error("the command waits on a promise that nothing is left to settle"));
+    });
+  process.on("uncaughtException", fail);
+  process.on("unhandledRejection", fail);
+  process.on("beforeExit", idle);
+  return () => {
+    running = false;
+    process.off("uncaughtException", fail);
+    process.off("unhandledRejection", fail);
+    process.off("beforeExit", idle);
+  };
 }
 
 function report(error: unknown, json: boolean): number {

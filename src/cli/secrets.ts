@@ -5,6 +5,7 @@ import * as fs from "node:fs/promises";
 import * as os from "node:os";
 import * as path from "node:path";
 import { exitCodes, GalleyError } from "../core/errors.ts";
+import { decodeYamlText } from "../core/yaml.ts";
 import {
   decrypt,
   encrypt,
@@ -97,14 +98,22 @@ async function keygen(values: Values): Promise<void> {
 
 async function encryptFile(values: Values, file: string): Promise<void> {
   const key = await readKey(keyOptions(values));
-  const text = await readInput(file);
+  const text = await readInput(file, "ATTRIBUTES_INVALID");
   if (isEncrypted(text)) {
     throw new GalleyError("SECRET_INVALID", `${file} is already encrypted`, {
       hint: `change it with: galley secrets edit ${file}`,
     });
   }
   // refuse now what apply would refuse later, while the file is still readable
-  parseSecretAttributes(file, text, "the content");
+  try {
+    parseSecretAttributes(file, text, "the content");
+  } catch (error) {
+    // the file is clear text still: `secrets edit` would only refuse it as not encrypted
+    const e = error as GalleyError;
+    throw new GalleyError(e.code, e.message, {
+      hint: `fix ${file} with any editor (it is not encrypted yet), then run: galley secrets encrypt ${file}`,
+    });
+  }
   await writeAtomic(file, encrypt(text, key));
   done(values, { file }, `encrypted ${file}`);
 }
@@ -187,8 +196,11 @@ function done(values: Values, fields: Record<string, unknown>, message: string):
   else process.stdout.write(`${message}\n`);
 }
 
-async function readInput(file: string): Promise<string> {
-  return fs.readFile(file, "utf8").catch((error: NodeJS.ErrnoException) => {
+async function readInput(
+  file: string,
+  code: "ATTRIBUTES_INVALID" | "SECRET_INVALID" = "SECRET_INVALID",
+): Promise<string> {
+  const bytes = await fs.readFile(file).catch((error: NodeJS.ErrnoException) => {
     if (error.code === "ENOENT") {
       throw new GalleyError("FILE_NOT_FOUND", `${file} does not exist`, { hint: "check the path" });
     }
@@ -196,6 +208,8 @@ async function readInput(file: string): Promise<string> {
       hint: "check that it is a readable file",
     });
   });
+  // a file in another encoding would be encrypted with its characters replaced, and lost
+  return decodeYamlText(file, bytes, { code });
 }
 
 // /dev/shm is memory: the clear text being edited never reaches a disk

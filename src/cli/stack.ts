@@ -45,7 +45,8 @@ export const stackCommand = {
       import("../lifecycle/context.ts"),
       import("../lifecycle/lifecycle.ts"),
     ]);
-    const context = await openStack(file);
+    // a stack whose recipes went wrong can still be stopped
+    const context = await openStack(file, { checkRecipes: subcommand !== "down" });
     try {
       // status only reads: it records nothing, not even the stack as applied
       if (subcommand === "status") return status(context, values.json);

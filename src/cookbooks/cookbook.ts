@@ -1,12 +1,12 @@
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import * as v from "valibot";
-import { LineCounter, parseDocument } from "yaml";
 import { type Attributes, isPlainObject } from "../core/attributes.ts";
 import { type ErrorCode, GalleyError } from "../core/errors.ts";
 import type { Facts } from "../core/host.ts";
 import { importCookbookModule } from "../core/modules.ts";
 import { registerSecrets, secretValues } from "../core/secrets.ts";
+import { decodeYamlText, loadYaml, readYamlText, reservedKeys } from "../core/yaml.ts";
 import { isEncrypted } from "../secrets/envelope.ts";
 import { isConstraint, isVersion } from "./versions.ts";
 
@@ -22,10 +22,17 @@ export interface Cookbook {
   dir: string;
 }
 
+// `constructor` would vanish from a depends mapping (valibot drops it): no cookbook can bear it
+const notReserved = v.check(
+  (name: string) => !reservedKeys.has(name),
+  "a cookbook cannot be named __proto__, constructor or prototype (JavaScript objects reserve them)",
+);
+
 const metadataSchema = v.strictObject({
   name: v.pipe(
     v.string(),
     v.regex(/^[a-z][a-z0-9_-]*$/, "lowercase letters, digits, - and _, starting with a letter"),
+    notReserved,
   ),
   version: v.pipe(v.string(), v.check(isVersion, "a semantic version like 1.0.0")),
   description: v.optional(v.string(), ""),
@@ -47,6 +54,10 @@ const metadataSchema = v.strictObject({
       (value): Record<string, string> =>
         Array.isArray(value) ? Object.fromEntries(value.map((name) => [name, "*"])) : value,
     ),
+    v.check(
+      (depends) => !Object.keys(depends).some((name) => reservedKeys.has(name)),
+      "a cookbook cannot be named __proto__, constructor or prototype (JavaScript objects reserve them)",
+    ),
   ),
   supports: v.optional(v.array(v.string())),
 });
@@ -54,7 +65,7 @@ const metadataSchema = v.strictObject({
 /** The metadata of the cookbook in `dir` (its cookbook.yaml), or undefined when it has none. */
 export async function loadCookbook(dir: string): Promise<Cookbook | undefined> {
   const file = path.join(dir, "cookbook.yaml");
-  const text = await fs.readFile(file, "utf8").catch(() => undefined);
+  const text = await readYamlText(file, { code: "COOKBOOK_INVALID" });
   if (text === undefined) return undefined;
   return { ...parseCookbookMetadata(file, text), dir };
 }
@@ -175,11 +186,12 @@ export async function readAttributeFile(
     const module = await importCookbookModule(file);
     values = typeof module.default === "function" ? await module.default({ facts }) : module.default;
   } else {
-    const text = await fs.readFile(file, "utf8").catch(() => {
+    const bytes = await fs.readFile(file).catch(() => {
       throw new GalleyError("FILE_NOT_FOUND", `attributes file ${file} does not exist`, {
         hint: "check the path",
       });
     });
+    const text = decodeYamlText(file, bytes, { code: "ATTRIBUTES_INVALID" });
     if (isEncrypted(text)) return { values: await loadSecretFile(file, secrets), sensitive: true };
     values = parseYamlFile(file, text, v.unknown(), "ATTRIBUTES_INVALID");
   }
@@ -216,16 +228,13 @@ export function parseYamlFile<T>(
   code: ErrorCode = "COOKBOOK_INVALID",
   hint?: string,
 ): T {
-  const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: true, customTags: [sensitiveTag] });
-  if (doc.errors.length > 0) {
-    const error = doc.errors[0]!;
-    const line = error.linePos?.[0].line;
-    throw new GalleyError(code, `${file}${line ? `:${line}` : ""}: ${error.message.split("\n")[0]}`, {
-      hint: hint ?? "fix the YAML syntax at that line",
-    });
-  }
-  const result = v.safeParse(schema, doc.toJS());
+  const { value, doc, lineAt } = loadYaml(file, text, {
+    code,
+    ...(hint === undefined ? {} : { hint }),
+    customTags: [sensitiveTag],
+    allowNul: code === "ATTRIBUTES_INVALID",
+  });
+  const result = v.safeParse(schema, value);
   if (result.success) return result.output;
   const issue = result.issues[0];
   const path = (issue.path ?? []).map((item) => item.key as string | number);
@@ -235,7 +244,7 @@ export function parseYamlFile<T>(
   const unknownKey = issue.type === "strict_object" && issue.expected === "never";
   const field = unknownKey ? path.slice(0, -1).join(".") || "(top level)" : path.join(".") || "(top level)";
   const message = unknownKey ? `unknown field "${String(path.at(-1))}"` : issue.message;
-  throw new GalleyError(code, `${file}:${lineCounter.linePos(offset).line}: ${field}: ${message}`, {
+  throw new GalleyError(code, `${file}:${lineAt(offset)}: ${field}: ${message}`, {
     hint: hint ?? "fix that field and run again",
   });
 }

@@ -3,6 +3,7 @@ import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import * as v from "valibot";
 import { GalleyError } from "../core/errors.ts";
+import { readYamlText } from "../core/yaml.ts";
 import { type Cookbook, loadCookbook, parseYamlFile } from "./cookbook.ts";
 import { cookbookDigest } from "./digest.ts";
 import { cachedCookbookDir } from "./git.ts";
@@ -97,7 +98,7 @@ export function formatLock(lock: Lockfile): string {
 
 /** Reads and validates a cookbooks.lock; undefined when there is none. Errors name the file, line and field. */
 export async function readLock(file: string): Promise<Lockfile | undefined> {
-  const text = await fs.readFile(file, "utf8").catch(() => undefined);
+  const text = await readYamlText(file, { code: "LOCK_INVALID" });
   if (text === undefined) return undefined;
   return parseLock(file, text);
 }

@@ -1,8 +1,8 @@
 import { createHash } from "node:crypto";
-import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import * as v from "valibot";
-import { isMap, isScalar, LineCounter, parseDocument } from "yaml";
+import { isMap, isScalar } from "yaml";
+import { parseYamlForLines, readYamlText } from "../core/yaml.ts";
 import { parseYamlFile } from "./cookbook.ts";
 import { isConstraint } from "./versions.ts";
 
@@ -100,7 +100,7 @@ const sourcesSchema = v.strictObject({
 export async function loadSources(root: string): Promise<Sources | undefined> {
   const kitchen = path.resolve(root);
   const file = path.join(kitchen, sourcesFileName);
-  const text = await fs.readFile(file, "utf8").catch(() => undefined);
+  const text = await readYamlText(file, { code: "SOURCE_INVALID" });
   if (text === undefined) return undefined;
   const parsed = parseYamlFile(file, text, sourcesSchema, "SOURCE_INVALID");
   const cookbooks = new Map(Object.entries(parsed.cookbooks ?? {}));
@@ -182,8 +182,7 @@ function isInsideRepository(subdir: string): boolean {
 
 // the line of each cookbook's key under `cookbooks:` (parseYamlFile returns values, not positions)
 function entryLines(text: string): Map<string, number> {
-  const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter });
+  const { doc, lineCounter } = parseYamlForLines(text);
   const lines = new Map<string, number>();
   const map = doc.get("cookbooks", true);
   if (!isMap(map)) return lines;

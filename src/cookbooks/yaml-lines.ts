@@ -1,5 +1,6 @@
 import * as fs from "node:fs/promises";
-import { type Document, isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument } from "yaml";
+import { type Document, isAlias, isMap, isScalar, isSeq } from "yaml";
+import { parseYamlForLines } from "../core/yaml.ts";
 
 /** Finds the 1-based line where a key path is set in one YAML or JSON text; undefined when it is not there. */
 export type LineLookup = (path: readonly string[]) => number | undefined;
@@ -12,8 +13,7 @@ export type LineLookup = (path: readonly string[]) => number | undefined;
  * @example yamlLines("app:\n  port: 8080\n")(["app", "port"]) // 2
  */
 export function yamlLines(text: string): LineLookup {
-  const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter });
+  const { doc, lineCounter } = parseYamlForLines(text);
   return (path) => {
     const offset = offsetOf(doc, path);
     return offset === undefined ? undefined : lineCounter.linePos(offset).line;

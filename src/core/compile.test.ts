@@ -254,3 +254,60 @@ test("compile: a cookbook whose supports leaves out this host's platform stops t
   );
   await compileKitchen(root, ["app"]);
 });
+
+test("compile: a NUL byte in a path, a command or a name is RESOURCE_INVALID naming the resource and line", async () => {
+  const root = await makeKitchen({
+    app: {
+      recipes: {
+        path: recipe(`\n  r.file("/tmp/a\\0b", { content: "x" });`),
+        command: recipe(`\n\n  r.execute("run", { command: ["echo", "a\\0b"] });`),
+        owner: recipe(`r.directory("/tmp/d", { owner: "ro\\0ot" });`),
+      },
+    },
+  });
+  const path_ = await compileError(root, ["app::path"]);
+  assert.equal(path_.code, "RESOURCE_INVALID");
+  assert.match(
+    path_.message,
+    /^file\[\/tmp\/a\\0b\] \(.*path\.ts:3\): property "path": must not contain a NUL byte/,
+  );
+  const command = await compileError(root, ["app::command"]);
+  assert.equal(command.code, "RESOURCE_INVALID");
+  assert.match(command.message, /^execute\[run\] \(.*command\.ts:4\): command\.1: a NUL byte/);
+  const owner = await compileError(root, ["app::owner"]);
+  assert.match(owner.message, /^directory\[\/tmp\/d\] \(.*owner\.ts:2\): owner: a NUL byte/);
+});
+
+test("compile: a !!binary attribute is ATTRIBUTES_INVALID at its file and line, not a recipe's failure", async () => {
+  const root = await makeKitchen({
+    app: {
+      recipes: { default: recipe("r.attrs.app;") },
+      attributes: { "default.yaml": "app:\n  port: 80\n  key: !!binary aGVsbG8=\n" },
+    },
+  });
+  const error = await compileError(root, ["app"]);
+  assert.equal(error.code, "ATTRIBUTES_INVALID");
+  assert.match(error.message, /attributes\/default\.yaml:3: the tag !!binary is not supported/);
+});
+
+test("compile: a dependency named constructor or __proto__ is refused, not silently dropped", async () => {
+  for (const name of ["constructor", "__proto__", "prototype"]) {
+    const root = await makeKitchen({ app: { recipes: { default: recipe("") }, depends: { [name]: "*" } } });
+    const error = await compileError(root, ["app"]);
+    assert.equal(error.code, "COOKBOOK_INVALID", error.message);
+    assert.match(error.message, new RegExp(`cookbook\\.yaml:5: "${name}" cannot be used as a key`));
+  }
+  const root = await makeKitchen({ app: { recipes: { default: recipe("") } } });
+  await import("node:fs/promises").then((fs) =>
+    fs.writeFile(
+      path.join(root, "cookbooks/app/cookbook.yaml"),
+      "name: app\nversion: 1.0.0\ndepends: [constructor]\n",
+    ),
+  );
+  const listed = await compileError(root, ["app"]);
+  assert.equal(listed.code, "COOKBOOK_INVALID");
+  assert.match(
+    listed.message,
+    /cookbook\.yaml:3: depends: a cookbook cannot be named __proto__, constructor or prototype/,
+  );
+});

@@ -12,6 +12,7 @@ import type { Facts } from "./host.ts";
 import { CallerLocation, displayPath } from "./location.ts";
 import { importCookbookModule } from "./modules.ts";
 import type { Recipe, RecipeContext } from "./recipe.ts";
+import { compileDeadlineMs, type RecipeScope, recipeScope, withCompileDeadline } from "./recipe-scope.ts";
 import type { CompileContext, ResourceType } from "./resource.ts";
 import { containsSecret } from "./secrets.ts";
 import { formatIssues } from "./validate.ts";
@@ -34,6 +35,8 @@ export interface CompileOptions {
   types: Readonly<Record<string, ResourceType>>;
   /** the stack state seen from this host, in a stack's lifecycle runs (r.stack) */
   stack?: StackView | undefined;
+  /** how long recipes may take (default: GALLEY_COMPILE_TIMEOUT seconds, else 120 s) */
+  deadlineMs?: number;
 }
 
 // most declarations set no common property: their parse result is always the same
@@ -84,15 +87,20 @@ export async function compile(options: CompileOptions): Promise<Catalog> {
   const included = new Set<string>();
   const cache = new Map<string, unknown>();
   const includes: Promise<void>[] = [];
+  // recipes and composite bodies not finished yet: what the compile deadline names
+  const running = new Set<RecipeScope>();
 
   const runRecipe = async (entry: { cookbook: string | undefined; recipe: string; file: string }) => {
     const label = entry.cookbook ? `${entry.cookbook}::${entry.recipe}` : displayPath(entry.file);
     if (included.has(label)) return;
     included.add(label);
-    const recipe = await importRecipe(entry.file, label);
-    const context = makeContext(entry.cookbook, label, entry.file);
+    const scope = { label, file: entry.file };
+    running.add(scope);
     try {
-      await recipe(context);
+      const recipe = await importRecipe(entry.file, label);
+      const context = makeContext(entry.cookbook, label, entry.file);
+      // its timers and callbacks keep the scope: a late failure still names the recipe
+      await recipeScope.run(scope, () => recipe(context));
     } catch (error) {
       if (isGalleyError(error)) throw error;
       const where = locationIn(error, entry.file);
@@ -103,6 +111,8 @@ export async function compile(options: CompileOptions): Promise<Catalog> {
           : "fix the recipe code at that line",
         cause: error,
       });
+    } finally {
+      running.delete(scope);
     }
   };
 
@@ -195,7 +205,7 @@ export async function compile(options: CompileOptions): Promise<Catalog> {
     }
     const id = resourceId(type, String(name));
     // built only for an error: formatting the location of every declaration costs more than compiling it
-    const where = () => `${id} (${displayPath(source.file)}:${source.line})`;
+    const where = () => `${id.replaceAll("\0", "\\0")} (${displayPath(source.file)}:${source.line})`;
     if (typeof name !== "string" || name.length === 0) {
       throw new GalleyError(
         "RESOURCE_INVALID",
@@ -210,6 +220,14 @@ export async function compile(options: CompileOptions): Promise<Catalog> {
       own[resourceType.nameProperty] = name;
     const ownResult = v.safeParse(resourceType.schema, own);
     if (!ownResult.success) throw invalid(where(), formatIssues(ownResult.issues, resourceType), type);
+    const nul = nulProperty(ownResult.output as Record<string, unknown>);
+    if (nul !== undefined) {
+      throw invalid(
+        where(),
+        `${nul}: a NUL byte cannot be in a path, a command or a name (no system call accepts it)`,
+        type,
+      );
+    }
     const commonResult = common === undefined ? noCommonProps : v.safeParse(commonSchema, common);
     if (!commonResult.success) throw invalid(where(), formatIssues(commonResult.issues), type);
     const c = commonResult.output;
@@ -323,11 +341,15 @@ export async function compile(options: CompileOptions): Promise<Catalog> {
   const expand = (resource: CatalogResource, type: CompositeType) => {
     resource.children = [];
     const context = makeContext(type.cookbook, resource.id, type.file, resource);
+    const scope = { label: `${resource.id} (resource type ${type.type})`, file: type.file };
     const run = async () => {
+      running.add(scope);
       for (const action of resource.actions) {
         if (action === "nothing") continue;
         try {
-          await type.composite.body(context, { name: resource.name, action, props: resource.props });
+          await recipeScope.run(scope, () =>
+            type.composite.body(context, { name: resource.name, action, props: resource.props }),
+          );
         } catch (error) {
           if (isGalleyError(error)) throw error;
           throw new GalleyError(
@@ -337,6 +359,7 @@ export async function compile(options: CompileOptions): Promise<Catalog> {
           );
         }
       }
+      running.delete(scope);
     };
     const done = run();
     includes.push(done);
@@ -351,9 +374,17 @@ export async function compile(options: CompileOptions): Promise<Catalog> {
     where: () => string;
   }[] = [];
 
-  for (const entry of await options.runList.entries()) await runRecipe(entry);
-  while (includes.length > 0) await Promise.all(includes.splice(0));
-  await Promise.all(pending);
+  const recipes = async () => {
+    for (const entry of await options.runList.entries()) await runRecipe(entry);
+    while (includes.length > 0) await Promise.all(includes.splice(0));
+    await Promise.all(pending);
+  };
+  // the first recipe still running is the one that holds the compile (includes run inside it)
+  const holding = () => [...running].at(-1);
+  await withCompileDeadline(recipes(), options.deadlineMs ?? compileDeadlineMs(), holding);
+  // one turn of the event loop: a promise a recipe let fail unobserved is reported now, by the
+  // command's handler, before anything is applied (not after the run, nor never)
+  await new Promise((resolve) => setImmediate(resolve));
 
   const resources = [...declared.values()].map((d) => d.resource);
   // after the types' compile (rendered templates, file contents), and after every recipe could
@@ -433,6 +464,19 @@ function missingTarget(
       ? `declare ${id} in a recipe of the run list${similar.length ? ` (declared ${parsed.type}s: ${similar.join(", ")})` : ""}`
       : `write resource ids as type[name], e.g. service[nginx]`,
   });
+}
+
+// the property holding a string with a NUL byte (file content aside: it is data, written as is)
+function nulProperty(props: Record<string, unknown>): string | undefined {
+  const stack: [string, unknown][] = Object.entries(props).filter(([key]) => key !== "content");
+  while (stack.length > 0) {
+    const [key, value] = stack.pop()!;
+    if (typeof value === "string" && value.includes("\0")) return key;
+    if (Array.isArray(value)) for (const [i, item] of value.entries()) stack.push([`${key}.${i}`, item]);
+    else if (isPlainObject(value))
+      for (const [k, item] of Object.entries(value)) stack.push([`${key}.${k}`, item]);
+  }
+  return undefined;
 }
 
 function splitProps(input: Record<string, unknown>) {

@@ -20,8 +20,12 @@ export function provideGalleyModule(): void {
   });
 }
 
+/** Every cookbook module imported in this process: a stack trace through one of them is user code. */
+export const loadedModules = new Set<string>();
+
 /** Imports a cookbook's module (a recipe, an attributes file, a resource type), "galley" resolvable. */
 export async function importCookbookModule(file: string): Promise<{ default?: unknown }> {
   provideGalleyModule();
+  loadedModules.add(file);
   return (await import(pathToFileURL(file).href)) as { default?: unknown };
 }

@@ -117,6 +117,8 @@ export function pathSchema(description = "absolute path") {
   return v.pipe(
     v.string(),
     v.check((value) => value.startsWith("/"), "must be an absolute path"),
+    // the system calls would refuse it later, with a raw error and no recipe line
+    v.check((value) => !value.includes("\0"), "must not contain a NUL byte"),
     v.description(description),
   );
 }

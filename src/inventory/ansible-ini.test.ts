@@ -60,3 +60,18 @@ test("errors name the file and line", () => {
   fails("[g]\nh:\n", /^hosts\.ini:2: host h: ends in ':'/);
   fails("[a:children]\nb\n[b:children]\na\n", /^hosts\.ini:4: group a cannot be a child of b/);
 });
+
+test("a variable named __proto__, constructor or prototype is refused at its line, not dropped", () => {
+  for (const name of ["__proto__", "constructor", "prototype"]) {
+    assert.throws(
+      () => parseAnsibleIni("inv.ini", `[web]\nh1 ${name}={"polluted":1}\n`),
+      (e: GalleyError) =>
+        e.code === "INVENTORY_INVALID" &&
+        e.message.startsWith(`inv.ini:2: "${name}" cannot be a variable name`),
+    );
+    assert.throws(
+      () => parseAnsibleIni("inv.ini", `[web]\nh1\n[web:vars]\n${name}=1\n`),
+      (e: GalleyError) => e.code === "INVENTORY_INVALID" && e.message.startsWith("inv.ini:4:"),
+    );
+  }
+});

@@ -99,3 +99,9 @@ test("what Galley cannot read is refused clearly", async () => {
   await rejects(path.join(dir, "missing.ini"), /missing\.ini does not exist/, /-i FILE/);
   await rejects(dir, /is a folder/);
 });
+
+test("an inventory of more than 10,000 hosts is refused at the line that passes the cap", async () => {
+  const lines = ["[web]", ...Array.from({ length: 11 }, (_, i) => `g${i}-[0:999]`)];
+  const dir = await folder({ "many.ini": `${lines.join("\n")}\n` });
+  await rejects(path.join(dir, "many.ini"), /many\.ini:12: the inventory has more than 10000 hosts/);
+});

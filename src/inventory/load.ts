@@ -2,6 +2,7 @@ import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import { isPlainObject } from "../core/attributes.ts";
 import { GalleyError } from "../core/errors.ts";
+import { decodeYamlText, yamlLimits } from "../core/yaml.ts";
 import { parseAnsibleIni } from "./ansible-ini.ts";
 import { ansibleTarget } from "./ansible-target.ts";
 import { readAnsibleYaml } from "./ansible-yaml.ts";
@@ -62,8 +63,19 @@ function tryYaml(file: string, text: string) {
 
 async function readInventory(file: string): Promise<string> {
   try {
-    return await fs.readFile(file, "utf8");
+    const stat = await fs.stat(file);
+    if (stat.isFile() && stat.size > yamlLimits.maxBytes) {
+      throw new GalleyError(
+        "INVENTORY_INVALID",
+        `inventory ${file} is larger than ${yamlLimits.maxBytes} bytes`,
+        {
+          hint: "split it into several inventories",
+        },
+      );
+    }
+    return decodeYamlText(file, await fs.readFile(file), { code: "INVENTORY_INVALID" });
   } catch (error) {
+    if (error instanceof GalleyError) throw error;
     const code = (error as NodeJS.ErrnoException).code;
     throw new GalleyError(
       "INVENTORY_INVALID",

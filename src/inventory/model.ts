@@ -1,4 +1,5 @@
 import { GalleyError } from "../core/errors.ts";
+import { reservedKeys } from "../core/yaml.ts";
 
 /** Where something was set: a file and, when known, a line. */
 export interface Origin {
@@ -59,9 +60,20 @@ export function addGroup(raw: RawInventory, name: string): RawGroup {
 }
 
 /** The host `name`, created when new (a port counts only then, as in Ansible), and added to `group`. */
+/** The most hosts one inventory may hold (ranges included): beyond, it is refused, not expanded into memory. */
+export const maxHostsPerInventory = 10_000;
+
+/** Adds a host (and its membership of `group`); past maxHostsPerInventory hosts, an error naming `origin`. */
 export function addHost(raw: RawInventory, name: string, group?: string, port?: number, origin?: Origin) {
   let host = raw.hosts.get(name);
   if (!host) {
+    if (raw.hosts.size >= maxHostsPerInventory) {
+      throw new GalleyError(
+        "INVENTORY_INVALID",
+        `${origin ? where(origin) : raw.file}: the inventory has more than ${maxHostsPerInventory} hosts (at ${name})`,
+        { hint: "split the fleet into several inventories, or narrow the host ranges" },
+      );
+    }
     host = { name, vars: {}, origins: {}, memberOf: new Set() };
     raw.hosts.set(name, host);
     if (port !== undefined) setVar(host, "ansible_port", port, origin ?? { file: raw.file });
@@ -94,6 +106,14 @@ export function setVar(target: RawGroup | RawHost, key: string, value: unknown, 
   if ("priority" in target && key === "ansible_group_priority") {
     target.priority = pythonInt(value, `${where(origin)}: ansible_group_priority of ${target.name}`);
     return;
+  }
+  // vars are plain objects: `__proto__=…` would replace their prototype and vanish from the output
+  if (reservedKeys.has(key)) {
+    throw new GalleyError(
+      "INVENTORY_INVALID",
+      `${where(origin)}: "${key}" cannot be a variable name of ${target.name}: JavaScript objects reserve it`,
+      { hint: "rename the variable" },
+    );
   }
   target.vars[key] = value;
   target.origins[key] = origin;

@@ -49,3 +49,19 @@ test("parseAddress splits a port only from a valid address", () => {
   assert.deepEqual(parseAddress("web[1:3]"), { host: "web[1:3]" });
   assert.equal(parseAddress("web:db"), undefined);
 });
+
+test("a range that expands to more than 10,000 hosts is refused at once, naming the file and line", {
+  timeout: 10_000,
+}, () => {
+  for (const pattern of ["h[0:99999999]", "h[0:99][0:999]", "h[0:99999999:1]"]) {
+    const started = Date.now();
+    assert.throws(
+      () => expandHostPattern(pattern, "inv.ini:7"),
+      (e: GalleyError) =>
+        e.code === "INVENTORY_INVALID" &&
+        e.message === `inv.ini:7: host range ${pattern} expands to more than 10000 hosts`,
+    );
+    assert.ok(Date.now() - started < 1000, `${pattern} took ${Date.now() - started} ms`);
+  }
+  assert.equal(expandHostPattern("h[1:100][1:100]", "inv.ini:7").names.length, 10_000);
+});

@@ -50,17 +50,32 @@ export function expandHostPattern(pattern: string, where: string): { names: stri
   return address.port === undefined ? { names } : { names, port: address.port };
 }
 
+/** The most hosts one range pattern may expand to (several ranges in one name multiply). */
+export const maxHostsPerPattern = 10_000;
+
 const letters = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
 
 /**
  * Expands the ranges of a host name as Ansible does: `[01:03]` keeps the leading zeros, `[a:c]`
  * runs through letters, `[1:9:2]` steps; several ranges multiply.
  */
-export function expandRange(name: string, where: string): string[] {
+export function expandRange(
+  name: string,
+  where: string,
+  budget = maxHostsPerPattern,
+  pattern = name,
+): string[] {
   const fail = (why: string): never => {
     throw new GalleyError("INVENTORY_INVALID", `${where}: host range ${name}: ${why}`, {
       hint: "write a range as [begin:end] or [begin:end:step], e.g. www[01:20].example.com or db-[a:f]",
     });
+  };
+  const tooMany = (): never => {
+    throw new GalleyError(
+      "INVENTORY_INVALID",
+      `${where}: host range ${pattern} expands to more than ${maxHostsPerPattern} hosts`,
+      { hint: "narrow the range, or split the fleet into several inventories" },
+    );
   };
   const parts = name.replace("[", "|").replace("]", "|").split("|");
   if (parts.length !== 3) fail("a [ without its ] (or a | in the name)");
@@ -84,12 +99,25 @@ export function expandRange(name: string, where: string): string[] {
     const from = pythonInt(begin, fail);
     const to = pythonInt(end, fail);
     if (step === 0) fail("the step cannot be 0");
+    // counted before it is built: h[0:99999999] would take minutes and gigabytes
+    const count =
+      step > 0
+        ? to >= from
+          ? Math.floor((to - from) / step) + 1
+          : 0
+        : from >= to + 2
+          ? Math.floor((from - to - 2) / -step) + 1
+          : 0;
+    if (count > budget) tooMany();
     sequence = [];
     for (let i = from; step > 0 ? i <= to : i >= to + 2; i += step) sequence.push(i);
   }
+  if (sequence.length > budget) tooMany();
+  // several ranges multiply: each item's own ranges share what is left of the budget
+  const inner = Math.floor(budget / Math.max(sequence.length, 1));
   return sequence.flatMap((item) => {
     const host = head + fill(item) + tail;
-    return host.includes("[") ? expandRange(host, where) : [host];
+    return host.includes("[") ? expandRange(host, where, inner, pattern) : [host];
   });
 }
 

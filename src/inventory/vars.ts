@@ -2,6 +2,7 @@ import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import { isPlainObject } from "../core/attributes.ts";
 import { GalleyError } from "../core/errors.ts";
+import { readYamlText } from "../core/yaml.ts";
 import { type Origin, type RawGroup, type RawHost, type RawInventory, sortedHostGroups } from "./model.ts";
 import { parseAnsibleYaml } from "./yaml11.ts";
 
@@ -57,7 +58,10 @@ async function folderFiles(dir: string): Promise<string[]> {
 export async function varsLayers(inventoryFile: string, kind: "group_vars" | "host_vars", name: string) {
   const layers: VarLayer[] = [];
   for (const file of await varsFiles(path.join(path.dirname(inventoryFile), kind), name)) {
-    const { value, lineOf } = parseAnsibleYaml(file, await fs.readFile(file, "utf8"));
+    const { value, lineOf } = parseAnsibleYaml(
+      file,
+      (await readYamlText(file, { code: "INVENTORY_INVALID" })) ?? "",
+    );
     // Python's truthiness: an empty file, mapping or list adds nothing
     if (!value || (typeof value === "object" && Object.keys(value).length === 0)) continue;
     if (!isPlainObject(value)) {

@@ -1,6 +1,6 @@
-import { LineCounter, parseDocument, type ScalarTag, type Tags } from "yaml";
+import type { ScalarTag, Tags } from "yaml";
 import { type LineLookup, yamlLines } from "../cookbooks/yaml-lines.ts";
-import { GalleyError } from "../core/errors.ts";
+import { loadYaml } from "../core/yaml.ts";
 
 // PyYAML's YAML 1.1 resolvers, which Ansible uses: `y`/`n` and `1e3` stay strings (the yaml
 // package reads them as a boolean and a number), `08` is a string, dates stay text
@@ -39,27 +39,15 @@ function ansibleTags(tags: Tags): Tags {
  * reads it (YAML 1.1, last duplicate key wins); errors name the file and line.
  */
 export function parseAnsibleYaml(file: string, text: string): { value: unknown; lineOf: LineLookup } {
-  const lineCounter = new LineCounter();
-  const doc = parseDocument(text, {
+  const vault = /!vault\b/.test(text);
+  const { value } = loadYaml(file, text, {
+    code: "INVENTORY_INVALID",
     version: "1.1",
     customTags: ansibleTags,
     uniqueKeys: false,
-    lineCounter,
-    prettyErrors: true,
+    hint: vault
+      ? "keep secrets in a file encrypted with galley secrets (see docs/secrets.md) and pass it with --attrs"
+      : "fix the YAML syntax at that line",
   });
-  const error = doc.errors[0];
-  if (error) {
-    const line = error.linePos?.[0].line;
-    const vault = error.message.includes("!vault");
-    throw new GalleyError(
-      "INVENTORY_INVALID",
-      `${file}${line ? `:${line}` : ""}: ${error.message.split("\n")[0]!.replace(/ at line \d+, column \d+:?$/, "")}`,
-      {
-        hint: vault
-          ? "keep secrets in a file encrypted with galley secrets (see docs/secrets.md) and pass it with --attrs"
-          : "fix the YAML syntax at that line",
-      },
-    );
-  }
-  return { value: doc.toJS(), lineOf: yamlLines(text) };
+  return { value, lineOf: yamlLines(text) };
 }

@@ -4,6 +4,7 @@ import * as path from "node:path";
 import { GalleyError } from "../core/errors.ts";
 import type { StackFile } from "../stacks/schema.ts";
 import { loadStack } from "../stacks/stack.ts";
+import { checkStackRecipes } from "./stack-recipes.ts";
 import { openSqliteStore, storeFile } from "../store/sqlite.ts";
 import type { Store } from "../store/store.ts";
 
@@ -20,9 +21,13 @@ export interface StackContext {
 
 /**
  * Opens a stack file: validates it, finds its kitchen and cookbooks, opens the kitchen's store.
- * Instance names are the hosts' names, so two stacks of one kitchen may not share one.
+ * Instance names are the hosts' names, so two stacks of one kitchen may not share one. Recipes the
+ * layers name must exist in the kitchen, unless `checkRecipes` is false (stopping, reading history).
  */
-export async function openStack(file: string): Promise<StackContext> {
+export async function openStack(
+  file: string,
+  options: { checkRecipes?: boolean } = {},
+): Promise<StackContext> {
   const resolved = path.resolve(file);
   const stack = await loadStack(resolved);
   const dir = path.dirname(resolved);
@@ -47,7 +52,14 @@ export async function openStack(file: string): Promise<StackContext> {
     store.close();
     throw error;
   }
-  return { file: resolved, stack, kitchen, cookbooksDir: cookbooksDir(resolved, stack), store };
+  const dirOfCookbooks = cookbooksDir(resolved, stack);
+  try {
+    if (options.checkRecipes !== false) await checkStackRecipes(resolved, stack, dirOfCookbooks);
+  } catch (error) {
+    store.close();
+    throw error;
+  }
+  return { file: resolved, stack, kitchen, cookbooksDir: dirOfCookbooks, store };
 }
 
 // `cookbooks:` names a cookbooks.yaml (its kitchen's cookbooks/, locked) or a cookbooks folder

@@ -1,8 +1,8 @@
 import { createCipheriv, createDecipheriv, randomBytes, scryptSync } from "node:crypto";
 import * as fs from "node:fs/promises";
-import { LineCounter, parseDocument } from "yaml";
+import { loadYaml } from "../core/yaml.ts";
 import { isPlainObject } from "../core/attributes.ts";
-import { GalleyError } from "../core/errors.ts";
+import { GalleyError, isGalleyError } from "../core/errors.ts";
 import { secretValues } from "../core/secrets.ts";
 import { isEncrypted } from "./envelope.ts";
 
@@ -199,8 +199,6 @@ export function parseSecretAttributes(
   plaintext: string,
   what = "the decrypted content",
 ): Record<string, unknown> {
-  const lineCounter = new LineCounter();
-  const doc = parseDocument(plaintext, { lineCounter, prettyErrors: false });
   const fail = (line: number | undefined) =>
     new GalleyError(
       "ATTRIBUTES_INVALID",
@@ -209,13 +207,13 @@ export function parseSecretAttributes(
         hint: `fix it with: galley secrets edit ${file}`,
       },
     );
-  const error = doc.errors[0];
-  if (error) throw fail(lineCounter.linePos(error.pos[0]).line);
   let values: unknown;
   try {
-    values = doc.toJS();
-  } catch {
-    throw fail(undefined);
+    values = loadYaml(file, plaintext, { code: "ATTRIBUTES_INVALID", secret: true, allowNul: true }).value;
+  } catch (error) {
+    // the loader's message in secret mode is `file:line: …`: only the line is passed on
+    const line = /^:(\d+): /.exec(isGalleyError(error) ? error.message.slice(file.length) : "")?.[1];
+    throw fail(line === undefined ? undefined : Number(line));
   }
   if (values === undefined || values === null) return {};
   if (!isPlainObject(values)) {

@@ -1,5 +1,4 @@
-import * as fs from "node:fs/promises";
-import { parseDocument } from "yaml";
+import { parseYamlForLines, readYamlText } from "../core/yaml.ts";
 import { GalleyError } from "../core/errors.ts";
 import { parseYamlFile } from "../cookbooks/cookbook.ts";
 import { type StackFile, stackSchema } from "./schema.ts";
@@ -13,10 +12,8 @@ const hint = "see docs/stacks.md for the stack file's fields";
  * @example const stack = await loadStack("stacks/production.yaml");
  */
 export async function loadStack(file: string): Promise<StackFile> {
-  let text: string;
-  try {
-    text = await fs.readFile(file, "utf8");
-  } catch {
+  const text = await readYamlText(file, { code: "STACK_INVALID", hint });
+  if (text === undefined) {
     throw new GalleyError("STACK_INVALID", `cannot read the stack file ${file}`, {
       hint: "name an existing stack file, e.g. stacks/production.yaml",
     });
@@ -27,7 +24,7 @@ export async function loadStack(file: string): Promise<StackFile> {
 }
 
 function checkReferences(file: string, text: string, stack: StackFile): void {
-  const doc = parseDocument(text);
+  const { doc } = parseYamlForLines(text);
   const at = (path: (string | number)[]) => {
     const node = doc.getIn(path, true) as { range?: [number] } | undefined;
     const offset = node?.range?.[0];
