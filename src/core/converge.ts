@@ -23,6 +23,8 @@ export interface ConvergeOptions {
   /** how many reads may run at once while prefetching */
   concurrency?: number;
   onEvent?: (event: ConvergeEvent) => void;
+  /** aborted: the run stops before the next resource, delivers no more notifications and says `interrupted` */
+  signal?: AbortSignal | undefined;
 }
 
 export type ConvergeEvent =
@@ -89,6 +91,14 @@ class Run {
     this.prefetch(0);
     for (let index = 0; index < total; index++) {
       const resource = this.catalog.resources[index]!;
+      if (this.options.signal?.aborted) {
+        this.reports.set(resource.id, {
+          ...this.reports.get(resource.id)!,
+          status: "skipped",
+          reason: "interrupted",
+        });
+        continue;
+      }
       this.cursor = index;
       await this.visit(resource);
       this.options.onEvent?.({
@@ -111,7 +121,7 @@ class Run {
     }
     const summary = summarize(resources);
     return {
-      status: summary.failed > 0 ? "failed" : "ok",
+      status: this.options.signal?.aborted ? "interrupted" : summary.failed > 0 ? "failed" : "ok",
       mode: this.options.mode,
       host: this.host.name,
       runList: this.catalog.runList,
@@ -301,6 +311,8 @@ class Run {
 
   async deliverDelayed(): Promise<void> {
     for (const notification of [...this.delayed]) {
+      // an interrupted run delivers nothing more: what is queued stays recorded for the next run
+      if (this.options.signal?.aborted) break;
       const delivered = await this.deliver(notification);
       if (delivered || this.plan) this.delayed.splice(this.delayed.indexOf(notification), 1);
       if (!this.plan) await this.persist();

@@ -1,0 +1,100 @@
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { test } from "node:test";
+import { fileURLToPath } from "node:url";
+import { Interrupted } from "../src/core/interrupt.ts";
+import { acquireRunLock, type RunHolder } from "../src/core/runlock.ts";
+import { SshHost } from "../src/hosts/ssh.ts";
+import { node, running, until, watch } from "./support/processes.ts";
+import { refusal, sharedDir, signal, sshdForTests } from "./support/sshd.ts";
+
+// The run lock and interruption over SSH, against a real OpenSSH server on 127.0.0.1: the lock is
+// a remote flock held by a channel, so it ends with the connection; a signal reaches the remote
+// command's process group through an SSH "signal" request.
+
+const { target, connect } = sshdForTests();
+const holder = fileURLToPath(new URL("./support/hold-run-lock.ts", import.meta.url));
+
+test("ssh run lock: a second run waits for the first, or stops at once with RUN_LOCKED", async (t) => {
+  const stateDir = path.join(await sharedDir(), "state");
+  const first = await connect(t);
+  const second = await connect(t);
+  const held = await acquireRunLock(first, stateDir, { waitMs: 0, command: "galley push" });
+  const refused = await refusal(acquireRunLock(second, stateDir, { waitMs: 0, command: "galley push" }));
+  assert.equal(refused.code, "RUN_LOCKED");
+  assert.match(
+    refused.message,
+    new RegExp(`the run of PID ${process.pid} on ${os.hostname()} since .* \\(galley push\\)`),
+  );
+  // the second waits, saying for whom, and gets the lock once the first releases it
+  const seen: (RunHolder | undefined)[] = [];
+  setTimeout(() => void held.release(), 500);
+  const started = Date.now();
+  const next = await acquireRunLock(second, stateDir, {
+    waitMs: 10_000,
+    command: "galley push",
+    onWait: (h) => seen.push(h),
+  });
+  assert.ok(Date.now() - started >= 400, "it waited for the release");
+  assert.equal(seen.length, 1);
+  assert.equal(seen[0]?.pid, process.pid);
+  await next.release();
+});
+
+test("ssh run lock: the lock of a controller killed with SIGKILL is taken over, no PID guessing", async (t) => {
+  const stateDir = path.join(await sharedDir(), "state");
+  for (let round = 0; round < 2; round++) {
+    const child = node([holder, JSON.stringify(target()), stateDir], process.cwd());
+    const { output, exited } = watch(child);
+    t.after(() => signal(child.pid!, "SIGKILL"));
+    await until(() => output.stdout.includes("locked"), 15_000, `the holder (${output.stderr})`);
+    const host = await connect(t);
+    assert.equal(
+      (await refusal(acquireRunLock(host, stateDir, { waitMs: 0, command: "x" }))).code,
+      "RUN_LOCKED",
+    );
+    child.kill("SIGKILL");
+    await exited;
+    const started = Date.now();
+    const taken = await acquireRunLock(host, stateDir, { waitMs: 10_000, command: "x" });
+    assert.ok(Date.now() - started < 5000, "the dead holder's lock went with its connection");
+    await taken.release();
+  }
+});
+
+test("ssh interrupt: SIGTERM reaches the remote command and its children; later commands do not start", async (t) => {
+  const dir = await sharedDir();
+  const cases = [
+    { login: {}, options: {} },
+    { login: {}, options: { timeoutMs: 60_000 } },
+    // sudo to root: the login user's kill could not reach root's processes; it runs through sudo too
+    { login: { user: "galleyssh", become: true }, options: {} },
+  ];
+  for (const { login, options } of cases) {
+    const controller = new AbortController();
+    const host = await SshHost.connect(target(login), { signal: controller.signal });
+    t.after(() => host.close());
+    const script = `sleep 60 & echo $! > ${dir}/sleep.pid; echo $$ > ${dir}/sh.pid; wait`;
+    const result = host.exec(["sh", "-c", script], options);
+    await until(() => safeRead(`${dir}/sleep.pid`) !== "", 10_000, "the remote command");
+    const pids = [Number(safeRead(`${dir}/sh.pid`)), Number(safeRead(`${dir}/sleep.pid`))];
+    const started = Date.now();
+    controller.abort(new Interrupted("SIGTERM"));
+    const ended = await result;
+    assert.equal(ended.exitCode, 143, `${JSON.stringify(login)}: ${ended.stderr}`);
+    assert.ok(Date.now() - started < 4000, "the command ended on SIGTERM, not by the grace period's kill");
+    await until(() => pids.every((pid) => !running(pid)), 3000, "the remote processes to end");
+    assert.equal((await refusal(host.exec(["true"]))).code, "INTERRUPTED");
+    await import("node:fs/promises").then((fs) => fs.rm(`${dir}/sleep.pid`));
+  }
+});
+
+function safeRead(file: string): string {
+  try {
+    return readFileSync(file, "utf8").trim();
+  } catch {
+    return "";
+  }
+}
