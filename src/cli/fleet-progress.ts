@@ -79,6 +79,8 @@ function describePhase(phase: HostPhase, stream: NodeJS.WriteStream): string {
       return "gathering facts";
     case "compiling":
       return "compiling";
+    case "locked":
+      return paint("yellow", `waiting for ${phase.holder}`, stream);
     case "converging": {
       const failed = phase.failed ? paint("red", `, ${phase.failed} failed`, stream) : "";
       return `converging ${phase.done}/${phase.total}, ${phase.changed} changed${failed}`;

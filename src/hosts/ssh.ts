@@ -41,6 +41,7 @@ const maxChannels = 7;
 const announcePid = [
   'c=$1; g=$$; s=""',
   "read -r s < /proc/$$/stat 2>/dev/null",
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansion, not a template
   's=${s##*) }; set -- $s; [ -n "$3" ] && g=$3',
   'echo "$g" >&2; eval "exec $c"',
 ].join("; ");
