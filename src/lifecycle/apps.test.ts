@@ -35,7 +35,8 @@ test("app mirror: two processes fetching one mirror at once both succeed and lea
   const kitchen = await tempDir();
   for (let round = 0; round < 4; round++) {
     const head = repo.release({ name: "web", version: `1.1.${round}`, tag: false });
-    const results = await Promise.all([0, 1].map(() => run(["app", kitchen, repo.url])));
+    const start = String(Date.now() + 1500);
+    const results = await Promise.all([0, 1].map(() => run(["app", kitchen, repo.url, start])));
     for (const result of results) {
       assert.equal(result.code, 0, result.stderr);
       assert.equal(result.stdout.trim(), head);
@@ -49,7 +50,8 @@ test("cookbook mirror: three processes fetching one mirror at once both succeed 
   const cache = await tempDir();
   for (let round = 0; round < 4; round++) {
     const head = repo.release({ name: "web", version: `2.0.${round}` });
-    const results = await Promise.all([0, 1, 2].map(() => run(["cookbook", cache, repo.url])));
+    const start = String(Date.now() + 1500);
+    const results = await Promise.all([0, 1, 2].map(() => run(["cookbook", cache, repo.url, start])));
     for (const result of results) {
       assert.equal(result.code, 0, result.stderr);
       assert.equal(result.stdout.trim(), head);
