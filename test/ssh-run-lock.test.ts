@@ -30,14 +30,19 @@ test("ssh run lock: a second run waits for the first, or stops at once with RUN_
   );
   // the second waits, saying for whom, and gets the lock once the first releases it
   const seen: (RunHolder | undefined)[] = [];
-  setTimeout(() => void held.release(), 500);
-  const started = Date.now();
+  let released = 0;
   const next = await acquireRunLock(second, stateDir, {
-    waitMs: 10_000,
+    waitMs: 20_000,
     command: "galley push",
-    onWait: (h) => seen.push(h),
+    onWait: (h) => {
+      seen.push(h);
+      setTimeout(() => {
+        released = Date.now();
+        void held.release();
+      }, 300);
+    },
   });
-  assert.ok(Date.now() - started >= 400, "it waited for the release");
+  assert.ok(released > 0, "it got the lock only after the first released it");
   assert.equal(seen.length, 1);
   assert.equal(seen[0]?.pid, process.pid);
   await next.release();
