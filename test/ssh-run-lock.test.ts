@@ -1,11 +1,13 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
+import * as fs from "node:fs/promises";
 import * as os from "node:os";
 import * as path from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { Interrupted } from "../src/core/interrupt.ts";
 import { acquireRunLock, type RunHolder } from "../src/core/runlock.ts";
+import { pushFleet } from "../src/fleet/push.ts";
 import { SshHost } from "../src/hosts/ssh.ts";
 import { node, running, until, watch } from "./support/processes.ts";
 import { refusal, sharedDir, signal, sshdForTests } from "./support/sshd.ts";
@@ -69,6 +71,40 @@ test("ssh run lock: the lock of a controller killed with SIGKILL is taken over, 
   }
 });
 
+test("push: a host whose run lock stays taken fails alone with RUN_LOCKED; the others converge", async (t) => {
+  const dir = await sharedDir();
+  const recipe = path.join(dir, "noop.ts");
+  await fs.writeFile(recipe, "export default async function () {}\n");
+  // two hosts: galleyssh and galleypw each have their own state dir under their home
+  const busy = target({ user: "galleyssh", name: "busy" });
+  const free = target({ user: "galleypw", name: "free" });
+  const holderHost = await connect(t, { user: "galleyssh" });
+  const held = await acquireRunLock(holderHost, "/home/galleyssh/.local/state/galley", {
+    waitMs: 0,
+    command: "another push",
+  });
+  t.after(() => held.release());
+  const phases: string[] = [];
+  const outcomes = await pushFleet({
+    members: [busy, free].map((target) => ({ name: target.name, target, attributes: [] })),
+    mode: "apply",
+    forks: 2,
+    waitMs: 1000,
+    compile: { runList: [recipe], cookbooksDir: path.join(dir, "cookbooks"), attributeFiles: [] },
+    connect: (target) => SshHost.connect(target),
+    onPhase: (name, phase) => {
+      if (phase.phase === "locked") phases.push(`${name}: waiting for ${phase.holder}`);
+    },
+  });
+  const failed = outcomes.get("busy")!;
+  assert.equal(failed.status, "failed");
+  assert.ok("error" in failed && failed.error.code === "RUN_LOCKED", JSON.stringify(failed));
+  assert.match(failed.error.message, /busy with the run of PID \d+ on .* \(another push\) after waiting 1 s/);
+  assert.equal(outcomes.get("free")!.status, "ok", JSON.stringify(outcomes.get("free")));
+  assert.deepEqual(phases.length, 1);
+  assert.match(phases[0]!, /^busy: waiting for the run of PID \d+ on .* since .* \(another push\)$/);
+});
+
 test("ssh interrupt: SIGTERM reaches the remote command and its children; later commands do not start", async (t) => {
   const dir = await sharedDir();
   const cases = [
@@ -92,7 +128,7 @@ test("ssh interrupt: SIGTERM reaches the remote command and its children; later 
     assert.ok(Date.now() - started < 4000, "the command ended on SIGTERM, not by the grace period's kill");
     await until(() => pids.every((pid) => !running(pid)), 3000, "the remote processes to end");
     assert.equal((await refusal(host.exec(["true"]))).code, "INTERRUPTED");
-    await import("node:fs/promises").then((fs) => fs.rm(`${dir}/sleep.pid`));
+    await fs.rm(`${dir}/sleep.pid`);
   }
 });
 
