@@ -16,7 +16,8 @@ import { refusal, sharedDir, signal, sshdForTests } from "./support/sshd.ts";
 // a remote flock held by a channel, so it ends with the connection; a signal reaches the remote
 // command's process group through an SSH "signal" request.
 
-const { target, connect } = sshdForTests();
+const { server, target, connect } = sshdForTests();
+const galley = fileURLToPath(new URL("../bin/galley.js", import.meta.url));
 const holder = fileURLToPath(new URL("./support/hold-run-lock.ts", import.meta.url));
 
 test("ssh run lock: a second run waits for the first, or stops at once with RUN_LOCKED", async (t) => {
@@ -107,11 +108,16 @@ test("push: a host whose run lock stays taken fails alone with RUN_LOCKED; the o
 
 test("ssh interrupt: SIGTERM reaches the remote command and its children; later commands do not start", async (t) => {
   const dir = await sharedDir();
+  // galleyssh without sudo writes there
+  await fs.chmod(dir, 0o1777);
   const cases = [
     { login: {}, options: {} },
     { login: {}, options: { timeoutMs: 60_000 } },
+    // a login shell (dash) that forks: `timeout` then makes a process group of its own
+    { login: { user: "galleyssh" }, options: { timeoutMs: 60_000 } },
     // sudo to root: the login user's kill could not reach root's processes; it runs through sudo too
     { login: { user: "galleyssh", become: true }, options: {} },
+    { login: { user: "galleyssh", become: true }, options: { timeoutMs: 60_000 } },
   ];
   for (const { login, options } of cases) {
     const controller = new AbortController();
@@ -119,6 +125,8 @@ test("ssh interrupt: SIGTERM reaches the remote command and its children; later 
     t.after(() => host.close());
     const script = `sleep 60 & echo $! > ${dir}/sleep.pid; echo $$ > ${dir}/sh.pid; wait`;
     const result = host.exec(["sh", "-c", script], options);
+    // awaited below; a failed wait must not leave it unhandled when the connection closes
+    result.catch(() => {});
     await until(() => safeRead(`${dir}/sleep.pid`) !== "", 10_000, "the remote command");
     const pids = [Number(safeRead(`${dir}/sh.pid`)), Number(safeRead(`${dir}/sleep.pid`))];
     const started = Date.now();
@@ -130,6 +138,52 @@ test("ssh interrupt: SIGTERM reaches the remote command and its children; later 
     assert.equal((await refusal(host.exec(["true"]))).code, "INTERRUPTED");
     await fs.rm(`${dir}/sleep.pid`);
   }
+});
+
+test("push interrupt: SIGTERM stops the remote command, keeps the notification on the host, exits 143", async (t) => {
+  const dir = await sharedDir();
+  // galleyssh (no sudo: its state dir is its own) writes there
+  await fs.chmod(dir, 0o1777);
+  const stateDir = "/home/galleyssh/.local/state/galley";
+  await fs.writeFile(
+    path.join(dir, "long.ts"),
+    `export default async function (r) {
+  r.file("${dir}/app.conf", { content: "v1\\n", notifies: { action: "run", resource: "execute[restart]" } });
+  r.execute("work", { command: "sleep 60 & echo $! > ${dir}/sleep.pid; echo $$ > ${dir}/sh.pid; wait" });
+  r.execute("restart", { command: "echo restarted >> ${dir}/restarts", action: "nothing" });
+}
+`,
+  );
+  const sshd = server();
+  await fs.writeFile(
+    path.join(dir, "inventory.yaml"),
+    `connection: { user: galleyssh, port: ${sshd.port}, key: ${sshd.clientKeyFile}, known_hosts: ${sshd.knownHostsFile} }\nhosts:\n  box: { address: 127.0.0.1 }\n`,
+  );
+  t.after(() => fs.rm(path.join(stateDir, "pending-notifications.json"), { force: true }));
+  const child = node([galley, "push", "-i", "inventory.yaml", "./long.ts"], dir);
+  const { output, exited } = watch(child);
+  t.after(() => signal(child.pid!, "SIGKILL"));
+  await until(
+    () => safeRead(`${dir}/sleep.pid`) !== "",
+    30_000,
+    `the remote command (${output.stdout} ${output.stderr})`,
+  );
+  const pids = [Number(safeRead(`${dir}/sh.pid`)), Number(safeRead(`${dir}/sleep.pid`))];
+  child.kill("SIGTERM");
+  const ended = await exited;
+  assert.equal(ended.code, 143, output.stdout + output.stderr);
+  await until(
+    () => pids.every((pid) => !running(pid)),
+    3000,
+    `the remote processes to end (${output.stdout})`,
+  );
+  assert.match(output.stdout, /^box\s+interrupted\s/m);
+  const pending = JSON.parse(await fs.readFile(path.join(stateDir, "pending-notifications.json"), "utf8"));
+  assert.deepEqual(
+    pending.notifications.map((n: { target: string }) => n.target),
+    ["execute[restart]"],
+  );
+  assert.equal(safeRead(`${dir}/restarts`), "", "the notification was not delivered");
 });
 
 function safeRead(file: string): string {

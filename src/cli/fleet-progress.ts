@@ -100,6 +100,11 @@ export function describeOutcome(outcome: HostOutcome, stream: NodeJS.WriteStream
   }
   const s = outcome.report.summary;
   const changed = outcome.report.mode === "plan" ? `${s.pending} to change` : `${s.changed} changed`;
-  const head = outcome.status === "ok" ? paint("green", "done", stream) : paint("red", "failed", stream);
+  const head =
+    outcome.status === "ok"
+      ? paint("green", "done", stream)
+      : outcome.report.status === "interrupted"
+        ? paint("yellow", "interrupted", stream)
+        : paint("red", "failed", stream);
   return `${head}: ${changed}, ${s.failed} failed (${time})`;
 }

@@ -177,7 +177,7 @@ export function recap(outcomes: Map<string, HostOutcome>): string {
       : "-";
     return [
       name,
-      o.status,
+      "report" in o && o.report.status === "interrupted" ? "interrupted" : o.status,
       String(changed),
       String(s?.unchanged ?? "-"),
       String(s?.failed ?? "-"),

@@ -35,16 +35,34 @@ export interface RawResult {
 const maxChannels = 7;
 
 /**
- * Run before a command that can be interrupted: says the process group it runs in (the sshd
- * session's, from /proc; its pid where there is no /proc) on stderr, then becomes the command.
+ * Run before a command that can be interrupted: says on stderr the process group it runs in (the
+ * sshd session's, from /proc) and its pid (which the command keeps, and which is a group of its
+ * own when the command, like `timeout`, makes one), then becomes the command.
  */
 const announcePid = [
   'c=$1; g=$$; s=""',
   "read -r s < /proc/$$/stat 2>/dev/null",
   // biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansion, not a template
   's=${s##*) }; set -- $s; [ -n "$3" ] && g=$3',
-  'echo "$g" >&2; eval "exec $c"',
+  'echo "$g $$" >&2; eval "exec $c"',
 ].join("; ");
+
+/**
+ * Signals an interrupted command (`sh -c SCRIPT sh SIGNAL GROUP PID`): its session's process
+ * group, its own group, and every process descended from it (a `timeout` under sudo makes a group
+ * of its own), found in /proc.
+ */
+const killScript = [
+  "sig=$1; g=$2; p=$3; pids=$p; list=$p",
+  'while [ -n "$list" ]; do next=""',
+  'for f in /proc/[0-9]*/stat; do s=""; read -r s < "$f" 2>/dev/null || continue',
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansion, not a template
+  "s=${s##*) }; set -- $s",
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansion, not a template
+  'for q in $list; do if [ "$2" = "$q" ]; then c=${f#/proc/}; next="$next ${c%/stat}"; fi; done',
+  'done; pids="$pids $next"; list=$next; done',
+  'kill -s "$sig" -- "-$g" "-$p" $pids 2>/dev/null; exit 0',
+].join("\n");
 
 /**
  * A host reached over SSH (ssh2): one connection for the whole run, commands over exec channels,
@@ -343,23 +361,21 @@ export class SshHost implements LockingHost {
    * the same user, sudo included), then SIGKILL after the grace period, then closes the channel.
    */
   #forwardInterrupt(stream: ClientChannel, interrupt: AbortSignal): void {
-    let group = "";
+    let ids: string[] = [];
     let said = "";
     const onStderr = (chunk: Buffer) => {
       said += chunk.toString("latin1");
       const end = said.indexOf("\n");
       if (end < 0) return;
-      group = said.slice(0, end);
+      ids = said.slice(0, end).split(" ");
       stream.stderr.off("data", onStderr);
     };
     stream.stderr.on("data", onStderr);
     let killer: NodeJS.Timeout | undefined;
     const kill = (name: string) => {
-      if (!/^\d+$/.test(group)) return;
-      const script = 'kill -s "$1" -- "-$2" 2>/dev/null';
-      // a group that is gone already is fine
+      if (ids.length !== 2 || !ids.every((id) => /^\d+$/.test(id))) return;
       // on the spare session: the 7 command channels may all be taken by commands to stop
-      const line = commandLine(["sh", "-c", script, "sh", name, group], {}, this.identity);
+      const line = commandLine(["sh", "-c", killScript, "sh", name, ...ids], {}, this.identity);
       this.#guard(() => this.#run(line)).catch(() => {});
     };
     const onAbort = () => {
