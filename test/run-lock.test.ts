@@ -83,7 +83,7 @@ test("run lock: two applies with different inputs leave the tree wholly one inpu
   }
 });
 
-test("run lock: --wait 0 stops at once with RUN_LOCKED naming the holder; --wait N waits, then stops", async () => {
+test("run lock: --wait 0 stops at once with RUN_LOCKED naming the holder; --wait N waits, then stops (or on SIGTERM)", async () => {
   const state = await tempDir();
   const kitchen = await makeKitchen({ noop: { recipes: { default: recipe("") } } });
   const child = node([holder, "local", state], kitchen);
@@ -107,6 +107,15 @@ test("run lock: --wait 0 stops at once with RUN_LOCKED naming the holder; --wait
     assert.match(waited.stderr, new RegExp(`^waiting for the run of PID ${child.pid} on .* since `, "m"));
     assert.match(waited.stderr, /after waiting 1 s/);
     assert.ok(Date.now() - started < 15_000);
+    // a run waiting for the lock stops at once on SIGTERM
+    const waiting = apply(["noop", "--state-dir", state, "--wait", "60"], kitchen);
+    await until(() => waiting.output.stderr.includes("waiting for"), 15_000, "the waiting line");
+    const signalled = Date.now();
+    waiting.child.kill("SIGTERM");
+    const stopped = await waiting.done;
+    assert.equal(stopped.code, 143, stopped.stderr);
+    assert.match(stopped.stderr, /error\[INTERRUPTED\]: interrupted by SIGTERM/);
+    assert.ok(Date.now() - signalled < 3000);
     const bad = await apply(["noop", "--state-dir", state, "--wait", "soon"], kitchen).done;
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /ARGS_INVALID/);
