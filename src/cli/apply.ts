@@ -4,13 +4,17 @@ import { exitCodes } from "../core/errors.ts";
 import { LocalHost } from "../hosts/local.ts";
 import { defaultStateDir } from "../hosts/statedir.ts";
 import { bundleOf } from "./bundle-open.ts";
+import { acquireRunLock, describeHolder } from "../core/runlock.ts";
+import { type InterruptTrap, trapInterrupts } from "./signals.ts";
 import { formatResource, formatSummary, paint, writeJson, write } from "./output.ts";
 import {
   convergeOptions,
   cookbooksDir,
   type RunListValues,
   runListOptions,
+  runLockOptions,
   secretOptions,
+  waitMs,
 } from "./options.ts";
 
 const options = {
@@ -22,8 +26,12 @@ const options = {
   ...convergeOptions,
 } as const;
 
+// plan writes nothing on the host: it takes no run lock, so it has no --wait
+const applyOptions = { ...options, ...runLockOptions } as const;
+
 interface Values extends RunListValues {
   "state-dir"?: string;
+  wait?: string;
   bundle?: string;
   trust?: string[];
   "no-diff": boolean;
@@ -38,43 +46,80 @@ export function apply(mode: "apply" | "plan") {
         : "show what apply would change, with diffs, changing nothing",
     usage:
       "[RUNLIST…] [--cookbooks DIR] [--attrs FILE] [--json]   (items: cookbook, cookbook::recipe, ./recipe.ts)",
-    options,
+    options: mode === "apply" ? applyOptions : options,
     async run(values: Values, positionals: string[]): Promise<number> {
-      const host = new LocalHost();
-      const bundle = await bundleOf(values, positionals);
-      const runList = bundle ? bundle.runList : positionals;
-      const { catalog, types } = await compileRun({
-        ...(bundle ? { cookbooks: bundle.cookbooks } : {}),
-        runList,
-        cookbooksDir: cookbooksDir(values),
-        attributeFiles: values.attrs ?? [],
-        host,
-        secrets: secretOptions(values),
-      });
-      if (!values.json)
-        write(
-          `${paint("bold", `galley ${mode}`)} ${runList.join(" ")}${bundle ? ` from bundle ${bundle.id.slice(0, 12)}` : ""} on ${host.name} (${catalog.resources.length} resources)\n`,
-        );
-      const report = await converge(catalog, host, {
-        mode,
-        stateDir: values["state-dir"] ?? defaultStateDir(),
-        types,
-        onEvent: (event) => {
-          if (values.json || event.kind !== "resource" || event.report.status === "unchanged") return;
-          write(`${formatResource(event.report, { diffs: !values["no-diff"] })}\n`);
-        },
-      });
-      if (values.json) writeJson(report);
-      else {
-        // resources changed later by a notification are printed again with their final state
-        for (const resource of report.resources) {
-          if (resource.notified?.length && resource.status !== "unchanged") {
-            write(`${formatResource(resource, { diffs: !values["no-diff"] })}\n`);
-          }
-        }
-        write(`${formatSummary(report)}\n`);
+      const trap = trapInterrupts();
+      try {
+        return await run(mode, values, positionals, trap);
+      } finally {
+        trap.dispose();
       }
-      return report.status === "ok" ? exitCodes.ok : exitCodes.runFailed;
     },
   };
+}
+
+async function run(
+  mode: "apply" | "plan",
+  values: Values,
+  positionals: string[],
+  trap: InterruptTrap,
+): Promise<number> {
+  const host = new LocalHost(undefined, { signal: trap.signal });
+  const stateDir = values["state-dir"] ?? defaultStateDir();
+  // one run at a time on this machine: taken before anything is read, held to the end
+  const lock =
+    mode === "apply"
+      ? await acquireRunLock(host, stateDir, {
+          waitMs: waitMs(values),
+          command: "galley apply",
+          signal: trap.signal,
+          onWait: (holder) => process.stderr.write(`waiting for ${describeHolder(holder)}\n`),
+        })
+      : undefined;
+  try {
+    const bundle = await bundleOf(values, positionals);
+    const runList = bundle ? bundle.runList : positionals;
+    const { catalog, types } = await compileRun({
+      ...(bundle ? { cookbooks: bundle.cookbooks } : {}),
+      runList,
+      cookbooksDir: cookbooksDir(values),
+      attributeFiles: values.attrs ?? [],
+      host,
+      secrets: secretOptions(values),
+    });
+    if (!values.json)
+      write(
+        `${paint("bold", `galley ${mode}`)} ${runList.join(" ")}${bundle ? ` from bundle ${bundle.id.slice(0, 12)}` : ""} on ${host.name} (${catalog.resources.length} resources)\n`,
+      );
+    const report = await converge(catalog, host, {
+      mode,
+      stateDir,
+      types,
+      signal: trap.signal,
+      onEvent: (event) => {
+        if (values.json || event.kind !== "resource" || event.report.status === "unchanged") return;
+        write(`${formatResource(event.report, { diffs: !values["no-diff"] })}\n`);
+      },
+    });
+    if (values.json) writeJson(report);
+    else {
+      // resources changed later by a notification are printed again with their final state
+      for (const resource of report.resources) {
+        if (resource.notified?.length && resource.status !== "unchanged") {
+          write(`${formatResource(resource, { diffs: !values["no-diff"] })}\n`);
+        }
+      }
+      write(`${formatSummary(report)}\n`);
+    }
+    if (report.status === "interrupted") {
+      const left = report.resources.filter((r) => r.reason === "interrupted").length;
+      process.stderr.write(
+        `galley ${mode}: interrupted: ${left} resource${left === 1 ? "" : "s"} not run; ${report.notifications.kept.length} notification${report.notifications.kept.length === 1 ? "" : "s"} kept for the next run\n`,
+      );
+      return trap.exitCode() ?? exitCodes.interruptedInt;
+    }
+    return report.status === "ok" ? exitCodes.ok : exitCodes.runFailed;
+  } finally {
+    await lock?.release();
+  }
 }

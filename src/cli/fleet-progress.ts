@@ -79,6 +79,8 @@ function describePhase(phase: HostPhase, stream: NodeJS.WriteStream): string {
       return "gathering facts";
     case "compiling":
       return "compiling";
+    case "locked":
+      return paint("yellow", `waiting for ${phase.holder}`, stream);
     case "converging": {
       const failed = phase.failed ? paint("red", `, ${phase.failed} failed`, stream) : "";
       return `converging ${phase.done}/${phase.total}, ${phase.changed} changed${failed}`;
@@ -98,6 +100,11 @@ export function describeOutcome(outcome: HostOutcome, stream: NodeJS.WriteStream
   }
   const s = outcome.report.summary;
   const changed = outcome.report.mode === "plan" ? `${s.pending} to change` : `${s.changed} changed`;
-  const head = outcome.status === "ok" ? paint("green", "done", stream) : paint("red", "failed", stream);
+  const head =
+    outcome.status === "ok"
+      ? paint("green", "done", stream)
+      : outcome.report.status === "interrupted"
+        ? paint("yellow", "interrupted", stream)
+        : paint("red", "failed", stream);
   return `${head}: ${changed}, ${s.failed} failed (${time})`;
 }

@@ -4,6 +4,7 @@ import type { Lifecycle } from "../lifecycle/lifecycle.ts";
 import { lifecycleEvents } from "../stacks/schema.ts";
 import { finish, progressOptions, stackFile, stackOptions } from "./lifecycle-output.ts";
 import { paint, write, writeJson } from "./output.ts";
+import { trapInterrupts } from "./signals.ts";
 
 interface Values {
   stack?: string;
@@ -14,6 +15,7 @@ interface Values {
   app?: string;
   limit?: string;
   event?: string;
+  wait?: string;
 }
 
 const selectOptions = {
@@ -32,12 +34,18 @@ async function withLifecycle(
     import("../lifecycle/lifecycle.ts"),
   ]);
   const context = await openStack(stackFile(values.stack, command));
+  const trap = trapInterrupts();
   try {
-    const lifecycle = new Lifecycle(context, progressOptions(values.json, values.forks));
+    const lifecycle = new Lifecycle(
+      context,
+      progressOptions(values.json, values.forks, { wait: values.wait, signal: trap.signal }),
+    );
     await fn(lifecycle, context);
     await lifecycle.idle();
-    return finish(context, lifecycle, values.json);
+    const code = finish(context, lifecycle, values.json);
+    return trap.exitCode() ?? code;
   } finally {
+    trap.dispose();
     context.store.close();
   }
 }

@@ -4,6 +4,7 @@ import { exitCodes, GalleyError } from "../core/errors.ts";
 import type { EventSummary, Lifecycle, LifecycleOptions } from "../lifecycle/lifecycle.ts";
 import type { StackContext } from "../lifecycle/context.ts";
 import type { InstanceResult } from "../lifecycle/events.ts";
+import { runLockOptions, waitMs } from "./options.ts";
 import { paint, write, writeJson } from "./output.ts";
 
 /** Options every stack command shares. */
@@ -14,6 +15,7 @@ export const stackOptions = {
     description: "the stack: a stack file, or NAME for stacks/NAME.yaml in this folder",
   },
   forks: { type: "string", description: "instances converged at once (default: all)" },
+  ...runLockOptions,
   json: { type: "boolean", default: false, description: "print one JSON object instead of text" },
   help: { type: "boolean", short: "h", description: "show this help" },
 } as const;
@@ -35,8 +37,15 @@ export function stackFile(name: string | undefined, command: string): string {
   return file;
 }
 
-/** Progress on stderr: status changes and each instance's part in each event as it ends. */
-export function progressOptions(json: boolean, forks: string | undefined): LifecycleOptions {
+/**
+ * Progress on stderr: status changes, an instance waiting for another run on its host, and each
+ * instance's part in each event as it ends. `wait` is --wait; `signal` interrupts the events.
+ */
+export function progressOptions(
+  json: boolean,
+  forks: string | undefined,
+  run: { wait?: string | undefined; signal?: AbortSignal } = {},
+): LifecycleOptions {
   const out = (line: string) => process.stderr.write(`${line}\n`);
   const options: LifecycleOptions = {
     log: (line) => out(paint("dim", line, process.stderr)),
@@ -55,6 +64,11 @@ export function progressOptions(json: boolean, forks: string | undefined): Lifec
           `${name.padEnd(12)} ${event.kind} #${event.id} (state ${event.stateVersion}): ${describe(result)}`,
         );
     },
+  };
+  options.waitMs = waitMs(run);
+  if (run.signal) options.signal = run.signal;
+  options.onPhase = (kind, instance, phase) => {
+    if (phase.phase === "locked") out(`${instance.padEnd(12)} ${kind}: waiting for ${phase.holder}`);
   };
   void json;
   if (forks !== undefined) {

@@ -84,7 +84,8 @@ function catchLateFailures(json: boolean): () => void {
 
 function report(error: unknown, json: boolean): number {
   if (isGalleyError(error)) {
-    const exit = errorCodes[error.code] ?? exitCodes.userError;
+    // an interruption exits 130 or 143 by its signal
+    const exit = (error as { exitCode?: number }).exitCode ?? errorCodes[error.code] ?? exitCodes.userError;
     // a message may quote a value that came from an encrypted attribute file
     const message = scrubSecrets(error.message);
     const hint = error.hint === undefined ? undefined : scrubSecrets(error.hint);

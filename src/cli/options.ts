@@ -1,5 +1,6 @@
 import * as path from "node:path";
 import type { SecretOptions } from "../cookbooks/cookbook.ts";
+import { GalleyError } from "../core/errors.ts";
 
 /** Options shared by the commands that compile a run list. */
 export const runListOptions = {
@@ -35,6 +36,27 @@ export const convergeOptions = {
       "run the bundle only if FILE.sig is signed by this public key (galley bundle keygen); repeatable; adds to $GALLEY_BUNDLE_TRUST",
   },
 } as const;
+
+/** The option of commands that take each host's run lock (apply, push, lifecycle events). */
+export const runLockOptions = {
+  wait: {
+    type: "string",
+    description:
+      "seconds to wait for a run in progress on a host before giving up (default 600; 0: fail at once)",
+  },
+} as const;
+
+/** How long to wait for a host's run lock: --wait SECONDS, 600 s by default. */
+export function waitMs(values: { wait?: string | undefined }): number {
+  if (values.wait === undefined) return 600_000;
+  const seconds = Number(values.wait);
+  if (values.wait.trim() === "" || !Number.isFinite(seconds) || seconds < 0) {
+    throw new GalleyError("ARGS_INVALID", `--wait ${values.wait}: expected a number of seconds, 0 or more`, {
+      hint: "for example --wait 60, or --wait 0 to fail at once when another run holds the host",
+    });
+  }
+  return Math.round(seconds * 1000);
+}
 
 export interface RunListValues {
   cookbooks: string;

@@ -83,7 +83,12 @@ export function formatSummary(report: Report): string {
       : [`${s.changed} changed`, `${s.unchanged} unchanged`];
   parts.push(`${s.failed} failed`, `${s.skipped} skipped`);
   if (s.ignored) parts.push(`${s.ignored} failed (ignored)`);
-  const head = report.status === "ok" ? paint("green", "ok") : paint("red", "failed");
+  const head =
+    report.status === "ok"
+      ? paint("green", "ok")
+      : report.status === "interrupted"
+        ? paint("yellow", "interrupted")
+        : paint("red", "failed");
   const lines = [
     `${head}: ${parts.join(", ")} in ${(report.durationMs / 1000).toFixed(2)}s on ${report.host}`,
   ];
@@ -96,7 +101,7 @@ export function formatSummary(report: Report): string {
     lines.push(
       paint(
         "yellow",
-        `  kept for the next run: ${n.target} ${n.action} (from ${n.by}): it could not be delivered`,
+        `  kept for the next run: ${n.target} ${n.action} (from ${n.by}): ${report.status === "interrupted" ? "the run was interrupted before it" : "it could not be delivered"}`,
       ),
     );
   }

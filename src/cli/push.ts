@@ -2,13 +2,16 @@ import * as path from "node:path";
 import { exitCodes, GalleyError } from "../core/errors.ts";
 import type { FleetMember, HostOutcome } from "../fleet/push.ts";
 import { describeOutcome, FleetProgress } from "./fleet-progress.ts";
+import { trapInterrupts } from "./signals.ts";
 import { formatResource, paint, write, writeJson } from "./output.ts";
 import {
   convergeOptions,
   cookbooksDir,
   type RunListValues,
   runListOptions,
+  runLockOptions,
   secretOptions,
+  waitMs,
 } from "./options.ts";
 
 const options = {
@@ -34,6 +37,7 @@ const options = {
     description: "stop starting hosts once more than this percentage of hosts failed or was unreachable",
   },
   ...convergeOptions,
+  ...runLockOptions,
 } as const;
 
 interface Values extends RunListValues {
@@ -45,6 +49,7 @@ interface Values extends RunListValues {
   "no-diff": boolean;
   bundle?: string;
   trust?: string[];
+  wait?: string;
 }
 
 /** The most hosts converged at once when --forks is not given. */
@@ -53,7 +58,8 @@ const defaultForkCap = 50;
 /** `galley push`: converge the inventory's hosts over SSH, in parallel. */
 export const pushCommand = {
   summary: "converge many hosts over SSH (agentless push), in parallel",
-  usage: "-i INVENTORY [--limit PATTERN] [--forks N] [--plan] [--max-fail-percent P] [--json] RUNLIST…",
+  usage:
+    "-i INVENTORY [--limit PATTERN] [--forks N] [--plan] [--max-fail-percent P] [--wait SECONDS] [--json] RUNLIST…",
   options,
   async run(values: Values, positionals: string[]): Promise<number> {
     if (!values.inventory) {
@@ -90,6 +96,7 @@ export const pushCommand = {
       });
     }
     const mode = values.plan ? "plan" : "apply";
+    const wait = waitMs(values);
     // on stderr, so --json stays one object on stdout
     const progress = new FleetProgress(members.map((m) => m.name));
     if (!values.json) {
@@ -97,10 +104,14 @@ export const pushCommand = {
         `${paint("bold", `galley push${values.plan ? " --plan" : ""}`)} ${runList.join(" ")} to ${members.length} host${members.length === 1 ? "" : "s"} (${forks} at once)\n`,
       );
     }
+    const trap = trapInterrupts();
     const outcomes = await pushFleet({
       members,
       mode,
       forks,
+      waitMs: wait,
+      command: "galley push",
+      signal: trap.signal,
       ...(maxFailPercent === undefined ? {} : { maxFailPercent }),
       compile: {
         runList,
@@ -109,18 +120,18 @@ export const pushCommand = {
         secrets: secretOptions(values),
         ...(bundle ? { cookbooks: bundle.cookbooks } : {}),
       },
-      connect: (target, onAttempt) => SshHost.connect(target, { onAttempt }),
+      connect: (target, onAttempt) => SshHost.connect(target, { onAttempt, signal: trap.signal }),
       onPhase: (name, phase) => {
         progress.update(name, phase);
         if (phase.phase === "done" && !values.json)
           progress.print(hostChanges(name, phase.outcome, !values["no-diff"]));
       },
-    });
+    }).finally(() => trap.dispose());
     progress.finish();
     if (values.json)
       writeJson({ hosts: Object.fromEntries([...outcomes].map(([name, o]) => [name, jsonOutcome(o)])) });
     else write(`\n${recap(outcomes)}\n`);
-    return exitCode([...outcomes.values()]);
+    return trap.exitCode() ?? exitCode([...outcomes.values()]);
   },
 };
 
@@ -165,7 +176,7 @@ export function recap(outcomes: Map<string, HostOutcome>): string {
       : "-";
     return [
       name,
-      o.status,
+      "report" in o && o.report.status === "interrupted" ? "interrupted" : o.status,
       String(changed),
       String(s?.unchanged ?? "-"),
       String(s?.failed ?? "-"),

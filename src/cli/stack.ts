@@ -2,6 +2,7 @@ import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import { parseDocument } from "yaml";
 import { exitCodes, GalleyError } from "../core/errors.ts";
+import { trapInterrupts } from "./signals.ts";
 import { finish, instanceTable, progressOptions, stackFile, stackOptions } from "./lifecycle-output.ts";
 import { paint, write, writeJson } from "./output.ts";
 
@@ -17,6 +18,7 @@ interface Values {
   json: boolean;
   to?: string;
   name?: string;
+  wait?: string;
 }
 
 const subcommands = ["up", "down", "status", "clone"] as const;
@@ -50,11 +52,20 @@ export const stackCommand = {
     try {
       // status only reads: it records nothing, not even the stack as applied
       if (subcommand === "status") return status(context, values.json);
-      const lifecycle = new Lifecycle(context, progressOptions(values.json, values.forks));
-      if (subcommand === "up") await lifecycle.up();
-      else await lifecycle.down();
-      await lifecycle.idle();
-      return finish(context, lifecycle, values.json);
+      const trap = trapInterrupts();
+      try {
+        const lifecycle = new Lifecycle(
+          context,
+          progressOptions(values.json, values.forks, { wait: values.wait, signal: trap.signal }),
+        );
+        if (subcommand === "up") await lifecycle.up();
+        else await lifecycle.down();
+        await lifecycle.idle();
+        const code = finish(context, lifecycle, values.json);
+        return trap.exitCode() ?? code;
+      } finally {
+        trap.dispose();
+      }
     } finally {
       context.store.close();
     }

@@ -6,6 +6,7 @@ import * as path from "node:path";
 import { pipeline } from "node:stream/promises";
 import { GalleyError } from "../core/errors.ts";
 import { parseCookbookMetadata } from "./cookbook.ts";
+import { withMirrorLock } from "./mirror-lock.ts";
 import { cookbookDigest } from "./digest.ts";
 import { recordOrigin } from "./origin.ts";
 import type { Candidate } from "./resolve.ts";
@@ -60,6 +61,11 @@ async function updateMirror(session: GitSession, origin: GitOrigin): Promise<str
   const id = createHash("sha256").update(origin.url).digest("hex").slice(0, 16);
   const dir = path.join(session.cache, "git", `${id}.git`);
   session.log(`fetching ${origin.name} from ${origin.url}`);
+  // one clone or fetch of a mirror at a time, across sessions and processes sharing the cache
+  return withMirrorLock(dir, () => cloneOrFetch(dir, origin));
+}
+
+async function cloneOrFetch(dir: string, origin: GitOrigin): Promise<string> {
   if (await exists(dir)) {
     // the mirror's refspec (+refs/*:refs/*) already forces tags: --tags would refuse a moved tag
     const result = await git(["fetch", "--quiet", "--prune", "origin"], dir);

@@ -24,6 +24,8 @@ export interface ConvergeOptions {
   /** how many reads may run at once while prefetching */
   concurrency?: number;
   onEvent?: (event: ConvergeEvent) => void;
+  /** aborted: the run stops before the next resource, delivers no more notifications and says `interrupted` */
+  signal?: AbortSignal | undefined;
 }
 
 export type ConvergeEvent =
@@ -101,6 +103,14 @@ class Run {
     this.prefetch(0);
     for (let index = 0; index < total; index++) {
       const resource = this.catalog.resources[index]!;
+      if (this.options.signal?.aborted) {
+        this.reports.set(resource.id, {
+          ...this.reports.get(resource.id)!,
+          status: "skipped",
+          reason: "interrupted",
+        });
+        continue;
+      }
       this.cursor = index;
       await this.visit(resource);
       if (this.afterSource.size > 0) await this.deliverAfterSource(resource);
@@ -125,7 +135,7 @@ class Run {
     }
     const summary = summarize(resources);
     return {
-      status: summary.failed > 0 ? "failed" : "ok",
+      status: this.options.signal?.aborted ? "interrupted" : summary.failed > 0 ? "failed" : "ok",
       mode: this.options.mode,
       host: this.host.name,
       runList: this.catalog.runList,
@@ -333,7 +343,8 @@ class Run {
   async deliverDelayed(): Promise<void> {
     for (const delivery of this.delayed) {
       if (this.delivered(delivery)) continue;
-      if (!(await this.deliver(delivery))) this.keep(delivery);
+      // an interrupted run delivers nothing more: what is queued stays in the ledger for the next run
+      if (this.options.signal?.aborted || !(await this.deliver(delivery))) this.keep(delivery);
     }
   }
 
@@ -500,6 +511,9 @@ class Run {
   /** After the last delivery: drops intents whose source did not change, saves, clears the run marker. */
   async closeLedger(): Promise<void> {
     if (this.plan || !this.ledger) return;
+    // interrupted: the host refuses new commands; the ledger on disk and the marker stay as they are,
+    // so the next run delivers what is recorded and sweeps
+    if (this.options.signal?.aborted) return;
     if (this.unconfirmed.size > 0) {
       this.ledger.entries = this.ledger.entries.filter((entry) => !this.unconfirmed.has(entry));
       this.ledgerDirty = true;

@@ -64,6 +64,10 @@ export const errorCodes = {
   BECOME_FAILED: 4,
   /** the container provider cannot run here (not root, not Linux, a tool missing) or a host is wrong */
   PROVIDER_FAILED: 5,
+  /** another run holds the host's run lock and did not end within --wait */
+  RUN_LOCKED: 6,
+  /** the run was stopped by SIGINT (Ctrl-C) or SIGTERM; the command exits 130 or 143 */
+  INTERRUPTED: 130,
   RESOURCE_TYPE_ERROR: 3,
   APPLY_FAILED: 1,
   EXEC_FAILED: 1,
@@ -84,6 +88,12 @@ export const exitCodes = {
   unreachable: 4,
   /** the container provider failed: not root, not Linux, a tool missing, a host in a bad state */
   providerFailed: 5,
+  /** another run held the host's run lock for longer than --wait */
+  runLocked: 6,
+  /** interrupted by SIGINT (Ctrl-C): 128 + 2 */
+  interruptedInt: 130,
+  /** interrupted by SIGTERM: 128 + 15 */
+  interruptedTerm: 143,
 } as const;
 
 /** Whether a value is a GalleyError (also across module copies). */

@@ -93,6 +93,28 @@ export interface Facts {
   user: { name: string; uid: number; gid: number; home: string };
 }
 
+/** A kernel lock held on a host: the kernel drops it when its holder ends, whatever the way. */
+export interface HeldLock {
+  release(): Promise<void>;
+}
+
+/**
+ * Optional ability: an exclusive flock(2) on a file of the host, held by a process that ends with
+ * this Galley process (local) or with its connection (SSH), so a crashed holder never leaves it
+ * behind. Resolves undefined when `waitMs` passed without it (0: one try).
+ */
+export interface LockingHost extends Host {
+  lock(
+    file: string,
+    options: { waitMs: number; signal?: AbortSignal | undefined },
+  ): Promise<HeldLock | undefined>;
+}
+
+/** Whether a host can take kernel locks. */
+export function canLock(host: Host): host is LockingHost {
+  return typeof (host as Partial<LockingHost>).lock === "function";
+}
+
 /** Whether a host has the optional file-system abilities. */
 export function hasFs(host: Host): host is FsHost {
   return typeof (host as Partial<FsHost>).mkdir === "function";

@@ -34,7 +34,8 @@ export interface PendingNotification {
 
 /** What a converge did, resource by resource. */
 export interface Report {
-  status: "ok" | "failed";
+  /** interrupted: stopped by SIGINT or SIGTERM before its end */
+  status: "ok" | "failed" | "interrupted";
   mode: "apply" | "plan";
   host: string;
   runList: string[];

@@ -1,9 +1,10 @@
 import type { Attributes } from "../core/attributes.ts";
 import { type ConvergeEvent, converge } from "../core/converge.ts";
 import { errorMessage, type GalleyError, isGalleyError } from "../core/errors.ts";
-import type { Host } from "../core/host.ts";
+import type { HeldLock, Host } from "../core/host.ts";
 import { limit } from "../core/limit.ts";
 import type { Report } from "../core/report.ts";
+import { acquireRunLock, describeHolder } from "../core/runlock.ts";
 import { scrubSecrets } from "../core/secrets.ts";
 import type { CompileRunListOptions } from "../cookbooks/solo.ts";
 import type { SshTarget } from "../hosts/target.ts";
@@ -43,6 +44,8 @@ export type HostPhase =
   | { phase: "waiting" }
   | { phase: "connecting"; attempt?: number }
   | { phase: "facts" }
+  /** another run holds the host's run lock: this one waits for it */
+  | { phase: "locked"; holder: string }
   | { phase: "compiling" }
   | { phase: "converging"; done: number; total: number; changed: number; failed: number }
   | { phase: "done"; outcome: HostOutcome };
@@ -70,6 +73,12 @@ export interface FleetOptions {
   /** stop starting hosts once more than this share (0–100) of all hosts failed or was unreachable */
   maxFailPercent?: number;
   onPhase?: (name: string, phase: HostPhase) => void;
+  /** how long a host waits for another run's lock before it fails with RUN_LOCKED (default 600 s) */
+  waitMs?: number | undefined;
+  /** what runs, for the lock's holder description: "galley push", "galley run deploy" */
+  command?: string | undefined;
+  /** aborted (SIGINT, SIGTERM): hosts not started are skipped, running converges stop as interrupted */
+  signal?: AbortSignal | undefined;
 }
 
 /** Error codes that mean the host could not be reached, not that something on it failed. */
@@ -98,7 +107,7 @@ export async function pushFleet(options: FleetOptions): Promise<Map<string, Host
     options.members.map((member) =>
       run(async () => {
         let outcome: HostOutcome;
-        const reason = member.skip?.();
+        const reason = options.signal?.aborted ? "interrupted" : member.skip?.();
         if (reason !== undefined) {
           outcome = { status: "skipped", reason, durationMs: 0 };
         } else if (tooManyFailed()) {
@@ -124,11 +133,22 @@ async function pushHost(member: FleetMember, options: FleetOptions): Promise<Hos
   const elapsed = () => Math.round(performance.now() - started);
   const phase = (p: HostPhase) => options.onPhase?.(member.name, p);
   let host: RemoteHost | undefined;
+  let lock: HeldLock | undefined;
   try {
     phase({ phase: "connecting" });
     host = await options.connect(member.target, (attempt) => phase({ phase: "connecting", attempt }));
     phase({ phase: "facts" });
     const facts = await host.facts();
+    const stateDir = remoteStateDir(facts.user);
+    // one run at a time on each host: a plan writes nothing there and takes no lock
+    if (options.mode === "apply") {
+      lock = await acquireRunLock(host, stateDir, {
+        waitMs: options.waitMs ?? 600_000,
+        command: options.command ?? "galley push",
+        signal: options.signal,
+        onWait: (holder) => phase({ phase: "locked", holder: describeHolder(holder) }),
+      });
+    }
     phase({ phase: "compiling" });
     const { compileRun } = await import("../cookbooks/solo.ts");
     const { catalog, types } = await compileRun({
@@ -142,8 +162,9 @@ async function pushHost(member: FleetMember, options: FleetOptions): Promise<Hos
     let failed = 0;
     const report = await converge(catalog, host, {
       mode: options.mode,
-      stateDir: remoteStateDir(facts.user),
+      stateDir,
       types,
+      signal: options.signal,
       ...(host.readConcurrency ? { concurrency: host.readConcurrency } : {}),
       onEvent: (event: ConvergeEvent) => {
         if (event.kind === "start")
@@ -161,6 +182,7 @@ async function pushHost(member: FleetMember, options: FleetOptions): Promise<Hos
     if (lost) return { status: "unreachable", error: describe(lost), durationMs: elapsed() };
     return { status: "failed", error: describe(error), durationMs: elapsed() };
   } finally {
+    await lock?.release().catch(() => {});
     await host?.close().catch(() => {});
   }
 }

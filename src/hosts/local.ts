@@ -4,27 +4,48 @@ import { closeSync, lstatSync, openSync, readFileSync, readlinkSync, readSync, s
 import * as os from "node:os";
 import * as path from "node:path";
 import { GalleyError } from "../core/errors.ts";
-import type { ExecOptions, ExecResult, Facts, FsHost, Stat, WriteOptions } from "../core/host.ts";
+import { interruptGraceMs, signalOf } from "../core/interrupt.ts";
+import type {
+  ExecOptions,
+  ExecResult,
+  Facts,
+  FsHost,
+  HeldLock,
+  LockingHost,
+  Stat,
+  WriteOptions,
+} from "../core/host.ts";
 import { type Accounts, parseAccounts } from "./accounts.ts";
 import { parseOsRelease } from "./facts.ts";
+import { flockLocal } from "./flock.ts";
 import { tempPath } from "./temp-files.ts";
 
 /** The machine Galley runs on: solo mode (`galley apply`). */
-export class LocalHost implements FsHost {
+export class LocalHost implements FsHost, LockingHost {
   readonly name: string;
   #accounts: { stamp: string; value: Accounts } | undefined;
   #accountsChecked = false;
   /** sizes of regular files stat'ed in this turn of the event loop, for the readFile that follows */
   #statSizes = new Map<string, number>();
   #facts: Facts | undefined;
+  readonly #interrupt: AbortSignal | undefined;
+  readonly #graceMs: number;
 
-  constructor(name = os.hostname()) {
+  /**
+   * `signal` interrupts the run: each running command's process group gets the signal Galley
+   * received (SIGINT or SIGTERM), then SIGKILL after `graceMs`; later commands do not start.
+   */
+  constructor(name = os.hostname(), options: { signal?: AbortSignal | undefined; graceMs?: number } = {}) {
     this.name = name;
+    this.#interrupt = options.signal;
+    this.#graceMs = options.graceMs ?? interruptGraceMs;
   }
 
   exec(argv: readonly string[], options: ExecOptions = {}): Promise<ExecResult> {
     const [command, ...args] = wrapUser(argv, options.user);
     const started = performance.now();
+    const interrupt = this.#interrupt;
+    if (interrupt?.aborted) return Promise.reject(interrupt.reason);
     return new Promise((resolve, reject) => {
       // its own process group, so that a timeout ends the command's children too
       const child = spawn(command!, args, {
@@ -45,12 +66,23 @@ export class LocalHost implements FsHost {
                 child.kill("SIGKILL");
               }
             }, options.timeoutMs);
+      let killer: NodeJS.Timeout | undefined;
+      const onInterrupt = () => {
+        signalGroup(child.pid, signalOf(interrupt?.reason));
+        killer = setTimeout(() => signalGroup(child.pid, "SIGKILL"), this.#graceMs);
+      };
+      interrupt?.addEventListener("abort", onInterrupt, { once: true });
+      const settle = () => {
+        clearTimeout(timer);
+        clearTimeout(killer);
+        interrupt?.removeEventListener("abort", onInterrupt);
+      };
       const stdout: Buffer[] = [];
       const stderr: Buffer[] = [];
       child.stdout.on("data", (chunk: Buffer) => stdout.push(chunk));
       child.stderr.on("data", (chunk: Buffer) => stderr.push(chunk));
       child.on("error", (error: NodeJS.ErrnoException) => {
-        clearTimeout(timer);
+        settle();
         if (error.code === "ENOENT") {
           resolve({
             argv,
@@ -63,7 +95,7 @@ export class LocalHost implements FsHost {
         } else reject(error);
       });
       child.on("close", (code, signal) => {
-        clearTimeout(timer);
+        settle();
         resolve({
           argv,
           exitCode: code ?? 128 + (signal ? os.constants.signals[signal] : 0),
@@ -215,6 +247,13 @@ export class LocalHost implements FsHost {
     }
   }
 
+  lock(
+    file: string,
+    options: { waitMs: number; signal?: AbortSignal | undefined },
+  ): Promise<HeldLock | undefined> {
+    return flockLocal(file, options);
+  }
+
   /**
    * Users and groups, re-read whenever /etc/passwd or /etc/group changed. Checked once per turn of
    * the event loop: 1700 prefetched reads in one turn see one snapshot, and anything that changed
@@ -250,6 +289,16 @@ function resolveId(name: string, id: number | undefined, kind: "user" | "group")
   throw new GalleyError("APPLY_FAILED", `${kind} '${name}' does not exist on this host`, {
     hint: `declare it with r.${kind}("${name}") before using it as an owner, or fix the name`,
   });
+}
+
+// the command's whole process group: a shell's children too
+function signalGroup(pid: number | undefined, signal: NodeJS.Signals): void {
+  if (pid === undefined) return;
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // the group is gone already
+  }
 }
 
 function wrapUser(argv: readonly string[], user: string | undefined): string[] {

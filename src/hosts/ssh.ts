@@ -1,10 +1,20 @@
 import * as os from "node:os";
 import type { ClientChannel, SFTPWrapper } from "ssh2";
 import { GalleyError } from "../core/errors.ts";
-import type { ExecOptions, ExecResult, Facts, Host, Stat, WriteOptions } from "../core/host.ts";
+import { interruptGraceMs, signalOf } from "../core/interrupt.ts";
+import type {
+  ExecOptions,
+  ExecResult,
+  Facts,
+  HeldLock,
+  LockingHost,
+  Stat,
+  WriteOptions,
+} from "../core/host.ts";
 import { limit } from "../core/limit.ts";
+import { flockArgv, lockConflict } from "./flock.ts";
 import { ReadBatch } from "./remote-batch.ts";
-import { becomeMarker, commandLine, type RemoteIdentity } from "./remote-command.ts";
+import { becomeMarker, commandLine, type RemoteIdentity, shellQuote } from "./remote-command.ts";
 import { factsScript, parseFacts } from "./remote-facts.ts";
 import { writeRemoteFile } from "./remote-write.ts";
 import { type ConnectOptions, openConnection, type SshConnection, unreachable } from "./ssh-connect.ts";
@@ -18,14 +28,47 @@ export interface RawResult {
   durationMs: number;
 }
 
-/** sshd allows 10 sessions per connection (MaxSessions): 8 commands, the SFTP session, one spare. */
-const maxChannels = 8;
+/**
+ * sshd allows 10 sessions per connection (MaxSessions): 7 commands, the SFTP session, the run
+ * lock's channel, and one spare for the command that stops the others on an interrupt.
+ */
+const maxChannels = 7;
+
+/**
+ * Run before a command that can be interrupted: says on stderr the process group it runs in (the
+ * sshd session's, from /proc) and its pid (which the command keeps, and which is a group of its
+ * own when the command, like `timeout`, makes one), then becomes the command.
+ */
+const announcePid = [
+  'c=$1; g=$$; s=""',
+  "read -r s < /proc/$$/stat 2>/dev/null",
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansion, not a template
+  's=${s##*) }; set -- $s; [ -n "$3" ] && g=$3',
+  'echo "$g $$" >&2; eval "exec $c"',
+].join("; ");
+
+/**
+ * Signals an interrupted command (`sh -c SCRIPT sh SIGNAL GROUP PID`): its session's process
+ * group, its own group, and every process descended from it (a `timeout` under sudo makes a group
+ * of its own), found in /proc.
+ */
+const killScript = [
+  "sig=$1; g=$2; p=$3; pids=$p; list=$p",
+  'while [ -n "$list" ]; do next=""',
+  'for f in /proc/[0-9]*/stat; do s=""; read -r s < "$f" 2>/dev/null || continue',
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansion, not a template
+  "s=${s##*) }; set -- $s",
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansion, not a template
+  'for q in $list; do if [ "$2" = "$q" ]; then c=${f#/proc/}; next="$next ${c%/stat}"; fi; done',
+  'done; pids="$pids $next"; list=$next; done',
+  'kill -s "$sig" -- "-$g" "-$p" $pids 2>/dev/null; exit 0',
+].join("\n");
 
 /**
  * A host reached over SSH (ssh2): one connection for the whole run, commands over exec channels,
  * file transfers over SFTP, and reads batched into a few remote commands.
  */
-export class SshHost implements Host {
+export class SshHost implements LockingHost {
   readonly name: string;
   /** how many reads the engine may have in flight: reads are batched, so many is good */
   readonly readConcurrency = 4096;
@@ -46,8 +89,12 @@ export class SshHost implements Host {
   #facts: Promise<Facts> | undefined;
   #staging: Promise<string> | undefined;
 
-  private constructor(target: SshTarget, connection: SshConnection) {
+  /** aborted: running commands get the signal over their channel, then SIGKILL; no new one starts */
+  readonly #interrupt: AbortSignal | undefined;
+
+  private constructor(target: SshTarget, connection: SshConnection, interrupt?: AbortSignal) {
     this.name = target.name;
+    this.#interrupt = interrupt;
     this.target = target;
     this.#connection = connection;
     const become = target.become && target.becomeUser !== target.user ? target.becomeUser : undefined;
@@ -84,7 +131,7 @@ export class SshHost implements Host {
    */
   static async connect(target: SshTarget, options: ConnectOptions = {}): Promise<SshHost> {
     const connection = await openConnection(target, options);
-    const host = new SshHost(target, connection);
+    const host = new SshHost(target, connection, options.signal);
     if (host.identity.become !== undefined) {
       options.onStatus?.("checking sudo");
       try {
@@ -103,11 +150,18 @@ export class SshHost implements Host {
   }
 
   async exec(argv: readonly string[], options: ExecOptions = {}): Promise<ExecResult> {
+    const interrupt = this.#interrupt;
+    if (interrupt?.aborted) throw interrupt.reason;
+    const line = commandLine(argv, options, this.identity);
+    // root sessions cannot take SSH "signal" requests (sshd runs them without privilege separation):
+    // an interruptible command says its process group, and an interrupt kills its process group by command
     const raw = await this.runRaw(
-      commandLine(argv, options, this.identity),
+      interrupt ? `sh -c ${shellQuote(announcePid)} sh ${shellQuote(line)}` : line,
       options.input,
       options.timeoutMs,
+      interrupt ? (stream) => this.#forwardInterrupt(stream, interrupt) : undefined,
     );
+    if (interrupt) raw.stderr = raw.stderr.subarray(raw.stderr.indexOf(10) + 1);
     const timedOut =
       options.timeoutMs !== undefined && raw.exitCode === 137 && raw.durationMs >= options.timeoutMs;
     return {
@@ -151,6 +205,69 @@ export class SshHost implements Host {
       this.#facts = undefined;
     });
     return this.#facts;
+  }
+
+  /**
+   * Takes an exclusive flock on a remote file, held by `flock … cat` on its own channel (sshd's
+   * spare session, outside the 8 command channels): when the connection drops, sshd closes the
+   * command's stdin, `cat` ends and the remote kernel drops the lock.
+   */
+  lock(
+    file: string,
+    options: { waitMs: number; signal?: AbortSignal | undefined },
+  ): Promise<HeldLock | undefined> {
+    return this.#guard(
+      () =>
+        new Promise<HeldLock | undefined>((resolve, reject) => {
+          this.#connection.client.exec(
+            commandLine(flockArgv(file, options.waitMs), {}, this.identity),
+            (error, stream) => {
+              if (error) return reject(this.#failure(error, `lock ${file}`));
+              let locked = false;
+              let exitCode: number | undefined;
+              let stderr = "";
+              const onAbort = () => {
+                stream.close();
+                reject(options.signal?.reason);
+              };
+              options.signal?.addEventListener("abort", onAbort, { once: true });
+              const settle = () => options.signal?.removeEventListener("abort", onAbort);
+              const closed = new Promise<void>((done) => stream.on("close", () => done()));
+              stream.stderr.on("data", (chunk: Buffer) => {
+                stderr += chunk.toString("utf8");
+              });
+              stream.on("exit", (code: number | null) => {
+                exitCode = code ?? undefined;
+              });
+              stream.on("error", () => {});
+              stream.once("data", () => {
+                locked = true;
+                settle();
+                resolve({
+                  release: async () => {
+                    stream.end();
+                    await Promise.race([closed, this.closed]);
+                  },
+                });
+              });
+              stream.on("close", () => {
+                settle();
+                if (locked) return;
+                if (exitCode === lockConflict) return resolve(undefined);
+                const said = stderr.replaceAll(becomeMarker, "").trim();
+                reject(
+                  this.#lost ??
+                    new GalleyError(
+                      "EXEC_FAILED",
+                      `cannot lock ${file} on ${this.name}: ${said || `flock exited ${exitCode ?? "without a status"}`}`,
+                      { hint: "the host needs flock(1) (util-linux) and a writable state dir" },
+                    ),
+                );
+              });
+            },
+          );
+        }),
+    );
   }
 
   /** Ends the connection (and the jump host's); removes the upload directory of a become host. */
@@ -204,31 +321,76 @@ export class SshHost implements Host {
   }
 
   /**
-   * Runs one command line on an exec channel (at most 8 at once) and collects its output. A timed
+   * Runs one command line on an exec channel (at most 7 at once) and collects its output. A timed
    * command whose remote `timeout` never answers is given up 10 s after its time.
    */
-  runRaw(command: string, input?: string | Uint8Array, timeoutMs?: number): Promise<RawResult> {
-    return this.#guard(() =>
-      this.#channels(
-        () =>
-          new Promise<RawResult>((resolve, reject) => {
-            const started = performance.now();
-            this.stats.commands += 1;
-            this.#pending.add(reject);
-            const done = (result: RawResult | GalleyError) => {
-              this.#pending.delete(reject);
-              if (result instanceof GalleyError) reject(result);
-              else resolve(result);
-            };
-            this.#connection.client.exec(command, (error, stream) => {
-              if (error) return done(this.#failure(error, "start a command"));
-              collect(stream, input, timeoutMs, started, (result) =>
-                done(result ?? this.#lost ?? this.#dropped()),
-              );
-            });
-          }),
-      ),
-    );
+  runRaw(
+    command: string,
+    input?: string | Uint8Array,
+    timeoutMs?: number,
+    onStart?: (stream: ClientChannel) => void,
+  ): Promise<RawResult> {
+    return this.#guard(() => this.#channels(() => this.#run(command, input, timeoutMs, onStart)));
+  }
+
+  #run(
+    command: string,
+    input?: string | Uint8Array,
+    timeoutMs?: number,
+    onStart?: (stream: ClientChannel) => void,
+  ): Promise<RawResult> {
+    return new Promise<RawResult>((resolve, reject) => {
+      const started = performance.now();
+      this.stats.commands += 1;
+      this.#pending.add(reject);
+      const done = (result: RawResult | GalleyError) => {
+        this.#pending.delete(reject);
+        if (result instanceof GalleyError) reject(result);
+        else resolve(result);
+      };
+      this.#connection.client.exec(command, (error, stream) => {
+        if (error) return done(this.#failure(error, "start a command"));
+        onStart?.(stream);
+        collect(stream, input, timeoutMs, started, (result) => done(result ?? this.#lost ?? this.#dropped()));
+      });
+    });
+  }
+
+  /**
+   * On abort, sends the signal Galley received to the command's process group (by a `kill` run as
+   * the same user, sudo included), then SIGKILL after the grace period, then closes the channel.
+   */
+  #forwardInterrupt(stream: ClientChannel, interrupt: AbortSignal): void {
+    let ids: string[] = [];
+    let said = "";
+    const onStderr = (chunk: Buffer) => {
+      said += chunk.toString("latin1");
+      const end = said.indexOf("\n");
+      if (end < 0) return;
+      ids = said.slice(0, end).split(" ");
+      stream.stderr.off("data", onStderr);
+    };
+    stream.stderr.on("data", onStderr);
+    let killer: NodeJS.Timeout | undefined;
+    const kill = (name: string) => {
+      if (ids.length !== 2 || !ids.every((id) => /^\d+$/.test(id))) return;
+      // on the spare session: the 7 command channels may all be taken by commands to stop
+      const line = commandLine(["sh", "-c", killScript, "sh", name, ...ids], {}, this.identity);
+      this.#guard(() => this.#run(line)).catch(() => {});
+    };
+    const onAbort = () => {
+      kill(signalOf(interrupt.reason).replace(/^SIG/, ""));
+      killer = setTimeout(() => {
+        kill("KILL");
+        stream.close();
+      }, interruptGraceMs);
+    };
+    if (interrupt.aborted) onAbort();
+    else interrupt.addEventListener("abort", onAbort, { once: true });
+    stream.on("close", () => {
+      clearTimeout(killer);
+      interrupt.removeEventListener("abort", onAbort);
+    });
   }
 
   /** Removes the become marker from stderr; no marker means sudo refused to run the command. */

@@ -3,6 +3,7 @@ import { createHash } from "node:crypto";
 import { createReadStream, existsSync } from "node:fs";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
+import { uniqueTemp, withMirrorLock } from "../cookbooks/mirror-lock.ts";
 import { GalleyError } from "../core/errors.ts";
 import type { App } from "../stacks/schema.ts";
 import type { DeployingApp, StateApp } from "../stacks/state.ts";
@@ -64,15 +65,21 @@ async function gitArchive(
   const id = createHash("sha256").update(url).digest("hex").slice(0, 12);
   const mirror = path.join(cache(context), `${app.name}-${id}.git`);
   const where = `${context.file}: app ${app.name}`;
-  if (existsSync(mirror)) {
-    await git(["fetch", "--quiet", "--prune", "origin"], mirror, where, url);
-  } else {
-    await fs.mkdir(cache(context), { recursive: true });
-    const temp = `${mirror}.tmp-${process.pid}`;
-    await fs.rm(temp, { recursive: true, force: true });
-    await git(["clone", "--quiet", "--mirror", "--", url, temp], undefined, where, url);
-    await fs.rename(temp, mirror).catch(() => fs.rm(temp, { recursive: true, force: true }));
-  }
+  // one clone or fetch of a mirror at a time: in this process (instances deploying one app at
+  // once) and across processes; a clone goes to a name of its own, then into place
+  await withMirrorLock(mirror, async () => {
+    if (existsSync(mirror)) {
+      await git(["fetch", "--quiet", "--prune", "origin"], mirror, where, url);
+      return;
+    }
+    const temp = uniqueTemp(mirror);
+    try {
+      await git(["clone", "--quiet", "--mirror", "--", url, temp], undefined, where, url);
+      await fs.rename(temp, mirror);
+    } finally {
+      await fs.rm(temp, { recursive: true, force: true });
+    }
+  });
   const commit = (
     await git(["rev-parse", "--verify", "--quiet", `${source.revision}^{commit}`], mirror, where, url).catch(
       () => {
@@ -88,9 +95,14 @@ async function gitArchive(
   ).trim();
   const localArchive = path.join(cache(context), `${app.name}-${commit}.tar.gz`);
   if (!existsSync(localArchive)) {
-    const temp = `${localArchive}.tmp-${process.pid}`;
-    await git(["archive", "--format=tar.gz", "-o", temp, commit], mirror, where, url);
-    await fs.rename(temp, localArchive);
+    // concurrent deploys of one revision each write their own temp; the renames give the same bytes
+    const temp = uniqueTemp(localArchive);
+    try {
+      await git(["archive", "--format=tar.gz", "-o", temp, commit], mirror, where, url);
+      await fs.rename(temp, localArchive);
+    } finally {
+      await fs.rm(temp, { force: true });
+    }
   }
   return { revision: commit, localArchive };
 }

@@ -43,6 +43,9 @@ export interface EventOptions {
   /** an event queued earlier (configure) to run now, instead of a new one */
   queued?: EventRecord;
   onPhase?: (instance: string, phase: HostPhase) => void;
+  /** how long an instance waits for another run's lock on its host (default 600 s) */
+  waitMs?: number | undefined;
+  signal?: AbortSignal | undefined;
 }
 
 /** Runs one event and records it; the event's outcome and each instance's, in the instances' order. */
@@ -122,7 +125,10 @@ export async function runEvent(
           mode: "apply",
           forks: options.forks ?? Math.min(members.length, 50),
           compile: { runList: [], cookbooksDir: context.cookbooksDir, attributeFiles: [] },
-          connect: (target, onAttempt) => SshHost.connect(target, { onAttempt }),
+          waitMs: options.waitMs,
+          command: `galley ${kind} event of stack ${stack}`,
+          signal: options.signal,
+          connect: (target, onAttempt) => SshHost.connect(target, { onAttempt, signal: options.signal }),
           onPhase: (name, phase) => {
             if (phase.phase === "connecting" && !started.has(name)) {
               started.set(name, new Date().toISOString());

@@ -26,6 +26,10 @@ export interface LifecycleOptions {
   onStatus?: (instance: string, status: InstanceStatus, reason: string) => void;
   /** an event finished */
   onEvent?: (summary: EventSummary) => void;
+  /** how long an instance waits for another run's lock on its host (default 600 s) */
+  waitMs?: number | undefined;
+  /** aborted (SIGINT, SIGTERM): running converges stop as interrupted, no new one starts */
+  signal?: AbortSignal | undefined;
 }
 
 /** Which instances a `galley run` addresses. */
@@ -323,6 +327,8 @@ export class Lifecycle {
       ...options,
       context: this.context,
       ...(this.#options.forks ? { forks: this.#options.forks } : {}),
+      waitMs: this.#options.waitMs,
+      signal: this.#options.signal,
       onPhase: (instance, phase) => this.#options.onPhase?.(options.kind, instance, phase),
     });
     // an instance that went away during an event is no longer online: the others hear of it
