@@ -194,9 +194,9 @@ test("interrupt: SIGTERM or SIGINT during a long execute ends it and its childre
       );
       assert.match(ended.stderr, /interrupted: 2 resources not run; 1 notification kept for the next run/);
       assert.equal(readOr(`${out}/after`), "", "no resource ran after the signal");
-      const pending = JSON.parse(await fs.readFile(path.join(state, "pending-notifications.json"), "utf8"));
+      const pending = JSON.parse(await fs.readFile(path.join(state, "notifications.json"), "utf8"));
       assert.deepEqual(
-        pending.notifications.map((n: { target: string }) => n.target),
+        pending.entries.map((n: { target: string }) => n.target),
         ["execute[restart]"],
       );
     } finally {

@@ -159,7 +159,11 @@ test("push interrupt: SIGTERM stops the remote command, keeps the notification o
     path.join(dir, "inventory.yaml"),
     `connection: { user: galleyssh, port: ${sshd.port}, key: ${sshd.clientKeyFile}, known_hosts: ${sshd.knownHostsFile} }\nhosts:\n  box: { address: 127.0.0.1 }\n`,
   );
-  t.after(() => fs.rm(path.join(stateDir, "pending-notifications.json"), { force: true }));
+  // the interrupted run leaves its ledger entry and run marker in the login's shared state dir
+  t.after(async () => {
+    await fs.rm(path.join(stateDir, "notifications.json"), { force: true });
+    await fs.rm(path.join(stateDir, "converging"), { recursive: true, force: true });
+  });
   const child = node([galley, "push", "-i", "inventory.yaml", "./long.ts"], dir);
   const { output, exited } = watch(child);
   t.after(() => signal(child.pid!, "SIGKILL"));
@@ -178,9 +182,9 @@ test("push interrupt: SIGTERM stops the remote command, keeps the notification o
     `the remote processes to end (${output.stdout})`,
   );
   assert.match(output.stdout, /^box\s+interrupted\s/m);
-  const pending = JSON.parse(await fs.readFile(path.join(stateDir, "pending-notifications.json"), "utf8"));
+  const pending = JSON.parse(await fs.readFile(path.join(stateDir, "notifications.json"), "utf8"));
   assert.deepEqual(
-    pending.notifications.map((n: { target: string }) => n.target),
+    pending.entries.map((n: { target: string }) => n.target),
     ["execute[restart]"],
   );
   assert.equal(safeRead(`${dir}/restarts`), "", "the notification was not delivered");

@@ -59,9 +59,10 @@ test("converge: an interrupt stops the run before the next resource; the report 
   );
   await assert.rejects(fs.access(`${out}/after`));
   await assert.rejects(fs.access(`${out}/restarted`));
-  const pending = JSON.parse(await fs.readFile(path.join(state, "pending-notifications.json"), "utf8"));
+  // the notification stays in the ledger for the next run
+  const ledger = JSON.parse(await fs.readFile(path.join(state, "notifications.json"), "utf8"));
   assert.deepEqual(
-    pending.notifications.map((n: { target: string }) => n.target),
+    ledger.entries.map((n: { target: string }) => n.target),
     ["execute[restart]"],
   );
   // a command after the interrupt does not start
