@@ -5,7 +5,7 @@ import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { isTempName } from "../src/hosts/temp-files.ts";
+import { isTempName } from "../src/core/temp-files.ts";
 import { tempDir } from "../src/resources/testing.ts";
 import { cli } from "./support/cli.ts";
 import { makeKitchen } from "./support/kitchen.ts";

@@ -259,7 +259,7 @@ test("ssh: after an interrupted run, temp files are swept in one command; the le
       attributeFiles: [],
       host,
     });
-    const { sweepTempFiles } = await import("../src/hosts/temp-files.ts");
+    const { sweepTempFiles } = await import("../src/core/temp-files.ts");
     const before = host.stats.commands;
     assert.deepEqual(await sweepTempFiles(host, dirs, [path.join(state, "backup")]), []);
     assert.equal(host.stats.commands - before, 1, "one command sweeps every folder");

@@ -4,7 +4,7 @@ import type { Host } from "./host.ts";
 import { asPending, Ledger, type LedgerEntry, publicId, randomHex, recipeOf, scopeOf } from "./ledger.ts";
 import { limit } from "./limit.ts";
 import { scrubSecrets } from "./secrets.ts";
-import { sweepTempFiles } from "../hosts/temp-files.ts";
+import { sweepTempFiles } from "./temp-files.ts";
 import type { Change, ResourceType } from "./resource.ts";
 import {
   type PendingNotification,

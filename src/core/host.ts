@@ -49,7 +49,7 @@ export interface WriteOptions {
   mode?: number;
   owner?: string;
   group?: string;
-  /** also fsync the directory after the rename, so that the new file survives a power loss (local host; `writeDurable` in hosts/fsops.ts does it on any host) */
+  /** also fsync the directory after the rename, so that the new file survives a power loss (local host; `writeDurable` in core/fsops.ts does it on any host) */
   durable?: boolean;
 }
 

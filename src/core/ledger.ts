@@ -1,5 +1,5 @@
 import * as path from "node:path";
-import { remove, run, writeDurable } from "../hosts/fsops.ts";
+import { remove, run, writeDurable } from "./fsops.ts";
 import type { CatalogResource } from "./catalog.ts";
 import { GalleyError } from "./errors.ts";
 import { type Host, hasFs } from "./host.ts";

@@ -1,6 +1,6 @@
 import * as os from "node:os";
 import * as path from "node:path";
-import { mkdir } from "../hosts/fsops.ts";
+import { mkdir } from "./fsops.ts";
 import { GalleyError } from "./errors.ts";
 import { canLock, type HeldLock, type Host } from "./host.ts";
 

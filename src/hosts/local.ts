@@ -18,7 +18,7 @@ import type {
 import { type Accounts, parseAccounts } from "./accounts.ts";
 import { parseOsRelease } from "./facts.ts";
 import { flockLocal } from "./flock.ts";
-import { tempPath } from "./temp-files.ts";
+import { tempPath } from "../core/temp-files.ts";
 
 /** The machine Galley runs on: solo mode (`galley apply`). */
 export class LocalHost implements FsHost, LockingHost {

@@ -4,7 +4,7 @@ import { GalleyError } from "../core/errors.ts";
 import type { WriteOptions } from "../core/host.ts";
 import { becomeMarker, type RemoteIdentity, shellQuote } from "./remote-command.ts";
 import type { RawResult } from "./ssh.ts";
-import { randomId, tempPath } from "./temp-files.ts";
+import { randomId, tempPath } from "../core/temp-files.ts";
 
 /** What writing a file needs from the SSH host. */
 export interface RemoteFiles {

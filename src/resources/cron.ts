@@ -2,7 +2,7 @@ import * as v from "valibot";
 import { GalleyError } from "../core/errors.ts";
 import type { Host } from "../core/host.ts";
 import { type Change, defineResourceType, described, optional } from "../core/resource.ts";
-import { run } from "../hosts/fsops.ts";
+import { run } from "../core/fsops.ts";
 import { accountNameSchema } from "./user.ts";
 
 const months = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];

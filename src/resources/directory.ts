@@ -2,7 +2,7 @@ import * as path from "node:path";
 import * as v from "valibot";
 import { GalleyError } from "../core/errors.ts";
 import { defineResourceType, described, modeSchema, optional, pathSchema } from "../core/resource.ts";
-import { chmod, chown, mkdir, remove } from "../hosts/fsops.ts";
+import { chmod, chown, mkdir, remove } from "../core/fsops.ts";
 import { diffAttributes, pathRequires } from "./filestate.ts";
 
 const schema = v.strictObject({

@@ -1,6 +1,6 @@
 import * as v from "valibot";
 import { defineResourceType, described, pathSchema } from "../core/resource.ts";
-import { remove } from "../hosts/fsops.ts";
+import { remove } from "../core/fsops.ts";
 import {
   applyFile,
   diffFile,

@@ -13,8 +13,8 @@ import {
   optional,
 } from "../core/resource.ts";
 import { containsSecret, knownSecrets } from "../core/secrets.ts";
-import { chmod, chown, list, mkdir, remove } from "../hosts/fsops.ts";
-import { tempPath } from "../hosts/temp-files.ts";
+import { chmod, chown, list, mkdir, remove } from "../core/fsops.ts";
+import { tempPath } from "../core/temp-files.ts";
 
 /**
  * Content, mode and ownership of one regular file: the shared read/diff/apply of `file`,

@@ -2,7 +2,7 @@ import * as v from "valibot";
 import { GalleyError } from "../core/errors.ts";
 import type { ExecResult, Host } from "../core/host.ts";
 import { type Change, defineResourceType, described, optional, pathSchema } from "../core/resource.ts";
-import { list, mkdir, remove, run } from "../hosts/fsops.ts";
+import { list, mkdir, remove, run } from "../core/fsops.ts";
 
 const schema = v.strictObject({
   destination: pathSchema("absolute path of the checkout (defaults to the resource name)"),

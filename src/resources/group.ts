@@ -1,7 +1,7 @@
 import * as v from "valibot";
 import { GalleyError } from "../core/errors.ts";
 import { type Change, defineResourceType, described, optional } from "../core/resource.ts";
-import { run } from "../hosts/fsops.ts";
+import { run } from "../core/fsops.ts";
 import { accountNameSchema, readAccounts } from "./user.ts";
 
 const schema = v.strictObject({

@@ -1,7 +1,7 @@
 import * as v from "valibot";
 import { GalleyError } from "../core/errors.ts";
 import { defineResourceType, described, pathSchema } from "../core/resource.ts";
-import { chown, remove, symlink } from "../hosts/fsops.ts";
+import { chown, remove, symlink } from "../core/fsops.ts";
 
 const schema = v.strictObject({
   path: pathSchema("absolute path of the link (defaults to the resource name)"),

@@ -4,7 +4,7 @@ import type { Host } from "../core/host.ts";
 import { redacted } from "../core/report.ts";
 import { type Change, defineResourceType, described, optional, pathSchema } from "../core/resource.ts";
 import { type Accounts, parseAccounts } from "../hosts/accounts.ts";
-import { run } from "../hosts/fsops.ts";
+import { run } from "../core/fsops.ts";
 
 /** A user or group name as Debian's shadow tools accept it: at most 32 characters, not all digits. */
 export const accountNameSchema = v.pipe(

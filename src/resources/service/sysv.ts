@@ -1,6 +1,6 @@
 import { GalleyError } from "../../core/errors.ts";
 import type { Host } from "../../core/host.ts";
-import { list } from "../../hosts/fsops.ts";
+import { list } from "../../core/fsops.ts";
 import { type ServiceProvider, serviceCommand, statusByCommand } from "./provider.ts";
 
 /** The runlevels where an S link means "starts at boot". */
