@@ -21,6 +21,8 @@ export type { Report, ResourceReport } from "./core/report.ts";
 export { type Change, defineResourceType, type ResourceType } from "./core/resource.ts";
 export { compileRunList } from "./cookbooks/solo.ts";
 export { LocalHost } from "./hosts/local.ts";
+/** `r.stack`'s type (its module also types the slot core declares for it) */
+export type { StackView } from "./stacks/state.ts";
 export { resourceTypes } from "./resources/index.ts";
 /** valibot, for the properties of a cookbook's resource types: `import { v } from "galley"` */
 export * as v from "valibot";

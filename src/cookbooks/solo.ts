@@ -5,7 +5,7 @@ import type { Host } from "../core/host.ts";
 import type { ResourceType } from "../core/resource.ts";
 import { displayPath } from "../core/location.ts";
 import { resourceTypes } from "../resources/index.ts";
-import type { StackView } from "../stacks/state.ts";
+import type { RecipeStackView } from "../core/recipe.ts";
 import type { Cookbook, SecretOptions } from "./cookbook.ts";
 import { loadCustomTypes, typeRegistry } from "./custom-types.ts";
 import type { AttributeSet, AttributeSource } from "./precedence.ts";
@@ -26,7 +26,7 @@ export interface CompileRunListOptions {
   /** more attribute layers, e.g. an inventory's group (layer level) and host (instance level) attributes */
   layers?: readonly { source: AttributeSource; values: Attributes }[];
   /** the stack state seen from this host (r.stack), in a stack's lifecycle runs */
-  stack?: StackView | undefined;
+  stack?: RecipeStackView | undefined;
 }
 
 /** What compiling a run list yields: the catalog, the types that converge it, and the attributes. */

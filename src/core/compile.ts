@@ -11,13 +11,12 @@ import { buildEdges, orderResources } from "./graph.ts";
 import type { Facts } from "./host.ts";
 import { CallerLocation, displayPath } from "./location.ts";
 import { importCookbookModule } from "./modules.ts";
-import type { Recipe, RecipeContext } from "./recipe.ts";
+import type { Recipe, RecipeContext, RecipeStackView } from "./recipe.ts";
 import { compileDeadlineMs, type RecipeScope, recipeScope, withCompileDeadline } from "./recipe-scope.ts";
 import type { CompileContext, ResourceType } from "./resource.ts";
 import { containsSecret } from "./secrets.ts";
 import { formatIssues } from "./validate.ts";
 import { readCookbookFile, type RunList } from "./runlist.ts";
-import type { StackView } from "../stacks/state.ts";
 
 /** Attribute layers a recipe can add overrides to (`r.override`); `r.attrs` is always their merge. */
 export interface AttributeLayers {
@@ -34,7 +33,7 @@ export interface CompileOptions {
   hostName: string;
   types: Readonly<Record<string, ResourceType>>;
   /** the stack state seen from this host, in a stack's lifecycle runs (r.stack) */
-  stack?: StackView | undefined;
+  stack?: RecipeStackView | undefined;
   /** how long recipes may take (default: GALLEY_COMPILE_TIMEOUT seconds, else 120 s) */
   deadlineMs?: number;
 }
@@ -140,7 +139,7 @@ export async function compile(options: CompileOptions): Promise<Catalog> {
         layers.override(values, { label: `recipe ${label}`, file: where.file, line: where.line });
       },
       facts: options.facts,
-      get stack(): StackView {
+      get stack(): RecipeStackView {
         if (!options.stack) {
           throw new GalleyError(
             "USAGE",

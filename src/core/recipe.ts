@@ -3,9 +3,7 @@ import type { CommonInput } from "./common.ts";
 import { ResourceRef } from "./common.ts";
 import type { Facts } from "./host.ts";
 import type { ResourceType } from "./resource.ts";
-import type { StackView } from "../stacks/state.ts";
 import type * as v from "valibot";
-import type { resourceTypes } from "../resources/index.ts";
 
 /** The properties a recipe passes for a type: the type's own (its name property optional) plus the common ones. */
 export type DeclareProps<T> =
@@ -15,10 +13,25 @@ export type DeclareProps<T> =
       : never
     : never;
 
+/**
+ * The built-in resource types by name, as recipes see them. Core declares it empty so that it
+ * imports nothing of resources/: src/resources/index.ts fills it in (declaration merging) from
+ * its registry, so `r.file(…)` is typed by the registry's keys.
+ */
+// biome-ignore lint/suspicious/noEmptyInterface: filled in by src/resources/index.ts
+export interface BuiltinResourceTypes {}
+
+/**
+ * What `r.stack` is. Core declares it empty so that it imports nothing of stacks/:
+ * src/stacks/state.ts fills it in with its StackView (declaration merging).
+ */
+// biome-ignore lint/suspicious/noEmptyInterface: filled in by src/stacks/state.ts
+export interface RecipeStackView {}
+
 type BuiltinMethods = {
-  [K in keyof typeof resourceTypes]: (
+  [K in keyof BuiltinResourceTypes]: (
     name: string,
-    props?: DeclareProps<(typeof resourceTypes)[K]>,
+    props?: DeclareProps<BuiltinResourceTypes[K]>,
   ) => ResourceRef;
 };
 
@@ -39,7 +52,7 @@ export interface RecipeContext extends BuiltinMethods {
    * the stack state seen from this instance (stack lifecycle runs only; reading it elsewhere is
    * a USAGE error): every layer, instance and app, and helpers such as `r.stack.online("app")`
    */
-  readonly stack: StackView;
+  readonly stack: RecipeStackView;
   /** whether this run belongs to a stack (r.stack is set) */
   readonly inStack: boolean;
   /** the cookbook of this recipe; undefined for a single recipe file */

@@ -86,3 +86,10 @@ export const resourceTypes = {
 } as const satisfies Record<string, ResourceType>;
 
 export type ResourceTypeName = keyof typeof resourceTypes;
+
+type Builtins = typeof resourceTypes;
+
+// Types `r.file(…)` and the other built-in methods of a recipe from this registry's keys.
+declare module "../core/recipe.ts" {
+  interface BuiltinResourceTypes extends Builtins {}
+}

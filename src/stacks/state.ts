@@ -199,3 +199,8 @@ export class StackView {
     return { ...this.#state, version: this.version, instance: this.#self, event: this.event };
   }
 }
+
+// Types `r.stack` in recipes: core declares the slot, the stack view fills it.
+declare module "../core/recipe.ts" {
+  interface RecipeStackView extends StackView {}
+}
