@@ -10,9 +10,9 @@ const layers = [
   ["resources", "secrets", "store"],
   ["sources"],
   ["cookbooks"],
+  ["providers"],
   ["stacks", "inventory"],
   ["fleet"],
-  ["providers"],
   ["lifecycle", "deploy"],
   ["cli", "server", "agent"],
 ];

@@ -1,4 +1,5 @@
 import * as v from "valibot";
+import { providerSchema } from "../providers/index.ts";
 
 // The stack file (stacks/<name>.yaml): a deployment's whole configuration, OpsWorks-style. The
 // schema is the one source for validation, for the JSON Schema editors use, and for the docs.
@@ -61,20 +62,8 @@ const scaling = v.optional(
   { type: "always" },
 );
 
-const provider = v.variant("type", [
-  v.strictObject({
-    type: v.literal("ssh"),
-    address: v.string(),
-    user: v.optional(v.string()),
-    port: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(65535))),
-    key: v.optional(v.string()),
-    become: v.optional(v.boolean()),
-    /** known_hosts file checked (relative to the stack file; default ~/.ssh/known_hosts) */
-    known_hosts: v.optional(v.string()),
-    host_key_checking: v.optional(v.picklist(["strict", "accept-new"])),
-  }),
-  v.strictObject({ type: v.literal("container"), init: v.optional(v.picklist(["systemd", "sysv"])) }),
-]);
+// each instance provider declares its own settings (src/providers/)
+const provider = providerSchema;
 
 const instance = v.strictObject({
   name,
