@@ -67,11 +67,11 @@ export const pushCommand = {
         hint: "name one with -i: galley push -i inventory.yaml web (galley hosts up writes .galley/hosts/inventory.yaml)",
       });
     }
-    const [{ loadInventory }, { selectHosts }, { pushFleet }, { SshHost }] = await Promise.all([
+    const [{ loadInventory }, { selectHosts }, { pushFleet }, { transports }] = await Promise.all([
       import("../inventory/load.ts"),
       import("../inventory/select.ts"),
       import("../fleet/push.ts"),
-      import("../hosts/ssh.ts"),
+      import("../hosts/transports.ts"),
     ]);
     const inventory = await loadInventory(path.resolve(values.inventory));
     const members: FleetMember[] = selectHosts(inventory, values.limit).map((host) => ({
@@ -120,7 +120,7 @@ export const pushCommand = {
         secrets: secretOptions(values),
         ...(bundle ? { cookbooks: bundle.cookbooks } : {}),
       },
-      connect: (target, onAttempt) => SshHost.connect(target, { onAttempt, signal: trap.signal }),
+      connect: (target, onAttempt) => transports.ssh.connect(target, { onAttempt, signal: trap.signal }),
       onPhase: (name, phase) => {
         progress.update(name, phase);
         if (phase.phase === "done" && !values.json)

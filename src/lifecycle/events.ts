@@ -116,7 +116,7 @@ export async function runEvent(
     });
   }
   const started = new Map<string, string>();
-  const { SshHost } = await import("../hosts/ssh.ts");
+  const { transports } = await import("../hosts/transports.ts");
   const outcomes =
     members.length === 0
       ? new Map<string, HostOutcome>()
@@ -128,7 +128,8 @@ export async function runEvent(
           waitMs: options.waitMs,
           command: `galley ${kind} event of stack ${stack}`,
           signal: options.signal,
-          connect: (target, onAttempt) => SshHost.connect(target, { onAttempt, signal: options.signal }),
+          connect: (target, onAttempt) =>
+            transports.ssh.connect(target, { onAttempt, signal: options.signal }),
           onPhase: (name, phase) => {
             if (phase.phase === "connecting" && !started.has(name)) {
               started.set(name, new Date().toISOString());
