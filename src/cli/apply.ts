@@ -6,7 +6,7 @@ import { defaultStateDir } from "../hosts/statedir.ts";
 import { bundleOf } from "./bundle-open.ts";
 import { acquireRunLock, describeHolder } from "../core/runlock.ts";
 import { type InterruptTrap, trapInterrupts } from "./signals.ts";
-import { formatResource, formatSummary, paint, writeJson, write } from "./output.ts";
+import { reporters } from "./reporters.ts";
 import {
   convergeOptions,
   cookbooksDir,
@@ -87,30 +87,22 @@ async function run(
       host,
       secrets: secretOptions(values),
     });
-    if (!values.json)
-      write(
-        `${paint("bold", `galley ${mode}`)} ${runList.join(" ")}${bundle ? ` from bundle ${bundle.id.slice(0, 12)}` : ""} on ${host.name} (${catalog.resources.length} resources)\n`,
-      );
+    const reporter = reporters[values.json ? "json" : "human"]({ diffs: !values["no-diff"] });
+    reporter.start({
+      command: `galley ${mode}`,
+      runList,
+      bundleId: bundle?.id,
+      host: host.name,
+      resources: catalog.resources.length,
+    });
     const report = await converge(catalog, host, {
       mode,
       stateDir,
       types,
       signal: trap.signal,
-      onEvent: (event) => {
-        if (values.json || event.kind !== "resource" || event.report.status === "unchanged") return;
-        write(`${formatResource(event.report, { diffs: !values["no-diff"] })}\n`);
-      },
+      onEvent: (event) => reporter.event(event),
     });
-    if (values.json) writeJson(report);
-    else {
-      // resources changed later by a notification are printed again with their final state
-      for (const resource of report.resources) {
-        if (resource.notified?.length && resource.status !== "unchanged") {
-          write(`${formatResource(resource, { diffs: !values["no-diff"] })}\n`);
-        }
-      }
-      write(`${formatSummary(report)}\n`);
-    }
+    reporter.end(report);
     if (report.status === "interrupted") {
       const left = report.resources.filter((r) => r.reason === "interrupted").length;
       process.stderr.write(
