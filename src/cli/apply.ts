@@ -1,9 +1,10 @@
-import { compileRun } from "../cookbooks/solo.ts";
+import { prepareCookbooks } from "../cookbooks/prepared.ts";
 import { converge } from "../core/converge.ts";
 import { exitCodes } from "../core/errors.ts";
 import { LocalHost } from "../hosts/local.ts";
 import { defaultStateDir } from "../hosts/statedir.ts";
-import { bundleOf } from "./bundle-open.ts";
+import { compileHost, withBundle } from "../fleet/pipeline.ts";
+import { bundleOf, preparedOf } from "./bundle-open.ts";
 import { acquireRunLock, describeHolder } from "../core/runlock.ts";
 import { type InterruptTrap, trapInterrupts } from "./signals.ts";
 import { formatResource, formatSummary, paint, writeJson, write } from "./output.ts";
@@ -79,8 +80,11 @@ async function run(
   try {
     const bundle = await bundleOf(values, positionals);
     const runList = bundle ? bundle.runList : positionals;
-    const { catalog, types } = await compileRun({
-      ...(bundle ? { cookbooks: bundle.cookbooks } : {}),
+    // the resolve stage: the cookbooks once, as one prepared set (an opened bundle is one)
+    const prepared = bundle
+      ? preparedOf(bundle)
+      : await prepareCookbooks({ cookbooksDir: cookbooksDir(values), runLists: { default: runList } });
+    const { catalog, types } = await compileHost(prepared, {
       runList,
       cookbooksDir: cookbooksDir(values),
       attributeFiles: values.attrs ?? [],
@@ -91,7 +95,7 @@ async function run(
       write(
         `${paint("bold", `galley ${mode}`)} ${runList.join(" ")}${bundle ? ` from bundle ${bundle.id.slice(0, 12)}` : ""} on ${host.name} (${catalog.resources.length} resources)\n`,
       );
-    const report = await converge(catalog, host, {
+    const converged = await converge(catalog, host, {
       mode,
       stateDir,
       types,
@@ -101,6 +105,7 @@ async function run(
         write(`${formatResource(event.report, { diffs: !values["no-diff"] })}\n`);
       },
     });
+    const report = withBundle(converged, prepared);
     if (values.json) writeJson(report);
     else {
       // resources changed later by a notification are printed again with their final state
