@@ -110,7 +110,7 @@ export interface FleetRunOptions {
   /** Galley's own recipe files in the run lists: run, never recorded in the prepared set */
   builtins?: ReadonlySet<string> | undefined;
   /** called once the run's cookbooks are resolved, before any host is contacted */
-  onResolved?: ((prepared: PreparedCookbooks) => void) | undefined;
+  onResolved?: ((prepared: PreparedCookbooks) => void | Promise<void>) | undefined;
 }
 
 /** A fleet run over one batch of hosts (what `galley push` and stack events run today). */
@@ -163,7 +163,7 @@ export async function runFleet(plan: FleetPlan): Promise<Map<string, HostOutcome
     for (const member of members) settle(member, { status: "failed", error: describe(error), durationMs: 0 });
     return outcomes;
   }
-  plan.onResolved?.(prepared);
+  await plan.onResolved?.(prepared);
   let failures = 0;
   const tooManyFailed = () =>
     plan.maxFailPercent !== undefined && (failures * 100) / members.length > plan.maxFailPercent;
