@@ -204,3 +204,36 @@ test("unlocked kitchens and recipe files get a digest id over the content read",
   await fs.appendFile(path.join(cookbooksDir, "web", "recipes", "default.ts"), "// changed\n");
   assert.notEqual(await id(["web"]), plain);
 });
+
+test("galley apply and plan record the prepared run's id: the one galley bundle prints; --bundle of the kept file runs it again", async () => {
+  const { root, cache } = await lockedKitchen();
+  const out = await tempDir("galley-t-apply-");
+  const attrs = path.join(out, "attrs.yaml");
+  await fs.writeFile(attrs, `out: ${out}\n`);
+  const env = { GALLEY_CACHE_DIR: cache };
+  const stateDir = path.join(out, "state");
+  const bundled = cli(["bundle", "web", "--json", "--out", path.join(out, "web.tgz")], root, env);
+  assert.equal(bundled.code, 0, bundled.stderr);
+  const id = (JSON.parse(bundled.stdout) as { id: string }).id;
+  const plan = cli(["plan", "web", "--attrs", attrs, "--state-dir", stateDir, "--json"], root, env);
+  assert.equal(plan.code, 0, plan.stderr);
+  assert.equal((JSON.parse(plan.stdout) as { bundle: string }).bundle, id);
+  const applied = cli(["apply", "web", "--attrs", attrs, "--state-dir", stateDir, "--json"], root, env);
+  assert.equal(applied.code, 0, applied.stderr);
+  assert.equal((JSON.parse(applied.stdout) as { bundle: string }).bundle, id);
+  assert.equal(await fs.readFile(path.join(out, "motd"), "utf8"), "hello from web\n");
+  // the kept bundle runs again from anywhere, with the same id
+  const kept = preparedBundleFile(id, cache);
+  const again = cli(
+    ["plan", "--bundle", kept, "--attrs", attrs, "--state-dir", stateDir, "--json"],
+    out,
+    env,
+  );
+  assert.equal(again.code, 0, again.stderr);
+  const report = JSON.parse(again.stdout) as {
+    bundle: string;
+    summary: { pending: number; unchanged: number };
+  };
+  assert.equal(report.bundle, id);
+  assert.deepEqual([report.summary.pending, report.summary.unchanged], [0, 1]);
+});
