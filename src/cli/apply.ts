@@ -1,9 +1,8 @@
 import { prepareCookbooks } from "../cookbooks/prepared.ts";
-import { converge } from "../core/converge.ts";
 import { exitCodes } from "../core/errors.ts";
 import { LocalHost } from "../hosts/local.ts";
 import { defaultStateDir } from "../hosts/statedir.ts";
-import { compileHost, withBundle } from "../fleet/pipeline.ts";
+import { convergeHost } from "../fleet/pipeline.ts";
 import { bundleOf, preparedOf } from "./bundle-open.ts";
 import { acquireRunLock, describeHolder } from "../core/runlock.ts";
 import { type InterruptTrap, trapInterrupts } from "./signals.ts";
@@ -84,28 +83,28 @@ async function run(
     const prepared = bundle
       ? preparedOf(bundle)
       : await prepareCookbooks({ cookbooksDir: cookbooksDir(values), runLists: { default: runList } });
-    const { catalog, types } = await compileHost(prepared, {
-      runList,
-      cookbooksDir: cookbooksDir(values),
-      attributeFiles: values.attrs ?? [],
-      host,
-      secrets: secretOptions(values),
-    });
-    if (!values.json)
-      write(
-        `${paint("bold", `galley ${mode}`)} ${runList.join(" ")}${bundle ? ` from bundle ${bundle.id.slice(0, 12)}` : ""} on ${host.name} (${catalog.resources.length} resources)\n`,
-      );
-    const converged = await converge(catalog, host, {
+    const report = await convergeHost(prepared, {
+      compile: {
+        runList,
+        cookbooksDir: cookbooksDir(values),
+        attributeFiles: values.attrs ?? [],
+        host,
+        secrets: secretOptions(values),
+      },
       mode,
       stateDir,
-      types,
       signal: trap.signal,
+      onCompiled: (catalog) => {
+        if (!values.json)
+          write(
+            `${paint("bold", `galley ${mode}`)} ${runList.join(" ")}${bundle ? ` from bundle ${bundle.id.slice(0, 12)}` : ""} on ${host.name} (${catalog.resources.length} resources)\n`,
+          );
+      },
       onEvent: (event) => {
         if (values.json || event.kind !== "resource" || event.report.status === "unchanged") return;
         write(`${formatResource(event.report, { diffs: !values["no-diff"] })}\n`);
       },
     });
-    const report = withBundle(converged, prepared);
     if (values.json) writeJson(report);
     else {
       // resources changed later by a notification are printed again with their final state

@@ -215,6 +215,38 @@ export async function compileHost(
   return compileRun({ ...options, cookbooks: prepared.cookbooks });
 }
 
+/** What the compile, converge and report stages of one host need. */
+export interface HostStages {
+  /** the run list and attribute layers of this host; the host is the one converged */
+  compile: CompileRunListOptions;
+  mode: "apply" | "plan";
+  stateDir: string;
+  signal?: AbortSignal | undefined;
+  /** how many reads the engine may keep in flight */
+  concurrency?: number | undefined;
+  /** the catalog is compiled: the converge starts next */
+  onCompiled?: ((catalog: CompiledRun["catalog"]) => void) | undefined;
+  onEvent?: ((event: ConvergeEvent) => void) | undefined;
+}
+
+/**
+ * compile → converge → report for one connected host, from the prepared set: the one code path of
+ * `galley apply` (the local host) and of every fleet host. The report carries the set's id.
+ */
+export async function convergeHost(prepared: PreparedCookbooks, stages: HostStages): Promise<Report> {
+  const { catalog, types } = await compileHost(prepared, stages.compile);
+  stages.onCompiled?.(catalog);
+  const report = await converge(catalog, stages.compile.host, {
+    mode: stages.mode,
+    stateDir: stages.stateDir,
+    types,
+    signal: stages.signal,
+    ...(stages.concurrency ? { concurrency: stages.concurrency } : {}),
+    ...(stages.onEvent ? { onEvent: stages.onEvent } : {}),
+  });
+  return withBundle(report, prepared);
+}
+
 /** The report stage: the converge's report, with the prepared set's id recorded in it. */
 export function withBundle(report: Report, prepared: PreparedCookbooks): Report {
   return { ...report, bundle: prepared.id };
@@ -246,21 +278,20 @@ async function runHost(
       });
     }
     phase({ phase: "compiling" });
-    const { catalog, types } = await compileHost(prepared, {
-      ...options.compile,
-      ...(member.runList ? { runList: [...member.runList] } : {}),
-      host,
-      layers: member.attributes,
-      stack: member.stack,
-    });
     let changed = 0;
     let failed = 0;
-    const converged = await converge(catalog, host, {
+    const report = await convergeHost(prepared, {
+      compile: {
+        ...options.compile,
+        ...(member.runList ? { runList: [...member.runList] } : {}),
+        host,
+        layers: member.attributes,
+        stack: member.stack,
+      },
       mode: options.mode,
       stateDir,
-      types,
       signal: options.signal,
-      ...(host.readConcurrency ? { concurrency: host.readConcurrency } : {}),
+      concurrency: host.readConcurrency,
       onEvent: (event: ConvergeEvent) => {
         if (event.kind === "start")
           return phase({ phase: "converging", done: 0, total: event.total, changed, failed });
@@ -269,7 +300,6 @@ async function runHost(
         phase({ phase: "converging", done: event.index + 1, total: event.total, changed, failed });
       },
     });
-    const report = withBundle(converged, prepared);
     // a connection lost mid-run shows up as failed resources: the truth is that the host went away
     if (host.lost) return { status: "unreachable", error: describe(host.lost), durationMs: elapsed() };
     return { status: report.status === "ok" ? "ok" : "failed", report, durationMs: elapsed() };
