@@ -237,3 +237,26 @@ test("galley apply and plan record the prepared run's id: the one galley bundle 
   assert.equal(report.bundle, id);
   assert.deepEqual([report.summary.pending, report.summary.unchanged], [0, 1]);
 });
+
+test("an event's run lists: one shared list is the bundle's default, Galley's own recipes left out; different lists are kept per instance", async () => {
+  const { root, cache } = await lockedKitchen();
+  const cookbooksDir = path.join(root, "cookbooks");
+  const builtin = "/opt/galley/src/lifecycle/recipes/packages.ts";
+  const shared = await prepareCookbooks({
+    cookbooksDir,
+    runLists: { app1: [builtin, "web"], app2: ["web"] },
+    builtins: new Set([builtin]),
+  });
+  const bundled = cli(["bundle", "web", "--json", "--out", path.join(cache, "web.tgz")], root);
+  assert.equal(bundled.code, 0, bundled.stderr);
+  assert.equal(shared.id, (JSON.parse(bundled.stdout) as { id: string }).id);
+  assert.deepEqual(shared.runLists, { default: ["web"] });
+  const apart = await prepareCookbooks({
+    cookbooksDir,
+    runLists: { app1: ["web"], db1: ["web::default", "web"] },
+  });
+  assert.deepEqual(apart.runLists, { app1: ["web"], db1: ["web::default", "web"] });
+  const opened = await openBundleCookbooks(apart.file!, { items: ["web"] });
+  assert.equal(opened.id, apart.id);
+  assert.notEqual(apart.id, shared.id);
+});
