@@ -70,7 +70,7 @@ async function members(names: string[], extra: Record<string, Record<string, unk
 }
 
 test("push to several hosts resolves the kitchen once: every host compiles from the prepared set, with one bundle id", async () => {
-  const { root } = await lockedKitchen();
+  const { root, cache } = await lockedKitchen();
   const { list, connect } = await members(["a", "b", "c"]);
   const cookbooksDir = path.join(root, "cookbooks");
   let resolved = 0;
@@ -96,6 +96,9 @@ test("push to several hosts resolves the kitchen once: every host compiles from 
     assert.equal(await fs.readFile(path.join(home, "motd"), "utf8"), "hello from web\n");
   }
   assert.equal(ids.size, 1);
+  // one set was prepared for the three hosts: one bundle in the cache, one extraction
+  const kept = (await fs.readdir(path.join(cache, "bundles"))).filter((n) => !n.startsWith("."));
+  assert.deepEqual(kept.sort(), [...ids].flatMap((id) => [id, `${id}.tgz`]).sort());
   // the id is the one `galley bundle` prints for the same lock and run list
   await fs.rename(`${cookbooksDir}.gone`, cookbooksDir);
   const bundled = cli(["bundle", "web", "--json", "--out", path.join(root, "web.tgz")], root);
