@@ -21,6 +21,7 @@ interface HostReport {
   summary?: { changed: number; unchanged: number; failed: number; pending: number };
   error?: { code: string; message: string; hint?: string };
   reason?: string;
+  bundle?: string;
 }
 
 describe("galley push to five local hosts", { skip }, () => {
@@ -77,6 +78,10 @@ describe("galley push to five local hosts", { skip }, () => {
       assert.equal(run.hosts[name]!.status, "ok");
       assert.equal(run.hosts[name]!.summary!.changed, 0, `${name} changed on the second run`);
     }
+    // one prepared run: every host's report names the same cookbooks (a plain folder: a digest id)
+    const ids = new Set(names.map((name) => run.hosts[name]!.bundle));
+    assert.equal(ids.size, 1, [...ids].join(", "));
+    assert.match([...ids][0] ?? "", /^digest:[0-9a-f]{64}$/);
   });
 
   test("--plan shows a drifted file on one host and changes nothing; --limit selects hosts", () => {

@@ -248,10 +248,20 @@ describe("stack lifecycle on container hosts", { skip }, () => {
     const history = json("history", "--stack", "lab", "--limit", "50").out.events as {
       kind: string;
       status: string;
-      outcomes: { instance: string; status: string; stateVersion: number }[];
+      bundle?: string;
+      outcomes: { instance: string; status: string; stateVersion: number; bundle?: string }[];
     }[];
     const superseded = history.flatMap((e) => e.outcomes.filter((o) => o.status === "superseded"));
     assert.ok(superseded.length >= 1);
+    // every configure ran one prepared set (the lab's plain cookbooks folder: a digest id), recorded
+    // with the event and with each instance that converged
+    const configures = history.filter((e) => e.kind === "configure" && e.status === "succeeded");
+    assert.ok(configures.length >= 2);
+    for (const e of configures) {
+      assert.match(e.bundle ?? "", /^digest:[0-9a-f]{64}$/, JSON.stringify(e));
+      for (const o of e.outcomes.filter((o) => o.status === "succeeded")) assert.equal(o.bundle, e.bundle);
+    }
+    assert.equal(new Set(configures.map((e) => e.bundle)).size, 1);
   });
 
   test("a host killed mid-event is connection_lost; the others are configured without it", async () => {

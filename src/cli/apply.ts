@@ -1,9 +1,9 @@
-import { compileRun } from "../cookbooks/solo.ts";
-import { converge } from "../core/converge.ts";
+import { prepareCookbooks } from "../cookbooks/prepared.ts";
 import { exitCodes } from "../core/errors.ts";
 import { LocalHost } from "../hosts/local.ts";
 import { defaultStateDir } from "../hosts/statedir.ts";
-import { bundleOf } from "./bundle-open.ts";
+import { convergeHost } from "../fleet/pipeline.ts";
+import { bundleOf, preparedOf } from "./bundle-open.ts";
 import { acquireRunLock, describeHolder } from "../core/runlock.ts";
 import { type InterruptTrap, trapInterrupts } from "./signals.ts";
 import { reporters } from "./reporters.ts";
@@ -79,27 +79,30 @@ async function run(
   try {
     const bundle = await bundleOf(values, positionals);
     const runList = bundle ? bundle.runList : positionals;
-    const { catalog, types } = await compileRun({
-      ...(bundle ? { cookbooks: bundle.cookbooks } : {}),
-      runList,
-      cookbooksDir: cookbooksDir(values),
-      attributeFiles: values.attrs ?? [],
-      host,
-      secrets: secretOptions(values),
-    });
+    // the resolve stage: the cookbooks once, as one prepared set (an opened bundle is one)
+    const prepared = bundle
+      ? preparedOf(bundle)
+      : await prepareCookbooks({ cookbooksDir: cookbooksDir(values), runLists: { default: runList } });
     const reporter = reporters[values.json ? "json" : "human"]({ diffs: !values["no-diff"] });
-    reporter.start({
-      command: `galley ${mode}`,
-      runList,
-      bundleId: bundle?.id,
-      host: host.name,
-      resources: catalog.resources.length,
-    });
-    const report = await converge(catalog, host, {
+    const report = await convergeHost(prepared, {
+      compile: {
+        runList,
+        cookbooksDir: cookbooksDir(values),
+        attributeFiles: values.attrs ?? [],
+        host,
+        secrets: secretOptions(values),
+      },
       mode,
       stateDir,
-      types,
       signal: trap.signal,
+      onCompiled: (catalog) =>
+        reporter.start({
+          command: `galley ${mode}`,
+          runList,
+          bundleId: bundle?.id,
+          host: host.name,
+          resources: catalog.resources.length,
+        }),
       onEvent: (event) => reporter.event(event),
     });
     reporter.end(report);

@@ -1,4 +1,5 @@
 import * as path from "node:path";
+import type { PreparedCookbooks } from "../cookbooks/prepared.ts";
 import { GalleyError } from "../core/errors.ts";
 
 /** `--bundle FILE` opened with the run list given (else its default) and `--trust`; undefined without --bundle. */
@@ -49,4 +50,14 @@ export async function openBundleCookbooks(
     });
   }
   return { id: opened.id, cookbooks: await loadCookbooks(opened.cookbooksDir), runList, signed };
+}
+
+/** An opened bundle as a run's prepared set: its id, its cookbooks and the run list given. */
+export function preparedOf(bundle: Awaited<ReturnType<typeof openBundleCookbooks>>): PreparedCookbooks {
+  return {
+    id: bundle.id,
+    kind: "bundle",
+    cookbooks: bundle.cookbooks,
+    runLists: { default: bundle.runList },
+  };
 }

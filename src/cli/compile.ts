@@ -1,4 +1,5 @@
-import { compileRun } from "../cookbooks/solo.ts";
+import { prepareCookbooks } from "../cookbooks/prepared.ts";
+import { compileHost } from "../fleet/pipeline.ts";
 import { exitCodes } from "../core/errors.ts";
 import { redactResource } from "../core/report.ts";
 import { LocalHost } from "../hosts/local.ts";
@@ -11,7 +12,11 @@ export const compileCommand = {
   usage: "[RUNLIST…] [--cookbooks DIR] [--attrs FILE] [--json]",
   options: runListOptions,
   async run(values: RunListValues, positionals: string[]): Promise<number> {
-    const { catalog, types } = await compileRun({
+    const prepared = await prepareCookbooks({
+      cookbooksDir: cookbooksDir(values),
+      runLists: { default: positionals },
+    });
+    const { catalog, types } = await compileHost(prepared, {
       runList: positionals,
       cookbooksDir: cookbooksDir(values),
       attributeFiles: values.attrs ?? [],

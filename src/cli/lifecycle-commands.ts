@@ -167,12 +167,12 @@ export const historyCommand = {
       }
       for (const event of events) {
         write(
-          `${paint("bold", `#${event.id} ${event.kind}`)}  ${event.status}  state ${event.stateVersion ?? "-"}  ${event.createdAt}\n`,
+          `${paint("bold", `#${event.id} ${event.kind}`)}  ${event.status}  state ${event.stateVersion ?? "-"}  ${event.createdAt}${event.bundle ? `  bundle ${values.event ? event.bundle : shortId(event.bundle)}` : ""}\n`,
         );
         for (const o of event.outcomes) {
           const line = (o.log ?? "").split("\n")[0];
           write(
-            `  ${o.instance.padEnd(12)} ${o.status.padEnd(15)} state ${o.stateVersion ?? "-"}  ${line}\n`,
+            `  ${o.instance.padEnd(12)} ${o.status.padEnd(15)} state ${o.stateVersion ?? "-"}${o.bundle && o.bundle !== event.bundle ? `  bundle ${shortId(o.bundle)}` : ""}  ${line}\n`,
           );
           if (values.event && o.log && o.log.includes("\n")) write(`${o.log.replace(/^/gm, "    ")}\n`);
         }
@@ -183,3 +183,8 @@ export const historyCommand = {
     }
   },
 };
+
+// 12 hex digits name a bundle in text; --json and --event ID give the full id
+function shortId(id: string): string {
+  return id.startsWith("digest:") ? id.slice(0, 19) : id.slice(0, 12);
+}

@@ -1,6 +1,7 @@
 import * as path from "node:path";
 import { exitCodes, GalleyError } from "../core/errors.ts";
 import type { FleetMember, HostOutcome } from "../fleet/push.ts";
+import { preparedOf } from "./bundle-open.ts";
 import { describeOutcome, FleetProgress } from "./fleet-progress.ts";
 import { trapInterrupts } from "./signals.ts";
 import { formatResource, paint, write, writeJson } from "./output.ts";
@@ -118,8 +119,9 @@ export const pushCommand = {
         cookbooksDir: cookbooksDir(values),
         attributeFiles: values.attrs ?? [],
         secrets: secretOptions(values),
-        ...(bundle ? { cookbooks: bundle.cookbooks } : {}),
       },
+      // an opened bundle is the run's prepared set: checked once, its id in every report
+      ...(bundle ? { prepared: preparedOf(bundle) } : {}),
       connect: (target, onAttempt) => transports.ssh.connect(target, { onAttempt, signal: trap.signal }),
       onPhase: (name, phase) => {
         progress.update(name, phase);

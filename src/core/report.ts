@@ -39,6 +39,8 @@ export interface Report {
   mode: "apply" | "plan";
   host: string;
   runList: string[];
+  /** the prepared run's id: the bundle id of the cookbooks it ran (or `digest:…` for an unlocked kitchen) */
+  bundle?: string;
   startedAt: string;
   durationMs: number;
   summary: {

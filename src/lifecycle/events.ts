@@ -116,6 +116,8 @@ export async function runEvent(
     });
   }
   const started = new Map<string, string>();
+  // the event's cookbooks, resolved once: its bundle id goes with the event and every outcome
+  let bundle: string | undefined;
   const { transports } = await import("../hosts/transports.ts");
   const outcomes =
     members.length === 0
@@ -125,6 +127,10 @@ export async function runEvent(
           mode: "apply",
           forks: options.forks ?? Math.min(members.length, 50),
           compile: { runList: [], cookbooksDir: context.cookbooksDir, attributeFiles: [] },
+          builtins: new Set(Object.values(builtin)),
+          onResolved: (prepared) => {
+            bundle = prepared.id;
+          },
           waitMs: options.waitMs,
           command: `galley ${kind} event of stack ${stack}`,
           signal: options.signal,
@@ -138,6 +144,7 @@ export async function runEvent(
                 instance: name,
                 status: "running",
                 stateVersion: options.version,
+                ...(bundle ? { bundle } : {}),
                 startedAt: started.get(name)!,
               });
             }
@@ -153,6 +160,7 @@ export async function runEvent(
       instance: name,
       status,
       stateVersion: options.version,
+      ...(bundle ? { bundle } : {}),
       ...("report" in outcome ? { report: outcome.report } : {}),
       log: outcomeLog(outcome),
       startedAt: started.get(name) ?? now,
@@ -167,7 +175,7 @@ export async function runEvent(
       : statuses.some((s) => s === "failed" || s === "connection_lost")
         ? "failed"
         : "succeeded";
-  const event = store.finishEvent(created.id, eventStatus);
+  const event = store.finishEvent(created.id, eventStatus, bundle);
   return { event, results: ordered };
 }
 

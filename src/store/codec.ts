@@ -77,6 +77,7 @@ export function toEvent(row: Row): EventRecord {
     kind: text(row.kind) as EventRecord["kind"],
     args: JSON.parse(text(row.args)),
     stateVersion: optNumber(row.state_version),
+    ...bundleOf(row),
     status: text(row.status) as EventStatus,
     createdAt: text(row.created_at),
     startedAt: optText(row.started_at),
@@ -92,11 +93,18 @@ export function toOutcome(row: Row): InstanceOutcome {
     instance: text(row.instance),
     status: text(row.status) as InstanceOutcome["status"],
     stateVersion: optNumber(row.state_version),
+    ...bundleOf(row),
     report: report === undefined ? undefined : JSON.parse(report),
     log: text(row.log),
     startedAt: text(row.started_at),
     finishedAt: optText(row.finished_at),
   };
+}
+
+// the bundle id, left out when none was recorded (events older than prepared runs)
+function bundleOf(row: Row): { bundle?: string } {
+  const bundle = optText(row.bundle);
+  return bundle === undefined ? {} : { bundle };
 }
 
 /** A column that is never NULL, as text. */

@@ -75,6 +75,14 @@ export const migrations: readonly Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 2,
+    description: "the prepared run's bundle id of every event and per-instance outcome",
+    sql: `
+      ALTER TABLE events ADD COLUMN bundle TEXT;
+      ALTER TABLE event_outcomes ADD COLUMN bundle TEXT;
+    `,
+  },
 ];
 
 /** The schema version this code writes. */

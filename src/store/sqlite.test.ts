@@ -402,3 +402,55 @@ test("a registered secret never reaches the database file", async () => {
   assert.ok(!bytes.includes(secret), "the secret is not in the file");
   assert.ok(!bytes.includes(tricky), "nor the secret that spanned JSON syntax");
 });
+
+test("an event and each instance's outcome keep the bundle id of the cookbooks they ran", async () => {
+  const { store } = await fresh();
+  const id = "a".repeat(64);
+  const event = store.createEvent({ stack: "web", kind: "setup" });
+  store.startEvent(event.id);
+  store.recordInstanceOutcome({
+    eventId: event.id,
+    instance: "app1",
+    status: "running",
+    bundle: id,
+    startedAt: "t1",
+  });
+  store.recordInstanceOutcome({
+    eventId: event.id,
+    instance: "app1",
+    status: "succeeded",
+    bundle: id,
+    startedAt: "t1",
+    finishedAt: "t2",
+  });
+  store.recordInstanceOutcome({ eventId: event.id, instance: "app2", status: "failed", startedAt: "t1" });
+  assert.equal(store.finishEvent(event.id, "failed", id).bundle, id);
+  const detail = store.getEvent(event.id)!;
+  assert.equal(detail.bundle, id);
+  assert.equal(detail.outcomes[0]!.bundle, id);
+  // an outcome that never resolved cookbooks records none
+  assert.ok(!("bundle" in detail.outcomes[1]!));
+  assert.equal(store.listEvents("web")[0]!.bundle, id);
+  store.close();
+});
+
+test("a store of schema 1 gains the bundle columns; its events keep their data, without a bundle", async () => {
+  const file = storeFile(await tempDir("galley-store-"));
+  mkdirSync(path.dirname(file), { recursive: true });
+  const db = new DatabaseSync(file);
+  const { migrations } = await import("./migrations.ts");
+  migrate(db, file, migrations.slice(0, 1));
+  db.exec(
+    "INSERT INTO events (stack, kind, args, status, created_at) VALUES ('web', 'setup', '{}', 'succeeded', 't')",
+  );
+  db.close();
+  const store = openSqliteStore(file);
+  const [event] = store.listEvents("web");
+  assert.equal(event!.kind, "setup");
+  assert.ok(!("bundle" in event!));
+  assert.deepEqual(
+    versions(file).map((v) => (v as { version: number }).version),
+    [1, 2],
+  );
+  store.close();
+});

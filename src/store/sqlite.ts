@@ -274,10 +274,16 @@ class SqliteStore implements Store {
     return this.#event(id);
   }
 
-  finishEvent(id: number, status: "succeeded" | "failed" | "superseded"): EventRecord {
+  finishEvent(id: number, status: "succeeded" | "failed" | "superseded", bundle?: string): EventRecord {
     oneOf(eventStatuses, status, "event status");
     this.#event(id);
-    this.#run("UPDATE events SET status = ?, finished_at = ? WHERE id = ?", status, now(), id);
+    this.#run(
+      "UPDATE events SET status = ?, finished_at = ?, bundle = coalesce(?, bundle) WHERE id = ?",
+      status,
+      now(),
+      bundle ?? null,
+      id,
+    );
     return this.#event(id);
   }
 
@@ -285,15 +291,16 @@ class SqliteStore implements Store {
     oneOf(outcomeStatuses, outcome.status, "outcome status");
     this.#event(outcome.eventId);
     this.#run(
-      `INSERT INTO event_outcomes (event_id, instance, status, state_version, report, log, started_at, finished_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+      `INSERT INTO event_outcomes (event_id, instance, status, state_version, bundle, report, log, started_at, finished_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (event_id, instance) DO UPDATE SET status = excluded.status,
-         state_version = excluded.state_version, report = excluded.report, log = excluded.log,
-         started_at = excluded.started_at, finished_at = excluded.finished_at`,
+         state_version = excluded.state_version, bundle = excluded.bundle, report = excluded.report,
+         log = excluded.log, started_at = excluded.started_at, finished_at = excluded.finished_at`,
       outcome.eventId,
       outcome.instance,
       outcome.status,
       outcome.stateVersion ?? null,
+      outcome.bundle ?? null,
       outcome.report === undefined ? null : scrubbedJson(outcome.report),
       scrubbedText(outcome.log) ?? "",
       outcome.startedAt,

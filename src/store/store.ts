@@ -90,6 +90,8 @@ export interface EventRecord {
   kind: EventKind;
   args: unknown;
   stateVersion: number | undefined;
+  /** the bundle id of the cookbooks the event ran (its prepared run), once resolved */
+  bundle?: string | undefined;
   status: EventStatus;
   createdAt: string;
   startedAt: string | undefined;
@@ -103,6 +105,8 @@ export interface InstanceOutcome {
   status: OutcomeStatus;
   /** the stack-state version this instance applied */
   stateVersion?: number | undefined;
+  /** the bundle id of the cookbooks this instance ran */
+  bundle?: string | undefined;
   report?: unknown;
   log?: string | undefined;
   startedAt: string;
@@ -148,7 +152,8 @@ export interface Store {
   /** Queues an event; its id increases with every event. */
   createEvent(input: EventInput): EventRecord;
   startEvent(id: number): EventRecord;
-  finishEvent(id: number, status: "succeeded" | "failed" | "superseded"): EventRecord;
+  /** Ends an event, recording the bundle id of the cookbooks it ran when given. */
+  finishEvent(id: number, status: "succeeded" | "failed" | "superseded", bundle?: string): EventRecord;
   /** Records (or updates) one instance's outcome of an event. */
   recordInstanceOutcome(outcome: InstanceOutcome): void;
   /** A stack's events, newest first (default limit 50). */
