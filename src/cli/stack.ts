@@ -51,35 +51,38 @@ export const stackCommand = {
     const context = await openStack(file, { checkRecipes: subcommand !== "down" });
     try {
       // status only reads: it records nothing, not even the stack as applied
-      if (subcommand === "status") return status(context, values.json);
+      if (subcommand === "status") return await status(context, values.json);
       const trap = trapInterrupts();
       try {
-        const lifecycle = new Lifecycle(
+        const lifecycle = await Lifecycle.open(
           context,
           progressOptions(values.json, values.forks, { wait: values.wait, signal: trap.signal }),
         );
         if (subcommand === "up") await lifecycle.up();
         else await lifecycle.down();
         await lifecycle.idle();
-        const code = finish(context, lifecycle, values.json);
+        const code = await finish(context, lifecycle, values.json);
         return trap.exitCode() ?? code;
       } finally {
         trap.dispose();
       }
     } finally {
-      context.store.close();
+      await context.store.close();
     }
   },
 };
 
-function status(context: import("../lifecycle/context.ts").StackContext, json: boolean): number {
+async function status(
+  context: import("../lifecycle/context.ts").StackContext,
+  json: boolean,
+): Promise<number> {
   const { store, stack } = context;
-  const events = store.listEvents(stack.name, { limit: 10 });
+  const events = await store.listEvents(stack.name, { limit: 10 });
   if (json) {
     writeJson({
       stack: stack.name,
-      stateVersion: store.latestState(stack.name)?.version ?? null,
-      instances: store.listInstances(stack.name).map((i) => ({
+      stateVersion: (await store.latestState(stack.name))?.version ?? null,
+      instances: (await store.listInstances(stack.name)).map((i) => ({
         name: i.name,
         layers: i.layers,
         status: i.status,
@@ -90,9 +93,11 @@ function status(context: import("../lifecycle/context.ts").StackContext, json: b
     });
     return exitCodes.ok;
   }
-  write(`${paint("bold", `stack ${stack.name}`)}  state ${store.latestState(stack.name)?.version ?? "-"}\n`);
-  if (!store.getStack(stack.name)) write(`not brought up yet: galley stack up ${context.file}\n`);
-  else write(`${instanceTable(context)}\n`);
+  write(
+    `${paint("bold", `stack ${stack.name}`)}  state ${(await store.latestState(stack.name))?.version ?? "-"}\n`,
+  );
+  if (!(await store.getStack(stack.name))) write(`not brought up yet: galley stack up ${context.file}\n`);
+  else write(`${await instanceTable(context)}\n`);
   if (events.length > 0) {
     write(`\n${paint("bold", "recent events")} (galley history --stack ${context.file})\n`);
     for (const e of events)

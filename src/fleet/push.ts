@@ -36,7 +36,7 @@ export interface FleetMember {
   /** the stack state seen from this host (r.stack) */
   stack?: StackView | undefined;
   /** asked just before the host starts: a reason not to run it (e.g. a newer stack state), or undefined */
-  skip?: (() => string | undefined) | undefined;
+  skip?: (() => string | undefined | Promise<string | undefined>) | undefined;
 }
 
 /** What a fleet run says of one host while it runs. */
@@ -107,7 +107,7 @@ export async function pushFleet(options: FleetOptions): Promise<Map<string, Host
     options.members.map((member) =>
       run(async () => {
         let outcome: HostOutcome;
-        const reason = options.signal?.aborted ? "interrupted" : member.skip?.();
+        const reason = options.signal?.aborted ? "interrupted" : await member.skip?.();
         if (reason !== undefined) {
           outcome = { status: "skipped", reason, durationMs: 0 };
         } else if (tooManyFailed()) {

@@ -57,21 +57,21 @@ export async function runEvent(
   const stack = context.stack.name;
   const created =
     options.queued ??
-    store.createEvent({ stack, kind, args: options.args ?? {}, stateVersion: options.version });
-  store.startEvent(created.id);
+    (await store.createEvent({ stack, kind, args: options.args ?? {}, stateVersion: options.version }));
+  await store.startEvent(created.id);
   const results = new Map<string, InstanceResult>();
   const members: FleetMember[] = [];
-  const superseded = () => {
-    const latest = store.latestState(stack)?.version ?? options.version;
+  const superseded = async () => {
+    const latest = (await store.latestState(stack))?.version ?? options.version;
     return latest > options.version
       ? `superseded: stack state ${latest} is newer than ${options.version}`
       : undefined;
   };
   // an instance that does not run at all: its outcome is final at once
-  const settled = (name: string, status: OutcomeStatus, note: string, log: string) => {
+  const settled = async (name: string, status: OutcomeStatus, note: string, log: string) => {
     const now = new Date().toISOString();
     results.set(name, { status, outcome: undefined, note });
-    store.recordInstanceOutcome({
+    await store.recordInstanceOutcome({
       eventId: created.id,
       instance: name,
       status,
@@ -89,7 +89,7 @@ export async function runEvent(
   for (const instance of options.instances) {
     const runList = runLists.get(instance.name)!;
     if (runList.length === 0) {
-      settled(
+      await settled(
         instance.name,
         "succeeded",
         `no ${kind} recipes`,
@@ -99,7 +99,7 @@ export async function runEvent(
     }
     const reached = reachable.get(instance.name)!;
     if (!reached.ok) {
-      settled(instance.name, "connection_lost", reached.error, reached.error);
+      await settled(instance.name, "connection_lost", reached.error, reached.error);
       continue;
     }
     members.push({
@@ -116,6 +116,8 @@ export async function runEvent(
     });
   }
   const started = new Map<string, string>();
+  // "running" outcomes are written while hosts run; each host's final outcome is written after them
+  const writes: Promise<void>[] = [];
   const { SshHost } = await import("../hosts/ssh.ts");
   const outcomes =
     members.length === 0
@@ -132,22 +134,26 @@ export async function runEvent(
           onPhase: (name, phase) => {
             if (phase.phase === "connecting" && !started.has(name)) {
               started.set(name, new Date().toISOString());
-              store.recordInstanceOutcome({
+              const write = store.recordInstanceOutcome({
                 eventId: created.id,
                 instance: name,
                 status: "running",
                 stateVersion: options.version,
                 startedAt: started.get(name)!,
               });
+              // awaited below; if the fleet run throws first, its error is the one reported
+              write.catch(() => {});
+              writes.push(write);
             }
             options.onPhase?.(name, phase);
           },
         });
+  await Promise.all(writes);
   for (const [name, outcome] of outcomes) {
     const status = outcomeStatus(outcome);
     const now = new Date().toISOString();
     results.set(name, { status, outcome });
-    store.recordInstanceOutcome({
+    await store.recordInstanceOutcome({
       eventId: created.id,
       instance: name,
       status,
@@ -166,7 +172,7 @@ export async function runEvent(
       : statuses.some((s) => s === "failed" || s === "connection_lost")
         ? "failed"
         : "succeeded";
-  const event = store.finishEvent(created.id, eventStatus);
+  const event = await store.finishEvent(created.id, eventStatus);
   return { event, results: ordered };
 }
 

@@ -61,7 +61,7 @@ export function openSqliteStore(file: string): Store {
     // in WAL mode NORMAL is still crash safe; only the last commits may be lost on power loss
     db.exec("PRAGMA synchronous = NORMAL");
     migrate(db, file);
-    return new SqliteStore(db, file);
+    return new SqliteStore({ db: new SqliteDatabase(db, file), gate: undefined }, undefined);
   } catch (error) {
     db?.close();
     if (isGalleyError(error)) throw error;
@@ -97,7 +97,8 @@ function tighten(target: string, allowed: number): void {
   }
 }
 
-class SqliteStore implements Store {
+/** One connection, synchronous (node:sqlite); SqliteStore puts the Store interface on it. */
+class SqliteDatabase {
   readonly #db: DatabaseSync;
   readonly #file: string;
   readonly #statements = new Map<string, StatementSync>();
@@ -108,19 +109,29 @@ class SqliteStore implements Store {
     this.#file = file;
   }
 
-  transaction<T>(fn: () => T): T {
-    // nested: a savepoint, so an inner failure the caller catches undoes only the inner writes
-    const savepoint = `galley_${this.#depth}`;
-    this.#db.exec(this.#depth === 0 ? "BEGIN IMMEDIATE" : `SAVEPOINT ${savepoint}`);
+  /** Opens a transaction, or a savepoint inside the open one. */
+  begin(): void {
+    this.#db.exec(this.#depth === 0 ? "BEGIN IMMEDIATE" : `SAVEPOINT galley_${this.#depth}`);
     this.#depth += 1;
+  }
+
+  /** Commits (or rolls back) what the last begin opened. */
+  end(commit: boolean): void {
+    this.#depth -= 1;
+    const savepoint = `galley_${this.#depth}`;
+    if (this.#depth === 0) this.#db.exec(commit ? "COMMIT" : "ROLLBACK");
+    else this.#db.exec(commit ? `RELEASE ${savepoint}` : `ROLLBACK TO ${savepoint}; RELEASE ${savepoint}`);
+  }
+
+  /** Runs `fn` in a transaction; nested, a savepoint, so an inner failure undoes only its writes. */
+  atomic<T>(fn: () => T): T {
+    this.begin();
     try {
       const result = fn();
-      this.#depth -= 1;
-      this.#db.exec(this.#depth === 0 ? "COMMIT" : `RELEASE ${savepoint}`);
+      this.end(true);
       return result;
     } catch (error) {
-      this.#depth -= 1;
-      this.#db.exec(this.#depth === 0 ? "ROLLBACK" : `ROLLBACK TO ${savepoint}; RELEASE ${savepoint}`);
+      this.end(false);
       throw error;
     }
   }
@@ -147,7 +158,7 @@ class SqliteStore implements Store {
   }
 
   nextStateVersion(stack: string, state: unknown): number {
-    return this.transaction(() => {
+    return this.atomic(() => {
       const row = this.#get("SELECT max(version) AS version FROM stack_states WHERE stack = ?", stack);
       const version = (optNumber(row?.version) ?? 0) + 1;
       this.#run(
@@ -173,7 +184,7 @@ class SqliteStore implements Store {
   }
 
   upsertInstance(input: InstanceInput): InstanceRecord {
-    return this.transaction(() => {
+    return this.atomic(() => {
       const at = now();
       const fields = [
         JSON.stringify(input.layers),
@@ -221,7 +232,7 @@ class SqliteStore implements Store {
     reason: string,
   ): StatusTransition | undefined {
     oneOf(instanceStatuses, to, "instance status");
-    return this.transaction(() => {
+    return this.atomic(() => {
       const instance = this.getInstance(stack, name);
       if (!instance) {
         throw new GalleyError("STATE_INVALID", `${this.#file}: no instance ${name} in stack ${stack}`, {
@@ -371,6 +382,150 @@ class SqliteStore implements Store {
   #all(sql: string, ...params: SQLInputValue[]): Row[] {
     return this.#statement(sql).all(...params);
   }
+}
+
+/** One connection and the transaction holding it, shared by the store and its transactions' views. */
+interface Connection {
+  db: SqliteDatabase;
+  /** set while a transaction runs: calls from outside it wait for it */
+  gate: Promise<void> | undefined;
+}
+
+/**
+ * The Store interface on one SQLite connection. The work is synchronous inside (node:sqlite); the
+ * promises let the interface be the one a networked backend implements. `scope` is set on the view a
+ * transaction hands its callback, whose calls run at once; the store's own calls wait for the gate.
+ */
+class SqliteStore implements Store {
+  readonly #connection: Connection;
+  readonly #scope: { open: boolean } | undefined;
+
+  constructor(connection: Connection, scope: { open: boolean } | undefined) {
+    this.#connection = connection;
+    this.#scope = scope;
+  }
+
+  async transaction<T>(fn: (tx: Store) => Promise<T>): Promise<T> {
+    if (this.#scope) return this.#within(await this.#use(), fn, this);
+    const db = await this.#use();
+    // no await between the wait above and taking the gate: no other call can slip in
+    let release = () => {};
+    this.#connection.gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const scope = { open: true };
+    try {
+      return await this.#within(db, fn, new SqliteStore(this.#connection, scope));
+    } finally {
+      scope.open = false;
+      this.#connection.gate = undefined;
+      release();
+    }
+  }
+
+  async saveStack(name: string, content: unknown): Promise<StoredStack> {
+    return (await this.#use()).saveStack(name, content);
+  }
+
+  async getStack(name: string): Promise<StoredStack | undefined> {
+    return (await this.#use()).getStack(name);
+  }
+
+  async listStacks(): Promise<StoredStack[]> {
+    return (await this.#use()).listStacks();
+  }
+
+  async nextStateVersion(stack: string, state: unknown): Promise<number> {
+    return (await this.#use()).nextStateVersion(stack, state);
+  }
+
+  async latestState(stack: string): Promise<StateVersion | undefined> {
+    return (await this.#use()).latestState(stack);
+  }
+
+  async upsertInstance(input: InstanceInput): Promise<InstanceRecord> {
+    return (await this.#use()).upsertInstance(input);
+  }
+
+  async getInstance(stack: string, name: string): Promise<InstanceRecord | undefined> {
+    return (await this.#use()).getInstance(stack, name);
+  }
+
+  async listInstances(stack: string): Promise<InstanceRecord[]> {
+    return (await this.#use()).listInstances(stack);
+  }
+
+  async setInstanceStatus(
+    stack: string,
+    name: string,
+    to: InstanceStatus,
+    reason: string,
+  ): Promise<StatusTransition | undefined> {
+    return (await this.#use()).setInstanceStatus(stack, name, to, reason);
+  }
+
+  async statusHistory(stack: string, name: string): Promise<StatusTransition[]> {
+    return (await this.#use()).statusHistory(stack, name);
+  }
+
+  async createEvent(input: EventInput): Promise<EventRecord> {
+    return (await this.#use()).createEvent(input);
+  }
+
+  async startEvent(id: number): Promise<EventRecord> {
+    return (await this.#use()).startEvent(id);
+  }
+
+  async finishEvent(id: number, status: "succeeded" | "failed" | "superseded"): Promise<EventRecord> {
+    return (await this.#use()).finishEvent(id, status);
+  }
+
+  async recordInstanceOutcome(outcome: InstanceOutcome): Promise<void> {
+    (await this.#use()).recordInstanceOutcome(outcome);
+  }
+
+  async listEvents(stack: string, options: { limit?: number } = {}): Promise<EventRecord[]> {
+    return (await this.#use()).listEvents(stack, options);
+  }
+
+  async getEvent(id: number): Promise<EventDetail | undefined> {
+    return (await this.#use()).getEvent(id);
+  }
+
+  async close(): Promise<void> {
+    if (this.#scope) throw misuse("close the store, not the transaction's view of it");
+    (await this.#use()).close();
+  }
+
+  /** The connection, once no transaction of another caller holds it. */
+  async #use(): Promise<SqliteDatabase> {
+    if (this.#scope) {
+      if (!this.#scope.open) throw misuse("use the store, not the view of a transaction that ended");
+      return this.#connection.db;
+    }
+    while (this.#connection.gate) await this.#connection.gate;
+    return this.#connection.db;
+  }
+
+  async #within<T>(db: SqliteDatabase, fn: (tx: Store) => Promise<T>, tx: Store): Promise<T> {
+    db.begin();
+    let result: T;
+    try {
+      result = await fn(tx);
+    } catch (error) {
+      db.end(false);
+      throw error;
+    }
+    db.end(true);
+    return result;
+  }
+}
+
+/** A caller's mistake with a transaction's view. */
+function misuse(hint: string): GalleyError {
+  return new GalleyError("STATE_INVALID", "the store was used outside the transaction it belongs to", {
+    hint,
+  });
 }
 
 function now(): string {
