@@ -10,6 +10,7 @@ import type { CompileRunListOptions } from "../cookbooks/solo.ts";
 import type { SshTarget } from "../hosts/target.ts";
 import type { AttributeSource } from "../cookbooks/precedence.ts";
 import type { StackView } from "../stacks/state.ts";
+import { stateDirOf } from "../hosts/statedir.ts";
 
 /** A host reached over a connection: it is closed after the run and may be lost during it. */
 export interface RemoteHost extends Host {
@@ -189,7 +190,7 @@ async function pushHost(member: FleetMember, options: FleetOptions): Promise<Hos
 
 /** Where the host keeps Galley's state: /var/lib/galley for root, else under the user's home. */
 export function remoteStateDir(user: { uid: number; home: string }): string {
-  return user.uid === 0 ? "/var/lib/galley" : `${user.home}/.local/state/galley`;
+  return stateDirOf(user);
 }
 
 function describe(error: unknown): OutcomeError {
