@@ -4,13 +4,13 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { test } from "node:test";
 import { GalleyError } from "../core/errors.ts";
-import { registerSecrets } from "../core/secrets.ts";
+import { processSecrets, registerSecrets, Secrets } from "../core/secrets.ts";
 import type { InstanceStatus, Store } from "./store.ts";
 
 /** How the suite reaches a backend: a fresh, empty store, and a second connection to the same one. */
 export interface StoreOpener {
-  /** a new empty store (its own database) */
-  fresh(): Promise<Store>;
+  /** a new empty store (its own database), scrubbing the secrets of `secrets` (default: the process registry) */
+  fresh(secrets?: Secrets): Promise<Store>;
   /** another connection to the store `fresh` returned last, as a second process would open it */
   again(): Promise<Store>;
 }
@@ -356,5 +356,30 @@ export function storeConformance(name: string, opener: StoreOpener): void {
       await store.getEvent(event.id),
     ]);
     assert.ok(!everything.includes(secret) && !everything.includes(tricky), everything);
+  });
+
+  test(`${name} store: a store owned by a run scrubs the run's secrets and the process's, not another run's`, async () => {
+    const run = new Secrets(processSecrets);
+    const other = new Secrets(processSecrets);
+    const mine = `run-${randomBytes(9).toString("hex")}`;
+    const theirs = `other-${randomBytes(9).toString("hex")}`;
+    const global = `proc-${randomBytes(9).toString("hex")}`;
+    run.register([mine]);
+    other.register([theirs]);
+    registerSecrets([global]);
+    const store = await opener.fresh(run);
+    try {
+      await store.saveStack("web", { a: mine, b: global, c: theirs });
+      assert.deepEqual((await store.getStack("web"))?.content, {
+        a: "(sensitive)",
+        b: "(sensitive)",
+        c: theirs,
+      });
+      await store.upsertInstance({ stack: "web", name: "app1", layers: [], provider: "ssh" });
+      await store.setInstanceStatus("web", "app1", "online", `with ${mine}`);
+      assert.equal((await store.statusHistory("web", "app1")).at(-1)?.reason, "with (sensitive)");
+    } finally {
+      await store.close();
+    }
   });
 }

@@ -19,9 +19,9 @@ async function fresh(): Promise<{ file: string; store: Store }> {
 
 let last = "";
 storeConformance("sqlite", {
-  fresh: async () => {
+  fresh: async (secrets) => {
     last = storeFile(await tempDir("galley-store-"));
-    return openSqliteStore(last);
+    return openSqliteStore(last, { secrets });
   },
   again: async () => openSqliteStore(last),
 });

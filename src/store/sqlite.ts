@@ -2,6 +2,7 @@ import { chmodSync, closeSync, mkdirSync, openSync, statSync } from "node:fs";
 import * as path from "node:path";
 import { DatabaseSync, type SQLInputValue, type StatementSync } from "node:sqlite";
 import { errorMessage, GalleyError, isGalleyError } from "../core/errors.ts";
+import { processSecrets, type Secrets } from "../core/secrets.ts";
 import { migrate } from "./migrations.ts";
 import {
   number,
@@ -39,6 +40,12 @@ export function storeFile(kitchen: string): string {
   return path.join(kitchen, ".galley", "galley.db");
 }
 
+/** How to open a store: the registry whose secrets it scrubs (default: the process registry). */
+export interface SqliteStoreOptions {
+  /** a run's registry (`new Secrets(processSecrets)`): scrubs the run's secrets and the process's */
+  secrets?: Secrets | undefined;
+}
+
 /**
  * Opens (creating it and its folder if needed) the SQLite store at `file` and brings its schema up
  * to date. WAL mode, so readers never wait for a writer; several processes may open the same file.
@@ -47,7 +54,7 @@ export function storeFile(kitchen: string): string {
  *
  * @example const store = openSqliteStore(storeFile(kitchen)); try { … } finally { store.close(); }
  */
-export function openSqliteStore(file: string): Store {
+export function openSqliteStore(file: string, options: SqliteStoreOptions = {}): Store {
   let db: DatabaseSync | undefined;
   try {
     makePrivate(file);
@@ -61,7 +68,8 @@ export function openSqliteStore(file: string): Store {
     // in WAL mode NORMAL is still crash safe; only the last commits may be lost on power loss
     db.exec("PRAGMA synchronous = NORMAL");
     migrate(db, file);
-    return new SqliteStore({ db: new SqliteDatabase(db, file), gate: undefined }, undefined);
+    const secrets = options.secrets ?? processSecrets;
+    return new SqliteStore({ db: new SqliteDatabase(db, file, secrets), gate: undefined }, undefined);
   } catch (error) {
     db?.close();
     if (isGalleyError(error)) throw error;
@@ -102,11 +110,13 @@ class SqliteDatabase {
   readonly #db: DatabaseSync;
   readonly #file: string;
   readonly #statements = new Map<string, StatementSync>();
+  readonly #secrets: Secrets;
   #depth = 0;
 
-  constructor(db: DatabaseSync, file: string) {
+  constructor(db: DatabaseSync, file: string, secrets: Secrets) {
     this.#db = db;
     this.#file = file;
+    this.#secrets = secrets;
   }
 
   /** Opens a transaction, or a savepoint inside the open one. */
@@ -142,7 +152,7 @@ class SqliteDatabase {
       `INSERT INTO stacks (name, content, applied_at) VALUES (?, ?, ?)
        ON CONFLICT (name) DO UPDATE SET content = excluded.content, applied_at = excluded.applied_at`,
       name,
-      scrubbedJson(content),
+      scrubbedJson(content, this.#secrets),
       appliedAt,
     );
     return this.getStack(name)!;
@@ -165,7 +175,7 @@ class SqliteDatabase {
         "INSERT INTO stack_states (stack, version, state, created_at) VALUES (?, ?, ?, ?)",
         stack,
         version,
-        scrubbedJson(state),
+        scrubbedJson(state, this.#secrets),
         now(),
       );
       return version;
@@ -189,8 +199,8 @@ class SqliteDatabase {
       const fields = [
         JSON.stringify(input.layers),
         input.provider,
-        scrubbedText(input.address) ?? null,
-        scrubbedText(input.hostname) ?? null,
+        scrubbedText(input.address, this.#secrets) ?? null,
+        scrubbedText(input.hostname, this.#secrets) ?? null,
         at,
       ];
       const existing = this.getInstance(input.stack, input.name);
@@ -272,7 +282,7 @@ class SqliteDatabase {
       "INSERT INTO events (stack, kind, args, state_version, status, created_at) VALUES (?, ?, ?, ?, 'queued', ?)",
       input.stack,
       input.kind,
-      scrubbedJson(input.args ?? {}),
+      scrubbedJson(input.args ?? {}, this.#secrets),
       input.stateVersion ?? null,
       now(),
     );
@@ -305,8 +315,8 @@ class SqliteDatabase {
       outcome.instance,
       outcome.status,
       outcome.stateVersion ?? null,
-      outcome.report === undefined ? null : scrubbedJson(outcome.report),
-      scrubbedText(outcome.log) ?? "",
+      outcome.report === undefined ? null : scrubbedJson(outcome.report, this.#secrets),
+      scrubbedText(outcome.log, this.#secrets) ?? "",
       outcome.startedAt,
       outcome.finishedAt ?? null,
     );
@@ -349,7 +359,7 @@ class SqliteDatabase {
     reason: string,
     at: string,
   ): StatusTransition {
-    const scrubbed = scrubbedText(reason) ?? "";
+    const scrubbed = scrubbedText(reason, this.#secrets) ?? "";
     this.#run(
       "INSERT INTO instance_status_history (stack, instance, from_status, to_status, at, reason) VALUES (?, ?, ?, ?, ?, ?)",
       stack,
