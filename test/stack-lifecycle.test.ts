@@ -124,7 +124,7 @@ describe("stack lifecycle on container hosts", { skip }, () => {
     if (kitchen) cli(["hosts", "down"], kitchen);
   });
 
-  test("stack up: setup, online, configure everywhere; a failing setup leaves only that instance setup_failed", () => {
+  test("stack up: setup, online, configure everywhere; a failing setup leaves only that instance setup_failed", async () => {
     const up = json("stack", "up", "lab");
     assert.equal(up.code, 1, "bad1's setup failed");
     const statuses = Object.fromEntries(
@@ -153,13 +153,13 @@ describe("stack lifecycle on container hosts", { skip }, () => {
     const store = openSqliteStore(storeFile(kitchen));
     try {
       assert.deepEqual(
-        store.statusHistory("lab", "web1").map((t) => t.to),
+        (await store.statusHistory("lab", "web1")).map((t) => t.to),
         ["stopped", "requested", "booting", "running_setup", "online"],
       );
-      assert.equal(store.statusHistory("lab", "bad1").at(-1)?.to, "setup_failed");
-      assert.match(store.statusHistory("lab", "bad1").at(-1)!.reason, /setup/);
+      assert.equal((await store.statusHistory("lab", "bad1")).at(-1)?.to, "setup_failed");
+      assert.match((await store.statusHistory("lab", "bad1")).at(-1)!.reason, /setup/);
     } finally {
-      store.close();
+      await store.close();
     }
   });
 

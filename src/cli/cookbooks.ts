@@ -1,38 +1,11 @@
-import * as fs from "node:fs/promises";
 import * as path from "node:path";
-import { cookbookDigest, ignoredNames } from "../cookbooks/digest.ts";
-import {
-  cacheDir,
-  candidateAt,
-  type GitOrigin,
-  type GitSession,
-  gitSession,
-  mirror,
-  revParse,
-  versionTags,
-} from "../cookbooks/git.ts";
-import { lockedKitchen, requireSources } from "../cookbooks/kitchen.ts";
-import {
-  formatLock,
-  type LockedCookbook,
-  type Lockfile,
-  lockFileName,
-  readLock,
-  verifyLocked,
-  writeLock,
-} from "../cookbooks/lock.ts";
-import { recordOrigin } from "../cookbooks/origin.ts";
+import { cacheDir, type GitSession, gitSession } from "../cookbooks/git.ts";
+import { requireSources } from "../cookbooks/kitchen.ts";
+import { type LockedCookbook, lockFileName, readLock, writeLock } from "../cookbooks/lock.ts";
+import { type Outdated, outdatedCookbooks } from "../cookbooks/outdated.ts";
 import { resolveKitchen } from "../cookbooks/resolve.ts";
-import {
-  describeSource,
-  entryLabel,
-  gitUrl,
-  isGitSource,
-  normalizeSubdir,
-  pathSourceDir,
-  type Sources,
-} from "../cookbooks/sources.ts";
-import { satisfies, sortVersions } from "../cookbooks/versions.ts";
+import { vendorCookbooks } from "../cookbooks/vendor.ts";
+import { describeSource } from "../cookbooks/sources.ts";
 import { errorMessage, exitCodes, GalleyError } from "../core/errors.ts";
 import { paint, writeJson } from "./output.ts";
 
@@ -185,38 +158,8 @@ async function list(values: Values, root: string): Promise<number> {
   return exitCodes.ok;
 }
 
-/** What `outdated` says about one locked cookbook. */
-interface Outdated {
-  name: string;
-  version: string;
-  /** versions newer than the locked one that the source offers */
-  newer: string[];
-  /** the newest of them every constraint allows (cookbooks.yaml's version:, the locked dependents' depends) */
-  allowed?: string;
-  /** the constraints that hold the newest version back */
-  heldBy?: string[];
-  /** the tag cookbooks.yaml pins: newer versions need an edit there */
-  tag?: string;
-  /** a branch or ref that now names another commit */
-  moved?: { label: string; from: string; to: string };
-  /** a path cookbook whose content changed since it was locked */
-  changed?: boolean;
-}
-
 async function outdated(values: Values, root: string): Promise<number> {
-  const sources = await requireSources(root);
-  const current = await readLock(path.join(root, lockFileName));
-  if (!current) {
-    throw new GalleyError("LOCK_INVALID", `no cookbooks.lock beside ${sources.file}`, {
-      hint: "run galley cookbooks install",
-    });
-  }
-  const git = session(values);
-  const results: Outdated[] = [];
-  for (const name of Object.keys(current.cookbooks)) {
-    const result = await checkOutdated(sources, current, git, name);
-    if (result.newer.length || result.moved || result.changed) results.push(result);
-  }
+  const results = await outdatedCookbooks(root, { log: session(values).log });
   if (values.json) {
     writeJson({ cookbooks: results });
     return exitCodes.ok;
@@ -224,76 +167,6 @@ async function outdated(values: Values, root: string): Promise<number> {
   if (results.length === 0) process.stdout.write("every locked cookbook is up to date with its source\n");
   for (const r of results) process.stdout.write(`${formatOutdated(r)}\n`);
   return exitCodes.ok;
-}
-
-// compares with the lock's own source (and the constraints it was locked under)
-async function checkOutdated(
-  sources: Sources,
-  lock: Lockfile,
-  git: GitSession,
-  name: string,
-): Promise<Outdated> {
-  const entry = lock.cookbooks[name]!;
-  const result: Outdated = { name, version: entry.version, newer: [] };
-  const source = entry.source;
-  if (!isGitSource(source)) {
-    const sha256 = await cookbookDigest(pathSourceDir(sources.root, source)).catch(() => "");
-    if (sha256 !== entry.sha256) result.changed = true;
-    return result;
-  }
-  const origin = { name, source, url: gitUrl(sources.root, source), where: entryLabel(sources, name) };
-  const dir = await mirror(git, origin);
-  if (source.branch !== undefined || source.ref !== undefined) {
-    const now = await revParse(
-      dir,
-      source.branch !== undefined ? `refs/heads/${source.branch}` : source.ref!,
-    );
-    const label = source.branch !== undefined ? `branch ${source.branch}` : `ref ${source.ref}`;
-    if (now && now !== entry.commit) result.moved = { label, from: entry.commit ?? "", to: now };
-    return result;
-  }
-  const newer = (await offeredVersions(dir, origin)).filter((v) => satisfies(v, `>${entry.version}`));
-  result.newer = sortVersions(newer);
-  if (source.tag !== undefined) {
-    if (newer.length) result.tag = source.tag;
-    return result;
-  }
-  const constraints = constraintsOn(lock, name);
-  const allowed = [...result.newer]
-    .reverse()
-    .find((v) => constraints.every((c) => satisfies(v, c.constraint)));
-  if (allowed !== undefined) result.allowed = allowed;
-  const newest = result.newer.at(-1);
-  if (newest !== undefined && result.allowed !== newest)
-    result.heldBy = constraints.filter((c) => !satisfies(newest, c.constraint)).map((c) => c.by);
-  return result;
-}
-
-// the versions a repository's tags offer for this cookbook; a tag whose cookbook.yaml disagrees (a tag of
-// another cookbook in the same repository) is not one of them
-async function offeredVersions(dir: string, origin: GitOrigin): Promise<string[]> {
-  const { tag: _pinned, ...unpinned } = origin.source;
-  const versions: string[] = [];
-  for (const { tag, version, commit } of await versionTags(dir)) {
-    const candidate = await candidateAt(
-      dir,
-      { ...origin, source: unpinned },
-      { commit, label: `tag ${tag}` },
-    ).catch(() => undefined);
-    if (candidate?.version === version) versions.push(version);
-  }
-  return versions;
-}
-
-function constraintsOn(lock: Lockfile, name: string): { constraint: string; by: string }[] {
-  const own = lock.cookbooks[name]!.source.version;
-  const constraints = own === undefined ? [] : [{ constraint: own, by: `cookbooks.yaml requires ${own}` }];
-  for (const [other, entry] of Object.entries(lock.cookbooks)) {
-    const constraint = entry.depends[name];
-    if (constraint !== undefined && other !== name)
-      constraints.push({ constraint, by: `${other} ${entry.version} requires ${constraint}` });
-  }
-  return constraints;
 }
 
 function formatOutdated(r: Outdated): string {
@@ -318,81 +191,8 @@ async function vendor(values: Values, root: string, rest: string[]): Promise<num
       hint: "galley cookbooks vendor DIR: copies the locked cookbooks into DIR/<name>/ with DIR/cookbooks.lock",
     });
   }
-  const target = path.resolve(rest[0]!);
-  const { sources, lock: current, cookbooks } = await lockedKitchen(root);
-  await checkVendorTarget(target, sources);
-  await fs.mkdir(path.dirname(target), { recursive: true });
-  const temp = await fs.mkdtemp(path.join(path.dirname(target), `.${path.basename(target)}.vendor-`));
-  try {
-    for (const [name, cookbook] of cookbooks) {
-      const copy = path.join(temp, name);
-      await fs.cp(cookbook.dir, copy, {
-        recursive: true,
-        verbatimSymlinks: true,
-        // the digest ignores them, so a vendored copy leaves them out
-        filter: (source) => !ignoredNames.has(path.basename(source)),
-      });
-      const entry = current.cookbooks[name]!;
-      // the kitchen's copy was just checked to be the locked commit's export: the vendored one records it too
-      if (isGitSource(entry.source) && entry.commit !== undefined) {
-        const subdir = normalizeSubdir(entry.source.subdir ?? "");
-        await recordOrigin(copy, entry.sha256, { commit: entry.commit, subdir });
-      }
-      await verifyLocked(name, entry, copy, "vendor");
-    }
-    await fs.writeFile(path.join(temp, lockFileName), formatLock(current));
-    await replaceFolder(temp, target);
-  } finally {
-    await fs.rm(temp, { recursive: true, force: true });
-  }
-  const rows = [...cookbooks.values()].map((c) => ({ name: c.name, version: c.version }));
-  if (values.json) writeJson({ status: "ok", dir: target, cookbooks: rows });
-  else process.stdout.write(`vendored ${rows.length} cookbooks into ${target}\n`);
+  const { dir, cookbooks } = await vendorCookbooks(root, rest[0]!);
+  if (values.json) writeJson({ status: "ok", dir, cookbooks });
+  else process.stdout.write(`vendored ${cookbooks.length} cookbooks into ${dir}\n`);
   return exitCodes.ok;
-}
-
-// only an empty folder or an earlier vendor folder may be replaced, and never one holding a path source
-async function checkVendorTarget(target: string, sources: Sources): Promise<void> {
-  for (const [name, source] of sources.cookbooks) {
-    if (isGitSource(source)) continue;
-    const dir = pathSourceDir(sources.root, source);
-    const inside = (child: string, parent: string) =>
-      child === parent || child.startsWith(`${parent}${path.sep}`);
-    if (inside(dir, target) || inside(target, dir)) {
-      throw new GalleyError(
-        "USAGE",
-        `galley cookbooks vendor: ${target} holds or is inside cookbook ${name} (its path: source)`,
-        {
-          hint: "vendor into another folder: vendoring replaces the folder's content",
-        },
-      );
-    }
-  }
-  const stat = await fs.stat(target).catch(() => undefined);
-  if (!stat) return;
-  const entries = stat.isDirectory() ? await fs.readdir(target) : undefined;
-  if (entries && (entries.length === 0 || entries.includes(lockFileName))) return;
-  throw new GalleyError(
-    "USAGE",
-    `galley cookbooks vendor: ${target} is not empty and is not a vendor folder`,
-    {
-      hint: "give an empty or new folder (a folder holding cookbooks.lock from an earlier vendor is replaced)",
-    },
-  );
-}
-
-// rename cannot replace a non-empty folder: move the old one aside, put the new one in, drop the old
-async function replaceFolder(from: string, to: string): Promise<void> {
-  const aside = `${from}.old`;
-  const moved = await fs.rename(to, aside).then(
-    () => true,
-    () => false,
-  );
-  try {
-    await fs.rename(from, to);
-  } catch (error) {
-    if (moved) await fs.rename(aside, to);
-    throw error;
-  }
-  if (moved) await fs.rm(aside, { recursive: true, force: true });
 }

@@ -1,6 +1,7 @@
 import { exitCodes, GalleyError } from "../core/errors.ts";
 import type { StackContext } from "../lifecycle/context.ts";
 import type { Lifecycle } from "../lifecycle/lifecycle.ts";
+import type { EventDetail } from "../store/store.ts";
 import { lifecycleEvents } from "../stacks/schema.ts";
 import { finish, progressOptions, stackFile, stackOptions } from "./lifecycle-output.ts";
 import { paint, write, writeJson } from "./output.ts";
@@ -36,17 +37,17 @@ async function withLifecycle(
   const context = await openStack(stackFile(values.stack, command));
   const trap = trapInterrupts();
   try {
-    const lifecycle = new Lifecycle(
+    const lifecycle = await Lifecycle.open(
       context,
       progressOptions(values.json, values.forks, { wait: values.wait, signal: trap.signal }),
     );
     await fn(lifecycle, context);
     await lifecycle.idle();
-    const code = finish(context, lifecycle, values.json);
+    const code = await finish(context, lifecycle, values.json);
     return trap.exitCode() ?? code;
   } finally {
     trap.dispose();
-    context.store.close();
+    await context.store.close();
   }
 }
 
@@ -152,15 +153,18 @@ export const historyCommand = {
       const { store, stack } = context;
       const ids = values.event
         ? [Number(values.event)]
-        : store.listEvents(stack.name, { limit: values.limit ? Number(values.limit) : 20 }).map((e) => e.id);
-      const events = ids.map((id) => {
-        const event = store.getEvent(id);
+        : (await store.listEvents(stack.name, { limit: values.limit ? Number(values.limit) : 20 })).map(
+            (e) => e.id,
+          );
+      const events: EventDetail[] = [];
+      for (const id of ids) {
+        const event = await store.getEvent(id);
         if (!event || event.stack !== stack.name)
           throw new GalleyError("ARGS_INVALID", `stack ${stack.name} has no event #${id}`, {
             hint: `galley history --stack ${context.file} lists them`,
           });
-        return event;
-      });
+        events.push(event);
+      }
       if (values.json) {
         writeJson({ stack: stack.name, events });
         return exitCodes.ok;
@@ -179,7 +183,7 @@ export const historyCommand = {
       }
       return exitCodes.ok;
     } finally {
-      context.store.close();
+      await context.store.close();
     }
   },
 };

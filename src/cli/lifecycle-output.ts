@@ -83,13 +83,13 @@ export function progressOptions(
 }
 
 /** The closing output: instances with status and address, the events this command ran. Returns the exit code. */
-export function finish(context: StackContext, lifecycle: Lifecycle, json: boolean): number {
-  const instances = context.store.listInstances(context.stack.name);
+export async function finish(context: StackContext, lifecycle: Lifecycle, json: boolean): Promise<number> {
+  const instances = await context.store.listInstances(context.stack.name);
   const events = lifecycle.events;
   if (json) {
     writeJson({
       stack: context.stack.name,
-      stateVersion: context.store.latestState(context.stack.name)?.version ?? null,
+      stateVersion: (await context.store.latestState(context.stack.name))?.version ?? null,
       instances: instances.map((i) => ({
         name: i.name,
         layers: i.layers,
@@ -99,7 +99,7 @@ export function finish(context: StackContext, lifecycle: Lifecycle, json: boolea
       events: events.map(eventJson),
     });
   } else {
-    write(`${paint("bold", `stack ${context.stack.name}`)}\n${instanceTable(context)}\n`);
+    write(`${paint("bold", `stack ${context.stack.name}`)}\n${await instanceTable(context)}\n`);
     if (events.length > 0) write(`\n${events.map(eventLine).join("\n")}\n`);
   }
   if (lifecycle.failedStarts.length > 0) return exitCodes.runFailed;
@@ -107,10 +107,13 @@ export function finish(context: StackContext, lifecycle: Lifecycle, json: boolea
 }
 
 /** The instances as a table: name, status, address, layers. */
-export function instanceTable(context: StackContext): string {
-  const rows = context.store
-    .listInstances(context.stack.name)
-    .map((i) => [i.name, i.status, i.address ?? "-", i.layers.join(",")]);
+export async function instanceTable(context: StackContext): Promise<string> {
+  const rows = (await context.store.listInstances(context.stack.name)).map((i) => [
+    i.name,
+    i.status,
+    i.address ?? "-",
+    i.layers.join(","),
+  ]);
   const header = ["instance", "status", "address", "layers"];
   const widths = header.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c]!.length)));
   const line = (cells: string[]) =>

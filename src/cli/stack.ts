@@ -1,6 +1,3 @@
-import * as fs from "node:fs/promises";
-import * as path from "node:path";
-import { parseDocument } from "yaml";
 import { exitCodes, GalleyError } from "../core/errors.ts";
 import { trapInterrupts } from "./signals.ts";
 import { finish, instanceTable, progressOptions, stackFile, stackOptions } from "./lifecycle-output.ts";
@@ -51,35 +48,38 @@ export const stackCommand = {
     const context = await openStack(file, { checkRecipes: subcommand !== "down" });
     try {
       // status only reads: it records nothing, not even the stack as applied
-      if (subcommand === "status") return status(context, values.json);
+      if (subcommand === "status") return await status(context, values.json);
       const trap = trapInterrupts();
       try {
-        const lifecycle = new Lifecycle(
+        const lifecycle = await Lifecycle.open(
           context,
           progressOptions(values.json, values.forks, { wait: values.wait, signal: trap.signal }),
         );
         if (subcommand === "up") await lifecycle.up();
         else await lifecycle.down();
         await lifecycle.idle();
-        const code = finish(context, lifecycle, values.json);
+        const code = await finish(context, lifecycle, values.json);
         return trap.exitCode() ?? code;
       } finally {
         trap.dispose();
       }
     } finally {
-      context.store.close();
+      await context.store.close();
     }
   },
 };
 
-function status(context: import("../lifecycle/context.ts").StackContext, json: boolean): number {
+async function status(
+  context: import("../lifecycle/context.ts").StackContext,
+  json: boolean,
+): Promise<number> {
   const { store, stack } = context;
-  const events = store.listEvents(stack.name, { limit: 10 });
+  const events = await store.listEvents(stack.name, { limit: 10 });
   if (json) {
     writeJson({
       stack: stack.name,
-      stateVersion: store.latestState(stack.name)?.version ?? null,
-      instances: store.listInstances(stack.name).map((i) => ({
+      stateVersion: (await store.latestState(stack.name))?.version ?? null,
+      instances: (await store.listInstances(stack.name)).map((i) => ({
         name: i.name,
         layers: i.layers,
         status: i.status,
@@ -90,9 +90,11 @@ function status(context: import("../lifecycle/context.ts").StackContext, json: b
     });
     return exitCodes.ok;
   }
-  write(`${paint("bold", `stack ${stack.name}`)}  state ${store.latestState(stack.name)?.version ?? "-"}\n`);
-  if (!store.getStack(stack.name)) write(`not brought up yet: galley stack up ${context.file}\n`);
-  else write(`${instanceTable(context)}\n`);
+  write(
+    `${paint("bold", `stack ${stack.name}`)}  state ${(await store.latestState(stack.name))?.version ?? "-"}\n`,
+  );
+  if (!(await store.getStack(stack.name))) write(`not brought up yet: galley stack up ${context.file}\n`);
+  else write(`${await instanceTable(context)}\n`);
   if (events.length > 0) {
     write(`\n${paint("bold", "recent events")} (galley history --stack ${context.file})\n`);
     for (const e of events)
@@ -103,59 +105,24 @@ function status(context: import("../lifecycle/context.ts").StackContext, json: b
   return exitCodes.ok;
 }
 
-/**
- * Copies a stack file under a new name with new instances (each instance name gets the new
- * stack's name as prefix). SSH instances name existing machines: they are left out, and said so.
- */
+/** `galley stack clone`: the copy is stacks/clone.ts's; this prints what it did. */
 async function clone(file: string, values: Values): Promise<number> {
   if (!values.to) {
     throw new GalleyError("USAGE", "galley stack clone: where to?", {
       hint: "galley stack clone stacks/production.yaml --to stacks/staging.yaml",
     });
   }
-  const { loadStack } = await import("../stacks/stack.ts");
-  const stack = await loadStack(file);
-  const target = path.resolve(values.to);
-  const name = values.name ?? path.basename(target).replace(/\.ya?ml$/, "");
-  if (!/^[a-z][a-z0-9-]{0,62}$/.test(name)) {
-    throw new GalleyError("ARGS_INVALID", `"${name}" is not a stack name`, {
-      hint: "lower-case letters, digits and dashes, starting with a letter: --name staging",
-    });
-  }
-  if (name === stack.name) {
-    throw new GalleyError("ARGS_INVALID", `the clone needs a name other than ${stack.name}`, {
-      hint: "--name staging",
-    });
-  }
-  const exists = await fs.stat(target).then(
-    () => true,
-    () => false,
-  );
-  if (exists) {
-    throw new GalleyError("ARGS_INVALID", `${target} exists already`, { hint: "name a new file with --to" });
-  }
-  // the YAML document keeps the file's comments and layout
-  const doc = parseDocument(await fs.readFile(file, "utf8"));
-  doc.set("name", name);
-  const renamed: Record<string, string> = {};
-  const left: string[] = [];
-  const kept: unknown[] = [];
-  stack.instances.forEach((instance, index) => {
-    if (instance.provider.type === "ssh") {
-      left.push(`${instance.name} (${instance.provider.address})`);
-      return;
-    }
-    const node = doc.getIn(["instances", index], true);
-    const newName = `${name}-${instance.name}`.slice(0, 31);
-    renamed[instance.name] = newName;
-    (node as { set(key: string, value: unknown): void }).set("name", newName);
-    kept.push(node);
+  const { cloneStack } = await import("../stacks/clone.ts");
+  const {
+    to: target,
+    name,
+    instances: renamed,
+    leftOut: left,
+  } = await cloneStack({
+    from: file,
+    to: values.to,
+    name: values.name,
   });
-  if (stack.instances.length > 0) doc.set("instances", doc.createNode(kept));
-  const temp = `${target}.tmp-${process.pid}`;
-  await fs.mkdir(path.dirname(target), { recursive: true });
-  await fs.writeFile(temp, doc.toString());
-  await fs.rename(temp, target);
   if (values.json) {
     writeJson({ from: file, to: target, name, instances: renamed, leftOut: left });
   } else {

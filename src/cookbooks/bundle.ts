@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from "node:crypto";
+import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
@@ -12,6 +12,7 @@ import { loadCookbook, parseCookbookMetadata } from "./cookbook.ts";
 import { cookbookDigest, cookbookEntries, type DigestEntry, digestOf } from "./digest.ts";
 import { runListsProblem } from "./bundle-runlists.ts";
 import { type Lockfile, parseLock } from "./lock.ts";
+import { writeFileAtomic } from "../hosts/atomic-write.ts";
 
 /** One locked cookbook to pack: its folder and the content digest the lock pins for it. */
 export interface BundleCookbook {
@@ -615,14 +616,7 @@ function describe(kind: Member["kind"], data: Buffer): string {
 
 async function writeAtomic(file: string, data: Buffer): Promise<void> {
   await fs.mkdir(path.dirname(file), { recursive: true });
-  const temp = `${file}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`;
-  try {
-    await fs.writeFile(temp, data, { mode: 0o644, flag: "wx", flush: true });
-    await fs.rename(temp, file);
-  } catch (error) {
-    await fs.rm(temp, { force: true });
-    throw error;
-  }
+  await writeFileAtomic(file, data, { mode: 0o644 });
 }
 
 function readFailure(file: string, error: unknown): GalleyError {

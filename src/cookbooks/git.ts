@@ -1,12 +1,12 @@
-import { execFile, spawn } from "node:child_process";
-import { createHash } from "node:crypto";
+import { spawn } from "node:child_process";
 import * as fs from "node:fs/promises";
 import * as os from "node:os";
 import * as path from "node:path";
 import { pipeline } from "node:stream/promises";
 import { GalleyError } from "../core/errors.ts";
+import { replaceDir } from "../hosts/atomic-write.ts";
+import { git, gitEnv, mirrorPath, syncMirror } from "../sources/mirror.ts";
 import { parseCookbookMetadata } from "./cookbook.ts";
-import { withMirrorLock } from "./mirror-lock.ts";
 import { cookbookDigest } from "./digest.ts";
 import { recordOrigin } from "./origin.ts";
 import type { Candidate } from "./resolve.ts";
@@ -57,31 +57,10 @@ export function mirror(session: GitSession, origin: GitOrigin): Promise<string> 
   return pending;
 }
 
-async function updateMirror(session: GitSession, origin: GitOrigin): Promise<string> {
-  const id = createHash("sha256").update(origin.url).digest("hex").slice(0, 16);
-  const dir = path.join(session.cache, "git", `${id}.git`);
+function updateMirror(session: GitSession, origin: GitOrigin): Promise<string> {
+  const dir = mirrorPath(path.join(session.cache, "git"), origin.url);
   session.log(`fetching ${origin.name} from ${origin.url}`);
-  // one clone or fetch of a mirror at a time, across sessions and processes sharing the cache
-  return withMirrorLock(dir, () => cloneOrFetch(dir, origin));
-}
-
-async function cloneOrFetch(dir: string, origin: GitOrigin): Promise<string> {
-  if (await exists(dir)) {
-    // the mirror's refspec (+refs/*:refs/*) already forces tags: --tags would refuse a moved tag
-    const result = await git(["fetch", "--quiet", "--prune", "origin"], dir);
-    if (!result.ok) throw unreachable(origin, result.stderr);
-    return dir;
-  }
-  await fs.mkdir(path.dirname(dir), { recursive: true });
-  const temp = await fs.mkdtemp(path.join(path.dirname(dir), ".clone-"));
-  const result = await git(["clone", "--quiet", "--mirror", "--", origin.url, temp]);
-  if (!result.ok) {
-    await fs.rm(temp, { recursive: true, force: true });
-    throw unreachable(origin, result.stderr);
-  }
-  // another process may have filled the cache meanwhile: then its mirror is as good as ours
-  await fs.rename(temp, dir).catch(() => fs.rm(temp, { recursive: true, force: true }));
-  return dir;
+  return syncMirror(dir, origin.url, (_command, reason) => unreachable(origin, reason));
 }
 
 /** A commit of a repository and what named it ("tag v1.2.0", "branch main"). */
@@ -280,25 +259,13 @@ async function archive(gitDir: string, treeish: string, into: string): Promise<v
   if (code !== 0) throw new Error(`git archive ${treeish} failed: ${stderr.trim()}`);
 }
 
-// rename cannot replace a non-empty folder: move the old one aside first
-async function replaceDir(from: string, to: string): Promise<void> {
-  const aside = `${to}.old-${process.pid}-${Date.now()}`;
-  const moved = await fs.rename(to, aside).then(
-    () => true,
-    () => false,
-  );
-  await fs.rename(from, to);
-  if (moved) await fs.rm(aside, { recursive: true, force: true });
-}
-
 /** The names of refs under a prefix (`refs/tags`), sorted by git. */
 async function refNames(mirrorDir: string, prefix: string): Promise<string[]> {
   const result = await git(["for-each-ref", "--format=%(refname:strip=2)", prefix], mirrorDir);
   return result.stdout.split("\n").filter(Boolean);
 }
 
-function unreachable(origin: GitOrigin, stderr: string): GalleyError {
-  const reason = stderr.trim().split("\n").filter(Boolean).at(-1) ?? "git failed";
+function unreachable(origin: GitOrigin, reason: string): GalleyError {
   return new GalleyError(
     "SOURCE_INVALID",
     `${origin.where}: cookbook ${origin.name}: cannot fetch ${origin.url}: ${reason}`,
@@ -308,33 +275,7 @@ function unreachable(origin: GitOrigin, stderr: string): GalleyError {
   );
 }
 
-interface GitResult {
-  ok: boolean;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs git without a shell, never prompting (a missing credential fails instead of hanging). */
-export function git(args: string[], gitDir?: string): Promise<GitResult> {
-  const argv = gitDir ? [`--git-dir=${gitDir}`, ...args] : args;
-  return new Promise((resolve, reject) => {
-    execFile("git", argv, { env: gitEnv(), maxBuffer: 256 * 1024 * 1024 }, (error, stdout, stderr) => {
-      if ((error as NodeJS.ErrnoException | null)?.code === "ENOENT") {
-        reject(
-          new GalleyError("SOURCE_INVALID", "git is not installed: git sources need it", {
-            hint: "install git, or use path: sources",
-          }),
-        );
-        return;
-      }
-      resolve({ ok: !error, stdout, stderr });
-    });
-  });
-}
-
-function gitEnv(): NodeJS.ProcessEnv {
-  return { ...process.env, GIT_TERMINAL_PROMPT: "0" };
-}
+export { git };
 
 async function exists(file: string): Promise<boolean> {
   return fs.access(file).then(

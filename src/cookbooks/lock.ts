@@ -1,4 +1,3 @@
-import { randomBytes } from "node:crypto";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import * as v from "valibot";
@@ -19,6 +18,7 @@ import {
   type Sources,
   sourceSchema,
 } from "./sources.ts";
+import { writeFileAtomic } from "../hosts/atomic-write.ts";
 
 /** One locked cookbook: the exact version, where it came from, and the content it must have. */
 export interface LockedCookbook {
@@ -120,13 +120,7 @@ export function parseLock(
 export async function writeLock(file: string, lock: Lockfile): Promise<boolean> {
   const text = formatLock(lock);
   if ((await fs.readFile(file, "utf8").catch(() => undefined)) === text) return false;
-  const temp = `${file}.${randomBytes(6).toString("hex")}.tmp`;
-  try {
-    await fs.writeFile(temp, text);
-    await fs.rename(temp, file);
-  } finally {
-    await fs.rm(temp, { force: true });
-  }
+  await writeFileAtomic(file, text);
   return true;
 }
 

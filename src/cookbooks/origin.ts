@@ -1,6 +1,6 @@
-import { randomBytes } from "node:crypto";
 import * as fs from "node:fs/promises";
 import * as v from "valibot";
+import { writeFileAtomic } from "../hosts/atomic-write.ts";
 
 /** One commit (and subdir of its repository) whose export has a copy's content. */
 export interface CopyOrigin {
@@ -54,11 +54,5 @@ export async function recordOrigin(dir: string, sha256: string, origin: CopyOrig
   if (recordsOrigin(previous, sha256, origin)) return;
   const commits = previous?.sha256 === sha256 ? [...previous.commits, origin] : [origin];
   const file = originFileOf(dir);
-  const temp = `${file}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`;
-  try {
-    await fs.writeFile(temp, `${JSON.stringify({ sha256, commits }, null, 2)}\n`);
-    await fs.rename(temp, file);
-  } finally {
-    await fs.rm(temp, { force: true });
-  }
+  await writeFileAtomic(file, `${JSON.stringify({ sha256, commits }, null, 2)}\n`);
 }

@@ -11,6 +11,7 @@ import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import * as v from "valibot";
 import { errorMessage, GalleyError } from "../core/errors.ts";
+import { writeFileAtomic } from "../hosts/atomic-write.ts";
 
 /** `<bundle>.sig`: who signed which bundle id, when, and the Ed25519 signature over those three. */
 export interface BundleSignature {
@@ -234,13 +235,7 @@ export async function readBundleSignature(bundleFile: string): Promise<unknown> 
 /** Writes a signature beside its bundle (`<bundle>.sig`), atomically. */
 export async function writeBundleSignature(bundleFile: string, signature: BundleSignature): Promise<string> {
   const file = signatureFileOf(bundleFile);
-  const temp = `${file}.tmp-${process.pid}`;
-  try {
-    await fs.writeFile(temp, `${JSON.stringify(signature, null, 2)}\n`, { mode: 0o644 });
-    await fs.rename(temp, file);
-  } finally {
-    await fs.rm(temp, { force: true });
-  }
+  await writeFileAtomic(file, `${JSON.stringify(signature, null, 2)}\n`, { mode: 0o644 });
   return file;
 }
 

@@ -2,7 +2,15 @@ import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
 import { test } from "node:test";
 import { redacted } from "./report.ts";
-import { containsSecret, registerSecrets, scrubSecrets, secretForms, sensitive } from "./secrets.ts";
+import {
+  containsSecret,
+  processSecrets,
+  registerSecrets,
+  Secrets,
+  scrubSecrets,
+  secretForms,
+  sensitive,
+} from "./secrets.ts";
 
 // the registry is per process: every test uses its own random secrets
 const fresh = (prefix: string) => `${prefix}-${randomBytes(9).toString("base64url")}`;
@@ -129,4 +137,33 @@ test("secrets: every form of many secrets with non-ASCII letters and emoji is hi
   registerSecrets([emoji, "😀-emoji"]);
   assert.equal(scrubSecrets(`<😀${emoji}😀>`), `<😀${redacted}😀>`);
   assert.equal(scrubSecrets(`<${emoji}-emoji>`), `<${redacted}>`, "the second overlaps the first's last 😀");
+});
+
+test("secrets: a registry per run hides its own and the process's secrets; runs do not share theirs", () => {
+  const first = new Secrets(processSecrets);
+  const second = new Secrets(processSecrets);
+  const mine = fresh("run1");
+  const theirs = fresh("run2");
+  first.register([mine]);
+  second.register([theirs]);
+  assert.equal(first.scrub(`a ${mine} b`), `a ${redacted} b`);
+  assert.equal(first.scrub(`a ${theirs} b`), `a ${theirs} b`, "the other run's secret is not this run's");
+  assert.equal(second.scrub(`a ${theirs}`), `a ${redacted}`);
+  assert.equal(scrubSecrets(`a ${mine}`), `a ${mine}`, "a run's secret stays out of the process registry");
+  assert.ok(first.contains({ deep: [mine.toUpperCase()] }));
+  assert.ok(!second.contains({ deep: [mine] }));
+  // registered in the process after the runs began: every run hides it at once
+  const later = fresh("later");
+  registerSecrets([later]);
+  for (const run of [first, second]) {
+    assert.equal(run.scrub(`x ${later} y`), `x ${redacted} y`);
+    assert.ok(run.known().includes(later));
+  }
+  // its derived forms too: the base64 of a run's secret is hidden by that run only
+  const encoded = Buffer.from(mine).toString("base64");
+  assert.ok(first.scrub(`auth ${encoded}`).includes(redacted));
+  assert.equal(second.scrub(`auth ${encoded}`), `auth ${encoded}`);
+  // a root registry without a parent hides only its own
+  const alone = new Secrets();
+  assert.equal(alone.scrub(`${later} ${mine}`), `${later} ${mine}`);
 });

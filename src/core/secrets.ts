@@ -1,37 +1,106 @@
 import { Buffer } from "node:buffer";
 import { redacted } from "./report.ts";
 
-// every form of the secrets this process has seen (decrypted attributes, !sensitive, sensitive()),
-// an ASCII one keyed by its lower case: matching ignores case, so those differing only in case are one
-const forms = new Map<string, string>();
-// the secrets whose forms are registered: a value registered again costs one lookup
-const registered = new Set<string>();
-// one pattern for all forms, rebuilt on first use after a registration (null: no secret yet); one
-// object for testing and scrubbing: a second one, with other flags, would compile the pattern again
-let matcher: RegExp | null = null;
-let stale = false;
-
 // the shortest secret hidden: masking "1" or "yes" everywhere would hide more than it protects
 const minSecretLength = 4;
 // the shortest derived form (upper case, base64, hex…) hidden: shorter ones are too common
 const minDerivedLength = 6;
 
 /**
- * Registers secret values; every text Galley prints, reports or stores is scrubbed of them, and of
- * the forms a recipe derives from them (see `secretForms`), from now on.
+ * A registry of secrets to hide, with the forms derived from them (see `secretForms`). A run or a
+ * store may own one; scrubbing with it also hides every secret of its parent (by default the process
+ * registry that `registerSecrets` and `sensitive` fill), so a child never shows less than the process
+ * would. Secrets registered in a child are hidden by that child only: two runs of one process that
+ * each own one do not see each other's.
+ *
+ * @example const run = new Secrets(); run.register(["hunter22"]); run.scrub("pw hunter22") // "pw (sensitive)"
  */
-export function registerSecrets(values: Iterable<string>): void {
-  for (const value of values) {
-    if (value.length < minSecretLength || registered.has(value)) continue;
-    registered.add(value);
-    for (const form of secretForms(value)) {
-      // beyond ASCII, lower case and the matcher's case folding differ (the Kelvin sign): exact
-      const key = /^[\x20-\x7e]*$/.test(form) ? form.toLowerCase() : form;
-      if (forms.has(key)) continue;
-      forms.set(key, form);
-      stale = true;
+export class Secrets {
+  readonly #parent: Secrets | undefined;
+  // every form, an ASCII one keyed by its lower case: matching ignores case, so those differing only in case are one
+  readonly #forms = new Map<string, string>();
+  // the secrets whose forms are registered: a value registered again costs one lookup
+  readonly #registered = new Set<string>();
+  #version = 0;
+  // one pattern for all forms (own and the parent's), rebuilt on first use after a registration
+  // (null: no secret yet); one object for testing and scrubbing: a second would compile it again
+  #matcher: RegExp | null = null;
+  #compiledAt = 0;
+
+  /** A registry whose scrubbing also hides the secrets of `parent` (none: a root registry). */
+  constructor(parent?: Secrets) {
+    this.#parent = parent;
+  }
+
+  /** Registers secret values: scrubbing with this registry hides them, and their derived forms, from now on. */
+  register(values: Iterable<string>): void {
+    for (const value of values) {
+      if (value.length < minSecretLength || this.#registered.has(value)) continue;
+      this.#registered.add(value);
+      for (const form of secretForms(value)) {
+        // beyond ASCII, lower case and the matcher's case folding differ (the Kelvin sign): exact
+        const key = /^[\x20-\x7e]*$/.test(form) ? form.toLowerCase() : form;
+        if (this.#forms.has(key)) continue;
+        this.#forms.set(key, form);
+        this.#version += 1;
+      }
     }
   }
+
+  /** Changes with every registration here or in a parent (forms only grow: a sum of counts is enough). */
+  get version(): number {
+    return this.#version + (this.#parent?.version ?? 0);
+  }
+
+  /** Every form hidden, this registry's and its parents', longest first. */
+  known(): readonly string[] {
+    return [...this.#allForms().values()].sort((a, b) => b.length - a.length);
+  }
+
+  /**
+   * `text` with every secret, in any of its forms and letter case, replaced by the redaction
+   * marker; overlapping occurrences are replaced as one.
+   */
+  scrub(text: string): string {
+    const each = this.#compiled();
+    return each === null ? text : scrubWith(each, text);
+  }
+
+  /** Whether a value (a string or number, or one nested in arrays and objects) holds a secret in any form. */
+  contains(value: unknown): boolean {
+    const any = this.#compiled();
+    return any !== null && holds(value, any);
+  }
+
+  #allForms(): Map<string, string> {
+    const all = this.#parent ? this.#parent.#allForms() : new Map<string, string>();
+    for (const [key, form] of this.#forms) all.set(key, form);
+    return all;
+  }
+
+  #compiled(): RegExp | null {
+    const version = this.version;
+    if (version === this.#compiledAt) return this.#matcher;
+    this.#compiledAt = version;
+    // longest first: at one position, the longest form matches whole
+    const source = this.known()
+      .map((form) => form.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"))
+      .join("|");
+    // u: Unicode case folding; without it V8 misses some non-ASCII forms (ſ, ς) in a long alternation
+    this.#matcher = source === "" ? null : new RegExp(source, "giu");
+    return this.#matcher;
+  }
+}
+
+/** The process registry: what `registerSecrets` and `sensitive` fill, and the parent of a run's registry. */
+export const processSecrets = new Secrets();
+
+/**
+ * Registers secret values in the process registry; every text Galley prints, reports or stores is
+ * scrubbed of them, and of the forms a recipe derives from them (see `secretForms`), from now on.
+ */
+export function registerSecrets(values: Iterable<string>): void {
+  processSecrets.register(values);
 }
 
 /**
@@ -88,31 +157,20 @@ function base64Forms(bytes: Buffer): string[] {
   return result;
 }
 
-function compiled(): RegExp | null {
-  if (!stale) return matcher;
-  stale = false;
-  // longest first: at one position, the longest form matches whole
-  const source = [...forms.values()]
-    .sort((a, b) => b.length - a.length)
-    .map((form) => form.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"))
-    .join("|");
-  // u: Unicode case folding; without it V8 misses some non-ASCII forms (ſ, ς) in a long alternation
-  matcher = new RegExp(source, "giu");
-  return matcher;
-}
-
-/** Every registered form, longest first. */
+/** Every form the process registry hides, longest first. */
 export function knownSecrets(): readonly string[] {
-  return [...forms.values()].sort((a, b) => b.length - a.length);
+  return processSecrets.known();
 }
 
 /**
- * `text` with every registered secret, in any of its forms and letter case, replaced by the
- * redaction marker; overlapping occurrences are replaced as one.
+ * `text` with every secret of the process registry, in any of its forms and letter case, replaced
+ * by the redaction marker; overlapping occurrences are replaced as one.
  */
 export function scrubSecrets(text: string): string {
-  const each = compiled();
-  if (each === null) return text;
+  return processSecrets.scrub(text);
+}
+
+function scrubWith(each: RegExp, text: string): string {
   each.lastIndex = 0;
   let match = each.exec(text);
   if (match === null) return text;
@@ -148,8 +206,7 @@ function isPairAt(text: string, at: number): boolean {
  * secret in any of its forms.
  */
 export function containsSecret(value: unknown): boolean {
-  const any = compiled();
-  return any !== null && holds(value, any);
+  return processSecrets.contains(value);
 }
 
 function holds(value: unknown, any: RegExp): boolean {

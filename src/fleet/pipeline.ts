@@ -1,3 +1,4 @@
+import { stateDirOf } from "../hosts/statedir.ts";
 import type { Attributes } from "../core/attributes.ts";
 import { type ConvergeEvent, converge } from "../core/converge.ts";
 import { errorMessage, type GalleyError, isGalleyError } from "../core/errors.ts";
@@ -48,7 +49,7 @@ export interface FleetMember {
   /** the stack state seen from this host (r.stack) */
   stack?: StackView | undefined;
   /** asked just before the host starts: a reason not to run it (e.g. a newer stack state), or undefined */
-  skip?: (() => string | undefined) | undefined;
+  skip?: (() => string | undefined | Promise<string | undefined>) | undefined;
 }
 
 /** What a fleet run says of one host while it runs. */
@@ -174,7 +175,7 @@ export async function runFleet(plan: FleetPlan): Promise<Map<string, HostOutcome
     await Promise.all(
       batch.map((member) =>
         run(async () => {
-          const reason = plan.signal?.aborted ? "interrupted" : (stopped ?? member.skip?.());
+          const reason = plan.signal?.aborted ? "interrupted" : (stopped ?? (await member.skip?.()));
           if (reason !== undefined) return settle(member, { status: "skipped", reason, durationMs: 0 });
           if (tooManyFailed()) {
             return settle(member, {
@@ -315,7 +316,7 @@ async function runHost(
 
 /** Where the host keeps Galley's state: /var/lib/galley for root, else under the user's home. */
 export function remoteStateDir(user: { uid: number; home: string }): string {
-  return user.uid === 0 ? "/var/lib/galley" : `${user.home}/.local/state/galley`;
+  return stateDirOf(user);
 }
 
 function describe(error: unknown): OutcomeError {

@@ -1,6 +1,7 @@
 import { createHash, createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
+import { writeFileAtomic } from "./atomic-write.ts";
 
 /** One key line of a known_hosts file (OpenSSH's sshd(8) "SSH_KNOWN_HOSTS FILE FORMAT"). */
 export interface KnownHostEntry {
@@ -165,15 +166,5 @@ async function appendNow(link: string, name: string, blob: Buffer): Promise<void
   if (checkHostKey(parseKnownHosts(text), name, blob).status === "known") return;
   const line = `${name} ${keyBlobType(blob)} ${blob.toString("base64")}\n`;
   const content = text === "" || text.endsWith("\n") ? text + line : `${text}\n${line}`;
-  const temp = path.join(
-    path.dirname(file),
-    `.${path.basename(file)}.galley-${randomBytes(4).toString("hex")}`,
-  );
-  try {
-    await fs.writeFile(temp, content, { mode, flag: "wx" });
-    await fs.rename(temp, file);
-  } catch (error) {
-    await fs.rm(temp, { force: true });
-    throw error;
-  }
+  await writeFileAtomic(file, content, { mode });
 }

@@ -6,6 +6,7 @@ import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { appContext } from "../../test/support/app-context.ts";
 import { cookbookRepo } from "../../test/support/git-repos.ts";
+import { isTempName } from "../core/temp-files.ts";
 import { tempDir } from "../resources/testing.ts";
 import { prepareApps } from "./apps.ts";
 
@@ -59,7 +60,9 @@ test("cookbook mirror: three processes fetching one mirror at once both succeed 
     const mirrors = (await fs.readdir(path.join(cache, "git"))).filter((n) => n.endsWith(".git"));
     assert.equal(mirrors.length, 1);
     execFileSync("git", [`--git-dir=${path.join(cache, "git", mirrors[0]!)}`, "fsck", "--no-progress"]);
-    const leftovers = (await fs.readdir(path.join(cache, "git"))).filter((n) => n.startsWith(".clone-"));
+    const leftovers = (await fs.readdir(path.join(cache, "git"))).filter(
+      (n) => n.startsWith(".clone-") || isTempName(n),
+    );
     assert.deepEqual(leftovers, []);
   }
 });
@@ -69,7 +72,7 @@ async function assertCacheClean(kitchen: string): Promise<void> {
   const dir = path.join(kitchen, ".galley", "cache", "apps");
   const names = await fs.readdir(dir);
   assert.deepEqual(
-    names.filter((n) => n.includes(".tmp-")),
+    names.filter((n) => n.includes(".tmp-") || isTempName(n)),
     [],
     `temp files left in ${dir}`,
   );

@@ -1,10 +1,11 @@
-import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
 import { createReadStream, existsSync } from "node:fs";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
-import { uniqueTemp, withMirrorLock } from "../cookbooks/mirror-lock.ts";
 import { GalleyError } from "../core/errors.ts";
+import { rootStateDir } from "../hosts/statedir.ts";
+import { tempPath } from "../core/temp-files.ts";
+import { git, gitReason, mirrorPath, syncMirror } from "../sources/mirror.ts";
 import type { App } from "../stacks/schema.ts";
 import type { DeployingApp, StateApp } from "../stacks/state.ts";
 import type { StackContext } from "./context.ts";
@@ -14,7 +15,7 @@ import type { StackContext } from "./context.ts";
 // app's repository, and every instance of one deploy gets exactly the same bytes.
 
 /** Where the hosts find shipped archives: `<dir>/<app>/<revision>.tar.gz`. */
-export const hostArchiveDir = "/var/lib/galley/apps";
+export const hostArchiveDir = `${rootStateDir}/apps`;
 
 /** An app ready to deploy: what r.stack.deploying shows, plus the archive on this machine. */
 export interface PreparedApp extends DeployingApp {
@@ -62,26 +63,13 @@ async function gitArchive(
 ): Promise<{ revision: string; localArchive: string }> {
   const source = app.source as Extract<App["source"], { type: "git" }>;
   const url = sourceUrl(context, source.url);
-  const id = createHash("sha256").update(url).digest("hex").slice(0, 12);
-  const mirror = path.join(cache(context), `${app.name}-${id}.git`);
+  const mirror = mirrorPath(cache(context), url, `${app.name}-`, 12);
   const where = `${context.file}: app ${app.name}`;
   // one clone or fetch of a mirror at a time: in this process (instances deploying one app at
-  // once) and across processes; a clone goes to a name of its own, then into place
-  await withMirrorLock(mirror, async () => {
-    if (existsSync(mirror)) {
-      await git(["fetch", "--quiet", "--prune", "origin"], mirror, where, url);
-      return;
-    }
-    const temp = uniqueTemp(mirror);
-    try {
-      await git(["clone", "--quiet", "--mirror", "--", url, temp], undefined, where, url);
-      await fs.rename(temp, mirror);
-    } finally {
-      await fs.rm(temp, { recursive: true, force: true });
-    }
-  });
+  // once) and across processes (sources/mirror.ts)
+  await syncMirror(mirror, url, (command, reason) => gitFailed(where, command, url, reason));
   const commit = (
-    await git(["rev-parse", "--verify", "--quiet", `${source.revision}^{commit}`], mirror, where, url).catch(
+    await run(["rev-parse", "--verify", "--quiet", `${source.revision}^{commit}`], mirror, where, url).catch(
       () => {
         throw new GalleyError(
           "STACK_INVALID",
@@ -96,9 +84,9 @@ async function gitArchive(
   const localArchive = path.join(cache(context), `${app.name}-${commit}.tar.gz`);
   if (!existsSync(localArchive)) {
     // concurrent deploys of one revision each write their own temp; the renames give the same bytes
-    const temp = uniqueTemp(localArchive);
+    const temp = tempPath(localArchive);
     try {
-      await git(["archive", "--format=tar.gz", "-o", temp, commit], mirror, where, url);
+      await run(["archive", "--format=tar.gz", "-o", temp, commit], mirror, where, url);
       await fs.rename(temp, localArchive);
     } finally {
       await fs.rm(temp, { force: true });
@@ -135,21 +123,15 @@ async function fileArchive(
   return { revision: sha256.slice(0, 16), localArchive: file };
 }
 
-function git(args: string[], gitDir: string | undefined, where: string, url: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile(
-      "git",
-      gitDir ? [`--git-dir=${gitDir}`, ...args] : args,
-      { env: { ...process.env, GIT_TERMINAL_PROMPT: "0", LC_ALL: "C" }, maxBuffer: 16 << 20 },
-      (error, stdout, stderr) => {
-        if (!error) return resolve(stdout);
-        const reason = stderr.trim().split("\n").filter(Boolean).at(-1) ?? error.message;
-        reject(
-          new GalleyError("STACK_INVALID", `${where}: git ${args[0]} of ${url} failed: ${reason}`, {
-            hint: `check the app's source.url and that this machine can reach it: git ls-remote ${url}`,
-          }),
-        );
-      },
-    );
+// a git command on the app's mirror: its stdout, or an error naming the app and its source
+async function run(args: string[], gitDir: string, where: string, url: string): Promise<string> {
+  const result = await git(args, gitDir);
+  if (!result.ok) throw gitFailed(where, args[0]!, url, gitReason(result));
+  return result.stdout;
+}
+
+function gitFailed(where: string, command: string, url: string, reason: string): GalleyError {
+  return new GalleyError("STACK_INVALID", `${where}: git ${command} of ${url} failed: ${reason}`, {
+    hint: `check the app's source.url and that this machine can reach it: git ls-remote ${url}`,
   });
 }

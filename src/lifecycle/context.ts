@@ -34,9 +34,9 @@ export async function openStack(
   const kitchen = path.basename(dir) === "stacks" ? path.dirname(dir) : dir;
   const store = openSqliteStore(storeFile(kitchen));
   try {
-    for (const other of store.listStacks()) {
+    for (const other of await store.listStacks()) {
       if (other.name === stack.name) continue;
-      const taken = store.listInstances(other.name).map((i) => i.name);
+      const taken = (await store.listInstances(other.name)).map((i) => i.name);
       const clash = stack.instances.find((instance) => taken.includes(instance.name));
       if (clash) {
         throw new GalleyError(
@@ -49,14 +49,14 @@ export async function openStack(
       }
     }
   } catch (error) {
-    store.close();
+    await store.close();
     throw error;
   }
   const dirOfCookbooks = cookbooksDir(resolved, stack);
   try {
     if (options.checkRecipes !== false) await checkStackRecipes(resolved, stack, dirOfCookbooks);
   } catch (error) {
-    store.close();
+    await store.close();
     throw error;
   }
   return { file: resolved, stack, kitchen, cookbooksDir: dirOfCookbooks, store };

@@ -57,21 +57,21 @@ export async function runEvent(
   const stack = context.stack.name;
   const created =
     options.queued ??
-    store.createEvent({ stack, kind, args: options.args ?? {}, stateVersion: options.version });
-  store.startEvent(created.id);
+    (await store.createEvent({ stack, kind, args: options.args ?? {}, stateVersion: options.version }));
+  await store.startEvent(created.id);
   const results = new Map<string, InstanceResult>();
   const members: FleetMember[] = [];
-  const superseded = () => {
-    const latest = store.latestState(stack)?.version ?? options.version;
+  const superseded = async () => {
+    const latest = (await store.latestState(stack))?.version ?? options.version;
     return latest > options.version
       ? `superseded: stack state ${latest} is newer than ${options.version}`
       : undefined;
   };
   // an instance that does not run at all: its outcome is final at once
-  const settled = (name: string, status: OutcomeStatus, note: string, log: string) => {
+  const settled = async (name: string, status: OutcomeStatus, note: string, log: string) => {
     const now = new Date().toISOString();
     results.set(name, { status, outcome: undefined, note });
-    store.recordInstanceOutcome({
+    await store.recordInstanceOutcome({
       eventId: created.id,
       instance: name,
       status,
@@ -89,7 +89,7 @@ export async function runEvent(
   for (const instance of options.instances) {
     const runList = runLists.get(instance.name)!;
     if (runList.length === 0) {
-      settled(
+      await settled(
         instance.name,
         "succeeded",
         `no ${kind} recipes`,
@@ -99,7 +99,7 @@ export async function runEvent(
     }
     const reached = reachable.get(instance.name)!;
     if (!reached.ok) {
-      settled(instance.name, "connection_lost", reached.error, reached.error);
+      await settled(instance.name, "connection_lost", reached.error, reached.error);
       continue;
     }
     members.push({
@@ -118,6 +118,8 @@ export async function runEvent(
   const started = new Map<string, string>();
   // the event's cookbooks, resolved once: its bundle id goes with the event and every outcome
   let bundle: string | undefined;
+  // "running" outcomes are written while hosts run; each host's final outcome is written after them
+  const writes: Promise<void>[] = [];
   const { transports } = await import("../hosts/transports.ts");
   const outcomes =
     members.length === 0
@@ -139,7 +141,7 @@ export async function runEvent(
           onPhase: (name, phase) => {
             if (phase.phase === "connecting" && !started.has(name)) {
               started.set(name, new Date().toISOString());
-              store.recordInstanceOutcome({
+              const write = store.recordInstanceOutcome({
                 eventId: created.id,
                 instance: name,
                 status: "running",
@@ -147,15 +149,19 @@ export async function runEvent(
                 ...(bundle ? { bundle } : {}),
                 startedAt: started.get(name)!,
               });
+              // awaited below; if the fleet run throws first, its error is the one reported
+              write.catch(() => {});
+              writes.push(write);
             }
             options.onPhase?.(name, phase);
           },
         });
+  await Promise.all(writes);
   for (const [name, outcome] of outcomes) {
     const status = outcomeStatus(outcome);
     const now = new Date().toISOString();
     results.set(name, { status, outcome });
-    store.recordInstanceOutcome({
+    await store.recordInstanceOutcome({
       eventId: created.id,
       instance: name,
       status,
@@ -175,7 +181,7 @@ export async function runEvent(
       : statuses.some((s) => s === "failed" || s === "connection_lost")
         ? "failed"
         : "succeeded";
-  const event = store.finishEvent(created.id, eventStatus, bundle);
+  const event = await store.finishEvent(created.id, eventStatus, bundle);
   return { event, results: ordered };
 }
 

@@ -53,24 +53,30 @@ export class Lifecycle {
   #configuring: Promise<void> | undefined;
   readonly #queued: EventRecord[] = [];
 
-  constructor(context: StackContext, options: LifecycleOptions = {}) {
+  private constructor(context: StackContext, options: LifecycleOptions) {
     this.context = context;
     this.#options = options;
-    this.#sync();
+  }
+
+  /** The lifecycle of an opened stack; records the stack as applied and an instance per instance of its file. */
+  static async open(context: StackContext, options: LifecycleOptions = {}): Promise<Lifecycle> {
+    const lifecycle = new Lifecycle(context, options);
+    await lifecycle.#sync();
+    return lifecycle;
   }
 
   /** The current stack state and its version: a new version only when the state changed. */
-  snapshot(): { state: StackState; version: number } {
+  async snapshot(): Promise<{ state: StackState; version: number }> {
     const { store, stack } = this.context;
-    const records = store.listInstances(stack.name);
+    const records = await store.listInstances(stack.name);
     const state = buildStackState(
       stack,
       records.map((r) => ({ name: r.name, status: r.status, address: r.address })),
     );
-    const latest = store.latestState(stack.name);
+    const latest = await store.latestState(stack.name);
     if (latest && JSON.stringify(latest.state) === JSON.stringify(state))
       return { state, version: latest.version };
-    return { state, version: store.nextStateVersion(stack.name, state) };
+    return { state, version: await store.nextStateVersion(stack.name, state) };
   }
 
   /** `galley stack up`: starts what should run (24/7, and time-based inside their hours); stops time-based ones outside. */
@@ -78,7 +84,7 @@ export class Lifecycle {
     const start: Instance[] = [];
     const stop: Instance[] = [];
     for (const instance of this.context.stack.instances) {
-      const status = this.status(instance.name);
+      const status = await this.status(instance.name);
       const wanted = shouldRun(instance, now);
       if (wanted === "yes" && !isUp(status)) start.push(instance);
       if (wanted === "no" && isUp(status) && instance.scaling.type === "time") stop.push(instance);
@@ -95,29 +101,29 @@ export class Lifecycle {
   /** `galley stack down`: stops every instance that runs. */
   async down(): Promise<void> {
     // setup_failed and connection_lost instances have hosts too
-    const running = this.context.stack.instances.filter(
-      (i) => !["stopped", "terminated"].includes(this.status(i.name)),
-    );
+    const running: Instance[] = [];
+    for (const i of this.context.stack.instances)
+      if (!["stopped", "terminated"].includes(await this.status(i.name))) running.push(i);
     if (running.length > 0) await this.stop(running.map((i) => i.name));
   }
 
   /** Starts instances: their hosts, then setup and deploy on each, online, then configure everywhere. */
   async start(names: readonly string[]): Promise<void> {
-    const instances = names
-      .map((name) => this.instance(name))
-      .filter((i) => this.status(i.name) !== "online");
+    const instances: Instance[] = [];
+    for (const i of names.map((name) => this.instance(name)))
+      if ((await this.status(i.name)) !== "online") instances.push(i);
     if (instances.length === 0) return this.#drain();
-    for (const instance of instances) this.#status(instance.name, "requested", "start requested");
-    for (const instance of instances) this.#status(instance.name, "booting", "making its host");
+    for (const instance of instances) await this.#status(instance.name, "requested", "start requested");
+    for (const instance of instances) await this.#status(instance.name, "booting", "making its host");
     const hosts = await provision(this.context, instances, (line) => this.#log(line));
     const ready: Instance[] = [];
     for (const instance of instances) {
       const host = hosts.get(instance.name)!;
       if (!host.ok) {
-        this.#status(instance.name, "setup_failed", `its host did not start: ${host.error}`);
+        await this.#status(instance.name, "setup_failed", `its host did not start: ${host.error}`);
         continue;
       }
-      this.context.store.upsertInstance({
+      await this.context.store.upsertInstance({
         stack: this.context.stack.name,
         name: instance.name,
         layers: instance.layers,
@@ -125,7 +131,7 @@ export class Lifecycle {
         address: host.address,
         hostname: instance.name,
       });
-      this.#status(instance.name, "running_setup", "host up: running setup");
+      await this.#status(instance.name, "running_setup", "host up: running setup");
       ready.push(instance);
     }
     // each instance goes its own way through setup and deploy; each that comes online asks for a configure
@@ -136,12 +142,13 @@ export class Lifecycle {
   /** Stops instances: shutdown recipes (with a timeout), the host stops, configure on the rest. */
   async stop(names: readonly string[]): Promise<void> {
     const instances = names.map((name) => this.instance(name));
-    const reachable = instances.filter((i) => this.status(i.name) === "online");
+    const reachable: Instance[] = [];
+    for (const i of instances) if ((await this.status(i.name)) === "online") reachable.push(i);
     for (const instance of instances)
-      this.#status(instance.name, "stopping", "stop requested: running shutdown");
+      await this.#status(instance.name, "stopping", "stop requested: running shutdown");
     let released = false;
     if (reachable.length > 0) {
-      const { state, version } = this.snapshot();
+      const { state, version } = await this.snapshot();
       // the longest shutdown_timeout of the layers concerned
       const layers = this.context.stack.layers.filter((l) =>
         reachable.some((i) => i.layers.includes(l.name)),
@@ -159,7 +166,7 @@ export class Lifecycle {
       clearTimeout(timer);
       if (timedOut) {
         const why = `shutdown recipes still running after ${timeoutMs / 1000} s: stopping its host anyway`;
-        for (const instance of instances) this.#status(instance.name, "shutting_down", why);
+        for (const instance of instances) await this.#status(instance.name, "shutting_down", why);
         await release(this.context, instances, (line) => this.#log(line));
         released = true;
       }
@@ -168,11 +175,11 @@ export class Lifecycle {
     }
     if (!released) {
       for (const instance of instances)
-        this.#status(instance.name, "shutting_down", "shutdown done: stopping its host");
+        await this.#status(instance.name, "shutting_down", "shutdown done: stopping its host");
       await release(this.context, instances, (line) => this.#log(line));
     }
-    for (const instance of instances) this.#status(instance.name, "stopped", "host stopped");
-    this.requestConfigure();
+    for (const instance of instances) await this.#status(instance.name, "stopped", "host stopped");
+    await this.requestConfigure();
     await this.#drain();
   }
 
@@ -182,8 +189,8 @@ export class Lifecycle {
     selection: Selection,
     app?: string,
   ): Promise<EventSummary> {
-    const instances = this.#select(selection);
-    const { state, version } = this.snapshot();
+    const instances = await this.#select(selection);
+    const { state, version } = await this.snapshot();
     let apps: PreparedApp[] | undefined;
     if (kind === "deploy" || kind === "undeploy") {
       const chosen = this.context.stack.apps.filter((a) => app === undefined || a.name === app);
@@ -215,10 +222,10 @@ export class Lifecycle {
 
   /** `galley run-recipes`: named recipes on the online instances selected, with r.stack. */
   async runRecipes(recipes: readonly string[], selection: Selection): Promise<EventSummary> {
-    const { state, version } = this.snapshot();
+    const { state, version } = await this.snapshot();
     return this.#event({
       kind: "run-recipes",
-      instances: this.#select(selection),
+      instances: await this.#select(selection),
       state,
       version,
       recipes,
@@ -227,19 +234,26 @@ export class Lifecycle {
   }
 
   /** Queues a configure of every online instance with the state as it is now; runs when the runner is free. */
-  requestConfigure(): void {
-    if (!this.context.stack.instances.some((i) => this.status(i.name) === "online")) return;
-    const { version } = this.snapshot();
+  async requestConfigure(): Promise<void> {
+    const statuses = await this.context.store.listInstances(this.context.stack.name);
+    if (!statuses.some((i) => i.status === "online" && this.#declared(i.name))) return;
+    const { version } = await this.snapshot();
     this.#queued.push(
-      this.context.store.createEvent({
+      await this.context.store.createEvent({
         stack: this.context.stack.name,
         kind: "configure",
         args: {},
         stateVersion: version,
       }),
     );
+    this.#kick();
+  }
+
+  // one configure loop at a time per lifecycle; a request that lands as a loop ends starts the next
+  #kick(): void {
     this.#configuring ??= this.#configureLoop().finally(() => {
       this.#configuring = undefined;
+      if (this.#queued.length > 0) this.#kick();
     });
   }
 
@@ -251,40 +265,45 @@ export class Lifecycle {
   }
 
   /** An instance's stored status. */
-  status(name: string): InstanceStatus {
-    return this.context.store.getInstance(this.context.stack.name, name)?.status ?? "stopped";
+  async status(name: string): Promise<InstanceStatus> {
+    return (await this.context.store.getInstance(this.context.stack.name, name))?.status ?? "stopped";
+  }
+
+  // an instance of the stack file (the store may still hold ones the file no longer names)
+  #declared(name: string): boolean {
+    return this.context.stack.instances.some((i) => i.name === name);
   }
 
   async #bringOnline(instance: Instance): Promise<void> {
-    const setupState = this.snapshot();
+    const setupState = await this.snapshot();
     const setup = await this.#event({ kind: "setup", instances: [instance], ...setupState });
-    if (!this.#settle(instance, setup.results.get(instance.name)!, "setup")) return;
+    if (!(await this.#settle(instance, setup.results.get(instance.name)!, "setup"))) return;
     const apps = this.context.stack.apps.filter((a) => a.layers.some((l) => instance.layers.includes(l)));
     if (apps.length > 0) {
       let prepared: PreparedApp[];
       try {
         prepared = await prepareApps(this.context, apps);
       } catch (error) {
-        this.#status(instance.name, "setup_failed", `deploy: ${(error as Error).message}`);
+        await this.#status(instance.name, "setup_failed", `deploy: ${(error as Error).message}`);
         throw error;
       }
       const deploy = await this.#event({
         kind: "deploy",
         instances: [instance],
-        ...this.snapshot(),
+        ...(await this.snapshot()),
         apps: prepared,
       });
-      if (!this.#settle(instance, deploy.results.get(instance.name)!, "deploy")) return;
+      if (!(await this.#settle(instance, deploy.results.get(instance.name)!, "deploy"))) return;
     }
-    this.#status(instance.name, "online", "setup and deploy done");
-    this.requestConfigure();
+    await this.#status(instance.name, "online", "setup and deploy done");
+    await this.requestConfigure();
   }
 
   // after setup/deploy: false (and the status says why) unless the instance succeeded
-  #settle(instance: Instance, result: InstanceResult, what: string): boolean {
+  async #settle(instance: Instance, result: InstanceResult, what: string): Promise<boolean> {
     if (result.status === "succeeded") return true;
     const reason = result.note ?? `${what} ${result.status}`;
-    this.#status(
+    await this.#status(
       instance.name,
       result.status === "connection_lost" ? "connection_lost" : "setup_failed",
       `${what}: ${reason}`,
@@ -296,12 +315,12 @@ export class Lifecycle {
     while (this.#queued.length > 0) {
       const newest = this.#queued.pop()!;
       for (const older of this.#queued.splice(0)) {
-        this.context.store.startEvent(older.id);
-        const record = this.context.store.finishEvent(older.id, "superseded");
+        await this.context.store.startEvent(older.id);
+        const record = await this.context.store.finishEvent(older.id, "superseded");
         this.#summary({ event: record, results: new Map() });
       }
-      const { state, version } = this.snapshot();
-      const online = this.context.stack.instances.filter((i) => this.status(i.name) === "online");
+      const { state, version } = await this.snapshot();
+      const online = await this.#online();
       await this.#event({
         kind: "configure",
         instances: online,
@@ -334,13 +353,17 @@ export class Lifecycle {
     // an instance that went away during an event is no longer online: the others hear of it
     let lost = false;
     for (const [name, result] of summary.results) {
-      if (result.status === "connection_lost" && this.status(name) === "online") {
-        this.#status(name, "connection_lost", `${options.kind}: ${result.note ?? "the connection was lost"}`);
+      if (result.status === "connection_lost" && (await this.status(name)) === "online") {
+        await this.#status(
+          name,
+          "connection_lost",
+          `${options.kind}: ${result.note ?? "the connection was lost"}`,
+        );
         lost = true;
       }
     }
     this.#summary(summary);
-    if (lost) this.requestConfigure();
+    if (lost) await this.requestConfigure();
     return summary;
   }
 
@@ -349,13 +372,20 @@ export class Lifecycle {
     this.#options.onEvent?.(summary);
   }
 
-  #select(selection: Selection): Instance[] {
+  // the stack file's instances that are online, in its order
+  async #online(): Promise<Instance[]> {
+    const records = await this.context.store.listInstances(this.context.stack.name);
+    const online = new Set(records.filter((r) => r.status === "online").map((r) => r.name));
+    return this.context.stack.instances.filter((i) => online.has(i.name));
+  }
+
+  async #select(selection: Selection): Promise<Instance[]> {
     const { stack } = this.context;
     if (selection.layer !== undefined && !stack.layers.some((l) => l.name === selection.layer))
       throw unknown("layer", selection.layer, stack.layers);
     if (selection.instance !== undefined) {
       const instance = this.instance(selection.instance);
-      const status = this.status(instance.name);
+      const status = await this.status(instance.name);
       if (status !== "online") {
         throw new GalleyError("STACK_INVALID", `instance ${instance.name} is ${status}, not online`, {
           hint: `start it first: galley instance start ${instance.name} --stack ${this.context.file}`,
@@ -363,15 +393,13 @@ export class Lifecycle {
       }
       return [instance];
     }
-    return stack.instances.filter(
-      (i) =>
-        this.status(i.name) === "online" &&
-        (selection.layer === undefined || i.layers.includes(selection.layer)),
+    return (await this.#online()).filter(
+      (i) => selection.layer === undefined || i.layers.includes(selection.layer),
     );
   }
 
-  #status(name: string, to: InstanceStatus, reason: string): void {
-    const moved = this.context.store.setInstanceStatus(this.context.stack.name, name, to, reason);
+  async #status(name: string, to: InstanceStatus, reason: string): Promise<void> {
+    const moved = await this.context.store.setInstanceStatus(this.context.stack.name, name, to, reason);
     if (to === "setup_failed") this.failedStarts.push({ instance: name, reason });
     if (moved) this.#options.onStatus?.(name, to, reason);
   }
@@ -381,13 +409,13 @@ export class Lifecycle {
   }
 
   // the stack as applied, and a record per instance of the stack file
-  #sync(): void {
+  async #sync(): Promise<void> {
     const { store, stack } = this.context;
-    store.transaction(() => {
-      store.saveStack(stack.name, stack);
+    await store.transaction(async (tx) => {
+      await tx.saveStack(stack.name, stack);
       for (const instance of stack.instances) {
-        const existing = store.getInstance(stack.name, instance.name);
-        store.upsertInstance({
+        const existing = await tx.getInstance(stack.name, instance.name);
+        await tx.upsertInstance({
           stack: stack.name,
           name: instance.name,
           layers: instance.layers,

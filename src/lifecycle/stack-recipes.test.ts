@@ -35,8 +35,8 @@ test("a stack naming a recipe of an unknown cookbook, or an unknown recipe, is S
     );
   }
   const context = await openStack(await stackWith("db::configure"));
-  context.store.close();
+  await context.store.close();
   // stopping a stack and reading its history do not need its recipes
   const stopping = await openStack(await stackWith("nope::setup"), { checkRecipes: false });
-  stopping.store.close();
+  await stopping.store.close();
 });

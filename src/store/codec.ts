@@ -1,5 +1,5 @@
 import { redacted } from "../core/report.ts";
-import { scrubSecrets } from "../core/secrets.ts";
+import { processSecrets, type Secrets } from "../core/secrets.ts";
 import type {
   EventRecord,
   EventStatus,
@@ -15,15 +15,15 @@ import type {
 export type Row = Record<string, unknown>;
 
 /**
- * `value` as JSON text with every registered secret replaced by the redaction marker: in strings,
- * object keys and numbers. Always valid JSON, never holding a registered secret.
+ * `value` as JSON text with every secret of `secrets` (default: the process registry) replaced by
+ * the redaction marker: in strings, object keys and numbers. Always valid JSON, never holding one.
  */
-export function scrubbedJson(value: unknown): string {
+export function scrubbedJson(value: unknown, secrets: Secrets = processSecrets): string {
   // the JSON round trip first turns dates (toJSON) and undefined properties into what would be stored anyway
   const plain = value === undefined ? null : (JSON.parse(JSON.stringify(value)) as unknown);
-  const text = JSON.stringify(scrubValue(plain));
+  const text = JSON.stringify(scrubValue(plain, secrets));
   // a secret spanning JSON syntax (quotes, commas) survives the walk: the text scrub catches it
-  const scrubbed = scrubSecrets(text);
+  const scrubbed = secrets.scrub(text);
   if (scrubbed === text) return text;
   try {
     JSON.parse(scrubbed);
@@ -33,21 +33,24 @@ export function scrubbedJson(value: unknown): string {
   }
 }
 
-function scrubValue(value: unknown): unknown {
-  if (typeof value === "string") return scrubSecrets(value);
-  if (typeof value === "number") return scrubSecrets(String(value)) === String(value) ? value : redacted;
-  if (Array.isArray(value)) return value.map(scrubValue);
+function scrubValue(value: unknown, secrets: Secrets): unknown {
+  if (typeof value === "string") return secrets.scrub(value);
+  if (typeof value === "number") return secrets.scrub(String(value)) === String(value) ? value : redacted;
+  if (Array.isArray(value)) return value.map((item) => scrubValue(item, secrets));
   if (value !== null && typeof value === "object") {
     return Object.fromEntries(
-      Object.entries(value).map(([key, item]) => [scrubSecrets(key), scrubValue(item)]),
+      Object.entries(value).map(([key, item]) => [secrets.scrub(key), scrubValue(item, secrets)]),
     );
   }
   return value;
 }
 
-/** `text` scrubbed of registered secrets, undefined kept. */
-export function scrubbedText(text: string | undefined): string | undefined {
-  return text === undefined ? undefined : scrubSecrets(text);
+/** `text` scrubbed of the secrets of `secrets` (default: the process registry), undefined kept. */
+export function scrubbedText(
+  text: string | undefined,
+  secrets: Secrets = processSecrets,
+): string | undefined {
+  return text === undefined ? undefined : secrets.scrub(text);
 }
 
 /** A `stacks` row as a record. */

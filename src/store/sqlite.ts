@@ -1,42 +1,33 @@
 import { chmodSync, closeSync, mkdirSync, openSync, statSync } from "node:fs";
 import * as path from "node:path";
-import { DatabaseSync, type SQLInputValue, type StatementSync } from "node:sqlite";
+import { DatabaseSync } from "node:sqlite";
+import { SqliteDatabase } from "./sqlite-database.ts";
 import { errorMessage, GalleyError, isGalleyError } from "../core/errors.ts";
+import { processSecrets, type Secrets } from "../core/secrets.ts";
 import { migrate } from "./migrations.ts";
-import {
-  number,
-  optNumber,
-  optText,
-  type Row,
-  scrubbedJson,
-  scrubbedText,
-  text,
-  toEvent,
-  toInstance,
-  toOutcome,
-  toStack,
-} from "./codec.ts";
-import {
-  type EventDetail,
-  type EventInput,
-  type EventRecord,
-  eventKinds,
-  eventStatuses,
-  type InstanceInput,
-  type InstanceOutcome,
-  type InstanceRecord,
-  type InstanceStatus,
-  instanceStatuses,
-  outcomeStatuses,
-  type StateVersion,
-  type StatusTransition,
-  type Store,
-  type StoredStack,
+import type {
+  EventDetail,
+  EventInput,
+  EventRecord,
+  InstanceInput,
+  InstanceOutcome,
+  InstanceRecord,
+  InstanceStatus,
+  StateVersion,
+  StatusTransition,
+  Store,
+  StoredStack,
 } from "./store.ts";
 
 /** Where a kitchen keeps its store: `<kitchen>/.galley/galley.db`. */
 export function storeFile(kitchen: string): string {
   return path.join(kitchen, ".galley", "galley.db");
+}
+
+/** How to open a store: the registry whose secrets it scrubs (default: the process registry). */
+export interface SqliteStoreOptions {
+  /** a run's registry (`new Secrets(processSecrets)`): scrubs the run's secrets and the process's */
+  secrets?: Secrets | undefined;
 }
 
 /**
@@ -47,7 +38,7 @@ export function storeFile(kitchen: string): string {
  *
  * @example const store = openSqliteStore(storeFile(kitchen)); try { … } finally { store.close(); }
  */
-export function openSqliteStore(file: string): Store {
+export function openSqliteStore(file: string, options: SqliteStoreOptions = {}): Store {
   let db: DatabaseSync | undefined;
   try {
     makePrivate(file);
@@ -61,7 +52,8 @@ export function openSqliteStore(file: string): Store {
     // in WAL mode NORMAL is still crash safe; only the last commits may be lost on power loss
     db.exec("PRAGMA synchronous = NORMAL");
     migrate(db, file);
-    return new SqliteStore(db, file);
+    const secrets = options.secrets ?? processSecrets;
+    return new SqliteStore({ db: new SqliteDatabase(db, file, secrets), gate: undefined }, undefined);
   } catch (error) {
     db?.close();
     if (isGalleyError(error)) throw error;
@@ -97,297 +89,150 @@ function tighten(target: string, allowed: number): void {
   }
 }
 
-class SqliteStore implements Store {
-  readonly #db: DatabaseSync;
-  readonly #file: string;
-  readonly #statements = new Map<string, StatementSync>();
-  #depth = 0;
+/** One connection and the transaction holding it, shared by the store and its transactions' views. */
+interface Connection {
+  db: SqliteDatabase;
+  /** set while a transaction runs: calls from outside it wait for it */
+  gate: Promise<void> | undefined;
+}
 
-  constructor(db: DatabaseSync, file: string) {
-    this.#db = db;
-    this.#file = file;
+/**
+ * The Store interface on one SQLite connection. The work is synchronous inside (node:sqlite); the
+ * promises let the interface be the one a networked backend implements. `scope` is set on the view a
+ * transaction hands its callback, whose calls run at once; the store's own calls wait for the gate.
+ */
+class SqliteStore implements Store {
+  readonly #connection: Connection;
+  readonly #scope: { open: boolean } | undefined;
+
+  constructor(connection: Connection, scope: { open: boolean } | undefined) {
+    this.#connection = connection;
+    this.#scope = scope;
   }
 
-  transaction<T>(fn: () => T): T {
-    // nested: a savepoint, so an inner failure the caller catches undoes only the inner writes
-    const savepoint = `galley_${this.#depth}`;
-    this.#db.exec(this.#depth === 0 ? "BEGIN IMMEDIATE" : `SAVEPOINT ${savepoint}`);
-    this.#depth += 1;
+  async transaction<T>(fn: (tx: Store) => Promise<T>): Promise<T> {
+    if (this.#scope) return this.#within(await this.#use(), fn, this);
+    const db = await this.#use();
+    // no await between the wait above and taking the gate: no other call can slip in
+    let release = () => {};
+    this.#connection.gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const scope = { open: true };
     try {
-      const result = fn();
-      this.#depth -= 1;
-      this.#db.exec(this.#depth === 0 ? "COMMIT" : `RELEASE ${savepoint}`);
-      return result;
+      return await this.#within(db, fn, new SqliteStore(this.#connection, scope));
+    } finally {
+      scope.open = false;
+      this.#connection.gate = undefined;
+      release();
+    }
+  }
+
+  async saveStack(name: string, content: unknown): Promise<StoredStack> {
+    return (await this.#use()).saveStack(name, content);
+  }
+
+  async getStack(name: string): Promise<StoredStack | undefined> {
+    return (await this.#use()).getStack(name);
+  }
+
+  async listStacks(): Promise<StoredStack[]> {
+    return (await this.#use()).listStacks();
+  }
+
+  async nextStateVersion(stack: string, state: unknown): Promise<number> {
+    return (await this.#use()).nextStateVersion(stack, state);
+  }
+
+  async latestState(stack: string): Promise<StateVersion | undefined> {
+    return (await this.#use()).latestState(stack);
+  }
+
+  async upsertInstance(input: InstanceInput): Promise<InstanceRecord> {
+    return (await this.#use()).upsertInstance(input);
+  }
+
+  async getInstance(stack: string, name: string): Promise<InstanceRecord | undefined> {
+    return (await this.#use()).getInstance(stack, name);
+  }
+
+  async listInstances(stack: string): Promise<InstanceRecord[]> {
+    return (await this.#use()).listInstances(stack);
+  }
+
+  async setInstanceStatus(
+    stack: string,
+    name: string,
+    to: InstanceStatus,
+    reason: string,
+  ): Promise<StatusTransition | undefined> {
+    return (await this.#use()).setInstanceStatus(stack, name, to, reason);
+  }
+
+  async statusHistory(stack: string, name: string): Promise<StatusTransition[]> {
+    return (await this.#use()).statusHistory(stack, name);
+  }
+
+  async createEvent(input: EventInput): Promise<EventRecord> {
+    return (await this.#use()).createEvent(input);
+  }
+
+  async startEvent(id: number): Promise<EventRecord> {
+    return (await this.#use()).startEvent(id);
+  }
+
+  async finishEvent(
+    id: number,
+    status: "succeeded" | "failed" | "superseded",
+    bundle?: string,
+  ): Promise<EventRecord> {
+    return (await this.#use()).finishEvent(id, status, bundle);
+  }
+
+  async recordInstanceOutcome(outcome: InstanceOutcome): Promise<void> {
+    (await this.#use()).recordInstanceOutcome(outcome);
+  }
+
+  async listEvents(stack: string, options: { limit?: number } = {}): Promise<EventRecord[]> {
+    return (await this.#use()).listEvents(stack, options);
+  }
+
+  async getEvent(id: number): Promise<EventDetail | undefined> {
+    return (await this.#use()).getEvent(id);
+  }
+
+  async close(): Promise<void> {
+    if (this.#scope) throw misuse("close the store, not the transaction's view of it");
+    (await this.#use()).close();
+  }
+
+  /** The connection, once no transaction of another caller holds it. */
+  async #use(): Promise<SqliteDatabase> {
+    if (this.#scope) {
+      if (!this.#scope.open) throw misuse("use the store, not the view of a transaction that ended");
+      return this.#connection.db;
+    }
+    while (this.#connection.gate) await this.#connection.gate;
+    return this.#connection.db;
+  }
+
+  async #within<T>(db: SqliteDatabase, fn: (tx: Store) => Promise<T>, tx: Store): Promise<T> {
+    db.begin();
+    let result: T;
+    try {
+      result = await fn(tx);
     } catch (error) {
-      this.#depth -= 1;
-      this.#db.exec(this.#depth === 0 ? "ROLLBACK" : `ROLLBACK TO ${savepoint}; RELEASE ${savepoint}`);
+      db.end(false);
       throw error;
     }
-  }
-
-  saveStack(name: string, content: unknown): StoredStack {
-    const appliedAt = now();
-    this.#run(
-      `INSERT INTO stacks (name, content, applied_at) VALUES (?, ?, ?)
-       ON CONFLICT (name) DO UPDATE SET content = excluded.content, applied_at = excluded.applied_at`,
-      name,
-      scrubbedJson(content),
-      appliedAt,
-    );
-    return this.getStack(name)!;
-  }
-
-  getStack(name: string): StoredStack | undefined {
-    const row = this.#get("SELECT * FROM stacks WHERE name = ?", name);
-    return row && toStack(row);
-  }
-
-  listStacks(): StoredStack[] {
-    return this.#all("SELECT * FROM stacks ORDER BY name").map(toStack);
-  }
-
-  nextStateVersion(stack: string, state: unknown): number {
-    return this.transaction(() => {
-      const row = this.#get("SELECT max(version) AS version FROM stack_states WHERE stack = ?", stack);
-      const version = (optNumber(row?.version) ?? 0) + 1;
-      this.#run(
-        "INSERT INTO stack_states (stack, version, state, created_at) VALUES (?, ?, ?, ?)",
-        stack,
-        version,
-        scrubbedJson(state),
-        now(),
-      );
-      return version;
-    });
-  }
-
-  latestState(stack: string): StateVersion | undefined {
-    const row = this.#get("SELECT * FROM stack_states WHERE stack = ? ORDER BY version DESC LIMIT 1", stack);
-    if (!row) return undefined;
-    return {
-      stack: text(row.stack),
-      version: number(row.version),
-      state: JSON.parse(text(row.state)),
-      createdAt: text(row.created_at),
-    };
-  }
-
-  upsertInstance(input: InstanceInput): InstanceRecord {
-    return this.transaction(() => {
-      const at = now();
-      const fields = [
-        JSON.stringify(input.layers),
-        input.provider,
-        scrubbedText(input.address) ?? null,
-        scrubbedText(input.hostname) ?? null,
-        at,
-      ];
-      const existing = this.getInstance(input.stack, input.name);
-      if (existing) {
-        this.#run(
-          `UPDATE instances SET layers = ?, provider = ?, address = ?, hostname = ?, updated_at = ?
-           WHERE stack = ? AND name = ?`,
-          ...fields,
-          input.stack,
-          input.name,
-        );
-      } else {
-        this.#run(
-          `INSERT INTO instances (layers, provider, address, hostname, updated_at, stack, name, status)
-           VALUES (?, ?, ?, ?, ?, ?, ?, 'stopped')`,
-          ...fields,
-          input.stack,
-          input.name,
-        );
-        this.#recordTransition(input.stack, input.name, undefined, "stopped", "created", at);
-      }
-      return this.getInstance(input.stack, input.name)!;
-    });
-  }
-
-  getInstance(stack: string, name: string): InstanceRecord | undefined {
-    const row = this.#get("SELECT * FROM instances WHERE stack = ? AND name = ?", stack, name);
-    return row && toInstance(row);
-  }
-
-  listInstances(stack: string): InstanceRecord[] {
-    return this.#all("SELECT * FROM instances WHERE stack = ? ORDER BY name", stack).map(toInstance);
-  }
-
-  setInstanceStatus(
-    stack: string,
-    name: string,
-    to: InstanceStatus,
-    reason: string,
-  ): StatusTransition | undefined {
-    oneOf(instanceStatuses, to, "instance status");
-    return this.transaction(() => {
-      const instance = this.getInstance(stack, name);
-      if (!instance) {
-        throw new GalleyError("STATE_INVALID", `${this.#file}: no instance ${name} in stack ${stack}`, {
-          hint: `galley stack up ${stack} records the stack's instances`,
-        });
-      }
-      if (instance.status === to) return undefined;
-      const at = now();
-      this.#run(
-        "UPDATE instances SET status = ?, updated_at = ? WHERE stack = ? AND name = ?",
-        to,
-        at,
-        stack,
-        name,
-      );
-      return this.#recordTransition(stack, name, instance.status, to, reason, at);
-    });
-  }
-
-  statusHistory(stack: string, name: string): StatusTransition[] {
-    const rows = this.#all(
-      "SELECT * FROM instance_status_history WHERE stack = ? AND instance = ? ORDER BY id",
-      stack,
-      name,
-    );
-    return rows.map((row) => ({
-      from: optText(row.from_status) as InstanceStatus | undefined,
-      to: text(row.to_status) as InstanceStatus,
-      at: text(row.at),
-      reason: text(row.reason),
-    }));
-  }
-
-  createEvent(input: EventInput): EventRecord {
-    oneOf(eventKinds, input.kind, "event kind");
-    const result = this.#run(
-      "INSERT INTO events (stack, kind, args, state_version, status, created_at) VALUES (?, ?, ?, ?, 'queued', ?)",
-      input.stack,
-      input.kind,
-      scrubbedJson(input.args ?? {}),
-      input.stateVersion ?? null,
-      now(),
-    );
-    return this.#event(Number(result.lastInsertRowid));
-  }
-
-  startEvent(id: number): EventRecord {
-    this.#event(id);
-    this.#run("UPDATE events SET status = 'running', started_at = ? WHERE id = ?", now(), id);
-    return this.#event(id);
-  }
-
-  finishEvent(id: number, status: "succeeded" | "failed" | "superseded", bundle?: string): EventRecord {
-    oneOf(eventStatuses, status, "event status");
-    this.#event(id);
-    this.#run(
-      "UPDATE events SET status = ?, finished_at = ?, bundle = coalesce(?, bundle) WHERE id = ?",
-      status,
-      now(),
-      bundle ?? null,
-      id,
-    );
-    return this.#event(id);
-  }
-
-  recordInstanceOutcome(outcome: InstanceOutcome): void {
-    oneOf(outcomeStatuses, outcome.status, "outcome status");
-    this.#event(outcome.eventId);
-    this.#run(
-      `INSERT INTO event_outcomes (event_id, instance, status, state_version, bundle, report, log, started_at, finished_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-       ON CONFLICT (event_id, instance) DO UPDATE SET status = excluded.status,
-         state_version = excluded.state_version, bundle = excluded.bundle, report = excluded.report,
-         log = excluded.log, started_at = excluded.started_at, finished_at = excluded.finished_at`,
-      outcome.eventId,
-      outcome.instance,
-      outcome.status,
-      outcome.stateVersion ?? null,
-      outcome.bundle ?? null,
-      outcome.report === undefined ? null : scrubbedJson(outcome.report),
-      scrubbedText(outcome.log) ?? "",
-      outcome.startedAt,
-      outcome.finishedAt ?? null,
-    );
-  }
-
-  listEvents(stack: string, options: { limit?: number } = {}): EventRecord[] {
-    const limit = options.limit ?? 50;
-    return this.#all("SELECT * FROM events WHERE stack = ? ORDER BY id DESC LIMIT ?", stack, limit).map(
-      toEvent,
-    );
-  }
-
-  getEvent(id: number): EventDetail | undefined {
-    const row = this.#get("SELECT * FROM events WHERE id = ?", id);
-    if (!row) return undefined;
-    const outcomes = this.#all("SELECT * FROM event_outcomes WHERE event_id = ? ORDER BY instance", id);
-    return { ...toEvent(row), outcomes: outcomes.map(toOutcome) };
-  }
-
-  close(): void {
-    if (this.#db.isOpen) this.#db.close();
-  }
-
-  /** The event `id`; a clear error when there is none. */
-  #event(id: number): EventRecord {
-    const row = this.#get("SELECT * FROM events WHERE id = ?", id);
-    if (!row) {
-      throw new GalleyError("STATE_INVALID", `${this.#file}: no event ${id}`, {
-        hint: "galley history STACK lists the stack's events",
-      });
-    }
-    return toEvent(row);
-  }
-
-  #recordTransition(
-    stack: string,
-    name: string,
-    from: InstanceStatus | undefined,
-    to: InstanceStatus,
-    reason: string,
-    at: string,
-  ): StatusTransition {
-    const scrubbed = scrubbedText(reason) ?? "";
-    this.#run(
-      "INSERT INTO instance_status_history (stack, instance, from_status, to_status, at, reason) VALUES (?, ?, ?, ?, ?, ?)",
-      stack,
-      name,
-      from ?? null,
-      to,
-      at,
-      scrubbed,
-    );
-    return { from, to, at, reason: scrubbed };
-  }
-
-  #statement(sql: string): StatementSync {
-    let statement = this.#statements.get(sql);
-    if (!statement) {
-      statement = this.#db.prepare(sql);
-      this.#statements.set(sql, statement);
-    }
-    return statement;
-  }
-
-  #run(sql: string, ...params: SQLInputValue[]) {
-    return this.#statement(sql).run(...params);
-  }
-
-  #get(sql: string, ...params: SQLInputValue[]): Row | undefined {
-    return this.#statement(sql).get(...params);
-  }
-
-  #all(sql: string, ...params: SQLInputValue[]): Row[] {
-    return this.#statement(sql).all(...params);
+    db.end(true);
+    return result;
   }
 }
 
-function now(): string {
-  return new Date().toISOString();
-}
-
-/** Refuses a value outside `allowed` (a caller's typo, or a status from a newer Galley). */
-function oneOf(allowed: readonly string[], value: string, what: string): void {
-  if (allowed.includes(value)) return;
-  throw new GalleyError("STATE_INVALID", `unknown ${what} ${JSON.stringify(value)}`, {
-    hint: `one of: ${allowed.join(", ")}`,
+/** A caller's mistake with a transaction's view. */
+function misuse(hint: string): GalleyError {
+  return new GalleyError("STATE_INVALID", "the store was used outside the transaction it belongs to", {
+    hint,
   });
 }

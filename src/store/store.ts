@@ -120,45 +120,58 @@ export interface EventDetail extends EventRecord {
 
 /**
  * The persistent control-plane store. Every JSON value and text it keeps is scrubbed of registered
- * secrets first. Methods are synchronous; times are ISO 8601 strings in UTC.
+ * secrets first. Every method returns a promise, so that a backend reached over the network
+ * (PostgreSQL) implements it unchanged; times are ISO 8601 strings in UTC. A failed call rejects
+ * with a GalleyError (`STATE_INVALID` for a missing event or instance, an unknown status or kind).
  */
 export interface Store {
-  /** Runs `fn` in one transaction: all of its writes or none. Nested calls join the outer one. */
-  transaction<T>(fn: () => T): T;
+  /**
+   * Runs `fn` in one transaction: all of its writes or none. `fn` gets `tx`, a store whose calls
+   * belong to the transaction; use `tx`, not this store, inside `fn`: calls on this store (and other
+   * transactions) wait until the transaction ends. A nested `tx.transaction` is a savepoint: its
+   * failure, caught by the caller, undoes only its own writes. Calls inside one transaction are
+   * awaited one after another.
+   */
+  transaction<T>(fn: (tx: Store) => Promise<T>): Promise<T>;
 
   /** Records `content` as the stack `name` as applied now (replacing the previous one). */
-  saveStack(name: string, content: unknown): StoredStack;
-  getStack(name: string): StoredStack | undefined;
-  listStacks(): StoredStack[];
+  saveStack(name: string, content: unknown): Promise<StoredStack>;
+  getStack(name: string): Promise<StoredStack | undefined>;
+  listStacks(): Promise<StoredStack[]>;
 
   /** Stores `state` as the stack's next state version (1, 2, …) and returns that version. */
-  nextStateVersion(stack: string, state: unknown): number;
-  latestState(stack: string): StateVersion | undefined;
+  nextStateVersion(stack: string, state: unknown): Promise<number>;
+  latestState(stack: string): Promise<StateVersion | undefined>;
 
   /** Creates (status `stopped`) or updates an instance's layers, provider, address and hostname. */
-  upsertInstance(input: InstanceInput): InstanceRecord;
-  getInstance(stack: string, name: string): InstanceRecord | undefined;
-  listInstances(stack: string): InstanceRecord[];
+  upsertInstance(input: InstanceInput): Promise<InstanceRecord>;
+  getInstance(stack: string, name: string): Promise<InstanceRecord | undefined>;
+  listInstances(stack: string): Promise<InstanceRecord[]>;
   /** Moves an instance to `to` and records the transition; undefined when it already was `to`. */
   setInstanceStatus(
     stack: string,
     name: string,
     to: InstanceStatus,
     reason: string,
-  ): StatusTransition | undefined;
+  ): Promise<StatusTransition | undefined>;
   /** Every transition of an instance, oldest first. */
-  statusHistory(stack: string, name: string): StatusTransition[];
+  statusHistory(stack: string, name: string): Promise<StatusTransition[]>;
 
   /** Queues an event; its id increases with every event. */
-  createEvent(input: EventInput): EventRecord;
-  startEvent(id: number): EventRecord;
+  createEvent(input: EventInput): Promise<EventRecord>;
+  startEvent(id: number): Promise<EventRecord>;
   /** Ends an event, recording the bundle id of the cookbooks it ran when given. */
-  finishEvent(id: number, status: "succeeded" | "failed" | "superseded", bundle?: string): EventRecord;
+  finishEvent(
+    id: number,
+    status: "succeeded" | "failed" | "superseded",
+    bundle?: string,
+  ): Promise<EventRecord>;
   /** Records (or updates) one instance's outcome of an event. */
-  recordInstanceOutcome(outcome: InstanceOutcome): void;
+  recordInstanceOutcome(outcome: InstanceOutcome): Promise<void>;
   /** A stack's events, newest first (default limit 50). */
-  listEvents(stack: string, options?: { limit?: number }): EventRecord[];
-  getEvent(id: number): EventDetail | undefined;
+  listEvents(stack: string, options?: { limit?: number }): Promise<EventRecord[]>;
+  getEvent(id: number): Promise<EventDetail | undefined>;
 
-  close(): void;
+  /** Closes the store; waits for a transaction still open. Closing twice is harmless. */
+  close(): Promise<void>;
 }

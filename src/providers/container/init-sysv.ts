@@ -3,6 +3,7 @@ import * as path from "node:path";
 import { aptMountPoint } from "./customize.ts";
 import { type Boot, type BootSpec, launch } from "./launch.ts";
 import { signal, waitExit } from "./procs.ts";
+import { writeFileAtomic } from "../../hosts/atomic-write.ts";
 
 /** Where the sysv PID 1 lives inside a host. */
 export const sysvInitPath = "/usr/local/sbin/galley-init";
@@ -123,8 +124,5 @@ export async function stopSysv(boot: Boot, timeoutMs: number): Promise<boolean> 
 
 async function replaceFile(file: string, text: string): Promise<void> {
   await fs.mkdir(path.dirname(file), { recursive: true });
-  const temp = `${file}.galley-tmp`;
-  await fs.writeFile(temp, text, { mode: 0o755 });
-  await fs.chmod(temp, 0o755);
-  await fs.rename(temp, file);
+  await writeFileAtomic(file, text, { mode: 0o755 });
 }

@@ -1,8 +1,7 @@
-import { randomBytes } from "node:crypto";
 import * as fs from "node:fs/promises";
-import * as path from "node:path";
 import * as v from "valibot";
 import { GalleyError } from "../../core/errors.ts";
+import { writeFileAtomic } from "../../hosts/atomic-write.ts";
 
 /** How a host boots: systemd through systemd-nspawn, or Galley's small sysv PID 1. */
 export type Init = "systemd" | "sysv";
@@ -77,21 +76,9 @@ function corrupted(file: string, detail: string): GalleyError {
   });
 }
 
-/** Writes a file atomically: a temp file beside it, fsync, rename. */
-export async function writeAtomic(file: string, data: string, mode = 0o644): Promise<void> {
-  const temp = path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(6).toString("hex")}.tmp`);
-  const handle = await fs.open(temp, "wx", mode);
-  try {
-    await handle.writeFile(data, "utf8");
-    await handle.chmod(mode);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  await fs.rename(temp, file).catch(async (error) => {
-    await fs.rm(temp, { force: true });
-    throw error;
-  });
+/** Writes a file atomically: a temp file beside it, fsync, rename (hosts/atomic-write.ts). */
+export function writeAtomic(file: string, data: string, mode = 0o644): Promise<void> {
+  return writeFileAtomic(file, data, { mode });
 }
 
 /** Writes state.json atomically. */

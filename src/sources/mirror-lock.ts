@@ -46,9 +46,3 @@ export async function withMirrorLock<T>(mirror: string, fn: () => Promise<T>): P
     if (chains.get(key) === mine) chains.delete(key);
   }
 }
-
-/** A temporary name beside `file` that no other call or process uses: `<file>.tmp-<pid>-<random>`. */
-export function uniqueTemp(file: string): string {
-  const random = process.getBuiltinModule("node:crypto").randomBytes(6).toString("hex");
-  return `${file}.tmp-${process.pid}-${random}`;
-}

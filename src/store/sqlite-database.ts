@@ -1,0 +1,343 @@
+import type { DatabaseSync, SQLInputValue, StatementSync } from "node:sqlite";
+import { GalleyError } from "../core/errors.ts";
+import type { Secrets } from "../core/secrets.ts";
+import {
+  number,
+  optNumber,
+  optText,
+  type Row,
+  scrubbedJson,
+  scrubbedText,
+  text,
+  toEvent,
+  toInstance,
+  toOutcome,
+  toStack,
+} from "./codec.ts";
+import {
+  type EventDetail,
+  type EventInput,
+  type EventRecord,
+  eventKinds,
+  eventStatuses,
+  type InstanceInput,
+  type InstanceOutcome,
+  type InstanceRecord,
+  type InstanceStatus,
+  instanceStatuses,
+  outcomeStatuses,
+  type StateVersion,
+  type StatusTransition,
+  type StoredStack,
+} from "./store.ts";
+
+// The SQL of the store on one node:sqlite connection, synchronous; sqlite.ts puts the async Store
+// interface (and its transaction gate) on top.
+
+/** One connection, synchronous (node:sqlite); SqliteStore puts the Store interface on it. */
+export class SqliteDatabase {
+  readonly #db: DatabaseSync;
+  readonly #file: string;
+  readonly #statements = new Map<string, StatementSync>();
+  readonly #secrets: Secrets;
+  #depth = 0;
+
+  constructor(db: DatabaseSync, file: string, secrets: Secrets) {
+    this.#db = db;
+    this.#file = file;
+    this.#secrets = secrets;
+  }
+
+  /** Opens a transaction, or a savepoint inside the open one. */
+  begin(): void {
+    this.#db.exec(this.#depth === 0 ? "BEGIN IMMEDIATE" : `SAVEPOINT galley_${this.#depth}`);
+    this.#depth += 1;
+  }
+
+  /** Commits (or rolls back) what the last begin opened. */
+  end(commit: boolean): void {
+    this.#depth -= 1;
+    const savepoint = `galley_${this.#depth}`;
+    if (this.#depth === 0) this.#db.exec(commit ? "COMMIT" : "ROLLBACK");
+    else this.#db.exec(commit ? `RELEASE ${savepoint}` : `ROLLBACK TO ${savepoint}; RELEASE ${savepoint}`);
+  }
+
+  /** Runs `fn` in a transaction; nested, a savepoint, so an inner failure undoes only its writes. */
+  atomic<T>(fn: () => T): T {
+    this.begin();
+    try {
+      const result = fn();
+      this.end(true);
+      return result;
+    } catch (error) {
+      this.end(false);
+      throw error;
+    }
+  }
+
+  saveStack(name: string, content: unknown): StoredStack {
+    const appliedAt = now();
+    this.#run(
+      `INSERT INTO stacks (name, content, applied_at) VALUES (?, ?, ?)
+       ON CONFLICT (name) DO UPDATE SET content = excluded.content, applied_at = excluded.applied_at`,
+      name,
+      scrubbedJson(content, this.#secrets),
+      appliedAt,
+    );
+    return this.getStack(name)!;
+  }
+
+  getStack(name: string): StoredStack | undefined {
+    const row = this.#get("SELECT * FROM stacks WHERE name = ?", name);
+    return row && toStack(row);
+  }
+
+  listStacks(): StoredStack[] {
+    return this.#all("SELECT * FROM stacks ORDER BY name").map(toStack);
+  }
+
+  nextStateVersion(stack: string, state: unknown): number {
+    return this.atomic(() => {
+      const row = this.#get("SELECT max(version) AS version FROM stack_states WHERE stack = ?", stack);
+      const version = (optNumber(row?.version) ?? 0) + 1;
+      this.#run(
+        "INSERT INTO stack_states (stack, version, state, created_at) VALUES (?, ?, ?, ?)",
+        stack,
+        version,
+        scrubbedJson(state, this.#secrets),
+        now(),
+      );
+      return version;
+    });
+  }
+
+  latestState(stack: string): StateVersion | undefined {
+    const row = this.#get("SELECT * FROM stack_states WHERE stack = ? ORDER BY version DESC LIMIT 1", stack);
+    if (!row) return undefined;
+    return {
+      stack: text(row.stack),
+      version: number(row.version),
+      state: JSON.parse(text(row.state)),
+      createdAt: text(row.created_at),
+    };
+  }
+
+  upsertInstance(input: InstanceInput): InstanceRecord {
+    return this.atomic(() => {
+      const at = now();
+      const fields = [
+        JSON.stringify(input.layers),
+        input.provider,
+        scrubbedText(input.address, this.#secrets) ?? null,
+        scrubbedText(input.hostname, this.#secrets) ?? null,
+        at,
+      ];
+      const existing = this.getInstance(input.stack, input.name);
+      if (existing) {
+        this.#run(
+          `UPDATE instances SET layers = ?, provider = ?, address = ?, hostname = ?, updated_at = ?
+           WHERE stack = ? AND name = ?`,
+          ...fields,
+          input.stack,
+          input.name,
+        );
+      } else {
+        this.#run(
+          `INSERT INTO instances (layers, provider, address, hostname, updated_at, stack, name, status)
+           VALUES (?, ?, ?, ?, ?, ?, ?, 'stopped')`,
+          ...fields,
+          input.stack,
+          input.name,
+        );
+        this.#recordTransition(input.stack, input.name, undefined, "stopped", "created", at);
+      }
+      return this.getInstance(input.stack, input.name)!;
+    });
+  }
+
+  getInstance(stack: string, name: string): InstanceRecord | undefined {
+    const row = this.#get("SELECT * FROM instances WHERE stack = ? AND name = ?", stack, name);
+    return row && toInstance(row);
+  }
+
+  listInstances(stack: string): InstanceRecord[] {
+    return this.#all("SELECT * FROM instances WHERE stack = ? ORDER BY name", stack).map(toInstance);
+  }
+
+  setInstanceStatus(
+    stack: string,
+    name: string,
+    to: InstanceStatus,
+    reason: string,
+  ): StatusTransition | undefined {
+    oneOf(instanceStatuses, to, "instance status");
+    return this.atomic(() => {
+      const instance = this.getInstance(stack, name);
+      if (!instance) {
+        throw new GalleyError("STATE_INVALID", `${this.#file}: no instance ${name} in stack ${stack}`, {
+          hint: `galley stack up ${stack} records the stack's instances`,
+        });
+      }
+      if (instance.status === to) return undefined;
+      const at = now();
+      this.#run(
+        "UPDATE instances SET status = ?, updated_at = ? WHERE stack = ? AND name = ?",
+        to,
+        at,
+        stack,
+        name,
+      );
+      return this.#recordTransition(stack, name, instance.status, to, reason, at);
+    });
+  }
+
+  statusHistory(stack: string, name: string): StatusTransition[] {
+    const rows = this.#all(
+      "SELECT * FROM instance_status_history WHERE stack = ? AND instance = ? ORDER BY id",
+      stack,
+      name,
+    );
+    return rows.map((row) => ({
+      from: optText(row.from_status) as InstanceStatus | undefined,
+      to: text(row.to_status) as InstanceStatus,
+      at: text(row.at),
+      reason: text(row.reason),
+    }));
+  }
+
+  createEvent(input: EventInput): EventRecord {
+    oneOf(eventKinds, input.kind, "event kind");
+    const result = this.#run(
+      "INSERT INTO events (stack, kind, args, state_version, status, created_at) VALUES (?, ?, ?, ?, 'queued', ?)",
+      input.stack,
+      input.kind,
+      scrubbedJson(input.args ?? {}, this.#secrets),
+      input.stateVersion ?? null,
+      now(),
+    );
+    return this.#event(Number(result.lastInsertRowid));
+  }
+
+  startEvent(id: number): EventRecord {
+    this.#event(id);
+    this.#run("UPDATE events SET status = 'running', started_at = ? WHERE id = ?", now(), id);
+    return this.#event(id);
+  }
+
+  finishEvent(id: number, status: "succeeded" | "failed" | "superseded", bundle?: string): EventRecord {
+    oneOf(eventStatuses, status, "event status");
+    this.#event(id);
+    this.#run(
+      "UPDATE events SET status = ?, finished_at = ?, bundle = coalesce(?, bundle) WHERE id = ?",
+      status,
+      now(),
+      bundle ?? null,
+      id,
+    );
+    return this.#event(id);
+  }
+
+  recordInstanceOutcome(outcome: InstanceOutcome): void {
+    oneOf(outcomeStatuses, outcome.status, "outcome status");
+    this.#event(outcome.eventId);
+    this.#run(
+      `INSERT INTO event_outcomes (event_id, instance, status, state_version, bundle, report, log, started_at, finished_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (event_id, instance) DO UPDATE SET status = excluded.status,
+         state_version = excluded.state_version, bundle = excluded.bundle, report = excluded.report,
+         log = excluded.log, started_at = excluded.started_at, finished_at = excluded.finished_at`,
+      outcome.eventId,
+      outcome.instance,
+      outcome.status,
+      outcome.stateVersion ?? null,
+      outcome.bundle ?? null,
+      outcome.report === undefined ? null : scrubbedJson(outcome.report, this.#secrets),
+      scrubbedText(outcome.log, this.#secrets) ?? "",
+      outcome.startedAt,
+      outcome.finishedAt ?? null,
+    );
+  }
+
+  listEvents(stack: string, options: { limit?: number } = {}): EventRecord[] {
+    const limit = options.limit ?? 50;
+    return this.#all("SELECT * FROM events WHERE stack = ? ORDER BY id DESC LIMIT ?", stack, limit).map(
+      toEvent,
+    );
+  }
+
+  getEvent(id: number): EventDetail | undefined {
+    const row = this.#get("SELECT * FROM events WHERE id = ?", id);
+    if (!row) return undefined;
+    const outcomes = this.#all("SELECT * FROM event_outcomes WHERE event_id = ? ORDER BY instance", id);
+    return { ...toEvent(row), outcomes: outcomes.map(toOutcome) };
+  }
+
+  close(): void {
+    if (this.#db.isOpen) this.#db.close();
+  }
+
+  /** The event `id`; a clear error when there is none. */
+  #event(id: number): EventRecord {
+    const row = this.#get("SELECT * FROM events WHERE id = ?", id);
+    if (!row) {
+      throw new GalleyError("STATE_INVALID", `${this.#file}: no event ${id}`, {
+        hint: "galley history STACK lists the stack's events",
+      });
+    }
+    return toEvent(row);
+  }
+
+  #recordTransition(
+    stack: string,
+    name: string,
+    from: InstanceStatus | undefined,
+    to: InstanceStatus,
+    reason: string,
+    at: string,
+  ): StatusTransition {
+    const scrubbed = scrubbedText(reason, this.#secrets) ?? "";
+    this.#run(
+      "INSERT INTO instance_status_history (stack, instance, from_status, to_status, at, reason) VALUES (?, ?, ?, ?, ?, ?)",
+      stack,
+      name,
+      from ?? null,
+      to,
+      at,
+      scrubbed,
+    );
+    return { from, to, at, reason: scrubbed };
+  }
+
+  #statement(sql: string): StatementSync {
+    let statement = this.#statements.get(sql);
+    if (!statement) {
+      statement = this.#db.prepare(sql);
+      this.#statements.set(sql, statement);
+    }
+    return statement;
+  }
+
+  #run(sql: string, ...params: SQLInputValue[]) {
+    return this.#statement(sql).run(...params);
+  }
+
+  #get(sql: string, ...params: SQLInputValue[]): Row | undefined {
+    return this.#statement(sql).get(...params);
+  }
+
+  #all(sql: string, ...params: SQLInputValue[]): Row[] {
+    return this.#statement(sql).all(...params);
+  }
+}
+
+function now(): string {
+  return new Date().toISOString();
+}
+
+/** Refuses a value outside `allowed` (a caller's typo, or a status from a newer Galley). */
+function oneOf(allowed: readonly string[], value: string, what: string): void {
+  if (allowed.includes(value)) return;
+  throw new GalleyError("STATE_INVALID", `unknown ${what} ${JSON.stringify(value)}`, {
+    hint: `one of: ${allowed.join(", ")}`,
+  });
+}
