@@ -45,10 +45,15 @@ function md5(text: string): string {
   return createHash("md5").update(text).digest("hex");
 }
 
-/** Starts `galley apply`, and kills it (SIGKILL) `delayMs` after it printed its first line (compile done). */
+/**
+ * Starts `galley apply`, and kills it (SIGKILL) `delayMs` after it printed its `line`-th line (the
+ * first is printed when compile is done, then one per resource changed): counting lines, not
+ * milliseconds, puts the kills all over the converge however fast or busy the machine is.
+ */
 function applyKilledAfter(
   args: string[],
   cwd: string,
+  line: number,
   delayMs: number,
 ): Promise<{ killed: boolean; code: number | null }> {
   return new Promise((resolve) => {
@@ -58,10 +63,12 @@ function applyKilledAfter(
       stdio: ["ignore", "pipe", "ignore"],
     });
     let timer: NodeJS.Timeout | undefined;
-    child.stdout.once("data", () => {
-      timer = setTimeout(() => child.kill("SIGKILL"), delayMs);
+    let seen = 0;
+    child.stdout.on("data", (chunk: Buffer) => {
+      if (timer) return;
+      for (const byte of chunk) if (byte === 10) seen += 1;
+      if (seen >= line) timer = setTimeout(() => child.kill("SIGKILL"), delayMs);
     });
-    child.stdout.resume();
     child.on("close", (code, signal) => {
       clearTimeout(timer);
       resolve({ killed: signal === "SIGKILL", code });
@@ -86,14 +93,10 @@ test(`kill -9 at random points of a converge, ${trials} times: no half-written f
   const kitchen = await makeKitchen({ app: { recipes: { default: recipeText(out) } } });
   for (const v of ["A", "B"])
     await fs.writeFile(path.join(kitchen, `${v}.json`), JSON.stringify({ kill: { version: v } }));
-  const args = (v: string) => ["apply", "app", "--attrs", `${v}.json`, "--state-dir", state];
+  const args = (v: string) => ["apply", "app", "--attrs", `${v}.json`, "--state-dir", state, "--no-diff"];
   const first = cli(args("A"), kitchen);
   assert.equal(first.code, 0, first.stderr);
-  // how long the converge takes, from the first line printed to the end: kills land over all of it
-  const calibrate = performance.now();
-  await applyKilledAfter(args("B"), kitchen, 60_000);
-  const span = Math.max(50, performance.now() - calibrate);
-  let version = "B";
+  let version = "A";
   let killedCount = 0;
   let trial = 0;
   for (; trial < trials; trial++) {
@@ -101,14 +104,16 @@ test(`kill -9 at random points of a converge, ${trials} times: no half-written f
     if (performance.now() - started > budgetMs) break;
     const old = version;
     version = old === "A" ? "B" : "A";
-    const delay = Math.random() * span * 0.8;
-    const { killed } = await applyKilledAfter(args(version), kitchen, delay);
+    // after the header and 0 to files-1 changed resources, then 0 to 4 ms on: mid-write, mid-ledger, mid-notification
+    const line = 1 + Math.floor(Math.random() * files);
+    const delay = Math.random() * 4;
+    const { killed } = await applyKilledAfter(args(version), kitchen, line, delay);
     if (killed) killedCount++;
     for (let i = 0; i < files; i++) {
       const text = await fs.readFile(path.join(out, `d${i % 3}`, `f${i}`), "utf8");
       assert.ok(
         text === content(old, i) || text === content(version, i),
-        `trial ${trial} (killed after ${delay.toFixed(0)} ms): f${i} is neither old nor new content (${text.length} bytes)`,
+        `trial ${trial} (killed ${delay.toFixed(1)} ms after line ${line}): f${i} is neither old nor new content (${text.length} bytes)`,
       );
     }
     const recovery = cli(args(version), kitchen);
