@@ -105,10 +105,17 @@ test("ssh: writeFile is atomic and sets mode and owner, as root and with become"
     [],
     "no temp file left",
   );
-  const staging = (await fs.readdir("/tmp")).filter((n) => n.startsWith("galley-upload-"));
+  // the session's private directory (its stdin copies) goes when the session ends
+  const sessions = (await fs.readdir("/tmp")).filter((n) => n.startsWith("galley-session-"));
   await become.close();
-  const after = (await fs.readdir("/tmp")).filter((n) => n.startsWith("galley-upload-"));
-  assert.ok(after.length < staging.length, "the upload dir is removed on close");
+  await root.close();
+  for (let i = 0; i < 50; i++) {
+    const left = (await fs.readdir("/tmp")).filter((n) => n.startsWith("galley-session-"));
+    if (left.length < sessions.length) break;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  const after = (await fs.readdir("/tmp")).filter((n) => n.startsWith("galley-session-"));
+  assert.ok(after.length < sessions.length, "the session dirs are removed on close");
 });
 
 test("ssh: with become, commands run as root; ExecOptions.user switches through sudo", async (t) => {

@@ -51,6 +51,18 @@ export interface WriteOptions {
   group?: string;
   /** also fsync the directory after the rename, so that the new file survives a power loss (local host; `writeDurable` in hosts/fsops.ts does it on any host) */
   durable?: boolean;
+  /** keep the content this write replaces as `<dir>/<name>.<time>`, the newest `keep` only, in the same step (hosts with `keepsBackups` only) */
+  backup?: { dir: string; keep: number };
+}
+
+/** Optional ability: writeFile keeps a backup of the replaced content itself (WriteOptions.backup), without a command of its own. */
+export interface BackupHost extends Host {
+  readonly keepsBackups: true;
+}
+
+/** Whether a host keeps backups as part of writeFile. */
+export function keepsBackups(host: Host): host is BackupHost {
+  return (host as Partial<BackupHost>).keepsBackups === true;
 }
 
 export interface Stat {
