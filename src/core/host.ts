@@ -10,6 +10,8 @@ export interface Host {
   /** lstat: a symlink is described, not followed. Undefined when nothing is there. */
   stat(path: string): Promise<Stat | undefined>;
   facts(): Promise<Facts>;
+  /** how many resources of a wave the engine may apply at once: a host that batches their writes says so (default 1) */
+  readonly waveSize?: number;
 }
 
 /** Optional file-system abilities. A host without them gets the same effect through `exec`. */

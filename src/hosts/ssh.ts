@@ -71,6 +71,8 @@ export class SshHost implements LockingHost {
   readonly readConcurrency = 4096;
   /** what this connection did so far, for tests and benchmarks: commands run, and channels opened (sessions, locks, kills) */
   readonly stats = { commands: 0, channels: 0 };
+  /** a wave's writes issued in one turn travel in one command: apply them together */
+  readonly waveSize = 4096;
   /** writeFile keeps backups of replaced content in the write's own command */
   readonly keepsBackups = true;
   /** resolves when the connection ends: with HOST_UNREACHABLE when it dropped, undefined after close() */
