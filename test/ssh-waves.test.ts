@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import { test } from "node:test";
@@ -124,8 +125,13 @@ test("waves: galley push killed with SIGKILL mid-wave leaves every file old or n
   const size = 256 * 1024;
   await fs.mkdir(path.join(dir, "out"));
   await fs.chmod(path.join(dir, "out"), 0o777);
-  for (let i = 0; i < count; i++)
-    await fs.writeFile(path.join(dir, "out", `f${i}`), "old\n", { mode: 0o666 });
+  // owned by the login: a write keeps the owner it finds
+  const uid = Number(execFileSync("id", ["-u", "galleyssh"], { encoding: "utf8" }));
+  const gid = Number(execFileSync("id", ["-g", "galleyssh"], { encoding: "utf8" }));
+  for (let i = 0; i < count; i++) {
+    await fs.writeFile(path.join(dir, "out", `f${i}`), "old\n");
+    await fs.chown(path.join(dir, "out", `f${i}`), uid, gid);
+  }
   await fs.writeFile(
     path.join(dir, "wave.ts"),
     `export default function (r) {
