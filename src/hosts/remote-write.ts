@@ -25,7 +25,8 @@ const maxInputBytes = 64 * 1024 * 1024;
 /**
  * Per file, in order: copies its bytes from stdin (offset, size) into a new temp file beside it
  * (O_EXCL, fsync), sets owner then mode (a chown clears setuid bits), keeps a backup of the file
- * it replaces when asked, and renames the temp file over the file. Says `<n> ok` or `<n> fail
+ * it replaces when asked, and renames the temp file over the file. A mode without x or special
+ * bits is given by the umask at creation (one process less per file); others get a chmod. Says `<n> ok` or `<n> fail
  * <why>` per file on stdout; a failed file's temp file is removed and the next file goes on.
  * $1 is the backups' time stamp, then 7 words per file: file temp mode owner size backup-dir keep.
  */
@@ -40,9 +41,13 @@ keep() {
   done | sort -r | tail -n +"$((n + 1))" | while IFS= read -r x; do rm -f -- "$x"; done)
 }
 w() {
-  dd if=/dev/stdin of="$t" bs=65536 iflag=skip_bytes,count_bytes skip="$from" count="$z" conv=excl,fsync status=none || return
+  case "$m" in
+    [0246][0246][0246]) r=\${m#?}; u=$((7 - \${m%??}))$((7 - \${r%?}))$((7 - \${m#??})); c="" ;;
+    *) u=077; c=1 ;;
+  esac
+  (umask "$u"; exec dd if=/dev/stdin of="$t" bs=65536 iflag=skip_bytes,count_bytes skip="$from" count="$z" conv=excl,fsync status=none) || return
   if [ -n "$o" ]; then chown -- "$o" "$t" || return; fi
-  chmod "$m" "$t" || return
+  if [ -n "$c" ]; then chmod "$m" "$t" || return; fi
   if [ -n "$b" ] && [ -f "$f" ]; then keep || return; fi
   mv -f -T -- "$t" "$f"
 }
