@@ -48,9 +48,18 @@ export async function readFileState(
   file: string,
   withContent = true,
 ): Promise<FileState | undefined> {
+  // a remote host answers the content in the same round trip as the stat (both batched); a local
+  // one reads only after the stat said it is a regular file (never a FIFO that would block)
+  const early =
+    withContent && !hasFs(host) ? host.readFile(file).catch((error: unknown) => error) : undefined;
   const stat = await host.stat(file);
   if (!stat) return undefined;
-  const content = withContent && stat.type === "file" ? await host.readFile(file) : undefined;
+  let content: Uint8Array | undefined;
+  if (withContent && stat.type === "file") {
+    const read = early ? await early : await host.readFile(file);
+    if (read instanceof Error) throw read;
+    content = read as Uint8Array | undefined;
+  }
   let hash: string | undefined;
   return {
     type: stat.type,
