@@ -13,6 +13,7 @@ import type { ClientChannel } from "ssh2";
  */
 export const sessionScript = [
   "n=$1",
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansion, not a template
   'd=$(mktemp -d "${TMPDIR:-/tmp}/galley-session-XXXXXXXX") || exit 1',
   "trap 'rm -rf -- \"$d\"' EXIT",
   "trap 'exit 129' HUP; trap 'exit 143' TERM; trap 'exit 141' PIPE",
@@ -20,6 +21,7 @@ export const sessionScript = [
   'printf "%s R\\n" "$n"',
   "while IFS=' ' read -r l s; do",
   // the trailing x keeps the command line's own trailing newlines
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansion, not a template
   '  c=$(head -c "$l"; echo x); c=${c%x}',
   '  if [ "$s" -ge 0 ]; then head -c "$s" > "$d/in"; i="$d/in"; else i=/dev/null; fi',
   '  $g sh -c "exec $c" < "$i" &',
