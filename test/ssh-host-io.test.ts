@@ -52,6 +52,29 @@ test("ssh: connects with a key and a strict known_hosts; exec behaves like a loc
   assert.ok(!(await running(background)));
 });
 
+test("ssh: commands one after the other share one remote session, as root and with become; a killed command ends alone", async (t) => {
+  for (const overrides of [{}, { user: "galleyssh", become: true }]) {
+    const host = await connect(t, overrides);
+    const channels = host.stats.channels;
+    const commands = host.stats.commands;
+    for (let i = 0; i < 40; i++) {
+      const result = await host.exec(["sh", "-c", `echo out${i}; printf err${i} >&2; exit ${i % 5}`]);
+      assert.deepEqual([result.stdout, result.stderr, result.exitCode], [`out${i}\n`, `err${i}`, i % 5]);
+    }
+    // output without a final newline, with NULs, and a stdin the command does not read
+    const binary = await host.exec(["printf", "a\\000b"], { input: "never read" });
+    assert.deepEqual(Buffer.from(binary.stdout), Buffer.from("a\0b"));
+    const killed = await host.exec(["sh", "-c", "kill -KILL $$"]);
+    assert.equal(killed.exitCode, 137);
+    assert.equal((await host.exec(["id", "-un"])).stdout, "root\n");
+    assert.equal(host.stats.commands - commands, 43);
+    assert.ok(
+      host.stats.channels - channels <= 1,
+      `${host.stats.channels - channels} channels for 43 commands`,
+    );
+  }
+});
+
 test("ssh: many commands and transfers at once share the connection within sshd's MaxSessions", async (t) => {
   const host = await connect(t);
   const dir = await sharedDir();
@@ -105,10 +128,17 @@ test("ssh: writeFile is atomic and sets mode and owner, as root and with become"
     [],
     "no temp file left",
   );
-  const staging = (await fs.readdir("/tmp")).filter((n) => n.startsWith("galley-upload-"));
+  // the session's private directory (its stdin copies) goes when the session ends
+  const sessions = (await fs.readdir("/tmp")).filter((n) => n.startsWith("galley-session-"));
   await become.close();
-  const after = (await fs.readdir("/tmp")).filter((n) => n.startsWith("galley-upload-"));
-  assert.ok(after.length < staging.length, "the upload dir is removed on close");
+  await root.close();
+  for (let i = 0; i < 50; i++) {
+    const left = (await fs.readdir("/tmp")).filter((n) => n.startsWith("galley-session-"));
+    if (left.length < sessions.length) break;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  const after = (await fs.readdir("/tmp")).filter((n) => n.startsWith("galley-session-"));
+  assert.ok(after.length < sessions.length, "the session dirs are removed on close");
 });
 
 test("ssh: with become, commands run as root; ExecOptions.user switches through sudo", async (t) => {

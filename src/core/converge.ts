@@ -101,26 +101,41 @@ class Run {
     this.options.onEvent?.({ kind: "start", host: this.host.name, total });
     await this.loadLedger();
     this.prefetch(0);
-    for (let index = 0; index < total; index++) {
+    const done = new Set<string>();
+    let emitted = 0;
+    for (let index = 0; index < total; ) {
       const resource = this.catalog.resources[index]!;
+      if (done.has(resource.id)) {
+        index++;
+        continue;
+      }
       if (this.options.signal?.aborted) {
         this.reports.set(resource.id, {
           ...this.reports.get(resource.id)!,
           status: "skipped",
           reason: "interrupted",
         });
+        done.add(resource.id);
         continue;
       }
       this.cursor = index;
-      await this.visit(resource);
-      if (this.afterSource.size > 0) await this.deliverAfterSource(resource);
-      this.options.onEvent?.({
-        kind: "resource",
-        host: this.host.name,
-        index,
-        total,
-        report: this.reports.get(resource.id)!,
-      });
+      const wave = this.waveFrom(index, done);
+      if (wave.length > 1) await this.visitWave(wave);
+      else {
+        await this.visit(resource);
+        if (this.afterSource.size > 0) await this.deliverAfterSource(resource);
+      }
+      for (const member of wave) done.add(member.id);
+      // events in catalog order, as each resource before them is done
+      for (; emitted < total && done.has(this.catalog.resources[emitted]!.id); emitted++) {
+        this.options.onEvent?.({
+          kind: "resource",
+          host: this.host.name,
+          index: emitted,
+          total,
+          report: this.reports.get(this.catalog.resources[emitted]!.id)!,
+        });
+      }
     }
     this.cursor = total;
     await this.deliverDelayed();
@@ -169,6 +184,78 @@ class Run {
   }
 
   /**
+   * The wave starting at `index`: the resource there and, when it can go in a wave, every later
+   * one that can too and whose dependencies are all done, up to the next resource that cannot (a
+   * package, a command, a guard: those keep their place in the order). Resources skipped over
+   * (waiting for a member of this wave) come in a later wave.
+   */
+  waveFrom(index: number, done: Set<string>): CatalogResource[] {
+    const first = this.catalog.resources[index]!;
+    if (this.plan || !this.canWave(first)) return [first];
+    const wave = [first];
+    // a host that sends a wave's writes together says how many; others apply one at a time
+    const size = this.host.waveSize ?? 1;
+    for (let j = index + 1; j < this.catalog.resources.length && wave.length < size; j++) {
+      const resource = this.catalog.resources[j]!;
+      if (done.has(resource.id)) continue;
+      if (!this.canWave(resource)) break;
+      if ((this.predecessors.get(resource.id) ?? []).every((id) => done.has(id))) wave.push(resource);
+    }
+    return wave;
+  }
+
+  /**
+   * Whether a resource can be applied together with others: a type that changes only its own path,
+   * one action that is not imperative, no guard, no immediate notification (its or its composite's)
+   * and no immediate notification of an earlier run waiting for it.
+   */
+  canWave(resource: CatalogResource): boolean {
+    const type = this.options.types[resource.type];
+    const [action, more] = resource.actions;
+    return (
+      type?.concurrent === true &&
+      action !== undefined &&
+      more === undefined &&
+      action !== "nothing" &&
+      !type.imperative?.includes(action) &&
+      !resource.children &&
+      !resource.onlyIf &&
+      !resource.notIf &&
+      !resource.parentGuards &&
+      !this.afterSource.has(resource.id) &&
+      this.notificationsOf(resource).every(({ notification }) => notification.timing !== "immediate")
+    );
+  }
+
+  /**
+   * Applies a wave: every member reads and diffs (concurrently: the reads batch), the intents of
+   * all that change are recorded in one ledger write, then all apply at once (a remote host sends
+   * their writes in one command) and read back (batched again). Then, in catalog order, each
+   * changed member queues its notifications. A failed member fails alone.
+   */
+  async visitWave(wave: CatalogResource[]): Promise<void> {
+    const members: CatalogResource[] = [];
+    for (const resource of wave) {
+      const report = this.reports.get(resource.id)!;
+      const blocker = this.predecessors.get(resource.id)?.find((id) => this.blocked.has(id));
+      if (blocker) {
+        report.status = "skipped";
+        report.reason = `${blocker} failed`;
+        this.blocked.add(resource.id);
+      } else members.push(resource);
+    }
+    const order = (a: CatalogResource, b: CatalogResource) =>
+      this.position.get(a.id)! - this.position.get(b.id)!;
+    const barrier = new IntentBarrier(members.length, (changing) => this.recordIntents(changing.sort(order)));
+    const changed = await Promise.all(
+      members.map((resource) =>
+        this.run(resource, resource.actions, this.reports.get(resource.id)!, undefined, barrier),
+      ),
+    );
+    for (const [i, resource] of members.entries()) if (changed[i]) await this.notify(resource);
+  }
+
+  /**
    * A composite has nothing of its own to converge: it changed when one of its resources did
    * (they all come before it), and then notifies like any resource.
    */
@@ -197,11 +284,13 @@ class Run {
     actions: string[],
     report: ResourceReport,
     notifiedBy?: string,
+    wave?: IntentBarrier,
   ): Promise<boolean> {
     const type = this.options.types[resource.type]!;
     const started = performance.now();
     const changes: Change[] = [];
     const acted: string[] = [];
+    let arrived = false;
     try {
       const skip =
         resource.onlyIf || resource.notIf || resource.parentGuards
@@ -223,16 +312,26 @@ class Run {
         acted.push(action);
         if (this.plan) continue;
         // write-ahead: the run marker and the notifications this change will send, durably, before it
-        if (!this.marked || this.notificationsOf(resource).length > 0) await this.recordIntent(resource);
+        if (wave) {
+          arrived = true;
+          await wave.arrive(resource);
+        } else if (!this.marked || this.notificationsOf(resource).length > 0)
+          await this.recordIntent(resource);
         await this.applyWithRetries(resource, type, action, current);
       }
     } catch (error) {
+      if (wave && !arrived) {
+        arrived = true;
+        wave.arrive(undefined);
+      }
       report.status = "failed";
       report.error = describeError(error, resource.sensitive, secretsOf(resource, type));
       if (resource.ignoreFailure) report.ignored = true;
       else this.blocked.add(resource.id);
       return false;
     } finally {
+      // a member that changes nothing still lets the others of its wave go on
+      if (wave && !arrived) wave.arrive(undefined);
       report.durationMs += Math.round(performance.now() - started);
       if (changes.length > 0) {
         report.diff = [...(report.diff ?? []), ...redactChanges(resource, type, changes)];
@@ -249,7 +348,8 @@ class Run {
       // a package or a command may change anything: read everything after it again
       if (type.broadEffects) this.prefetch(this.cursor + 1);
     }
-    await this.notify(resource);
+    // a wave's members notify after the wave, in catalog order
+    if (!wave) await this.notify(resource);
     return true;
   }
 
@@ -382,13 +482,19 @@ class Run {
    * change would send that the ledger does not hold yet, written durably.
    */
   async recordIntent(resource: CatalogResource): Promise<void> {
+    await this.recordIntents([resource]);
+  }
+
+  /** recordIntent for several resources (a wave's changes): one ledger write for all. */
+  async recordIntents(resources: CatalogResource[]): Promise<void> {
+    if (resources.length === 0) return;
     const ledger = this.ledger!;
     if (!this.marked) {
       await ledger.markRunning();
       this.marked = true;
     }
     let added = false;
-    for (const { source, notification } of this.notificationsOf(resource)) {
+    for (const { source, notification } of resources.flatMap((resource) => this.notificationsOf(resource))) {
       const key = this.keyOf(source, notification);
       if (this.entries.has(key)) continue;
       const target = this.byId.get(notification.target)!;
@@ -603,6 +709,33 @@ class Run {
     const argv = typeof guard.command === "string" ? ["sh", "-c", guard.command] : guard.command;
     const result = await this.host.exec(argv);
     return result.exitCode === 0;
+  }
+}
+
+/**
+ * Where the members of a wave meet between diff and apply: when each has said whether it changes
+ * (arrive with itself) or not (arrive with undefined), the intents of all that change are
+ * recorded at once, and their applies go on together.
+ */
+class IntentBarrier {
+  readonly #changing: CatalogResource[] = [];
+  readonly #record: (changing: CatalogResource[]) => Promise<void>;
+  #waiting: number;
+  readonly #gate: PromiseWithResolvers<void> = Promise.withResolvers<void>();
+
+  constructor(members: number, record: (changing: CatalogResource[]) => Promise<void>) {
+    this.#waiting = members;
+    this.#record = record;
+    this.#gate.promise.catch(() => {});
+    if (members === 0) this.#gate.resolve();
+  }
+
+  /** Says this member is past its diff; resolves when the intents of the wave are recorded. */
+  arrive(resource: CatalogResource | undefined): Promise<void> {
+    if (resource) this.#changing.push(resource);
+    this.#waiting -= 1;
+    if (this.#waiting === 0) this.#record(this.#changing).then(this.#gate.resolve, this.#gate.reject);
+    return this.#gate.promise;
   }
 }
 

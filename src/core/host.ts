@@ -10,6 +10,8 @@ export interface Host {
   /** lstat: a symlink is described, not followed. Undefined when nothing is there. */
   stat(path: string): Promise<Stat | undefined>;
   facts(): Promise<Facts>;
+  /** how many resources of a wave the engine may apply at once: a host that batches their writes says so (default 1) */
+  readonly waveSize?: number;
 }
 
 /** Optional file-system abilities. A host without them gets the same effect through `exec`. */
@@ -51,6 +53,18 @@ export interface WriteOptions {
   group?: string;
   /** also fsync the directory after the rename, so that the new file survives a power loss (local host; `writeDurable` in core/fsops.ts does it on any host) */
   durable?: boolean;
+  /** keep the content this write replaces as `<dir>/<name>.<time>`, the newest `keep` only, in the same step (hosts with `keepsBackups` only) */
+  backup?: { dir: string; keep: number };
+}
+
+/** Optional ability: writeFile keeps a backup of the replaced content itself (WriteOptions.backup), without a command of its own. */
+export interface BackupHost extends Host {
+  readonly keepsBackups: true;
+}
+
+/** Whether a host keeps backups as part of writeFile. */
+export function keepsBackups(host: Host): host is BackupHost {
+  return (host as Partial<BackupHost>).keepsBackups === true;
 }
 
 export interface Stat {

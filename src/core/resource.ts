@@ -50,6 +50,8 @@ export interface ResourceType<P = any, S = any, I = any> {
   sensitiveProperties?: readonly string[];
   /** a change may alter state outside the resource's own key (a package, a command) */
   broadEffects?: boolean;
+  /** changes only its own path: the engine may apply it together with the other resources of its wave (see docs/engine.md, waves) */
+  concurrent?: boolean;
   key(props: P): string;
   /** several resources may share a key (two commands alike): only ids must be unique */
   sharedKeys?: boolean;

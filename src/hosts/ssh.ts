@@ -1,5 +1,5 @@
 import * as os from "node:os";
-import type { ClientChannel, SFTPWrapper } from "ssh2";
+import type { ClientChannel } from "ssh2";
 import { GalleyError } from "../core/errors.ts";
 import { interruptGraceMs, signalOf } from "../core/interrupt.ts";
 import type {
@@ -14,9 +14,16 @@ import type {
 import { limit } from "../core/limit.ts";
 import { flockArgv, lockConflict } from "./flock.ts";
 import { ReadBatch } from "./remote-batch.ts";
-import { becomeMarker, commandLine, type RemoteIdentity, shellQuote } from "./remote-command.ts";
+import {
+  becomeMarker,
+  commandLine,
+  effectiveUser,
+  type RemoteIdentity,
+  shellQuote,
+} from "./remote-command.ts";
+import { RemoteSession, sessionScript } from "./remote-session.ts";
 import { factsScript, parseFacts } from "./remote-facts.ts";
-import { writeRemoteFile } from "./remote-write.ts";
+import { WriteBatch } from "./remote-write.ts";
 import { type ConnectOptions, openConnection, type SshConnection, unreachable } from "./ssh-connect.ts";
 import type { SshTarget } from "./target.ts";
 
@@ -29,23 +36,11 @@ export interface RawResult {
 }
 
 /**
- * sshd allows 10 sessions per connection (MaxSessions): 7 commands, the SFTP session, the run
- * lock's channel, and one spare for the command that stops the others on an interrupt.
+ * sshd allows 10 sessions per connection (MaxSessions): up to 7 remote sessions (each runs its
+ * commands one after the other), the run lock's channel, and spares for the command that stops
+ * the others on an interrupt.
  */
 const maxChannels = 7;
-
-/**
- * Run before a command that can be interrupted: says on stderr the process group it runs in (the
- * sshd session's, from /proc) and its pid (which the command keeps, and which is a group of its
- * own when the command, like `timeout`, makes one), then becomes the command.
- */
-const announcePid = [
-  'c=$1; g=$$; s=""',
-  "read -r s < /proc/$$/stat 2>/dev/null",
-  // biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansion, not a template
-  's=${s##*) }; set -- $s; [ -n "$3" ] && g=$3',
-  'echo "$g $$" >&2; eval "exec $c"',
-].join("; ");
 
 /**
  * Signals an interrupted command (`sh -c SCRIPT sh SIGNAL GROUP PID`): its session's process
@@ -65,15 +60,21 @@ const killScript = [
 ].join("\n");
 
 /**
- * A host reached over SSH (ssh2): one connection for the whole run, commands over exec channels,
- * file transfers over SFTP, and reads batched into a few remote commands.
+ * A host reached over SSH (ssh2): one connection for the whole run; commands run in long-lived
+ * remote sessions (a shell per channel, one round trip per command, more sessions opened only
+ * while all are busy); reads and writes asked in one turn of the event loop are batched into one
+ * command each.
  */
 export class SshHost implements LockingHost {
   readonly name: string;
   /** how many reads the engine may have in flight: reads are batched, so many is good */
   readonly readConcurrency = 4096;
-  /** what this connection did so far, for tests and benchmarks */
-  readonly stats = { commands: 0 };
+  /** what this connection did so far, for tests and benchmarks: commands run, and channels opened (sessions, locks, kills) */
+  readonly stats = { commands: 0, channels: 0 };
+  /** a wave's writes issued in one turn travel in one command: apply them together */
+  readonly waveSize = 4096;
+  /** writeFile keeps backups of replaced content in the write's own command */
+  readonly keepsBackups = true;
   /** resolves when the connection ends: with HOST_UNREACHABLE when it dropped, undefined after close() */
   readonly closed: Promise<GalleyError | undefined>;
   readonly target: SshTarget;
@@ -81,13 +82,17 @@ export class SshHost implements LockingHost {
   readonly #connection: SshConnection;
   readonly #channels = limit(maxChannels);
   readonly #batch: ReadBatch;
+  readonly #writes: WriteBatch;
+  /** idle sessions; a busy one is out of the list until its command ends */
+  readonly #sessions: RemoteSession[] = [];
+  readonly #live = new Set<RemoteSession>();
+  /** who commands in a session run as: the session itself runs as the become user */
+  readonly #inSession: RemoteIdentity;
   readonly #pending = new Set<(error: GalleyError) => void>();
   #lost: GalleyError | undefined;
   #closing = false;
   #lastError: string | undefined;
-  #sftp: Promise<SFTPWrapper> | undefined;
   #facts: Promise<Facts> | undefined;
-  #staging: Promise<string> | undefined;
 
   /** aborted: running commands get the signal over their channel, then SIGKILL; no new one starts */
   readonly #interrupt: AbortSignal | undefined;
@@ -99,9 +104,14 @@ export class SshHost implements LockingHost {
     this.#connection = connection;
     const become = target.become && target.becomeUser !== target.user ? target.becomeUser : undefined;
     this.identity = { login: target.user, become };
+    this.#inSession = { login: effectiveUser(this.identity) };
     this.#batch = new ReadBatch(async (argv) => {
-      const raw = await this.runRaw(commandLine(argv, {}, this.identity));
-      return { exitCode: raw.exitCode, stdout: raw.stdout, stderr: this.#stripMarker(raw).toString("utf8") };
+      const raw = await this.runRaw(commandLine(argv, {}, this.#inSession));
+      return { exitCode: raw.exitCode, stdout: raw.stdout, stderr: raw.stderr.toString("utf8") };
+    }, this.name);
+    this.#writes = new WriteBatch(async (argv, input) => {
+      const raw = await this.runRaw(commandLine(argv, {}, this.#inSession), input);
+      return { exitCode: raw.exitCode, stdout: raw.stdout, stderr: raw.stderr.toString("utf8") };
     }, this.name);
     this.closed = new Promise((resolve) => {
       const ended = () => {
@@ -125,7 +135,7 @@ export class SshHost implements LockingHost {
 
   /**
    * Connects, checks the host key, authenticates and, with become, checks that sudo lets us in
-   * (gathering the facts in that same round trip).
+   * (by starting the first session, which runs under sudo, and gathering the facts in it).
    *
    * @example const host = await SshHost.connect(target); try { … } finally { await host.close(); }
    */
@@ -150,25 +160,18 @@ export class SshHost implements LockingHost {
   }
 
   async exec(argv: readonly string[], options: ExecOptions = {}): Promise<ExecResult> {
-    const interrupt = this.#interrupt;
-    if (interrupt?.aborted) throw interrupt.reason;
-    const line = commandLine(argv, options, this.identity);
-    // root sessions cannot take SSH "signal" requests (sshd runs them without privilege separation):
-    // an interruptible command says its process group, and an interrupt kills its process group by command
     const raw = await this.runRaw(
-      interrupt ? `sh -c ${shellQuote(announcePid)} sh ${shellQuote(line)}` : line,
+      commandLine(argv, options, this.#inSession),
       options.input,
       options.timeoutMs,
-      interrupt ? (stream) => this.#forwardInterrupt(stream, interrupt) : undefined,
     );
-    if (interrupt) raw.stderr = raw.stderr.subarray(raw.stderr.indexOf(10) + 1);
     const timedOut =
       options.timeoutMs !== undefined && raw.exitCode === 137 && raw.durationMs >= options.timeoutMs;
     return {
       argv,
       exitCode: raw.exitCode,
       stdout: raw.stdout.toString("utf8"),
-      stderr: this.#stripMarker(raw).toString("utf8"),
+      stderr: raw.stderr.toString("utf8"),
       timedOut,
       durationMs: raw.durationMs,
     };
@@ -184,7 +187,7 @@ export class SshHost implements LockingHost {
 
   writeFile(path: string, data: Uint8Array | string, options: WriteOptions = {}): Promise<void> {
     return this.#guard(() =>
-      writeRemoteFile(this, path, typeof data === "string" ? Buffer.from(data) : data, options),
+      this.#writes.write(path, typeof data === "string" ? Buffer.from(data) : data, options),
     );
   }
 
@@ -209,7 +212,7 @@ export class SshHost implements LockingHost {
 
   /**
    * Takes an exclusive flock on a remote file, held by `flock … cat` on its own channel (sshd's
-   * spare session, outside the 8 command channels): when the connection drops, sshd closes the
+   * spare session, outside the 7 session channels): when the connection drops, sshd closes the
    * command's stdin, `cat` ends and the remote kernel drops the lock.
    */
   lock(
@@ -219,6 +222,7 @@ export class SshHost implements LockingHost {
     return this.#guard(
       () =>
         new Promise<HeldLock | undefined>((resolve, reject) => {
+          this.stats.channels += 1;
           this.#connection.client.exec(
             commandLine(flockArgv(file, options.waitMs), {}, this.identity),
             (error, stream) => {
@@ -270,15 +274,11 @@ export class SshHost implements LockingHost {
     );
   }
 
-  /** Ends the connection (and the jump host's); removes the upload directory of a become host. */
+  /** Ends the sessions and the connection (and the jump host's). */
   async close(): Promise<void> {
     if (this.#closing) return;
-    if (!this.#lost && this.#staging) {
-      const staging = await this.#staging.catch(() => undefined);
-      const sftp = await this.#sftp?.catch(() => undefined);
-      if (staging && sftp) await new Promise<void>((resolve) => sftp.rmdir(staging, () => resolve()));
-    }
     this.#closing = true;
+    for (const session of this.#live) session.close();
     const { client, jump } = this.#connection;
     client.end();
     jump?.end();
@@ -287,61 +287,169 @@ export class SshHost implements LockingHost {
     jump?.destroy();
   }
 
-  /** The SFTP session, opened on first use and kept. */
-  sftp(): Promise<SFTPWrapper> {
-    this.#sftp ??= this.#guard(
-      () =>
-        new Promise<SFTPWrapper>((resolve, reject) => {
-          this.#connection.client.sftp((error, sftp) =>
-            error ? reject(this.#failure(error, "open SFTP")) : resolve(sftp),
-          );
-        }),
-    );
-    this.#sftp.catch(() => {
-      this.#sftp = undefined;
-    });
-    return this.#sftp;
+  /**
+   * Runs one command line in a session (at most 7 at once, one per session) and collects its
+   * output. A timed command whose remote `timeout` never answers is killed 10 s after its time,
+   * and its session given up 2 s later. On an interrupt, the command's process group gets the
+   * signal Galley received, then SIGKILL after the grace period.
+   */
+  runRaw(command: string, input?: string | Uint8Array, timeoutMs?: number): Promise<RawResult> {
+    const bytes = typeof input === "string" ? Buffer.from(input) : input;
+    return this.#guard(() => this.#channels(() => this.#runInSession(command, bytes, timeoutMs)));
   }
 
-  /** A private directory of the login user for uploads that sudo then installs (become only). */
-  stagingDir(): Promise<string> {
-    this.#staging ??= this.sftp().then(
-      (sftp) =>
-        new Promise<string>((resolve, reject) => {
-          const dir = `/tmp/galley-upload-${process.getBuiltinModule("node:crypto").randomBytes(8).toString("hex")}`;
-          sftp.mkdir(dir, { mode: 0o700 }, (error) =>
-            error ? reject(this.#failure(error, `create ${dir}`)) : resolve(dir),
-          );
-        }),
-    );
-    this.#staging.catch(() => {
-      this.#staging = undefined;
+  async #runInSession(
+    command: string,
+    input: Uint8Array | undefined,
+    timeoutMs?: number,
+  ): Promise<RawResult> {
+    const interrupt = this.#interrupt;
+    if (interrupt?.aborted) throw interrupt.reason;
+    const session = this.#sessions.pop() ?? (await this.#openSession());
+    if (interrupt?.aborted) {
+      this.#sessions.push(session);
+      throw interrupt.reason;
+    }
+    this.stats.commands += 1;
+    return new Promise<RawResult>((resolve, reject) => {
+      let pid: string | undefined;
+      let gaveUp = false;
+      const timers: NodeJS.Timeout[] = [];
+      const kill = (signal: string) => {
+        if (pid !== undefined && /^\d+$/.test(pid)) this.#kill(signal, pid);
+      };
+      const giveUp = (after: number) =>
+        timers.push(
+          setTimeout(() => {
+            gaveUp = true;
+            session.destroy();
+          }, after),
+        );
+      const onAbort = () => {
+        kill(signalOf(interrupt!.reason).replace(/^SIG/, ""));
+        timers.push(
+          setTimeout(() => {
+            kill("KILL");
+            giveUp(interruptGraceMs);
+          }, interruptGraceMs),
+        );
+      };
+      if (timeoutMs !== undefined) {
+        timers.push(
+          setTimeout(() => {
+            kill("KILL");
+            giveUp(2000);
+          }, timeoutMs + 10_000),
+        );
+      }
+      const settle = () => {
+        for (const timer of timers) clearTimeout(timer);
+        interrupt?.removeEventListener("abort", onAbort);
+        this.#pending.delete(reject);
+      };
+      this.#pending.add(reject);
+      const started = performance.now();
+      session
+        .run(command, input, (said) => {
+          pid = said;
+          if (interrupt?.aborted) onAbort();
+          else interrupt?.addEventListener("abort", onAbort, { once: true });
+        })
+        .then(
+          (result) => {
+            settle();
+            if (session.alive) this.#sessions.push(session);
+            resolve(result);
+          },
+          (error: unknown) => {
+            settle();
+            // a command given up on is a killed command, as the channel closed under it used to be
+            if (gaveUp && !this.#lost)
+              resolve({
+                exitCode: 137,
+                stdout: Buffer.alloc(0),
+                stderr: Buffer.alloc(0),
+                durationMs: performance.now() - started,
+              });
+            else reject(this.#lost ?? error);
+          },
+        );
     });
-    return this.#staging;
   }
 
   /**
-   * Runs one command line on an exec channel (at most 7 at once) and collects its output. A timed
-   * command whose remote `timeout` never answers is given up 10 s after its time.
+   * Opens a session: `sh` reading requests on one exec channel, under `sudo -n` once for the whole
+   * session with become. A session whose sudo refuses is BECOME_FAILED.
    */
-  runRaw(
-    command: string,
-    input?: string | Uint8Array,
-    timeoutMs?: number,
-    onStart?: (stream: ClientChannel) => void,
-  ): Promise<RawResult> {
-    return this.#guard(() => this.#channels(() => this.#run(command, input, timeoutMs, onStart)));
+  #openSession(): Promise<RemoteSession> {
+    const nonce = process.getBuiltinModule("node:crypto").randomBytes(16).toString("hex");
+    const shell = `sh -c ${shellQuote(sessionScript)} sh ${nonce}`;
+    const become = this.identity.become;
+    const line = become === undefined ? shell : `sudo -n -u ${shellQuote(become)} -- ${shell}`;
+    this.stats.channels += 1;
+    return new Promise<RemoteSession>((resolve, reject) => {
+      this.#pending.add(reject);
+      this.#connection.client.exec(line, (error, stream) => {
+        if (error) {
+          this.#pending.delete(reject);
+          return reject(this.#failure(error, "start a session"));
+        }
+        const session = new RemoteSession(stream, nonce, (said, exitCode) =>
+          this.#sessionFailure(said, exitCode),
+        );
+        this.#live.add(session);
+        session.onEnd = () => {
+          this.#live.delete(session);
+          const idle = this.#sessions.indexOf(session);
+          if (idle >= 0) this.#sessions.splice(idle, 1);
+        };
+        session.ready.then(
+          () => {
+            this.#pending.delete(reject);
+            resolve(session);
+          },
+          (failure: unknown) => {
+            this.#pending.delete(reject);
+            reject(failure);
+          },
+        );
+      });
+    });
   }
 
-  #run(
-    command: string,
-    input?: string | Uint8Array,
-    timeoutMs?: number,
-    onStart?: (stream: ClientChannel) => void,
-  ): Promise<RawResult> {
+  #sessionFailure(said: string, exitCode: number | undefined): GalleyError {
+    if (this.#lost) return this.#lost;
+    const text = said.replaceAll(becomeMarker, "").trim().split("\n").slice(0, 3).join("; ");
+    if (this.identity.become !== undefined && exitCode !== undefined && exitCode !== 0) {
+      return new GalleyError(
+        "BECOME_FAILED",
+        `sudo refused to run commands as ${this.identity.become} for ${this.target.user} on ${this.name}: ${text || `exit ${exitCode}`}`,
+        {
+          hint: `Galley runs sudo -n (it never types a password): give ${this.target.user} passwordless sudo, e.g. '${this.target.user} ALL=(ALL) NOPASSWD: ALL' in /etc/sudoers.d/, or log in as root and drop become`,
+        },
+      );
+    }
+    return new GalleyError(
+      "EXEC_FAILED",
+      `the remote session on ${this.name} ended${exitCode === undefined ? "" : ` (exit ${exitCode})`}${text ? `: ${text}` : ""}`,
+      { hint: "Galley runs a POSIX sh on the host (with head and mktemp from coreutils)" },
+    );
+  }
+
+  /**
+   * Signals an interrupted or overdue command (by a `kill` on a channel of its own, as the same
+   * user, sudo included): its process group and every process descended from it.
+   */
+  #kill(signal: string, pid: string): void {
+    const line = commandLine(["sh", "-c", killScript, "sh", signal, pid, pid], {}, this.identity);
+    this.#guard(() => this.#execChannel(line)).catch(() => {});
+  }
+
+  /** Runs one command line on an exec channel of its own (the kill: sessions may all be busy). */
+  #execChannel(command: string): Promise<RawResult> {
     return new Promise<RawResult>((resolve, reject) => {
       const started = performance.now();
-      this.stats.commands += 1;
+      this.stats.channels += 1;
       this.#pending.add(reject);
       const done = (result: RawResult | GalleyError) => {
         this.#pending.delete(reject);
@@ -350,61 +458,11 @@ export class SshHost implements LockingHost {
       };
       this.#connection.client.exec(command, (error, stream) => {
         if (error) return done(this.#failure(error, "start a command"));
-        onStart?.(stream);
-        collect(stream, input, timeoutMs, started, (result) => done(result ?? this.#lost ?? this.#dropped()));
+        collect(stream, undefined, undefined, started, (result) =>
+          done(result ?? this.#lost ?? this.#dropped()),
+        );
       });
     });
-  }
-
-  /**
-   * On abort, sends the signal Galley received to the command's process group (by a `kill` run as
-   * the same user, sudo included), then SIGKILL after the grace period, then closes the channel.
-   */
-  #forwardInterrupt(stream: ClientChannel, interrupt: AbortSignal): void {
-    let ids: string[] = [];
-    let said = "";
-    const onStderr = (chunk: Buffer) => {
-      said += chunk.toString("latin1");
-      const end = said.indexOf("\n");
-      if (end < 0) return;
-      ids = said.slice(0, end).split(" ");
-      stream.stderr.off("data", onStderr);
-    };
-    stream.stderr.on("data", onStderr);
-    let killer: NodeJS.Timeout | undefined;
-    const kill = (name: string) => {
-      if (ids.length !== 2 || !ids.every((id) => /^\d+$/.test(id))) return;
-      // on the spare session: the 7 command channels may all be taken by commands to stop
-      const line = commandLine(["sh", "-c", killScript, "sh", name, ...ids], {}, this.identity);
-      this.#guard(() => this.#run(line)).catch(() => {});
-    };
-    const onAbort = () => {
-      kill(signalOf(interrupt.reason).replace(/^SIG/, ""));
-      killer = setTimeout(() => {
-        kill("KILL");
-        stream.close();
-      }, interruptGraceMs);
-    };
-    if (interrupt.aborted) onAbort();
-    else interrupt.addEventListener("abort", onAbort, { once: true });
-    stream.on("close", () => {
-      clearTimeout(killer);
-      interrupt.removeEventListener("abort", onAbort);
-    });
-  }
-
-  /** Removes the become marker from stderr; no marker means sudo refused to run the command. */
-  #stripMarker(raw: RawResult): Buffer {
-    if (this.identity.become === undefined) return raw.stderr;
-    if (raw.stderr[0] === becomeMarker.charCodeAt(0)) return raw.stderr.subarray(1);
-    const said = raw.stderr.toString("utf8").trim().split("\n").slice(0, 3).join("; ");
-    throw new GalleyError(
-      "BECOME_FAILED",
-      `sudo refused to run commands as ${this.identity.become} for ${this.target.user} on ${this.name}: ${said || `exit ${raw.exitCode}`}`,
-      {
-        hint: `Galley runs sudo -n (it never types a password): give ${this.target.user} passwordless sudo, e.g. '${this.target.user} ALL=(ALL) NOPASSWD: ALL' in /etc/sudoers.d/, or log in as root and drop become`,
-      },
-    );
   }
 
   #guard<T>(action: () => Promise<T>): Promise<T> {

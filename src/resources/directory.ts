@@ -29,6 +29,7 @@ interface State {
 /** A directory: existence, mode, owner and group. */
 export const directory = defineResourceType<typeof schema, State>({
   type: "directory",
+  concurrent: true,
   description: "A directory: its existence, mode, owner and group.",
   actions: ["create", "delete"],
   schema,

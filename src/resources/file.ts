@@ -33,6 +33,7 @@ type Props = v.InferOutput<typeof schema>;
 /** A regular file: content, mode, owner, group. */
 export const file = defineResourceType<typeof schema, FileState>({
   type: "file",
+  concurrent: true,
   description: "A regular file: its content (inline or from the cookbook's files/), mode, owner and group.",
   actions: ["create", "delete", "touch", "create_if_missing"],
   imperative: ["touch"],

@@ -1,7 +1,7 @@
 import { createRequire } from "node:module";
 import * as path from "node:path";
 import { GalleyError } from "../core/errors.ts";
-import { type Host, hasFs } from "../core/host.ts";
+import { type Host, hasFs, keepsBackups } from "../core/host.ts";
 import * as v from "valibot";
 import {
   type ApplyContext,
@@ -48,9 +48,18 @@ export async function readFileState(
   file: string,
   withContent = true,
 ): Promise<FileState | undefined> {
+  // a remote host answers the content in the same round trip as the stat (both batched); a local
+  // one reads only after the stat said it is a regular file (never a FIFO that would block)
+  const early =
+    withContent && !hasFs(host) ? host.readFile(file).catch((error: unknown) => error) : undefined;
   const stat = await host.stat(file);
   if (!stat) return undefined;
-  const content = withContent && stat.type === "file" ? await host.readFile(file) : undefined;
+  let content: Uint8Array | undefined;
+  if (withContent && stat.type === "file") {
+    const read = early ? await early : await host.readFile(file);
+    if (read instanceof Error) throw read;
+    content = read as Uint8Array | undefined;
+  }
   let hash: string | undefined;
   return {
     type: stat.type,
@@ -113,14 +122,23 @@ export async function applyFile(
     const content = desired.content ?? new Uint8Array();
     if (desired.verify) await verifyContent(host, desired, content);
     // a sensitive file's content is never copied in clear: no backup, and older ones go
+    let kept: { dir: string; keep: number } | undefined;
     if (isSensitive(context, current?.content, content)) await removeBackups(host, desired.path, context);
-    else if (current?.content && (desired.backup ?? 0) > 0)
-      await backup(host, desired.path, current.content, desired.backup!, context);
+    else if (current?.content && (desired.backup ?? 0) > 0) {
+      // a host that keeps the backup in the write itself saves a command (over SSH, a round trip)
+      if (keepsBackups(host))
+        kept = {
+          dir: path.join(context.stateDir, "backup", path.dirname(desired.path)),
+          keep: desired.backup!,
+        };
+      else await backup(host, desired.path, current.content, desired.backup!, context);
+    }
     // keep what is not managed as it was on the host
     await host.writeFile(desired.path, content, {
       mode: desired.mode ?? current?.mode ?? 0o644,
       ...optional("owner", desired.owner ?? current?.owner),
       ...optional("group", desired.group ?? current?.group),
+      ...optional("backup", kept),
     });
     return;
   }

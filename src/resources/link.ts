@@ -22,6 +22,7 @@ interface State {
 /** A symbolic link. A regular file in its place is replaced; a directory is an error. */
 export const link = defineResourceType<typeof schema, State>({
   type: "link",
+  concurrent: true,
   description:
     "A symbolic link: where it points, and its owner and group. A regular file in its place is replaced.",
   actions: ["create", "delete"],

@@ -41,6 +41,7 @@ type Props = v.InferOutput<typeof schema>;
 /** A file rendered from an Eta template or a TypeScript function, at compile time. */
 export const template = defineResourceType<typeof schema, FileState>({
   type: "template",
+  concurrent: true,
   description:
     "A file rendered from an Eta template in the cookbook's templates/ folder, or from a TypeScript function.",
   actions: ["create", "delete", "create_if_missing"],
