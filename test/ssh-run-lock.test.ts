@@ -144,7 +144,8 @@ test("push interrupt: SIGTERM stops the remote command, keeps the notification o
   const dir = await sharedDir();
   // galleyssh (no sudo: its state dir is its own) writes there
   await fs.chmod(dir, 0o1777);
-  const stateDir = "/home/galleyssh/.local/state/galley";
+  // a state dir of this test's own (the inventory's state_dir): other test files push as galleyssh too
+  const stateDir = path.join(dir, "state");
   await fs.writeFile(
     path.join(dir, "long.ts"),
     `export default async function (r) {
@@ -157,13 +158,8 @@ test("push interrupt: SIGTERM stops the remote command, keeps the notification o
   const sshd = server();
   await fs.writeFile(
     path.join(dir, "inventory.yaml"),
-    `connection: { user: galleyssh, port: ${sshd.port}, key: ${sshd.clientKeyFile}, known_hosts: ${sshd.knownHostsFile} }\nhosts:\n  box: { address: 127.0.0.1 }\n`,
+    `connection: { user: galleyssh, port: ${sshd.port}, key: ${sshd.clientKeyFile}, known_hosts: ${sshd.knownHostsFile}, state_dir: ${stateDir} }\nhosts:\n  box: { address: 127.0.0.1 }\n`,
   );
-  // the interrupted run leaves its ledger entry and run marker in the login's shared state dir
-  t.after(async () => {
-    await fs.rm(path.join(stateDir, "notifications.json"), { force: true });
-    await fs.rm(path.join(stateDir, "converging"), { recursive: true, force: true });
-  });
   const child = node([galley, "push", "-i", "inventory.yaml", "./long.ts"], dir);
   const { output, exited } = watch(child);
   t.after(() => signal(child.pid!, "SIGKILL"));

@@ -115,12 +115,8 @@ test("waves: the same catalog converges to the same files and report in waves as
 test("waves: galley push killed with SIGKILL mid-wave leaves every file old or new; the next run delivers the notification", async (t) => {
   const dir = await sharedDir();
   await fs.chmod(dir, 0o1777);
-  // galleyssh's own state dir (no sudo): cleaned after the test, as the push interrupt test does
-  const stateDir = "/home/galleyssh/.local/state/galley";
-  t.after(async () => {
-    await fs.rm(path.join(stateDir, "notifications.json"), { force: true });
-    await fs.rm(path.join(stateDir, "converging"), { recursive: true, force: true });
-  });
+  // a state dir of this test's own (the inventory's state_dir): other test files push as galleyssh too
+  const stateDir = path.join(dir, "state");
   const count = 150;
   const size = 256 * 1024;
   await fs.mkdir(path.join(dir, "out"));
@@ -144,7 +140,7 @@ test("waves: galley push killed with SIGKILL mid-wave leaves every file old or n
   const sshd = server();
   await fs.writeFile(
     path.join(dir, "inventory.yaml"),
-    `connection: { user: galleyssh, port: ${sshd.port}, key: ${sshd.clientKeyFile}, known_hosts: ${sshd.knownHostsFile} }\nhosts:\n  box: { address: 127.0.0.1 }\n`,
+    `connection: { user: galleyssh, port: ${sshd.port}, key: ${sshd.clientKeyFile}, known_hosts: ${sshd.knownHostsFile}, state_dir: ${stateDir} }\nhosts:\n  box: { address: 127.0.0.1 }\n`,
   );
   const isNew = (text: string, i: number) => text === String(i % 10).repeat(size);
   const contents = async () =>

@@ -268,7 +268,7 @@ async function runHost(
     host = await options.connect(member.target, (attempt) => phase({ phase: "connecting", attempt }));
     phase({ phase: "facts" });
     const facts = await host.facts();
-    const stateDir = remoteStateDir(facts.user);
+    const stateDir = member.target.stateDir ?? remoteStateDir(facts.user);
     // one run at a time on each host: a plan writes nothing there and takes no lock
     if (options.mode === "apply") {
       lock = await acquireRunLock(host, stateDir, {

@@ -23,6 +23,8 @@ export interface SshTarget {
   connectTimeoutMs: number;
   /** further attempts after a failed connect (not after an authentication or host key failure) */
   retries: number;
+  /** where Galley keeps its state on the host (ledger, run lock, backups); default by the login's user */
+  stateDir?: string;
 }
 
 /** Defaults applied by every inventory format. */

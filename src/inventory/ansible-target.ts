@@ -92,6 +92,7 @@ export function ansibleTarget(
     become_user: text("ansible_become_user"),
     timeout: integer(0, 86_400, "ansible_timeout", "ansible_ssh_timeout"),
     retries: integer(0, 100, "ansible_ssh_retries"),
+    state_dir: text("galley_state_dir"),
   };
   for (const key of ["ansible_ssh_args", "ansible_ssh_common_args", "ansible_ssh_extra_args"]) {
     const args = text(key);

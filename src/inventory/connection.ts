@@ -25,6 +25,8 @@ export interface ConnectionSettings {
   /** connect timeout, seconds */
   timeout?: number | undefined;
   retries?: number | undefined;
+  /** where Galley keeps its state on the host (absolute); default /var/lib/galley as root, else ~/.local/state/galley */
+  state_dir?: string | undefined;
 }
 
 /** The user ssh would log in as: the local user's name. */
@@ -61,6 +63,18 @@ export function buildTarget(name: string, s: ConnectionSettings, baseDir: string
     retries: s.retries ?? targetDefaults.retries,
   };
   if (keyFile !== undefined) target.keyFile = keyFile;
+  if (s.state_dir !== undefined) {
+    if (!s.state_dir.startsWith("/") || s.state_dir.includes("\0")) {
+      throw new GalleyError(
+        "INVENTORY_INVALID",
+        `${where}: state_dir of ${name} must be an absolute path on the host`,
+        {
+          hint: "write it as /var/lib/galley-blue, for example",
+        },
+      );
+    }
+    target.stateDir = s.state_dir;
+  }
   if (s.jump !== undefined) {
     const jump = typeof s.jump === "string" ? parseJump(s.jump, `${where}: jump of ${name}`) : s.jump;
     // the jump host is checked like the host, and logs in with the same key unless it has its own

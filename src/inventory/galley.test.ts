@@ -149,3 +149,10 @@ test("mistakes are INVENTORY_INVALID naming file and line", () => {
   fails("groups:\n  all: {}\nhosts: {}\n", /:2: group all is implicit/);
   fails("hosts:\n  h:\n    jump: 'a@b:c:d'\n", /jump of h: cannot read the jump host/);
 });
+
+test("state_dir: where Galley keeps its state on the host; it must be absolute", () => {
+  const text = "hosts:\n  a: { state_dir: /srv/galley-state }\n  b: {}\n";
+  assert.equal(host(text, "a").target.stateDir, "/srv/galley-state");
+  assert.equal(host(text, "b").target.stateDir, undefined);
+  fails("hosts:\n  a: { state_dir: state }\n", /state_dir of a must be an absolute path/);
+});

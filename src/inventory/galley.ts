@@ -28,6 +28,7 @@ const connectionEntries = {
   host_key_checking: v.optional(v.picklist(["strict", "accept-new"])),
   become: v.optional(v.boolean()),
   become_user: v.optional(text),
+  state_dir: v.optional(text),
   jump: v.optional(
     v.union(
       [
