@@ -366,3 +366,33 @@ async function running(pid: number): Promise<boolean> {
   const stat = await fs.readFile(`/proc/${pid}/stat`, "utf8").catch(() => "");
   return stat !== "" && stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
 }
+
+test("ssh: a directory with its mode and owner, and a symlink, each take one command; a failure names the path", async (t) => {
+  const dir = await sharedDir();
+  const host = await connect(t);
+  const { mkdir, symlink } = await import("../src/core/fsops.ts");
+  let before = host.stats.commands;
+  await mkdir(host, path.join(dir, "a", "b"), {
+    recursive: true,
+    mode: 0o750,
+    owner: "galleyssh",
+    group: "root",
+  });
+  assert.equal(host.stats.commands - before, 1);
+  const made = await local.stat(path.join(dir, "a", "b"));
+  assert.deepEqual(
+    [made?.type, made?.mode, made?.owner, made?.group],
+    ["directory", 0o750, "galleyssh", "root"],
+  );
+  before = host.stats.commands;
+  await symlink(host, "a/b", path.join(dir, "link"));
+  await symlink(host, "a", path.join(dir, "link"));
+  assert.equal(host.stats.commands - before, 2);
+  assert.equal(await fs.readlink(path.join(dir, "link")), "a");
+  await assert.rejects(
+    mkdir(host, path.join(dir, "link", "x", "y"), { owner: "no-such-user-here" }),
+    (error: Error & { code?: string }) =>
+      error.code === "EXEC_FAILED" &&
+      error.message.includes(`mkdir ${path.join(dir, "link", "x", "y")} exited`),
+  );
+});

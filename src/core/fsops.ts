@@ -13,10 +13,12 @@ export async function mkdir(
   options: { mode?: number; owner?: string; group?: string; recursive?: boolean },
 ): Promise<void> {
   if (hasFs(host)) return host.mkdir(path, options);
-  await run(host, ["mkdir", ...(options.recursive ? ["-p"] : []), "--", path]);
-  if (options.mode !== undefined) await chmod(host, path, options.mode);
-  if (options.owner !== undefined || options.group !== undefined)
-    await chown(host, path, options.owner, options.group);
+  // one command, not three: over a slow link each costs a round trip
+  const owner = ownerSpec(options.owner, options.group);
+  const steps = [`mkdir ${options.recursive ? "-p " : ""}-- "$1"`];
+  if (options.mode !== undefined) steps.push('chmod "$2" -- "$1"');
+  if (owner !== undefined) steps.push('chown -h "$3" -- "$1"');
+  await runSteps(host, steps, [path, options.mode?.toString(8) ?? "", owner ?? ""], `mkdir ${path}`);
 }
 
 export async function remove(host: Host, path: string, options: { recursive?: boolean } = {}): Promise<void> {
@@ -28,8 +30,7 @@ export async function remove(host: Host, path: string, options: { recursive?: bo
 export async function symlink(host: Host, target: string, path: string): Promise<void> {
   if (hasFs(host)) return host.symlink(target, path);
   const temp = tempPath(path);
-  await run(host, ["ln", "-s", "--", target, temp]);
-  await run(host, ["mv", "-T", "--", temp, path]);
+  await runSteps(host, ['ln -s -- "$1" "$2"', 'mv -T -- "$2" "$3"'], [target, temp, path], `symlink ${path}`);
 }
 
 export async function chmod(host: Host, path: string, mode: number): Promise<void> {
@@ -38,9 +39,31 @@ export async function chmod(host: Host, path: string, mode: number): Promise<voi
 }
 
 export async function chown(host: Host, path: string, owner: string | undefined, group: string | undefined) {
-  if (owner === undefined && group === undefined) return;
+  const spec = ownerSpec(owner, group);
+  if (spec === undefined) return;
   if (hasFs(host)) return host.chown(path, owner, group);
-  await run(host, ["chown", "-h", `${owner ?? ""}${group === undefined ? "" : `:${group}`}`, "--", path]);
+  await run(host, ["chown", "-h", spec, "--", path]);
+}
+
+/** chown's `owner:group` argument, or undefined when neither is managed. */
+function ownerSpec(owner: string | undefined, group: string | undefined): string | undefined {
+  if (owner === undefined && group === undefined) return undefined;
+  return `${owner ?? ""}${group === undefined ? "" : `:${group}`}`;
+}
+
+/**
+ * Runs shell steps joined by `&&` as one command, the paths as positional arguments (never
+ * spliced into the script); a failure names `what` and the step's own message.
+ */
+async function runSteps(host: Host, steps: string[], args: string[], what: string): Promise<void> {
+  const result = await host.exec(["sh", "-c", steps.join(" && "), "sh", ...args]);
+  if (result.exitCode !== 0) {
+    const output = (result.stderr.trim() || result.stdout.trim()).split("\n").slice(-5).join("\n");
+    throw new GalleyError(
+      "EXEC_FAILED",
+      `${what} exited ${result.timedOut ? "on timeout" : result.exitCode}${output ? `: ${output}` : ""}`,
+    );
+  }
 }
 
 export async function rename(host: Host, from: string, to: string): Promise<void> {
