@@ -323,37 +323,13 @@ export function storeConformance(name: string, opener: StoreOpener): void {
   });
 
   it("registered secrets are scrubbed from everything it keeps", async (store) => {
-    const secret = `pw-${randomBytes(12).toString("hex")}`;
-    const hex = randomBytes(6).toString("hex");
-    const tricky = `${hex}","k`;
-    registerSecrets([secret, tricky]);
-    await store.saveStack("web", { attributes: { db: { password: secret } }, [secret]: 1 });
-    await store.nextStateVersion("web", { note: `password is ${secret}`, list: [secret], tricky });
-    // a secret spanning JSON syntax: the stored value stays valid and holds no trace of it
-    await store.nextStateVersion("other", { a: hex, k: 1 });
-    await store.upsertInstance({ stack: "web", name: "app1", layers: [], provider: "ssh", address: secret });
-    await store.setInstanceStatus("web", "app1", "online", `logged in with ${secret}`);
-    const event = await store.createEvent({ stack: "web", kind: "run-recipes", args: { token: secret } });
-    await store.recordInstanceOutcome({
-      eventId: event.id,
-      instance: "app1",
-      status: "failed",
-      report: { error: `bad ${secret}` },
-      log: `echo ${secret}\n`,
-      startedAt: "t",
-    });
-    assert.deepEqual((await store.getStack("web"))?.content, {
-      attributes: { db: { password: "(sensitive)" } },
-      "(sensitive)": 1,
-    });
-    assert.equal((await store.getEvent(event.id))?.outcomes[0]?.log, "echo (sensitive)\n");
-    assert.equal((await store.latestState("other"))?.state, "(sensitive)");
+    const { secret, tricky, eventId } = await storeSecretsEverywhere(store);
     const everything = JSON.stringify([
       await store.getStack("web"),
       await store.latestState("web"),
       await store.listInstances("web"),
       await store.statusHistory("web", "app1"),
-      await store.getEvent(event.id),
+      await store.getEvent(eventId),
     ]);
     assert.ok(!everything.includes(secret) && !everything.includes(tricky), everything);
   });
@@ -382,4 +358,40 @@ export function storeConformance(name: string, opener: StoreOpener): void {
       await store.close();
     }
   });
+}
+
+/**
+ * Registers a fresh secret (and one that spans JSON syntax), stores them in every kind of record a
+ * store keeps, and checks what reads back is scrubbed: the shared part of the conformance test and
+ * of a backend's own check of its files.
+ */
+export async function storeSecretsEverywhere(
+  store: Store,
+): Promise<{ secret: string; tricky: string; eventId: number }> {
+  const secret = `pw-${randomBytes(12).toString("hex")}`;
+  const hex = randomBytes(6).toString("hex");
+  const tricky = `${hex}","k`;
+  registerSecrets([secret, tricky]);
+  await store.saveStack("web", { attributes: { db: { password: secret } }, [secret]: 1 });
+  await store.nextStateVersion("web", { note: `password is ${secret}`, list: [secret], tricky });
+  // a secret spanning JSON syntax: the stored value stays valid and holds no trace of it
+  await store.nextStateVersion("other", { a: hex, k: 1 });
+  await store.upsertInstance({ stack: "web", name: "app1", layers: [], provider: "ssh", address: secret });
+  await store.setInstanceStatus("web", "app1", "online", `logged in with ${secret}`);
+  const event = await store.createEvent({ stack: "web", kind: "run-recipes", args: { token: secret } });
+  await store.recordInstanceOutcome({
+    eventId: event.id,
+    instance: "app1",
+    status: "failed",
+    report: { error: `bad ${secret}` },
+    log: `echo ${secret}\n`,
+    startedAt: "t",
+  });
+  assert.deepEqual((await store.getStack("web"))?.content, {
+    attributes: { db: { password: "(sensitive)" } },
+    "(sensitive)": 1,
+  });
+  assert.equal((await store.getEvent(event.id))?.outcomes[0]?.log, "echo (sensitive)\n");
+  assert.equal((await store.latestState("other"))?.state, "(sensitive)");
+  return { secret, tricky, eventId: event.id };
 }

@@ -1,13 +1,11 @@
 import assert from "node:assert/strict";
-import { randomBytes } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { test } from "node:test";
 import { GalleyError } from "../core/errors.ts";
-import { registerSecrets } from "../core/secrets.ts";
 import { tempDir } from "../resources/testing.ts";
-import { storeConformance } from "./conformance.ts";
+import { storeConformance, storeSecretsEverywhere } from "./conformance.ts";
 import { migrate, schemaVersion } from "./migrations.ts";
 import { openSqliteStore, storeFile } from "./sqlite.ts";
 import type { Store } from "./store.ts";
@@ -150,32 +148,8 @@ test("a file that is not a database is a clear error naming it", async () => {
 });
 
 test("a registered secret never reaches the database file (nor its WAL)", async () => {
-  const secret = `pw-${randomBytes(12).toString("hex")}`;
-  const hex = randomBytes(6).toString("hex");
-  const tricky = `${hex}","k`;
-  registerSecrets([secret, tricky]);
   const { file, store } = await fresh();
-  await store.saveStack("web", { attributes: { db: { password: secret } }, [secret]: 1 });
-  await store.nextStateVersion("web", { note: `password is ${secret}`, list: [secret], tricky });
-  // a secret spanning JSON syntax: the stored JSON stays valid and holds no trace of it
-  await store.nextStateVersion("other", { a: hex, k: 1 });
-  await store.upsertInstance({ stack: "web", name: "app1", layers: [], provider: "ssh", address: secret });
-  await store.setInstanceStatus("web", "app1", "online", `logged in with ${secret}`);
-  const event = await store.createEvent({ stack: "web", kind: "run-recipes", args: { token: secret } });
-  await store.recordInstanceOutcome({
-    eventId: event.id,
-    instance: "app1",
-    status: "failed",
-    report: { error: `bad ${secret}` },
-    log: `echo ${secret}\n`,
-    startedAt: "t",
-  });
-  assert.deepEqual((await store.getStack("web"))?.content, {
-    attributes: { db: { password: "(sensitive)" } },
-    "(sensitive)": 1,
-  });
-  assert.equal((await store.getEvent(event.id))?.outcomes[0]?.log, "echo (sensitive)\n");
-  assert.equal((await store.latestState("other"))?.state, "(sensitive)");
+  const { secret, tricky } = await storeSecretsEverywhere(store);
   await store.close();
   const bytes = [file, `${file}-wal`, `${file}-shm`]
     .filter((name) => existsSync(name))
