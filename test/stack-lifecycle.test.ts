@@ -135,6 +135,7 @@ describe("stack lifecycle on container hosts", { skip }, () => {
     // the layer's packages (from the hosts' apt repository) came first, then the setup recipe
     assert.equal(galley("hosts", "exec", "web1", "--", "cat", "/etc/lab-setup").stdout, "hello web web1\n");
     assert.equal(
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: dpkg-query's format syntax
       galley("hosts", "exec", "web2", "--", "dpkg-query", "-W", "-f=${Status}", "galley-hello").stdout,
       "install ok installed",
     );

@@ -178,7 +178,7 @@ export const historyCommand = {
           write(
             `  ${o.instance.padEnd(12)} ${o.status.padEnd(15)} state ${o.stateVersion ?? "-"}${o.bundle && o.bundle !== event.bundle ? `  bundle ${shortId(o.bundle)}` : ""}  ${line}\n`,
           );
-          if (values.event && o.log && o.log.includes("\n")) write(`${o.log.replace(/^/gm, "    ")}\n`);
+          if (values.event && o.log?.includes("\n")) write(`${o.log.replace(/^/gm, "    ")}\n`);
         }
       }
       return exitCodes.ok;
