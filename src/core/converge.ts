@@ -1,7 +1,8 @@
-import type { Catalog, CatalogResource, Guard, Notification } from "./catalog.ts";
+import type { Catalog, CatalogResource, Notification } from "./catalog.ts";
 import { errorMessage, GalleyError, isGalleyError } from "./errors.ts";
 import type { Host } from "./host.ts";
 import { asPending, Ledger, type LedgerEntry, publicId, randomHex, recipeOf, scopeOf } from "./ledger.ts";
+import { Guards } from "./guards.ts";
 import { limit } from "./limit.ts";
 import { scrubSecrets } from "./secrets.ts";
 import { sweepTempFiles } from "./temp-files.ts";
@@ -60,6 +61,7 @@ class Run {
   readonly delayed: Delivery[] = [];
   readonly readLimit: <T>(task: () => Promise<T>) => Promise<T>;
   readonly position = new Map<string, number>();
+  readonly guards: Guards;
   ledger: Ledger | undefined;
   /** ledger entries by key, and those this run recorded as intents and whose source has not changed yet */
   readonly entries = new Map<string, LedgerEntry>();
@@ -92,6 +94,7 @@ class Run {
       if (list) list.push(edge.from);
       else this.predecessors.set(edge.to, [edge.from]);
     }
+    this.guards = new Guards(host);
   }
 
   async execute(): Promise<Report> {
@@ -260,7 +263,7 @@ class Run {
    * (they all come before it), and then notifies like any resource.
    */
   async settleComposite(resource: CatalogResource, report: ResourceReport): Promise<void> {
-    const skip = resource.onlyIf || resource.notIf ? await this.guardsSay(resource) : undefined;
+    const skip = resource.onlyIf || resource.notIf ? await this.guards.guardsSay(resource) : undefined;
     if (skip) {
       report.status = "skipped";
       report.reason = skip;
@@ -294,7 +297,7 @@ class Run {
     try {
       const skip =
         resource.onlyIf || resource.notIf || resource.parentGuards
-          ? await this.guardsSay(resource)
+          ? await this.guards.guardsSay(resource)
           : undefined;
       if (skip) {
         if (!notifiedBy) {
@@ -676,39 +679,6 @@ class Run {
       stack.push(...(this.predecessors.get(next) ?? []));
     }
     return false;
-  }
-
-  /** A reason to skip when a guard says so, else undefined. */
-  async guardsSay(resource: CatalogResource): Promise<string | undefined> {
-    // a composite's guards are asked once per run, before its first resource, as Chef does
-    for (const parent of resource.parentGuards ?? []) {
-      if (parent.onlyIf && !(await this.evaluateOnce(parent.onlyIf)))
-        return `onlyIf guard of ${parent.of} is false`;
-      if (parent.notIf && (await this.evaluateOnce(parent.notIf)))
-        return `notIf guard of ${parent.of} is true`;
-    }
-    const evaluate = resource.children ? this.evaluateOnce.bind(this) : this.evaluate.bind(this);
-    if (resource.onlyIf && !(await evaluate(resource.onlyIf))) return "onlyIf guard is false";
-    if (resource.notIf && (await evaluate(resource.notIf))) return "notIf guard is true";
-    return undefined;
-  }
-
-  readonly guardResults = new Map<Guard, Promise<boolean>>();
-
-  evaluateOnce(guard: Guard): Promise<boolean> {
-    let result = this.guardResults.get(guard);
-    if (!result) {
-      result = this.evaluate(guard);
-      this.guardResults.set(guard, result);
-    }
-    return result;
-  }
-
-  async evaluate(guard: Guard): Promise<boolean> {
-    if ("fn" in guard) return Boolean(await guard.fn({ host: this.host, facts: await this.host.facts() }));
-    const argv = typeof guard.command === "string" ? ["sh", "-c", guard.command] : guard.command;
-    const result = await this.host.exec(argv);
-    return result.exitCode === 0;
   }
 }
 
