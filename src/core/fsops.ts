@@ -56,14 +56,7 @@ function ownerSpec(owner: string | undefined, group: string | undefined): string
  * spliced into the script); a failure names `what` and the step's own message.
  */
 async function runSteps(host: Host, steps: string[], args: string[], what: string): Promise<void> {
-  const result = await host.exec(["sh", "-c", steps.join(" && "), "sh", ...args]);
-  if (result.exitCode !== 0) {
-    const output = (result.stderr.trim() || result.stdout.trim()).split("\n").slice(-5).join("\n");
-    throw new GalleyError(
-      "EXEC_FAILED",
-      `${what} exited ${result.timedOut ? "on timeout" : result.exitCode}${output ? `: ${output}` : ""}`,
-    );
-  }
+  await run(host, ["sh", "-c", steps.join(" && "), "sh", ...args], {}, what);
 }
 
 export async function rename(host: Host, from: string, to: string): Promise<void> {
@@ -79,13 +72,15 @@ export async function run(
   host: Host,
   argv: readonly string[],
   options: ExecOptions = {},
+  /** what a failure calls the command (default: its argv) */
+  what = argv.join(" "),
 ): Promise<ExecResult> {
   const result = await host.exec(argv, options);
   if (result.exitCode !== 0) {
     const output = (result.stderr.trim() || result.stdout.trim()).split("\n").slice(-5).join("\n");
     throw new GalleyError(
       "EXEC_FAILED",
-      `${argv.join(" ")} exited ${result.timedOut ? "on timeout" : result.exitCode}${output ? `: ${output}` : ""}`,
+      `${what} exited ${result.timedOut ? "on timeout" : result.exitCode}${output ? `: ${output}` : ""}`,
     );
   }
   return result;
