@@ -1,12 +1,15 @@
-import { spawn } from "node:child_process";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
-import { GalleyError } from "../../core/errors.ts";
+import { GalleyError, isGalleyError } from "../../core/errors.ts";
+import { flockLocal } from "../../hosts/flock.ts";
+
+/** how long a second command waits for the fleet, the network or the image: a day, in effect forever */
+const waitForeverMs = 24 * 3600 * 1000;
 
 /**
- * Runs `fn` holding an exclusive flock(2) on `file`. The lock is held by a `flock` child whose stdin
- * is our pipe: when this process dies, even by SIGKILL, the pipe closes, the child exits and the
- * kernel drops the lock, so a crash never leaves a stale lock behind.
+ * Runs `fn` holding an exclusive flock(2) on `file`, taken by the same holder as the run lock
+ * (src/hosts/flock.ts): when this process dies, even by SIGKILL, the kernel drops the lock, so a
+ * crash never leaves a stale lock behind. `onWait` is called once when another command holds it.
  *
  * @example await withLock(".galley/hosts/lock", "the fleet", () => up())
  */
@@ -17,54 +20,32 @@ export async function withLock<T>(
   onWait?: () => void,
 ): Promise<T> {
   await fs.mkdir(path.dirname(file), { recursive: true });
-  const release = await acquire(file, what, onWait);
+  const held = await take(file, what, onWait).catch((error: unknown) => {
+    throw isGalleyError(error) && error.code === "EXEC_FAILED"
+      ? new GalleyError("PROVIDER_FAILED", `cannot lock ${what}: ${error.message}`, {
+          ...(error.hint ? { hint: error.hint } : {}),
+          cause: error,
+        })
+      : error;
+  });
   try {
     return await fn();
   } finally {
-    release();
+    await held.release();
   }
 }
 
-function acquire(file: string, what: string, onWait?: () => void): Promise<() => void> {
-  return new Promise((resolve, reject) => {
-    // `cat` holds the lock until its stdin (our pipe) closes
-    const child = spawn("flock", ["--exclusive", file, "sh", "-c", "echo locked; exec cat >/dev/null"], {
-      stdio: ["pipe", "pipe", "pipe"],
-    });
-    let locked = false;
-    const waiting = setTimeout(() => onWait?.(), 300);
-    let stderr = "";
-    child.stderr.on("data", (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
-    child.stdout.on("data", () => {
-      if (locked) return;
-      locked = true;
-      clearTimeout(waiting);
-      // the lock must not keep galley alive, nor end with it before release
-      child.unref();
-      (child.stdout as unknown as { unref?: () => void }).unref?.();
-      (child.stderr as unknown as { unref?: () => void }).unref?.();
-      (child.stdin as unknown as { unref?: () => void }).unref?.();
-      resolve(() => child.stdin.end());
-    });
-    child.on("error", (error) => {
-      clearTimeout(waiting);
-      reject(
-        new GalleyError("PROVIDER_FAILED", `cannot lock ${what} (${file}): ${error.message}`, {
-          hint: "flock(1) comes with util-linux: apt-get install util-linux",
-        }),
-      );
-    });
-    child.on("close", (code) => {
-      clearTimeout(waiting);
-      if (!locked) {
-        reject(
-          new GalleyError("PROVIDER_FAILED", `cannot lock ${what} (${file}): ${stderr.trim() || code}`, {
-            hint: "check that the folder is writable",
-          }),
-        );
-      }
-    });
-  });
+async function take(file: string, what: string, onWait?: () => void) {
+  const now = await flockLocal(file, { waitMs: 0 });
+  if (now) return now;
+  onWait?.();
+  const later = await flockLocal(file, { waitMs: waitForeverMs });
+  if (later) return later;
+  throw new GalleyError(
+    "PROVIDER_FAILED",
+    `cannot lock ${what} (${file}): another command held it for a day`,
+    {
+      hint: "find the galley command holding it (fuser FILE) and end it",
+    },
+  );
 }
