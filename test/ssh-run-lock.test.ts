@@ -51,6 +51,29 @@ test("ssh run lock: a second run waits for the first, or stops at once with RUN_
   await next.release();
 });
 
+test("ssh run lock: one exec makes the state dir (mode 700), takes the lock and writes who holds it (mode 600)", async (t) => {
+  const stateDir = path.join(await sharedDir(), "fresh", "state");
+  const host = await connect(t);
+  await host.facts();
+  const before = { ...host.stats };
+  const held = await acquireRunLock(host, stateDir, { waitMs: 0, command: "galley push" });
+  assert.deepEqual(
+    { channels: host.stats.channels - before.channels, commands: host.stats.commands - before.commands },
+    { channels: 1, commands: 0 },
+  );
+  assert.equal((await fs.stat(stateDir)).mode & 0o777, 0o700);
+  const file = path.join(stateDir, "run.lock.json");
+  assert.equal((await fs.stat(file)).mode & 0o777, 0o600);
+  const written = JSON.parse(await fs.readFile(file, "utf8")) as RunHolder;
+  assert.deepEqual([written.pid, written.command], [process.pid, "galley push"]);
+  assert.deepEqual(
+    (await fs.readdir(stateDir)).sort(),
+    ["run.lock", "run.lock.json"],
+    "no temp file left beside them",
+  );
+  await held.release();
+});
+
 test("ssh run lock: the lock of a controller killed with SIGKILL is taken over, no PID guessing", async (t) => {
   const stateDir = path.join(await sharedDir(), "state");
   for (let round = 0; round < 2; round++) {

@@ -118,10 +118,17 @@ export interface HeldLock {
  * behind. Resolves undefined when `waitMs` passed without it (0: one try).
  */
 export interface LockingHost extends Host {
-  lock(
-    file: string,
-    options: { waitMs: number; signal?: AbortSignal | undefined },
-  ): Promise<HeldLock | undefined>;
+  lock(file: string, options: LockOptions): Promise<HeldLock | undefined>;
+}
+
+/** How a lock is taken: how long to wait, and what the same step does around it. */
+export interface LockOptions {
+  waitMs: number;
+  signal?: AbortSignal | undefined;
+  /** make the lock file's folder first (`mkdir -p`, then this mode): no step of its own */
+  dirMode?: number | undefined;
+  /** once the lock is held, write this file (temp + rename): who holds it, for the next run's message */
+  holder?: { file: string; content: string } | undefined;
 }
 
 /** Whether a host can take kernel locks. */

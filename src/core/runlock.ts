@@ -1,6 +1,5 @@
 import * as os from "node:os";
 import * as path from "node:path";
-import { mkdir } from "./fsops.ts";
 import { GalleyError } from "./errors.ts";
 import { canLock, type HeldLock, type Host } from "./host.ts";
 
@@ -44,14 +43,24 @@ export async function acquireRunLock(
   options: RunLockOptions,
 ): Promise<HeldLock> {
   if (!canLock(host)) return { release: async () => {} };
-  await mkdir(host, stateDir, { recursive: true, mode: 0o700 });
   const file = path.join(stateDir, runLockFile);
-  let held = await host.lock(file, { waitMs: 0, signal: options.signal });
+  // the folder is made, the lock taken and its holder written in one step (one exec over SSH)
+  const take = (waitMs: number) =>
+    host.lock(file, {
+      waitMs,
+      signal: options.signal,
+      dirMode: 0o700,
+      holder: {
+        file: path.join(stateDir, runHolderFile),
+        content: `${JSON.stringify(holderNow(options))}\n`,
+      },
+    });
+  let held = await take(0);
   if (!held) {
     const holder = await readHolder(host, stateDir);
     if (options.waitMs > 0) {
       options.onWait?.(holder);
-      held = await host.lock(file, { waitMs: options.waitMs, signal: options.signal });
+      held = await take(options.waitMs);
     }
     if (!held) {
       const now = await readHolder(host, stateDir);
@@ -65,19 +74,17 @@ export async function acquireRunLock(
       );
     }
   }
-  const holder: RunHolder = {
+  return held;
+}
+
+/** This run, as the holder file describes it (written when the lock is taken). */
+function holderNow(options: RunLockOptions): RunHolder {
+  return {
     pid: process.pid,
     controller: os.hostname(),
     command: options.command,
     since: new Date().toISOString(),
   };
-  try {
-    await host.writeFile(path.join(stateDir, runHolderFile), `${JSON.stringify(holder)}\n`, { mode: 0o600 });
-  } catch (error) {
-    await held.release();
-    throw error;
-  }
-  return held;
 }
 
 /** "the run of PID 4242 on ctl1 since 2026-01-02T03:04:05Z (galley apply)", or what is known. */

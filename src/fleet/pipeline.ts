@@ -1,4 +1,4 @@
-import { stateDirOf } from "../hosts/statedir.ts";
+import { rootStateDir, stateDirOf } from "../hosts/statedir.ts";
 import type { Attributes } from "../core/attributes.ts";
 import { type ConvergeEvent, converge } from "../core/converge.ts";
 import { errorMessage, type GalleyError, isGalleyError } from "../core/errors.ts";
@@ -267,17 +267,32 @@ async function runHost(
     phase({ phase: "connecting" });
     host = await options.connect(member.target, (attempt) => phase({ phase: "connecting", attempt }));
     phase({ phase: "facts" });
-    const facts = await host.facts();
-    const stateDir = member.target.stateDir ?? remoteStateDir(facts.user);
-    // one run at a time on each host: a plan writes nothing there and takes no lock
-    if (options.mode === "apply") {
-      lock = await acquireRunLock(host, stateDir, {
+    // one run at a time on each host (a plan writes nothing there and takes no lock); when the
+    // state dir is known without the facts, the lock is taken while they come
+    const takeLock = (stateDir: string) =>
+      acquireRunLock(host!, stateDir, {
         waitMs: options.waitMs ?? 600_000,
         command: options.command ?? "galley push",
         signal: options.signal,
         onWait: (holder) => phase({ phase: "locked", holder: describeHolder(holder) }),
       });
+    const early = options.mode === "apply" ? stateDirBeforeFacts(member.target) : undefined;
+    const locking = early === undefined ? undefined : takeLock(early);
+    locking?.catch(() => {});
+    const facts = await host.facts().catch(async (error: unknown) => {
+      await locking?.then((held) => held.release()).catch(() => {});
+      throw error;
+    });
+    const stateDir = member.target.stateDir ?? remoteStateDir(facts.user);
+    if (locking) {
+      lock = await locking;
+      // a login named root that is not uid 0: its state dir is elsewhere
+      if (early !== stateDir) {
+        await lock.release();
+        lock = undefined;
+      }
     }
+    if (options.mode === "apply" && lock === undefined) lock = await takeLock(stateDir);
     phase({ phase: "compiling" });
     let changed = 0;
     let failed = 0;
@@ -309,9 +324,15 @@ async function runHost(
     if (lost) return { status: "unreachable", error: describe(lost), durationMs: elapsed() };
     return { status: "failed", error: describe(error), durationMs: elapsed() };
   } finally {
-    await lock?.release().catch(() => {});
-    await host?.close().catch(() => {});
+    // closing the connection ends the lock's holder too: both at once, not one round trip each
+    await Promise.all([lock?.release().catch(() => {}), host?.close().catch(() => {})]);
   }
+}
+
+/** The host's state dir as far as it is known before its facts: the inventory's, or root's when the run is root's. */
+function stateDirBeforeFacts(target: SshTarget): string | undefined {
+  if (target.stateDir !== undefined) return target.stateDir;
+  return (target.become ? target.becomeUser : target.user) === "root" ? rootStateDir : undefined;
 }
 
 /** Where the host keeps Galley's state: /var/lib/galley for root, else under the user's home. */

@@ -1,6 +1,7 @@
 import { spawn } from "node:child_process";
 import { GalleyError } from "../core/errors.ts";
-import type { HeldLock } from "../core/host.ts";
+import * as path from "node:path";
+import type { HeldLock, LockOptions } from "../core/host.ts";
 
 // A lock is held by `flock FILE sh -c 'echo locked; exec cat'`: flock holds the lock while `cat`
 // reads our pipe (a local pipe, or an SSH channel). When Galley dies, even by SIGKILL, or its
@@ -10,20 +11,36 @@ import type { HeldLock } from "../core/host.ts";
 /** The exit code flock gives when the lock stayed taken (its --conflict-exit-code). */
 export const lockConflict = 75;
 
-/** The command that takes and holds an exclusive flock on `file`, waiting at most `waitMs` (0: one try). */
-export function flockArgv(file: string, waitMs: number): string[] {
+/**
+ * The command that takes and holds an exclusive flock on `file`, waiting at most `waitMs` (0: one
+ * try); with `dirMode`, it makes the file's folder first, and with `holder`, it writes that file
+ * once the lock is held and before it says so: over SSH, taking a run lock is one exec.
+ */
+export function flockArgv(file: string, options: LockOptions): string[] {
+  const { waitMs } = options;
   const wait = waitMs <= 0 ? ["--nonblock"] : ["--timeout", String(Math.max(waitMs, 1) / 1000)];
+  const flock = ["flock", "--exclusive", "--conflict-exit-code", String(lockConflict), ...wait, "--", file];
+  const holder = options.holder;
+  const hold = holder
+    ? [
+        "sh",
+        "-c",
+        'umask 077; printf "%s" "$2" > "$1.tmp" && mv -f -- "$1.tmp" "$1" || exit 1; echo locked; exec cat >/dev/null',
+        "sh",
+        holder.file,
+        holder.content,
+      ]
+    : ["sh", "-c", "echo locked; exec cat >/dev/null"];
+  if (options.dirMode === undefined) return [...flock, ...hold];
   return [
-    "flock",
-    "--exclusive",
-    "--conflict-exit-code",
-    String(lockConflict),
-    ...wait,
-    "--",
-    file,
     "sh",
     "-c",
-    "echo locked; exec cat >/dev/null",
+    'mkdir -p -- "$1" && chmod "$2" -- "$1" || exit 1; shift 2; exec "$@"',
+    "sh",
+    path.posix.dirname(file),
+    options.dirMode.toString(8),
+    ...flock,
+    ...hold,
   ];
 }
 
@@ -33,11 +50,8 @@ export function flockArgv(file: string, waitMs: number): string[] {
  *
  * @example const held = await flockLocal("/var/lib/galley/run.lock", { waitMs: 0 }); await held?.release();
  */
-export function flockLocal(
-  file: string,
-  options: { waitMs: number; signal?: AbortSignal | undefined },
-): Promise<HeldLock | undefined> {
-  const [command, ...args] = flockArgv(file, options.waitMs);
+export function flockLocal(file: string, options: LockOptions): Promise<HeldLock | undefined> {
+  const [command, ...args] = flockArgv(file, options);
   return new Promise((resolve, reject) => {
     // its own process group: a Ctrl-C on the terminal must not drop the lock before the run ends
     const child = spawn(command!, args, { stdio: ["pipe", "pipe", "pipe"], detached: true });

@@ -11,6 +11,7 @@ import type {
   Facts,
   FsHost,
   HeldLock,
+  LockOptions,
   LockingHost,
   Stat,
   WriteOptions,
@@ -247,10 +248,7 @@ export class LocalHost implements FsHost, LockingHost {
     }
   }
 
-  lock(
-    file: string,
-    options: { waitMs: number; signal?: AbortSignal | undefined },
-  ): Promise<HeldLock | undefined> {
+  lock(file: string, options: LockOptions): Promise<HeldLock | undefined> {
     return flockLocal(file, options);
   }
 

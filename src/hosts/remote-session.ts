@@ -9,7 +9,8 @@ import type { ClientChannel } from "ssh2";
  * stdin. The session copies stdin to a private file (so a command that stops reading cannot eat
  * the next request), starts the command in a process group of its own (`setsid`, when the host has
  * it), says its pid on stderr, waits for it, and ends its stdout and stderr with a line holding
- * the session's random nonce and the exit status.
+ * the session's random nonce and the exit status. A first command may come with the exec line
+ * itself (`sh -c SCRIPT sh NONCE FIRST`): its output precedes the ready line, which holds its status.
  */
 export const sessionScript = [
   "n=$1",
@@ -18,7 +19,10 @@ export const sessionScript = [
   "trap 'rm -rf -- \"$d\"' EXIT",
   "trap 'exit 129' HUP; trap 'exit 143' TERM; trap 'exit 141' PIPE",
   'g=""; command -v setsid >/dev/null 2>&1 && g=setsid',
-  'printf "%s R\\n" "$n"',
+  // a first command given on the exec line (the facts): its output comes before the ready line,
+  // which says its status, so the session and its first answer cost one round trip together
+  'r=0; if [ -n "$2" ]; then sh -c "$2" </dev/null; r=$?; fi',
+  'printf "\\n%s R %s\\n" "$n" "$r"',
   "while IFS=' ' read -r l s; do",
   // the trailing x keeps the command line's own trailing newlines
   // biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansion, not a template
@@ -67,6 +71,8 @@ export class RemoteSession {
   #startupOut: Buffer[] = [];
   /** resolves when the session said it is ready; rejects with what its stderr said if it ended first */
   readonly ready: Promise<void>;
+  /** what the first command given with the exec line printed, and its status (once ready) */
+  startup: { stdout: Buffer; exitCode: number } = { stdout: Buffer.alloc(0), exitCode: 0 };
   /** called once when the channel closes (connection lost, session ended, or close()) */
   onEnd: ((why: Error) => void) | undefined;
 
@@ -77,8 +83,14 @@ export class RemoteSession {
     this.ready = new Promise<void>((resolve, reject) => {
       const startupOut = (chunk: Buffer) => {
         this.#startupOut.push(chunk);
-        const text = Buffer.concat(this.#startupOut).toString("latin1");
-        if (!text.includes(`${nonce} R\n`)) return;
+        const all = Buffer.concat(this.#startupOut);
+        this.#startupOut = [all];
+        // the ready line is last (nothing more comes until a request); the newline before it is the session's
+        const text = all.toString("latin1");
+        const at = text.lastIndexOf(`\n${nonce} R `);
+        const status = at < 0 ? null : /^(\d+)\n$/.exec(text.slice(at + nonce.length + 4));
+        if (!status) return;
+        this.startup = { stdout: all.subarray(0, at), exitCode: Number(status[1]) };
         stream.off("data", startupOut);
         stream.on("data", (data: Buffer) => this.#onStdout(data));
         stream.stderr.off("data", startupErr);
@@ -104,6 +116,11 @@ export class RemoteSession {
       });
     });
     this.ready.catch(() => {});
+  }
+
+  /** What the session said on stderr before it was ready (the first command's complaints). */
+  get startupStderr(): string {
+    return Buffer.concat(this.#startupErr).toString("utf8");
   }
 
   /** Whether the session can take another command. */

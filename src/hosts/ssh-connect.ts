@@ -130,6 +130,8 @@ async function handshake(
       sock,
       username: endpoint.user,
       ...auth,
+      // straight to the key (or the agent's keys): ssh2 would first try "none", one round trip lost
+      authHandler: [auth.agent === undefined ? "publickey" : "agent"],
       readyTimeout: Math.max(deadline - Date.now(), 1),
       keepaliveInterval: options.keepaliveIntervalMs ?? 5000,
       keepaliveCountMax: 3,

@@ -7,6 +7,7 @@ import type {
   ExecResult,
   Facts,
   HeldLock,
+  LockOptions,
   LockingHost,
   Stat,
   WriteOptions,
@@ -142,15 +143,19 @@ export class SshHost implements LockingHost {
   static async connect(target: SshTarget, options: ConnectOptions = {}): Promise<SshHost> {
     const connection = await openConnection(target, options);
     const host = new SshHost(target, connection, options.signal);
+    // the first session gathers the facts as it starts, and a second one opens beside it: the
+    // run's first reads (a stat and a read in one turn) then find two sessions ready
+    const facts = host.facts();
+    host.#spare();
     if (host.identity.become !== undefined) {
       options.onStatus?.("checking sudo");
       try {
-        await host.facts();
+        await facts;
       } catch (error) {
         await host.close();
         throw error;
       }
-    }
+    } else facts.catch(() => {});
     return host;
   }
 
@@ -191,19 +196,23 @@ export class SshHost implements LockingHost {
     );
   }
 
+  /** The host's facts, gathered once by the first session as it starts (no round trip of their own). */
   facts(): Promise<Facts> {
-    this.#facts ??= this.exec(["sh", "-c", factsScript]).then((result) => {
-      if (result.exitCode !== 0) {
-        throw new GalleyError(
-          "EXEC_FAILED",
-          `gathering facts on ${this.name} failed (exit ${result.exitCode}): ${result.stderr.trim()}`,
-          {
-            hint: "the facts script needs a POSIX sh with uname, id and cat on the host",
-          },
-        );
-      }
-      return parseFacts(result.stdout);
-    });
+    this.#facts ??= this.#guard(() =>
+      this.#channels(async () => {
+        const session = await this.#openSession(factsScript);
+        if (session.alive) this.#sessions.push(session);
+        const { stdout, exitCode } = session.startup;
+        if (exitCode !== 0) {
+          throw new GalleyError(
+            "EXEC_FAILED",
+            `gathering facts on ${this.name} failed (exit ${exitCode}): ${session.startupStderr.trim()}`,
+            { hint: "the facts script needs a POSIX sh with uname, id and cat on the host" },
+          );
+        }
+        return parseFacts(stdout.toString("utf8"));
+      }),
+    );
     this.#facts.catch(() => {
       this.#facts = undefined;
     });
@@ -215,16 +224,13 @@ export class SshHost implements LockingHost {
    * spare session, outside the 7 session channels): when the connection drops, sshd closes the
    * command's stdin, `cat` ends and the remote kernel drops the lock.
    */
-  lock(
-    file: string,
-    options: { waitMs: number; signal?: AbortSignal | undefined },
-  ): Promise<HeldLock | undefined> {
+  lock(file: string, options: LockOptions): Promise<HeldLock | undefined> {
     return this.#guard(
       () =>
         new Promise<HeldLock | undefined>((resolve, reject) => {
           this.stats.channels += 1;
           this.#connection.client.exec(
-            commandLine(flockArgv(file, options.waitMs), {}, this.identity),
+            commandLine(flockArgv(file, options), {}, this.identity),
             (error, stream) => {
               if (error) return reject(this.#failure(error, `lock ${file}`));
               let locked = false;
@@ -379,11 +385,12 @@ export class SshHost implements LockingHost {
 
   /**
    * Opens a session: `sh` reading requests on one exec channel, under `sudo -n` once for the whole
-   * session with become. A session whose sudo refuses is BECOME_FAILED.
+   * session with become, running `first` before it says it is ready. A session whose sudo refuses
+   * is BECOME_FAILED.
    */
-  #openSession(): Promise<RemoteSession> {
+  #openSession(first?: string): Promise<RemoteSession> {
     const nonce = process.getBuiltinModule("node:crypto").randomBytes(16).toString("hex");
-    const shell = `sh -c ${shellQuote(sessionScript)} sh ${nonce}`;
+    const shell = `sh -c ${shellQuote(sessionScript)} sh ${nonce}${first === undefined ? "" : ` ${shellQuote(first)}`}`;
     const become = this.identity.become;
     const line = become === undefined ? shell : `sudo -n -u ${shellQuote(become)} -- ${shell}`;
     this.stats.channels += 1;
@@ -415,6 +422,16 @@ export class SshHost implements LockingHost {
         );
       });
     });
+  }
+
+  /** Opens one more idle session in the background (no error: a command opens its own when needed). */
+  #spare(): void {
+    this.#guard(() =>
+      this.#channels(async () => {
+        const session = await this.#openSession();
+        if (session.alive && !this.#closing) this.#sessions.push(session);
+      }),
+    ).catch(() => {});
   }
 
   #sessionFailure(said: string, exitCode: number | undefined): GalleyError {
