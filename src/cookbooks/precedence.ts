@@ -12,6 +12,8 @@ export const attributeLevels = [
   "layer",
   /** the instance's own attributes */
   "instance",
+  /** a deployment's custom JSON (galley deploy --attrs): repeated as it was by a rollback */
+  "deployment",
   /** the run's --attrs files, in the order given */
   "run",
   /** values set by recipes with r.override() during compile */

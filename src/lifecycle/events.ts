@@ -14,7 +14,16 @@ import { reach } from "./providers.ts";
 const builtin = {
   packages: fileURLToPath(new URL("./recipes/packages.ts", import.meta.url)),
   archives: fileURLToPath(new URL("./recipes/app-archives.ts", import.meta.url)),
+  prepare: fileURLToPath(new URL("./recipes/release-prepare.ts", import.meta.url)),
+  switch: fileURLToPath(new URL("./recipes/release-switch.ts", import.meta.url)),
 };
+
+/**
+ * Which part of a deploy an event runs, for apps whose releases Galley manages: `prepare` (ship,
+ * unpack, link shared files, build, and the layers' deploy recipes), `switch` (the `current` link,
+ * restart, hooks), or `all` (both, one after the other: an instance that starts, `galley run deploy`).
+ */
+export type DeployPhase = "all" | "prepare" | "switch";
 
 /** One instance's part in an event, as the caller sees it. */
 export interface InstanceResult {
@@ -34,8 +43,12 @@ export interface EventOptions {
   version: number;
   /** run-recipes: the recipes to run instead of the layers' */
   recipes?: readonly string[];
-  /** deploy / undeploy: the apps concerned */
+  /** deploy / undeploy (and a deployment's migrate recipes): the apps concerned */
   apps?: readonly PreparedApp[];
+  /** deploy: which part of it (default all) */
+  phase?: DeployPhase | undefined;
+  /** attributes of this run at the `deployment` level (a deployment's --attrs) */
+  attributes?: { label: string; values: Record<string, unknown> } | undefined;
   /** configure: instances not yet started are skipped once a newer stack state exists */
   supersedable?: boolean;
   forks?: number;
@@ -106,7 +119,12 @@ export async function runEvent(
       name: instance.name,
       target: reached.target,
       runList,
-      attributes: attributeLayers(context, instance),
+      attributes: [
+        ...attributeLayers(context, instance),
+        ...(options.attributes
+          ? [{ source: { level: "deployment" as const, label: options.attributes.label }, values: options.attributes.values }]
+          : []),
+      ],
       stack: new StackView(options.state, instance.name, {
         event: kind as LifecycleEvent | "run-recipes",
         version: options.version,
@@ -200,9 +218,18 @@ function runListOf(options: EventOptions, instance: Instance): string[] {
     );
     if (packages) items.unshift(builtin.packages);
   }
-  if (event === "deploy" && (options.apps?.length ?? 0) > 0 && items.length > 0)
-    items.unshift(builtin.archives);
-  return items;
+  if (event !== "deploy" || (options.apps?.length ?? 0) === 0) return items;
+  // apps whose releases Galley makes: prepare before the layers' recipes, switch after them
+  const released = options.apps!.some((app) => app.release !== undefined);
+  const phase = options.phase ?? "all";
+  if (released && phase === "switch") return [builtin.switch];
+  if (!released && items.length === 0) return items;
+  return [
+    builtin.archives,
+    ...(released ? [builtin.prepare] : []),
+    ...items,
+    ...(released && phase === "all" ? [builtin.switch] : []),
+  ];
 }
 
 // the stack's attributes at the stack level, its layers' at the layer level, its own at the instance level

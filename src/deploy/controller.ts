@@ -1,0 +1,616 @@
+import * as os from "node:os";
+import * as path from "node:path";
+import { errorMessage, GalleyError } from "../core/errors.ts";
+import type { HeldLock } from "../core/host.ts";
+import { flockLocal } from "../hosts/flock.ts";
+import { type PreparedApp, prepareApps } from "../lifecycle/apps.ts";
+import type { StackContext } from "../lifecycle/context.ts";
+import { type DeployPhase, type InstanceResult, runEvent } from "../lifecycle/events.ts";
+import { Lifecycle } from "../lifecycle/lifecycle.ts";
+import { releaseTarget } from "../lifecycle/releases.ts";
+import type { App, Instance } from "../stacks/schema.ts";
+import type { DeploymentDetail, DeploymentRecord, DeploymentStep } from "../store/store.ts";
+import { checkHealth, type HealthCheckSpec } from "./health.ts";
+import { InstanceConnections } from "./hosts.ts";
+import { loadBalancers } from "./lb/index.ts";
+import { planRollout, type RolloutPlan, type StrategyParams } from "./strategies/index.ts";
+import { type Size, sizeText } from "./strategies/sizes.ts";
+
+// The rollout controller: one deployment of one app of a stack, batch by batch as its strategy
+// plans, every step recorded in the store. Per instance: drain (out of the load balancer, through
+// the stack state and the lb layer's configure) → prepare (ship, unpack, link shared files, build,
+// the layers' deploy recipes) → migrate (once per deployment, before any switch) → switch (the
+// `current` link, restart) → health check → back in service. A failure beyond --max-fail, or any
+// failure under cutover, switches every instance this deployment switched back to its release.
+
+/** The phases of one instance in a deployment, in order, as progress and steps name them. */
+export const deployPhases = [
+  "drain",
+  "prepare",
+  "migrate",
+  "switch",
+  "health",
+  "undrain",
+  "rollback",
+] as const;
+export type DeployStepPhase = (typeof deployPhases)[number];
+
+/** What `galley deploy` asks. */
+export interface DeployRequest {
+  context: StackContext;
+  app: string;
+  /** a branch, tag or commit; default: the app's source revision in the stack file */
+  revision?: string | undefined;
+  strategy: string;
+  params: StrategyParams;
+  /** this deployment's custom JSON (--attrs), at the `deployment` attribute level */
+  attributes?: { label: string; values: Record<string, unknown> } | undefined;
+  /** a rollback: the deployment whose recorded parameters this one repeats */
+  rollbackOf?: DeploymentRecord | undefined;
+  forks?: number | undefined;
+  waitMs?: number | undefined;
+  signal?: AbortSignal | undefined;
+  /** a step of an instance started or ended */
+  onStep?: ((step: DeploymentStep) => void) | undefined;
+  /** a line for people: the deployment's own news (batches, migration, rollback) */
+  log?: ((line: string) => void) | undefined;
+}
+
+/** The plan of a deployment, as `galley deploy --plan` prints it: nothing is changed. */
+export interface DeploymentPlan {
+  app: string;
+  revision: string;
+  requested: string;
+  strategy: string;
+  params: Record<string, string>;
+  instances: string[];
+  plan: RolloutPlan;
+  migrate: boolean;
+  loadBalancer: string | undefined;
+}
+
+/** Resolves what a deployment would do, changing nothing: the revision, the instances, the batches. */
+export async function planDeployment(request: DeployRequest): Promise<DeploymentPlan> {
+  const { app, instances } = await deploymentTargets(request.context, request.app);
+  const plan = planRollout(
+    request.strategy,
+    instances.map((i) => i.name),
+    request.params,
+  );
+  const requested = request.revision ?? sourceRevision(app);
+  const [prepared] = await prepareApps(request.context, [withRevision(app, requested)]);
+  return {
+    app: app.name,
+    revision: prepared!.revision,
+    requested,
+    strategy: request.strategy,
+    params: paramsText(request.params),
+    instances: instances.map((i) => i.name),
+    plan,
+    migrate: app.release?.migrate !== undefined && request.rollbackOf === undefined,
+    loadBalancer: app.load_balancer
+      ? `${app.load_balancer.type} on layer ${app.load_balancer.layer}, backend ${app.load_balancer.backend ?? app.layers[0]}`
+      : undefined,
+  };
+}
+
+/**
+ * Runs one deployment to its end and returns its record with every step. One deployment of an
+ * app at a time per kitchen (a lock on this machine); a deployment left `running` by a process
+ * that died is finished as `interrupted` first, its drained instances put back in service and the
+ * instances it switched returned to their release.
+ */
+export async function deploy(request: DeployRequest): Promise<DeploymentDetail> {
+  const { context } = request;
+  const { store, stack } = context;
+  const { app, instances } = await deploymentTargets(context, request.app);
+  const rollout = planRollout(
+    request.strategy,
+    instances.map((i) => i.name),
+    request.params,
+  );
+  const lock = await deployLock(context, app.name);
+  const connections = new InstanceConnections(context, request.signal);
+  try {
+    const lifecycle = await Lifecycle.open(context, { waitMs: request.waitMs, signal: request.signal });
+    await recoverInterrupted(context, lifecycle, app, request);
+    const rollback = request.rollbackOf;
+    const requested = rollback ? rollback.revision : (request.revision ?? sourceRevision(app));
+    const [prepared] = await prepareApps(context, [withRevision(app, requested)]);
+    const record = await store.createDeployment({
+      stack: stack.name,
+      app: app.name,
+      revision: prepared!.revision,
+      requested: rollback ? `rollback to #${rollback.id}` : requested,
+      attributes: rollback ? rollback.attributes : (request.attributes?.values ?? {}),
+      strategy: request.strategy,
+      params: {
+        ...paramsText(request.params),
+        release: rollback ? releaseOf(rollback) : undefined,
+      },
+      user: `${os.userInfo().username}@${os.hostname()}`,
+      ...(rollback ? { rollbackOf: rollback.id } : {}),
+      migration: app.release?.migrate !== undefined && !rollback ? "pending" : "none",
+    });
+    const releaseId = rollback ? Number(releaseOf(rollback)) : record.id;
+    const run = new Rollout(request, lifecycle, connections, app, instances, record, {
+      ...prepared!,
+      release: releaseTarget(app, releaseId),
+    });
+    await store.startDeployment(record.id);
+    request.log?.(
+      `deployment #${record.id}: ${app.name} ${prepared!.revision.slice(0, 12)} (${record.requested}) to ${instances.length} instance${instances.length === 1 ? "" : "s"}, ${request.strategy} in ${rollout.batches.length} batch${rollout.batches.length === 1 ? "" : "es"}`,
+    );
+    const outcome = await run.execute(rollout);
+    await store.finishDeployment(record.id, outcome.status, outcome.note);
+    await lifecycle.idle();
+    return (await store.getDeployment(record.id))!;
+  } finally {
+    await connections.close();
+    await lock.release();
+  }
+}
+
+/** The app and the online instances of its layers, in stack-file order; errors name the stack file. */
+export async function deploymentTargets(
+  context: StackContext,
+  name: string,
+): Promise<{ app: App; instances: Instance[] }> {
+  const { stack, store, file } = context;
+  const app = stack.apps.find((a) => a.name === name);
+  if (!app) {
+    throw new GalleyError("STACK_INVALID", `${file}: the stack has no app "${name}"`, {
+      hint: stack.apps.length ? `its apps: ${stack.apps.map((a) => a.name).join(", ")}` : "the stack file names no app",
+    });
+  }
+  if (!app.release) {
+    throw new GalleyError("STACK_INVALID", `${file}: app ${name} has no release settings`, {
+      hint: "galley deploy makes Galley's releases (releases/, current, health checks): add a release: section to the app (docs/deploy.md); galley run deploy runs the layers' deploy recipes alone",
+    });
+  }
+  const online = new Set(
+    (await store.listInstances(stack.name)).filter((r) => r.status === "online").map((r) => r.name),
+  );
+  const instances = stack.instances.filter(
+    (i) => online.has(i.name) && i.layers.some((l) => app.layers.includes(l)),
+  );
+  if (instances.length === 0) {
+    throw new GalleyError("STACK_INVALID", `no online instance of layers ${app.layers.join(", ")} to deploy ${name} to`, {
+      hint: `start some first: galley stack up ${stack.name}`,
+    });
+  }
+  return { app, instances };
+}
+
+/** The release folder a deployment made (or, for a rollback, reused): its id as text. */
+export function releaseOf(deployment: DeploymentRecord): string {
+  const release = (deployment.params as { release?: unknown }).release;
+  return typeof release === "string" && release !== "" ? release : String(deployment.id);
+}
+
+interface Outcome {
+  status: "succeeded" | "failed" | "rolled_back" | "interrupted";
+  note?: string;
+}
+
+/** One deployment's execution: the plan's batches, the steps, the failures, the way back. */
+class Rollout {
+  readonly #request: DeployRequest;
+  readonly #lifecycle: Lifecycle;
+  readonly #connections: InstanceConnections;
+  readonly #app: App;
+  readonly #instances: Map<string, Instance>;
+  readonly #record: DeploymentRecord;
+  readonly #deploying: PreparedApp;
+  /** each instance's release before this deployment (a folder name), when it had one */
+  readonly #previous = new Map<string, string | undefined>();
+  readonly #failed = new Map<string, string>();
+  /** instances this deployment switched to its release, in order */
+  readonly #switched: string[] = [];
+  #batch = 0;
+
+  constructor(
+    request: DeployRequest,
+    lifecycle: Lifecycle,
+    connections: InstanceConnections,
+    app: App,
+    instances: Instance[],
+    record: DeploymentRecord,
+    deploying: PreparedApp,
+  ) {
+    this.#request = request;
+    this.#lifecycle = lifecycle;
+    this.#connections = connections;
+    this.#app = app;
+    this.#instances = new Map(instances.map((i) => [i.name, i]));
+    this.#record = record;
+    this.#deploying = deploying;
+  }
+
+  async execute(plan: RolloutPlan): Promise<Outcome> {
+    await this.#readPrevious([...this.#instances.keys()]);
+    const drain = plan.drain && this.#app.load_balancer !== undefined;
+    try {
+      if (plan.prepareFirst) {
+        await this.#prepare([...this.#instances.keys()]);
+        if (this.#failed.size > plan.maxFail || (plan.allOrNothing && this.#failed.size > 0))
+          return { status: "failed", note: `prepare failed on ${this.#failedText()}: nothing was switched` };
+      }
+      for (const [index, batch] of plan.batches.entries()) {
+        this.#batch = index;
+        this.#request.signal?.throwIfAborted();
+        const live = batch.filter((name) => !this.#failed.has(name));
+        if (live.length === 0) continue;
+        this.#request.log?.(`batch ${index + 1} of ${plan.batches.length}: ${live.join(", ")}`);
+        if (drain) await this.#drain(live);
+        try {
+          if (!plan.prepareFirst) await this.#prepare(live);
+          const ready = live.filter((name) => !this.#failed.has(name));
+          if (ready.length > 0 && !(await this.#migrate(ready[0]!))) {
+            return { status: "failed", note: `the migration failed on ${ready[0]}: nothing was switched` };
+          }
+          const switched = await this.#switch(ready);
+          await this.#health(switched);
+          // an instance that failed its gate goes back to its release at once, still out of service
+          const unhealthy = switched.filter((name) => this.#failed.has(name));
+          if (unhealthy.length > 0) await this.#revert(unhealthy);
+        } finally {
+          if (drain) await this.#undrain(live);
+        }
+        if (this.#failed.size > plan.maxFail || (plan.allOrNothing && this.#failed.size > 0)) {
+          const back = this.#switched.filter((name) => !this.#failed.has(name));
+          if (back.length > 0) {
+            this.#request.log?.(`rolling back ${back.join(", ")}: ${this.#failedText()} failed`);
+            if (drain) await this.#drain(back);
+            try {
+              await this.#revert(back);
+            } finally {
+              if (drain) await this.#undrain(back);
+            }
+          }
+          return {
+            status: this.#switched.length > 0 ? "rolled_back" : "failed",
+            note: `${this.#failedText()} failed (--max-fail ${plan.maxFail}): every instance is back on its release`,
+          };
+        }
+      }
+    } catch (error) {
+      if (this.#request.signal?.aborted) return { status: "interrupted", note: "interrupted" };
+      throw error;
+    }
+    if (this.#failed.size > 0)
+      return { status: "succeeded", note: `${this.#failedText()} failed within --max-fail ${plan.maxFail} and kept its release` };
+    return { status: "succeeded" };
+  }
+
+  #failedText(): string {
+    return [...this.#failed.entries()].map(([name, why]) => `${name} (${why})`).join(", ");
+  }
+
+  async #step(instance: string, phase: DeployStepPhase, action: () => Promise<{ ok: boolean; log: string; release?: string }>): Promise<boolean> {
+    const started = new Date().toISOString();
+    const base = { deploymentId: this.#record.id, instance, batch: this.#batch, phase, startedAt: started };
+    const running: DeploymentStep = { ...base, status: "running" };
+    await this.#lifecycle.context.store.recordDeploymentStep(running);
+    this.#request.onStep?.(running);
+    let result: { ok: boolean; log: string; release?: string };
+    try {
+      result = await action();
+    } catch (error) {
+      result = { ok: false, log: errorMessage(error) };
+    }
+    const done: DeploymentStep = {
+      ...base,
+      status: result.ok ? "succeeded" : "failed",
+      log: result.log,
+      ...(result.release ? { release: result.release } : {}),
+      finishedAt: new Date().toISOString(),
+    };
+    await this.#lifecycle.context.store.recordDeploymentStep(done);
+    this.#request.onStep?.(done);
+    return result.ok;
+  }
+
+  // which release each instance runs now: `readlink current` on it (none on a first deployment)
+  async #readPrevious(names: string[]): Promise<void> {
+    const target = this.#deploying.release!;
+    await Promise.all(
+      names.map(async (name) => {
+        try {
+          const { host } = await this.#connections.get(this.#instances.get(name)!);
+          const result = await host.exec(["readlink", "--", target.current]);
+          const folder = result.exitCode === 0 ? path.posix.basename(result.stdout.trim()) : undefined;
+          this.#previous.set(name, folder || undefined);
+        } catch {
+          this.#previous.set(name, undefined);
+        }
+      }),
+    );
+  }
+
+  async #event(names: string[], phase: DeployPhase, app: PreparedApp): Promise<Map<string, InstanceResult>> {
+    const { state, version } = await this.#lifecycle.snapshot();
+    const summary = await runEvent({
+      context: this.#lifecycle.context,
+      kind: "deploy",
+      instances: names.map((n) => this.#instances.get(n)!),
+      state,
+      version,
+      apps: [app],
+      phase,
+      attributes:
+        Object.keys(this.#record.attributes).length > 0
+          ? { label: `deployment #${this.#record.id}`, values: this.#record.attributes }
+          : undefined,
+      args: { app: this.#app.name, deployment: this.#record.id, phase },
+      ...(this.#request.forks ? { forks: this.#request.forks } : {}),
+      waitMs: this.#request.waitMs,
+      signal: this.#request.signal,
+    });
+    if (summary.event.bundle && !this.#record.bundle) {
+      this.#record.bundle = summary.event.bundle;
+      await this.#lifecycle.context.store.setDeploymentBundle(this.#record.id, summary.event.bundle);
+    }
+    return summary.results;
+  }
+
+  async #prepare(names: string[]): Promise<void> {
+    const results = await this.#event(names, "prepare", this.#deploying);
+    await Promise.all(
+      names.map((name) =>
+        this.#step(name, "prepare", async () => {
+          const result = results.get(name)!;
+          const ok = result.status === "succeeded";
+          if (!ok) this.#failed.set(name, `prepare ${result.status}`);
+          return { ok, log: resultLog(result) };
+        }),
+      ),
+    );
+  }
+
+  // the app's migration, once per deployment, before any instance switches: claimed in the store
+  async #migrate(name: string): Promise<boolean> {
+    const store = this.#lifecycle.context.store;
+    const migrate = this.#app.release?.migrate;
+    if (migrate === undefined || this.#request.rollbackOf) return true;
+    const claim = await store.claimMigration(this.#record.id, name);
+    if (claim === "done" || claim === "none") return true;
+    if (claim === "running") {
+      throw new GalleyError(
+        "DEPLOY_FAILED",
+        `deployment #${this.#record.id}: its migration is marked running by another process`,
+        { hint: `galley deployment show ${this.#record.id}` },
+      );
+    }
+    this.#request.log?.(`migrating on ${name} (once for the whole deployment)`);
+    const ok = await this.#step(name, "migrate", async () => {
+      const instance = this.#instances.get(name)!;
+      if (typeof migrate === "string") {
+        const { host } = await this.#connections.get(instance);
+        const release = this.#deploying.release!;
+        const result = await host.exec(["sh", "-c", migrate], {
+          cwd: release.path,
+          env: this.#app.environment,
+          ...(release.settings.user ? { user: release.settings.user } : {}),
+        });
+        return { ok: result.exitCode === 0, log: `${migrate}: exit ${result.exitCode}\n${result.stdout}${result.stderr}`.trim() };
+      }
+      const { state, version } = await this.#lifecycle.snapshot();
+      const summary = await runEvent({
+        context: this.#lifecycle.context,
+        kind: "run-recipes",
+        recipes: migrate.recipes,
+        instances: [instance],
+        state,
+        version,
+        apps: [this.#deploying],
+        args: { app: this.#app.name, deployment: this.#record.id, phase: "migrate" },
+        waitMs: this.#request.waitMs,
+        signal: this.#request.signal,
+      });
+      const result = summary.results.get(name)!;
+      return { ok: result.status === "succeeded", log: resultLog(result) };
+    });
+    await store.finishMigration(this.#record.id, ok ? "done" : "failed");
+    if (!ok) this.#failed.set(name, "migration failed");
+    return ok;
+  }
+
+  async #switch(names: string[]): Promise<string[]> {
+    if (names.length === 0) return [];
+    const results = await this.#event(names, "switch", this.#deploying);
+    const release = this.#deploying.release!.id;
+    const switched: string[] = [];
+    await Promise.all(
+      names.map((name) =>
+        this.#step(name, "switch", async () => {
+          const result = results.get(name)!;
+          const ok = result.status === "succeeded";
+          if (ok) switched.push(name);
+          else this.#failed.set(name, `switch ${result.status}`);
+          return { ok, log: resultLog(result), ...(ok ? { release } : {}) };
+        }),
+      ),
+    );
+    // a failed switch may have half-happened (the link switched, the restart failed): it goes back too
+    for (const name of names) if (!this.#switched.includes(name)) this.#switched.push(name);
+    return names.filter((n) => switched.includes(n) || this.#failed.has(n));
+  }
+
+  async #health(names: string[]): Promise<void> {
+    const spec = healthSpec(this.#app);
+    if (!spec) return;
+    await Promise.all(
+      names
+        .filter((name) => !this.#failed.has(name))
+        .map((name) =>
+          this.#step(name, "health", async () => {
+            const instance = this.#instances.get(name)!;
+            const address = await this.#connections.address(instance);
+            const result = await checkHealth(spec, {
+              address,
+              host: async () => (await this.#connections.get(instance)).host,
+              signal: this.#request.signal,
+            });
+            if (!result.ok) this.#failed.set(name, "health check failed");
+            return { ok: result.ok, log: result.log.join("\n") };
+          }),
+        ),
+    );
+  }
+
+  // back to the release each instance ran before this deployment (an instance without one is left as it is)
+  async #revert(names: string[]): Promise<void> {
+    const groups = new Map<string, string[]>();
+    for (const name of names) {
+      const previous = this.#previous.get(name);
+      if (previous === undefined || !/^\d+$/.test(previous)) {
+        await this.#step(name, "rollback", async () => ({
+          ok: false,
+          log: "no earlier release on this instance to go back to",
+        }));
+        continue;
+      }
+      groups.set(previous, [...(groups.get(previous) ?? []), name]);
+    }
+    for (const [previous, group] of groups) {
+      const app = { ...this.#deploying, release: releaseTarget(this.#app, Number(previous)) };
+      const results = await this.#event(group, "switch", app);
+      await Promise.all(
+        group.map((name) =>
+          this.#step(name, "rollback", async () => {
+            const result = results.get(name)!;
+            const ok = result.status === "succeeded";
+            if (ok) this.#switched.splice(this.#switched.indexOf(name), 1);
+            return { ok, log: resultLog(result), ...(ok ? { release: previous } : {}) };
+          }),
+        ),
+      );
+    }
+  }
+
+  async #drain(names: string[]): Promise<void> {
+    await this.#service(names, false);
+  }
+
+  async #undrain(names: string[]): Promise<void> {
+    await this.#service(names, true);
+  }
+
+  // in or out of the load balancer: the stack state says so, the lb layer's configure applies
+  // it, and the load balancer itself is asked until it agrees (drained: no session left)
+  async #service(names: string[], inService: boolean): Promise<void> {
+    const lb = this.#app.load_balancer!;
+    const { context } = this.#lifecycle;
+    const phase: DeployStepPhase = inService ? "undrain" : "drain";
+    for (const name of names) await context.store.setInstanceService(context.stack.name, name, inService);
+    const configure = await this.#lifecycle.run("configure", { layer: lb.layer });
+    const lbNames = [...configure.results.keys()];
+    const lbFailed = [...configure.results.values()].some((r) => r.status !== "succeeded");
+    const backend = lb.backend ?? this.#app.layers[0]!;
+    const driver = loadBalancers[lb.type as keyof typeof loadBalancers];
+    const timeoutMs = (inService ? 60 : lb.drain_timeout) * 1000;
+    await Promise.all(
+      names.map((name) =>
+        this.#step(name, phase, async () => {
+          if (lbFailed) return { ok: false, log: `the ${lb.layer} layer's configure failed` };
+          const deadline = Date.now() + timeoutMs;
+          let last = "";
+          for (;;) {
+            const seen: string[] = [];
+            let agreed = lbNames.length > 0;
+            for (const lbName of lbNames) {
+              const instance = context.stack.instances.find((i) => i.name === lbName)!;
+              const { host } = await this.#connections.get(instance);
+              const state = (await driver.states(host, backend, { socket: lb.socket })).get(name);
+              seen.push(`${lbName}: ${state ? `${state.status}, ${state.sessions} sessions` : "not a server"}`);
+              if (!state || !(inService ? state.up : state.drained)) agreed = false;
+            }
+            last = seen.join("; ");
+            if (agreed) return { ok: true, log: last };
+            if (Date.now() > deadline)
+              return { ok: false, log: `not ${inService ? "up" : "drained"} after ${timeoutMs / 1000} s: ${last}` };
+            await new Promise((resolve) => setTimeout(resolve, 250));
+          }
+        }),
+      ),
+    );
+  }
+}
+
+// a deployment left `running` with no process holding the lock died: put it right before the next
+async function recoverInterrupted(
+  context: StackContext,
+  lifecycle: Lifecycle,
+  app: App,
+  request: DeployRequest,
+): Promise<void> {
+  const { store, stack } = context;
+  const stale = (await store.listDeployments(stack.name, { app: app.name, limit: 20 })).filter(
+    (d) => d.status === "running" || d.status === "pending",
+  );
+  if (stale.length === 0) return;
+  const out = (await store.listInstances(stack.name)).filter((i) => i.inService === false);
+  for (const record of stale) {
+    request.log?.(`deployment #${record.id} was interrupted (its process ended): putting its instances back`);
+    await store.finishDeployment(record.id, "interrupted", "its process ended before it did; the next deployment put its instances back in service");
+  }
+  if (out.length > 0) {
+    for (const instance of out) await store.setInstanceService(stack.name, instance.name, true);
+    if (app.load_balancer) await lifecycle.run("configure", { layer: app.load_balancer.layer });
+  }
+}
+
+async function deployLock(context: StackContext, app: string): Promise<HeldLock> {
+  const file = path.join(context.kitchen, ".galley", `deploy-${context.stack.name}-${app}.lock`);
+  const { mkdir } = await import("node:fs/promises");
+  await mkdir(path.dirname(file), { recursive: true });
+  const held = await flockLocal(file, { waitMs: 0 });
+  if (!held) {
+    throw new GalleyError("DEPLOY_LOCKED", `another deployment of ${app} in stack ${context.stack.name} is running`, {
+      hint: `wait for it (galley deployments ${app} --stack ${context.file}), then deploy again`,
+    });
+  }
+  return held;
+}
+
+function sourceRevision(app: App): string {
+  return app.source.type === "git" ? app.source.revision : "archive";
+}
+
+function withRevision(app: App, revision: string): App {
+  return app.source.type === "git" ? { ...app, source: { ...app.source, revision } } : app;
+}
+
+function paramsText(params: StrategyParams): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [key, size] of Object.entries(params) as [string, Size | undefined][])
+    if (size !== undefined) out[key] = sizeText(size);
+  return out;
+}
+
+function healthSpec(app: App): HealthCheckSpec | undefined {
+  const check = app.release?.health_check;
+  if (!check) return undefined;
+  return {
+    ...(check.http ? { http: check.http } : {}),
+    ...(check.command ? { command: check.command } : {}),
+    timeout: check.timeout,
+    retries: check.retries,
+    interval: check.interval,
+  };
+}
+
+function resultLog(result: InstanceResult): string {
+  if (result.note) return result.note;
+  const outcome = result.outcome;
+  if (!outcome) return result.status;
+  if (outcome.status === "skipped") return outcome.reason;
+  if ("error" in outcome) return `${outcome.error.code}: ${outcome.error.message}`;
+  const failed = outcome.report.resources.filter((r) => r.status === "failed");
+  const s = outcome.report.summary;
+  return [
+    `${s.changed} changed, ${s.unchanged} unchanged, ${s.failed} failed`,
+    ...failed.map((r) => `${r.id}: ${r.error?.message ?? "failed"}`),
+  ].join("\n");
+}
