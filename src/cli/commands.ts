@@ -28,5 +28,9 @@ export const commands: Record<string, () => Promise<Command>> = {
   run: async () => (await import("./lifecycle-commands.ts")).runCommand,
   "run-recipes": async () => (await import("./lifecycle-commands.ts")).runRecipesCommand,
   history: async () => (await import("./lifecycle-commands.ts")).historyCommand,
+  deploy: async () => (await import("./deploy.ts")).deployCommand,
+  rollback: async () => (await import("./deploy.ts")).rollbackCommand,
+  deployments: async () => (await import("./deploy.ts")).deploymentsCommand,
+  deployment: async () => (await import("./deploy.ts")).deploymentCommand,
   notifications: async () => (await import("./notifications.ts")).notificationsCommand,
 };

@@ -7,7 +7,10 @@ import { type PreparedApp, prepareApps } from "../lifecycle/apps.ts";
 import type { StackContext } from "../lifecycle/context.ts";
 import { type DeployPhase, type InstanceResult, runEvent } from "../lifecycle/events.ts";
 import { Lifecycle } from "../lifecycle/lifecycle.ts";
+import { releaseOf } from "../lifecycle/pins.ts";
 import { releaseTarget } from "../lifecycle/releases.ts";
+
+export { releaseOf };
 import type { App, Instance } from "../stacks/schema.ts";
 import type { DeploymentDetail, DeploymentRecord, DeploymentStep } from "../store/store.ts";
 import { checkHealth, type HealthCheckSpec } from "./health.ts";
@@ -180,12 +183,6 @@ export async function deploymentTargets(
     });
   }
   return { app, instances };
-}
-
-/** The release folder a deployment made (or, for a rollback, reused): its id as text. */
-export function releaseOf(deployment: DeploymentRecord): string {
-  const release = (deployment.params as { release?: unknown }).release;
-  return typeof release === "string" && release !== "" ? release : String(deployment.id);
 }
 
 interface Outcome {

@@ -3,9 +3,10 @@ import type { HostPhase } from "../fleet/push.ts";
 import type { Instance } from "../stacks/schema.ts";
 import { buildStackState, type StackState } from "../stacks/state.ts";
 import type { EventKind, EventRecord, InstanceStatus } from "../store/store.ts";
-import { type PreparedApp, prepareApps } from "./apps.ts";
+import type { PreparedApp } from "./apps.ts";
 import type { StackContext } from "./context.ts";
 import { type InstanceResult, runEvent } from "./events.ts";
+import { pinnedApps } from "./pins.ts";
 import { provision, release } from "./providers.ts";
 import { shouldRun } from "./scaling.ts";
 
@@ -197,7 +198,7 @@ export class Lifecycle {
       if (app !== undefined && chosen.length === 0) throw unknown("app", app, this.context.stack.apps);
       apps =
         kind === "deploy"
-          ? await prepareApps(this.context, chosen)
+          ? await pinnedApps(this.context, chosen, (line) => this.#log(line))
           : chosen.map((a) => ({ ...a, revision: "", archive: "", localArchive: "" }));
       // an app goes only where its layers are
       const layers = new Set(chosen.flatMap((a) => a.layers));
@@ -282,18 +283,20 @@ export class Lifecycle {
     if (apps.length > 0) {
       let prepared: PreparedApp[];
       try {
-        prepared = await prepareApps(this.context, apps);
+        prepared = await pinnedApps(this.context, apps, (line) => this.#log(line));
       } catch (error) {
         await this.#status(instance.name, "setup_failed", `deploy: ${(error as Error).message}`);
         throw error;
       }
-      const deploy = await this.#event({
-        kind: "deploy",
-        instances: [instance],
-        ...(await this.snapshot()),
-        apps: prepared,
-      });
-      if (!(await this.#settle(instance, deploy.results.get(instance.name)!, "deploy"))) return;
+      if (prepared.length > 0) {
+        const deploy = await this.#event({
+          kind: "deploy",
+          instances: [instance],
+          ...(await this.snapshot()),
+          apps: prepared,
+        });
+        if (!(await this.#settle(instance, deploy.results.get(instance.name)!, "deploy"))) return;
+      }
     }
     await this.#status(instance.name, "online", "setup and deploy done");
     await this.requestConfigure();
