@@ -308,3 +308,37 @@ export const deploymentCommand = {
     });
   },
 };
+
+/**
+ * After `galley stack up` or `galley instance start`: an app whose releases Galley makes and that
+ * was never deployed gets its first deployment (cutover: every instance prepared, then switched),
+ * a record like any other, so later instances join at its commit. Returns its exit code (0 when none ran).
+ */
+export async function firstDeployments(
+  context: StackContext,
+  options: { json: boolean; signal?: AbortSignal | undefined; waitMs?: number | undefined },
+): Promise<number> {
+  const { deploy } = await import("../deploy/controller.ts");
+  let code: number = exitCodes.ok;
+  for (const app of context.stack.apps) {
+    if (!app.release || (await context.store.deployedRevision(context.stack.name, app.name))) continue;
+    const online = new Set(
+      (await context.store.listInstances(context.stack.name)).filter((i) => i.status === "online").map((i) => i.name),
+    );
+    if (!context.stack.instances.some((i) => online.has(i.name) && i.layers.some((l) => app.layers.includes(l))))
+      continue;
+    process.stderr.write(`${paint("dim", `app ${app.name}: first deployment (cutover)`, process.stderr)}\n`);
+    const detail = await deploy({
+      context,
+      app: app.name,
+      strategy: "cutover",
+      params: {},
+      signal: options.signal,
+      waitMs: options.waitMs,
+      ...progress({ json: options.json }),
+    });
+    if (!options.json) recap(detail);
+    if (detail.status !== "succeeded") code = exitOf(detail);
+  }
+  return code;
+}

@@ -5,6 +5,7 @@ import type { EventDetail } from "../store/store.ts";
 import { lifecycleEvents } from "../stacks/schema.ts";
 import { finish, progressOptions, stackFile, stackOptions } from "./lifecycle-output.ts";
 import { paint, write, writeJson } from "./output.ts";
+import { waitMs } from "./options.ts";
 import { trapInterrupts } from "./signals.ts";
 
 interface Values {
@@ -43,8 +44,17 @@ async function withLifecycle(
     );
     await fn(lifecycle, context);
     await lifecycle.idle();
+    // an instance that starts may be the first of an app never deployed: its first deployment
+    const deployed =
+      command === "instance start"
+        ? await (await import("./deploy.ts")).firstDeployments(context, {
+            json: values.json,
+            signal: trap.signal,
+            waitMs: waitMs(values),
+          })
+        : 0;
     const code = await finish(context, lifecycle, values.json);
-    return trap.exitCode() ?? code;
+    return trap.exitCode() ?? (code || deployed);
   } finally {
     trap.dispose();
     await context.store.close();

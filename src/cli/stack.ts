@@ -1,4 +1,5 @@
 import { exitCodes, GalleyError } from "../core/errors.ts";
+import { waitMs } from "./options.ts";
 import { trapInterrupts } from "./signals.ts";
 import { finish, instanceTable, progressOptions, stackFile, stackOptions } from "./lifecycle-output.ts";
 import { paint, write, writeJson } from "./output.ts";
@@ -58,8 +59,16 @@ export const stackCommand = {
         if (subcommand === "up") await lifecycle.up();
         else await lifecycle.down();
         await lifecycle.idle();
+        const deployed =
+          subcommand === "up"
+            ? await (await import("./deploy.ts")).firstDeployments(context, {
+                json: values.json,
+                signal: trap.signal,
+                waitMs: waitMs(values),
+              })
+            : 0;
         const code = await finish(context, lifecycle, values.json);
-        return trap.exitCode() ?? code;
+        return trap.exitCode() ?? (code || deployed);
       } finally {
         trap.dispose();
       }
