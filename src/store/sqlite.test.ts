@@ -212,7 +212,37 @@ test("a store of schema 1 gains the bundle columns; its events keep their data, 
   assert.ok(!("bundle" in event!));
   assert.deepEqual(
     versions(file).map((v) => (v as { version: number }).version),
-    [1, 2],
+    migrations.map((m) => m.version),
   );
+  await store.close();
+});
+
+test("a store of schema 2 gains deployments; its instances are in service", async () => {
+  const file = storeFile(await tempDir("galley-store-"));
+  mkdirSync(path.dirname(file), { recursive: true });
+  const db = new DatabaseSync(file);
+  const { migrations } = await import("./migrations.ts");
+  migrate(db, file, migrations.slice(0, 2));
+  db.exec(
+    "INSERT INTO instances (stack, name, layers, provider, status, updated_at) VALUES ('web', 'app1', '[\"app\"]', 'ssh', 'online', 't')",
+  );
+  db.close();
+  const store = openSqliteStore(file);
+  const instance = await store.getInstance("web", "app1");
+  assert.equal(instance?.status, "online");
+  assert.equal(instance?.inService, true);
+  assert.deepEqual(await store.listDeployments("web"), []);
+  const deployment = await store.createDeployment({
+    stack: "web",
+    app: "hello",
+    revision: "c".repeat(40),
+    requested: "main",
+    attributes: {},
+    strategy: "rolling",
+    params: {},
+    user: "me@here",
+    migration: "none",
+  });
+  assert.equal((await store.getDeployment(deployment.id))?.status, "pending");
   await store.close();
 });
