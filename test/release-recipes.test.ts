@@ -236,3 +236,19 @@ test("release prepare: a shared file missing from shared/ fails naming it, and n
   assert.match(JSON.stringify(switched.resources), /release 1 is not on this host/);
   assert.equal(await fs.lstat(path.join(dir, "current")).catch(() => undefined), undefined);
 });
+
+test("release user: the release belongs to the user, and build runs as the user", async () => {
+  const s = await setup();
+  // the user must reach the release through the temp folders
+  await fs.chmod(path.dirname(s.deployTo), 0o755);
+  await withSharedEnv(s);
+  const user = { user: "nobody", build: "id -un > BUILD" };
+  ok(await prepare(s, 1, user));
+  const release = path.join(s.deployTo, "hello", "releases", "1");
+  assert.equal(await read(path.join(release, "BUILD")), "nobody\n");
+  const owner = async (file: string) => (await host.stat(file))?.owner;
+  assert.equal(await owner(release), "nobody");
+  assert.equal(await owner(path.join(release, "server.js")), "nobody");
+  assert.equal(await owner(path.join(s.deployTo, "hello", "shared", "log")), "nobody");
+  assert.equal(ok(await prepare(s, 1, user)).summary.changed, 0);
+});
