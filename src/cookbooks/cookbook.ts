@@ -238,7 +238,10 @@ export function parseYamlFile<T>(
   if (result.success) return result.output;
   const issue = result.issues[0];
   const path = (issue.path ?? []).map((item) => item.key as string | number);
-  const node = doc.getIn(path, true) as { range?: [number, number] } | undefined;
+  // a missing field has no node: the line of the nearest object that is there
+  let node: { range?: [number, number] } | undefined;
+  for (let depth = path.length; node?.range === undefined && depth >= 0; depth--)
+    node = doc.getIn(path.slice(0, depth), true) as typeof node;
   const offset = node?.range?.[0] ?? (doc.contents as { range?: [number] } | null)?.range?.[0] ?? 0;
   // a strict object reports a key it does not know as expecting none
   const unknownKey = issue.type === "strict_object" && issue.expected === "never";

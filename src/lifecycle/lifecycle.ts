@@ -199,7 +199,8 @@ export class Lifecycle {
       apps =
         kind === "deploy"
           ? await pinnedApps(this.context, chosen, (line) => this.#log(line))
-          : chosen.map((a) => ({ ...a, revision: "", archive: "", localArchive: "" }));
+          : // the stack file's release settings are not a release target: undeploy makes none
+            chosen.map(({ release: _, ...a }) => ({ ...a, revision: "", archive: "", localArchive: "" }));
       // an app goes only where its layers are
       const layers = new Set(chosen.flatMap((a) => a.layers));
       return this.#event({

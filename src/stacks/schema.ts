@@ -73,17 +73,137 @@ const instance = v.strictObject({
   attributes,
 });
 
-const app = v.strictObject({
-  name,
-  layers: v.pipe(v.array(name), v.minLength(1, "an app is deployed to at least one layer")),
-  source: v.variant("type", [
-    v.strictObject({ type: v.literal("git"), url: v.string(), revision: v.optional(v.string(), "HEAD") }),
-    v.strictObject({ type: v.literal("archive"), url: v.string(), sha256: v.optional(v.string()) }),
-  ]),
-  environment,
-  domains: v.optional(v.array(v.string()), []),
-  deploy: v.optional(v.record(v.string(), v.unknown()), {}),
+const int = (min: number, max: number) => v.pipe(v.number(), v.integer(), v.minValue(min), v.maxValue(max));
+
+// a path inside a release (shared files and dirs): relative, never climbing out of it
+const releasePath = v.pipe(
+  v.string(),
+  v.regex(/^[^/]/, "a path relative to the release, e.g. log or config/app.env"),
+  v.check(
+    (p) => !p.split("/").some((part) => part === ".." || part === "." || part === ""),
+    "a relative path without .., . or empty parts, e.g. log or config/app.env",
+  ),
+);
+
+const absolutePath = v.pipe(
+  v.string(),
+  v.regex(/^\//, "an absolute path, e.g. /srv"),
+  v.check((p) => !p.split("/").includes(".."), "an absolute path without .."),
+);
+
+const command = v.pipe(v.string(), v.minLength(1, "a command to run with sh -c"));
+
+/** A hook: a command run in the release folder, or recipes (`cookbook::recipe`) the controller runs. */
+const hook = v.union(
+  [
+    command,
+    v.strictObject({
+      recipes: v.pipe(
+        v.array(v.pipe(v.string(), v.regex(/^[A-Za-z0-9_.-]+(::[A-Za-z0-9_.-]+)?$/, "cookbook::recipe"))),
+        v.minLength(1, "name at least one recipe"),
+      ),
+    }),
+  ],
+  "a command (a string) or { recipes: [cookbook::recipe, …] }",
+);
+
+const healthCheck = v.pipe(
+  v.strictObject({
+    http: v.optional(
+      v.strictObject({
+        path: v.optional(v.pipe(v.string(), v.regex(/^\//, "a URL path starting with /")), "/"),
+        port: int(1, 65535),
+        method: v.optional(v.picklist(["GET", "HEAD", "POST", "PUT", "OPTIONS"]), "GET"),
+        /** the status code a healthy app answers */
+        status: v.optional(int(100, 599), 200),
+        /** a substring the answer's body must contain */
+        body: v.optional(v.string()),
+      }),
+    ),
+    command: v.optional(command),
+    /** seconds per try */
+    timeout: v.optional(int(1, 300), 5),
+    /** tries before the instance counts as unhealthy */
+    retries: v.optional(int(1, 1000), 10),
+    /** seconds between tries */
+    interval: v.optional(int(0, 300), 1),
+  }),
+  v.check(
+    (check) => (check.http === undefined) !== (check.command === undefined),
+    "give exactly one of http or command",
+  ),
+);
+
+/** How Galley makes releases of an app on its instances (docs/deploy.md). */
+const release = v.strictObject({
+  /** releases live in <deploy_to>/<app>/{releases,shared,current,revisions.log} */
+  deploy_to: v.optional(absolutePath, "/srv"),
+  /** release folders kept per app */
+  keep: v.optional(int(1, 100), 5),
+  /** owner of the release files, and the user build, migrate and hooks run as */
+  user: v.optional(v.pipe(v.string(), v.regex(/^[a-z_][a-z0-9_-]{0,31}$/, "a user name"))),
+  /** linked from shared/ into each release */
+  shared: v.optional(
+    v.strictObject({
+      files: v.optional(v.array(releasePath), []),
+      dirs: v.optional(v.array(releasePath), []),
+    }),
+    { files: [], dirs: [] },
+  ),
+  /** run in the release folder while it is prepared */
+  build: v.optional(command),
+  /** once per deployment, on one instance, before any instance switches */
+  migrate: v.optional(hook),
+  /** run after `current` switched */
+  restart: v.optional(command),
+  hooks: v.optional(
+    v.strictObject({
+      before_migrate: v.optional(hook),
+      before_symlink: v.optional(hook),
+      before_restart: v.optional(hook),
+      after_restart: v.optional(hook),
+    }),
+    {},
+  ),
+  health_check: v.optional(healthCheck),
 });
+
+/** The load balancer an app's instances are drained from while they switch. */
+const loadBalancer = v.strictObject({
+  /** the stack's layer whose instances run the load balancer */
+  layer: name,
+  /** the load balancer's backend holding the app's instances (default: the app's first layer) */
+  backend: v.optional(v.pipe(v.string(), v.minLength(1))),
+  type: v.optional(v.picklist(["haproxy"]), "haproxy"),
+  /** HAProxy's admin socket on the load balancer's instances */
+  socket: v.optional(absolutePath, "/run/haproxy/admin.sock"),
+  /** seconds an instance may take to finish its connections once drained */
+  drain_timeout: v.optional(int(1, 3600), 30),
+});
+
+const app = v.pipe(
+  v.strictObject({
+    name,
+    layers: v.pipe(v.array(name), v.minLength(1, "an app is deployed to at least one layer")),
+    source: v.variant("type", [
+      v.strictObject({ type: v.literal("git"), url: v.string(), revision: v.optional(v.string(), "HEAD") }),
+      v.strictObject({ type: v.literal("archive"), url: v.string(), sha256: v.optional(v.string()) }),
+    ]),
+    environment,
+    domains: v.optional(v.array(v.string()), []),
+    deploy: v.optional(v.record(v.string(), v.unknown()), {}),
+    /** absent: the layers' deploy recipes alone deploy the app */
+    release: v.optional(release),
+    load_balancer: v.optional(loadBalancer),
+  }),
+  // the backend defaults to the app's first layer
+  v.transform(({ load_balancer, ...rest }) => ({
+    ...rest,
+    ...(load_balancer
+      ? { load_balancer: { ...load_balancer, backend: load_balancer.backend ?? rest.layers[0]! } }
+      : {}),
+  })),
+);
 
 /** The whole stack file. */
 export const stackSchema = v.strictObject({
@@ -100,3 +220,7 @@ export type StackFile = v.InferOutput<typeof stackSchema>;
 export type Layer = StackFile["layers"][number];
 export type Instance = StackFile["instances"][number];
 export type App = StackFile["apps"][number];
+export type AppRelease = NonNullable<App["release"]>;
+export type HealthCheck = NonNullable<AppRelease["health_check"]>;
+export type Hook = v.InferOutput<typeof hook>;
+export type LoadBalancer = NonNullable<App["load_balancer"]>;

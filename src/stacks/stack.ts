@@ -73,4 +73,16 @@ function checkReferences(file: string, text: string, stack: StackFile): void {
       });
     });
   }
+  stack.apps.forEach((app, index) => {
+    const balancer = app.load_balancer?.layer;
+    if (balancer !== undefined && !layers.has(balancer)) {
+      throw new GalleyError(
+        "STACK_INVALID",
+        `${file}${at(["apps", index, "load_balancer", "layer"])}: apps.${index}.load_balancer.layer: no layer named "${balancer}"`,
+        {
+          hint: `name the layer that runs the app's load balancer; the stack's layers are: ${[...layers].join(", ")}`,
+        },
+      );
+    }
+  });
 }

@@ -1,6 +1,6 @@
 import { GalleyError } from "../core/errors.ts";
 import type { InstanceStatus } from "../store/store.ts";
-import type { LifecycleEvent, StackFile } from "./schema.ts";
+import type { AppRelease, LifecycleEvent, StackFile } from "./schema.ts";
 
 // The stack state: the JSON every recipe run of a stack receives as `r.stack` (OpsWorks' stack
 // configuration and deployment attributes). It is stored, versioned, with every change.
@@ -51,6 +51,27 @@ export interface DeployingApp extends StateApp {
   revision: string;
   /** the archive (tar.gz) on the instance */
   archive: string;
+  /** where Galley makes this deployment's release (apps with a `release` section only) */
+  release?: ReleaseTarget;
+}
+
+/**
+ * One deployment's release of an app on its instances: `<deploy_to>/<app>/releases/<id>`, with
+ * `current` switched to it (src/deploy/release.ts makes it; Galley's release recipes use it).
+ */
+export interface ReleaseTarget {
+  /** the deployment id, the release folder's name */
+  id: string;
+  /** <deploy_to>/<app> */
+  dir: string;
+  /** <dir>/releases/<id> */
+  path: string;
+  /** <dir>/current */
+  current: string;
+  /** <dir>/shared */
+  shared: string;
+  /** the stack file's release object, defaults applied */
+  settings: AppRelease;
 }
 
 /** What an instance needs to build the state: its record's status and address. */

@@ -1,3 +1,4 @@
+import { GalleyError } from "../core/errors.ts";
 import { redacted } from "../core/report.ts";
 import { processSecrets, type Secrets } from "../core/secrets.ts";
 import type {
@@ -68,6 +69,7 @@ export function toInstance(row: Row): InstanceRecord {
     address: optText(row.address),
     hostname: optText(row.hostname),
     status: text(row.status) as InstanceStatus,
+    inService: number(row.in_service) !== 0,
     updatedAt: text(row.updated_at),
   };
 }
@@ -128,4 +130,17 @@ export function number(value: unknown): number {
 /** A nullable column as a number, NULL as undefined. */
 export function optNumber(value: unknown): number | undefined {
   return value === null || value === undefined ? undefined : Number(value);
+}
+
+/** Now, as the store records times: ISO 8601 in UTC. */
+export function now(): string {
+  return new Date().toISOString();
+}
+
+/** Refuses a value outside `allowed` (a caller's typo, or a status from a newer Galley). */
+export function oneOf(allowed: readonly string[], value: string, what: string): void {
+  if (allowed.includes(value)) return;
+  throw new GalleyError("STATE_INVALID", `unknown ${what} ${JSON.stringify(value)}`, {
+    hint: `one of: ${allowed.join(", ")}`,
+  });
 }

@@ -5,6 +5,7 @@ import { randomBytes } from "node:crypto";
 import { test } from "node:test";
 import { GalleyError } from "../core/errors.ts";
 import { processSecrets, registerSecrets, Secrets } from "../core/secrets.ts";
+import { deploymentConformance, deploymentInput } from "./conformance-deployments.ts";
 import type { InstanceStatus, Store } from "./store.ts";
 
 /** How the suite reaches a backend: a fresh, empty store, and a second connection to the same one. */
@@ -323,16 +324,20 @@ export function storeConformance(name: string, opener: StoreOpener): void {
   });
 
   it("registered secrets are scrubbed from everything it keeps", async (store) => {
-    const { secret, tricky, eventId } = await storeSecretsEverywhere(store);
+    const { secret, tricky, eventId, deploymentId } = await storeSecretsEverywhere(store);
     const everything = JSON.stringify([
       await store.getStack("web"),
       await store.latestState("web"),
       await store.listInstances("web"),
       await store.statusHistory("web", "app1"),
       await store.getEvent(eventId),
+      await store.getDeployment(deploymentId),
+      await store.listDeployments("web"),
     ]);
     assert.ok(!everything.includes(secret) && !everything.includes(tricky), everything);
   });
+
+  deploymentConformance(name, opener);
 
   test(`${name} store: a store owned by a run scrubs the run's secrets and the process's, not another run's`, async () => {
     const run = new Secrets(processSecrets);
@@ -367,7 +372,7 @@ export function storeConformance(name: string, opener: StoreOpener): void {
  */
 export async function storeSecretsEverywhere(
   store: Store,
-): Promise<{ secret: string; tricky: string; eventId: number }> {
+): Promise<{ secret: string; tricky: string; eventId: number; deploymentId: number }> {
   const secret = `pw-${randomBytes(12).toString("hex")}`;
   const hex = randomBytes(6).toString("hex");
   const tricky = `${hex}","k`;
@@ -387,11 +392,35 @@ export async function storeSecretsEverywhere(
     log: `echo ${secret}\n`,
     startedAt: "t",
   });
+  const deployment = await store.createDeployment(
+    deploymentInput({
+      requested: `branch-${secret}`,
+      attributes: { db: { password: secret }, [secret]: tricky },
+      params: { token: secret },
+      user: `${secret}@controller`,
+      migration: "pending",
+    }),
+  );
+  await store.claimMigration(deployment.id, "app1");
+  await store.recordDeploymentStep({
+    deploymentId: deployment.id,
+    instance: "app1",
+    batch: 0,
+    phase: "migrate",
+    status: "failed",
+    log: `rake db:migrate PASSWORD=${secret}\n`,
+    startedAt: "t",
+  });
+  await store.finishDeployment(deployment.id, "failed", `migration failed: ${secret}`);
   assert.deepEqual((await store.getStack("web"))?.content, {
     attributes: { db: { password: "(sensitive)" } },
     "(sensitive)": 1,
   });
   assert.equal((await store.getEvent(event.id))?.outcomes[0]?.log, "echo (sensitive)\n");
   assert.equal((await store.latestState("other"))?.state, "(sensitive)");
-  return { secret, tricky, eventId: event.id };
+  const stored = await store.getDeployment(deployment.id);
+  assert.deepEqual(stored?.params, { token: "(sensitive)" });
+  assert.equal(stored?.note, "migration failed: (sensitive)");
+  assert.equal(stored?.steps[0]?.log, "rake db:migrate PASSWORD=(sensitive)\n");
+  return { secret, tricky, eventId: event.id, deploymentId: deployment.id };
 }

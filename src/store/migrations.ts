@@ -83,6 +83,48 @@ export const migrations: readonly Migration[] = [
       ALTER TABLE event_outcomes ADD COLUMN bundle TEXT;
     `,
   },
+  {
+    version: 3,
+    description: "deployments, their steps and migration lock; instances in or out of service",
+    sql: `
+      ALTER TABLE instances ADD COLUMN in_service INTEGER NOT NULL DEFAULT 1;
+      CREATE TABLE deployments (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        stack TEXT NOT NULL,
+        app TEXT NOT NULL,
+        revision TEXT NOT NULL,
+        requested TEXT NOT NULL,
+        bundle TEXT,
+        attributes TEXT NOT NULL,
+        strategy TEXT NOT NULL,
+        params TEXT NOT NULL,
+        requested_by TEXT NOT NULL,
+        rollback_of INTEGER REFERENCES deployments (id),
+        status TEXT NOT NULL,
+        migration TEXT NOT NULL,
+        migration_instance TEXT,
+        note TEXT,
+        created_at TEXT NOT NULL,
+        started_at TEXT,
+        finished_at TEXT
+      ) STRICT;
+      CREATE INDEX deployments_stack ON deployments (stack, id);
+      CREATE INDEX deployments_app ON deployments (stack, app, id);
+      CREATE TABLE deployment_steps (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        deployment_id INTEGER NOT NULL REFERENCES deployments (id) ON DELETE CASCADE,
+        instance TEXT NOT NULL,
+        batch INTEGER NOT NULL,
+        phase TEXT NOT NULL,
+        status TEXT NOT NULL,
+        release_id TEXT,
+        log TEXT,
+        started_at TEXT NOT NULL,
+        finished_at TEXT,
+        UNIQUE (deployment_id, instance, batch, phase)
+      ) STRICT;
+    `,
+  },
 ];
 
 /** The schema version this code writes. */

@@ -2,7 +2,9 @@ import type { DatabaseSync, SQLInputValue, StatementSync } from "node:sqlite";
 import { GalleyError } from "../core/errors.ts";
 import type { Secrets } from "../core/secrets.ts";
 import {
+  now,
   number,
+  oneOf,
   optNumber,
   optText,
   type Row,
@@ -14,6 +16,7 @@ import {
   toOutcome,
   toStack,
 } from "./codec.ts";
+import { SqliteDeployments } from "./sqlite-deployments.ts";
 import {
   type EventDetail,
   type EventInput,
@@ -41,11 +44,21 @@ export class SqliteDatabase {
   readonly #statements = new Map<string, StatementSync>();
   readonly #secrets: Secrets;
   #depth = 0;
+  /** the deployments and their steps, on this connection */
+  readonly deployments: SqliteDeployments;
 
   constructor(db: DatabaseSync, file: string, secrets: Secrets) {
     this.#db = db;
     this.#file = file;
     this.#secrets = secrets;
+    this.deployments = new SqliteDeployments({
+      file,
+      secrets,
+      run: (sql, ...params) => this.#run(sql, ...params),
+      get: (sql, ...params) => this.#get(sql, ...params),
+      all: (sql, ...params) => this.#all(sql, ...params),
+      atomic: (fn) => this.atomic(fn),
+    });
   }
 
   /** Opens a transaction, or a savepoint inside the open one. */
@@ -173,11 +186,7 @@ export class SqliteDatabase {
     oneOf(instanceStatuses, to, "instance status");
     return this.atomic(() => {
       const instance = this.getInstance(stack, name);
-      if (!instance) {
-        throw new GalleyError("STATE_INVALID", `${this.#file}: no instance ${name} in stack ${stack}`, {
-          hint: `galley stack up ${stack} records the stack's instances`,
-        });
-      }
+      if (!instance) throw this.#noInstance(stack, name);
       if (instance.status === to) return undefined;
       const at = now();
       this.#run(
@@ -189,6 +198,17 @@ export class SqliteDatabase {
       );
       return this.#recordTransition(stack, name, instance.status, to, reason, at);
     });
+  }
+
+  setInstanceService(stack: string, name: string, inService: boolean): void {
+    const changed = this.#run(
+      "UPDATE instances SET in_service = ?, updated_at = ? WHERE stack = ? AND name = ?",
+      inService ? 1 : 0,
+      now(),
+      stack,
+      name,
+    );
+    if (Number(changed.changes) === 0) throw this.#noInstance(stack, name);
   }
 
   statusHistory(stack: string, name: string): StatusTransition[] {
@@ -287,6 +307,12 @@ export class SqliteDatabase {
     return toEvent(row);
   }
 
+  #noInstance(stack: string, name: string): GalleyError {
+    return new GalleyError("STATE_INVALID", `${this.#file}: no instance ${name} in stack ${stack}`, {
+      hint: `galley stack up ${stack} records the stack's instances`,
+    });
+  }
+
   #recordTransition(
     stack: string,
     name: string,
@@ -328,16 +354,4 @@ export class SqliteDatabase {
   #all(sql: string, ...params: SQLInputValue[]): Row[] {
     return this.#statement(sql).all(...params);
   }
-}
-
-function now(): string {
-  return new Date().toISOString();
-}
-
-/** Refuses a value outside `allowed` (a caller's typo, or a status from a newer Galley). */
-function oneOf(allowed: readonly string[], value: string, what: string): void {
-  if (allowed.includes(value)) return;
-  throw new GalleyError("STATE_INVALID", `unknown ${what} ${JSON.stringify(value)}`, {
-    hint: `one of: ${allowed.join(", ")}`,
-  });
 }

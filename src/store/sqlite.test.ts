@@ -1,14 +1,18 @@
 import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { test } from "node:test";
+import { promisify } from "node:util";
 import { GalleyError } from "../core/errors.ts";
 import { tempDir } from "../resources/testing.ts";
 import { storeConformance, storeSecretsEverywhere } from "./conformance.ts";
 import { migrate, schemaVersion } from "./migrations.ts";
 import { openSqliteStore, storeFile } from "./sqlite.ts";
 import type { Store } from "./store.ts";
+
+const run = promisify(execFile);
 
 async function fresh(): Promise<{ file: string; store: Store }> {
   const file = storeFile(await tempDir("galley-store-"));
@@ -212,7 +216,69 @@ test("a store of schema 1 gains the bundle columns; its events keep their data, 
   assert.ok(!("bundle" in event!));
   assert.deepEqual(
     versions(file).map((v) => (v as { version: number }).version),
-    [1, 2],
+    migrations.map((m) => m.version),
   );
+  await store.close();
+});
+
+test("a store of schema 2 gains deployments; its instances are in service", async () => {
+  const file = storeFile(await tempDir("galley-store-"));
+  mkdirSync(path.dirname(file), { recursive: true });
+  const db = new DatabaseSync(file);
+  const { migrations } = await import("./migrations.ts");
+  migrate(db, file, migrations.slice(0, 2));
+  db.exec(
+    "INSERT INTO instances (stack, name, layers, provider, status, updated_at) VALUES ('web', 'app1', '[\"app\"]', 'ssh', 'online', 't')",
+  );
+  db.close();
+  const store = openSqliteStore(file);
+  const instance = await store.getInstance("web", "app1");
+  assert.equal(instance?.status, "online");
+  assert.equal(instance?.inService, true);
+  assert.deepEqual(await store.listDeployments("web"), []);
+  const deployment = await store.createDeployment({
+    stack: "web",
+    app: "hello",
+    revision: "c".repeat(40),
+    requested: "main",
+    attributes: {},
+    strategy: "rolling",
+    params: {},
+    user: "me@here",
+    migration: "none",
+  });
+  assert.equal((await store.getDeployment(deployment.id))?.status, "pending");
+  await store.close();
+});
+
+test("the migration claim is atomic across processes: of four, one claims", async () => {
+  const { file, store } = await fresh();
+  const deployment = await store.createDeployment({
+    stack: "web",
+    app: "hello",
+    revision: "c".repeat(40),
+    requested: "main",
+    attributes: {},
+    strategy: "rolling",
+    params: {},
+    user: "me@here",
+    migration: "pending",
+  });
+  const sqlite = new URL("./sqlite.ts", import.meta.url).href;
+  const claim = (instance: string) =>
+    run(process.execPath, [
+      "--input-type=module",
+      "--no-warnings",
+      "-e",
+      `import { openSqliteStore } from ${JSON.stringify(sqlite)};
+       const store = openSqliteStore(${JSON.stringify(file)});
+       process.stdout.write(await store.claimMigration(${deployment.id}, ${JSON.stringify(instance)}));
+       await store.close();`,
+    ]);
+  const instances = ["app1", "app2", "app3", "app4"];
+  const results = (await Promise.all(instances.map(claim))).map((r) => r.stdout);
+  assert.deepEqual([...results].sort(), ["claimed", "running", "running", "running"]);
+  const claimed = await store.getDeployment(deployment.id);
+  assert.equal(claimed?.migrationInstance, instances[results.indexOf("claimed")]);
   await store.close();
 });

@@ -6,6 +6,10 @@ import { errorMessage, GalleyError, isGalleyError } from "../core/errors.ts";
 import { processSecrets, type Secrets } from "../core/secrets.ts";
 import { migrate } from "./migrations.ts";
 import type {
+  DeploymentDetail,
+  DeploymentInput,
+  DeploymentRecord,
+  DeploymentStep,
   EventDetail,
   EventInput,
   EventRecord,
@@ -173,6 +177,10 @@ class SqliteStore implements Store {
     return (await this.#use()).statusHistory(stack, name);
   }
 
+  async setInstanceService(stack: string, name: string, inService: boolean): Promise<void> {
+    (await this.#use()).setInstanceService(stack, name, inService);
+  }
+
   async createEvent(input: EventInput): Promise<EventRecord> {
     return (await this.#use()).createEvent(input);
   }
@@ -199,6 +207,57 @@ class SqliteStore implements Store {
 
   async getEvent(id: number): Promise<EventDetail | undefined> {
     return (await this.#use()).getEvent(id);
+  }
+
+  async createDeployment(input: DeploymentInput): Promise<DeploymentRecord> {
+    return (await this.#use()).deployments.createDeployment(input);
+  }
+
+  async startDeployment(id: number): Promise<DeploymentRecord> {
+    return (await this.#use()).deployments.startDeployment(id);
+  }
+
+  async finishDeployment(
+    id: number,
+    status: "succeeded" | "failed" | "rolled_back" | "interrupted",
+    note?: string,
+  ): Promise<DeploymentRecord> {
+    return (await this.#use()).deployments.finishDeployment(id, status, note);
+  }
+
+  async setDeploymentBundle(id: number, bundle: string): Promise<DeploymentRecord> {
+    return (await this.#use()).deployments.setDeploymentBundle(id, bundle);
+  }
+
+  async getDeployment(id: number): Promise<DeploymentDetail | undefined> {
+    return (await this.#use()).deployments.getDeployment(id);
+  }
+
+  async listDeployments(
+    stack: string,
+    options: { app?: string; limit?: number } = {},
+  ): Promise<DeploymentRecord[]> {
+    return (await this.#use()).deployments.listDeployments(stack, options);
+  }
+
+  async deployedRevision(stack: string, app: string): Promise<DeploymentRecord | undefined> {
+    return (await this.#use()).deployments.deployedRevision(stack, app);
+  }
+
+  async recordDeploymentStep(step: DeploymentStep): Promise<void> {
+    (await this.#use()).deployments.recordDeploymentStep(step);
+  }
+
+  async claimMigration(id: number, instance: string): Promise<"claimed" | "done" | "running" | "none"> {
+    return (await this.#use()).deployments.claimMigration(id, instance);
+  }
+
+  async finishMigration(id: number, status: "done" | "failed"): Promise<DeploymentRecord> {
+    return (await this.#use()).deployments.finishMigration(id, status);
+  }
+
+  async resetMigration(id: number, to: "pending" | "done"): Promise<DeploymentRecord> {
+    return (await this.#use()).deployments.resetMigration(id, to);
   }
 
   async close(): Promise<void> {

@@ -64,6 +64,8 @@ export interface InstanceInput {
 /** An instance as stored. */
 export interface InstanceRecord extends InstanceInput {
   status: InstanceStatus;
+  /** in the load balancer's service (true unless a deployment drained it) */
+  inService: boolean;
   updatedAt: string;
 }
 
@@ -118,11 +120,90 @@ export interface EventDetail extends EventRecord {
   outcomes: InstanceOutcome[];
 }
 
+/** Statuses of a deployment as a whole. */
+export const deploymentStatuses = [
+  "pending",
+  "running",
+  "succeeded",
+  "failed",
+  "rolled_back",
+  "interrupted",
+] as const;
+
+/** One deployment status. */
+export type DeploymentStatus = (typeof deploymentStatuses)[number];
+
+/** The states of a deployment's migration (its lock, kept in the store). */
+export const migrationStates = ["none", "pending", "running", "done", "failed"] as const;
+
+/** One migration state. */
+export type MigrationState = (typeof migrationStates)[number];
+
+/** What a caller gives to record a deployment: everything a rollback needs to repeat it. */
+export interface DeploymentInput {
+  stack: string;
+  app: string;
+  /** the resolved commit (git) or archive sha256: never a branch name */
+  revision: string;
+  /** what was asked: a branch, tag or commit ("main") */
+  requested: string;
+  bundle?: string | undefined;
+  /** this deployment's custom JSON (--attrs), at its own precedence level */
+  attributes: Record<string, unknown>;
+  strategy: string;
+  /** the strategy's parameters: batch, maxUnavailable, maxFail, … */
+  params: Record<string, unknown>;
+  /** who asked: user@controller */
+  user: string;
+  /** the deployment whose recorded parameters this one repeats (a rollback) */
+  rollbackOf?: number | undefined;
+  /** "none" when the app has no migrate step, else "pending" */
+  migration: "none" | "pending";
+}
+
+// Omit: the record widens `migration` from what a caller may ask ("none", "pending") to every state
+/** A deployment as stored. */
+export interface DeploymentRecord extends Omit<DeploymentInput, "migration"> {
+  id: number;
+  status: DeploymentStatus;
+  migration: MigrationState;
+  /** which instance ran (runs) the migration, once claimed */
+  migrationInstance?: string | undefined;
+  note?: string | undefined;
+  createdAt: string;
+  startedAt: string | undefined;
+  finishedAt: string | undefined;
+}
+
+/** Statuses of one step of a deployment on one instance. */
+export const stepStatuses = ["running", "succeeded", "failed", "skipped"] as const;
+
+/** One phase of a deployment on one instance, in one batch. */
+export interface DeploymentStep {
+  deploymentId: number;
+  instance: string;
+  /** the batch (0-based) this step belongs to */
+  batch: number;
+  /** "drain" | "prepare" | "migrate" | "switch" | "health" | "undrain" | "rollback" */
+  phase: string;
+  status: (typeof stepStatuses)[number];
+  /** the release (deployment id as text) the instance runs after this step, when it switched */
+  release?: string | undefined;
+  log?: string | undefined;
+  startedAt: string;
+  finishedAt?: string | undefined;
+}
+
+/** A deployment with its steps, in the order they were first recorded. */
+export interface DeploymentDetail extends DeploymentRecord {
+  steps: DeploymentStep[];
+}
+
 /**
  * The persistent control-plane store. Every JSON value and text it keeps is scrubbed of registered
  * secrets first. Every method returns a promise, so that a backend reached over the network
  * (PostgreSQL) implements it unchanged; times are ISO 8601 strings in UTC. A failed call rejects
- * with a GalleyError (`STATE_INVALID` for a missing event or instance, an unknown status or kind).
+ * with a GalleyError (`STATE_INVALID` for a missing event, deployment or instance, an unknown status or kind).
  */
 export interface Store {
   /**
@@ -156,6 +237,8 @@ export interface Store {
   ): Promise<StatusTransition | undefined>;
   /** Every transition of an instance, oldest first. */
   statusHistory(stack: string, name: string): Promise<StatusTransition[]>;
+  /** Puts an instance in or out of the load balancer's service (a deployment drains it); default true. */
+  setInstanceService(stack: string, name: string, inService: boolean): Promise<void>;
 
   /** Queues an event; its id increases with every event. */
   createEvent(input: EventInput): Promise<EventRecord>;
@@ -171,6 +254,39 @@ export interface Store {
   /** A stack's events, newest first (default limit 50). */
   listEvents(stack: string, options?: { limit?: number }): Promise<EventRecord[]>;
   getEvent(id: number): Promise<EventDetail | undefined>;
+
+  /** Records a deployment, status `pending`; its id increases with every deployment. */
+  createDeployment(input: DeploymentInput): Promise<DeploymentRecord>;
+  /** Moves a deployment to `running` (a pending one, or an interrupted one resumed); its first start time is kept. */
+  startDeployment(id: number): Promise<DeploymentRecord>;
+  /** Ends a deployment, with a note (why it failed, what was rolled back) when given. */
+  finishDeployment(
+    id: number,
+    status: "succeeded" | "failed" | "rolled_back" | "interrupted",
+    note?: string,
+  ): Promise<DeploymentRecord>;
+  /** Records the bundle id of the cookbooks the deployment runs, once resolved. */
+  setDeploymentBundle(id: number, bundle: string): Promise<DeploymentRecord>;
+  /** A deployment with its steps in the order they were first recorded. */
+  getDeployment(id: number): Promise<DeploymentDetail | undefined>;
+  /** A stack's deployments (of one app when given), newest first (default limit 50). */
+  listDeployments(stack: string, options?: { app?: string; limit?: number }): Promise<DeploymentRecord[]>;
+  /** The newest succeeded deployment of an app: what the stack pins (new instances get its revision). */
+  deployedRevision(stack: string, app: string): Promise<DeploymentRecord | undefined>;
+  /** Records a step: a new row, or the update of the row with the same (deploymentId, instance, batch, phase). */
+  recordDeploymentStep(step: DeploymentStep): Promise<void>;
+  /**
+   * The migration lock, in the store so it survives kill -9 of the deploying process: "claimed" moves
+   * pending → running for `instance` (atomic: two callers, one claim); "done" when it already ran;
+   * "running" when a claim exists and is not finished (a deploying process died mid-migration, or
+   * another holds it); "none" when the deployment has no migration. A failed migration is refused
+   * (STATE_INVALID): resetMigration re-arms it.
+   */
+  claimMigration(id: number, instance: string): Promise<"claimed" | "done" | "running" | "none">;
+  /** Ends a claimed (running) migration; finishing it again with the same status is harmless. */
+  finishMigration(id: number, status: "done" | "failed"): Promise<DeploymentRecord>;
+  /** Re-arms a claim left "running" by a dead process, or a failed one (resume decides, after checking the host). */
+  resetMigration(id: number, to: "pending" | "done"): Promise<DeploymentRecord>;
 
   /** Closes the store; waits for a transaction still open. Closing twice is harmless. */
   close(): Promise<void>;
