@@ -7,7 +7,7 @@ import * as v from "valibot";
 import { converge } from "../src/core/converge.ts";
 import type { Report } from "../src/core/report.ts";
 import { compileRun } from "../src/cookbooks/solo.ts";
-import { releaseRecipes, releaseTarget } from "../src/deploy/release.ts";
+import { releaseRecipes, releaseTarget } from "../src/lifecycle/releases.ts";
 import { LocalHost } from "../src/hosts/local.ts";
 import { tempDir } from "../src/resources/testing.ts";
 import { stackSchema } from "../src/stacks/schema.ts";

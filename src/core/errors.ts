@@ -66,6 +66,10 @@ export const errorCodes = {
   PROVIDER_FAILED: 5,
   /** another run holds the host's run lock and did not end within --wait */
   RUN_LOCKED: 6,
+  /** another deployment of the same app of the stack is running (one at a time per app) */
+  DEPLOY_LOCKED: 6,
+  /** a deployment cannot go on: its migration is claimed by another process, or it was asked something impossible */
+  DEPLOY_FAILED: 1,
   /** the run was stopped by SIGINT (Ctrl-C) or SIGTERM; the command exits 130 or 143 */
   INTERRUPTED: 130,
   RESOURCE_TYPE_ERROR: 3,

@@ -138,7 +138,7 @@ export async function deploy(request: DeployRequest): Promise<DeploymentDetail> 
     const releaseId = rollback ? Number(releaseOf(rollback)) : record.id;
     const run = new Rollout(request, lifecycle, connections, app, instances, record, {
       ...prepared!,
-      release: releaseTarget(app, releaseId),
+      release: releaseTarget(app, releaseId)!,
     });
     await store.startDeployment(record.id);
     request.log?.(
@@ -471,7 +471,7 @@ class Rollout {
       groups.set(previous, [...(groups.get(previous) ?? []), name]);
     }
     for (const [previous, group] of groups) {
-      const app = { ...this.#deploying, release: releaseTarget(this.#app, Number(previous)) };
+      const app = { ...this.#deploying, release: releaseTarget(this.#app, Number(previous))! };
       const results = await this.#event(group, "switch", app);
       await Promise.all(
         group.map((name) =>

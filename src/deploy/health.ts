@@ -6,7 +6,7 @@ import type { Host } from "../core/host.ts";
 
 /** An app's health check as the stack file gives it (defaults applied). */
 export interface HealthCheckSpec {
-  http?: { path: string; port: number; method?: string; status?: number; body?: string } | undefined;
+  http?: { path: string; port: number; method?: string; status?: number; body?: string | undefined } | undefined;
   command?: string | undefined;
   /** seconds per try */
   timeout: number;

@@ -6,6 +6,7 @@ import type { EventKind, EventRecord, OutcomeStatus } from "../store/store.ts";
 import type { PreparedApp } from "./apps.ts";
 import type { StackContext } from "./context.ts";
 import { reach } from "./providers.ts";
+import { releaseRecipes } from "./releases.ts";
 
 // One lifecycle event on a set of instances: each runs its layers' recipes for the event (Galley's
 // own first: packages at setup, app archives at deploy) with the stack state as r.stack, through
@@ -14,8 +15,7 @@ import { reach } from "./providers.ts";
 const builtin = {
   packages: fileURLToPath(new URL("./recipes/packages.ts", import.meta.url)),
   archives: fileURLToPath(new URL("./recipes/app-archives.ts", import.meta.url)),
-  prepare: fileURLToPath(new URL("./recipes/release-prepare.ts", import.meta.url)),
-  switch: fileURLToPath(new URL("./recipes/release-switch.ts", import.meta.url)),
+  ...releaseRecipes,
 };
 
 /**

@@ -37,7 +37,7 @@ export async function pinnedApps(
     }
     const source = app.source.type === "git" ? { ...app.source, revision: pin.revision } : app.source;
     const [prepared] = await prepareApps(context, [{ ...app, source }]);
-    out.push({ ...prepared!, release: releaseTarget(app, Number(releaseOf(pin))) });
+    out.push({ ...prepared!, release: releaseTarget(app, Number(releaseOf(pin)))! });
   }
   return out;
 }

@@ -57,7 +57,7 @@ export interface DeployingApp extends StateApp {
 
 /**
  * One deployment's release of an app on its instances: `<deploy_to>/<app>/releases/<id>`, with
- * `current` switched to it (src/deploy/release.ts makes it; Galley's release recipes use it).
+ * `current` switched to it (src/lifecycle/releases.ts makes it; Galley's release recipes use it).
  */
 export interface ReleaseTarget {
   /** the deployment id, the release folder's name */

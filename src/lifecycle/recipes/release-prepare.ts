@@ -1,6 +1,6 @@
 import type { RecipeContext } from "../../core/recipe.ts";
 import type { DeployingApp, ReleaseTarget } from "../../stacks/state.ts";
-import { linkedPath, sharedPath } from "../release.ts";
+import { linkedPath, sharedPath } from "../releases.ts";
 
 // The archive is unpacked beside its final place and renamed, so a release is there whole or not
 // at all; paths the release shares are removed from it first, the links take their place.

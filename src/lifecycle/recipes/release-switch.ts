@@ -1,7 +1,7 @@
 import type { RecipeContext } from "../../core/recipe.ts";
 import type { ResourceRef } from "../../core/common.ts";
 import type { DeployingApp, ReleaseTarget } from "../../stacks/state.ts";
-import { revisionsLog } from "../release.ts";
+import { revisionsLog } from "../releases.ts";
 
 // The release folders to remove: numeric ids beyond the newest $2, never the one `current`
 // points at nor the one being deployed ($3). Prints one id a line; prints nothing when in state.

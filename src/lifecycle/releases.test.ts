@@ -3,7 +3,7 @@ import { existsSync } from "node:fs";
 import { test } from "node:test";
 import * as v from "valibot";
 import { stackSchema } from "../stacks/schema.ts";
-import { appDir, linkedPath, releaseRecipes, releaseTarget, revisionsLog, sharedPath } from "./release.ts";
+import { appDir, linkedPath, releaseRecipes, releaseTarget, revisionsLog, sharedPath } from "./releases.ts";
 
 const stack = (release?: Record<string, unknown>) =>
   v.parse(stackSchema, {
