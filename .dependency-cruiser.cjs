@@ -13,7 +13,9 @@ const layers = [
   ["providers"],
   ["stacks", "inventory"],
   ["fleet"],
-  ["lifecycle", "deploy"],
+  ["lifecycle"],
+  // deployments build on lifecycle events, configure and app archives
+  ["deploy"],
   ["cli", "server", "agent"],
 ];
 
