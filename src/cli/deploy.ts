@@ -38,12 +38,21 @@ const strategyOptions = {
   },
   batch: { type: "string", description: "instances per batch: N or N% (pilot, rolling)" },
   "max-unavailable": { type: "string", description: "at most N (or N%) instances out of service at once" },
-  "max-fail": { type: "string", description: "failed instances tolerated over the deployment: N or N% (default 0)" },
+  "max-fail": {
+    type: "string",
+    description: "failed instances tolerated over the deployment: N or N% (default 0)",
+  },
 } as const;
 
-async function withStack<T>(values: Values, command: string, fn: (context: StackContext) => Promise<T>): Promise<T> {
+async function withStack<T>(
+  values: Values,
+  command: string,
+  fn: (context: StackContext) => Promise<T>,
+): Promise<T> {
   const { openStack } = await import("../lifecycle/context.ts");
-  const context = await openStack(stackFile(values.stack, command), { checkRecipes: command !== "deployments" });
+  const context = await openStack(stackFile(values.stack, command), {
+    checkRecipes: command !== "deployments",
+  });
   try {
     return await fn(context);
   } finally {
@@ -68,7 +77,9 @@ async function deploymentAttributes(file: string | undefined): Promise<DeployReq
   if (file === undefined) return undefined;
   const resolved = path.resolve(file);
   const bytes = await fs.readFile(resolved).catch(() => {
-    throw new GalleyError("FILE_NOT_FOUND", `--attrs ${file}: no such file`, { hint: "give a YAML or JSON file" });
+    throw new GalleyError("FILE_NOT_FOUND", `--attrs ${file}: no such file`, {
+      hint: "give a YAML or JSON file",
+    });
   });
   const text = decodeYamlText(resolved, bytes, { code: "ATTRIBUTES_INVALID" });
   const { value } = loadYaml(resolved, text, { code: "ATTRIBUTES_INVALID" });
@@ -111,7 +122,9 @@ function recap(detail: DeploymentDetail): void {
   const last = new Map<string, DeploymentStep>();
   for (const step of detail.steps) if (step.status !== "running") last.set(step.instance, step);
   for (const [instance, step] of last) {
-    write(`  ${instance.padEnd(12)} ${step.phase.padEnd(8)} ${step.status}${step.release ? `  release ${step.release}` : ""}\n`);
+    write(
+      `  ${instance.padEnd(12)} ${step.phase.padEnd(8)} ${step.status}${step.release ? `  release ${step.release}` : ""}\n`,
+    );
   }
 }
 
@@ -129,9 +142,14 @@ async function runDeployment(values: Values, context: StackContext, request: Omi
     if (values.json) writeJson({ plan });
     else {
       write(`${paint("bold", `galley deploy ${plan.app} --plan`)}: changes nothing\n`);
-      write(`  revision ${plan.revision} (${plan.requested}), ${plan.strategy}${Object.entries(plan.params).map(([k, v]) => ` ${k} ${v}`).join("")}\n`);
+      write(
+        `  revision ${plan.revision} (${plan.requested}), ${plan.strategy}${Object.entries(plan.params)
+          .map(([k, v]) => ` ${k} ${v}`)
+          .join("")}\n`,
+      );
       write(`  load balancer: ${plan.loadBalancer ?? "none (instances are not drained)"}\n`);
-      if (plan.plan.prepareFirst) write("  1. prepare the release on every instance (nothing switches until all are ready)\n");
+      if (plan.plan.prepareFirst)
+        write("  1. prepare the release on every instance (nothing switches until all are ready)\n");
       if (plan.migrate) write("  then: migrate once, on the first prepared instance, before any switch\n");
       for (const [i, batch] of plan.plan.batches.entries()) {
         const steps = [
@@ -162,20 +180,31 @@ async function runDeployment(values: Values, context: StackContext, request: Omi
 
 /** `galley deploy APP --stack S …`. */
 export const deployCommand = {
-  summary: "deploy an app to its instances with a strategy: releases, migrations, health checks, automatic rollback",
+  summary:
+    "deploy an app to its instances with a strategy: releases, migrations, health checks, automatic rollback",
   usage:
     "APP --stack STACK [--revision R] [--strategy cutover|pilot|parallel|rolling] [--batch N|N%] [--max-unavailable N|N%] [--max-fail N|N%] [--attrs FILE] [--plan] [--json]",
   options: {
     ...stackOptions,
     ...strategyOptions,
-    revision: { type: "string", short: "r", description: "a branch, tag or commit (default: the stack file's)" },
+    revision: {
+      type: "string",
+      short: "r",
+      description: "a branch, tag or commit (default: the stack file's)",
+    },
     attrs: { type: "string", description: "this deployment's custom JSON (YAML or JSON file), kept with it" },
-    plan: { type: "boolean", default: false, description: "print the batches and what each would do; change nothing" },
+    plan: {
+      type: "boolean",
+      default: false,
+      description: "print the batches and what each would do; change nothing",
+    },
   } as const,
   async run(values: Values, positionals: string[]): Promise<number> {
     const [app, ...rest] = positionals;
     if (!app || rest.length > 0)
-      throw new GalleyError("USAGE", "galley deploy: which app?", { hint: "galley deploy hello --stack webapp" });
+      throw new GalleyError("USAGE", "galley deploy: which app?", {
+        hint: "galley deploy hello --stack webapp",
+      });
     const params = await strategyParams(values);
     const attributes = await deploymentAttributes(values.attrs);
     return withStack(values, "deploy", (context) =>
@@ -204,7 +233,9 @@ export const rollbackCommand = {
   async run(values: Values, positionals: string[]): Promise<number> {
     const [app, ...rest] = positionals;
     if (!app || rest.length > 0)
-      throw new GalleyError("USAGE", "galley rollback: which app?", { hint: "galley rollback hello --stack webapp" });
+      throw new GalleyError("USAGE", "galley rollback: which app?", {
+        hint: "galley rollback hello --stack webapp",
+      });
     const params = await strategyParams(values);
     return withStack(values, "rollback", async (context) => {
       const target = await rollbackTarget(context, app, values.to);
@@ -220,15 +251,23 @@ export const rollbackCommand = {
   },
 };
 
-async function rollbackTarget(context: StackContext, app: string, to: string | undefined): Promise<DeploymentRecord> {
+async function rollbackTarget(
+  context: StackContext,
+  app: string,
+  to: string | undefined,
+): Promise<DeploymentRecord> {
   const { store, stack } = context;
   if (to !== undefined) {
     const id = Number(to.replace(/^#/, ""));
     const found = Number.isInteger(id) ? await store.getDeployment(id) : undefined;
     if (!found || found.stack !== stack.name || found.app !== app) {
-      throw new GalleyError("ARGS_INVALID", `--to ${to}: no deployment of ${app} in stack ${stack.name} has that id`, {
-        hint: `galley deployments ${app} --stack ${context.file} lists them`,
-      });
+      throw new GalleyError(
+        "ARGS_INVALID",
+        `--to ${to}: no deployment of ${app} in stack ${stack.name} has that id`,
+        {
+          hint: `galley deployments ${app} --stack ${context.file} lists them`,
+        },
+      );
     }
     return found;
   }
@@ -262,7 +301,8 @@ export const deploymentsCommand = {
         writeJson({ stack: context.stack.name, deployments: list });
         return exitCodes.ok;
       }
-      if (list.length === 0) write(`no deployments${app ? ` of ${app}` : ""} in stack ${context.stack.name}\n`);
+      if (list.length === 0)
+        write(`no deployments${app ? ` of ${app}` : ""} in stack ${context.stack.name}\n`);
       for (const d of list) {
         write(
           `${paint("bold", `#${d.id}`)} ${d.app.padEnd(10)} ${d.revision.slice(0, 12)} ${d.status.padEnd(12)} ${d.strategy.padEnd(9)} ${d.createdAt}  ${d.user}${d.rollbackOf ? `  rollback to #${d.rollbackOf}` : ""}\n`,
@@ -281,7 +321,9 @@ export const deploymentCommand = {
   async run(values: Values, positionals: string[]): Promise<number> {
     const [action, id] = positionals;
     if (action !== "show" || id === undefined)
-      throw new GalleyError("USAGE", "galley deployment show ID", { hint: "galley deployment show 3 --stack webapp" });
+      throw new GalleyError("USAGE", "galley deployment show ID", {
+        hint: "galley deployment show 3 --stack webapp",
+      });
     return withStack(values, "deployments", async (context) => {
       const detail = await context.store.getDeployment(Number(id.replace(/^#/, "")));
       if (!detail || detail.stack !== context.stack.name)
@@ -300,8 +342,13 @@ export const deploymentCommand = {
       let batch = -1;
       for (const step of detail.steps) {
         if (step.status === "running") continue;
-        if (step.batch !== batch) write(`  ${paint("bold", `batch ${(batch = step.batch) + 1}`)}\n`);
-        write(`    ${step.instance.padEnd(12)} ${step.phase.padEnd(8)} ${step.status.padEnd(9)} ${step.startedAt}\n`);
+        if (step.batch !== batch) {
+          batch = step.batch;
+          write(`  ${paint("bold", `batch ${batch + 1}`)}\n`);
+        }
+        write(
+          `    ${step.instance.padEnd(12)} ${step.phase.padEnd(8)} ${step.status.padEnd(9)} ${step.startedAt}\n`,
+        );
         if (step.log) write(`${step.log.replace(/^/gm, "        ")}\n`);
       }
       return exitCodes.ok;
@@ -323,9 +370,13 @@ export async function firstDeployments(
   for (const app of context.stack.apps) {
     if (!app.release || (await context.store.deployedRevision(context.stack.name, app.name))) continue;
     const online = new Set(
-      (await context.store.listInstances(context.stack.name)).filter((i) => i.status === "online").map((i) => i.name),
+      (await context.store.listInstances(context.stack.name))
+        .filter((i) => i.status === "online")
+        .map((i) => i.name),
     );
-    if (!context.stack.instances.some((i) => online.has(i.name) && i.layers.some((l) => app.layers.includes(l))))
+    if (
+      !context.stack.instances.some((i) => online.has(i.name) && i.layers.some((l) => app.layers.includes(l)))
+    )
       continue;
     process.stderr.write(`${paint("dim", `app ${app.name}: first deployment (cutover)`, process.stderr)}\n`);
     const detail = await deploy({

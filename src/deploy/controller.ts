@@ -163,7 +163,9 @@ export async function deploymentTargets(
   const app = stack.apps.find((a) => a.name === name);
   if (!app) {
     throw new GalleyError("STACK_INVALID", `${file}: the stack has no app "${name}"`, {
-      hint: stack.apps.length ? `its apps: ${stack.apps.map((a) => a.name).join(", ")}` : "the stack file names no app",
+      hint: stack.apps.length
+        ? `its apps: ${stack.apps.map((a) => a.name).join(", ")}`
+        : "the stack file names no app",
     });
   }
   if (!app.release) {
@@ -178,9 +180,13 @@ export async function deploymentTargets(
     (i) => online.has(i.name) && i.layers.some((l) => app.layers.includes(l)),
   );
   if (instances.length === 0) {
-    throw new GalleyError("STACK_INVALID", `no online instance of layers ${app.layers.join(", ")} to deploy ${name} to`, {
-      hint: `start some first: galley stack up ${stack.name}`,
-    });
+    throw new GalleyError(
+      "STACK_INVALID",
+      `no online instance of layers ${app.layers.join(", ")} to deploy ${name} to`,
+      {
+        hint: `start some first: galley stack up ${stack.name}`,
+      },
+    );
   }
   return { app, instances };
 }
@@ -276,7 +282,10 @@ class Rollout {
       throw error;
     }
     if (this.#failed.size > 0)
-      return { status: "succeeded", note: `${this.#failedText()} failed within --max-fail ${plan.maxFail} and kept its release` };
+      return {
+        status: "succeeded",
+        note: `${this.#failedText()} failed within --max-fail ${plan.maxFail} and kept its release`,
+      };
     return { status: "succeeded" };
   }
 
@@ -284,7 +293,11 @@ class Rollout {
     return [...this.#failed.entries()].map(([name, why]) => `${name} (${why})`).join(", ");
   }
 
-  async #step(instance: string, phase: DeployStepPhase, action: () => Promise<{ ok: boolean; log: string; release?: string }>): Promise<boolean> {
+  async #step(
+    instance: string,
+    phase: DeployStepPhase,
+    action: () => Promise<{ ok: boolean; log: string; release?: string }>,
+  ): Promise<boolean> {
     const started = new Date().toISOString();
     const base = { deploymentId: this.#record.id, instance, batch: this.#batch, phase, startedAt: started };
     const running: DeploymentStep = { ...base, status: "running" };
@@ -390,7 +403,10 @@ class Rollout {
           env: this.#app.environment,
           ...(release.settings.user ? { user: release.settings.user } : {}),
         });
-        return { ok: result.exitCode === 0, log: `${migrate}: exit ${result.exitCode}\n${result.stdout}${result.stderr}`.trim() };
+        return {
+          ok: result.exitCode === 0,
+          log: `${migrate}: exit ${result.exitCode}\n${result.stdout}${result.stderr}`.trim(),
+        };
       }
       const { state, version } = await this.#lifecycle.snapshot();
       const summary = await runEvent({
@@ -520,13 +536,18 @@ class Rollout {
               const instance = context.stack.instances.find((i) => i.name === lbName)!;
               const { host } = await this.#connections.get(instance);
               const state = (await driver.states(host, backend, { socket: lb.socket })).get(name);
-              seen.push(`${lbName}: ${state ? `${state.status}, ${state.sessions} sessions` : "not a server"}`);
+              seen.push(
+                `${lbName}: ${state ? `${state.status}, ${state.sessions} sessions` : "not a server"}`,
+              );
               if (!state || !(inService ? state.up : state.drained)) agreed = false;
             }
             last = seen.join("; ");
             if (agreed) return { ok: true, log: last };
             if (Date.now() > deadline)
-              return { ok: false, log: `not ${inService ? "up" : "drained"} after ${timeoutMs / 1000} s: ${last}` };
+              return {
+                ok: false,
+                log: `not ${inService ? "up" : "drained"} after ${timeoutMs / 1000} s: ${last}`,
+              };
             await new Promise((resolve) => setTimeout(resolve, 250));
           }
         }),
@@ -550,7 +571,11 @@ async function recoverInterrupted(
   const out = (await store.listInstances(stack.name)).filter((i) => i.inService === false);
   for (const record of stale) {
     request.log?.(`deployment #${record.id} was interrupted (its process ended): putting its instances back`);
-    await store.finishDeployment(record.id, "interrupted", "its process ended before it did; the next deployment put its instances back in service");
+    await store.finishDeployment(
+      record.id,
+      "interrupted",
+      "its process ended before it did; the next deployment put its instances back in service",
+    );
   }
   if (out.length > 0) {
     for (const instance of out) await store.setInstanceService(stack.name, instance.name, true);
@@ -564,9 +589,13 @@ async function deployLock(context: StackContext, app: string): Promise<HeldLock>
   await mkdir(path.dirname(file), { recursive: true });
   const held = await flockLocal(file, { waitMs: 0 });
   if (!held) {
-    throw new GalleyError("DEPLOY_LOCKED", `another deployment of ${app} in stack ${context.stack.name} is running`, {
-      hint: `wait for it (galley deployments ${app} --stack ${context.file}), then deploy again`,
-    });
+    throw new GalleyError(
+      "DEPLOY_LOCKED",
+      `another deployment of ${app} in stack ${context.stack.name} is running`,
+      {
+        hint: `wait for it (galley deployments ${app} --stack ${context.file}), then deploy again`,
+      },
+    );
   }
   return held;
 }

@@ -14,11 +14,17 @@ async function server(answer: (n: number) => { status: number; body: string }) {
     res.writeHead(a.status).end(a.body);
   });
   await new Promise<void>((resolve) => s.listen(0, "127.0.0.1", resolve));
-  return { port: (s.address() as AddressInfo).port, close: () => new Promise((r) => s.close(r)), count: () => n };
+  return {
+    port: (s.address() as AddressInfo).port,
+    close: () => new Promise((r) => s.close(r)),
+    count: () => n,
+  };
 }
 
 test("http check: passes once the status and body match, after failed tries; each try is logged", async (t) => {
-  const s = await server((n) => (n < 3 ? { status: 502, body: "starting" } : { status: 200, body: "ok hello" }));
+  const s = await server((n) =>
+    n < 3 ? { status: 502, body: "starting" } : { status: 200, body: "ok hello" },
+  );
   t.after(() => s.close());
   const result = await checkHealth(
     { http: { path: "/health", port: s.port, body: "hello" }, timeout: 2, retries: 5, interval: 0 },

@@ -6,7 +6,9 @@ import type { Host } from "../core/host.ts";
 
 /** An app's health check as the stack file gives it (defaults applied). */
 export interface HealthCheckSpec {
-  http?: { path: string; port: number; method?: string; status?: number; body?: string | undefined } | undefined;
+  http?:
+    | { path: string; port: number; method?: string; status?: number; body?: string | undefined }
+    | undefined;
   command?: string | undefined;
   /** seconds per try */
   timeout: number;
@@ -62,18 +64,28 @@ async function httpTry(spec: HealthCheckSpec, target: HealthTarget): Promise<{ o
     });
     const text = await response.text();
     const expected = http.status ?? 200;
-    if (response.status !== expected) return { ok: false, line: `${method} ${url}: HTTP ${response.status}, not ${expected}` };
+    if (response.status !== expected)
+      return { ok: false, line: `${method} ${url}: HTTP ${response.status}, not ${expected}` };
     if (http.body !== undefined && !text.includes(http.body))
-      return { ok: false, line: `${method} ${url}: HTTP ${response.status} without "${http.body}" in the body` };
+      return {
+        ok: false,
+        line: `${method} ${url}: HTTP ${response.status} without "${http.body}" in the body`,
+      };
     return { ok: true, line: `${method} ${url}: HTTP ${response.status}` };
   } catch (error) {
     const cause = (error as { cause?: { code?: string } }).cause?.code;
-    const why = (error as Error).name === "TimeoutError" ? `no answer within ${spec.timeout} s` : (cause ?? errorMessage(error));
+    const why =
+      (error as Error).name === "TimeoutError"
+        ? `no answer within ${spec.timeout} s`
+        : (cause ?? errorMessage(error));
     return { ok: false, line: `${method} ${url}: ${why}` };
   }
 }
 
-async function commandTry(spec: HealthCheckSpec, target: HealthTarget): Promise<{ ok: boolean; line: string }> {
+async function commandTry(
+  spec: HealthCheckSpec,
+  target: HealthTarget,
+): Promise<{ ok: boolean; line: string }> {
   if (!target.host) return { ok: false, line: "a command check needs the instance's host" };
   try {
     const host = await target.host();

@@ -122,7 +122,12 @@ export async function runEvent(
       attributes: [
         ...attributeLayers(context, instance),
         ...(options.attributes
-          ? [{ source: { level: "deployment" as const, label: options.attributes.label }, values: options.attributes.values }]
+          ? [
+              {
+                source: { level: "deployment" as const, label: options.attributes.label },
+                values: options.attributes.values,
+              },
+            ]
           : []),
       ],
       stack: new StackView(options.state, instance.name, {

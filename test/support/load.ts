@@ -42,7 +42,11 @@ export function startLoad(options: {
   const sample = (line: string) => {
     if (counts.samples.length < 20) counts.samples.push(line);
   };
-  const copy = (): LoadResult => ({ ...counts, byBody: new Map(counts.byBody), samples: [...counts.samples] });
+  const copy = (): LoadResult => ({
+    ...counts,
+    byBody: new Map(counts.byBody),
+    samples: [...counts.samples],
+  });
   let resolveDone: (result: LoadResult) => void = () => {};
   const done = new Promise<LoadResult>((resolve) => {
     resolveDone = resolve;

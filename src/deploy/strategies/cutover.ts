@@ -7,7 +7,8 @@ import type { Strategy } from "./strategy.ts";
  * none; a failure during the switch reverts every instance already switched: all or nothing.
  */
 export const cutover: Strategy = {
-  summary: "prepare everywhere, then switch everywhere; any failure leaves or puts every instance back on its release",
+  summary:
+    "prepare everywhere, then switch everywhere; any failure leaves or puts every instance back on its release",
   accepts: ["maxFail"],
   plan: (instances, params) => ({
     batches: instances.length > 0 ? [[...instances]] : [],

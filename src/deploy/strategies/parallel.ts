@@ -7,7 +7,8 @@ import type { Strategy } from "./strategy.ts";
  * and half of the fleet serves at every moment.
  */
 export const parallel: Strategy = {
-  summary: "half of the instances out of the load balancer, deployed and checked, back in; then the other half",
+  summary:
+    "half of the instances out of the load balancer, deployed and checked, back in; then the other half",
   accepts: ["maxFail"],
   plan: (instances, params) => {
     const half = Math.ceil(instances.length / 2);

@@ -11,7 +11,8 @@ export const pilot: Strategy = {
   accepts: ["batch", "maxUnavailable", "maxFail"],
   plan: (instances, params) => {
     const [first, ...rest] = instances;
-    if (first === undefined) return { batches: [], prepareFirst: false, drain: true, maxFail: 0, allOrNothing: false };
+    if (first === undefined)
+      return { batches: [], prepareFirst: false, drain: true, maxFail: 0, allOrNothing: false };
     const size = Math.min(
       params.batch ? countOf(params.batch, rest.length) : Math.ceil(rest.length / 2),
       params.maxUnavailable ? countOf(params.maxUnavailable, instances.length) : Number.POSITIVE_INFINITY,

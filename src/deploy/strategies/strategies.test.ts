@@ -46,10 +46,7 @@ test("pilot: one first, then the rest, never every instance out at once", () => 
 });
 
 test("parallel: two halves; cutover: one batch prepared first, all or nothing", () => {
-  assert.deepEqual(
-    planRollout("parallel", ["a", "b", "c"], {}).batches,
-    [["a", "b"], ["c"]],
-  );
+  assert.deepEqual(planRollout("parallel", ["a", "b", "c"], {}).batches, [["a", "b"], ["c"]]);
   const cut = planRollout("cutover", ten, {});
   assert.deepEqual(cut.batches, [ten]);
   assert.equal(cut.prepareFirst, true);
