@@ -126,6 +126,7 @@ test("release prepare: unpacks, links shared paths, builds once; the second run 
   const dir = path.join(s.deployTo, "hello");
   const release = path.join(dir, "releases", "1");
   assert.equal(await read(path.join(release, "server.js")), "console.log('hello')\n");
+  assert.equal(await read(path.join(release, "REVISION")), "rev1\n");
   assert.equal(await fs.readlink(path.join(release, ".env")), path.join(dir, "shared", ".env"));
   assert.equal(await fs.readlink(path.join(release, "log")), path.join(dir, "shared", "log"));
   assert.equal(
