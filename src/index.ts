@@ -22,7 +22,9 @@ export { type Change, defineResourceType, type ResourceType } from "./core/resou
 export { compileRunList } from "./cookbooks/solo.ts";
 export { LocalHost } from "./hosts/local.ts";
 /** `r.stack`'s type (its module also types the slot core declares for it) */
-export type { StackView } from "./stacks/state.ts";
+export type { DeployingApp, ReleaseTarget, StackView } from "./stacks/state.ts";
+/** an app's `release` section (docs/deploy.md), as r.stack.deploying[i].release.settings shows it */
+export type { AppRelease, HealthCheck, Hook, LoadBalancer } from "./stacks/schema.ts";
 export { resourceTypes } from "./resources/index.ts";
 /** valibot, for the properties of a cookbook's resource types: `import { v } from "galley"` */
 export * as v from "valibot";

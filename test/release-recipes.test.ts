@@ -126,6 +126,7 @@ test("release prepare: unpacks, links shared paths, builds once; the second run 
   const dir = path.join(s.deployTo, "hello");
   const release = path.join(dir, "releases", "1");
   assert.equal(await read(path.join(release, "server.js")), "console.log('hello')\n");
+  assert.equal(await read(path.join(release, "REVISION")), "rev1\n");
   assert.equal(await fs.readlink(path.join(release, ".env")), path.join(dir, "shared", ".env"));
   assert.equal(await fs.readlink(path.join(release, "log")), path.join(dir, "shared", "log"));
   assert.equal(
@@ -251,4 +252,20 @@ test("release user: the release belongs to the user, and build runs as the user"
   assert.equal(await owner(path.join(release, "server.js")), "nobody");
   assert.equal(await owner(path.join(s.deployTo, "hello", "shared", "log")), "nobody");
   assert.equal(ok(await prepare(s, 1, user)).summary.changed, 0);
+});
+
+test("release switch: a restart that failed runs again at the next switch, though current is in place", async () => {
+  const s = await setup();
+  await withSharedEnv(s);
+  const ready = path.join(path.dirname(s.deployTo), "ready");
+  const release = { restart: `test -e ${ready} && echo "$GALLEY_DEPLOYMENT" >> ${s.restarts}` };
+  ok(await prepare(s, 1, release));
+  const failed = await switchTo(s, 1, release);
+  assert.equal(failed.status, "failed");
+  assert.equal(await read(s.restarts), undefined);
+  await fs.writeFile(ready, "");
+  const again = ok(await switchTo(s, 1, release));
+  assert.equal(await read(s.restarts), "1\n");
+  assert.deepEqual(changed(again), ["execute[hello release 1: restart]"]);
+  assert.equal(ok(await switchTo(s, 1, release)).summary.changed, 0);
 });

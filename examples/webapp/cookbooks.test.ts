@@ -7,6 +7,7 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import type { CatalogResource } from "../../src/core/catalog.ts";
 import { compileRun } from "../../src/cookbooks/solo.ts";
+import { releaseTarget } from "../../src/deploy/release.ts";
 import { LocalHost } from "../../src/hosts/local.ts";
 import { tempDir } from "../../src/resources/testing.ts";
 import type { LifecycleEvent } from "../../src/stacks/schema.ts";
@@ -169,6 +170,45 @@ test("webapp app deploy: the archive becomes a release, current points at it, sy
   assert.deepEqual(find(resources, "service[hello]").actions, ["enable", "start"]);
   find(resources, "user[app]");
   find(resources, "directory[/srv/hello/shared]");
+});
+
+test("webapp app deploy with Galley's releases: no release of its own, the unit runs current, no restart", async () => {
+  const stack = await loadStack(stackFile);
+  const app = buildStackState(stack, facts()).apps[0]!;
+  const settings = stack.apps[0]!;
+  assert.equal(settings.load_balancer?.layer, "lb");
+  assert.equal(settings.load_balancer?.backend, "app");
+  assert.equal(settings.release?.restart, "systemctl restart hello");
+  assert.deepEqual(settings.release?.health_check?.http, {
+    path: "/",
+    port: 3000,
+    method: "GET",
+    status: 200,
+  });
+  const revision = "0123456789abcdef0123456789abcdef01234567";
+  const release = releaseTarget(settings, 12)!;
+  const resources = await compileFor("app1", "deploy", {
+    deploying: [{ ...app, revision, archive: `/var/lib/galley/apps/hello/${revision}.tar.gz`, release }],
+  });
+  const ids = resources.map((r) => r.id);
+  // Galley's release recipes make the release, its folders and current
+  for (const mine of [
+    "link[/srv/hello/current]",
+    "directory[/srv/hello/shared]",
+    "directory[/srv/hello/releases]",
+  ])
+    assert.ok(!ids.includes(mine), `${mine} is left to Galley's release recipes`);
+  assert.ok(!ids.some((id) => id.startsWith("execute[unpack")), "no unpack of its own");
+  const unit = find(resources, "template[/etc/systemd/system/hello.service]");
+  assert.match(content(unit), /^ExecStart=\/usr\/bin\/node \/srv\/hello\/current\/server\.js$/m);
+  assert.match(content(unit), /^WorkingDirectory=\/srv\/hello\/current$/m);
+  assert.match(content(unit), /^User=app$/m);
+  assert.deepEqual(unit.notifies, [
+    { action: "run", target: "execute[systemctl daemon-reload]", timing: "immediate" },
+  ]);
+  // enabled, never restarted by the deploy: Galley's switch restarts it
+  assert.deepEqual(find(resources, "service[hello]").actions, ["enable"]);
+  assert.deepEqual(find(resources, "template[/srv/hello/shared/env]").notifies, []);
 });
 
 test("webapp app undeploy: the service stops, its unit and folder go", async () => {

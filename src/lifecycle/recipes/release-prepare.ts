@@ -22,7 +22,7 @@ const once = 'sh -c "$1" && touch "$2"';
 /**
  * Galley's prepare phase of a deployment, for each deployed app with a `release` section: its
  * folders, the archive (shipped by app-archives, which runs first) unpacked into releases/<id>,
- * the shared files and dirs linked into it, `build`, and the before_migrate and before_symlink
+ * its REVISION file, the shared files and dirs linked into it, `build`, and the before_migrate and before_symlink
  * hooks that are commands. A shared file missing from shared/ fails here, before any switch.
  * Nothing here touches `current`.
  */
@@ -82,6 +82,12 @@ function prepare(r: RecipeContext, app: DeployingApp, target: ReleaseTarget): vo
   const links = [...shared.files, ...shared.dirs].map((item) =>
     r.link(linkedPath(target, item), { to: sharedPath(target, item), requires: unpacked }),
   );
+  // what runs can tell its revision (Capistrano's REVISION file)
+  const revision = r.file(`${target.path}/REVISION`, {
+    content: `${app.revision}\n`,
+    mode: 0o644,
+    requires: unpacked,
+  });
   const env = {
     ...app.environment,
     GALLEY_APP: app.name,
@@ -89,7 +95,7 @@ function prepare(r: RecipeContext, app: DeployingApp, target: ReleaseTarget): vo
     GALLEY_DEPLOYMENT: target.id,
     GALLEY_REVISION: app.revision,
   };
-  let last = [unpacked, ...links];
+  let last = [unpacked, revision, ...links];
   const step = (name: string, command: string) => {
     const marker = `${target.path}/.galley-${name}`;
     last = [

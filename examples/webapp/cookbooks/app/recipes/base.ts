@@ -34,7 +34,10 @@ export default function (r: RecipeContext) {
   const user: string = r.attrs.app.user;
   r.group(user, { system: true });
   r.user(user, { gid: user, system: true, home: "/nonexistent", shell: "/usr/sbin/nologin" });
+  // a deploy whose release Galley makes declares these folders itself (its release recipes)
+  const released = new Set(r.stack.deploying.filter((app) => app.release).map((app) => app.name));
   for (const app of r.stack.appsHere()) {
+    if (released.has(app.name)) continue;
     const paths = appPaths(r, app.name);
     r.directory(paths.dir, { mode: "0755", recursive: true });
     r.directory(paths.releases, { mode: "0755" });

@@ -11,10 +11,13 @@ const extract = [
 ].join("\n");
 
 /**
- * Deploys the apps of this run: each revision's archive (which Galley ships to the host) becomes
- * the release /srv/APP/releases/REVISION, `current` points at it, and systemd runs
- * `node current/server.js` as the app user. The app restarts when its release, its unit or its
- * environment changed; deploying the revision that already runs changes nothing.
+ * Deploys the apps of this run. An app with a `release` section in the stack file gets its
+ * release from Galley (releases/<deployment>, `current` switched, then its `restart`): here
+ * systemd only learns to run `node <current>/server.js` as the release user, enabled, never
+ * restarted. Any other app the old way: its revision's archive (which Galley ships to the host)
+ * becomes the release /srv/APP/releases/REVISION, `current` points at it, and the app restarts
+ * when its release, its unit or its environment changed; deploying the revision that already
+ * runs changes nothing.
  */
 export default async function (r: RecipeContext) {
   await r.include("app::base");
@@ -22,6 +25,23 @@ export default async function (r: RecipeContext) {
   r.execute("systemctl daemon-reload", { action: "nothing" });
 
   for (const app of r.stack.deploying) {
+    if (app.release) {
+      const release = app.release;
+      r.template(appPaths(r, app.name).unit, {
+        source: "app.service.eta",
+        variables: {
+          app: app.name,
+          user: release.settings.user ?? user,
+          current: release.current,
+          env: `${appPaths(r, app.name).shared}/env`,
+          node: r.attrs.app.node,
+          main: r.attrs.app.main,
+        },
+        mode: "0644",
+        notifies: { action: "run", resource: "execute[systemctl daemon-reload]", timing: "immediate" },
+      });
+      continue;
+    }
     if (!/^[A-Za-z0-9._-]+$/.test(app.revision)) {
       throw new Error(`app ${app.name}: revision "${app.revision}" cannot name a release folder`);
     }
@@ -56,6 +76,7 @@ export default async function (r: RecipeContext) {
 
   await r.include("app::env");
   for (const app of r.stack.deploying) {
-    r.service(app.name, { action: ["enable", "start"] });
+    // Galley's switch starts a released app (its `restart`), once `current` is there
+    r.service(app.name, { action: app.release ? "enable" : ["enable", "start"] });
   }
 }

@@ -7,6 +7,11 @@ export function appsOfRun(r: RecipeContext): string[] {
   return r.stack.appsHere().map((app) => app.name);
 }
 
+/** Whether this run deploys `app` through Galley's releases (its stack-file `release` section). */
+export function releasedHere(r: RecipeContext, app: string): boolean {
+  return r.stack.deploying.some((deploying) => deploying.name === app && deploying.release !== undefined);
+}
+
 /**
  * The database settings an app gets from the stack state: the first online instance of the
  * database layer, and the database's name, user and password from the attributes. No database
@@ -60,7 +65,10 @@ export default function (r: RecipeContext) {
       // an undeployed app has no folder left to write into
       onlyIf: `test -d ${paths.shared}`,
       sensitive: true,
-      notifies: { action: "restart", resource: `service[${name}]`, timing: "delayed" },
+      // a deploy whose release Galley makes restarts the app itself, once it switched
+      ...(releasedHere(r, name)
+        ? {}
+        : { notifies: { action: "restart", resource: `service[${name}]`, timing: "delayed" as const } }),
     });
   }
 }
