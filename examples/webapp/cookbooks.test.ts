@@ -7,7 +7,7 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import type { CatalogResource } from "../../src/core/catalog.ts";
 import { compileRun } from "../../src/cookbooks/solo.ts";
-import { releaseTarget } from "../../src/deploy/release.ts";
+import { releaseTarget } from "../../src/lifecycle/releases.ts";
 import { LocalHost } from "../../src/hosts/local.ts";
 import { tempDir } from "../../src/resources/testing.ts";
 import type { LifecycleEvent } from "../../src/stacks/schema.ts";
