@@ -208,8 +208,10 @@ class Rollout {
   /** each instance's release before this deployment (a folder name), when it had one */
   readonly #previous = new Map<string, string | undefined>();
   readonly #failed = new Map<string, string>();
-  /** instances this deployment switched to its release, in order */
+  /** instances this deployment switched to its release (and did not put back yet), in order */
   readonly #switched: string[] = [];
+  /** whether this deployment switched any instance at all (then a failure is a rollback) */
+  #everSwitched = false;
   #batch = 0;
 
   constructor(
@@ -272,7 +274,7 @@ class Rollout {
             }
           }
           return {
-            status: this.#switched.length > 0 ? "rolled_back" : "failed",
+            status: this.#everSwitched ? "rolled_back" : "failed",
             note: `${this.#failedText()} failed (--max-fail ${plan.maxFail}): every instance is back on its release`,
           };
         }
@@ -400,7 +402,13 @@ class Rollout {
         const release = this.#deploying.release!;
         const result = await host.exec(["sh", "-c", migrate], {
           cwd: release.path,
-          env: this.#app.environment,
+          env: {
+            ...this.#app.environment,
+            GALLEY_APP: this.#app.name,
+            GALLEY_RELEASE: release.path,
+            GALLEY_DEPLOYMENT: String(this.#record.id),
+            GALLEY_REVISION: this.#deploying.revision,
+          },
           ...(release.settings.user ? { user: release.settings.user } : {}),
         });
         return {
@@ -447,6 +455,7 @@ class Rollout {
     );
     // a failed switch may have half-happened (the link switched, the restart failed): it goes back too
     for (const name of names) if (!this.#switched.includes(name)) this.#switched.push(name);
+    this.#everSwitched ||= names.length > 0;
     return names.filter((n) => switched.includes(n) || this.#failed.has(n));
   }
 
