@@ -39,9 +39,13 @@ export const haproxyDriver: LoadBalancerDriver = {
     const result = await host.exec(["sh", "-c", script, "sh", socket, backend], { timeoutMs: 30_000 });
     const where = `HAProxy on ${host.name}`;
     if (result.exitCode === 127) {
-      throw new GalleyError("EXEC_FAILED", `${where}: neither socat nor perl is installed to reach ${socket}`, {
-        hint: `install socat on ${host.name} (the lb layer's packages)`,
-      });
+      throw new GalleyError(
+        "EXEC_FAILED",
+        `${where}: neither socat nor perl is installed to reach ${socket}`,
+        {
+          hint: `install socat on ${host.name} (the lb layer's packages)`,
+        },
+      );
     }
     if (result.exitCode === 126) {
       throw new GalleyError("EXEC_FAILED", `${where}: no admin socket at ${socket}`, {
@@ -78,7 +82,8 @@ export function serverStates(
       name,
       status,
       sessions,
-      up: status === "UP",
+      // "UP 1/2": up, its health not yet (or no longer) full, as right after a start or reload
+      up: status === "UP" || status.startsWith("UP "),
       drained: adminState !== "ready" && sessions === 0,
       admin: adminState,
     });
@@ -130,7 +135,9 @@ export function parseServersState(text: string, backend: string): Map<string, nu
   const servers = new Map<string, number>();
   if (!header) return servers;
   const columns = header.slice(2).split(" ");
-  const [beName, srvName, adminState] = ["be_name", "srv_name", "srv_admin_state"].map((c) => columns.indexOf(c));
+  const [beName, srvName, adminState] = ["be_name", "srv_name", "srv_admin_state"].map((c) =>
+    columns.indexOf(c),
+  );
   for (const line of lines) {
     if (line === "" || line.startsWith("#") || line === "1") continue;
     const cells = line.split(" ");

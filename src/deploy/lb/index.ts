@@ -19,7 +19,11 @@ export interface BackendServerState {
 /** What a deployment needs from a load balancer: read, on the lb host, where each server stands. */
 export interface LoadBalancerDriver {
   /** every server of `backend` as the load balancer reports it, read on the lb host */
-  states(host: Host, backend: string, options?: { socket?: string }): Promise<Map<string, BackendServerState>>;
+  states(
+    host: Host,
+    backend: string,
+    options?: { socket?: string },
+  ): Promise<Map<string, BackendServerState>>;
 }
 
 /** The load balancers a deployment can drain instances through, by the type a stack names. */
