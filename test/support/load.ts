@@ -35,6 +35,8 @@ export function startLoad(options: {
   /** how long the load runs unless stopped (default: an hour, i.e. until stopped) */
   seconds?: number;
   connections?: number;
+  /** requests per second over all connections (default: as fast as the server answers) */
+  rate?: number;
   /** seconds before a request without an answer counts as an error (default 10) */
   timeout?: number;
 }): Load {
@@ -58,6 +60,7 @@ export function startLoad(options: {
       connections: options.connections ?? 8,
       duration: options.seconds ?? 3600,
       timeout: options.timeout ?? 10,
+      ...(options.rate ? { overallRate: options.rate } : {}),
       requests: [
         {
           method: "GET",

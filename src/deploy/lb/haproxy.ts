@@ -82,7 +82,8 @@ export function serverStates(
       name,
       status,
       sessions,
-      up: status === "UP",
+      // "UP 1/2": up, its health not yet (or no longer) full, as right after a start or reload
+      up: status === "UP" || status.startsWith("UP "),
       drained: adminState !== "ready" && sessions === 0,
       admin: adminState,
     });

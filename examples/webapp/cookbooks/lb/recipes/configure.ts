@@ -42,7 +42,9 @@ export default function (r: RecipeContext) {
   });
 
   if (servers.length === 0) return;
-  const wanted = servers.map(({ name }) => `${name}=${(drained.has(name) ? "drain" : "ready") satisfies AdminState}`);
+  const wanted = servers.map(
+    ({ name }) => `${name}=${(drained.has(name) ? "drain" : "ready") satisfies AdminState}`,
+  );
   const args = [socket, stateFile, layer, ...wanted];
   r.execute(`haproxy server states of ${layer}`, {
     command: ["sh", "-c", statesScript, "sh", "apply", ...args],
