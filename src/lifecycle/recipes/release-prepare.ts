@@ -46,13 +46,11 @@ function prepare(r: RecipeContext, app: DeployingApp, target: ReleaseTarget): vo
   const shared = settings.shared;
   const checks = shared.files.map((file) =>
     r.execute(`${label}: shared file ${file}`, {
-      command: [
-        "sh",
-        "-c",
-        'printf "%s\\n" "$1" >&2; exit 1',
-        "sh",
-        `app ${app.name}: the shared file ${file} is missing: create ${sharedPath(target, file)} (a setup or configure recipe, or by hand) before deploying`,
-      ],
+      // fails with what to do; passed as env so it is not repeated in the command's display
+      command: 'echo "$GALLEY_MISSING" >&2; exit 1',
+      env: {
+        GALLEY_MISSING: `app ${app.name}: the shared file ${file} is missing: create ${sharedPath(target, file)} (a setup or configure recipe, or by hand) before deploying`,
+      },
       creates: sharedPath(target, file),
       requires: `directory[${target.shared}]`,
     }),

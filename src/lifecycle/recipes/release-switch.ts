@@ -29,13 +29,11 @@ function switchTo(r: RecipeContext, app: DeployingApp, target: ReleaseTarget): v
   const { settings } = target;
   const label = `${app.name} release ${target.id}`;
   const there = r.execute(`${label}: prepared`, {
-    command: [
-      "sh",
-      "-c",
-      'printf "%s\\n" "$1" >&2; exit 1',
-      "sh",
-      `app ${app.name}: release ${target.id} is not on this host (${target.path}): prepare it before switching`,
-    ],
+    // fails with what to do; passed as env so it is not repeated in the command's display
+    command: 'echo "$GALLEY_MISSING" >&2; exit 1',
+    env: {
+      GALLEY_MISSING: `app ${app.name}: release ${target.id} is not on this host (${target.path}): prepare it before switching`,
+    },
     creates: target.path,
   });
   const current = r.link(target.current, { to: target.path, requires: there });
@@ -60,7 +58,9 @@ function switchTo(r: RecipeContext, app: DeployingApp, target: ReleaseTarget): v
   step(
     "revisions.log",
     'printf "%s %s %s\\n" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$GALLEY_DEPLOYMENT" "$GALLEY_REVISION" >> "$GALLEY_LOG"',
-    { env: { ...env, GALLEY_LOG: revisionsLog(target) } },
+    {
+      env: { GALLEY_DEPLOYMENT: target.id, GALLEY_REVISION: app.revision, GALLEY_LOG: revisionsLog(target) },
+    },
   );
   const inRelease = {
     cwd: target.path,
