@@ -83,7 +83,7 @@ async function run(
     const prepared = bundle
       ? preparedOf(bundle)
       : await prepareCookbooks({ cookbooksDir: cookbooksDir(values), runLists: { default: runList } });
-    const reporter = reporters[values.json ? "json" : "human"]({ diffs: !values["no-diff"] });
+    const reporter = reporters[values.json ? "json" : "human"].run({ diffs: !values["no-diff"] });
     const report = await convergeHost(prepared, {
       compile: {
         runList,

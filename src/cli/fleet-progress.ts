@@ -1,6 +1,6 @@
 import type { HostOutcome, HostPhase } from "../fleet/push.ts";
 import { scrubSecrets } from "../core/secrets.ts";
-import { paint } from "./output.ts";
+import { formatResource, paint, write } from "./output.ts";
 
 /**
  * A live line per host while a fleet runs. On a terminal the lines are redrawn in place (at most
@@ -37,10 +37,10 @@ export class FleetProgress {
     this.#stream.write(scrubSecrets(`${name.padEnd(this.#width)}  ${text}\n`));
   }
 
-  /** Prints text above the live lines (a host's changes), then draws them again. */
-  print(text: string): void {
+  /** Prints text above the live lines (a host's changes; by default on stdout, scrubbed), then draws them again. */
+  print(text: string, out: (text: string) => void = write): void {
     this.#erase();
-    process.stdout.write(scrubSecrets(text));
+    out(text);
     if (this.#live) this.#draw();
   }
 
@@ -107,4 +107,50 @@ export function describeOutcome(outcome: HostOutcome, stream: NodeJS.WriteStream
         ? paint("yellow", "interrupted", stream)
         : paint("red", "failed", stream);
   return `${head}: ${changed}, ${s.failed} failed (${time})`;
+}
+
+/** A host's report as apply --json prints it; an unreachable or failed-to-start host's status and error. */
+export function jsonOutcome(outcome: HostOutcome): unknown {
+  if ("report" in outcome) return outcome.report;
+  if (outcome.status === "skipped") return { status: "skipped", reason: outcome.reason };
+  return { status: outcome.status, error: outcome.error, durationMs: outcome.durationMs };
+}
+
+/** What a host changed (or would), printed when it finishes. */
+export function hostChanges(name: string, outcome: HostOutcome, diffs: boolean): string {
+  if (!("report" in outcome)) return "";
+  const touched = outcome.report.resources.filter((r) => r.status !== "unchanged");
+  if (touched.length === 0) return "";
+  return `${paint("bold", `== ${name}`)}\n${touched.map((r) => formatResource(r, { diffs })).join("\n")}\n`;
+}
+
+/** The closing table: one row per host. */
+export function recap(outcomes: Map<string, HostOutcome>): string {
+  const header = ["host", "status", "changed", "unchanged", "failed", "skipped", "time"];
+  const rows = [...outcomes].map(([name, o]) => {
+    const s = "report" in o ? o.report.summary : undefined;
+    const changed = s
+      ? o.status !== "skipped" && "report" in o && o.report.mode === "plan"
+        ? s.pending
+        : s.changed
+      : "-";
+    return [
+      name,
+      "report" in o && o.report.status === "interrupted" ? "interrupted" : o.status,
+      String(changed),
+      String(s?.unchanged ?? "-"),
+      String(s?.failed ?? "-"),
+      String(s?.skipped ?? "-"),
+      `${(o.durationMs / 1000).toFixed(1)}s`,
+    ];
+  });
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) =>
+    cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ");
+  const problems = [...outcomes]
+    .filter(([, o]) => !("report" in o) && o.status !== "skipped")
+    .map(([name, o]) => `  ${name}: ${describeOutcome(o)}`);
+  return [paint("bold", line(header)), ...rows.map(line), ...(problems.length ? ["", ...problems] : [])].join(
+    "\n",
+  );
 }

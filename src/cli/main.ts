@@ -1,17 +1,23 @@
 import { type ParseArgsOptionsConfig, parseArgs } from "node:util";
 import { errorCodes, exitCodes, GalleyError, isGalleyError } from "../core/errors.ts";
 import { blameRecipe } from "../core/recipe-scope.ts";
-import { scrubSecrets } from "../core/secrets.ts";
+import { processSecrets, Secrets, withSecrets } from "../core/secrets.ts";
 import { type Command, commands } from "./commands.ts";
 
 /**
  * The command-line entry point: parses, runs one command, and turns every known error into
- * `error[CODE]: message` plus a hint and an exit code. Returns the exit code.
+ * `error[CODE]: message` plus a hint and an exit code. Returns the exit code. The command is a
+ * run: it owns a secret registry, and everything it prints is scrubbed with it.
  */
 export async function main(argv: string[]): Promise<number> {
+  const secrets = new Secrets(processSecrets);
+  return withSecrets(secrets, () => command(argv, secrets));
+}
+
+async function command(argv: string[], secrets: Secrets): Promise<number> {
   const [name, ...rest] = argv;
   const json = rest.includes("--json");
-  const release = catchLateFailures(json);
+  const release = catchLateFailures(json, secrets);
   try {
     if (name === undefined || name === "help" || name === "--help" || name === "-h") {
       process.stdout.write(await usage());
@@ -50,7 +56,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     return await command.run(parsed.values as never, parsed.positionals);
   } catch (error) {
-    return report(error, json);
+    return report(error, json, secrets);
   } finally {
     release();
   }
@@ -61,10 +67,10 @@ export async function main(argv: string[]): Promise<number> {
  * as one coded error, RECIPE_FAILED naming the recipe when it came from one, not as Node's crash
  * with a stack trace and exit 1.
  */
-function catchLateFailures(json: boolean): () => void {
+function catchLateFailures(json: boolean, secrets: Secrets): () => void {
   let running = true;
   const fail = (error: unknown) => {
-    process.exit(report(blameRecipe(error) ?? error, json));
+    process.exit(report(blameRecipe(error) ?? error, json, secrets));
   };
   // nothing left to run and the command not done: Node would exit 13 with only a warning
   const idle = () =>
@@ -82,13 +88,13 @@ function catchLateFailures(json: boolean): () => void {
   };
 }
 
-function report(error: unknown, json: boolean): number {
+function report(error: unknown, json: boolean, secrets: Secrets): number {
   if (isGalleyError(error)) {
     // an interruption exits 130 or 143 by its signal
     const exit = (error as { exitCode?: number }).exitCode ?? errorCodes[error.code] ?? exitCodes.userError;
     // a message may quote a value that came from an encrypted attribute file
-    const message = scrubSecrets(error.message);
-    const hint = error.hint === undefined ? undefined : scrubSecrets(error.hint);
+    const message = secrets.scrub(error.message);
+    const hint = error.hint === undefined ? undefined : secrets.scrub(error.hint);
     if (json) {
       process.stdout.write(
         `${JSON.stringify({ status: "error", error: { code: error.code, message, hint } })}\n`,
@@ -101,7 +107,7 @@ function report(error: unknown, json: boolean): number {
   }
   // not a user error: a bug, so the stack trace helps whoever fixes it
   process.stderr.write(
-    `internal error: ${scrubSecrets(error instanceof Error ? (error.stack ?? error.message) : String(error))}\n`,
+    `internal error: ${secrets.scrub(error instanceof Error ? (error.stack ?? error.message) : String(error))}\n`,
   );
   process.stderr.write("hint: this is a bug in Galley; please report it with the command you ran\n");
   return exitCodes.internalError;

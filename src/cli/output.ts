@@ -13,7 +13,7 @@ export function writeJson(value: unknown, replacer?: (key: string, value: unknow
   write(`${JSON.stringify(value, replacer, process.stdout.isTTY ? 2 : undefined)}\n`);
 }
 
-/** Writes to stdout with every secret of the run (decrypted attribute values) scrubbed out. */
+/** Writes to stdout with every secret of the run (the command's registry, `currentSecrets()`) scrubbed out. */
 export function write(text: string): void {
   process.stdout.write(scrubSecrets(text));
 }

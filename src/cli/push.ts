@@ -2,9 +2,8 @@ import * as path from "node:path";
 import { exitCodes, GalleyError } from "../core/errors.ts";
 import type { FleetMember, HostOutcome } from "../fleet/push.ts";
 import { preparedOf } from "./bundle-open.ts";
-import { describeOutcome, FleetProgress } from "./fleet-progress.ts";
+import { reporters } from "./reporters.ts";
 import { trapInterrupts } from "./signals.ts";
-import { formatResource, paint, write, writeJson } from "./output.ts";
 import {
   convergeOptions,
   cookbooksDir,
@@ -98,13 +97,13 @@ export const pushCommand = {
     }
     const mode = values.plan ? "plan" : "apply";
     const wait = waitMs(values);
-    // on stderr, so --json stays one object on stdout
-    const progress = new FleetProgress(members.map((m) => m.name));
-    if (!values.json) {
-      write(
-        `${paint("bold", `galley push${values.plan ? " --plan" : ""}`)} ${runList.join(" ")} to ${members.length} host${members.length === 1 ? "" : "s"} (${forks} at once)\n`,
-      );
-    }
+    const reporter = reporters[values.json ? "json" : "human"].fleet({ diffs: !values["no-diff"] });
+    reporter.start({
+      command: `galley push${values.plan ? " --plan" : ""}`,
+      runList,
+      hosts: members.map((m) => m.name),
+      forks,
+    });
     const trap = trapInterrupts();
     const outcomes = await pushFleet({
       members,
@@ -123,16 +122,9 @@ export const pushCommand = {
       // an opened bundle is the run's prepared set: checked once, its id in every report
       ...(bundle ? { prepared: preparedOf(bundle) } : {}),
       connect: (target, onAttempt) => transports.ssh.connect(target, { onAttempt, signal: trap.signal }),
-      onPhase: (name, phase) => {
-        progress.update(name, phase);
-        if (phase.phase === "done" && !values.json)
-          progress.print(hostChanges(name, phase.outcome, !values["no-diff"]));
-      },
+      onPhase: (name, phase) => reporter.phase(name, phase),
     }).finally(() => trap.dispose());
-    progress.finish();
-    if (values.json)
-      writeJson({ hosts: Object.fromEntries([...outcomes].map(([name, o]) => [name, jsonOutcome(o)])) });
-    else write(`\n${recap(outcomes)}\n`);
+    reporter.end(outcomes);
     return trap.exitCode() ?? exitCode([...outcomes.values()]);
   },
 };
@@ -149,52 +141,6 @@ function count(option: string, text: string, min: number, max = Number.MAX_SAFE_
     );
   }
   return value;
-}
-
-/** A host's report as apply --json prints it; an unreachable or failed-to-start host's status and error. */
-function jsonOutcome(outcome: HostOutcome): unknown {
-  if ("report" in outcome) return outcome.report;
-  if (outcome.status === "skipped") return { status: "skipped", reason: outcome.reason };
-  return { status: outcome.status, error: outcome.error, durationMs: outcome.durationMs };
-}
-
-/** What a host changed (or would), printed when it finishes. */
-function hostChanges(name: string, outcome: HostOutcome, diffs: boolean): string {
-  if (!("report" in outcome)) return "";
-  const touched = outcome.report.resources.filter((r) => r.status !== "unchanged");
-  if (touched.length === 0) return "";
-  return `${paint("bold", `== ${name}`)}\n${touched.map((r) => formatResource(r, { diffs })).join("\n")}\n`;
-}
-
-/** The closing table: one row per host. */
-export function recap(outcomes: Map<string, HostOutcome>): string {
-  const header = ["host", "status", "changed", "unchanged", "failed", "skipped", "time"];
-  const rows = [...outcomes].map(([name, o]) => {
-    const s = "report" in o ? o.report.summary : undefined;
-    const changed = s
-      ? o.status !== "skipped" && "report" in o && o.report.mode === "plan"
-        ? s.pending
-        : s.changed
-      : "-";
-    return [
-      name,
-      "report" in o && o.report.status === "interrupted" ? "interrupted" : o.status,
-      String(changed),
-      String(s?.unchanged ?? "-"),
-      String(s?.failed ?? "-"),
-      String(s?.skipped ?? "-"),
-      `${(o.durationMs / 1000).toFixed(1)}s`,
-    ];
-  });
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) =>
-    cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ");
-  const problems = [...outcomes]
-    .filter(([, o]) => !("report" in o) && o.status !== "skipped")
-    .map(([name, o]) => `  ${name}: ${describeOutcome(o)}`);
-  return [paint("bold", line(header)), ...rows.map(line), ...(problems.length ? ["", ...problems] : [])].join(
-    "\n",
-  );
 }
 
 /** 0 when every host converged; 1 when one failed or was skipped; 4 when the only trouble was unreachable hosts. */

@@ -14,7 +14,7 @@ import { importCookbookModule } from "./modules.ts";
 import type { Recipe, RecipeContext, RecipeStackView } from "./recipe.ts";
 import { compileDeadlineMs, type RecipeScope, recipeScope, withCompileDeadline } from "./recipe-scope.ts";
 import type { CompileContext, ResourceType } from "./resource.ts";
-import { containsSecret } from "./secrets.ts";
+import { currentSecrets, type Secrets, withSecrets } from "./secrets.ts";
 import { formatIssues } from "./validate.ts";
 import { readCookbookFile, type RunList } from "./runlist.ts";
 
@@ -36,6 +36,11 @@ export interface CompileOptions {
   stack?: RecipeStackView | undefined;
   /** how long recipes may take (default: GALLEY_COMPILE_TIMEOUT seconds, else 120 s) */
   deadlineMs?: number;
+  /**
+   * the run's secret registry: recipes' `sensitive()` registers there, and a resource holding one
+   * of its secrets is sensitive (default: the current run's, `currentSecrets()`)
+   */
+  secrets?: Secrets | undefined;
 }
 
 // most declarations set no common property: their parse result is always the same
@@ -80,6 +85,7 @@ interface Declared {
  * touches the host.
  */
 export async function compile(options: CompileOptions): Promise<Catalog> {
+  const secrets = options.secrets ?? currentSecrets();
   const declared = new Map<string, Declared>();
   const keys = new Map<string, string>();
   const pending: Promise<void>[] = [];
@@ -380,7 +386,12 @@ export async function compile(options: CompileOptions): Promise<Catalog> {
   };
   // the first recipe still running is the one that holds the compile (includes run inside it)
   const holding = () => [...running].at(-1);
-  await withCompileDeadline(recipes(), options.deadlineMs ?? compileDeadlineMs(), holding);
+  // the recipes, and whatever they leave running, belong to this run: sensitive() registers in its registry
+  await withCompileDeadline(
+    withSecrets(secrets, recipes),
+    options.deadlineMs ?? compileDeadlineMs(),
+    holding,
+  );
   // one turn of the event loop: a promise a recipe let fail unobserved is reported now, by the
   // command's handler, before anything is applied (not after the run, nor never)
   await new Promise((resolve) => setImmediate(resolve));
@@ -389,7 +400,7 @@ export async function compile(options: CompileOptions): Promise<Catalog> {
   // after the types' compile (rendered templates, file contents), and after every recipe could
   // register a secret: a resource holding a secret in any of its forms is sensitive
   for (const resource of resources) {
-    if (!resource.sensitive && containsSecret(resource.props)) resource.sensitive = true;
+    if (!resource.sensitive && secrets.contains(resource.props)) resource.sensitive = true;
   }
   for (const s of subscriptions) {
     const source = declared.get(s.resource)?.resource;

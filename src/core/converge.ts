@@ -4,7 +4,7 @@ import type { Host } from "./host.ts";
 import { Guards } from "./guards.ts";
 import { limit } from "./limit.ts";
 import { Notifications } from "./notifications.ts";
-import { scrubSecrets } from "./secrets.ts";
+import { currentSecrets, type Secrets, withSecrets } from "./secrets.ts";
 import { type Report, type ResourceReport, redactChanges, scrub, secretsOf, summarize } from "./report.ts";
 import type { Change, ResourceType } from "./resource.ts";
 import { applyWave, type IntentBarrier, waveFrom } from "./waves.ts";
@@ -19,6 +19,11 @@ export interface ConvergeOptions {
   onEvent?: (event: ConvergeEvent) => void;
   /** aborted: the run stops before the next resource, delivers no more notifications and says `interrupted` */
   signal?: AbortSignal | undefined;
+  /**
+   * the run's secret registry: what errors, ledger ids and temp file names are scrubbed with, and
+   * what a file's content is checked against before a backup (default: `currentSecrets()`)
+   */
+  secrets?: Secrets | undefined;
 }
 
 export type ConvergeEvent =
@@ -32,13 +37,15 @@ export type ConvergeEvent =
  * In plan mode nothing is applied and no notification runs: the report says what would change.
  */
 export async function converge(catalog: Catalog, host: Host, options: ConvergeOptions): Promise<Report> {
-  return new Run(catalog, host, options).execute();
+  const secrets = options.secrets ?? currentSecrets();
+  // a resource type that registers a secret while it runs registers it in this run's registry
+  return withSecrets(secrets, () => new Run(catalog, host, { ...options, secrets }).execute());
 }
 
 class Run {
   readonly catalog: Catalog;
   readonly host: Host;
-  readonly options: ConvergeOptions;
+  readonly options: ConvergeOptions & { secrets: Secrets };
   readonly plan: boolean;
   readonly byId: Map<string, CatalogResource>;
   readonly reports = new Map<string, ResourceReport>();
@@ -55,7 +62,7 @@ class Run {
   readonly guards: Guards;
   cursor = 0;
 
-  constructor(catalog: Catalog, host: Host, options: ConvergeOptions) {
+  constructor(catalog: Catalog, host: Host, options: ConvergeOptions & { secrets: Secrets }) {
     this.catalog = catalog;
     this.host = host;
     this.options = options;
@@ -154,7 +161,7 @@ class Run {
         ...(this.notifications.vanished.length > 0 ? { vanished: this.notifications.vanished } : {}),
       },
       ...(this.notifications.swept.length > 0
-        ? { tempFilesRemoved: this.notifications.swept.map(scrubSecrets) }
+        ? { tempFilesRemoved: this.notifications.swept.map((file) => this.options.secrets.scrub(file)) }
         : {}),
     };
   }
@@ -245,7 +252,12 @@ class Run {
         wave.arrive(undefined);
       }
       report.status = "failed";
-      report.error = describeError(error, resource.sensitive, secretsOf(resource, type));
+      report.error = describeError(
+        error,
+        resource.sensitive,
+        secretsOf(resource, type),
+        this.options.secrets,
+      );
       if (resource.ignoreFailure) report.ignored = true;
       else this.blocked.add(resource.id);
       return false;
@@ -274,7 +286,11 @@ class Run {
   }
 
   async applyWithRetries(resource: CatalogResource, type: ResourceType, action: string, current: unknown) {
-    const context = { stateDir: this.options.stateDir, sensitive: resource.sensitive };
+    const context = {
+      stateDir: this.options.stateDir,
+      sensitive: resource.sensitive,
+      secrets: this.options.secrets,
+    };
     for (let attempt = 0; ; attempt += 1) {
       try {
         await type.apply(this.host, resource.props, action, current, context);
@@ -354,6 +370,7 @@ function describeError(
   error: unknown,
   sensitive: boolean,
   secrets: string[],
+  registry: Secrets,
 ): NonNullable<ResourceReport["error"]> {
   // a sensitive resource's error may quote its command or content: say only that it failed
   if (sensitive) {
@@ -364,7 +381,7 @@ function describeError(
     };
   }
   // and any secret of the run (a decrypted attribute) that a message quotes
-  const hide = (text: string) => scrubSecrets(scrub(text, secrets));
+  const hide = (text: string) => registry.scrub(scrub(text, secrets));
   const message = hide(errorMessage(error));
   if (!isGalleyError(error)) return { message };
   return { code: error.code, message, ...(error.hint ? { hint: hide(error.hint) } : {}) };

@@ -5,7 +5,7 @@ import { GalleyError } from "./errors.ts";
 import { type Host, hasFs } from "./host.ts";
 import { type PendingNotification, redacted, scrub, secretsOf } from "./report.ts";
 import type { ResourceType } from "./resource.ts";
-import { scrubSecrets } from "./secrets.ts";
+import { currentSecrets, type Secrets } from "./secrets.ts";
 
 export const ledgerFile = "notifications.json";
 /** a directory present while a run that changes the host is under way: a run that finds it sweeps temp files */
@@ -71,8 +71,11 @@ export class Ledger {
     this.#legacy = legacy;
   }
 
-  /** Reads the ledger and the run marker (one batch of reads), and an older version's pending file. */
-  static async load(host: Host, stateDir: string): Promise<Ledger> {
+  /**
+   * Reads the ledger and the run marker (one batch of reads), and an older version's pending file,
+   * whose ids are scrubbed with `secrets` (the run's registry; default `currentSecrets()`).
+   */
+  static async load(host: Host, stateDir: string, secrets: Secrets = currentSecrets()): Promise<Ledger> {
     const file = path.join(stateDir, ledgerFile);
     const [data, marker, legacy] = await Promise.all([
       host.readFile(file),
@@ -83,7 +86,7 @@ export class Ledger {
       ? parse(data, `${file} on ${host.name}`)
       : { version: 2 as const, salt: "", entries: [] };
     const ledger = new Ledger(host, stateDir, parsed, marker !== undefined || legacy !== undefined, !!legacy);
-    if (legacy) ledger.#importLegacy(legacy, path.join(stateDir, legacyFile));
+    if (legacy) ledger.#importLegacy(legacy, path.join(stateDir, legacyFile), secrets);
     return ledger;
   }
 
@@ -130,7 +133,7 @@ export class Ledger {
   }
 
   /** Entries of Galley before 0.2 (`pending-notifications.json`): kept, matched by id in any cookbook. */
-  #importLegacy(data: Uint8Array, file: string): void {
+  #importLegacy(data: Uint8Array, file: string, secrets: Secrets): void {
     let list: PendingNotification[];
     try {
       list =
@@ -146,13 +149,13 @@ export class Ledger {
       this.entries.push({
         id: randomHex(4),
         key: `${targetHash}:${old.action}`,
-        target: scrubSecrets(old.target),
+        target: secrets.scrub(old.target),
         targetHash,
         scope: "*",
         recipe: "",
         action: old.action,
         timing: "delayed",
-        by: [scrubSecrets(old.by)],
+        by: [secrets.scrub(old.by)],
         state: "pending",
         runList: [],
         since: old.since,
@@ -200,10 +203,17 @@ export function recipeOf(resource: CatalogResource, byId: ReadonlyMap<string, Ca
   return root.source.recipe;
 }
 
-/** A resource id fit to be written down: a sensitive resource's name and any secret of the run hidden. */
-export function publicId(resource: CatalogResource, type: ResourceType | undefined): string {
+/**
+ * A resource id fit to be written down: a sensitive resource's name and any secret of the run
+ * (of `secrets`, its registry) hidden.
+ */
+export function publicId(
+  resource: CatalogResource,
+  type: ResourceType | undefined,
+  secrets: Secrets,
+): string {
   if (resource.sensitive) return `${resource.type}[${redacted}]`;
-  return scrubSecrets(type ? scrub(resource.id, secretsOf(resource, type)) : resource.id);
+  return secrets.scrub(type ? scrub(resource.id, secretsOf(resource, type)) : resource.id);
 }
 
 /** How an entry appears in a report. */

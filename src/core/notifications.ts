@@ -3,6 +3,7 @@ import type { Host } from "./host.ts";
 import { asPending, Ledger, type LedgerEntry, publicId, randomHex, recipeOf, scopeOf } from "./ledger.ts";
 import type { ResourceType } from "./resource.ts";
 import type { PendingNotification, ResourceReport } from "./report.ts";
+import type { Secrets } from "./secrets.ts";
 import { sweepTempFiles } from "./temp-files.ts";
 
 /** A notification to deliver in this run, with its ledger entry (none in a plan). */
@@ -15,11 +16,13 @@ export interface Delivery {
   done?: boolean;
 }
 
-/** The options of a run that its notifications read: the state dir, the types, the abort signal. */
+/** The options of a run that its notifications read: the state dir, the types, the abort signal, the secrets. */
 export interface DeliveryOptions {
   stateDir: string;
   types: Readonly<Record<string, ResourceType>>;
   signal?: AbortSignal | undefined;
+  /** the run's registry: ids written to the ledger are scrubbed with it */
+  secrets: Secrets;
 }
 
 /** What the notifications of a run need from the run: its catalog, reports, and a way to run an action. */
@@ -105,7 +108,7 @@ export class Notifications {
       if (queued) {
         if (queued.by.split(", ").length < 5) queued.by = `${queued.by}, ${resource.id}`;
         if (entry && !queued.entry) queued.entry = entry;
-        const source = entry && publicId(resource, this.options.types[resource.type]);
+        const source = entry && publicId(resource, this.options.types[resource.type], this.options.secrets);
         if (entry && source && entry.by.length < 5 && !entry.by.includes(source)) {
           entry.by.push(source);
           this.ledgerDirty = true;
@@ -207,13 +210,13 @@ export class Notifications {
       const entry: LedgerEntry = {
         id: randomHex(4),
         key,
-        target: publicId(target, this.options.types[target.type]),
+        target: publicId(target, this.options.types[target.type], this.options.secrets),
         targetHash: this.hashOf(target),
         scope: scopeOf(target, this.byId),
         recipe: recipeOf(target, this.byId),
         action: notification.action,
         timing: notification.timing,
-        by: [publicId(source, this.options.types[source.type])],
+        by: [publicId(source, this.options.types[source.type], this.options.secrets)],
         ...(notification.timing === "immediate" ? { sourceHash: this.hashOf(source) } : {}),
         state: "intent",
         runList: this.catalog.runList,
@@ -265,7 +268,7 @@ export class Notifications {
    * left to their own run. After an interrupted run, temp files it left are swept first.
    */
   async loadLedger(): Promise<void> {
-    const ledger = await Ledger.load(this.host, this.options.stateDir);
+    const ledger = await Ledger.load(this.host, this.options.stateDir, this.options.secrets);
     this.ledger = ledger;
     if (ledger.interrupted && !this.plan) await this.sweep();
     if (ledger.entries.length === 0) return;

@@ -1,5 +1,6 @@
 import * as v from "valibot";
 import type { Host } from "./host.ts";
+import type { Secrets } from "./secrets.ts";
 
 /** One property that differs between the host and the catalog. Empty list: in state. */
 export interface Change {
@@ -69,6 +70,8 @@ export interface ApplyContext {
   stateDir: string;
   /** the resource is sensitive: keep no clear copy of its content anywhere (no backup) */
   sensitive?: boolean;
+  /** the run's secret registry: content holding one of its secrets is kept nowhere either */
+  secrets?: Secrets;
 }
 
 /**

@@ -4,15 +4,17 @@ import { test } from "node:test";
 import { redacted } from "./report.ts";
 import {
   containsSecret,
+  currentSecrets,
   processSecrets,
   registerSecrets,
   Secrets,
   scrubSecrets,
   secretForms,
   sensitive,
+  withSecrets,
 } from "./secrets.ts";
 
-// the registry is per process: every test uses its own random secrets
+// outside any run the registry is the process's: every test uses its own random secrets
 const fresh = (prefix: string) => `${prefix}-${randomBytes(9).toString("base64url")}`;
 
 test("secrets: the secret itself is hidden in any letter case, and nothing around it", () => {
@@ -166,4 +168,31 @@ test("secrets: a registry per run hides its own and the process's secrets; runs 
   // a root registry without a parent hides only its own
   const alone = new Secrets();
   assert.equal(alone.scrub(`${later} ${mine}`), `${later} ${mine}`);
+});
+
+test("secrets: inside withSecrets the run's registry is current, in its callbacks and timers too; outside, the process's", async () => {
+  assert.equal(currentSecrets(), processSecrets);
+  const run = new Secrets(processSecrets);
+  const mine = fresh("run");
+  const later = fresh("later");
+  await withSecrets(run, async () => {
+    assert.equal(currentSecrets(), run);
+    sensitive(mine);
+    await new Promise<void>((resolve) =>
+      setTimeout(() => {
+        registerSecrets([later]);
+        resolve();
+      }, 1),
+    );
+    assert.equal(scrubSecrets(`${mine} ${later}`), `${redacted} ${redacted}`);
+    assert.ok(containsSecret({ deep: [later] }));
+  });
+  assert.deepEqual(run.values(), [mine, later]);
+  // the process registry, and so every other run, never learnt them
+  assert.equal(scrubSecrets(`${mine} ${later}`), `${mine} ${later}`);
+  assert.equal(new Secrets(processSecrets).scrub(mine), mine);
+  // what the process registry holds, a run hides too
+  const global = fresh("proc");
+  registerSecrets([global]);
+  assert.equal(run.scrub(global), redacted);
 });

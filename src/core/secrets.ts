@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from "node:async_hooks";
 import { Buffer } from "node:buffer";
 import { redacted } from "./report.ts";
 
@@ -7,11 +8,11 @@ const minSecretLength = 4;
 const minDerivedLength = 6;
 
 /**
- * A registry of secrets to hide, with the forms derived from them (see `secretForms`). A run or a
- * store may own one; scrubbing with it also hides every secret of its parent (by default the process
- * registry that `registerSecrets` and `sensitive` fill), so a child never shows less than the process
- * would. Secrets registered in a child are hidden by that child only: two runs of one process that
- * each own one do not see each other's.
+ * A registry of secrets to hide, with the forms derived from them (see `secretForms`). Every run
+ * owns one (a CLI command, a fleet run, a lifecycle event: see `withSecrets`), a store keeps the
+ * one it was opened with; scrubbing with it also hides every secret of its parent (the process
+ * registry, for a run's), so a child never shows less than the process would. Secrets registered
+ * in a child are hidden by that child only: two runs of one process do not see each other's.
  *
  * @example const run = new Secrets(); run.register(["hunter22"]); run.scrub("pw hunter22") // "pw (sensitive)"
  */
@@ -45,6 +46,11 @@ export class Secrets {
         this.#version += 1;
       }
     }
+  }
+
+  /** The secret values registered here (not their forms, nor the parent's), in registration order. */
+  values(): readonly string[] {
+    return [...this.#registered];
   }
 
   /** Changes with every registration here or in a parent (forms only grow: a sum of counts is enough). */
@@ -92,15 +98,39 @@ export class Secrets {
   }
 }
 
-/** The process registry: what `registerSecrets` and `sensitive` fill, and the parent of a run's registry. */
+/**
+ * The process registry: the parent of every run's registry, and the fallback where no run is
+ * (`currentSecrets` outside `withSecrets`): a module's top level evaluated outside any run, a
+ * library caller that never opened one. What is registered here is hidden by every run.
+ */
 export const processSecrets = new Secrets();
 
+// the registry of the run whose code executes: recipes, attribute files and callbacks carry it along
+const runSecrets = new AsyncLocalStorage<Secrets>();
+
 /**
- * Registers secret values in the process registry; every text Galley prints, reports or stores is
- * scrubbed of them, and of the forms a recipe derives from them (see `secretForms`), from now on.
+ * Runs `work` as part of the run that owns `secrets`: `sensitive()`, `!sensitive` values and
+ * decrypted attribute files met inside it (in any callback or timer it starts too) register there,
+ * and `currentSecrets()` inside it is that registry.
+ *
+ * @example const secrets = new Secrets(processSecrets); await withSecrets(secrets, () => runFleet({ …, secrets }));
+ */
+export function withSecrets<T>(secrets: Secrets, work: () => T): T {
+  return runSecrets.run(secrets, work);
+}
+
+/** The registry of the run whose code is executing (see `withSecrets`); the process registry where none is. */
+export function currentSecrets(): Secrets {
+  return runSecrets.getStore() ?? processSecrets;
+}
+
+/**
+ * Registers secret values in the current run's registry (the process's outside any run): every
+ * text that run prints, reports or stores is scrubbed of them, and of the forms a recipe derives
+ * from them (see `secretForms`), from now on.
  */
 export function registerSecrets(values: Iterable<string>): void {
-  processSecrets.register(values);
+  currentSecrets().register(values);
 }
 
 /**
@@ -157,17 +187,17 @@ function base64Forms(bytes: Buffer): string[] {
   return result;
 }
 
-/** Every form the process registry hides, longest first. */
+/** Every form the current run's registry hides (see `currentSecrets`), longest first. */
 export function knownSecrets(): readonly string[] {
-  return processSecrets.known();
+  return currentSecrets().known();
 }
 
 /**
- * `text` with every secret of the process registry, in any of its forms and letter case, replaced
- * by the redaction marker; overlapping occurrences are replaced as one.
+ * `text` with every secret of the current run's registry (see `currentSecrets`), in any of its
+ * forms and letter case, replaced by the redaction marker; overlapping occurrences are replaced as one.
  */
 export function scrubSecrets(text: string): string {
-  return processSecrets.scrub(text);
+  return currentSecrets().scrub(text);
 }
 
 function scrubWith(each: RegExp, text: string): string {
@@ -202,11 +232,11 @@ function isPairAt(text: string, at: number): boolean {
 }
 
 /**
- * Whether a value (a string or number, or one nested in arrays and objects) contains a registered
- * secret in any of its forms.
+ * Whether a value (a string or number, or one nested in arrays and objects) contains a secret of
+ * the current run's registry (see `currentSecrets`) in any of its forms.
  */
 export function containsSecret(value: unknown): boolean {
-  return processSecrets.contains(value);
+  return currentSecrets().contains(value);
 }
 
 function holds(value: unknown, any: RegExp): boolean {
@@ -223,14 +253,16 @@ function holds(value: unknown, any: RegExp): boolean {
 
 /**
  * Marks a value sensitive in a TypeScript attributes file or recipe: it is scrubbed from every
- * log, plan, report and error from now on, and resources holding it are sensitive. Wrap what Galley
- * cannot recognise as derived from a secret, such as a hash of it.
+ * log, plan, report and error of the run from now on, and resources holding it are sensitive. It
+ * registers in the run whose code calls it (see `withSecrets`); at a module's top level, in every
+ * run that imports the module (see `importCookbookModule`). Wrap what Galley cannot recognise as
+ * derived from a secret, such as a hash of it.
  *
  * @example export default { db: { password: sensitive(process.env.DB_PASSWORD ?? "") } };
  * @example r.file("/etc/app/token.sha", { content: sensitive(sha256(r.attrs.app.token)) });
  */
 export function sensitive<T extends string | number>(value: T): T {
-  registerSecrets([String(value)]);
+  currentSecrets().register([String(value)]);
   return value;
 }
 

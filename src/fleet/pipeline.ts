@@ -6,7 +6,7 @@ import type { HeldLock, Host } from "../core/host.ts";
 import { limit } from "../core/limit.ts";
 import type { Report } from "../core/report.ts";
 import { acquireRunLock, describeHolder } from "../core/runlock.ts";
-import { scrubSecrets } from "../core/secrets.ts";
+import { currentSecrets, type Secrets, withSecrets } from "../core/secrets.ts";
 import type { AttributeSource } from "../cookbooks/precedence.ts";
 import type { PreparedCookbooks } from "../cookbooks/prepared.ts";
 import type { CompiledRun, CompileRunListOptions } from "../cookbooks/solo.ts";
@@ -112,6 +112,13 @@ export interface FleetRunOptions {
   builtins?: ReadonlySet<string> | undefined;
   /** called once the run's cookbooks are resolved, before any host is contacted */
   onResolved?: ((prepared: PreparedCookbooks) => void | Promise<void>) | undefined;
+  /**
+   * the run's secret registry (`new Secrets(processSecrets)`): what its attribute files and recipes
+   * register into, and what its reports, errors and ledgers are scrubbed with. Default: the current
+   * one (`currentSecrets()`: the CLI command's). Two runs at once in one process (a server) each
+   * pass their own, so that neither hides, nor is marked sensitive by, the other's secrets.
+   */
+  secrets?: Secrets | undefined;
 }
 
 /** A fleet run over one batch of hosts (what `galley push` and stack events run today). */
@@ -148,6 +155,12 @@ const unreachableCodes = new Set([
  * @example await runFleet({ batches: [[pilot], rest], stop: (o) => (o.get("web1")?.status === "ok" ? undefined : "the pilot failed"), … })
  */
 export async function runFleet(plan: FleetPlan): Promise<Map<string, HostOutcome>> {
+  const secrets = plan.secrets ?? currentSecrets();
+  // everything the run does (resolve, attribute files, recipes, callbacks) registers in its registry
+  return withSecrets(secrets, () => runPlan({ ...plan, secrets }));
+}
+
+async function runPlan(plan: FleetPlan & { secrets: Secrets }): Promise<Map<string, HostOutcome>> {
   const members = plan.batches.flat();
   const outcomes = new Map<string, HostOutcome>();
   for (const member of members) plan.onPhase?.(member.name, { phase: "waiting" });
@@ -161,7 +174,8 @@ export async function runFleet(plan: FleetPlan): Promise<Map<string, HostOutcome
     prepared = plan.prepared ?? (await resolve(plan, members));
   } catch (error) {
     // the cookbooks cannot be resolved: every host fails with why, as each did when it resolved them itself
-    for (const member of members) settle(member, { status: "failed", error: describe(error), durationMs: 0 });
+    for (const member of members)
+      settle(member, { status: "failed", error: describe(error, plan.secrets), durationMs: 0 });
     return outcomes;
   }
   await plan.onResolved?.(prepared);
@@ -184,7 +198,7 @@ export async function runFleet(plan: FleetPlan): Promise<Map<string, HostOutcome
               durationMs: 0,
             });
           }
-          const outcome = await runHost(member, plan, prepared);
+          const outcome = await runHost(member, plan, prepared, plan.secrets);
           if (outcome.status !== "ok") failures += 1;
           settle(member, outcome);
         }),
@@ -225,6 +239,8 @@ export interface HostStages {
   signal?: AbortSignal | undefined;
   /** how many reads the engine may keep in flight */
   concurrency?: number | undefined;
+  /** the run's secret registry (default: `currentSecrets()`) */
+  secrets?: Secrets | undefined;
   /** the catalog is compiled: the converge starts next */
   onCompiled?: ((catalog: CompiledRun["catalog"]) => void) | undefined;
   onEvent?: ((event: ConvergeEvent) => void) | undefined;
@@ -235,12 +251,15 @@ export interface HostStages {
  * `galley apply` (the local host) and of every fleet host. The report carries the set's id.
  */
 export async function convergeHost(prepared: PreparedCookbooks, stages: HostStages): Promise<Report> {
-  const { catalog, types } = await compileHost(prepared, stages.compile);
+  const secrets = stages.secrets ?? currentSecrets();
+  // attribute files and recipes register in the run's registry; compile marks and converge scrubs with it
+  const { catalog, types } = await withSecrets(secrets, () => compileHost(prepared, stages.compile));
   stages.onCompiled?.(catalog);
   const report = await converge(catalog, stages.compile.host, {
     mode: stages.mode,
     stateDir: stages.stateDir,
     types,
+    secrets,
     signal: stages.signal,
     ...(stages.concurrency ? { concurrency: stages.concurrency } : {}),
     ...(stages.onEvent ? { onEvent: stages.onEvent } : {}),
@@ -257,6 +276,7 @@ async function runHost(
   member: FleetMember,
   options: FleetRunOptions,
   prepared: PreparedCookbooks,
+  secrets: Secrets,
 ): Promise<HostOutcome> {
   const started = performance.now();
   const elapsed = () => Math.round(performance.now() - started);
@@ -306,6 +326,7 @@ async function runHost(
       },
       mode: options.mode,
       stateDir,
+      secrets,
       signal: options.signal,
       concurrency: host.readConcurrency,
       onEvent: (event: ConvergeEvent) => {
@@ -317,12 +338,13 @@ async function runHost(
       },
     });
     // a connection lost mid-run shows up as failed resources: the truth is that the host went away
-    if (host.lost) return { status: "unreachable", error: describe(host.lost), durationMs: elapsed() };
+    if (host.lost)
+      return { status: "unreachable", error: describe(host.lost, secrets), durationMs: elapsed() };
     return { status: report.status === "ok" ? "ok" : "failed", report, durationMs: elapsed() };
   } catch (error) {
     const lost = host?.lost ?? (isGalleyError(error) && unreachableCodes.has(error.code) ? error : undefined);
-    if (lost) return { status: "unreachable", error: describe(lost), durationMs: elapsed() };
-    return { status: "failed", error: describe(error), durationMs: elapsed() };
+    if (lost) return { status: "unreachable", error: describe(lost, secrets), durationMs: elapsed() };
+    return { status: "failed", error: describe(error, secrets), durationMs: elapsed() };
   } finally {
     // closing the connection ends the lock's holder too: both at once, not one round trip each
     await Promise.all([lock?.release().catch(() => {}), host?.close().catch(() => {})]);
@@ -340,13 +362,13 @@ export function remoteStateDir(user: { uid: number; home: string }): string {
   return stateDirOf(user);
 }
 
-function describe(error: unknown): OutcomeError {
+function describe(error: unknown, secrets: Secrets): OutcomeError {
   if (isGalleyError(error)) {
     return {
       code: error.code,
-      message: scrubSecrets(error.message),
-      ...(error.hint ? { hint: scrubSecrets(error.hint) } : {}),
+      message: secrets.scrub(error.message),
+      ...(error.hint ? { hint: secrets.scrub(error.hint) } : {}),
     };
   }
-  return { code: "INTERNAL", message: scrubSecrets(errorMessage(error)) };
+  return { code: "INTERNAL", message: secrets.scrub(errorMessage(error)) };
 }

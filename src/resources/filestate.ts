@@ -12,7 +12,7 @@ import {
   modeSchema,
   optional,
 } from "../core/resource.ts";
-import { containsSecret, knownSecrets } from "../core/secrets.ts";
+import { currentSecrets } from "../core/secrets.ts";
 import { chmod, chown, list, mkdir, remove } from "../core/fsops.ts";
 import { tempPath } from "../core/temp-files.ts";
 
@@ -221,9 +221,11 @@ async function verifyContent(host: Host, desired: DesiredFile, content: Uint8Arr
 /** Whether a file's old or new content must not be copied: the resource is sensitive, or holds a secret of the run. */
 function isSensitive(context: ApplyContext, ...contents: (Uint8Array | undefined)[]): boolean {
   if (context.sensitive) return true;
-  if (knownSecrets().length === 0) return false;
+  // the engine always passes the run's registry; a type applied by hand falls back to the current one
+  const secrets = context.secrets ?? currentSecrets();
+  if (secrets.known().length === 0) return false;
   return contents.some(
-    (content) => content !== undefined && containsSecret(Buffer.from(content).toString("utf8")),
+    (content) => content !== undefined && secrets.contains(Buffer.from(content).toString("utf8")),
   );
 }
 

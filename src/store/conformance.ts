@@ -347,7 +347,7 @@ export function storeConformance(name: string, opener: StoreOpener): void {
     const global = `proc-${randomBytes(9).toString("hex")}`;
     run.register([mine]);
     other.register([theirs]);
-    registerSecrets([global]);
+    processSecrets.register([global]);
     const store = await opener.fresh(run);
     try {
       await store.saveStack("web", { a: mine, b: global, c: theirs });

@@ -3,7 +3,7 @@ import * as path from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { SqliteDatabase } from "./sqlite-database.ts";
 import { errorMessage, GalleyError, isGalleyError } from "../core/errors.ts";
-import { processSecrets, type Secrets } from "../core/secrets.ts";
+import { currentSecrets, type Secrets } from "../core/secrets.ts";
 import { migrate } from "./migrations.ts";
 import type {
   DeploymentDetail,
@@ -28,7 +28,11 @@ export function storeFile(kitchen: string): string {
   return path.join(kitchen, ".galley", "galley.db");
 }
 
-/** How to open a store: the registry whose secrets it scrubs (default: the process registry). */
+/**
+ * How to open a store: the registry whose secrets it scrubs, kept for the store's life (default:
+ * the current one when it is opened, `currentSecrets()`: the CLI command's, or the process's
+ * outside any run).
+ */
 export interface SqliteStoreOptions {
   /** a run's registry (`new Secrets(processSecrets)`): scrubs the run's secrets and the process's */
   secrets?: Secrets | undefined;
@@ -56,7 +60,7 @@ export function openSqliteStore(file: string, options: SqliteStoreOptions = {}):
     // in WAL mode NORMAL is still crash safe; only the last commits may be lost on power loss
     db.exec("PRAGMA synchronous = NORMAL");
     migrate(db, file);
-    const secrets = options.secrets ?? processSecrets;
+    const secrets = options.secrets ?? currentSecrets();
     return new SqliteStore({ db: new SqliteDatabase(db, file, secrets), gate: undefined }, undefined);
   } catch (error) {
     db?.close();
