@@ -79,3 +79,34 @@ test("a configure requested while another runs is queued on that lifecycle and r
     await context.store.close();
   }
 });
+
+test("the stack state shows an instance drained out of service, as a new state version", async () => {
+  const context = await openStack(await kitchen("delta", ["d1", "d2"]));
+  try {
+    const lifecycle = await Lifecycle.open(context);
+    const before = await lifecycle.snapshot();
+    assert.deepEqual(
+      before.state.instances.map((i) => [i.name, i.inService]),
+      [
+        ["d1", true],
+        ["d2", true],
+      ],
+    );
+    assert.equal((await lifecycle.snapshot()).version, before.version, "unchanged: the same version");
+    await context.store.setInstanceService("delta", "d2", false);
+    const drained = await lifecycle.snapshot();
+    assert.equal(drained.version, before.version + 1);
+    assert.deepEqual(
+      drained.state.instances.map((i) => i.inService),
+      [true, false],
+    );
+    const stored = (await context.store.latestState("delta"))!.state as typeof drained.state;
+    assert.deepEqual(
+      stored.instances.map((i) => i.inService),
+      [true, false],
+      "the stored version holds it too",
+    );
+  } finally {
+    await context.store.close();
+  }
+});

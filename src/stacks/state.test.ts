@@ -46,6 +46,7 @@ test("the stack state lists layers with their instances and instances with statu
     address: "10.0.0.4",
     hostname: "app2",
     provider: "container",
+    inService: true,
   });
   // an instance the store does not know yet is stopped, without an address
   const fresh = buildStackState(stack, []);
@@ -54,6 +55,45 @@ test("the stack state lists layers with their instances and instances with statu
     fresh.instances.map(() => ["stopped", undefined]),
   );
   assert.equal(JSON.stringify(buildStackState(stack, [...[]])), JSON.stringify(fresh), "deterministic");
+});
+
+test("r.stack.inService: the online instances a load balancer sends traffic to, not those a deployment drained", () => {
+  const draining = buildStackState(stack, [
+    { name: "lb1", status: "online", address: "10.0.0.2" },
+    { name: "app1", status: "online", address: "10.0.0.3", inService: false },
+    { name: "app2", status: "stopping", address: "10.0.0.4", inService: true },
+    { name: "app3", status: "online", address: "10.0.0.5", inService: true },
+  ]);
+  assert.deepEqual(
+    draining.instances.map((i) => [i.name, i.inService]),
+    [
+      ["lb1", true],
+      ["app1", false],
+      ["app2", true],
+      ["app3", true],
+    ],
+    "an instance whose record says nothing is in service",
+  );
+  const view = new StackView(draining, "lb1", { event: "configure", version: 8 });
+  assert.deepEqual(
+    view.inService("app").map((i) => i.name),
+    ["app3"],
+    "app1 is drained, app2 is not online",
+  );
+  assert.deepEqual(
+    view.online("app").map((i) => i.name),
+    ["app1", "app3"],
+    "online still lists a drained instance",
+  );
+  assert.deepEqual(
+    view.inService().map((i) => i.name),
+    ["lb1", "app3"],
+  );
+  assert.throws(() => view.inService("web"), /stack shop has no layer "web"/);
+  // in service sits at a fixed place in each instance: equal states compare equal as text
+  const keys = Object.keys(draining.instances[1]!);
+  assert.deepEqual(keys, ["name", "layers", "status", "address", "hostname", "provider", "inService"]);
+  assert.equal(JSON.stringify(buildStackState(stack, [])), JSON.stringify(buildStackState(stack, [])));
 });
 
 test("r.stack answers the usual questions from one instance's point of view", () => {

@@ -14,6 +14,8 @@ export interface StateInstance {
   address: string | undefined;
   hostname: string;
   provider: string;
+  /** in the load balancer's service: false while a deployment drains it */
+  inService: boolean;
 }
 
 /** One layer as the stack state shows it. */
@@ -74,11 +76,13 @@ export interface ReleaseTarget {
   settings: AppRelease;
 }
 
-/** What an instance needs to build the state: its record's status and address. */
+/** What an instance needs to build the state: its record's status, address and service. */
 export interface InstanceFacts {
   name: string;
   status: InstanceStatus;
   address: string | undefined;
+  /** the record's inService; left out, in service */
+  inService?: boolean | undefined;
 }
 
 /**
@@ -104,6 +108,7 @@ export function buildStackState(stack: StackFile, instances: readonly InstanceFa
       address: known.get(instance.name)?.address,
       hostname: instance.name,
       provider: instance.provider.type,
+      inService: known.get(instance.name)?.inService ?? true,
     })),
     apps: stack.apps.map((app) => ({
       name: app.name,
@@ -180,6 +185,14 @@ export class StackView {
   /** the online instances of the stack, or of one layer, in the stack file's order */
   online(layer?: string): StateInstance[] {
     return this.instances(layer).filter((instance) => instance.status === "online");
+  }
+
+  /**
+   * the online instances of the stack, or of one layer, that are in service: where a load balancer
+   * sends traffic (a deployment drains an instance out of it while it switches)
+   */
+  inService(layer?: string): StateInstance[] {
+    return this.online(layer).filter((instance) => instance.inService);
   }
 
   /** a layer by name; an unknown name is an error that lists the stack's layers */

@@ -62,13 +62,13 @@ export class SqliteDeployments {
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?)`,
         input.stack,
         input.app,
-        scrub(input.revision, secrets),
-        scrub(input.requested, secrets),
+        secrets.scrub(input.revision),
+        secrets.scrub(input.requested),
         scrubbedText(input.bundle, secrets) ?? null,
         scrubbedJson(input.attributes, secrets),
-        scrub(input.strategy, secrets),
+        secrets.scrub(input.strategy),
         scrubbedJson(input.params, secrets),
-        scrub(input.user, secrets),
+        secrets.scrub(input.user),
         input.rollbackOf ?? null,
         input.migration,
         now(),
@@ -114,7 +114,7 @@ export class SqliteDeployments {
   setDeploymentBundle(id: number, bundle: string): DeploymentRecord {
     return this.#sql.atomic(() => {
       this.#deployment(id);
-      this.#sql.run("UPDATE deployments SET bundle = ? WHERE id = ?", scrub(bundle, this.#sql.secrets), id);
+      this.#sql.run("UPDATE deployments SET bundle = ? WHERE id = ?", this.#sql.secrets.scrub(bundle), id);
       return this.#deployment(id);
     });
   }
@@ -302,8 +302,4 @@ export function toStep(row: Row): DeploymentStep {
     startedAt: text(row.started_at),
     ...(finishedAt === undefined ? {} : { finishedAt }),
   };
-}
-
-function scrub(value: string, secrets: Secrets): string {
-  return secrets.scrub(value);
 }
