@@ -103,12 +103,13 @@ function stepLine(step: DeploymentStep): string {
   return `${step.instance.padEnd(12)} batch ${step.batch + 1}  ${step.phase.padEnd(8)} ${status}${step.status === "failed" && first ? `  ${first}` : ""}`;
 }
 
-function progress(values: Values): Pick<DeployRequest, "onStep" | "log"> {
+function progress(): Pick<DeployRequest, "onStep" | "log"> {
   const out = (line: string) => process.stderr.write(`${line}\n`);
   return {
     log: (line) => out(paint("dim", line, process.stderr)),
+    // a step's end, not its start: one line per instance and step
     onStep: (step) => {
-      if (step.status !== "running" || !values.json) out(stepLine(step));
+      if (step.status !== "running") out(stepLine(step));
     },
   };
 }
@@ -169,7 +170,7 @@ async function runDeployment(values: Values, context: StackContext, request: Omi
   }
   const trap = trapInterrupts();
   try {
-    const detail = await deploy({ ...full, signal: trap.signal, ...progress(values) });
+    const detail = await deploy({ ...full, signal: trap.signal, ...progress() });
     if (values.json) writeJson({ deployment: detail });
     else recap(detail);
     return trap.exitCode() ?? exitOf(detail);
@@ -386,7 +387,7 @@ export async function firstDeployments(
       params: {},
       signal: options.signal,
       waitMs: options.waitMs,
-      ...progress({ json: options.json }),
+      ...progress(),
     });
     if (!options.json) recap(detail);
     if (detail.status !== "succeeded") code = exitOf(detail);

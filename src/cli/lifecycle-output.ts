@@ -95,6 +95,7 @@ export async function finish(context: StackContext, lifecycle: Lifecycle, json: 
         layers: i.layers,
         status: i.status,
         address: i.address ?? null,
+        inService: i.inService,
       })),
       events: events.map(eventJson),
     });
