@@ -2,7 +2,9 @@
 # The README's main job: the examples/webapp stack (HAProxy, three Node.js app instances deployed
 # from a git repository, PostgreSQL) brought up on container hosts of this machine; curl through
 # the load balancer reaches every app instance; a fourth app instance joins HAProxy when it starts
-# and one leaves when it stops, all through configure. GALLEY_DEMO_KEEP=1 leaves the stack running.
+# and one leaves when it stops, all through configure; then a second revision is deployed with a
+# rolling strategy while curl hits the load balancer (0 failed requests), and rolled back.
+# GALLEY_DEMO_KEEP=1 leaves the stack running.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
@@ -40,6 +42,43 @@ echo
 echo "== galley instance stop app2: shutdown, its host stops, configure on the rest (HAProxy drops it)"
 galley instance stop app2 --stack webapp
 for _ in 1 2 3 4 5 6; do curl -fsS "http://$lb/"; done | sed 's/ (.*//' | sort | uniq -c
+echo
+# curl through the load balancer until told to stop, counting answers and failures
+count_requests() {
+  local ok=0 failed=0
+  while [ ! -e "$1.stop" ]; do
+    if curl -fsS -o /dev/null --max-time 5 "http://$lb/"; then ok=$((ok + 1)); else failed=$((failed + 1)); fi
+    echo "$ok $failed" >"$1"
+  done
+}
+# runs a galley command while curl hits the load balancer; says how many requests failed (must be 0)
+under_load() {
+  local counts
+  counts=$(mktemp)
+  echo "0 0" >"$counts"
+  count_requests "$counts" &
+  local curler=$!
+  galley "$@"
+  touch "$counts.stop"
+  wait "$curler"
+  read -r ok failed <"$counts"
+  rm -f "$counts" "$counts.stop"
+  echo "requests through the load balancer meanwhile: $ok answered, $failed failed"
+  [ "$failed" = 0 ]
+}
+echo
+echo "== galley deploy hello --strategy rolling: a second revision, one instance at a time, under load"
+echo "// the second revision" >>app/server.js
+bash make-app-repo.sh
+under_load deploy hello --stack webapp --strategy rolling
+for _ in 1 2 3; do curl -fsS "http://$lb/"; done
+echo
+echo "== galley rollback hello: back to the first release, still on disk (switch and restart only)"
+under_load rollback hello --stack webapp
+for _ in 1 2 3; do curl -fsS "http://$lb/"; done
+echo
+echo "== galley deployments hello --stack webapp"
+galley deployments hello --stack webapp
 echo
 echo "== galley history --stack webapp"
 galley history --stack webapp --limit 12

@@ -5,7 +5,7 @@ import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { tempDir } from "../src/resources/testing.ts";
-import { cli } from "./support/cli.ts";
+import { cli, cliAsync } from "./support/cli.ts";
 import { type LoadResult, startLoad } from "./support/load.ts";
 
 // Deployments of the webapp example (HAProxy in front of three Node.js app instances, PostgreSQL
@@ -45,14 +45,21 @@ describe("deployments of the webapp example", { skip, timeout: 900_000 }, () => 
     const result = cli([...args, "--json"], kitchen);
     return { ...result, out: result.stdout ? JSON.parse(result.stdout) : undefined };
   };
-  const deploy = (...args: string[]) => {
-    const result = galley(...args);
-    assert.ok(result.out?.deployment, `galley ${args.join(" ")} exited ${result.code}: ${result.stderr.slice(-3000)}`);
-    return { code: result.code, deployment: result.out.deployment as Deployment, stderr: result.stderr };
+  // async: the load generator lives in this process's event loop
+  const deploy = async (...args: string[]) => {
+    const result = await cliAsync([...args, "--json"], kitchen);
+    const out = result.stdout ? JSON.parse(result.stdout) : undefined;
+    assert.ok(
+      out?.deployment,
+      `galley ${args.join(" ")} exited ${result.code}: ${result.stderr.slice(-3000)}`,
+    );
+    return { code: result.code, deployment: out.deployment as Deployment, stderr: result.stderr };
   };
   /** the app's revision each app instance serves (asked of each instance directly, not through HAProxy) */
   const served = async () => {
-    const status = galley("stack", "status", "webapp").out as { instances: { name: string; address: string }[] };
+    const status = galley("stack", "status", "webapp").out as {
+      instances: { name: string; address: string }[];
+    };
     const out = new Map<string, string>();
     for (const name of apps) {
       const address = status.instances.find((i) => i.name === name)!.address;
@@ -88,7 +95,9 @@ describe("deployments of the webapp example", { skip, timeout: 900_000 }, () => 
     );
   };
   const phases = (d: Deployment, instance: string) =>
-    d.steps.filter((s) => s.instance === instance && s.status !== "running").map((s) => `${s.phase}:${s.status}`);
+    d.steps
+      .filter((s) => s.instance === instance && s.status !== "running")
+      .map((s) => `${s.phase}:${s.status}`);
 
   before(async () => {
     kitchen = await tempDir("galley-deploy-");
@@ -113,7 +122,9 @@ describe("deployments of the webapp example", { skip, timeout: 900_000 }, () => 
 
   test("rolling, one at a time under load: 0 failed requests; each instance drained, switched, checked, back", async () => {
     const revision = await newRevision((s) => `${s}// revision 2\n`);
-    const { value, load } = await underLoad(() => deploy("deploy", "hello", "--stack", "webapp", "--strategy", "rolling"));
+    const { value, load } = await underLoad(() =>
+      deploy("deploy", "hello", "--stack", "webapp", "--strategy", "rolling"),
+    );
     noFailures(load);
     const d = value.deployment;
     assert.equal(d.status, "succeeded", d.note);
@@ -126,7 +137,10 @@ describe("deployments of the webapp example", { skip, timeout: 900_000 }, () => 
         "health:succeeded",
         "undrain:succeeded",
       ]);
-      assert.ok(d.steps.filter((s) => s.instance === name).every((s) => s.batch === i), "one batch per instance");
+      assert.ok(
+        d.steps.filter((s) => s.instance === name).every((s) => s.batch === i),
+        "one batch per instance",
+      );
     }
     assert.deepEqual(new Set((await served()).values()), new Set([revision]));
     // every backend served during the deploy: never more than one out at once
@@ -134,7 +148,9 @@ describe("deployments of the webapp example", { skip, timeout: 900_000 }, () => 
   });
 
   test("rollback --to the first deployment: its release is still on disk, so only the link and the restart change", async () => {
-    const first = (galley("deployments", "hello", "--stack", "webapp").out.deployments as Deployment[]).at(-1)!;
+    const first = (galley("deployments", "hello", "--stack", "webapp").out.deployments as Deployment[]).at(
+      -1,
+    )!;
     const { value, load } = await underLoad(() =>
       deploy("rollback", "hello", "--stack", "webapp", "--to", String(first.id)),
     );
@@ -144,9 +160,13 @@ describe("deployments of the webapp example", { skip, timeout: 900_000 }, () => 
     assert.equal(d.rollbackOf, first.id);
     assert.equal(d.migration, "none");
     for (const name of apps) {
-      const prepare = d.steps.find((s) => s.instance === name && s.phase === "prepare" && s.status !== "running")!;
+      const prepare = d.steps.find(
+        (s) => s.instance === name && s.phase === "prepare" && s.status !== "running",
+      )!;
       assert.match(prepare.log!, /^0 changed/, `${name}: prepare changed nothing (${prepare.log})`);
-      const switched = d.steps.find((s) => s.instance === name && s.phase === "switch" && s.status === "succeeded")!;
+      const switched = d.steps.find(
+        (s) => s.instance === name && s.phase === "switch" && s.status === "succeeded",
+      )!;
       assert.equal(switched.release, String(first.id), "the first deployment's release folder");
     }
     assert.deepEqual(new Set((await served()).values()), new Set([first.revision.slice(0, 7)]));
@@ -154,8 +174,15 @@ describe("deployments of the webapp example", { skip, timeout: 900_000 }, () => 
 
   test("pilot: a revision failing its health check touches only the pilot, rolled back there; 0 failed requests", async () => {
     const before = await served();
-    await newRevision((s) => s.replace('response.writeHead(200, { "content-type": "text/plain" }).end(line);', 'response.writeHead(500).end("broken\\n");'));
-    const { value, load } = await underLoad(() => deploy("deploy", "hello", "--stack", "webapp", "--strategy", "pilot"));
+    await newRevision((s) =>
+      s.replace(
+        'response.writeHead(200, { "content-type": "text/plain" }).end(line);',
+        'response.writeHead(500).end("broken\\n");',
+      ),
+    );
+    const { value, load } = await underLoad(() =>
+      deploy("deploy", "hello", "--stack", "webapp", "--strategy", "pilot"),
+    );
     noFailures(load);
     const d = value.deployment;
     assert.equal(d.status, "rolled_back", d.note);
@@ -178,11 +205,24 @@ describe("deployments of the webapp example", { skip, timeout: 900_000 }, () => 
     // a build that fails on app2 only
     const file = path.join(kitchen, "stacks", "webapp.yaml");
     const stack = await fs.readFile(file, "utf8");
-    await fs.writeFile(file, stack.replace("      restart: systemctl restart hello", "      restart: systemctl restart hello\n      build: test ! -e /etc/galley-fail-build"));
+    await fs.writeFile(
+      file,
+      stack.replace(
+        "      restart: systemctl restart hello",
+        "      restart: systemctl restart hello\n      build: test ! -e /etc/galley-fail-build",
+      ),
+    );
     assert.equal(cli(["hosts", "exec", "app2", "--", "touch", "/etc/galley-fail-build"], kitchen).code, 0);
-    await newRevision((s) => s.replace('response.writeHead(500).end("broken\\n");', 'response.writeHead(200, { "content-type": "text/plain" }).end(line);'));
+    await newRevision((s) =>
+      s.replace(
+        'response.writeHead(500).end("broken\\n");',
+        'response.writeHead(200, { "content-type": "text/plain" }).end(line);',
+      ),
+    );
     try {
-      const { value, load } = await underLoad(() => deploy("deploy", "hello", "--stack", "webapp", "--strategy", "cutover"));
+      const { value, load } = await underLoad(() =>
+        deploy("deploy", "hello", "--stack", "webapp", "--strategy", "cutover"),
+      );
       noFailures(load);
       const d = value.deployment;
       assert.equal(d.status, "failed", d.note);
@@ -205,14 +245,19 @@ describe("deployments of the webapp example", { skip, timeout: 900_000 }, () => 
       ),
     );
     const revision = await newRevision((s) => `${s}// revision with a migration\n`);
-    const { value, load } = await underLoad(() => deploy("deploy", "hello", "--stack", "webapp", "--strategy", "parallel"));
+    const { value, load } = await underLoad(() =>
+      deploy("deploy", "hello", "--stack", "webapp", "--strategy", "parallel"),
+    );
     noFailures(load);
     const d = value.deployment;
     assert.equal(d.status, "succeeded", d.note);
     assert.equal(d.migration, "done");
     const lines: string[] = [];
     for (const name of apps) {
-      const cat = cli(["hosts", "exec", name, "--", "sh", "-c", "cat /srv/hello/shared/log/migrations 2>/dev/null || true"], kitchen);
+      const cat = cli(
+        ["hosts", "exec", name, "--", "sh", "-c", "cat /srv/hello/shared/log/migrations 2>/dev/null || true"],
+        kitchen,
+      );
       lines.push(...cat.stdout.split("\n").filter((l) => l.trim() !== ""));
     }
     assert.deepEqual(lines, [String(d.id)], "one migration for the whole deployment");
@@ -220,19 +265,19 @@ describe("deployments of the webapp example", { skip, timeout: 900_000 }, () => 
     const firstSwitch = d.steps.findIndex((s) => s.phase === "switch");
     assert.ok(d.steps.indexOf(migrate) < firstSwitch, "migrated before any switch");
     assert.deepEqual(new Set((await served()).values()), new Set([revision]));
-    assert.deepEqual(
-      [...new Set(d.steps.map((s) => s.batch))].length,
-      2,
-      "two halves",
-    );
+    assert.deepEqual([...new Set(d.steps.map((s) => s.batch))].length, 2, "two halves");
   });
 
   test("kill -9 of the deploying process: the next deploy records it interrupted, returns its instances to service, ends on one release", async () => {
     const revision = await newRevision((s) => `${s}// revision after a kill\n`);
-    const child = spawn(process.execPath, [galleyBin, "deploy", "hello", "--stack", "webapp", "--strategy", "rolling"], {
-      cwd: kitchen,
-      env: { ...process.env, NO_COLOR: "1" },
-    });
+    const child = spawn(
+      process.execPath,
+      [galleyBin, "deploy", "hello", "--stack", "webapp", "--strategy", "rolling"],
+      {
+        cwd: kitchen,
+        env: { ...process.env, NO_COLOR: "1" },
+      },
+    );
     let stderr = "";
     const killed = new Promise<void>((resolve) => {
       child.stderr.on("data", (chunk: Buffer) => {
@@ -248,14 +293,19 @@ describe("deployments of the webapp example", { skip, timeout: 900_000 }, () => 
     assert.match(stderr, /app2\s+batch 2\s+drain\s+ok/, stderr);
     const left = (galley("deployments", "hello", "--stack", "webapp").out.deployments as Deployment[])[0]!;
     assert.equal(left.status, "running", "the killed deployment is left running in the store");
-    const { value, load } = await underLoad(() => deploy("deploy", "hello", "--stack", "webapp", "--strategy", "rolling"));
+    const { value, load } = await underLoad(() =>
+      deploy("deploy", "hello", "--stack", "webapp", "--strategy", "rolling"),
+    );
     noFailures(load);
     assert.equal(value.deployment.status, "succeeded", value.deployment.note);
     assert.match(value.stderr, new RegExp(`deployment #${left.id} was interrupted`));
-    const after = (galley("deployment", "show", String(left.id), "--stack", "webapp").out.deployment as Deployment);
+    const after = galley("deployment", "show", String(left.id), "--stack", "webapp").out
+      .deployment as Deployment;
     assert.equal(after.status, "interrupted");
     assert.deepEqual(new Set((await served()).values()), new Set([revision]));
-    const status = galley("stack", "status", "webapp").out as { instances: { name: string; inService?: boolean }[] };
+    const status = galley("stack", "status", "webapp").out as {
+      instances: { name: string; inService?: boolean }[];
+    };
     void status;
     // every backend serves through HAProxy again
     const { load: check } = await underLoad(() => new Promise((resolve) => setTimeout(resolve, 3000)));
@@ -263,7 +313,8 @@ describe("deployments of the webapp example", { skip, timeout: 900_000 }, () => 
   });
 
   test("bad input is a coded error naming the flag or revision, and records no deployment", () => {
-    const count = () => (galley("deployments", "hello", "--stack", "webapp").out.deployments as Deployment[]).length;
+    const count = () =>
+      (galley("deployments", "hello", "--stack", "webapp").out.deployments as Deployment[]).length;
     const before = count();
     for (const [args, pattern] of [
       [["--strategy", "canary"], /--strategy canary: no such strategy/],
