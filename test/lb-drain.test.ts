@@ -8,6 +8,7 @@ import { loadBalancers } from "../src/deploy/lb/index.ts";
 import { SshHost } from "../src/hosts/ssh.ts";
 import { containerProvider } from "../src/providers/container/provider.ts";
 import { tempDir } from "../src/resources/testing.ts";
+import { hacli, reloadScript } from "../examples/webapp/cookbooks/lb/recipes/admin.ts";
 import { cli } from "./support/cli.ts";
 import { type Load, startLoad } from "./support/load.ts";
 
@@ -19,6 +20,7 @@ import { type Load, startLoad } from "./support/load.ts";
 
 const root = process.getuid?.() === 0;
 const skip = root ? false : "needs root on Linux: instances are container hosts";
+const socket = "/run/haproxy/admin.sock";
 const example = fileURLToPath(new URL("../examples/webapp", import.meta.url));
 
 /** The stack file, with `lb.out_of_service` set to `drained`. */
@@ -168,6 +170,29 @@ describe("draining an app instance through HAProxy under load", { skip }, () => 
     assert.equal(servers.get("app1")?.drained, true, seen);
     assert.equal(servers.get("app3")?.up, true, seen);
     assert.equal(configureLb(), 0, "after the reload every state already matches");
+
+    // the reload on its own (no runtime step after it) keeps the drain: the new worker loads it
+    const pid = async () =>
+      /^Pid: (\d+)$/m.exec(
+        (await lbHost!.exec(["sh", "-c", `${hacli} hacli "$1" "show info"`, "sh", socket])).stdout,
+      )?.[1];
+    const worker = await pid();
+    const reload = await lbHost!.exec([
+      "sh",
+      "-c",
+      reloadScript,
+      "sh",
+      socket,
+      "/var/lib/haproxy/server-state",
+    ]);
+    assert.equal(reload.exitCode, 0, reload.stderr);
+    assert.notEqual(await pid(), worker, "a new worker runs");
+    const reloaded = await states();
+    assert.equal(reloaded.get("app1")?.admin, "drain", JSON.stringify([...reloaded.values()]));
+    assert.equal(reloaded.get("app2")?.admin, "ready");
+    const total = load!.snapshot().requests;
+    await until("500 more requests", () => load!.snapshot().requests > total + 500);
+    assert.equal(served("app1"), before, "no request reached app1 across a bare reload");
   });
 
   test("app1 back in service: it serves again; the load saw no error and no non-2xx", async () => {
