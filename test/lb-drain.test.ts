@@ -8,7 +8,7 @@ import { loadBalancers } from "../src/deploy/lb/index.ts";
 import { SshHost } from "../src/hosts/ssh.ts";
 import { containerProvider } from "../src/providers/container/provider.ts";
 import { tempDir } from "../src/resources/testing.ts";
-import { hacli, reloadScript } from "../examples/webapp/cookbooks/lb/recipes/admin.ts";
+import { hacli, reloadScript, statesScript } from "../examples/webapp/cookbooks/lb/recipes/admin.ts";
 import { cli } from "./support/cli.ts";
 import { type Load, startLoad } from "./support/load.ts";
 
@@ -21,6 +21,7 @@ import { type Load, startLoad } from "./support/load.ts";
 const root = process.getuid?.() === 0;
 const skip = root ? false : "needs root on Linux: instances are container hosts";
 const socket = "/run/haproxy/admin.sock";
+const stateFile = "/var/lib/haproxy/server-state";
 const example = fileURLToPath(new URL("../examples/webapp", import.meta.url));
 
 /** The stack file, with `lb.out_of_service` set to `drained`. */
@@ -208,5 +209,37 @@ describe("draining an app instance through HAProxy under load", { skip }, () => 
     assert.equal(result.errors, 0, result.samples.join("\n"));
     assert.equal(result.non2xx, 0, result.samples.join("\n"));
     assert.equal(result.byBody.get("(none)"), undefined);
+  });
+
+  test("HAProxy restarted: its saved states come back, and the runtime step waits for the socket", async () => {
+    // no load from here: a restart (unlike a reload) drops connections
+    await setDrained(["app2"]);
+    assert.ok(configureLb() > 0);
+    const exec = async (argv: string[]) => {
+      const result = await lbHost!.exec(argv);
+      assert.equal(result.exitCode, 0, `${argv.join(" ")}: ${result.stderr}`);
+    };
+    await exec(["systemctl", "stop", "haproxy"]);
+    // asked while HAProxy is down; it answers once HAProxy is back, with the states it loaded
+    const wanted = ["app1=ready", "app2=drain", "app3=ready"];
+    const check = lbHost!.exec([
+      "sh",
+      "-c",
+      statesScript,
+      "sh",
+      "check",
+      socket,
+      stateFile,
+      "app",
+      ...wanted,
+    ]);
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    await exec(["systemctl", "start", "haproxy"]);
+    const checked = await check;
+    assert.equal(checked.exitCode, 0, `the states after the restart: ${checked.stdout}${checked.stderr}`);
+    const servers = await states();
+    assert.equal(servers.get("app2")?.admin, "drain", JSON.stringify([...servers.values()]));
+    assert.equal(servers.get("app1")?.admin, "ready");
+    assert.equal(configureLb(), 0, "nothing to set after the restart");
   });
 });
