@@ -196,7 +196,7 @@ describe("draining an app instance through HAProxy under load", { skip }, () => 
     assert.equal(served("app1"), before, "no request reached app1 across a bare reload");
   });
 
-  test("app1 back in service: it serves again; the load saw no error and no non-2xx", async () => {
+  test("app1 back in service: it serves again; the load saw no error and no non-2xx", async (t) => {
     await setDrained([]);
     assert.ok(configureLb() > 0);
     const before = served("app1");
@@ -205,6 +205,7 @@ describe("draining an app instance through HAProxy under load", { skip }, () => 
     for (const server of servers.values()) assert.equal(server.up, true, JSON.stringify(server));
     const result = await load!.stop();
     load = undefined;
+    t.diagnostic(`load: ${result.requests} responses, by backend ${JSON.stringify([...result.byBody])}`);
     assert.ok(result.requests > 1000, `${result.requests} requests`);
     assert.equal(result.errors, 0, result.samples.join("\n"));
     assert.equal(result.non2xx, 0, result.samples.join("\n"));
