@@ -8,6 +8,7 @@ import { loadBalancers } from "../src/deploy/lb/index.ts";
 import { SshHost } from "../src/hosts/ssh.ts";
 import { containerProvider } from "../src/providers/container/provider.ts";
 import { tempDir } from "../src/resources/testing.ts";
+import { hacli, reloadScript, statesScript } from "../examples/webapp/cookbooks/lb/recipes/admin.ts";
 import { cli } from "./support/cli.ts";
 import { type Load, startLoad } from "./support/load.ts";
 
@@ -19,6 +20,8 @@ import { type Load, startLoad } from "./support/load.ts";
 
 const root = process.getuid?.() === 0;
 const skip = root ? false : "needs root on Linux: instances are container hosts";
+const socket = "/run/haproxy/admin.sock";
+const stateFile = "/var/lib/haproxy/server-state";
 const example = fileURLToPath(new URL("../examples/webapp", import.meta.url));
 
 /** The stack file, with `lb.out_of_service` set to `drained`. */
@@ -168,9 +171,32 @@ describe("draining an app instance through HAProxy under load", { skip }, () => 
     assert.equal(servers.get("app1")?.drained, true, seen);
     assert.equal(servers.get("app3")?.up, true, seen);
     assert.equal(configureLb(), 0, "after the reload every state already matches");
+
+    // the reload on its own (no runtime step after it) keeps the drain: the new worker loads it
+    const pid = async () =>
+      /^Pid: (\d+)$/m.exec(
+        (await lbHost!.exec(["sh", "-c", `${hacli} hacli "$1" "show info"`, "sh", socket])).stdout,
+      )?.[1];
+    const worker = await pid();
+    const reload = await lbHost!.exec([
+      "sh",
+      "-c",
+      reloadScript,
+      "sh",
+      socket,
+      "/var/lib/haproxy/server-state",
+    ]);
+    assert.equal(reload.exitCode, 0, reload.stderr);
+    assert.notEqual(await pid(), worker, "a new worker runs");
+    const reloaded = await states();
+    assert.equal(reloaded.get("app1")?.admin, "drain", JSON.stringify([...reloaded.values()]));
+    assert.equal(reloaded.get("app2")?.admin, "ready");
+    const total = load!.snapshot().requests;
+    await until("500 more requests", () => load!.snapshot().requests > total + 500);
+    assert.equal(served("app1"), before, "no request reached app1 across a bare reload");
   });
 
-  test("app1 back in service: it serves again; the load saw no error and no non-2xx", async () => {
+  test("app1 back in service: it serves again; the load saw no error and no non-2xx", async (t) => {
     await setDrained([]);
     assert.ok(configureLb() > 0);
     const before = served("app1");
@@ -179,9 +205,42 @@ describe("draining an app instance through HAProxy under load", { skip }, () => 
     for (const server of servers.values()) assert.equal(server.up, true, JSON.stringify(server));
     const result = await load!.stop();
     load = undefined;
+    t.diagnostic(`load: ${result.requests} responses, by backend ${JSON.stringify([...result.byBody])}`);
     assert.ok(result.requests > 1000, `${result.requests} requests`);
     assert.equal(result.errors, 0, result.samples.join("\n"));
     assert.equal(result.non2xx, 0, result.samples.join("\n"));
     assert.equal(result.byBody.get("(none)"), undefined);
+  });
+
+  test("HAProxy restarted: its saved states come back, and the runtime step waits for the socket", async () => {
+    // no load from here: a restart (unlike a reload) drops connections
+    await setDrained(["app2"]);
+    assert.ok(configureLb() > 0);
+    const exec = async (argv: string[]) => {
+      const result = await lbHost!.exec(argv);
+      assert.equal(result.exitCode, 0, `${argv.join(" ")}: ${result.stderr}`);
+    };
+    await exec(["systemctl", "stop", "haproxy"]);
+    // asked while HAProxy is down; it answers once HAProxy is back, with the states it loaded
+    const wanted = ["app1=ready", "app2=drain", "app3=ready"];
+    const check = lbHost!.exec([
+      "sh",
+      "-c",
+      statesScript,
+      "sh",
+      "check",
+      socket,
+      stateFile,
+      "app",
+      ...wanted,
+    ]);
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    await exec(["systemctl", "start", "haproxy"]);
+    const checked = await check;
+    assert.equal(checked.exitCode, 0, `the states after the restart: ${checked.stdout}${checked.stderr}`);
+    const servers = await states();
+    assert.equal(servers.get("app2")?.admin, "drain", JSON.stringify([...servers.values()]));
+    assert.equal(servers.get("app1")?.admin, "ready");
+    assert.equal(configureLb(), 0, "nothing to set after the restart");
   });
 });
