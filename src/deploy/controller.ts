@@ -368,16 +368,54 @@ class Rollout {
 
   async #prepare(names: string[]): Promise<void> {
     const results = await this.#event(names, "prepare", this.#deploying);
+    // the before_migrate and before_symlink hooks given as recipes: a run of their own, right after
+    const prepared = names.filter((name) => results.get(name)!.status === "succeeded");
+    const hooks = await this.#recipeHooks(prepared, ["before_migrate", "before_symlink"]);
     await Promise.all(
       names.map((name) =>
         this.#step(name, "prepare", async () => {
           const result = results.get(name)!;
-          const ok = result.status === "succeeded";
-          if (!ok) this.#failed.set(name, `prepare ${result.status}`);
-          return { ok, log: resultLog(result) };
+          const hook = hooks.get(name);
+          const ok = result.status === "succeeded" && (hook === undefined || hook.status === "succeeded");
+          if (!ok)
+            this.#failed.set(
+              name,
+              result.status === "succeeded" ? "a hook failed" : `prepare ${result.status}`,
+            );
+          return { ok, log: [resultLog(result), ...(hook ? [`hooks: ${resultLog(hook)}`] : [])].join("\n") };
         }),
       ),
     );
+  }
+
+  /**
+   * The app's hooks of these names that are recipes, in that order, as one run on `names` with
+   * the release as r.stack.deploying; undefined results when there is none to run.
+   */
+  async #recipeHooks(
+    names: string[],
+    which: ("before_migrate" | "before_symlink" | "before_restart" | "after_restart")[],
+  ): Promise<Map<string, InstanceResult>> {
+    const hooks = this.#deploying.release?.settings.hooks ?? {};
+    const recipes = which.flatMap((h) => {
+      const hook = hooks[h];
+      return hook !== undefined && typeof hook !== "string" ? hook.recipes : [];
+    });
+    if (recipes.length === 0 || names.length === 0) return new Map();
+    const { state, version } = await this.#lifecycle.snapshot();
+    const summary = await runEvent({
+      context: this.#lifecycle.context,
+      kind: "run-recipes",
+      recipes,
+      instances: names.map((n) => this.#instances.get(n)!),
+      state,
+      version,
+      apps: [this.#deploying],
+      args: { app: this.#app.name, deployment: this.#record.id, hooks: which },
+      waitMs: this.#request.waitMs,
+      signal: this.#request.signal,
+    });
+    return summary.results;
   }
 
   // the app's migration, once per deployment, before any instance switches: claimed in the store
@@ -439,7 +477,22 @@ class Rollout {
 
   async #switch(names: string[]): Promise<string[]> {
     if (names.length === 0) return [];
-    const results = await this.#event(names, "switch", this.#deploying);
+    // recipe hooks around the switch: before_restart before it (the link and the restart are one
+    // run), after_restart after it
+    const before = await this.#recipeHooks(names, ["before_restart"]);
+    const switching = names.filter((n) => (before.get(n)?.status ?? "succeeded") === "succeeded");
+    const switchResults = await this.#event(switching, "switch", this.#deploying);
+    const after = await this.#recipeHooks(
+      switching.filter((n) => switchResults.get(n)?.status === "succeeded"),
+      ["after_restart"],
+    );
+    const results = new Map<string, InstanceResult>();
+    for (const name of names) {
+      const failedHook = [before.get(name), after.get(name)].find(
+        (r) => r !== undefined && r.status !== "succeeded",
+      );
+      results.set(name, failedHook ?? switchResults.get(name) ?? before.get(name)!);
+    }
     const release = this.#deploying.release!.id;
     const switched: string[] = [];
     await Promise.all(
