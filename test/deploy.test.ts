@@ -268,31 +268,53 @@ describe("deployments of the webapp example", { skip, timeout: 900_000 }, () => 
     assert.deepEqual([...new Set(d.steps.map((s) => s.batch))].length, 2, "two halves");
   });
 
-  test("kill -9 of the deploying process: the next deploy records it interrupted, returns its instances to service, ends on one release", async () => {
-    const revision = await newRevision((s) => `${s}// revision after a kill\n`);
+  /** starts a rolling deploy and kills it with SIGKILL once app2 (batch 2) is out of the load balancer */
+  const killDuringBatch2 = async () => {
     const child = spawn(
       process.execPath,
       [galleyBin, "deploy", "hello", "--stack", "webapp", "--strategy", "rolling"],
-      {
-        cwd: kitchen,
-        env: { ...process.env, NO_COLOR: "1" },
-      },
+      { cwd: kitchen, env: { ...process.env, NO_COLOR: "1" } },
     );
     let stderr = "";
-    const killed = new Promise<void>((resolve) => {
+    await new Promise<void>((resolve) => {
       child.stderr.on("data", (chunk: Buffer) => {
         stderr += chunk.toString();
         // app2 is out of the load balancer: the worst moment to die
-        if (/app2\s+batch 2\s+drain\s+ok/.test(stderr) && child.exitCode === null) {
-          child.kill("SIGKILL");
-        }
+        if (/app2\s+batch 2\s+drain\s+ok/.test(stderr) && child.exitCode === null) child.kill("SIGKILL");
       });
       child.on("exit", () => resolve());
     });
-    await killed;
     assert.match(stderr, /app2\s+batch 2\s+drain\s+ok/, stderr);
     const left = (galley("deployments", "hello", "--stack", "webapp").out.deployments as Deployment[])[0]!;
     assert.equal(left.status, "running", "the killed deployment is left running in the store");
+    return left;
+  };
+
+  test("kill -9 of the deploying process, then galley deployment resume: the rest goes through, app1 is not redone", async () => {
+    const revision = await newRevision((s) => `${s}// revision resumed\n`);
+    const left = await killDuringBatch2();
+    const { value, load } = await underLoad(() =>
+      deploy("deployment", "resume", String(left.id), "--stack", "webapp"),
+    );
+    noFailures(load);
+    const d = value.deployment;
+    assert.equal(d.id, left.id);
+    assert.equal(d.status, "succeeded", d.note);
+    assert.match(value.stderr, new RegExp(`deployment #${left.id} resumed: app2, app3 left \\(1 done\\)`));
+    assert.equal(
+      d.steps.filter((s) => s.instance === "app1" && s.phase === "switch").length,
+      1,
+      "app1 switched once",
+    );
+    assert.deepEqual(new Set((await served()).values()), new Set([revision]));
+    const again = await cliAsync(["deployment", "resume", String(left.id), "--stack", "webapp"], kitchen);
+    assert.equal(again.code, 1);
+    assert.match(again.stderr, /ended succeeded: there is nothing to resume/);
+  });
+
+  test("kill -9 of the deploying process: the next deploy records it interrupted, returns its instances to service, ends on one release", async () => {
+    const revision = await newRevision((s) => `${s}// revision after a kill\n`);
+    const left = await killDuringBatch2();
     const { value, load } = await underLoad(() =>
       deploy("deploy", "hello", "--stack", "webapp", "--strategy", "rolling"),
     );
@@ -303,10 +325,6 @@ describe("deployments of the webapp example", { skip, timeout: 900_000 }, () => 
       .deployment as Deployment;
     assert.equal(after.status, "interrupted");
     assert.deepEqual(new Set((await served()).values()), new Set([revision]));
-    const status = galley("stack", "status", "webapp").out as {
-      instances: { name: string; inService?: boolean }[];
-    };
-    void status;
     // every backend serves through HAProxy again
     const { load: check } = await underLoad(() => new Promise((resolve) => setTimeout(resolve, 3000)));
     for (const name of apps) assert.ok((check.byBody.get(name) ?? 0) > 0, `${name} back in service`);

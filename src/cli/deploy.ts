@@ -314,17 +314,39 @@ export const deploymentsCommand = {
   },
 };
 
-/** `galley deployment show ID --stack S`. */
+/** `galley deployment show|resume ID --stack S`. */
 export const deploymentCommand = {
-  summary: "one deployment in full: its parameters and each instance's steps, batch by batch, with logs",
-  usage: "show ID --stack STACK [--json]",
+  summary:
+    "one deployment in full (show: each instance's steps, batch by batch, with logs), or finish one its process left (resume)",
+  usage: "show|resume ID --stack STACK [--json]",
   options: stackOptions,
   async run(values: Values, positionals: string[]): Promise<number> {
-    const [action, id] = positionals;
-    if (action !== "show" || id === undefined)
-      throw new GalleyError("USAGE", "galley deployment show ID", {
+    const [action, id, ...rest] = positionals;
+    if ((action !== "show" && action !== "resume") || id === undefined || rest.length > 0)
+      throw new GalleyError("USAGE", "galley deployment show|resume ID", {
         hint: "galley deployment show 3 --stack webapp",
       });
+    if (action === "resume") {
+      return withStack(values, "deployment resume", async (context) => {
+        const { resumeDeployment } = await import("../deploy/controller.ts");
+        const trap = trapInterrupts();
+        try {
+          const detail = await resumeDeployment({
+            context,
+            id: Number(id.replace(/^#/, "")),
+            signal: trap.signal,
+            waitMs: waitMs(values),
+            forks: values.forks ? Number(values.forks) : undefined,
+            ...progress(),
+          });
+          if (values.json) writeJson({ deployment: detail });
+          else recap(detail);
+          return trap.exitCode() ?? exitOf(detail);
+        } finally {
+          trap.dispose();
+        }
+      });
+    }
     return withStack(values, "deployments", async (context) => {
       const detail = await context.store.getDeployment(Number(id.replace(/^#/, "")));
       if (!detail || detail.stack !== context.stack.name)

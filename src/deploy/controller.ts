@@ -38,6 +38,9 @@ export const deployPhases = [
 ] as const;
 export type DeployStepPhase = (typeof deployPhases)[number];
 
+/** A file in the release, written when its migration command finished: what a resume asks. */
+const migratedMarker = ".galley-migrated";
+
 /** What `galley deploy` asks. */
 export interface DeployRequest {
   context: StackContext;
@@ -144,14 +147,171 @@ export async function deploy(request: DeployRequest): Promise<DeploymentDetail> 
     request.log?.(
       `deployment #${record.id}: ${app.name} ${prepared!.revision.slice(0, 12)} (${record.requested}) to ${instances.length} instance${instances.length === 1 ? "" : "s"}, ${request.strategy} in ${rollout.batches.length} batch${rollout.batches.length === 1 ? "" : "es"}`,
     );
-    const outcome = await run.execute(rollout);
-    await store.finishDeployment(record.id, outcome.status, outcome.note);
-    await lifecycle.idle();
-    return (await store.getDeployment(record.id))!;
+    return await finishRun(lifecycle, run, rollout, record.id);
   } finally {
     await connections.close();
     await lock.release();
   }
+}
+
+async function finishRun(
+  lifecycle: Lifecycle,
+  run: Rollout,
+  plan: RolloutPlan,
+  id: number,
+): Promise<DeploymentDetail> {
+  const { store } = lifecycle.context;
+  const outcome = await run.execute(plan);
+  await store.finishDeployment(id, outcome.status, outcome.note);
+  await lifecycle.idle();
+  return (await store.getDeployment(id))!;
+}
+
+/** What `galley deployment resume ID` asks. */
+export type ResumeRequest = Omit<
+  DeployRequest,
+  "app" | "strategy" | "params" | "revision" | "attributes" | "rollbackOf"
+> & {
+  id: number;
+};
+
+/**
+ * Finishes a deployment its process left unfinished (killed, the machine rebooted): the instances
+ * it had not brought through (switched, checked, back in service) go through with the same
+ * strategy, commit, release and attributes; a migration it finished is not run again (the store
+ * says done, or the host's marker says it finished before the process died).
+ */
+export async function resumeDeployment(request: ResumeRequest): Promise<DeploymentDetail> {
+  const { context } = request;
+  const { store, stack } = context;
+  const found = await store.getDeployment(request.id);
+  if (!found || found.stack !== stack.name) {
+    throw new GalleyError("ARGS_INVALID", `stack ${stack.name} has no deployment #${request.id}`, {
+      hint: `galley deployments --stack ${context.file} lists them`,
+    });
+  }
+  if (!["running", "interrupted", "pending"].includes(found.status)) {
+    throw new GalleyError(
+      "DEPLOY_FAILED",
+      `deployment #${found.id} ended ${found.status}: there is nothing to resume`,
+      {
+        hint: `deploy again (galley deploy ${found.app}) or roll back (galley rollback ${found.app} --to ID)`,
+      },
+    );
+  }
+  const [newest] = await store.listDeployments(stack.name, { app: found.app, limit: 1 });
+  if (newest && newest.id !== found.id) {
+    throw new GalleyError(
+      "DEPLOY_FAILED",
+      `deployment #${newest.id} of ${found.app} ran after #${found.id}: resuming #${found.id} would undo it`,
+      {
+        hint: `deploy again, or roll back to #${found.id}'s release: galley rollback ${found.app} --to ${found.id}`,
+      },
+    );
+  }
+  const { app, instances } = await deploymentTargets(context, found.app);
+  const lock = await deployLock(context, app.name);
+  const connections = new InstanceConnections(context, request.signal);
+  try {
+    const lifecycle = await Lifecycle.open(context, { waitMs: request.waitMs, signal: request.signal });
+    const record = (await store.getDeployment(found.id))!;
+    const drains = app.load_balancer !== undefined;
+    const { done, failed } = instanceProgress(record.steps, drains, app.release?.health_check !== undefined);
+    const remaining = instances.filter((i) => !done.has(i.name));
+    const { parseSize } = await import("./strategies/sizes.ts");
+    const text = record.params as Record<string, unknown>;
+    const size = (key: string, flag: string, min: 0 | 1) =>
+      typeof text[key] === "string" ? parseSize(flag, text[key], min) : undefined;
+    const params: StrategyParams = {
+      batch: size("batch", "--batch", 1),
+      maxUnavailable: size("maxUnavailable", "--max-unavailable", 1),
+      maxFail: size("maxFail", "--max-fail", 0),
+    };
+    const plan = planRollout(
+      record.strategy,
+      remaining.map((i) => i.name),
+      params,
+    );
+    const release = releaseTarget(app, Number(releaseOf(record)))!;
+    if (record.migration === "running")
+      await settleMigration(record, release, instances, connections, store, request.log);
+    const [prepared] = await prepareApps(context, [withRevision(app, record.revision)]);
+    const run = new Rollout(
+      {
+        ...request,
+        app: app.name,
+        strategy: record.strategy,
+        params,
+        ...(record.rollbackOf ? { rollbackOf: record } : {}),
+      },
+      lifecycle,
+      connections,
+      app,
+      remaining,
+      record,
+      {
+        ...prepared!,
+        release,
+      },
+    );
+    run.carryFailures(failed);
+    await store.startDeployment(record.id);
+    request.log?.(
+      `deployment #${record.id} resumed: ${remaining.length ? remaining.map((i) => i.name).join(", ") : "no instance"} left (${done.size} done)`,
+    );
+    return await finishRun(lifecycle, run, plan, record.id);
+  } finally {
+    await connections.close();
+    await lock.release();
+  }
+}
+
+// which instances a deployment brought through, and which failed, from its recorded steps
+function instanceProgress(
+  steps: readonly DeploymentStep[],
+  drains: boolean,
+  checks: boolean,
+): { done: Set<string>; failed: Map<string, string> } {
+  const done = new Set<string>();
+  const failed = new Map<string, string>();
+  const by = new Map<string, DeploymentStep[]>();
+  for (const step of steps)
+    if (step.status !== "running") by.set(step.instance, [...(by.get(step.instance) ?? []), step]);
+  for (const [name, list] of by) {
+    const bad = list.find((s) => s.status === "failed");
+    if (bad) {
+      failed.set(name, `${bad.phase} failed`);
+      continue;
+    }
+    const finalPhase = drains ? "undrain" : checks ? "health" : "switch";
+    const switched = list.findIndex((s) => s.phase === "switch");
+    if (switched >= 0 && list.slice(switched).some((s) => s.phase === finalPhase)) done.add(name);
+  }
+  return { done, failed };
+}
+
+// a migration claimed by a process that died: the release's marker says whether it finished
+async function settleMigration(
+  record: DeploymentRecord,
+  release: { path: string },
+  instances: readonly Instance[],
+  connections: InstanceConnections,
+  store: StackContext["store"],
+  log: ((line: string) => void) | undefined,
+): Promise<void> {
+  const instance = instances.find((i) => i.name === record.migrationInstance);
+  let finished = false;
+  if (instance) {
+    const { host } = await connections.get(instance);
+    finished =
+      (await host.exec(["test", "-e", path.posix.join(release.path, migratedMarker)])).exitCode === 0;
+  }
+  await store.resetMigration(record.id, finished ? "done" : "pending");
+  log?.(
+    finished
+      ? `the migration finished on ${record.migrationInstance} before the process died: not run again`
+      : `the migration did not finish on ${record.migrationInstance ?? "its instance"}: it runs again`,
+  );
 }
 
 /** The app and the online instances of its layers, in stack-file order; errors name the stack file. */
@@ -230,6 +390,11 @@ class Rollout {
     this.#instances = new Map(instances.map((i) => [i.name, i]));
     this.#record = record;
     this.#deploying = deploying;
+  }
+
+  /** instances that failed before a resume: they count against --max-fail */
+  carryFailures(failed: ReadonlyMap<string, string>): void {
+    for (const [name, why] of failed) this.#failed.set(name, why);
   }
 
   async execute(plan: RolloutPlan): Promise<Outcome> {
@@ -332,7 +497,20 @@ class Rollout {
           const { host } = await this.#connections.get(this.#instances.get(name)!);
           const result = await host.exec(["readlink", "--", target.current]);
           const folder = result.exitCode === 0 ? path.posix.basename(result.stdout.trim()) : undefined;
-          this.#previous.set(name, folder || undefined);
+          if (folder !== target.id) return this.#previous.set(name, folder || undefined);
+          // a resumed deployment that switched it already: the release before, from revisions.log
+          const log = await host.exec([
+            "sh",
+            "-c",
+            'tail -n 100 -- "$1" 2>/dev/null',
+            "sh",
+            path.posix.join(target.dir, "revisions.log"),
+          ]);
+          const ids = log.stdout
+            .split("\n")
+            .map((line) => line.split(" ")[1])
+            .filter((id): id is string => id !== undefined && /^\d+$/.test(id) && id !== target.id);
+          this.#previous.set(name, ids.at(-1));
         } catch {
           this.#previous.set(name, undefined);
         }
@@ -438,7 +616,8 @@ class Rollout {
       if (typeof migrate === "string") {
         const { host } = await this.#connections.get(instance);
         const release = this.#deploying.release!;
-        const result = await host.exec(["sh", "-c", migrate], {
+        // the marker says it finished, for a resume after the deploying process died mid-migration
+        const result = await host.exec(["sh", "-c", `(${migrate}) && touch ${migratedMarker}`], {
           cwd: release.path,
           env: {
             ...this.#app.environment,
