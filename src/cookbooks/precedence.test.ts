@@ -41,6 +41,7 @@ test("the levels, lowest first, are the documented ones", () => {
     "stack",
     "layer",
     "instance",
+    "deployment",
     "run",
     "override",
     "automatic",

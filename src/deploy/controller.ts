@@ -421,6 +421,13 @@ class Rollout {
           }
           const switched = await this.#switch(ready);
           await this.#health(switched);
+          // not drained (cutover), but behind a load balancer: deployed once it reports the instance up
+          if (!drain && this.#app.load_balancer)
+            await this.#service(
+              switched.filter((name) => !this.#failed.has(name)),
+              true,
+              { configure: false },
+            );
           // an instance that failed its gate goes back to its release at once, still out of service
           const unhealthy = switched.filter((name) => this.#failed.has(name));
           if (unhealthy.length > 0) await this.#revert(unhealthy);
@@ -753,14 +760,29 @@ class Rollout {
 
   // in or out of the load balancer: the stack state says so, the lb layer's configure applies
   // it, and the load balancer itself is asked until it agrees (drained: no session left)
-  async #service(names: string[], inService: boolean): Promise<void> {
+  async #service(names: string[], inService: boolean, options: { configure?: boolean } = {}): Promise<void> {
+    if (names.length === 0) return;
     const lb = this.#app.load_balancer!;
     const { context } = this.#lifecycle;
     const phase: DeployStepPhase = inService ? "undrain" : "drain";
-    for (const name of names) await context.store.setInstanceService(context.stack.name, name, inService);
-    const configure = await this.#lifecycle.run("configure", { layer: lb.layer });
-    const lbNames = [...configure.results.keys()];
-    const lbFailed = [...configure.results.values()].some((r) => r.status !== "succeeded");
+    let lbNames: string[];
+    let lbFailed = false;
+    if (options.configure === false) {
+      // only ask: the load balancer's layer, its online instances
+      const online = new Set(
+        (await context.store.listInstances(context.stack.name))
+          .filter((r) => r.status === "online")
+          .map((r) => r.name),
+      );
+      lbNames = context.stack.instances
+        .filter((i) => online.has(i.name) && i.layers.includes(lb.layer))
+        .map((i) => i.name);
+    } else {
+      for (const name of names) await context.store.setInstanceService(context.stack.name, name, inService);
+      const configure = await this.#lifecycle.run("configure", { layer: lb.layer });
+      lbNames = [...configure.results.keys()];
+      lbFailed = [...configure.results.values()].some((r) => r.status !== "succeeded");
+    }
     const backend = lb.backend ?? this.#app.layers[0]!;
     const driver = loadBalancers[lb.type as keyof typeof loadBalancers];
     const timeoutMs = (inService ? 60 : lb.drain_timeout) * 1000;
