@@ -161,7 +161,14 @@ async function finishRun(
   id: number,
 ): Promise<DeploymentDetail> {
   const { store } = lifecycle.context;
-  const outcome = await run.execute(plan);
+  let outcome: Outcome;
+  try {
+    outcome = await run.execute(plan);
+  } catch (error) {
+    // a deployment that cannot go on ends failed, with why; its instances are back in service
+    await store.finishDeployment(id, "failed", errorMessage(error)).catch(() => {});
+    throw error;
+  }
   await store.finishDeployment(id, outcome.status, outcome.note);
   await lifecycle.idle();
   return (await store.getDeployment(id))!;
@@ -830,8 +837,6 @@ async function recoverInterrupted(
   const stale = (await store.listDeployments(stack.name, { app: app.name, limit: 20 })).filter(
     (d) => d.status === "running" || d.status === "pending",
   );
-  if (stale.length === 0) return;
-  const out = (await store.listInstances(stack.name)).filter((i) => i.inService === false);
   for (const record of stale) {
     request.log?.(`deployment #${record.id} was interrupted (its process ended): putting its instances back`);
     await store.finishDeployment(
@@ -840,10 +845,17 @@ async function recoverInterrupted(
       "its process ended before it did; the next deployment put its instances back in service",
     );
   }
-  if (out.length > 0) {
-    for (const instance of out) await store.setInstanceService(stack.name, instance.name, true);
-    if (app.load_balancer) await lifecycle.run("configure", { layer: app.load_balancer.layer });
-  }
+  // out of service and no deployment of the app runs (this one holds the lock): a deployment
+  // killed, or interrupted while it drained, left them so
+  const layers = new Set(app.layers);
+  const mine = new Set(stack.instances.filter((i) => i.layers.some((l) => layers.has(l))).map((i) => i.name));
+  const out = (await store.listInstances(stack.name)).filter(
+    (i) => i.inService === false && mine.has(i.name),
+  );
+  if (out.length === 0) return;
+  for (const instance of out) await store.setInstanceService(stack.name, instance.name, true);
+  request.log?.(`back in service first: ${out.map((i) => i.name).join(", ")}`);
+  if (app.load_balancer) await lifecycle.run("configure", { layer: app.load_balancer.layer });
 }
 
 async function deployLock(context: StackContext, app: string): Promise<HeldLock> {
