@@ -8,7 +8,7 @@ import type { StackContext } from "../lifecycle/context.ts";
 import { type DeployPhase, type InstanceResult, runEvent } from "../lifecycle/events.ts";
 import { Lifecycle } from "../lifecycle/lifecycle.ts";
 import { releaseOf } from "../lifecycle/pins.ts";
-import { releaseTarget } from "../lifecycle/releases.ts";
+import { releaseRecipes, releaseTarget } from "../lifecycle/releases.ts";
 
 export { releaseOf };
 import type { App, Instance } from "../stacks/schema.ts";
@@ -627,31 +627,13 @@ class Rollout {
     this.#request.log?.(`migrating on ${name} (once for the whole deployment)`);
     const ok = await this.#step(name, "migrate", async () => {
       const instance = this.#instances.get(name)!;
-      if (typeof migrate === "string") {
-        const { host } = await this.#connections.get(instance);
-        const release = this.#deploying.release!;
-        // the marker says it finished, for a resume after the deploying process died mid-migration
-        const result = await host.exec(["sh", "-c", `(${migrate}) && touch ${migratedMarker}`], {
-          cwd: release.path,
-          env: {
-            ...this.#app.environment,
-            GALLEY_APP: this.#app.name,
-            GALLEY_RELEASE: release.path,
-            GALLEY_DEPLOYMENT: String(this.#record.id),
-            GALLEY_REVISION: this.#deploying.revision,
-          },
-          ...(release.settings.user ? { user: release.settings.user } : {}),
-        });
-        return {
-          ok: result.exitCode === 0,
-          log: `${migrate}: exit ${result.exitCode}\n${result.stdout}${result.stderr}`.trim(),
-        };
-      }
+      // a command: Galley's migrate recipe (run in the release, marker when done); else the app's recipes
+      const recipes = typeof migrate === "string" ? [releaseRecipes.migrate] : migrate.recipes;
       const { state, version } = await this.#lifecycle.snapshot();
       const summary = await runEvent({
         context: this.#lifecycle.context,
         kind: "run-recipes",
-        recipes: migrate.recipes,
+        recipes,
         instances: [instance],
         state,
         version,

@@ -12,6 +12,8 @@ export const releaseRecipes = {
   prepare: fileURLToPath(new URL("./recipes/release-prepare.ts", import.meta.url)),
   /** current → releases/<id>, revisions.log, restart and its hooks, old releases removed */
   switch: fileURLToPath(new URL("./recipes/release-switch.ts", import.meta.url)),
+  /** the app's migrate command, once per release, in it (the controller runs it on one instance) */
+  migrate: fileURLToPath(new URL("./recipes/release-migrate.ts", import.meta.url)),
 } as const;
 
 /**
