@@ -84,7 +84,10 @@ test("lb configure: the stack state's weights (an A/B split) go to HAProxy throu
   const config = (resources: CatalogResource[]) =>
     resources.find((r) => r.id === "template[/etc/haproxy/haproxy.cfg]")!.props.content;
   assert.equal(config(split), config(await compileLb()));
-  await assert.rejects(compileLb({ weights: { app2: 300 } }), /weight 300 is not a whole number from 0 to 256/);
+  await assert.rejects(
+    compileLb({ weights: { app2: 300 } }),
+    /weight 300 is not a whole number from 0 to 256/,
+  );
 });
 
 test("lb configure: draining changes the runtime states only, never the config (no reload)", async () => {

@@ -348,8 +348,14 @@ export function deploymentConformance(name: string, opener: StoreOpener): void {
     await store.setInstanceWeight("web", "app1", 0);
     assert.equal((await store.getInstance("web", "app1"))?.weight, 0);
     for (const bad of [-1, 257, 1.5])
-      await assert.rejects(store.setInstanceWeight("web", "app1", bad), stateInvalid(/not a whole number from 0 to 256/));
-    await assert.rejects(store.setInstanceWeight("web", "nope", 50), stateInvalid(/no instance nope in stack web/));
+      await assert.rejects(
+        store.setInstanceWeight("web", "app1", bad),
+        stateInvalid(/not a whole number from 0 to 256/),
+      );
+    await assert.rejects(
+      store.setInstanceWeight("web", "nope", 50),
+      stateInvalid(/no instance nope in stack web/),
+    );
     const input = {
       stack: "web",
       app: "shop",

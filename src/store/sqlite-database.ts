@@ -213,9 +213,13 @@ export class SqliteDatabase {
 
   setInstanceWeight(stack: string, name: string, weight: number): void {
     if (!Number.isInteger(weight) || weight < 0 || weight > 256) {
-      throw new GalleyError("STATE_INVALID", `instance ${name}: weight ${weight} is not a whole number from 0 to 256`, {
-        hint: "HAProxy's weights go from 0 (no new requests) to 256",
-      });
+      throw new GalleyError(
+        "STATE_INVALID",
+        `instance ${name}: weight ${weight} is not a whole number from 0 to 256`,
+        {
+          hint: "HAProxy's weights go from 0 (no new requests) to 256",
+        },
+      );
     }
     const changed = this.#run(
       "UPDATE instances SET weight = ?, updated_at = ? WHERE stack = ? AND name = ?",

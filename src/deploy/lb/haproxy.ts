@@ -142,9 +142,7 @@ export function parseServersState(
   const servers = new Map<string, number>();
   if (!header) return servers;
   const columns = header.slice(2).split(" ");
-  const [beName, srvName, adminState] = ["be_name", "srv_name", column].map((c) =>
-    columns.indexOf(c),
-  );
+  const [beName, srvName, adminState] = ["be_name", "srv_name", column].map((c) => columns.indexOf(c));
   for (const line of lines) {
     if (line === "" || line.startsWith("#") || line === "1") continue;
     const cells = line.split(" ");

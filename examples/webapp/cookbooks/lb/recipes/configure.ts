@@ -23,7 +23,12 @@ export default function (r: RecipeContext) {
   const servers = r.stack
     .online(layer)
     .filter((instance) => instance.address !== undefined)
-    .map((instance) => ({ name: instance.name, address: instance.address, port, weight: weightOf(instance) }));
+    .map((instance) => ({
+      name: instance.name,
+      address: instance.address,
+      port,
+      weight: weightOf(instance),
+    }));
   const drained = outOfService(r);
 
   r.service("haproxy", { action: ["enable", "start"] });
