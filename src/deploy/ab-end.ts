@@ -33,18 +33,14 @@ export interface AbStatus {
 /** The app's A/B under way (or none), its instances and the weights the store holds. */
 export async function abStatus(context: StackContext, app: string): Promise<AbStatus> {
   const { store, stack } = context;
-  await deploymentTargets(context, app);
+  // the app's online instances: those a deployment and the load balancer know
+  const { instances } = await deploymentTargets(context, app);
   const deployment = await activeAb(store, stack.name, app);
   const params = (deployment?.params ?? {}) as Record<string, unknown>;
   const base = typeof params.base === "string" ? await store.getDeployment(Number(params.base)) : undefined;
   const weights: Record<string, number> = {};
-  const ofApp = new Set(
-    stack.instances
-      .filter((i) => i.layers.some((l) => stack.apps.find((a) => a.name === app)!.layers.includes(l)))
-      .map((i) => i.name),
-  );
-  for (const record of await store.listInstances(stack.name))
-    if (ofApp.has(record.name)) weights[record.name] = record.weight;
+  const records = new Map((await store.listInstances(stack.name)).map((r) => [r.name, r]));
+  for (const instance of instances) weights[instance.name] = records.get(instance.name)?.weight ?? 100;
   return {
     app,
     deployment,

@@ -511,7 +511,8 @@ class Rollout {
     );
     let ok = true;
     for (const [name, weight] of Object.entries(weights)) {
-      ok &&= await this.#step(name, "weight", async () => {
+      // every instance gets its step, even after one failed
+      const set = await this.#step(name, "weight", async () => {
         if (failed.length > 0)
           return {
             ok: false,
@@ -527,6 +528,7 @@ class Rollout {
         }
         return { ok: true, log: `weight ${weight} (${seen.join("; ")})` };
       });
+      ok = ok && set;
     }
     if (ok) return { status: "succeeded" };
     const back = this.#switched.filter((name) => !this.#failed.has(name));
