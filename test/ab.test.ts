@@ -4,6 +4,8 @@ import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
+import { hacli, reloadScript } from "../examples/webapp/cookbooks/lb/recipes/admin.ts";
+import { parseServersState } from "../src/deploy/lb/haproxy.ts";
 import { tempDir } from "../src/resources/testing.ts";
 import { cli, cliAsync } from "./support/cli.ts";
 import { type LoadResult, startLoad } from "./support/load.ts";
@@ -141,7 +143,7 @@ describe("A/B deployments of the webapp example", { skip, timeout: 900_000 }, ()
     return d;
   };
 
-  test("--ab 10%: B on one instance, weights give B 10% of 10,000 requests (±2 points), 0 failed", async () => {
+  test("--ab 10%: B on one instance, weights give B 10% of 10,000 requests (±2 points), 0 failed", async (t) => {
     const d = await startAb();
     const status = abStatus();
     assert.equal(status.deployment?.id, d.id);
@@ -153,7 +155,38 @@ describe("A/B deployments of the webapp example", { skip, timeout: 900_000 }, ()
     assert.equal(split.requests, 10_000);
     const shareB = (100 * (split.byBody.get(revisionB) ?? 0)) / split.requests;
     assert.equal((split.byBody.get(revisionA) ?? 0) + (split.byBody.get(revisionB) ?? 0), 10_000);
+    t.diagnostic(`B's share of 10,000 requests: ${shareB}% (asked 10%)`);
     assert.ok(Math.abs(shareB - 10) <= 2, `B's share ${shareB}% of 10,000 requests, asked 10%`);
+    // a reload (a new HAProxy process) keeps the weights: the server-state file carries them
+    const socket = "/run/haproxy/admin.sock";
+    const reload = cli(
+      ["hosts", "exec", "lb1", "--", "sh", "-c", reloadScript, "sh", socket, "/var/lib/haproxy/server-state"],
+      kitchen,
+    );
+    assert.equal(reload.code, 0, reload.stderr);
+    const shown = cli(
+      [
+        "hosts",
+        "exec",
+        "lb1",
+        "--",
+        "sh",
+        "-c",
+        `${hacli} hacli "$1" "show servers state app"`,
+        "sh",
+        socket,
+      ],
+      kitchen,
+    );
+    assert.deepEqual(
+      parseServersState(shown.stdout, "app", "srv_uweight"),
+      new Map([
+        ["app1", 22],
+        ["app2", 99],
+        ["app3", 99],
+      ]),
+      shown.stdout + shown.stderr,
+    );
   });
 
   test("a normal deploy, a rollback or a second A/B while the A/B runs is refused: promote or abort first", () => {
