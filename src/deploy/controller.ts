@@ -493,7 +493,7 @@ class Rollout {
 
   /**
    * The load balancer's weights (an A/B's split, or equal again at its end): the store, the lb
-   * layer's configure, then the load balancer asked until it reports them. When that fails, the
+   * layer's configure, then the load balancer asked whether it reports them. When that fails, the
    * instances this deployment switched go back to their release.
    */
   async weigh(weights: Record<string, number>): Promise<Outcome> {
@@ -951,7 +951,8 @@ async function deployLock(context: StackContext, app: string): Promise<HeldLock>
   return held;
 }
 
-// the instances a deployment is for, and an A/B's split: B on the first of the app's instances
+// the instances a deployment is for (the app's online ones, or those of request.only), refused during an A/B unless
+// it ends it; for an A/B, its split: B on the first of the app's instances, and every weight
 async function abTargets(request: DeployRequest): Promise<{
   app: App;
   instances: Instance[];
