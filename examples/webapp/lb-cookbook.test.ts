@@ -16,7 +16,7 @@ const stackFile = path.join(here, "stacks", "webapp.yaml");
 const online = ["lb1", "app1", "app2", "app3", "db1"];
 
 async function compileLb(
-  options: { notInService?: string[]; outOfService?: string[] } = {},
+  options: { notInService?: string[]; outOfService?: string[]; weights?: Record<string, number> } = {},
 ): Promise<CatalogResource[]> {
   const stack = await loadStack(stackFile);
   const state = buildStackState(
@@ -26,6 +26,8 @@ async function compileLb(
   // the field a deployment sets while it drains an instance (the stack state gains it in issue 12)
   for (const instance of state.instances) {
     if (options.notInService?.includes(instance.name)) Object.assign(instance, { inService: false });
+    const weight = options.weights?.[instance.name];
+    if (weight !== undefined) Object.assign(instance, { weight });
   }
   const attributes = {
     ...stack.attributes,
@@ -57,23 +59,35 @@ function wanted(resources: CatalogResource[]): string[] {
 }
 
 test("lb configure: every online app instance ready when all are in service", async () => {
-  assert.deepEqual(wanted(await compileLb()), ["app1=ready", "app2=ready", "app3=ready"]);
+  assert.deepEqual(wanted(await compileLb()), ["app1=ready:100", "app2=ready:100", "app3=ready:100"]);
 });
 
 test("lb configure: an instance the stack state marks inService: false is drained", async () => {
   assert.deepEqual(wanted(await compileLb({ notInService: ["app2"] })), [
-    "app1=ready",
-    "app2=drain",
-    "app3=ready",
+    "app1=ready:100",
+    "app2=drain:100",
+    "app3=ready:100",
   ]);
 });
 
 test("lb configure: the attribute lb.out_of_service drains the instances it names", async () => {
   assert.deepEqual(wanted(await compileLb({ outOfService: ["app1", "app3"] })), [
-    "app1=drain",
-    "app2=ready",
-    "app3=drain",
+    "app1=drain:100",
+    "app2=ready:100",
+    "app3=drain:100",
   ]);
+});
+
+test("lb configure: the stack state's weights (an A/B split) go to HAProxy through the runtime API, no reload", async () => {
+  const split = await compileLb({ weights: { app1: 20, app2: 100, app3: 100 } });
+  assert.deepEqual(wanted(split), ["app1=ready:20", "app2=ready:100", "app3=ready:100"]);
+  const config = (resources: CatalogResource[]) =>
+    resources.find((r) => r.id === "template[/etc/haproxy/haproxy.cfg]")!.props.content;
+  assert.equal(config(split), config(await compileLb()));
+  await assert.rejects(
+    compileLb({ weights: { app2: 300 } }),
+    /weight 300 is not a whole number from 0 to 256/,
+  );
 });
 
 test("lb configure: draining changes the runtime states only, never the config (no reload)", async () => {

@@ -32,5 +32,6 @@ export const commands: Record<string, () => Promise<Command>> = {
   rollback: async () => (await import("./deploy.ts")).rollbackCommand,
   deployments: async () => (await import("./deploy.ts")).deploymentsCommand,
   deployment: async () => (await import("./deploy.ts")).deploymentCommand,
+  ab: async () => (await import("./ab.ts")).abCommand,
   notifications: async () => (await import("./notifications.ts")).notificationsCommand,
 };

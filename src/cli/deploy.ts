@@ -29,6 +29,7 @@ interface Values {
   plan?: boolean;
   to?: string;
   limit?: string;
+  ab?: string;
 }
 
 const strategyOptions = {
@@ -44,7 +45,8 @@ const strategyOptions = {
   },
 } as const;
 
-async function withStack<T>(
+/** Runs `fn` with the stack of `--stack`, closing its store after. */
+export async function withStack<T>(
   values: Values,
   command: string,
   fn: (context: StackContext) => Promise<T>,
@@ -103,7 +105,8 @@ function stepLine(step: DeploymentStep): string {
   return `${step.instance.padEnd(12)} batch ${step.batch + 1}  ${step.phase.padEnd(8)} ${status}${step.status === "failed" && first ? `  ${first}` : ""}`;
 }
 
-function progress(): Pick<DeployRequest, "onStep" | "log"> {
+/** Per-step progress lines and the deployment's news on stderr. */
+export function progress(): Pick<DeployRequest, "onStep" | "log"> {
   const out = (line: string) => process.stderr.write(`${line}\n`);
   return {
     log: (line) => out(paint("dim", line, process.stderr)),
@@ -114,7 +117,8 @@ function progress(): Pick<DeployRequest, "onStep" | "log"> {
   };
 }
 
-function recap(detail: DeploymentDetail): void {
+/** A deployment's one-screen summary: status, note, where each instance ended. */
+export function recap(detail: DeploymentDetail): void {
   const status = detail.status === "succeeded" ? paint("green", detail.status) : paint("red", detail.status);
   write(
     `${paint("bold", `deployment #${detail.id}`)} ${detail.app} ${detail.revision.slice(0, 12)} (${detail.requested})  ${detail.strategy}  ${status}\n`,
@@ -129,7 +133,8 @@ function recap(detail: DeploymentDetail): void {
   }
 }
 
-function exitOf(detail: DeploymentRecord): number {
+/** A deployment's exit code: 0 succeeded, 130 interrupted, else 1. */
+export function exitOf(detail: DeploymentRecord): number {
   if (detail.status === "succeeded") return exitCodes.ok;
   if (detail.status === "interrupted") return 130;
   return exitCodes.runFailed;
@@ -184,7 +189,7 @@ export const deployCommand = {
   summary:
     "deploy an app to its instances with a strategy: releases, migrations, health checks, automatic rollback",
   usage:
-    "APP --stack STACK [--revision R] [--strategy cutover|pilot|parallel|rolling] [--batch N|N%] [--max-unavailable N|N%] [--max-fail N|N%] [--attrs FILE] [--plan] [--json]",
+    "APP --stack STACK [--revision R] [--strategy cutover|pilot|parallel|rolling] [--batch N|N%] [--max-unavailable N|N%] [--max-fail N|N%] [--ab N%] [--attrs FILE] [--plan] [--json]",
   options: {
     ...stackOptions,
     ...strategyOptions,
@@ -194,6 +199,11 @@ export const deployCommand = {
       description: "a branch, tag or commit (default: the stack file's)",
     },
     attrs: { type: "string", description: "this deployment's custom JSON (YAML or JSON file), kept with it" },
+    ab: {
+      type: "string",
+      description:
+        "an A/B deployment: the revision on the fewest instances that carry N% of requests, by load-balancer weights (then galley ab promote|abort)",
+    },
     plan: {
       type: "boolean",
       default: false,
@@ -208,11 +218,13 @@ export const deployCommand = {
       });
     const params = await strategyParams(values);
     const attributes = await deploymentAttributes(values.attrs);
+    const ab = values.ab === undefined ? undefined : abShare(values.ab);
     return withStack(values, "deploy", (context) =>
       runDeployment(values, context, {
         app,
         revision: values.revision,
-        strategy: values.strategy ?? "rolling",
+        strategy: values.strategy ?? (ab === undefined ? "rolling" : "ab"),
+        ab,
         params,
         attributes,
         forks: values.forks ? Number(values.forks) : undefined,
@@ -221,6 +233,18 @@ export const deployCommand = {
     );
   },
 };
+
+// --ab N%: B's share of requests, a whole percentage from 1 to 99
+function abShare(text: string): number {
+  const match = /^(\d{1,2})%?$/.exec(text.trim());
+  const value = match ? Number(match[1]) : Number.NaN;
+  if (!match || value < 1 || value > 99) {
+    throw new GalleyError("USAGE", `--ab ${text}: B's share is a whole percentage from 1% to 99%`, {
+      hint: "e.g. --ab 10%",
+    });
+  }
+  return value;
+}
 
 /** `galley rollback APP --stack S [--to ID]`. */
 export const rollbackCommand = {
@@ -306,7 +330,7 @@ export const deploymentsCommand = {
         write(`no deployments${app ? ` of ${app}` : ""} in stack ${context.stack.name}\n`);
       for (const d of list) {
         write(
-          `${paint("bold", `#${d.id}`)} ${d.app.padEnd(10)} ${d.revision.slice(0, 12)} ${d.status.padEnd(12)} ${d.strategy.padEnd(9)} ${d.createdAt}  ${d.user}${d.rollbackOf ? `  rollback to #${d.rollbackOf}` : ""}\n`,
+          `${paint("bold", `#${d.id}`)} ${d.app.padEnd(10)} ${d.revision.slice(0, 12)} ${d.status.padEnd(12)} ${d.strategy.padEnd(9)} ${d.createdAt}  ${d.user}${d.rollbackOf ? `  rollback to #${d.rollbackOf}` : ""}${d.strategy === "ab" ? `  A/B ${String(d.params.share)} on ${String(d.params.instances)}` : ""}${d.requested.includes("A/B") ? `  ${d.requested}` : ""}\n`,
         );
       }
       return exitCodes.ok;

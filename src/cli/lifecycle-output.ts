@@ -96,6 +96,7 @@ export async function finish(context: StackContext, lifecycle: Lifecycle, json: 
         status: i.status,
         address: i.address ?? null,
         inService: i.inService,
+        weight: i.weight,
       })),
       events: events.map(eventJson),
     });

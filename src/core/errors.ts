@@ -68,6 +68,8 @@ export const errorCodes = {
   RUN_LOCKED: 6,
   /** another deployment of the same app of the stack is running (one at a time per app) */
   DEPLOY_LOCKED: 6,
+  /** an A/B deployment of the app is under way: promote or abort it before another deployment */
+  AB_ACTIVE: 6,
   /** a deployment cannot go on: its migration is claimed by another process, or it was asked something impossible */
   DEPLOY_FAILED: 1,
   /** the run was stopped by SIGINT (Ctrl-C) or SIGTERM; the command exits 130 or 143 */

@@ -13,6 +13,7 @@ import { releaseRecipes, releaseTarget } from "../lifecycle/releases.ts";
 export { releaseOf };
 import type { App, Instance } from "../stacks/schema.ts";
 import type { DeploymentDetail, DeploymentRecord, DeploymentStep } from "../store/store.ts";
+import { abSplit, equalWeight, refuseDuringAb } from "./ab.ts";
 import { checkHealth, type HealthCheckSpec } from "./health.ts";
 import { InstanceConnections } from "./hosts.ts";
 import { loadBalancers } from "./lb/index.ts";
@@ -35,6 +36,7 @@ export const deployPhases = [
   "health",
   "undrain",
   "rollback",
+  "weight",
 ] as const;
 export type DeployStepPhase = (typeof deployPhases)[number];
 
@@ -53,6 +55,18 @@ export interface DeployRequest {
   attributes?: { label: string; values: Record<string, unknown> } | undefined;
   /** a rollback: the deployment whose recorded parameters this one repeats */
   rollbackOf?: DeploymentRecord | undefined;
+  /** not a rollback, but its release again (an A/B's promote): commit, release, attributes; no migration */
+  reuse?: DeploymentRecord | undefined;
+  /** an A/B deployment (strategy "ab"): B's share of requests, in percent */
+  ab?: number | undefined;
+  /** only these of the app's instances (an A/B's promote or abort) */
+  only?: readonly string[] | undefined;
+  /** the load-balancer weight of each instance once the deployment succeeded (an A/B's end: equal) */
+  weights?: Record<string, number> | undefined;
+  /** what the record says was asked, instead of the revision (an A/B's promote or abort) */
+  requested?: string | undefined;
+  /** this deployment promotes or aborts the A/B under way: not refused because of it */
+  endsAb?: boolean | undefined;
   forks?: number | undefined;
   waitMs?: number | undefined;
   signal?: AbortSignal | undefined;
@@ -77,13 +91,14 @@ export interface DeploymentPlan {
 
 /** Resolves what a deployment would do, changing nothing: the revision, the instances, the batches. */
 export async function planDeployment(request: DeployRequest): Promise<DeploymentPlan> {
-  const { app, instances } = await deploymentTargets(request.context, request.app);
+  const { app, instances } = await abTargets(request);
   const plan = planRollout(
     request.strategy,
     instances.map((i) => i.name),
     request.params,
   );
-  const requested = request.revision ?? sourceRevision(app);
+  const again = request.rollbackOf ?? request.reuse;
+  const requested = again ? again.revision : (request.revision ?? sourceRevision(app));
   const [prepared] = await prepareApps(request.context, [withRevision(app, requested)]);
   return {
     app: app.name,
@@ -93,7 +108,7 @@ export async function planDeployment(request: DeployRequest): Promise<Deployment
     params: paramsText(request.params),
     instances: instances.map((i) => i.name),
     plan,
-    migrate: app.release?.migrate !== undefined && request.rollbackOf === undefined,
+    migrate: app.release?.migrate !== undefined && again === undefined,
     loadBalancer: app.load_balancer
       ? `${app.load_balancer.type} on layer ${app.load_balancer.layer}, backend ${app.load_balancer.backend ?? app.layers[0]}`
       : undefined,
@@ -109,7 +124,7 @@ export async function planDeployment(request: DeployRequest): Promise<Deployment
 export async function deploy(request: DeployRequest): Promise<DeploymentDetail> {
   const { context } = request;
   const { store, stack } = context;
-  const { app, instances } = await deploymentTargets(context, request.app);
+  const { app, instances, weights, abParams } = await abTargets(request);
   const rollout = planRollout(
     request.strategy,
     instances.map((i) => i.name),
@@ -121,24 +136,29 @@ export async function deploy(request: DeployRequest): Promise<DeploymentDetail> 
     const lifecycle = await Lifecycle.open(context, { waitMs: request.waitMs, signal: request.signal });
     await recoverInterrupted(context, lifecycle, app, request);
     const rollback = request.rollbackOf;
-    const requested = rollback ? rollback.revision : (request.revision ?? sourceRevision(app));
+    // a rollback, or an A/B's promote: an earlier deployment's commit, release and attributes again
+    const again = rollback ?? request.reuse;
+    const requested = again ? again.revision : (request.revision ?? sourceRevision(app));
     const [prepared] = await prepareApps(context, [withRevision(app, requested)]);
     const record = await store.createDeployment({
       stack: stack.name,
       app: app.name,
       revision: prepared!.revision,
-      requested: rollback ? `rollback to #${rollback.id}` : requested,
-      attributes: rollback ? rollback.attributes : (request.attributes?.values ?? {}),
+      requested: request.requested ?? (rollback ? `rollback to #${rollback.id}` : requested),
+      attributes: again ? again.attributes : (request.attributes?.values ?? {}),
       strategy: request.strategy,
       params: {
         ...paramsText(request.params),
-        release: rollback ? releaseOf(rollback) : undefined,
+        release: again ? releaseOf(again) : undefined,
+        ...abParams,
+        ...(request.only || abParams ? { instances: instances.map((i) => i.name) } : {}),
+        ...(weights ? { weights } : {}),
       },
       user: `${os.userInfo().username}@${os.hostname()}`,
       ...(rollback ? { rollbackOf: rollback.id } : {}),
-      migration: app.release?.migrate !== undefined && !rollback ? "pending" : "none",
+      migration: app.release?.migrate !== undefined && !again ? "pending" : "none",
     });
-    const releaseId = rollback ? Number(releaseOf(rollback)) : record.id;
+    const releaseId = again ? Number(releaseOf(again)) : record.id;
     const run = new Rollout(request, lifecycle, connections, app, instances, record, {
       ...prepared!,
       release: releaseTarget(app, releaseId)!,
@@ -164,6 +184,9 @@ async function finishRun(
   let outcome: Outcome;
   try {
     outcome = await run.execute(plan);
+    const weights = (await store.getDeployment(id))!.params.weights;
+    if (outcome.status === "succeeded" && outcome.note === undefined && isWeights(weights))
+      outcome = await run.weigh(weights);
   } catch (error) {
     // a deployment that cannot go on ends failed, with why; its instances are back in service
     await store.finishDeployment(id, "failed", errorMessage(error)).catch(() => {});
@@ -224,7 +247,11 @@ export async function resumeDeployment(request: ResumeRequest): Promise<Deployme
     const record = (await store.getDeployment(found.id))!;
     const drains = app.load_balancer !== undefined;
     const { done, failed } = instanceProgress(record.steps, drains, app.release?.health_check !== undefined);
-    const remaining = instances.filter((i) => !done.has(i.name));
+    // an A/B, its promote or its abort: only the instances it was for
+    const only = (record.params as { instances?: unknown }).instances;
+    const remaining = instances.filter(
+      (i) => !done.has(i.name) && (!Array.isArray(only) || only.includes(i.name)),
+    );
     const { parseSize } = await import("./strategies/sizes.ts");
     const text = record.params as Record<string, unknown>;
     const size = (key: string, flag: string, min: 0 | 1) =>
@@ -250,6 +277,7 @@ export async function resumeDeployment(request: ResumeRequest): Promise<Deployme
         strategy: record.strategy,
         params,
         ...(record.rollbackOf ? { rollbackOf: record } : {}),
+        ...(!record.rollbackOf && record.params.release !== undefined ? { reuse: record } : {}),
       },
       lifecycle,
       connections,
@@ -470,6 +498,66 @@ class Rollout {
     return { status: "succeeded" };
   }
 
+  /**
+   * The load balancer's weights (an A/B's split, or equal again at its end): the store, the lb
+   * layer's configure, then the load balancer asked whether it reports them. When that fails, the
+   * instances this deployment switched go back to their release.
+   */
+  async weigh(weights: Record<string, number>): Promise<Outcome> {
+    const lb = this.#app.load_balancer;
+    if (!lb) return { status: "succeeded" };
+    const { context } = this.#lifecycle;
+    for (const [name, weight] of Object.entries(weights))
+      await context.store.setInstanceWeight(context.stack.name, name, weight);
+    const configure = await this.#lifecycle.run("configure", { layer: lb.layer });
+    const failed = [...configure.results.entries()].filter(([, r]) => r.status !== "succeeded");
+    const driver = loadBalancers[lb.type as keyof typeof loadBalancers];
+    const backend = lb.backend ?? this.#app.layers[0]!;
+    const lbInstances = [...configure.results.keys()].map(
+      (name) => context.stack.instances.find((i) => i.name === name)!,
+    );
+    let ok = true;
+    for (const [name, weight] of Object.entries(weights)) {
+      // every instance gets its step, even after one failed
+      const set = await this.#step(name, "weight", async () => {
+        if (failed.length > 0)
+          return {
+            ok: false,
+            log: `the ${lb.layer} layer's configure failed on ${failed.map(([n]) => n).join(", ")}`,
+          };
+        const seen: string[] = [];
+        for (const instance of lbInstances) {
+          const { host } = await this.#connections.get(instance);
+          const state = (await driver.states(host, backend, { socket: lb.socket })).get(name);
+          seen.push(`${instance.name}: weight ${state?.weight ?? "unknown"}`);
+          if (state?.weight !== weight)
+            return { ok: false, log: `asked weight ${weight}; ${seen.join("; ")}` };
+        }
+        return { ok: true, log: `weight ${weight} (${seen.join("; ")})` };
+      });
+      ok = ok && set;
+    }
+    if (ok) return { status: "succeeded" };
+    const back = this.#switched.filter((name) => !this.#failed.has(name));
+    this.#request.log?.(
+      `the load balancer's weights could not be set: ${back.join(", ") || "no instance"} back`,
+    );
+    for (const name of Object.keys(weights))
+      await context.store.setInstanceWeight(context.stack.name, name, equalWeight);
+    if (back.length > 0) {
+      await this.#drain(back);
+      try {
+        await this.#revert(back);
+      } finally {
+        await this.#undrain(back);
+      }
+    }
+    return {
+      status: back.length > 0 ? "rolled_back" : "failed",
+      note: "the load balancer's weights could not be set: every instance is back on its release, weights equal",
+    };
+  }
+
   #failedText(): string {
     return [...this.#failed.entries()].map(([name, why]) => `${name} (${why})`).join(", ");
   }
@@ -614,7 +702,7 @@ class Rollout {
   async #migrate(name: string): Promise<boolean> {
     const store = this.#lifecycle.context.store;
     const migrate = this.#app.release?.migrate;
-    if (migrate === undefined || this.#request.rollbackOf) return true;
+    if (migrate === undefined || this.#request.rollbackOf || this.#request.reuse) return true;
     const claim = await store.claimMigration(this.#record.id, name);
     if (claim === "done" || claim === "none") return true;
     if (claim === "running") {
@@ -855,6 +943,67 @@ async function deployLock(context: StackContext, app: string): Promise<HeldLock>
     );
   }
   return held;
+}
+
+// the instances a deployment is for (the app's online ones, or those of request.only), refused during an A/B unless
+// it ends it; for an A/B, its split: B on the first of the app's instances, and every weight
+async function abTargets(request: DeployRequest): Promise<{
+  app: App;
+  instances: Instance[];
+  weights: Record<string, number> | undefined;
+  abParams: Record<string, string> | undefined;
+}> {
+  const { context } = request;
+  const { app, instances: all } = await deploymentTargets(context, request.app);
+  if (!request.endsAb) await refuseDuringAb(context.store, context.stack.name, app.name, context.file);
+  const only = request.only;
+  const instances = only ? all.filter((i) => only.includes(i.name)) : all;
+  if (request.strategy !== "ab") {
+    if (request.ab !== undefined)
+      throw new GalleyError("USAGE", `--ab ${request.ab}% does not go with --strategy ${request.strategy}`, {
+        hint: "an A/B deployment is its own strategy: leave --strategy out",
+      });
+    return { app, instances, weights: request.weights, abParams: undefined };
+  }
+  if (request.ab === undefined)
+    throw new GalleyError("USAGE", "--strategy ab needs B's share: --ab N%", {
+      hint: `galley deploy ${app.name} --revision B --ab 10%`,
+    });
+  if (!app.load_balancer)
+    throw new GalleyError(
+      "STACK_INVALID",
+      `${context.file}: app ${app.name} has no load_balancer: an A/B splits requests through one`,
+      {
+        hint: "add load_balancer (type, layer, backend) to the app (docs/deploy.md)",
+      },
+    );
+  const base = await context.store.deployedRevision(context.stack.name, app.name);
+  if (!base)
+    throw new GalleyError(
+      "DEPLOY_FAILED",
+      `${app.name} was never deployed: an A/B needs A running everywhere first`,
+      {
+        hint: `galley deploy ${app.name} --stack ${context.file}`,
+      },
+    );
+  const split = abSplit(request.ab, all.length);
+  const weights = Object.fromEntries(
+    all.map((i, index) => [i.name, index < split.count ? split.weightB : split.weightA]),
+  );
+  return {
+    app,
+    instances: all.slice(0, split.count),
+    weights,
+    abParams: { share: `${request.ab}%`, expected: `${split.share}%`, base: String(base.id) },
+  };
+}
+
+function isWeights(value: unknown): value is Record<string, number> {
+  return (
+    typeof value === "object" &&
+    value !== null &&
+    Object.values(value).every((w) => typeof w === "number" && Number.isInteger(w))
+  );
 }
 
 function sourceRevision(app: App): string {

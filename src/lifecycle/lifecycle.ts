@@ -72,7 +72,13 @@ export class Lifecycle {
     const records = await store.listInstances(stack.name);
     const state = buildStackState(
       stack,
-      records.map((r) => ({ name: r.name, status: r.status, address: r.address, inService: r.inService })),
+      records.map((r) => ({
+        name: r.name,
+        status: r.status,
+        address: r.address,
+        inService: r.inService,
+        weight: r.weight,
+      })),
     );
     const latest = await store.latestState(stack.name);
     if (latest && JSON.stringify(latest.state) === JSON.stringify(state))

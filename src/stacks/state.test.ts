@@ -47,6 +47,7 @@ test("the stack state lists layers with their instances and instances with statu
     hostname: "app2",
     provider: "container",
     inService: true,
+    weight: 100,
   });
   // an instance the store does not know yet is stopped, without an address
   const fresh = buildStackState(stack, []);
@@ -92,7 +93,16 @@ test("r.stack.inService: the online instances a load balancer sends traffic to, 
   assert.throws(() => view.inService("web"), /stack shop has no layer "web"/);
   // in service sits at a fixed place in each instance: equal states compare equal as text
   const keys = Object.keys(draining.instances[1]!);
-  assert.deepEqual(keys, ["name", "layers", "status", "address", "hostname", "provider", "inService"]);
+  assert.deepEqual(keys, [
+    "name",
+    "layers",
+    "status",
+    "address",
+    "hostname",
+    "provider",
+    "inService",
+    "weight",
+  ]);
   assert.equal(JSON.stringify(buildStackState(stack, [])), JSON.stringify(buildStackState(stack, [])));
 });
 

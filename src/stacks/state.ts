@@ -16,6 +16,8 @@ export interface StateInstance {
   provider: string;
   /** in the load balancer's service: false while a deployment drains it */
   inService: boolean;
+  /** its load-balancer weight, 0..256: 100 unless an A/B deployment splits the traffic */
+  weight: number;
 }
 
 /** One layer as the stack state shows it. */
@@ -83,6 +85,8 @@ export interface InstanceFacts {
   address: string | undefined;
   /** the record's inService; left out, in service */
   inService?: boolean | undefined;
+  /** the record's weight; left out, 100 */
+  weight?: number | undefined;
 }
 
 /**
@@ -109,6 +113,7 @@ export function buildStackState(stack: StackFile, instances: readonly InstanceFa
       hostname: instance.name,
       provider: instance.provider.type,
       inService: known.get(instance.name)?.inService ?? true,
+      weight: known.get(instance.name)?.weight ?? 100,
     })),
     apps: stack.apps.map((app) => ({
       name: app.name,

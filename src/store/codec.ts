@@ -70,6 +70,7 @@ export function toInstance(row: Row): InstanceRecord {
     hostname: optText(row.hostname),
     status: text(row.status) as InstanceStatus,
     inService: number(row.in_service) !== 0,
+    weight: row.weight === undefined || row.weight === null ? 100 : number(row.weight),
     updatedAt: text(row.updated_at),
   };
 }

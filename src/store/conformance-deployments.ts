@@ -339,6 +339,40 @@ export function deploymentConformance(name: string, opener: StoreOpener): void {
     );
   });
 
+  it("an instance's weight is 100 by default; an A/B deployment sets it, 0..256 only; the pin skips A/B", async (store) => {
+    await store.upsertInstance({ stack: "web", name: "app1", layers: ["app"], provider: "ssh" });
+    assert.equal((await store.getInstance("web", "app1"))?.weight, 100);
+    await store.setInstanceWeight("web", "app1", 20);
+    await store.upsertInstance({ stack: "web", name: "app1", layers: ["app", "lb"], provider: "ssh" });
+    assert.equal((await store.getInstance("web", "app1"))?.weight, 20);
+    await store.setInstanceWeight("web", "app1", 0);
+    assert.equal((await store.getInstance("web", "app1"))?.weight, 0);
+    for (const bad of [-1, 257, 1.5])
+      await assert.rejects(
+        store.setInstanceWeight("web", "app1", bad),
+        stateInvalid(/not a whole number from 0 to 256/),
+      );
+    await assert.rejects(
+      store.setInstanceWeight("web", "nope", 50),
+      stateInvalid(/no instance nope in stack web/),
+    );
+    const input = {
+      stack: "web",
+      app: "shop",
+      revision: "a".repeat(40),
+      requested: "main",
+      attributes: {},
+      params: {},
+      user: "me@here",
+      migration: "none" as const,
+    };
+    const a = await store.createDeployment({ ...input, strategy: "rolling" });
+    await store.finishDeployment(a.id, "succeeded");
+    const b = await store.createDeployment({ ...input, revision: "b".repeat(40), strategy: "ab" });
+    await store.finishDeployment(b.id, "succeeded");
+    assert.equal((await store.deployedRevision("web", "shop"))?.id, a.id);
+  });
+
   it("deployment writes inside a failed transaction leave nothing behind", async (store) => {
     await store.upsertInstance({ stack: "web", name: "app1", layers: ["app"], provider: "ssh" });
     await assert.rejects(

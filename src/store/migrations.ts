@@ -125,6 +125,13 @@ export const migrations: readonly Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 4,
+    description: "instances' load-balancer weight (an A/B deployment's split)",
+    sql: `
+      ALTER TABLE instances ADD COLUMN weight INTEGER NOT NULL DEFAULT 100;
+    `,
+  },
 ];
 
 /** The schema version this code writes. */

@@ -211,6 +211,26 @@ export class SqliteDatabase {
     if (Number(changed.changes) === 0) throw this.#noInstance(stack, name);
   }
 
+  setInstanceWeight(stack: string, name: string, weight: number): void {
+    if (!Number.isInteger(weight) || weight < 0 || weight > 256) {
+      throw new GalleyError(
+        "STATE_INVALID",
+        `instance ${name}: weight ${weight} is not a whole number from 0 to 256`,
+        {
+          hint: "HAProxy's weights go from 0 (no new requests) to 256",
+        },
+      );
+    }
+    const changed = this.#run(
+      "UPDATE instances SET weight = ?, updated_at = ? WHERE stack = ? AND name = ?",
+      weight,
+      now(),
+      stack,
+      name,
+    );
+    if (Number(changed.changes) === 0) throw this.#noInstance(stack, name);
+  }
+
   statusHistory(stack: string, name: string): StatusTransition[] {
     const rows = this.#all(
       "SELECT * FROM instance_status_history WHERE stack = ? AND instance = ? ORDER BY id",

@@ -142,7 +142,7 @@ export class SqliteDeployments {
 
   deployedRevision(stack: string, app: string): DeploymentRecord | undefined {
     const row = this.#sql.get(
-      "SELECT * FROM deployments WHERE stack = ? AND app = ? AND status = 'succeeded' ORDER BY id DESC LIMIT 1",
+      "SELECT * FROM deployments WHERE stack = ? AND app = ? AND status = 'succeeded' AND strategy != 'ab' ORDER BY id DESC LIMIT 1",
       stack,
       app,
     );

@@ -185,6 +185,10 @@ class SqliteStore implements Store {
     (await this.#use()).setInstanceService(stack, name, inService);
   }
 
+  async setInstanceWeight(stack: string, name: string, weight: number): Promise<void> {
+    (await this.#use()).setInstanceWeight(stack, name, weight);
+  }
+
   async createEvent(input: EventInput): Promise<EventRecord> {
     return (await this.#use()).createEvent(input);
   }

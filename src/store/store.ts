@@ -66,6 +66,8 @@ export interface InstanceRecord extends InstanceInput {
   status: InstanceStatus;
   /** in the load balancer's service (true unless a deployment drained it) */
   inService: boolean;
+  /** its load-balancer weight, 0..256 (100 unless an A/B deployment split the traffic) */
+  weight: number;
   updatedAt: string;
 }
 
@@ -239,6 +241,8 @@ export interface Store {
   statusHistory(stack: string, name: string): Promise<StatusTransition[]>;
   /** Puts an instance in or out of the load balancer's service (a deployment drains it); default true. */
   setInstanceService(stack: string, name: string, inService: boolean): Promise<void>;
+  /** Sets an instance's load-balancer weight, 0..256 (an A/B deployment); default 100. */
+  setInstanceWeight(stack: string, name: string, weight: number): Promise<void>;
 
   /** Queues an event; its id increases with every event. */
   createEvent(input: EventInput): Promise<EventRecord>;
@@ -271,7 +275,10 @@ export interface Store {
   getDeployment(id: number): Promise<DeploymentDetail | undefined>;
   /** A stack's deployments (of one app when given), newest first (default limit 50). */
   listDeployments(stack: string, options?: { app?: string; limit?: number }): Promise<DeploymentRecord[]>;
-  /** The newest succeeded deployment of an app: what the stack pins (new instances get its revision). */
+  /**
+   * The newest succeeded deployment of an app that is not an A/B one (strategy "ab" runs on a
+   * subset only): what the stack pins (new instances get its revision).
+   */
   deployedRevision(stack: string, app: string): Promise<DeploymentRecord | undefined>;
   /** Records a step: a new row, or the update of the row with the same (deploymentId, instance, batch, phase). */
   recordDeploymentStep(step: DeploymentStep): Promise<void>;

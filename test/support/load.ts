@@ -39,6 +39,8 @@ export function startLoad(options: {
   rate?: number;
   /** seconds before a request without an answer counts as an error (default 10) */
   timeout?: number;
+  /** stop after this many requests (then `done` resolves), whatever the duration */
+  amount?: number;
 }): Load {
   const counts: LoadResult = { requests: 0, non2xx: 0, errors: 0, byBody: new Map(), samples: [] };
   const sample = (line: string) => {
@@ -61,6 +63,7 @@ export function startLoad(options: {
       duration: options.seconds ?? 3600,
       timeout: options.timeout ?? 10,
       ...(options.rate ? { overallRate: options.rate } : {}),
+      ...(options.amount ? { amount: options.amount } : {}),
       requests: [
         {
           method: "GET",

@@ -35,6 +35,16 @@ test("show servers state: each server's srv_admin_state bits", () => {
   );
 });
 
+test("show servers state: each server's weight asked at runtime (srv_uweight)", () => {
+  assert.deepEqual(
+    parseServersState(state, "app", "srv_uweight"),
+    new Map([
+      ["app1", 1],
+      ["app2", 1],
+    ]),
+  );
+});
+
 test("a drained server: admin drain and no session; a ready one is up", () => {
   const servers = serverStates("app", stat, state);
   assert.deepEqual(servers.get("app1"), {
@@ -44,6 +54,7 @@ test("a drained server: admin drain and no session; a ready one is up", () => {
     up: false,
     drained: true,
     admin: "drain",
+    weight: 1,
   });
   assert.deepEqual(servers.get("app2"), {
     name: "app2",
@@ -52,6 +63,7 @@ test("a drained server: admin drain and no session; a ready one is up", () => {
     up: true,
     drained: false,
     admin: "ready",
+    weight: 1,
   });
 });
 

@@ -73,6 +73,7 @@ export function serverStates(
 ): Map<string, BackendServerState> {
   const stats = parseShowStat(stat, backend, where);
   const admin = parseServersState(state, backend);
+  const weights = parseServersState(state, backend, "srv_uweight");
   const servers = new Map<string, BackendServerState>();
   for (const [name, { status, sessions }] of stats) {
     const bits = admin.get(name);
@@ -86,6 +87,7 @@ export function serverStates(
       up: status === "UP" || status.startsWith("UP "),
       drained: adminState !== "ready" && sessions === 0,
       admin: adminState,
+      ...(weights.has(name) ? { weight: weights.get(name)! } : {}),
     });
   }
   return servers;
@@ -127,17 +129,20 @@ export function parseShowStat(
 
 /**
  * `show servers state` (version line `1`, header `# be_id be_name srv_id srv_name srv_addr
- * srv_op_state srv_admin_state …`): each server of `backend` with its `srv_admin_state` bits.
+ * srv_op_state srv_admin_state srv_uweight …`): each server of `backend` with its
+ * `srv_admin_state` bits, or another numeric column (`srv_uweight`: the weight asked at runtime).
  */
-export function parseServersState(text: string, backend: string): Map<string, number> {
+export function parseServersState(
+  text: string,
+  backend: string,
+  column: "srv_admin_state" | "srv_uweight" = "srv_admin_state",
+): Map<string, number> {
   const lines = text.split("\n");
   const header = lines.find((line) => line.startsWith("# be_id"));
   const servers = new Map<string, number>();
   if (!header) return servers;
   const columns = header.slice(2).split(" ");
-  const [beName, srvName, adminState] = ["be_name", "srv_name", "srv_admin_state"].map((c) =>
-    columns.indexOf(c),
-  );
+  const [beName, srvName, adminState] = ["be_name", "srv_name", column].map((c) => columns.indexOf(c));
   for (const line of lines) {
     if (line === "" || line.startsWith("#") || line === "1") continue;
     const cells = line.split(" ");

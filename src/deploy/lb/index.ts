@@ -14,6 +14,8 @@ export interface BackendServerState {
   drained: boolean;
   /** the admin state asked for through the runtime API or the configuration */
   admin: "ready" | "drain" | "maint";
+  /** the weight asked through the runtime API (HAProxy's srv_uweight), when the load balancer says */
+  weight?: number;
 }
 
 /** What a deployment needs from a load balancer: read, on the lb host, where each server stands. */

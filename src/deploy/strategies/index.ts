@@ -1,4 +1,5 @@
 import { GalleyError } from "../../core/errors.ts";
+import { ab } from "./ab.ts";
 import { cutover } from "./cutover.ts";
 import { parallel } from "./parallel.ts";
 import { pilot } from "./pilot.ts";
@@ -9,7 +10,10 @@ import type { RolloutPlan, Strategy, StrategyParams } from "./strategy.ts";
 export type { RolloutPlan, Strategy, StrategyParams };
 
 /** The deployment strategies: adding one is adding a file and a line here. */
-export const strategies = { cutover, pilot, parallel, rolling } as const satisfies Record<string, Strategy>;
+export const strategies = { cutover, pilot, parallel, rolling, ab } as const satisfies Record<
+  string,
+  Strategy
+>;
 
 /** A strategy's name. */
 export type StrategyName = keyof typeof strategies;

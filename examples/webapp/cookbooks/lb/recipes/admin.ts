@@ -42,11 +42,13 @@ exit 1
 `;
 
 /**
- * \`states check|apply SOCKET STATE_FILE BACKEND NAME=drain|ready…\`: whether each server's admin
- * state matches (check: exit 0 when all do), or sets those that differ (\`set server … state\`)
- * and saves the states to STATE_FILE. Retries for 10 s while the socket does not answer (a
- * reload or restart just happened). Drained: forced drain (0x08) or forced maintenance (0x01)
- * in \`srv_admin_state\`, field 7 of \`show servers state\`.
+ * \`states check|apply SOCKET STATE_FILE BACKEND NAME=drain|ready[:WEIGHT]…\`: whether each
+ * server's admin state and weight match (check: exit 0 when all do), or sets those that differ
+ * (\`set server … state\`, \`set server … weight\`) and saves the states to STATE_FILE. Retries
+ * for 10 s while the socket does not answer (a reload or restart just happened). Drained: forced
+ * drain (0x08) or forced maintenance (0x01) in \`srv_admin_state\`, field 7 of \`show servers
+ * state\`; the weight asked at runtime is \`srv_uweight\`, field 8 (HAProxy restores it from the
+ * state file at a reload while the configured weight is unchanged).
  */
 export const statesScript = `${hacli}
 set -u
@@ -63,14 +65,22 @@ while :; do
   sleep 0.1
 done
 for want in "$@"; do
-  name=\${want%%=*} target=\${want#*=}
-  admin=$(printf '%s\\n' "$out" | awk -v s="$name" '$1 !~ /^#/ && $4 == s { print $7 }')
-  if [ -z "$admin" ]; then
+  name=\${want%%=*} target=\${want#*=} weight=
+  case $target in *:*) weight=\${target#*:} target=\${target%%:*} ;; esac
+  row=$(printf '%s\\n' "$out" | awk -v s="$name" '$1 !~ /^#/ && $4 == s { print $7, $8 }')
+  admin=\${row%% *} uweight=\${row#* }
+  if [ -z "$row" ]; then
     [ "$mode" = check ] && exit 1
     echo "server $backend/$name is not in the running HAProxy (is the configuration reloaded?)" >&2
     exit 2
   fi
   if [ $((admin & 9)) -ne 0 ]; then now=drain; else now=ready; fi
+  if [ -n "$weight" ] && [ "$uweight" != "$weight" ]; then
+    [ "$mode" = check ] && exit 1
+    answer=$(hacli "$sock" "set server $backend/$name weight $weight")
+    if [ -n "$answer" ]; then echo "set server $backend/$name weight $weight: $answer" >&2; exit 2; fi
+    echo "$backend/$name: weight $uweight -> $weight"
+  fi
   [ "$now" = "$target" ] && continue
   [ "$mode" = check ] && exit 1
   answer=$(hacli "$sock" "set server $backend/$name state $target")
@@ -85,6 +95,19 @@ exit 0
 
 /** The admin state a server should have: drain when its instance is out of service. */
 export type AdminState = "drain" | "ready";
+
+/**
+ * An instance's HAProxy weight: the stack state's \`weight\` (0..256, set by an A/B deployment;
+ * 100 when the state has none).
+ */
+export function weightOf(instance: { weight?: unknown }): number {
+  const weight = instance.weight;
+  if (weight === undefined) return 100;
+  if (typeof weight !== "number" || !Number.isInteger(weight) || weight < 0 || weight > 256) {
+    throw new Error(`the stack state's weight ${String(weight)} is not a whole number from 0 to 256`);
+  }
+  return weight;
+}
 
 /**
  * The names of instances the lb keeps out of service: the stack state's \`inService: false\` (set

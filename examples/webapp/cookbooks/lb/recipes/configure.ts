@@ -1,5 +1,5 @@
 import type { RecipeContext } from "galley";
-import { type AdminState, outOfService, reloadScript, statesScript } from "./admin.ts";
+import { type AdminState, outOfService, reloadScript, statesScript, weightOf } from "./admin.ts";
 
 /**
  * HAProxy's configuration from the stack state: one `server` line per online instance of the
@@ -7,7 +7,8 @@ import { type AdminState, outOfService, reloadScript, statesScript } from "./adm
  * added or removed without touching the load balancer by hand.
  *
  * Then each server's admin state through the runtime API: `drain` for an instance out of service
- * (`inService: false` in the stack state, or named in `lb.out_of_service`), `ready` otherwise.
+ * (`inService: false` in the stack state, or named in `lb.out_of_service`), `ready` otherwise;
+ * and its weight, the stack state's `weight` (an A/B deployment's split; 100 otherwise).
  * Draining needs no reload, and a reload keeps every server's state (the reload saves them to
  * the server-state file HAProxy loads at start). Order: config → reload (if it changed) → states.
  */
@@ -22,7 +23,12 @@ export default function (r: RecipeContext) {
   const servers = r.stack
     .online(layer)
     .filter((instance) => instance.address !== undefined)
-    .map((instance) => ({ name: instance.name, address: instance.address, port }));
+    .map((instance) => ({
+      name: instance.name,
+      address: instance.address,
+      port,
+      weight: weightOf(instance),
+    }));
   const drained = outOfService(r);
 
   r.service("haproxy", { action: ["enable", "start"] });
@@ -42,8 +48,9 @@ export default function (r: RecipeContext) {
   });
 
   if (servers.length === 0) return;
+  // NAME=STATE:WEIGHT; weights (an A/B split) change through the runtime API too, with no reload
   const wanted = servers.map(
-    ({ name }) => `${name}=${(drained.has(name) ? "drain" : "ready") satisfies AdminState}`,
+    ({ name, weight }) => `${name}=${(drained.has(name) ? "drain" : "ready") satisfies AdminState}:${weight}`,
   );
   const args = [socket, stateFile, layer, ...wanted];
   r.execute(`haproxy server states of ${layer}`, {
