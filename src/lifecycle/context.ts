@@ -19,17 +19,34 @@ export interface StackContext {
   store: Store;
 }
 
+/** How to open a stack file. */
+export interface StackOpenOptions {
+  /** false: the layers' recipes need not exist (stopping, reading history) */
+  checkRecipes?: boolean;
+  /** the key of the stack's `secrets:` files (--key-file); else $GALLEY_SECRET_KEY_FILE */
+  keyFile?: string | undefined;
+  /** false: the `secrets:` files are not decrypted (commands that only read the store) */
+  decrypt?: boolean;
+}
+
 /**
  * Opens a stack file: validates it, finds its kitchen and cookbooks, opens the kitchen's store.
  * Instance names are the hosts' names, so two stacks of one kitchen may not share one. Recipes the
  * layers name must exist in the kitchen, unless `checkRecipes` is false (stopping, reading history).
+ * Its encrypted `secrets:` files are decrypted with `keyFile` (or $GALLEY_SECRET_KEY_FILE), their
+ * values registered as secrets of the current run.
  */
-export async function openStack(
-  file: string,
-  options: { checkRecipes?: boolean } = {},
-): Promise<StackContext> {
+export async function openStack(file: string, options: StackOpenOptions = {}): Promise<StackContext> {
   const resolved = path.resolve(file);
-  const stack = await loadStack(resolved);
+  const keyFile = options.keyFile;
+  const stack = await loadStack(resolved, {
+    decrypt: options.decrypt,
+    // read only when the stack names encrypted files
+    key: async () => {
+      const { readKey } = await import("../secrets/vault.ts");
+      return readKey({ ...(keyFile ? { keyFile } : {}), env: process.env });
+    },
+  });
   const dir = path.dirname(resolved);
   const kitchen = path.basename(dir) === "stacks" ? path.dirname(dir) : dir;
   const store = openSqliteStore(storeFile(kitchen));
