@@ -1,6 +1,6 @@
 import * as path from "node:path";
 import { type Attributes, deepMerge, isPlainObject } from "../core/attributes.ts";
-import { GalleyError } from "../core/errors.ts";
+import { GalleyError, isGalleyError } from "../core/errors.ts";
 import { redacted } from "../core/report.ts";
 import { registerSecrets, secretValues } from "../core/secrets.ts";
 import { type StackFile, secretRefPrefix } from "./schema.ts";
@@ -41,7 +41,17 @@ export async function resolveStackSecrets(
     }
     // node:crypto and the vault load only for a stack that has secrets
     const { loadSecretAttributes } = await import("../secrets/vault.ts");
-    const values = await loadSecretAttributes(path.resolve(path.dirname(file), name), await options.key());
+    const where = `${file}${at(["secrets", index])}: secrets: ${name}`;
+    const key = await options.key().catch((error: unknown) => {
+      // the key's own error (none given, too open…), said of the stack file's line that needs it
+      if (!isGalleyError(error)) throw error;
+      throw new GalleyError(
+        error.code,
+        `${where}: ${error.message}`,
+        error.hint === undefined ? {} : { hint: error.hint },
+      );
+    });
+    const values = await loadSecretAttributes(path.resolve(path.dirname(file), name), key);
     registerSecrets(secretValues(values));
     stack.attributes = deepMerge(stack.attributes as Attributes, values as Attributes);
   }
