@@ -98,6 +98,14 @@ describe("the webapp example stack", { skip }, () => {
     assert.deepEqual(backends(), new Set(["app1", "app3", "app4"]));
   });
 
+  test("the database password, from the encrypted stacks/secrets.yaml, is in no file of the store", () => {
+    const held = spawnSync("grep", ["-rlF", "example-only-3b9e51c7d2a8", path.join(kitchen, ".galley")], {
+      encoding: "utf8",
+    });
+    // grep exits 1 when no file holds it
+    assert.equal(held.status, 1, held.stdout);
+  });
+
   test("stack down stops every instance", () => {
     const down = galley("stack", "down", "webapp");
     assert.equal(down.code, 0, down.stderr.slice(-4000));
