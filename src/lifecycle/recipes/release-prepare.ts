@@ -23,9 +23,10 @@ const once = 'sh -c "$1" && touch "$2"';
 /**
  * Galley's prepare phase of a deployment, for each deployed app with a `release` section: its
  * folders, the archive (shipped by app-archives, which runs first) unpacked into releases/<id>,
- * its REVISION file, the shared files and dirs linked into it, `build`, the before_migrate and before_symlink
- * hooks that are commands, and the systemd unit of `release.service` with its environment file. A shared file missing from shared/ fails here, before any switch.
- * Nothing here touches `current`.
+ * its REVISION file, the shared files and dirs linked into it, `build`, the before_migrate and
+ * before_symlink hooks that are commands, and the systemd unit of `release.service` with its
+ * environment file. A shared file missing from shared/ fails here, before any switch. Nothing
+ * here touches `current`.
  */
 export default function releasePrepare(r: RecipeContext): void {
   for (const app of r.stack.deploying) {
