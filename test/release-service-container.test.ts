@@ -16,8 +16,9 @@ const skip = root ? false : "needs root on Linux: instances are container hosts"
 const secret = "svc-5d0e8a13f7-secret";
 const sha = (text: string) => createHash("sha256").update(text).digest("hex").slice(0, 16);
 
-const server = (revision: string) => `import { createHash } from "node:crypto";
-import { createServer } from "node:http";
+// CommonJS: Debian 12's nodejs 18, no package.json
+const server = (revision: string) => `const { createHash } = require("node:crypto");
+const { createServer } = require("node:http");
 const hash = createHash("sha256").update(process.env.DB_PASSWORD ?? "").digest("hex").slice(0, 16);
 createServer((_, res) => res.end("${revision} " + hash + " " + process.env.MODE + "\\n")).listen(Number(process.env.PORT));
 `;
@@ -37,7 +38,9 @@ describe("release.service on a container host with systemd", { skip, timeout: 60
     await fs.writeFile(path.join(app, "server.js"), server(revision));
     execFileSync("tar", ["-czf", path.join(kitchen, "hello.tar.gz"), "-C", app, "."]);
   };
-  const answer = async () => (await (await fetch(`http://${address}:3000/`)).text()).trim();
+  // a new connection each time: a kept-alive one would still lead to the process a restart ended
+  const answer = async () =>
+    (await (await fetch(`http://${address}:3000/`, { headers: { connection: "close" } })).text()).trim();
   const onHost = (file: string) => path.join(kitchen, ".galley", "hosts", "svc1", "merged", file);
 
   before(async () => {
@@ -89,8 +92,11 @@ apps:
     const env = onHost("srv/hello/hello.env");
     assert.equal((await fs.stat(env)).mode & 0o777, 0o600);
     assert.match(await fs.readFile(env, "utf8"), new RegExp(`^DB_PASSWORD="${secret}"$`, "m"));
-    // enabled: systemd's own link
-    await fs.access(onHost("etc/systemd/system/multi-user.target.wants/hello.service"));
+    // enabled: systemd's own link (absolute inside the host: read, not followed)
+    assert.equal(
+      await fs.readlink(onHost("etc/systemd/system/multi-user.target.wants/hello.service")),
+      "/etc/systemd/system/hello.service",
+    );
   });
 
   test("a deploy of a new revision restarts the unit into it", async () => {
