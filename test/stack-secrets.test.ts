@@ -124,8 +124,12 @@ apps:
 
     // what reads the store needs no key, and shows no value
     const history = galley(["history", "--stack", "web", "--json"]);
-    const events = JSON.parse(history.stdout).events as { id: number }[];
+    const events = JSON.parse(history.stdout).events as { id: number; kind: string; stateVersion: number }[];
     assert.ok(events.length >= 3);
+    // the stored state holds (sensitive) where the state in memory holds the password: still, the
+    // same stack gives the same state version, not a new one per run
+    const configures = events.filter((e) => e.kind === "configure").sort((a, b) => b.id - a.id);
+    assert.equal(configures[0]!.stateVersion, configures[1]!.stateVersion);
     for (const event of events) galley(["history", "--stack", "web", "--event", String(event.id), "--json"]);
     const list = JSON.parse(galley(["deployments", "--stack", "web", "--json"]).stdout);
     const ids = (list.deployments as { id: number }[]).map((d) => d.id);
