@@ -14,6 +14,8 @@ import { cli } from "./support/cli.ts";
 const root = process.getuid?.() === 0;
 const skip = root ? false : "needs root on Linux: instances are container hosts";
 const secret = "svc-5d0e8a13f7-secret";
+// what systemd must read back as written: quotes, a backslash, $ and a backquote
+const mode = 'prod "quoted" $HOME \\ `x` 100%';
 const sha = (text: string) => createHash("sha256").update(text).digest("hex").slice(0, 16);
 
 // CommonJS: Debian 12's nodejs 18, no package.json
@@ -72,8 +74,8 @@ apps:
     environment: { PORT: "3000", DB_PASSWORD: { secret: db.password } }
     release:
       service:
-        exec: node server.js
-        environment: { MODE: production }
+        exec: node server.js --limit 100% "$HOME"
+        environment: { MODE: ${JSON.stringify(mode)} }
       health_check: { http: { path: /, port: 3000 } }
 `,
     );
@@ -85,7 +87,7 @@ apps:
   test("stack up: the first deployment writes, enables and starts the unit; the app has its secret", async () => {
     const up = galley("stack", "up", "svc");
     address = up.instances.find((i: { name: string }) => i.name === "svc1").address;
-    assert.equal(await answer(), `one ${sha(secret)} production`);
+    assert.equal(await answer(), `one ${sha(secret)} ${mode}`);
     const unit = await fs.readFile(onHost("etc/systemd/system/hello.service"), "utf8");
     assert.match(unit, /^WorkingDirectory=\/srv\/hello\/current$/m);
     assert.match(unit, /^EnvironmentFile=\/srv\/hello\/hello\.env$/m);
@@ -103,7 +105,7 @@ apps:
     await archive("two");
     const deployed = galley("deploy", "hello", "--stack", "svc");
     assert.equal(deployed.deployment.status, "succeeded");
-    assert.equal(await answer(), `two ${sha(secret)} production`);
+    assert.equal(await answer(), `two ${sha(secret)} ${mode}`);
   });
 
   test("the secret is in no file of the kitchen's .galley but the host's own", async () => {
