@@ -98,6 +98,16 @@ describe("the webapp example stack", { skip }, () => {
     assert.deepEqual(backends(), new Set(["app1", "app3", "app4"]));
   });
 
+  test("the database password, from the encrypted stacks/secrets.yaml, reaches the app hosts and no file of the store", () => {
+    const grep = (...args: string[]) =>
+      spawnSync("grep", ["-rlF", "example-only-3b9e51c7d2a8", ...args], { encoding: "utf8" });
+    // .galley/hosts holds the container hosts' own files, where the password belongs
+    const store = grep("--exclude-dir=hosts", path.join(kitchen, ".galley"));
+    assert.equal(store.status, 1, `no file but the hosts' may hold it: ${store.stdout}`);
+    const env = path.join(kitchen, ".galley", "hosts", "app1", "merged", "srv", "hello", "shared", "env");
+    assert.equal(grep(env).status, 0, "the app's environment file holds it");
+  });
+
   test("stack down stops every instance", () => {
     const down = galley("stack", "down", "webapp");
     assert.equal(down.code, 0, down.stderr.slice(-4000));

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
 import { execFile } from "node:child_process";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
@@ -20,6 +21,8 @@ import type { InstanceStatus } from "../../src/store/store.ts";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const stackFile = path.join(here, "stacks", "webapp.yaml");
+const exampleKey = path.join(here, "secret.example.key");
+const examplePassword = "example-only-3b9e51c7d2a8";
 const run = promisify(execFile);
 
 const addresses: Record<string, string> = {
@@ -44,7 +47,10 @@ async function compileFor(
   event: LifecycleEvent,
   options: { statuses?: Record<string, InstanceStatus>; deploying?: DeployingApp[] } = {},
 ): Promise<CatalogResource[]> {
-  const stack = await loadStack(stackFile);
+  // its secrets.yaml decrypted with the demo's throwaway key (the kitchen's copy is made by make-app-repo.sh)
+  const stack = await loadStack(stackFile, {
+    key: async () => Buffer.from((await fs.readFile(exampleKey, "utf8")).trim()),
+  });
   const state = buildStackState(stack, facts(options.statuses));
   const view = new StackView(state, instance, {
     event,
@@ -128,7 +134,7 @@ test("webapp app configure: the env has the db's address and the app's environme
   assert.equal(values.DB_PORT, "5432");
   assert.equal(values.DB_NAME, "hello");
   assert.equal(values.DB_USER, "hello");
-  assert.equal(values.DB_PASSWORD, "example-only-not-a-secret");
+  assert.equal(values.DB_PASSWORD, examplePassword);
   assert.equal(values.PORT, "3000");
   assert.equal(values.APP_NAME, "hello");
   assert.equal(env.sensitive, true);
@@ -148,11 +154,14 @@ test("webapp app configure: no db online leaves DB_HOST empty", async () => {
   );
   const values = parseEnv(content(env));
   assert.equal(values.DB_HOST, "");
-  assert.equal(values.DB_PASSWORD, "example-only-not-a-secret");
+  assert.equal(values.DB_PASSWORD, examplePassword);
 });
 
 test("webapp app deploy: the archive becomes a release, current points at it, systemd runs it", async () => {
-  const stack = await loadStack(stackFile);
+  // its secrets.yaml decrypted with the demo's throwaway key (the kitchen's copy is made by make-app-repo.sh)
+  const stack = await loadStack(stackFile, {
+    key: async () => Buffer.from((await fs.readFile(exampleKey, "utf8")).trim()),
+  });
   const app = buildStackState(stack, facts()).apps[0]!;
   const revision = "0123456789abcdef0123456789abcdef01234567";
   const archive = `/var/lib/galley/apps/hello/${revision}.tar.gz`;
@@ -176,7 +185,10 @@ test("webapp app deploy: the archive becomes a release, current points at it, sy
 });
 
 test("webapp app deploy with Galley's releases: no release of its own, the unit runs current, no restart", async () => {
-  const stack = await loadStack(stackFile);
+  // its secrets.yaml decrypted with the demo's throwaway key (the kitchen's copy is made by make-app-repo.sh)
+  const stack = await loadStack(stackFile, {
+    key: async () => Buffer.from((await fs.readFile(exampleKey, "utf8")).trim()),
+  });
   const app = buildStackState(stack, facts()).apps[0]!;
   const settings = stack.apps[0]!;
   assert.equal(settings.load_balancer?.layer, "lb");
@@ -215,7 +227,10 @@ test("webapp app deploy with Galley's releases: no release of its own, the unit 
 });
 
 test("webapp app undeploy: the service stops, its unit and folder go", async () => {
-  const stack = await loadStack(stackFile);
+  // its secrets.yaml decrypted with the demo's throwaway key (the kitchen's copy is made by make-app-repo.sh)
+  const stack = await loadStack(stackFile, {
+    key: async () => Buffer.from((await fs.readFile(exampleKey, "utf8")).trim()),
+  });
   const app = buildStackState(stack, facts()).apps[0]!;
   const resources = await compileFor("app3", "undeploy", {
     deploying: [{ ...app, revision: "", archive: "" }],
@@ -229,7 +244,7 @@ test("webapp db setup: the role's password is sensitive and checked by logging i
   const resources = await compileFor("db1", "setup");
   const role = find(resources, "execute[role hello]");
   assert.equal(role.sensitive, true);
-  assert.equal((role.props.env as Record<string, string>).DB_PASSWORD, "example-only-not-a-secret");
+  assert.equal((role.props.env as Record<string, string>).DB_PASSWORD, examplePassword);
   assert.ok(role.notIf && "fn" in role.notIf, "the role is guarded by a login check");
   const database = find(resources, "execute[database hello]");
   assert.deepEqual(database.props.command, ["createdb", "--owner", "hello", "hello"]);
@@ -255,6 +270,8 @@ test("make-app-repo.sh: a second run with app/ unchanged makes no commit; a chan
   // a copy of the script and the app, so the change below does not touch the example
   await fs.cp(path.join(here, "make-app-repo.sh"), path.join(dir, "make-app-repo.sh"));
   await fs.cp(path.join(here, "app"), path.join(dir, "app"), { recursive: true });
+  await fs.cp(exampleKey, path.join(dir, "secret.example.key"));
+  await fs.chmod(path.join(dir, "secret.example.key"), 0o644); // as git checks it out
   const repo = path.join(dir, "out", "app.git");
   const commits = async () =>
     (await run("git", [`--git-dir=${repo}`, "rev-list", "--count", "main"])).stdout.trim();
@@ -264,6 +281,10 @@ test("make-app-repo.sh: a second run with app/ unchanged makes no commit; a chan
   assert.equal(await commits(), "1");
   const files = (await run("git", [`--git-dir=${repo}`, "ls-tree", "--name-only", "main"])).stdout;
   assert.deepEqual(files.trim().split("\n"), ["package.json", "server.js"]);
+  // the kitchen's key: the demo's throwaway key, private to its owner
+  const key = path.join(dir, ".galley", "secret.key");
+  assert.equal((await fs.stat(key)).mode & 0o777, 0o600);
+  assert.equal(await fs.readFile(key, "utf8"), await fs.readFile(exampleKey, "utf8"));
 
   await fs.appendFile(path.join(dir, "app", "server.js"), "// changed\n");
   await run("bash", [path.join(dir, "make-app-repo.sh"), repo]);

@@ -1,4 +1,6 @@
 import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
+import { readFile } from "node:fs/promises";
 import * as path from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
@@ -18,7 +20,10 @@ const online = ["lb1", "app1", "app2", "app3", "db1"];
 async function compileLb(
   options: { notInService?: string[]; outOfService?: string[]; weights?: Record<string, number> } = {},
 ): Promise<CatalogResource[]> {
-  const stack = await loadStack(stackFile);
+  // its secrets.yaml decrypted with the demo's throwaway key
+  const stack = await loadStack(stackFile, {
+    key: async () => Buffer.from((await readFile(path.join(here, "secret.example.key"), "utf8")).trim()),
+  });
   const state = buildStackState(
     stack,
     online.map((name, i) => ({ name, status: "online" as const, address: `10.9.0.${i + 2}` })),

@@ -2,7 +2,8 @@
 # Makes the git repository the webapp stack deploys its app from: a bare repository at DIR
 # (default: .galley/app.git beside this script) whose branch main holds the files of app/.
 # Idempotent: a second run with app/ unchanged makes no commit. Author, committer and date are
-# fixed, so the same app/ gives the same commit id on every machine.
+# fixed, so the same app/ gives the same commit id on every machine. The first run also makes the
+# kitchen's secret key, .galley/secret.key (below).
 #
 #   examples/webapp/make-app-repo.sh [DIR]
 set -euo pipefail
@@ -16,6 +17,14 @@ export GIT_COMMITTER_NAME="$GIT_AUTHOR_NAME" GIT_COMMITTER_EMAIL="$GIT_AUTHOR_EM
 export GIT_AUTHOR_DATE="2024-01-01T00:00:00Z" GIT_COMMITTER_DATE="2024-01-01T00:00:00Z"
 # the machine's or the user's git settings (hooks, signing, templates) must not change the commit
 export GIT_CONFIG_GLOBAL=/dev/null GIT_CONFIG_NOSYSTEM=1
+
+# The kitchen's secret key, for stacks/secrets.yaml: a copy of secret.example.key, a throwaway key
+# committed for this demo only (never commit a real key). Private to its owner: Galley, like ssh,
+# refuses a key file others may read, and git checks files out readable by all.
+if [ ! -e "$here/.galley/secret.key" ]; then
+  mkdir -p "$here/.galley"
+  install -m 600 "$here/secret.example.key" "$here/.galley/secret.key"
+fi
 
 if [ ! -d "$repo" ]; then
   mkdir -p "$(dirname "$repo")"

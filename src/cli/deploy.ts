@@ -30,6 +30,7 @@ interface Values {
   to?: string;
   limit?: string;
   ab?: string;
+  "key-file"?: string;
 }
 
 const strategyOptions = {
@@ -52,8 +53,12 @@ export async function withStack<T>(
   fn: (context: StackContext) => Promise<T>,
 ): Promise<T> {
   const { openStack } = await import("../lifecycle/context.ts");
+  // listing and showing deployments only read the store: no key needed
+  const reads = command === "deployments" || command === "deployment show";
   const context = await openStack(stackFile(values.stack, command), {
-    checkRecipes: command !== "deployments",
+    checkRecipes: !reads,
+    decrypt: !reads,
+    keyFile: values["key-file"],
   });
   try {
     return await fn(context);

@@ -11,6 +11,7 @@ import { trapInterrupts } from "./signals.ts";
 interface Values {
   stack?: string;
   forks?: string;
+  "key-file"?: string;
   json: boolean;
   layer?: string;
   instance?: string;
@@ -35,7 +36,7 @@ async function withLifecycle(
     import("../lifecycle/context.ts"),
     import("../lifecycle/lifecycle.ts"),
   ]);
-  const context = await openStack(stackFile(values.stack, command));
+  const context = await openStack(stackFile(values.stack, command), { keyFile: values["key-file"] });
   const trap = trapInterrupts();
   try {
     const lifecycle = await Lifecycle.open(
@@ -158,7 +159,10 @@ export const historyCommand = {
   async run(values: Values, positionals: string[]): Promise<number> {
     if (positionals[0] !== undefined) values.stack ??= positionals[0];
     const { openStack } = await import("../lifecycle/context.ts");
-    const context = await openStack(stackFile(values.stack, "history"), { checkRecipes: false });
+    const context = await openStack(stackFile(values.stack, "history"), {
+      checkRecipes: false,
+      decrypt: false,
+    });
     try {
       const { store, stack } = context;
       const ids = values.event

@@ -15,6 +15,10 @@ export const stackOptions = {
     description: "the stack: a stack file, or NAME for stacks/NAME.yaml in this folder",
   },
   forks: { type: "string", description: "instances converged at once (default: all)" },
+  "key-file": {
+    type: "string",
+    description: "the key of the stack's encrypted secrets: files (default: $GALLEY_SECRET_KEY_FILE)",
+  },
   ...runLockOptions,
   json: { type: "boolean", default: false, description: "print one JSON object instead of text" },
   help: { type: "boolean", short: "h", description: "show this help" },

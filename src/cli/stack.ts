@@ -13,6 +13,7 @@ const options = {
 interface Values {
   stack?: string;
   forks?: string;
+  "key-file"?: string;
   json: boolean;
   to?: string;
   name?: string;
@@ -46,7 +47,12 @@ export const stackCommand = {
       import("../lifecycle/lifecycle.ts"),
     ]);
     // a stack whose recipes went wrong can still be stopped
-    const context = await openStack(file, { checkRecipes: subcommand !== "down" });
+    const context = await openStack(file, {
+      checkRecipes: subcommand !== "down",
+      // status only reads the store
+      decrypt: subcommand !== "status",
+      keyFile: values["key-file"],
+    });
     try {
       // status only reads: it records nothing, not even the stack as applied
       if (subcommand === "status") return await status(context, values.json);

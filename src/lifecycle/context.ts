@@ -19,19 +19,35 @@ export interface StackContext {
   store: Store;
 }
 
+/** How to open a stack file. */
+export interface StackOpenOptions {
+  /** false: the layers' recipes need not exist (stopping, reading history) */
+  checkRecipes?: boolean;
+  /** the key of the stack's `secrets:` files (--key-file); else $GALLEY_SECRET_KEY_FILE, else the kitchen's .galley/secret.key */
+  keyFile?: string | undefined;
+  /** false: the `secrets:` files are not decrypted (commands that only read the store) */
+  decrypt?: boolean;
+}
+
 /**
  * Opens a stack file: validates it, finds its kitchen and cookbooks, opens the kitchen's store.
  * Instance names are the hosts' names, so two stacks of one kitchen may not share one. Recipes the
  * layers name must exist in the kitchen, unless `checkRecipes` is false (stopping, reading history).
+ * Its encrypted `secrets:` files are decrypted with `keyFile` (or $GALLEY_SECRET_KEY_FILE, or the
+ * kitchen's .galley/secret.key), their values registered as secrets of the current run.
  */
-export async function openStack(
-  file: string,
-  options: { checkRecipes?: boolean } = {},
-): Promise<StackContext> {
+export async function openStack(file: string, options: StackOpenOptions = {}): Promise<StackContext> {
   const resolved = path.resolve(file);
-  const stack = await loadStack(resolved);
   const dir = path.dirname(resolved);
   const kitchen = path.basename(dir) === "stacks" ? path.dirname(dir) : dir;
+  const stack = await loadStack(resolved, {
+    decrypt: options.decrypt,
+    // read only when the stack names encrypted files
+    key: async () => {
+      const { readKey } = await import("../secrets/vault.ts");
+      return readKey({ ...stackKeyFile(kitchen, options.keyFile), env: process.env });
+    },
+  });
   const store = openSqliteStore(storeFile(kitchen));
   try {
     for (const other of await store.listStacks()) {
@@ -60,6 +76,19 @@ export async function openStack(
     throw error;
   }
   return { file: resolved, stack, kitchen, cookbooksDir: dirOfCookbooks, store };
+}
+
+/** The kitchen's own key file, used when neither --key-file nor $GALLEY_SECRET_KEY_FILE names one. */
+export function kitchenKeyFile(kitchen: string): string {
+  return path.join(kitchen, ".galley", "secret.key");
+}
+
+// --key-file, else $GALLEY_SECRET_KEY_FILE (readKey), else the kitchen's .galley/secret.key if there is one
+function stackKeyFile(kitchen: string, keyFile: string | undefined): { keyFile?: string } {
+  if (keyFile) return { keyFile };
+  if (process.env.GALLEY_SECRET_KEY_FILE) return {};
+  const own = kitchenKeyFile(kitchen);
+  return existsSync(own) ? { keyFile: own } : {};
 }
 
 // `cookbooks:` names a cookbooks.yaml (its kitchen's cookbooks/, locked) or a cookbooks folder

@@ -1,4 +1,6 @@
 import { GalleyError } from "../core/errors.ts";
+import { currentSecrets } from "../core/secrets.ts";
+import { scrubbedJson } from "../store/codec.ts";
 import type { HostPhase } from "../fleet/push.ts";
 import type { Instance } from "../stacks/schema.ts";
 import { buildStackState, type StackState } from "../stacks/state.ts";
@@ -81,7 +83,8 @@ export class Lifecycle {
       })),
     );
     const latest = await store.latestState(stack.name);
-    if (latest && JSON.stringify(latest.state) === JSON.stringify(state))
+    // the store keeps the state scrubbed of secrets (a stack's secrets: files): compare it so
+    if (latest && JSON.stringify(latest.state) === scrubbedJson(state, currentSecrets()))
       return { state, version: latest.version };
     return { state, version: await store.nextStateVersion(stack.name, state) };
   }

@@ -1,6 +1,7 @@
 import { fileURLToPath } from "node:url";
 import type { App } from "../stacks/schema.ts";
 import type { ReleaseTarget } from "../stacks/state.ts";
+import { serviceTarget } from "./service-unit.ts";
 
 // An app's releases on a host (Capistrano's layout): <deploy_to>/<app>/releases/<deployment id>,
 // shared/ (linked into each release), current (the release that runs, switched atomically) and
@@ -33,6 +34,11 @@ export function releaseTarget(app: App, deploymentId: number): ReleaseTarget | u
     current: `${dir}/current`,
     shared: `${dir}/shared`,
     settings: app.release,
+    ...(app.release.service
+      ? {
+          service: serviceTarget(app.name, dir, app.release.service, app.release.user, app.environment),
+        }
+      : {}),
   };
 }
 

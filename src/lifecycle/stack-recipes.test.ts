@@ -17,6 +17,11 @@ async function stackWith(configure: string): Promise<string> {
   const file = path.join(dir, "stacks/webapp.yaml");
   await fs.mkdir(path.dirname(file));
   await fs.writeFile(file, text.replace("configure: [db::configure]", `configure: [${configure}]`));
+  // its encrypted secrets.yaml, and the demo's key as the kitchen's own (what make-app-repo.sh does)
+  await fs.cp(path.join(example, "stacks/secrets.yaml"), path.join(dir, "stacks/secrets.yaml"));
+  await fs.mkdir(path.join(dir, ".galley"));
+  await fs.copyFile(path.join(example, "secret.example.key"), path.join(dir, ".galley/secret.key"));
+  await fs.chmod(path.join(dir, ".galley/secret.key"), 0o600);
   return file;
 }
 

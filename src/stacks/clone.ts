@@ -32,7 +32,8 @@ export interface CloneResult {
  * @example await cloneStack({ from: "stacks/production.yaml", to: "stacks/staging.yaml" })
  */
 export async function cloneStack(request: CloneRequest): Promise<CloneResult> {
-  const stack = await loadStack(request.from);
+  // the text is copied, not the values: its secrets: files need not be decrypted
+  const stack = await loadStack(request.from, { decrypt: false });
   const target = path.resolve(request.to);
   const name = request.name ?? path.basename(target).replace(/\.ya?ml$/, "");
   if (!/^[a-z][a-z0-9-]{0,62}$/.test(name)) {

@@ -13,8 +13,25 @@ const name = v.pipe(
   v.regex(/^[a-z][a-z0-9-]{0,62}$/, "a name: lower-case letters, digits and dashes, starting with a letter"),
 );
 const attributes = v.optional(v.record(v.string(), v.unknown()), {});
+/** The prefix of an environment value that names a secret; the loader replaces it (stack.ts). */
+export const secretRefPrefix = "\u0000galley-secret:";
+
+// `{ secret: db.password }`: the value of that attribute path (from the stack's attributes and its
+// encrypted `secrets:` files); a marker until loadStack resolves it, so the type stays a string
+const secretRef = v.pipe(
+  v.strictObject({
+    secret: v.pipe(
+      v.string(),
+      v.regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, "an attribute path, e.g. db.password"),
+    ),
+  }),
+  v.transform(({ secret }) => `${secretRefPrefix}${secret}`),
+);
 const environment = v.optional(
-  v.record(v.pipe(v.string(), v.regex(/^[A-Za-z_][A-Za-z0-9_]*$/)), v.string()),
+  v.record(
+    v.pipe(v.string(), v.regex(/^[A-Za-z_][A-Za-z0-9_]*$/)),
+    v.union([v.string(), secretRef], "a string, or { secret: attribute.path }"),
+  ),
   {},
 );
 const runList = v.optional(v.array(v.string()), []);
@@ -166,6 +183,17 @@ const release = v.strictObject({
     {},
   ),
   health_check: v.optional(healthCheck),
+  /** a systemd unit Galley manages: /etc/systemd/system/<app>.service running `exec` in `current` */
+  service: v.optional(
+    v.strictObject({
+      /** the command line, run with sh in the current release (e.g. node server.js) */
+      exec: v.pipe(command, v.regex(/^[^\r\n]+$/, "one line")),
+      /** the user it runs as (default: the release's user; else root) */
+      user: v.optional(v.pipe(v.string(), v.regex(/^[a-z_][a-z0-9_-]{0,31}$/, "a user name"))),
+      /** added to the app's environment in the unit's environment file */
+      environment,
+    }),
+  ),
 });
 
 /** The load balancer an app's instances are drained from while they switch. */
@@ -209,6 +237,8 @@ const app = v.pipe(
 export const stackSchema = v.strictObject({
   name,
   attributes,
+  /** encrypted attribute files (galley secrets), relative to the stack file, merged over `attributes` */
+  secrets: v.optional(v.array(v.pipe(v.string(), v.minLength(1))), []),
   /** a cookbooks.yaml (its kitchen's cookbooks/, locked) or a cookbooks folder, relative to the stack file */
   cookbooks: v.optional(v.string(), "../cookbooks.yaml"),
   layers: v.pipe(v.array(layer), v.minLength(1, "a stack has at least one layer")),
@@ -224,3 +254,4 @@ export type AppRelease = NonNullable<App["release"]>;
 export type HealthCheck = NonNullable<AppRelease["health_check"]>;
 export type Hook = v.InferOutput<typeof hook>;
 export type LoadBalancer = NonNullable<App["load_balancer"]>;
+export type AppService = NonNullable<AppRelease["service"]>;

@@ -2,16 +2,19 @@ import { parseYamlForLines, readYamlText } from "../core/yaml.ts";
 import { GalleyError } from "../core/errors.ts";
 import { parseYamlFile } from "../cookbooks/cookbook.ts";
 import { type StackFile, stackSchema } from "./schema.ts";
+import { resolveStackSecrets, type StackSecretOptions } from "./secrets.ts";
 
 const hint = "see docs/stacks.md for the stack file's fields";
 
 /**
  * Reads and validates a stack file: the schema first (file:line and the field on error), then
- * what a schema cannot say: names unique, every layer an instance or app names exists.
+ * what a schema cannot say: names unique, every layer an instance or app names exists. Its
+ * `secrets:` files are decrypted with `options.key` and merged over its attributes, and
+ * `{ secret: … }` environment values filled in, all registered as secrets of the run (secrets.ts).
  *
- * @example const stack = await loadStack("stacks/production.yaml");
+ * @example const stack = await loadStack("stacks/production.yaml", { key: () => readKey({}) });
  */
-export async function loadStack(file: string): Promise<StackFile> {
+export async function loadStack(file: string, options: StackSecretOptions = {}): Promise<StackFile> {
   const text = await readYamlText(file, { code: "STACK_INVALID", hint });
   if (text === undefined) {
     throw new GalleyError("STACK_INVALID", `cannot read the stack file ${file}`, {
@@ -19,17 +22,22 @@ export async function loadStack(file: string): Promise<StackFile> {
     });
   }
   const stack = parseYamlFile(file, text, stackSchema, "STACK_INVALID", hint);
-  checkReferences(file, text, stack);
+  const at = lineOf(text);
+  checkReferences(file, stack, at);
+  await resolveStackSecrets(file, stack, options, at);
   return stack;
 }
 
-function checkReferences(file: string, text: string, stack: StackFile): void {
+function lineOf(text: string): (path: (string | number)[]) => string {
   const { doc } = parseYamlForLines(text);
-  const at = (path: (string | number)[]) => {
+  return (path) => {
     const node = doc.getIn(path, true) as { range?: [number] } | undefined;
     const offset = node?.range?.[0];
     return offset === undefined ? "" : `:${text.slice(0, offset).split("\n").length}`;
   };
+}
+
+function checkReferences(file: string, stack: StackFile, at: (path: (string | number)[]) => string): void {
   for (const section of ["layers", "instances", "apps"] as const) {
     const seen = new Map<string, number>();
     stack[section].forEach((entry, index) => {

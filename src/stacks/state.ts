@@ -76,6 +76,26 @@ export interface ReleaseTarget {
   shared: string;
   /** the stack file's release object, defaults applied */
   settings: AppRelease;
+  /** the systemd unit Galley manages (release.service) */
+  service?: ServiceTarget;
+}
+
+/** Where an app's unit and environment file live on its instances, and what runs. */
+export interface ServiceTarget {
+  /** the unit's name, the app's: `systemctl restart <name>` */
+  name: string;
+  /** /etc/systemd/system/<app>.service */
+  unit: string;
+  /** <deploy_to>/<app>/<app>.env, mode 0600: the app's environment, its secrets too */
+  envFile: string;
+  /** the command line, run with sh in `current` */
+  exec: string;
+  /** the user it runs as; undefined: root */
+  user: string | undefined;
+  /** the app's environment, then the service's own */
+  environment: Record<string, string>;
+  /** the systemctl the recipes run */
+  systemctl: string;
 }
 
 /** What an instance needs to build the state: its record's status, address and service. */

@@ -1,6 +1,7 @@
 import type { RecipeContext } from "../../core/recipe.ts";
-import type { DeployingApp, ReleaseTarget } from "../../stacks/state.ts";
+import type { DeployingApp, ReleaseTarget, ServiceTarget } from "../../stacks/state.ts";
 import { linkedPath, sharedPath } from "../releases.ts";
+import { envFileText, unitText } from "../service-unit.ts";
 
 // The archive is unpacked beside its final place and renamed, so a release is there whole or not
 // at all; paths the release shares are removed from it first, the links take their place.
@@ -22,9 +23,10 @@ const once = 'sh -c "$1" && touch "$2"';
 /**
  * Galley's prepare phase of a deployment, for each deployed app with a `release` section: its
  * folders, the archive (shipped by app-archives, which runs first) unpacked into releases/<id>,
- * its REVISION file, the shared files and dirs linked into it, `build`, and the before_migrate and before_symlink
- * hooks that are commands. A shared file missing from shared/ fails here, before any switch.
- * Nothing here touches `current`.
+ * its REVISION file, the shared files and dirs linked into it, `build`, the before_migrate and
+ * before_symlink hooks that are commands, and the systemd unit of `release.service` with its
+ * environment file. A shared file missing from shared/ fails here, before any switch. Nothing
+ * here touches `current`.
  */
 export default function releasePrepare(r: RecipeContext): void {
   for (const app of r.stack.deploying) {
@@ -113,4 +115,30 @@ function prepare(r: RecipeContext, app: DeployingApp, target: ReleaseTarget): vo
     // recipe hooks are runs of their own: the rollout controller runs them
     if (typeof command === "string") step(hook, command);
   }
+  if (target.service) service(r, app, target, target.service);
+}
+
+/**
+ * The systemd unit Galley manages: its environment file (0600: it holds the app's secrets) and
+ * unit, daemon-reload when the unit changed, enabled. Written while preparing, so a host that
+ * cannot take them fails before any switch; the switch restarts the unit.
+ */
+function service(r: RecipeContext, app: DeployingApp, target: ReleaseTarget, unit: ServiceTarget): void {
+  const envFile = r.file(unit.envFile, {
+    content: envFileText(unit.environment),
+    mode: 0o600,
+    sensitive: true,
+    requires: `directory[${target.dir}]`,
+  });
+  const file = r.file(unit.unit, { content: unitText(unit, target.current, app.name), mode: 0o644 });
+  const reload = r.execute(`${app.name} service: daemon-reload`, {
+    command: [unit.systemctl, "daemon-reload"],
+    action: "nothing",
+    subscribes: { action: "run", resource: file, timing: "immediate" },
+  });
+  r.execute(`${app.name} service: enable`, {
+    command: [unit.systemctl, "enable", `${unit.name}.service`],
+    notIf: [unit.systemctl, "is-enabled", "--quiet", `${unit.name}.service`],
+    requires: [envFile, file, reload],
+  });
 }

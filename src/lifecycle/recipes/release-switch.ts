@@ -73,7 +73,11 @@ function switchTo(r: RecipeContext, app: DeployingApp, target: ReleaseTarget): v
     step(name, typeof value === "string" ? value : undefined, inRelease);
   };
   hook("before_restart");
-  step("restart", settings.restart, { cwd: target.path, env });
+  // a unit Galley manages restarts with systemctl unless the stack file says how
+  const restart =
+    settings.restart ??
+    (target.service ? `${target.service.systemctl} restart ${target.service.name}.service` : undefined);
+  step("restart", restart, { cwd: target.path, env });
   hook("after_restart");
   r.execute(`${label}: remove old releases`, {
     command: [
