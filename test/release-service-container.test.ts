@@ -108,6 +108,15 @@ apps:
     assert.equal(await answer(), `two ${sha(secret)} ${mode}`);
   });
 
+  test("deploying the pinned release again changes nothing: unit, environment file, enable, no restart", async () => {
+    const before = await answer();
+    const again = galley("run", "deploy", "--stack", "svc", "--app", "hello");
+    const outcome = again.events[0].outcomes.svc1;
+    assert.equal(outcome.status, "succeeded");
+    assert.equal(outcome.summary.changed, 0, JSON.stringify(outcome));
+    assert.equal(await answer(), before);
+  });
+
   test("the secret is in no file of the kitchen's .galley but the host's own", async () => {
     const held: string[] = [];
     const walk = async (dir: string) => {
