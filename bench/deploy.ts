@@ -29,6 +29,8 @@ export interface DeployBenchOptions {
 
 /** One phase (deploy or rollback) of one strategy. */
 export interface DeployPhaseSample {
+  /** the deployment's id */
+  id: number;
   /** the whole `galley deploy|rollback` process */
   seconds: number;
   /** the controller's own time: the record's start to its end */
@@ -39,6 +41,8 @@ export interface DeployPhaseSample {
   failed: number;
   /** instances whose prepare changed nothing (the release was on disk) */
   unchangedPrepares: number;
+  /** seconds per instance in each phase (drain, prepare, switch…), the mean over the instances */
+  phases: Record<string, number>;
 }
 
 export interface DeployRow {
@@ -60,7 +64,14 @@ interface Deployment {
   startedAt?: string;
   finishedAt?: string;
   note?: string;
-  steps: { instance: string; phase: string; status: string; log?: string }[];
+  steps: {
+    instance: string;
+    phase: string;
+    status: string;
+    log?: string;
+    startedAt: string;
+    finishedAt?: string;
+  }[];
 }
 
 /** Runs the deployment benchmark; the hosts are made here and removed at the end. */
@@ -80,6 +91,10 @@ export async function benchDeploy(options: DeployBenchOptions): Promise<DeployBe
     const lb = (JSON.parse(up.stdout) as { instances: { name: string; address: string }[] }).instances.find(
       (i) => i.name === "lb1",
     )!.address;
+    // each rollback goes to the release the round before deployed: the newest releases are the
+    // ones `keep` leaves on disk (it prunes by release number, so release 1 goes by the third round)
+    const list = await galley(["deployments", "hello", "--stack", "webapp", "--json"], kitchen);
+    let previous = (JSON.parse(list.stdout) as { deployments: { id: number }[] }).deployments[0]!.id;
     const load = () =>
       startLoad({ url: `http://${lb}/`, byBody: /hello from (\S+)/, connections: options.connections ?? 4 });
     for (const [index, strategy] of options.strategies.entries()) {
@@ -93,9 +108,10 @@ export async function benchDeploy(options: DeployBenchOptions): Promise<DeployBe
       log(`${strategy}: rollback`);
       const rollback = await underLoad(
         load,
-        ["rollback", "hello", "--stack", "webapp", "--strategy", strategy],
+        ["rollback", "hello", "--stack", "webapp", "--strategy", strategy, "--to", String(previous)],
         kitchen,
       );
+      previous = deploy.id;
       const row = { strategy, instances: options.instances, deploy, rollback };
       rows.push(row);
       options.onRow?.(row);
@@ -153,10 +169,19 @@ async function underLoad(
     deployment.startedAt && deployment.finishedAt
       ? (Date.parse(deployment.finishedAt) - Date.parse(deployment.startedAt)) / 1000
       : Number.NaN;
+  const phases: Record<string, number> = {};
+  const instances = new Set(deployment.steps.map((s) => s.instance)).size || 1;
+  for (const step of deployment.steps) {
+    if (step.status === "running" || !step.finishedAt) continue;
+    const took = (Date.parse(step.finishedAt) - Date.parse(step.startedAt)) / 1000;
+    phases[step.phase] = (phases[step.phase] ?? 0) + took / instances;
+  }
   return {
+    id: deployment.id,
     seconds,
     ownSeconds: own,
     status: deployment.status,
+    phases,
     served: counts.requests,
     failed: counts.errors + counts.non2xx,
     unchangedPrepares: deployment.steps.filter(

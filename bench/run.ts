@@ -280,6 +280,15 @@ if (wants("deploy")) {
               : ""),
         ),
     });
+    const perPhase = (phases: Record<string, number>) =>
+      Object.entries(phases)
+        .map(([phase, seconds]) => `${phase} ${seconds.toFixed(1)}`)
+        .join(", ");
+    console.log("\nseconds per instance in each phase (mean; the instances of one batch run at once):");
+    for (const row of result.rows) {
+      console.log(`  ${row.strategy} deploy: ${perPhase(row.deploy.phases)}`);
+      console.log(`  ${row.strategy} rollback: ${perPhase(row.rollback.phases)}`);
+    }
     console.log(
       `\nstack up (lb1 + ${result.instances} app instances, first deployment included): ${result.stackUpSeconds.toFixed(1)} s`,
     );
