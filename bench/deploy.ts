@@ -65,6 +65,7 @@ interface Deployment {
   finishedAt?: string;
   note?: string;
   steps: {
+    batch: number;
     instance: string;
     phase: string;
     status: string;
@@ -169,12 +170,24 @@ async function underLoad(
     deployment.startedAt && deployment.finishedAt
       ? (Date.parse(deployment.finishedAt) - Date.parse(deployment.startedAt)) / 1000
       : Number.NaN;
+  // a phase's time: from the instance's step before it (or its batch's start) to its own end; a
+  // step's own start comes after the event it records (the prepare and switch runs)
   const phases: Record<string, number> = {};
-  const instances = new Set(deployment.steps.map((s) => s.instance)).size || 1;
-  for (const step of deployment.steps) {
-    if (step.status === "running" || !step.finishedAt) continue;
-    const took = (Date.parse(step.finishedAt) - Date.parse(step.startedAt)) / 1000;
-    phases[step.phase] = (phases[step.phase] ?? 0) + took / instances;
+  const finished = deployment.steps
+    .filter((s) => s.status !== "running" && s.finishedAt)
+    .sort((a, b) => Date.parse(a.finishedAt!) - Date.parse(b.finishedAt!));
+  const instances = new Set(finished.map((s) => s.instance)).size || 1;
+  const batchStart = (batch: number) =>
+    Math.max(
+      Date.parse(deployment.startedAt ?? finished[0]?.startedAt ?? ""),
+      ...finished.filter((s) => s.batch < batch).map((s) => Date.parse(s.finishedAt!)),
+    );
+  const last = new Map<string, number>();
+  for (const step of finished) {
+    const end = Date.parse(step.finishedAt!);
+    const from = last.get(step.instance) ?? batchStart(step.batch);
+    phases[step.phase] = (phases[step.phase] ?? 0) + (end - from) / 1000 / instances;
+    last.set(step.instance, end);
   }
   return {
     id: deployment.id,
