@@ -6,12 +6,14 @@ import { fileURLToPath } from "node:url";
 import { writePuppetManifest } from "./peers.ts";
 import { writeWorkload } from "./workload.ts";
 
-// `npm run bench [-- --sizes 100,1000] [--runs 7] [--only solo|push] [--hosts 1,10] [--latency 0,100] [--peers] [--secrets N]`:
+// `npm run bench [-- --sizes 100,1000] [--runs 7] [--only solo|push|deploy] [--hosts 1,10] [--latency 0,100] [--peers] [--secrets N] [--instances 10]`:
 // solo converges of the reference workload, then (as root) `galley push` of it to local container
 // hosts; whole processes timed. The no-op and drift phases run `--runs` times: this machine's speed
 // varies by a third from minute to minute, so the median is the figure and the fastest run is shown
 // beside it. --peers also runs `puppet apply` (solo) and `ansible-playbook` (push) where installed.
 // --secrets N gives the solo workload N sensitive attributes, held (base64) by every tenth template.
+// deploy (root): the webapp app deployed to --instances app instances behind HAProxy with each
+// strategy, then rolled back, under load (bench/deploy.ts).
 const child = fileURLToPath(new URL("./child.js", import.meta.url));
 const arg = (name: string) => {
   const at = process.argv.indexOf(name);
@@ -23,6 +25,9 @@ const runs = Number(arg("--runs") ?? 7);
 const only = arg("--only");
 const peers = process.argv.includes("--peers");
 const secrets = Number(arg("--secrets") ?? 0);
+const instances = Number(arg("--instances") ?? 10);
+/** whether this part runs: all of them without --only */
+const wants = (part: "solo" | "push" | "deploy") => only === undefined || only === part;
 
 interface Sample {
   phase: string;
@@ -92,7 +97,7 @@ async function puppet(n: number): Promise<{ first: number; noop: number } | unde
 const line = (widths: number[], cells: string[]) =>
   cells.map((cell, i) => (i === 1 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join(" ");
 
-if (only !== "push") {
+if (wants("solo")) {
   const rows: (Sample & { n: number })[] = [];
   const puppetRuns = new Map<number, { first: number; noop: number }>();
   for (const n of sizes) {
@@ -162,7 +167,7 @@ if (only !== "push") {
   }
 }
 
-if (only !== "solo") {
+if (wants("push")) {
   if (process.getuid?.() !== 0) {
     console.log("\npush runs skipped: local container hosts need root (sudo npm run bench)");
   } else {
@@ -223,5 +228,69 @@ if (only !== "solo") {
           `no-op, N = ${row.n}, ${row.hosts} hosts, +${row.latencyMs} ms: galley ${(ours.seconds / row.seconds).toFixed(3)} × ${row.tool}`,
         );
     }
+  }
+}
+
+if (wants("deploy")) {
+  if (process.getuid?.() !== 0) {
+    console.log("\ndeploy runs skipped: local container hosts need root (sudo npm run bench)");
+  } else {
+    const { benchDeploy, rollbackTargetSeconds } = await import("./deploy.ts");
+    const columns = [
+      "N",
+      "strategy",
+      "deploy s",
+      "own s",
+      "served",
+      "failed",
+      "rollback s",
+      "own s",
+      "served",
+      "failed",
+      "on disk",
+      "× 5 s",
+    ];
+    const widths = [3, 9, 8, 6, 7, 6, 10, 6, 7, 6, 7, 6];
+    console.log(
+      `\ngalley deploy and galley rollback of the webapp app to N app instances behind HAProxy (container hosts), under load through HAProxy; whole process (own s: the controller's record, start to end); on disk: instances whose rollback prepare changed nothing; × 5 s: rollback process time against the ${rollbackTargetSeconds} s target\n`,
+    );
+    console.log(line(widths, columns));
+    const result = await benchDeploy({
+      instances,
+      strategies: ["rolling", "pilot", "parallel", "cutover"],
+      log: (text) => process.stderr.write(`bench deploy: ${text}\n`),
+      onRow: (row) =>
+        console.log(
+          line(widths, [
+            String(row.instances),
+            row.strategy,
+            row.deploy.seconds.toFixed(1),
+            row.deploy.ownSeconds.toFixed(1),
+            String(row.deploy.served),
+            String(row.deploy.failed),
+            row.rollback.seconds.toFixed(1),
+            row.rollback.ownSeconds.toFixed(1),
+            String(row.rollback.served),
+            String(row.rollback.failed),
+            `${row.rollback.unchangedPrepares}/${row.instances}`,
+            (row.rollback.seconds / rollbackTargetSeconds).toFixed(2),
+          ]) +
+            (row.deploy.status !== "succeeded" || row.rollback.status !== "succeeded"
+              ? `  (deploy ${row.deploy.status}, rollback ${row.rollback.status})`
+              : ""),
+        ),
+    });
+    const perPhase = (phases: Record<string, number>) =>
+      Object.entries(phases)
+        .map(([phase, seconds]) => `${phase} ${seconds.toFixed(1)}`)
+        .join(", ");
+    console.log("\nseconds per instance in each phase (mean; the instances of one batch run at once):");
+    for (const row of result.rows) {
+      console.log(`  ${row.strategy} deploy: ${perPhase(row.deploy.phases)}`);
+      console.log(`  ${row.strategy} rollback: ${perPhase(row.rollback.phases)}`);
+    }
+    console.log(
+      `\nstack up (lb1 + ${result.instances} app instances, first deployment included): ${result.stackUpSeconds.toFixed(1)} s`,
+    );
   }
 }

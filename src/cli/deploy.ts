@@ -31,6 +31,7 @@ interface Values {
   limit?: string;
   ab?: string;
   "key-file"?: string;
+  deadline?: string;
 }
 
 const strategyOptions = {
@@ -43,6 +44,11 @@ const strategyOptions = {
   "max-fail": {
     type: "string",
     description: "failed instances tolerated over the deployment: N or N% (default 0)",
+  },
+  deadline: {
+    type: "string",
+    description:
+      "seconds one batch may take before its runs stop and the deployment rolls back (default 600)",
   },
 } as const;
 
@@ -178,9 +184,11 @@ async function runDeployment(values: Values, context: StackContext, request: Omi
     }
     return exitCodes.ok;
   }
+  const { parseDeadline } = await import("../deploy/deadline.ts");
+  const deadlineMs = parseDeadline(values.deadline);
   const trap = trapInterrupts();
   try {
-    const detail = await deploy({ ...full, signal: trap.signal, ...progress() });
+    const detail = await deploy({ ...full, deadlineMs, signal: trap.signal, ...progress() });
     if (values.json) writeJson({ deployment: detail });
     else recap(detail);
     return trap.exitCode() ?? exitOf(detail);
@@ -194,7 +202,7 @@ export const deployCommand = {
   summary:
     "deploy an app to its instances with a strategy: releases, migrations, health checks, automatic rollback",
   usage:
-    "APP --stack STACK [--revision R] [--strategy cutover|pilot|parallel|rolling] [--batch N|N%] [--max-unavailable N|N%] [--max-fail N|N%] [--ab N%] [--attrs FILE] [--plan] [--json]",
+    "APP --stack STACK [--revision R] [--strategy cutover|pilot|parallel|rolling] [--batch N|N%] [--max-unavailable N|N%] [--max-fail N|N%] [--ab N%] [--deadline SECONDS] [--attrs FILE] [--plan] [--json]",
   options: {
     ...stackOptions,
     ...strategyOptions,
@@ -254,7 +262,7 @@ function abShare(text: string): number {
 /** `galley rollback APP --stack S [--to ID]`. */
 export const rollbackCommand = {
   summary: "deploy again what an earlier deployment deployed (default: the one before the current)",
-  usage: "APP --stack STACK [--to ID] [--strategy …] [--batch …] [--json]",
+  usage: "APP --stack STACK [--to ID] [--strategy …] [--batch …] [--deadline SECONDS] [--json]",
   options: {
     ...stackOptions,
     ...strategyOptions,

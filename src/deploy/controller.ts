@@ -14,6 +14,7 @@ export { releaseOf };
 import type { App, Instance } from "../stacks/schema.ts";
 import type { DeploymentDetail, DeploymentRecord, DeploymentStep } from "../store/store.ts";
 import { abSplit, equalWeight, refuseDuringAb } from "./ab.ts";
+import { type BatchDeadline, batchDeadline, defaultDeadlineMs } from "./deadline.ts";
 import { checkHealth, type HealthCheckSpec } from "./health.ts";
 import { InstanceConnections } from "./hosts.ts";
 import { loadBalancers } from "./lb/index.ts";
@@ -70,6 +71,8 @@ export interface DeployRequest {
   forks?: number | undefined;
   waitMs?: number | undefined;
   signal?: AbortSignal | undefined;
+  /** the longest one batch may take (--deadline): then its runs stop and the deployment rolls back; default 600 s */
+  deadlineMs?: number | undefined;
   /** a step of an instance started or ended */
   onStep?: ((step: DeploymentStep) => void) | undefined;
   /** a line for people: the deployment's own news (batches, migration, rollback) */
@@ -408,6 +411,8 @@ class Rollout {
   /** whether this deployment switched any instance at all (then a failure is a rollback) */
   #everSwitched = false;
   #batch = 0;
+  /** the current batch's progress deadline: its runs stop on its signal */
+  #deadline: BatchDeadline | undefined;
 
   constructor(
     request: DeployRequest,
@@ -437,7 +442,10 @@ class Rollout {
     const drain = plan.drain && this.#app.load_balancer !== undefined;
     try {
       if (plan.prepareFirst) {
+        this.#startDeadline("the prepare of every instance");
         await this.#prepare([...this.#instances.keys()]);
+        const late = this.#endDeadline();
+        if (late) return { status: "failed", note: `${late}: nothing was switched` };
         if (this.#failed.size > plan.maxFail || (plan.allOrNothing && this.#failed.size > 0))
           return { status: "failed", note: `prepare failed on ${this.#failedText()}: nothing was switched` };
       }
@@ -447,6 +455,7 @@ class Rollout {
         const live = batch.filter((name) => !this.#failed.has(name));
         if (live.length === 0) continue;
         this.#request.log?.(`batch ${index + 1} of ${plan.batches.length}: ${live.join(", ")}`);
+        this.#startDeadline(`batch ${index + 1} of ${plan.batches.length} (${live.join(", ")})`);
         if (drain) await this.#drain(live);
         try {
           if (!plan.prepareFirst) await this.#prepare(live);
@@ -469,10 +478,11 @@ class Rollout {
         } finally {
           if (drain) await this.#undrain(live);
         }
-        if (this.#failed.size > plan.maxFail || (plan.allOrNothing && this.#failed.size > 0)) {
+        const late = this.#endDeadline();
+        if (late || this.#failed.size > plan.maxFail || (plan.allOrNothing && this.#failed.size > 0)) {
           const back = this.#switched.filter((name) => !this.#failed.has(name));
           if (back.length > 0) {
-            this.#request.log?.(`rolling back ${back.join(", ")}: ${this.#failedText()} failed`);
+            this.#request.log?.(`rolling back ${back.join(", ")}: ${late ?? `${this.#failedText()} failed`}`);
             if (drain) await this.#drain(back);
             try {
               await this.#revert(back);
@@ -482,13 +492,17 @@ class Rollout {
           }
           return {
             status: this.#everSwitched ? "rolled_back" : "failed",
-            note: `${this.#failedText()} failed (--max-fail ${plan.maxFail}): every instance is back on its release`,
+            note: late
+              ? `${late}: stopped; every instance it switched is back on its release`
+              : `${this.#failedText()} failed (--max-fail ${plan.maxFail}): every instance is back on its release`,
           };
         }
       }
     } catch (error) {
       if (this.#request.signal?.aborted) return { status: "interrupted", note: "interrupted" };
       throw error;
+    } finally {
+      this.#deadline?.clear();
     }
     if (this.#failed.size > 0)
       return {
@@ -558,6 +572,27 @@ class Rollout {
     };
   }
 
+  /** what the current runs stop on: the batch's deadline (with the deployment's signal), or that signal */
+  get #signal(): AbortSignal | undefined {
+    return this.#deadline?.signal ?? this.#request.signal;
+  }
+
+  #startDeadline(what: string): void {
+    this.#deadline?.clear();
+    this.#deadline = batchDeadline(this.#request.signal, this.#request.deadlineMs ?? defaultDeadlineMs, what);
+  }
+
+  // the batch ended: what was late when its deadline fired
+  #endDeadline(): string | undefined {
+    const deadline = this.#deadline;
+    this.#deadline = undefined;
+    deadline?.clear();
+    if (!deadline?.expired()) return undefined;
+    const late = (deadline.signal.reason as Error).message;
+    this.#request.log?.(`${late}: its runs were stopped`);
+    return late;
+  }
+
   #failedText(): string {
     return [...this.#failed.entries()].map(([name, why]) => `${name} (${why})`).join(", ");
   }
@@ -620,7 +655,12 @@ class Rollout {
     );
   }
 
-  async #event(names: string[], phase: DeployPhase, app: PreparedApp): Promise<Map<string, InstanceResult>> {
+  async #event(
+    names: string[],
+    phase: DeployPhase,
+    app: PreparedApp,
+    signal = this.#signal,
+  ): Promise<Map<string, InstanceResult>> {
     const { state, version } = await this.#lifecycle.snapshot();
     const summary = await runEvent({
       context: this.#lifecycle.context,
@@ -637,7 +677,7 @@ class Rollout {
       args: { app: this.#app.name, deployment: this.#record.id, phase },
       ...(this.#request.forks ? { forks: this.#request.forks } : {}),
       waitMs: this.#request.waitMs,
-      signal: this.#request.signal,
+      signal,
     });
     if (summary.event.bundle && !this.#record.bundle) {
       this.#record.bundle = summary.event.bundle;
@@ -693,7 +733,7 @@ class Rollout {
       apps: [this.#deploying],
       args: { app: this.#app.name, deployment: this.#record.id, hooks: which },
       waitMs: this.#request.waitMs,
-      signal: this.#request.signal,
+      signal: this.#signal,
     });
     return summary.results;
   }
@@ -728,7 +768,7 @@ class Rollout {
         apps: [this.#deploying],
         args: { app: this.#app.name, deployment: this.#record.id, phase: "migrate" },
         waitMs: this.#request.waitMs,
-        signal: this.#request.signal,
+        signal: this.#signal,
       });
       const result = summary.results.get(name)!;
       return { ok: result.status === "succeeded", log: resultLog(result) };
@@ -788,7 +828,7 @@ class Rollout {
             const result = await checkHealth(spec, {
               address,
               host: async () => (await this.#connections.get(instance)).host,
-              signal: this.#request.signal,
+              signal: this.#signal,
             });
             if (!result.ok) this.#failed.set(name, "health check failed");
             return { ok: result.ok, log: result.log.join("\n") };
@@ -813,7 +853,8 @@ class Rollout {
     }
     for (const [previous, group] of groups) {
       const app = { ...this.#deploying, release: releaseTarget(this.#app, Number(previous))! };
-      const results = await this.#event(group, "switch", app);
+      // going back is never stopped by a batch's deadline, only by the deployment's own signal
+      const results = await this.#event(group, "switch", app, this.#request.signal);
       await Promise.all(
         group.map((name) =>
           this.#step(name, "rollback", async () => {
