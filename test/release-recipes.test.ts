@@ -195,7 +195,7 @@ test("release rollback: switching back to a release on disk changes only the lin
   assert.deepEqual(await list(path.join(dir, "releases")), ["1", "2"]);
 });
 
-test("release keep: 2 keeps the newest two, never the one current points at", async () => {
+test("release keep: 2 keeps the two most recently used, never the one current points at", async () => {
   const s = await setup();
   await withSharedEnv(s);
   const dir = path.join(s.deployTo, "hello");
@@ -205,16 +205,21 @@ test("release keep: 2 keeps the newest two, never the one current points at", as
     ok(await switchTo(s, id, keep));
   }
   assert.deepEqual(await list(path.join(dir, "releases")), ["2", "3"]);
-  // roll back to 2, then deploy 4 and 5 without switching to them: 2 stays while current
+  // roll back to 2, then prepare 4 and 5 without switching to them (failed deployments): 2 (current)
+  // and 3 (used just before) stay, releases never switched to go first
   ok(await switchTo(s, 2, keep));
   ok(await prepare(s, 4, keep));
   ok(await prepare(s, 5, keep));
   const cleaned = ok(await switchTo(s, 2, keep));
-  assert.deepEqual(await list(path.join(dir, "releases")), ["2", "4", "5"]);
+  assert.deepEqual(await list(path.join(dir, "releases")), ["2", "3"]);
   assert.equal(cleaned.summary.changed, 1, "only the old releases' removal changed");
   assert.equal(await fs.readlink(path.join(dir, "current")), path.join(dir, "releases", "2"));
   // in state: nothing more to remove
   assert.equal(ok(await switchTo(s, 2, keep)).summary.changed, 0);
+  // a release rolled back to is the most recently used: deploying 6 then keeps 6 and 2, not 3
+  ok(await prepare(s, 6, keep));
+  ok(await switchTo(s, 6, keep));
+  assert.deepEqual(await list(path.join(dir, "releases")), ["2", "6"]);
 });
 
 test("release prepare: a shared file missing from shared/ fails naming it, and nothing is switched", async () => {

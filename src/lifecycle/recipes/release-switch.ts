@@ -3,13 +3,17 @@ import type { ResourceRef } from "../../core/common.ts";
 import type { DeployingApp, ReleaseTarget } from "../../stacks/state.ts";
 import { revisionsLog } from "../releases.ts";
 
-// The release folders to remove: numeric ids beyond the newest $2, never the one `current`
-// points at nor the one being deployed ($3). Prints one id a line; prints nothing when in state.
+// The release folders to remove: beyond the `keep` ($2) most recently used, never the one
+// `current` points at nor the one being deployed ($3). Most recently used: by their last switch in
+// revisions.log, then those never switched to (a failed deployment's), newest first; so a release
+// just rolled back to, or the one running before a deploy, is not the first to go. Prints one id a
+// line; prints nothing when in state.
 const stale = [
   // biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansion, not a template
   'stale() { cur=$(readlink "$1/current" 2>/dev/null || true); cur=${cur##*/}',
-  `ls -1 "$1/releases" | grep -E '^[0-9]+$' | sort -rn | tail -n +$(($2 + 1)) |`,
-  'while read -r id; do [ "$id" = "$cur" ] || [ "$id" = "$3" ] || echo "$id"; done; }',
+  `{ tac "$1/revisions.log" 2>/dev/null | awk '{ print $2 }'; ls -1 "$1/releases" | sort -rn; } |`,
+  `grep -E '^[0-9]+$' | awk '!seen[$0]++' | while read -r id; do [ -d "$1/releases/$id" ] && echo "$id"; done |`,
+  'tail -n +$(($2 + 1)) | while read -r id; do [ "$id" = "$cur" ] || [ "$id" = "$3" ] || echo "$id"; done; }',
 ].join("\n");
 
 /**
