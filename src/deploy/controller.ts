@@ -686,7 +686,19 @@ class Rollout {
     return summary.results;
   }
 
-  async #prepare(names: string[]): Promise<void> {
+  async #prepare(all: string[]): Promise<void> {
+    // a rollback only switches where its release is still whole on the instance
+    const onDisk = this.#request.rollbackOf ? await this.#releasesOnDisk(all) : new Set<string>();
+    await Promise.all(
+      [...onDisk].map((name) =>
+        this.#step(name, "prepare", async () => ({
+          ok: true,
+          log: `release ${this.#deploying.release!.id} is on the instance (REVISION ${this.#deploying.revision.slice(0, 12)}): nothing to prepare`,
+        })),
+      ),
+    );
+    const names = all.filter((name) => !onDisk.has(name));
+    if (names.length === 0) return;
     const results = await this.#event(names, "prepare", this.#deploying);
     // the before_migrate and before_symlink hooks given as recipes: a run of their own, right after
     const prepared = names.filter((name) => results.get(name)!.status === "succeeded");
@@ -706,6 +718,25 @@ class Rollout {
         }),
       ),
     );
+  }
+
+  // the instances whose release folder is there and whole: its REVISION says this revision
+  async #releasesOnDisk(names: string[]): Promise<Set<string>> {
+    const target = this.#deploying.release!;
+    const found = new Set<string>();
+    await Promise.all(
+      names.map(async (name) => {
+        try {
+          const { host } = await this.#connections.get(this.#instances.get(name)!);
+          const revision = await host.readFile(path.posix.join(target.path, "REVISION"));
+          if (revision && new TextDecoder().decode(revision).trim() === this.#deploying.revision)
+            found.add(name);
+        } catch {
+          // unreadable or unreachable: prepare it as usual, and fail there if it must
+        }
+      }),
+    );
+    return found;
   }
 
   /**
