@@ -939,6 +939,12 @@ class Rollout {
       names.map((name) =>
         this.#step(name, phase, async () => {
           if (lbFailed) return { ok: false, log: `the ${lb.layer} layer's configure failed` };
+          // a host that went away will not come up: its state is set, the load balancer's checks keep it out
+          if (inService && /connection_lost|unreachable/.test(this.#failed.get(name) ?? ""))
+            return {
+              ok: false,
+              log: `${name} cannot be reached: back in service in the stack state, not waited for`,
+            };
           const deadline = Date.now() + timeoutMs;
           let last = "";
           for (;;) {

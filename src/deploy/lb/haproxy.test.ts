@@ -125,6 +125,16 @@ const cases: {
   // show stat says DOWN for a drained server whose checks fail: the admin state says drained
   { what: "drained and down", status: "DOWN", scur: 0, admin: 8, up: false, drained: true, as: "drain" },
   { what: "down, not drained", status: "DOWN", scur: 0, admin: 0, up: false, drained: false, as: "ready" },
+  // a dead host: its sessions never end, but a down server gets nothing new
+  {
+    what: "drained, down, sessions stuck",
+    status: "DOWN",
+    scur: 4,
+    admin: 8,
+    up: false,
+    drained: true,
+    as: "drain",
+  },
   {
     what: "up, health not full yet (after a reload)",
     status: "UP 1/2",

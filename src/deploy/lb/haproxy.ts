@@ -85,7 +85,9 @@ export function serverStates(
       sessions,
       // "UP 1/2": up, its health not yet (or no longer) full, as right after a start or reload
       up: status === "UP" || status.startsWith("UP "),
-      drained: adminState !== "ready" && sessions === 0,
+      // out of rotation, and nothing left to finish: no session, or the server is down (a dead
+      // host's sessions never end; HAProxy sends a down server nothing new)
+      drained: adminState !== "ready" && (sessions === 0 || status.startsWith("DOWN")),
       admin: adminState,
       ...(weights.has(name) ? { weight: weights.get(name)! } : {}),
     });
