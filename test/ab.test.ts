@@ -1,14 +1,10 @@
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
-import * as fs from "node:fs/promises";
-import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { fileURLToPath } from "node:url";
 import { hacli, reloadScript } from "../examples/webapp/cookbooks/lb/recipes/admin.ts";
 import { parseServersState } from "../src/deploy/lb/haproxy.ts";
-import { tempDir } from "../src/resources/testing.ts";
-import { cli, cliAsync } from "./support/cli.ts";
-import { type LoadResult, startLoad } from "./support/load.ts";
+import { cli } from "./support/cli.ts";
+import { startLoad } from "./support/load.ts";
+import { type DeploymentJson, noFailures, phases, WebappKitchen } from "./support/webapp.ts";
 
 // A/B deployments of the webapp example (HAProxy in front of three Node.js app instances) on
 // container hosts: `--ab 10%` puts revision B on one instance with load-balancer weights, 10,000
@@ -17,26 +13,9 @@ import { type LoadResult, startLoad } from "./support/load.ts";
 
 const root = process.getuid?.() === 0;
 const skip = root ? false : "needs root on Linux: instances are container hosts";
-const example = fileURLToPath(new URL("../examples/webapp", import.meta.url));
-const apps = ["app1", "app2", "app3"];
 
-interface Step {
-  instance: string;
-  phase: string;
-  status: string;
-  release?: string;
-}
-interface Deployment {
-  id: number;
-  status: string;
-  strategy: string;
-  revision: string;
-  requested: string;
-  note?: string;
-  rollbackOf?: number;
-  params: Record<string, unknown>;
-  steps: Step[];
-}
+type Deployment = DeploymentJson;
+
 interface AbStatus {
   deployment?: Deployment;
   instances: string[];
@@ -48,75 +27,28 @@ describe("A/B deployments of the webapp example", { skip, timeout: 900_000 }, ()
   let lb = "";
   let revisionA = "";
   let revisionB = "";
-  const galley = (...args: string[]) => {
-    const result = cli([...args, "--json"], kitchen);
-    return { ...result, out: result.stdout ? JSON.parse(result.stdout) : undefined };
-  };
-  const deploy = async (...args: string[]) => {
-    const result = await cliAsync([...args, "--json"], kitchen);
-    const out = result.stdout ? JSON.parse(result.stdout) : undefined;
-    assert.ok(
-      out?.deployment,
-      `galley ${args.join(" ")} exited ${result.code}: ${result.stderr.slice(-3000)}`,
-    );
-    return { code: result.code, deployment: out.deployment as Deployment };
-  };
-  /** the revision each app instance serves, asked of each instance directly */
-  const served = async () => {
-    const status = galley("stack", "status", "webapp").out as {
-      instances: { name: string; address: string }[];
-    };
-    const out = new Map<string, string>();
-    for (const name of apps) {
-      const address = status.instances.find((i) => i.name === name)!.address;
-      const answer = await (await fetch(`http://${address}:3000/`)).text();
-      out.set(name, /\(hello (\w+)/.exec(answer)?.[1] ?? answer);
-    }
-    return out;
-  };
-  const underLoad = async <T>(work: () => Promise<T>): Promise<{ value: T; load: LoadResult }> => {
-    const load = startLoad({ url: `http://${lb}/`, byBody: /\(hello (\w+)/, connections: 4 });
-    try {
-      const value = await work();
-      return { value, load: await load.stop() };
-    } catch (error) {
-      await load.stop();
-      throw error;
-    }
-  };
-  const noFailures = (load: LoadResult) => {
-    assert.ok(load.requests > 0, "the load ran");
-    assert.deepEqual(
-      { errors: load.errors, non2xx: load.non2xx },
-      { errors: 0, non2xx: 0 },
-      `failed requests: ${load.samples.join("; ")}`,
-    );
+  let k: WebappKitchen;
+  const galley = (...args: string[]) => k.galley(...args);
+  const deploy = (...args: string[]) => k.deploy(...args);
+  const served = () => k.served();
+  // responses counted by the revision that answered
+  const underLoad = <T>(work: () => Promise<T>) => {
+    k.lb = lb;
+    return k.underLoad(work, /\(hello (\w+)/);
   };
   const abStatus = () => galley("ab", "status", "hello", "--stack", "webapp").out.ab as AbStatus;
-  const phases = (d: Deployment, instance: string) =>
-    d.steps
-      .filter((s) => s.instance === instance && s.status !== "running")
-      .map((s) => `${s.phase}:${s.status}`);
 
   before(async () => {
-    kitchen = await tempDir("galley-ab-");
-    await fs.cp(example, kitchen, { recursive: true, filter: (src) => !src.includes(`${path.sep}.galley`) });
-    const repo = spawnSync("bash", [path.join(kitchen, "make-app-repo.sh")], { encoding: "utf8" });
-    assert.equal(repo.status, 0, repo.stderr);
+    k = await WebappKitchen.create("galley-ab-");
+    kitchen = k.dir;
     const up = galley("stack", "up", "webapp");
     assert.equal(up.code, 0, up.stderr.slice(-3000));
     lb = up.out.instances.find((i: { name: string }) => i.name === "lb1").address;
     revisionA = [...new Set((await served()).values())].join();
     assert.match(revisionA, /^\w{7}$/, "every instance on the first deployment's revision");
-    const file = path.join(kitchen, "app", "server.js");
-    await fs.writeFile(file, `${await fs.readFile(file, "utf8")}// revision B\n`);
-    const made = spawnSync("bash", [path.join(kitchen, "make-app-repo.sh")], { encoding: "utf8" });
-    assert.equal(made.status, 0, made.stderr);
-    revisionB = /main is now at (\w+)/.exec(made.stdout)![1]!.slice(0, 7);
+    revisionB = (await k.newRevision((source) => `${source}// revision B\n`)).slice(0, 7);
   });
-  after(() => {
-    if (kitchen) cli(["hosts", "down"], kitchen);
-  });
+  after(() => k?.down());
 
   const startAb = async () => {
     const { value, load } = await underLoad(() =>

@@ -1,12 +1,12 @@
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { tempDir } from "../src/resources/testing.ts";
 import { cli, cliAsync } from "./support/cli.ts";
 import { startLoad } from "./support/load.ts";
+import { type DeploymentJson, phases, WebappKitchen, webappApps as apps } from "./support/webapp.ts";
 
 // A host lost mid-deploy, on the webapp example (HAProxy in front of three app instances on
 // container hosts), with load through HAProxy all along: `galley hosts kill app2` (a power cut)
@@ -18,25 +18,9 @@ import { startLoad } from "./support/load.ts";
 
 const root = process.getuid?.() === 0;
 const skip = root ? false : "needs root on Linux: instances are container hosts";
-const example = fileURLToPath(new URL("../examples/webapp", import.meta.url));
 const galleyBin = fileURLToPath(new URL("../bin/galley.js", import.meta.url));
-const apps = ["app1", "app2", "app3"];
 
-interface Step {
-  instance: string;
-  batch: number;
-  phase: string;
-  status: string;
-  release?: string;
-  log?: string;
-}
-interface Deployment {
-  id: number;
-  status: string;
-  revision: string;
-  note?: string;
-  steps: Step[];
-}
+type Deployment = DeploymentJson;
 
 // HAProxy's own counters of one backend (show stat): connection and response errors per server
 const statScript = `perl -MIO::Socket::UNIX -e 'my $s = IO::Socket::UNIX->new(Peer => "/run/haproxy/admin.sock") or die "$!\\n"; print $s "show stat\\n"; print while <$s>;'`;
@@ -44,44 +28,13 @@ const statScript = `perl -MIO::Socket::UNIX -e 'my $s = IO::Socket::UNIX->new(Pe
 describe("a host killed mid-deploy", { skip, timeout: 1_200_000 }, () => {
   let kitchen = "";
   let lb = "";
-  const galley = (...args: string[]) => {
-    const result = cli([...args, "--json"], kitchen);
-    return { ...result, out: result.stdout ? JSON.parse(result.stdout) : undefined };
-  };
-  const deploy = async (...args: string[]) => {
-    const result = await cliAsync([...args, "--json"], kitchen);
-    const out = result.stdout ? JSON.parse(result.stdout) : undefined;
-    assert.ok(
-      out?.deployment,
-      `galley ${args.join(" ")} exited ${result.code}: ${result.stderr.slice(-3000)}`,
-    );
-    return { code: result.code, deployment: out.deployment as Deployment, stderr: result.stderr };
-  };
+  let k: WebappKitchen;
+  const galley = (...args: string[]) => k.galley(...args);
+  const deploy = (...args: string[]) => k.deploy(...args);
   /** the revision each named instance serves, asked of it directly (not through HAProxy) */
-  const served = async (names = apps) => {
-    const status = galley("stack", "status", "webapp").out as {
-      instances: { name: string; address: string }[];
-    };
-    const out = new Map<string, string>();
-    for (const name of names) {
-      const address = status.instances.find((i) => i.name === name)!.address;
-      const answer = await (await fetch(`http://${address}:3000/`)).text();
-      out.set(name, /\(hello (\w+)/.exec(answer)?.[1] ?? answer);
-    }
-    return out;
-  };
-  const newRevision = async (edit: (source: string) => string): Promise<string> => {
-    const file = path.join(kitchen, "app", "server.js");
-    await fs.writeFile(file, edit(await fs.readFile(file, "utf8")));
-    const made = spawnSync("bash", [path.join(kitchen, "make-app-repo.sh")], { encoding: "utf8" });
-    assert.equal(made.status, 0, made.stderr);
-    return /main is now at (\w+)/.exec(made.stdout)![1]!;
-  };
+  const served = (names = apps) => k.served(names);
+  const newRevision = (edit: (source: string) => string) => k.newRevision(edit);
   const load = () => startLoad({ url: `http://${lb}/`, byBody: /hello from (\S+)/, connections: 4 });
-  const phases = (d: Deployment, instance: string) =>
-    d.steps
-      .filter((s) => s.instance === instance && s.status !== "running")
-      .map((s) => `${s.phase}:${s.status}`);
   /** each app server's connection and response errors as HAProxy counted them */
   const serverErrors = () => {
     const result = cli(["hosts", "exec", "lb1", "--", "sh", "-c", statScript], kitchen);
@@ -102,17 +55,13 @@ describe("a host killed mid-deploy", { skip, timeout: 1_200_000 }, () => {
   };
 
   before(async () => {
-    kitchen = await tempDir("galley-host-lost-");
-    await fs.cp(example, kitchen, { recursive: true, filter: (src) => !src.includes(`${path.sep}.galley`) });
-    const repo = spawnSync("bash", [path.join(kitchen, "make-app-repo.sh")], { encoding: "utf8" });
-    assert.equal(repo.status, 0, repo.stderr);
+    k = await WebappKitchen.create("galley-host-lost-");
+    kitchen = k.dir;
     const up = galley("stack", "up", "webapp");
     assert.equal(up.code, 0, up.stderr.slice(-3000));
     lb = up.out.instances.find((i: { name: string }) => i.name === "lb1").address;
   });
-  after(() => {
-    if (kitchen) cli(["hosts", "down"], kitchen);
-  });
+  after(() => k?.down());
 
   test("app2 killed while in service, before its batch: app2 reported failed, app1 rolled back, app1 and app3 on one release", async (t) => {
     const before = await served();

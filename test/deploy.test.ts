@@ -1,12 +1,17 @@
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { tempDir } from "../src/resources/testing.ts";
 import { cli, cliAsync } from "./support/cli.ts";
-import { type LoadResult, startLoad } from "./support/load.ts";
+import {
+  type DeploymentJson,
+  noFailures,
+  phases,
+  WebappKitchen,
+  webappApps as apps,
+} from "./support/webapp.ts";
 
 // Deployments of the webapp example (HAProxy in front of three Node.js app instances, PostgreSQL
 // behind) on container hosts, with load through HAProxy during every deploy and rollback: the
@@ -15,99 +20,29 @@ import { type LoadResult, startLoad } from "./support/load.ts";
 
 const root = process.getuid?.() === 0;
 const skip = root ? false : "needs root on Linux: instances are container hosts";
-const example = fileURLToPath(new URL("../examples/webapp", import.meta.url));
 const galleyBin = fileURLToPath(new URL("../bin/galley.js", import.meta.url));
-const apps = ["app1", "app2", "app3"];
 
-interface Step {
-  instance: string;
-  batch: number;
-  phase: string;
-  status: string;
-  release?: string;
-  log?: string;
-}
-interface Deployment {
-  id: number;
-  status: string;
-  strategy: string;
-  revision: string;
-  migration: string;
-  note?: string;
-  rollbackOf?: number;
-  steps: Step[];
-}
+type Deployment = DeploymentJson;
 
 describe("deployments of the webapp example", { skip, timeout: 900_000 }, () => {
   let kitchen = "";
   let lb = "";
-  const galley = (...args: string[]) => {
-    const result = cli([...args, "--json"], kitchen);
-    return { ...result, out: result.stdout ? JSON.parse(result.stdout) : undefined };
-  };
+  let k: WebappKitchen;
+  const galley = (...args: string[]) => k.galley(...args);
   // async: the load generator lives in this process's event loop
-  const deploy = async (...args: string[]) => {
-    const result = await cliAsync([...args, "--json"], kitchen);
-    const out = result.stdout ? JSON.parse(result.stdout) : undefined;
-    assert.ok(
-      out?.deployment,
-      `galley ${args.join(" ")} exited ${result.code}: ${result.stderr.slice(-3000)}`,
-    );
-    return { code: result.code, deployment: out.deployment as Deployment, stderr: result.stderr };
+  const deploy = (...args: string[]) => k.deploy(...args);
+  const served = () => k.served();
+  const newRevision = (edit: (source: string) => string) => k.newRevision(edit);
+  const underLoad = <T>(work: () => Promise<T> | T) => {
+    k.lb = lb;
+    return k.underLoad(work);
   };
-  /** the app's revision each app instance serves (asked of each instance directly, not through HAProxy) */
-  const served = async () => {
-    const status = galley("stack", "status", "webapp").out as {
-      instances: { name: string; address: string }[];
-    };
-    const out = new Map<string, string>();
-    for (const name of apps) {
-      const address = status.instances.find((i) => i.name === name)!.address;
-      const answer = await (await fetch(`http://${address}:3000/`)).text();
-      out.set(name, /\(hello (\w+)/.exec(answer)?.[1] ?? answer);
-    }
-    return out;
-  };
-  /** a new commit of the app: `edit` changes app/server.js */
-  const newRevision = async (edit: (source: string) => string): Promise<string> => {
-    const file = path.join(kitchen, "app", "server.js");
-    await fs.writeFile(file, edit(await fs.readFile(file, "utf8")));
-    const made = spawnSync("bash", [path.join(kitchen, "make-app-repo.sh")], { encoding: "utf8" });
-    assert.equal(made.status, 0, made.stderr);
-    return /main is now at (\w+)/.exec(made.stdout)![1]!;
-  };
-  const underLoad = async <T>(work: () => Promise<T> | T): Promise<{ value: T; load: LoadResult }> => {
-    const load = startLoad({ url: `http://${lb}/`, byBody: /hello from (\S+)/, connections: 4 });
-    try {
-      const value = await work();
-      return { value, load: await load.stop() };
-    } catch (error) {
-      await load.stop();
-      throw error;
-    }
-  };
-  const noFailures = (load: LoadResult) => {
-    assert.ok(load.requests > 0, "the load ran");
-    assert.deepEqual(
-      { errors: load.errors, non2xx: load.non2xx },
-      { errors: 0, non2xx: 0 },
-      `failed requests: ${load.samples.join("; ")}`,
-    );
-  };
-  const phases = (d: Deployment, instance: string) =>
-    d.steps
-      .filter((s) => s.instance === instance && s.status !== "running")
-      .map((s) => `${s.phase}:${s.status}`);
 
   before(async () => {
-    kitchen = await tempDir("galley-deploy-");
-    await fs.cp(example, kitchen, { recursive: true, filter: (src) => !src.includes(`${path.sep}.galley`) });
-    const repo = spawnSync("bash", [path.join(kitchen, "make-app-repo.sh")], { encoding: "utf8" });
-    assert.equal(repo.status, 0, repo.stderr);
+    k = await WebappKitchen.create("galley-deploy-");
+    kitchen = k.dir;
   });
-  after(() => {
-    if (kitchen) cli(["hosts", "down"], kitchen);
-  });
+  after(() => k?.down());
 
   test("stack up makes the app's first deployment (cutover) and the stack pins its commit", async () => {
     const up = galley("stack", "up", "webapp");

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import { errorMessage } from "../core/errors.ts";
 import type { Host } from "../core/host.ts";
 
@@ -46,7 +47,7 @@ export async function checkHealth(spec: HealthCheckSpec, target: HealthTarget): 
     const said = spec.http ? await httpTry(spec, target) : await commandTry(spec, target);
     log.push(`try ${attempt}: ${said.line}`);
     if (said.ok) return { ok: true, tries: attempt, log };
-    if (attempt < spec.retries) await sleep(spec.interval * 1000, target.signal);
+    if (attempt < spec.retries) await sleep(spec.interval * 1000, undefined, { signal: target.signal });
   }
   return { ok: false, tries: spec.retries, log };
 }
@@ -99,18 +100,4 @@ async function commandTry(
   } catch (error) {
     return { ok: false, line: `${spec.command}: ${errorMessage(error)}` };
   }
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(resolve, ms);
-    signal?.addEventListener(
-      "abort",
-      () => {
-        clearTimeout(timer);
-        reject(signal.reason);
-      },
-      { once: true },
-    );
-  });
 }
