@@ -198,7 +198,10 @@ async function underLoad(
     served: counts.requests,
     failed: counts.errors + counts.non2xx,
     unchangedPrepares: deployment.steps.filter(
-      (s) => s.phase === "prepare" && s.status === "succeeded" && /^0 changed|nothing to prepare/.test(s.log ?? ""),
+      (s) =>
+        s.phase === "prepare" &&
+        s.status === "succeeded" &&
+        /^0 changed|nothing to prepare/.test(s.log ?? ""),
     ).length,
   };
 }
