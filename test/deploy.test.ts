@@ -169,6 +169,66 @@ describe("deployments of the webapp example", { skip, timeout: 900_000 }, () => 
     }
   });
 
+  test("a failed migration fails the deployment with nothing switched; the drained instance is back in service", async () => {
+    const before = await served();
+    const file = path.join(kitchen, "stacks", "webapp.yaml");
+    const stack = await fs.readFile(file, "utf8");
+    await fs.writeFile(
+      file,
+      stack.replace(
+        "      restart: systemctl restart hello",
+        "      restart: systemctl restart hello\n      migrate: echo 'relation users already exists' >&2; exit 3",
+      ),
+    );
+    await newRevision((s) => `${s}// revision whose migration fails\n`);
+    try {
+      const { value, load } = await underLoad(() =>
+        deploy("deploy", "hello", "--stack", "webapp", "--strategy", "rolling"),
+      );
+      noFailures(load);
+      const d = value.deployment;
+      assert.equal(d.status, "failed", d.note);
+      assert.equal(d.migration, "failed");
+      assert.match(d.note!, /the migration failed on app1: nothing was switched/);
+      assert.equal(d.steps.filter((s) => s.phase === "switch").length, 0);
+      assert.deepEqual(phases(d, "app1"), [
+        "drain:succeeded",
+        "prepare:succeeded",
+        "migrate:failed",
+        "undrain:succeeded",
+      ]);
+      assert.match(d.steps.find((s) => s.phase === "migrate")!.log!, /relation users already exists/);
+      assert.deepEqual(await served(), before);
+    } finally {
+      await fs.writeFile(file, stack);
+    }
+  });
+
+  test("cutover: one instance failing its health check after the switch puts every instance back", async () => {
+    const before = await served();
+    await newRevision((s) =>
+      s.replace(
+        'response.writeHead(200, { "content-type": "text/plain" }).end(line);',
+        'response.writeHead(hostname() === "app2" ? 500 : 200, { "content-type": "text/plain" }).end(line);',
+      ),
+    );
+    const d = (await deploy("deploy", "hello", "--stack", "webapp", "--strategy", "cutover")).deployment;
+    assert.equal(d.status, "rolled_back", d.note);
+    assert.match(d.note!, /app2 \(health check failed\)/);
+    for (const name of apps) {
+      assert.ok(phases(d, name).includes("switch:succeeded"), `${name} switched`);
+      assert.ok(phases(d, name).includes("rollback:succeeded"), `${name} put back`);
+    }
+    assert.deepEqual(await served(), before, "every instance on the release it ran before");
+    // the app answers 200 everywhere again for the tests after this one
+    await newRevision((s) =>
+      s.replace(
+        'response.writeHead(hostname() === "app2" ? 500 : 200, { "content-type": "text/plain" }).end(line);',
+        'response.writeHead(200, { "content-type": "text/plain" }).end(line);',
+      ),
+    );
+  });
+
   test("parallel with a migration: it runs once, before any switch, across both halves; 0 failed requests", async () => {
     const file = path.join(kitchen, "stacks", "webapp.yaml");
     const stack = await fs.readFile(file, "utf8");
@@ -225,26 +285,57 @@ describe("deployments of the webapp example", { skip, timeout: 900_000 }, () => 
     return left;
   };
 
-  test("kill -9 of the deploying process, then galley deployment resume: the rest goes through, app1 is not redone", async () => {
-    const revision = await newRevision((s) => `${s}// revision resumed\n`);
-    const left = await killDuringBatch2();
-    const { value, load } = await underLoad(() =>
-      deploy("deployment", "resume", String(left.id), "--stack", "webapp"),
+  test("kill -9 after the migration ran, then galley deployment resume: the rest goes through, app1 and the migration are not redone", async () => {
+    const file = path.join(kitchen, "stacks", "webapp.yaml");
+    const stack = await fs.readFile(file, "utf8");
+    await fs.writeFile(
+      file,
+      stack.replace(
+        "      restart: systemctl restart hello",
+        '      restart: systemctl restart hello\n      migrate: echo "$GALLEY_DEPLOYMENT" >> /srv/hello/shared/log/migrations',
+      ),
     );
-    noFailures(load);
-    const d = value.deployment;
-    assert.equal(d.id, left.id);
-    assert.equal(d.status, "succeeded", d.note);
-    assert.match(value.stderr, new RegExp(`deployment #${left.id} resumed: app2, app3 left \\(1 done\\)`));
-    assert.equal(
-      d.steps.filter((s) => s.instance === "app1" && s.phase === "switch").length,
-      1,
-      "app1 switched once",
-    );
-    assert.deepEqual(new Set((await served()).values()), new Set([revision]));
-    const again = await cliAsync(["deployment", "resume", String(left.id), "--stack", "webapp"], kitchen);
-    assert.equal(again.code, 1);
-    assert.match(again.stderr, /ended succeeded: there is nothing to resume/);
+    try {
+      const revision = await newRevision((s) => `${s}// revision resumed\n`);
+      const left = await killDuringBatch2();
+      const { value, load } = await underLoad(() =>
+        deploy("deployment", "resume", String(left.id), "--stack", "webapp"),
+      );
+      noFailures(load);
+      const d = value.deployment;
+      assert.equal(d.id, left.id);
+      assert.equal(d.status, "succeeded", d.note);
+      assert.equal(d.migration, "done");
+      assert.match(value.stderr, new RegExp(`deployment #${left.id} resumed: app2, app3 left \\(1 done\\)`));
+      assert.equal(
+        d.steps.filter((s) => s.instance === "app1" && s.phase === "switch").length,
+        1,
+        "app1 switched once",
+      );
+      const migrated: string[] = [];
+      for (const name of apps) {
+        const cat = cli(
+          [
+            "hosts",
+            "exec",
+            name,
+            "--",
+            "sh",
+            "-c",
+            "cat /srv/hello/shared/log/migrations 2>/dev/null || true",
+          ],
+          kitchen,
+        );
+        migrated.push(...cat.stdout.split("\n").filter((l) => l.trim() === String(left.id)));
+      }
+      assert.equal(migrated.length, 1, "the migration ran once, before the kill, not again on resume");
+      assert.deepEqual(new Set((await served()).values()), new Set([revision]));
+      const again = await cliAsync(["deployment", "resume", String(left.id), "--stack", "webapp"], kitchen);
+      assert.equal(again.code, 1);
+      assert.match(again.stderr, /ended succeeded: there is nothing to resume/);
+    } finally {
+      await fs.writeFile(file, stack);
+    }
   });
 
   test("kill -9 of the deploying process: the next deploy records it interrupted, returns its instances to service, ends on one release", async () => {
@@ -269,6 +360,11 @@ describe("deployments of the webapp example", { skip, timeout: 900_000 }, () => 
     const count = () =>
       (galley("deployments", "hello", "--stack", "webapp").out.deployments as Deployment[]).length;
     const before = count();
+    // --plan: the batches, and nothing deployed
+    const plan = galley("deploy", "hello", "--stack", "webapp", "--strategy", "pilot", "--plan");
+    assert.equal(plan.code, 0, plan.stderr);
+    assert.deepEqual(plan.out.plan.plan.batches, [["app1"], ["app2", "app3"]]);
+    assert.equal(plan.out.plan.plan.drain, true);
     for (const [args, pattern] of [
       [["--strategy", "canary"], /--strategy canary: no such strategy/],
       [["--batch", "0"], /--batch 0: a whole number of instances, at least 1/],
