@@ -73,8 +73,8 @@ bash make-app-repo.sh
 under_load deploy hello --stack webapp --strategy rolling
 for _ in 1 2 3; do curl -fsS "http://$lb/"; done
 echo
-echo "== galley rollback hello: back to the first release, still on disk (switch and restart only)"
-under_load rollback hello --stack webapp
+echo "== galley rollback hello --strategy rolling: back to the first release, still on disk (drain, switch and restart only)"
+under_load rollback hello --stack webapp --strategy rolling
 for _ in 1 2 3; do curl -fsS "http://$lb/"; done
 echo
 echo "== galley deployments hello --stack webapp"
