@@ -233,7 +233,7 @@ test("ssh: measurements over loopback (printed, not asserted)", async (t) => {
     await Promise.all(paths.map((p) => host.stat(p)));
     const batchMs = performance.now() - started;
     t.diagnostic(
-      `${user} (login shell ${user === "root" ? "bash with this machine's .bashrc" : "sh"}): connect ${connectMs.toFixed(1)} ms, exec round trip median ${median(rounds).toFixed(1)} ms, 1001-stat batch ${batchMs.toFixed(1)} ms`,
+      `${user} (login shell ${user === "root" ? "bash" : "sh"}): connect ${connectMs.toFixed(1)} ms, exec round trip median ${median(rounds).toFixed(1)} ms, 1001-stat batch ${batchMs.toFixed(1)} ms`,
     );
   }
 });

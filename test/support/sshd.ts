@@ -58,7 +58,7 @@ export async function startSshd(users: string[] = ["root"]): Promise<Sshd> {
     for (let attempt = 0; attempt < 20; attempt++) {
       port = fixedPort ?? (await freePort());
       await fs.writeFile(path.join(dir, "sshd_config"), config(dir, port));
-      const started = await spawnSshd(path.join(dir, "sshd_config"), port);
+      const started = await spawnSshd(dir, port);
       output += started.output;
       if (started.child) {
         child = started.child;
@@ -137,10 +137,38 @@ function config(dir: string, port: number): string {
   ].join("\n");
 }
 
+/**
+ * Root's `~/.bashrc` on the machine running the tests, which Debian's bash reads for every SSH
+ * command. This machine's runs `pyenv init`, whose rehash takes a lock file in ~/.pyenv: a session
+ * the tests kill mid-login leaves it behind, and every later root login then waits 60 s for it.
+ * The test sshd runs in a mount namespace of its own where that file is an empty one, so its
+ * sessions start the same on every machine; nothing else of the filesystem differs.
+ */
+const ROOT_BASHRC = "/root/.bashrc";
+
 /** Starts sshd and waits until it listens, or returns what it said before it exited. */
-function spawnSshd(configFile: string, port: number): Promise<{ child?: ChildProcess; output: string }> {
+async function spawnSshd(dir: string, port: number): Promise<{ child?: ChildProcess; output: string }> {
+  const sshd = ["/usr/sbin/sshd", "-D", "-e", "-f", path.join(dir, "sshd_config")];
+  let argv = sshd;
+  if (existsSync(ROOT_BASHRC) && existsSync("/usr/bin/unshare")) {
+    const empty = path.join(dir, "root-bashrc");
+    await fs.writeFile(empty, "# the test sshd's sessions start without the machine's root .bashrc\n", { mode: 0o644 });
+    // unshare without --fork execs in place: the pid we get is sshd's
+    argv = [
+      "/usr/bin/unshare",
+      "--mount",
+      "--propagation",
+      "private",
+      "/bin/sh",
+      "-c",
+      'mount --bind "$0" "$1" && shift && exec "$@"',
+      empty,
+      ROOT_BASHRC,
+      ...sshd,
+    ];
+  }
   return new Promise((resolve) => {
-    const child = spawn("/usr/sbin/sshd", ["-D", "-e", "-f", configFile], {
+    const child = spawn(argv[0]!, argv.slice(1), {
       stdio: ["ignore", "ignore", "pipe"],
     });
     let output = "";
