@@ -152,7 +152,9 @@ async function spawnSshd(dir: string, port: number): Promise<{ child?: ChildProc
   let argv = sshd;
   if (existsSync(ROOT_BASHRC) && existsSync("/usr/bin/unshare")) {
     const empty = path.join(dir, "root-bashrc");
-    await fs.writeFile(empty, "# the test sshd's sessions start without the machine's root .bashrc\n", { mode: 0o644 });
+    await fs.writeFile(empty, "# the test sshd's sessions start without the machine's root .bashrc\n", {
+      mode: 0o644,
+    });
     // unshare without --fork execs in place: the pid we get is sshd's
     argv = [
       "/usr/bin/unshare",
