@@ -113,6 +113,13 @@ export class SqliteServer {
         input.stack,
         input.instance,
       );
+      if (this.#sql.get("SELECT stack FROM enrollments WHERE hash = ?", input.hash)) {
+        throw new GalleyError(
+          "STATE_INVALID",
+          `${this.#sql.file}: an enrollment with this secret already exists`,
+          { hint: "make a new secret (32 random bytes) for every enrollment token" },
+        );
+      }
       this.#sql.run(
         "INSERT INTO enrollments (hash, stack, instance, expires_at, created_at) VALUES (?, ?, ?, ?, ?)",
         input.hash,
