@@ -143,6 +143,10 @@ test("wrong, expired and revoked tokens are refused (401) and audited, and no se
   });
   assert.equal(created.status, 201);
   const ci = created.json as { token: { id: string }; secret: string };
+  const [createdEntry] = await store.listAudit({ limit: 1 });
+  assert.equal(createdEntry?.action, "token.create");
+  assert.equal(createdEntry?.target, ci.token.id);
+  assert.deepEqual(createdEntry?.detail, { name: "ci", grants: [{ stack: "a", role: "deployer" }] });
   const revokedReply = await call(server, "DELETE", `/v1/tokens/${revoked.record.id}`, {
     token: server.adminToken,
   });
