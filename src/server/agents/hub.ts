@@ -35,7 +35,7 @@ export type HubContext = Pick<ServerContext, "settings" | "log" | "id"> & {
 /** The server's hub, with what the agent routes need beyond AgentHub. */
 export interface ServerAgentHub extends AgentHub {
   /** the agent a bundle download's `Authorization: Agent <session>` belongs to, while it is connected */
-  bySession(session: string): AgentTarget | undefined;
+  agentForSession(session: string): AgentTarget | undefined;
 }
 
 /** How long a cancelled job waits for the agent's job-done before it counts as unreachable. */
@@ -214,7 +214,7 @@ export function createAgentHub(ctx: HubContext): ServerAgentHub {
       return live.has(key(target));
     },
 
-    bySession(session) {
+    agentForSession(session) {
       const entry = bySession.get(session);
       return entry ? { ...entry.session.target } : undefined;
     },
