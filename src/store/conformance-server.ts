@@ -166,6 +166,12 @@ export function serverConformance(name: string, opener: StoreOpener): void {
     assert.equal(await store.consumeEnrollment(first, at), undefined, "replaced");
     assert.deepEqual(await store.consumeEnrollment(second, at), { stack: "web", instance: "app2" });
     assert.deepEqual(await store.consumeEnrollment(elsewhere, at), { stack: "web", instance: "app3" });
+    // a used secret is never armed again
+    await assert.rejects(
+      store.createEnrollment({ stack: "web", instance: "app2", hash: second, expiresAt: later }),
+      stateInvalid(/already exists/),
+    );
+    assert.equal(await store.consumeEnrollment(second, at), undefined);
     await assert.rejects(
       store.createEnrollment({ stack: "web", instance: "app4", hash: secretHash(), expiresAt: "soon" }),
       stateInvalid(/not a time/),

@@ -113,6 +113,13 @@ export class SqliteServer {
         input.stack,
         input.instance,
       );
+      if (this.#sql.get("SELECT stack FROM enrollments WHERE hash = ?", input.hash)) {
+        throw new GalleyError(
+          "STATE_INVALID",
+          `${this.#sql.file}: an enrollment with this secret already exists`,
+          { hint: "make a new secret (32 random bytes) for every enrollment token" },
+        );
+      }
       this.#sql.run(
         "INSERT INTO enrollments (hash, stack, instance, expires_at, created_at) VALUES (?, ?, ?, ?, ?)",
         input.hash,
@@ -268,7 +275,10 @@ export class SqliteServer {
         sample.load,
       );
       if (this.#metricInserts++ % this.#retention.every === 0) {
-        const cutoff = new Date(Date.now() - this.#retention.metricsMs).toISOString();
+        // from the earlier of now and the sample: a test's fake clock in the past keeps its samples,
+        // an agent's clock far ahead prunes nobody's
+        const from = Math.min(Date.now(), Date.parse(at));
+        const cutoff = new Date(from - this.#retention.metricsMs).toISOString();
         this.#sql.run("DELETE FROM metrics WHERE at < ?", cutoff);
       }
     });
