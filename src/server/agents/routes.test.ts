@@ -141,4 +141,25 @@ test("agent routes on the real server: mint, enroll once, connect, bundles for a
   assert.equal((await call(server, "GET", `/v1/bundles/${id}`, { auth: `Agent ${session}` })).status, 401);
   const after = await call(server, "GET", "/v1/agents?stack=prod", { auth: admin });
   assert.equal((after.json() as { agents: { connected: boolean }[] }).agents[0]?.connected, false);
+
+  // re-enrollment through the routes: the connection still open with the old key ends, the old key is refused
+  const old = await TestAgent.connect({ channelUrl, ca: server.caPem }, "prod", "web1", key.privateKey);
+  t.after(() => old.close());
+  assert.ok(old.received.some((m) => m.type === "welcome"));
+  const lost: string[] = [];
+  hub.on("lost", (_target, reason) => lost.push(reason));
+  const renewed = await call(server, "POST", "/v1/stacks/prod/instances/web1/enrollment", { auth: admin });
+  const next = agentKey();
+  const second = await call(server, "POST", "/v1/agents/enroll", {
+    body: { token: (renewed.json() as { token: string }).token, publicKey: next.publicKey },
+  });
+  assert.equal((second.json() as { generation: number }).generation, 2);
+  assert.equal((await old.closed).code, 4000);
+  await eventually(() => lost.includes("re-enrolled with a new key"), "the old connection lost");
+  const stale = await TestAgent.connect({ channelUrl, ca: server.caPem }, "prod", "web1", key.privateKey);
+  assert.ok(stale.received.some((m) => m.type === "refused"));
+  const current = await TestAgent.connect({ channelUrl, ca: server.caPem }, "prod", "web1", next.privateKey);
+  t.after(() => current.close());
+  assert.ok(current.received.some((m) => m.type === "welcome"));
+  assert.equal(hub.connections()[0]?.generation, 2);
 });

@@ -9,6 +9,7 @@ import { authorize, can } from "../auth.ts";
 import type { ServerContext } from "../context.ts";
 import { defineRoute, type ServerApp } from "../openapi.ts";
 import { certificateFingerprint, enrollAgent, mintEnrollment } from "./enrollment.ts";
+import type { ServerAgentHub } from "./hub.ts";
 
 // The agents' HTTPS routes: enrollment (the one-time token is the credential), minting a token,
 // bundle downloads for connected agents, and the list of agents.
@@ -80,6 +81,8 @@ export function register(app: ServerApp, ctx: ServerContext): void {
         detail: { hostname: body.hostname ?? null, generation: agent.generation },
       });
       ctx.log(`agent ${agent.stack}/${agent.instance}: enrolled (generation ${agent.generation})`);
+      // a connection still open with the previous key ends now: re-enrolling retires that key
+      (ctx.agents as Partial<ServerAgentHub>).retire?.(agent, agent.generation, "re-enrolled with a new key");
       return agent;
     },
   );
