@@ -14,6 +14,8 @@ import { writeWorkload } from "./workload.ts";
 // --secrets N gives the solo workload N sensitive attributes, held (base64) by every tenth template.
 // deploy (root): the webapp app deployed to --instances app instances behind HAProxy with each
 // strategy, then rolled back, under load (bench/deploy.ts).
+// agents: simulated agents (--agents 1000,2000,4000, --seconds per phase) against one server
+// (bench/agents.ts): keepalive, report and API latency, the server's CPU and memory.
 const child = fileURLToPath(new URL("./child.js", import.meta.url));
 const arg = (name: string) => {
   const at = process.argv.indexOf(name);
@@ -27,7 +29,7 @@ const peers = process.argv.includes("--peers");
 const secrets = Number(arg("--secrets") ?? 0);
 const instances = Number(arg("--instances") ?? 10);
 /** whether this part runs: all of them without --only */
-const wants = (part: "solo" | "push" | "deploy") => only === undefined || only === part;
+const wants = (part: "solo" | "push" | "deploy" | "agents") => only === undefined || only === part;
 
 interface Sample {
   phase: string;
@@ -293,4 +295,12 @@ if (wants("deploy")) {
       `\nstack up (lb1 + ${result.instances} app instances, first deployment included): ${result.stackUpSeconds.toFixed(1)} s`,
     );
   }
+}
+
+if (wants("agents")) {
+  const { benchAgents } = await import("./agents.ts");
+  await benchAgents({
+    counts: (arg("--agents") ?? "1000,2000,4000").split(",").map(Number),
+    seconds: Number(arg("--seconds") ?? 60),
+  });
 }

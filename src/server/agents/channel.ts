@@ -259,7 +259,10 @@ class Connection {
     }
     if (!this.#session) return `a "${message.type}" message before auth`;
     this.#seen();
-    if (message.type !== "keepalive") this.#handler.message(this.#session, message);
+    // an agent's keepalive is answered with its own seq: the agent learns the server is alive and
+    // how long a round trip takes (the scale benchmark measures exactly this)
+    if (message.type === "keepalive") this.send({ type: "keepalive", seq: message.seq });
+    else this.#handler.message(this.#session, message);
     return undefined;
   }
 
