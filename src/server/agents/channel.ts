@@ -262,7 +262,15 @@ class Connection {
     }
     if (!this.#session) return `a "${message.type}" message before auth`;
     this.#seen();
-    if (message.type !== "keepalive") this.#handler.message(this.#session, message);
+    if (message.type === "keepalive") return undefined;
+    try {
+      this.#handler.message(this.#session, message);
+    } catch (error) {
+      // the server's fault, not the agent's: logged, the connection stays
+      this.#options.log(
+        `agent ${this.#session.name}: a "${message.type}" message failed: ${errorMessage(error)}`,
+      );
+    }
     return undefined;
   }
 
