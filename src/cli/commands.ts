@@ -34,6 +34,4 @@ export const commands: Record<string, () => Promise<Command>> = {
   deployment: async () => (await import("./deploy.ts")).deploymentCommand,
   ab: async () => (await import("./ab.ts")).abCommand,
   notifications: async () => (await import("./notifications.ts")).notificationsCommand,
-  server: async () => (await import("./server.ts")).serverCommand,
-  token: async () => (await import("./server.ts")).tokenCommand,
 };

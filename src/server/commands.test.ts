@@ -6,9 +6,10 @@ import * as path from "node:path";
 import { createInterface } from "node:readline";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { call } from "../server/test-support.ts";
-import { caFingerprint } from "../server/tls.ts";
-import { parseExpiry, parseGrant } from "./server.ts";
+import type { Command } from "../cli/commands.ts";
+import { parseExpiry, parseGrant, serverCommand, tokenCommand } from "./commands.ts";
+import { call } from "./test-support.ts";
+import { caFingerprint } from "./tls.ts";
 
 const galley = fileURLToPath(new URL("../../bin/galley.js", import.meta.url));
 
@@ -17,7 +18,9 @@ function cli(args: string[]) {
   return { code: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
-test("grants and expiries on the command line", () => {
+test("the commands fit the CLI's registry; grants and expiries on the command line", () => {
+  const commands: Command[] = [serverCommand, tokenCommand];
+  assert.equal(commands.length, 2);
   assert.deepEqual(parseGrant("web:deployer"), { stack: "web", role: "deployer" });
   assert.deepEqual(parseGrant("*:admin"), { stack: "*", role: "admin" });
   for (const bad of ["web", "web:root", ":admin", "Web:viewer", "a/b:viewer"])
