@@ -213,6 +213,14 @@ test("the OpenAPI document lists every declared route with its schemas", async (
     "/v1/test/{stack}/deploy",
   ])
     assert.ok(doc.paths[p], p);
+  for (const [p, operations] of Object.entries(doc.paths))
+    for (const [method, operation] of Object.entries(operations)) {
+      const wanted = [...p.matchAll(/\{(\w+)\}/g)].map((m) => m[1]);
+      const have = operation.parameters
+        .filter((x) => (x as { in?: string }).in === "path")
+        .map((x) => x.name);
+      assert.deepEqual(have, wanted, `${method} ${p}: every path parameter is declared`);
+    }
   const deploy = doc.paths["/v1/test/{stack}/deploy"]?.post;
   assert.equal(deploy?.["x-galley-role"], "deployer");
   assert.deepEqual(
