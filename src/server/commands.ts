@@ -41,8 +41,8 @@ export const serverCommand = {
     },
   } as const,
   async run(values: ServerValues): Promise<number> {
-    const { startServer } = await import("./server.ts");
-    const server = await startServer({
+    const { serveKitchen } = await import("./serve.ts");
+    const server = await serveKitchen({
       kitchen: path.resolve(values.kitchen),
       dataDir: values.data === undefined ? undefined : path.resolve(values.data),
       listen: values.listen ?? "0.0.0.0:8443",
