@@ -142,7 +142,7 @@ export function exitOf(detail: DeploymentRecord): number {
 }
 
 /** How `galley stack up` / `instance start` show the first deployments they run. */
-export function deploymentProgress(json: boolean): StackActionOptions["deployments"] {
+export function deploymentProgress(json: boolean): NonNullable<StackActionOptions["deployments"]> {
   return { ...progress(), onDeployment: (detail) => (json ? undefined : recap(detail)) };
 }
 
@@ -232,7 +232,10 @@ export const deployCommand = {
       const { remoteDeploy } = await import("./remote-commands.ts");
       return remoteDeploy(remote, app, values);
     }
-    const request = await deployRequestOf(app, { ...values, attributes: await deploymentAttributes(values.attrs) });
+    const request = await deployRequestOf(app, {
+      ...values,
+      attributes: await deploymentAttributes(values.attrs),
+    });
     return withStack(values, "deploy", (context) => runDeployment(values, context, request));
   },
 };
@@ -267,7 +270,10 @@ export const rollbackCommand = {
 export const deploymentsCommand = {
   summary: "a stack's deployments, newest first (of one app, or all)",
   usage: "[APP] --stack STACK [--limit N] [--json]",
-  options: { ...remoteStackOptions, limit: { type: "string", description: "how many (default 20)" } } as const,
+  options: {
+    ...remoteStackOptions,
+    limit: { type: "string", description: "how many (default 20)" },
+  } as const,
   async run(values: Values, positionals: string[]): Promise<number> {
     const [app] = positionals;
     const limit = values.limit ? Number(values.limit) : 20;
@@ -279,7 +285,10 @@ export const deploymentsCommand = {
       return exitCodes.ok;
     }
     return withStack(values, "deployments", async (context) => {
-      const list = await context.store.listDeployments(context.stack.name, { ...(app ? { app } : {}), limit });
+      const list = await context.store.listDeployments(context.stack.name, {
+        ...(app ? { app } : {}),
+        limit,
+      });
       printDeployments(context.stack.name, list, app, values.json);
       return exitCodes.ok;
     });
@@ -375,7 +384,9 @@ export function printDeployment(detail: DeploymentDetail, json: boolean): void {
       batch = step.batch;
       write(`  ${paint("bold", `batch ${batch + 1}`)}\n`);
     }
-    write(`    ${step.instance.padEnd(12)} ${step.phase.padEnd(8)} ${step.status.padEnd(9)} ${step.startedAt}\n`);
+    write(
+      `    ${step.instance.padEnd(12)} ${step.phase.padEnd(8)} ${step.status.padEnd(9)} ${step.startedAt}\n`,
+    );
     if (step.log) write(`${step.log.replace(/^/gm, "        ")}\n`);
   }
 }

@@ -30,7 +30,7 @@ export const remoteStackOptions = {
   server: {
     type: "string",
     description:
-      "a Galley server URL: act through its API (default: $GALLEY_SERVER, else the server of galley login; \"local\": this kitchen)",
+      'a Galley server URL: act through its API (default: $GALLEY_SERVER, else the server of galley login; "local": this kitchen)',
   },
 } as const;
 

@@ -44,18 +44,25 @@ export async function remoteStack(
 ): Promise<number> {
   const stack = remoteStackName(stackArg, `stack ${subcommand}`);
   if (subcommand === "status") {
-    const answer = await remote.request<{ status: StackStatus | null; invalid?: { code: string; message: string } }>(
-      "GET",
-      stackPath(stack),
-    );
+    const answer = await remote.request<{
+      status: StackStatus | null;
+      invalid?: { code: string; message: string };
+    }>("GET", stackPath(stack));
     if (!answer.status)
-      throw new GalleyError((answer.invalid?.code ?? "STACK_INVALID") as ErrorCode, answer.invalid?.message ?? `stack ${stack} cannot be read`, {
-        hint: "fix the stack file and PUT it again",
-      });
+      throw new GalleyError(
+        (answer.invalid?.code ?? "STACK_INVALID") as ErrorCode,
+        answer.invalid?.message ?? `stack ${stack} cannot be read`,
+        {
+          hint: "fix the stack file and PUT it again",
+        },
+      );
     printStatus(answer.status, values.json, stack);
     return exitCodes.ok;
   }
-  return printResult(await remote.request<StackActionResult>("POST", `${stackPath(stack)}/${subcommand}`), values.json);
+  return printResult(
+    await remote.request<StackActionResult>("POST", `${stackPath(stack)}/${subcommand}`),
+    values.json,
+  );
 }
 
 function printResult(result: StackActionResult, json: boolean): number {
@@ -114,7 +121,9 @@ export async function remoteAction(
         (run?.result as LifecycleOutcome | undefined) ?? (await outcomeOf(remote, stack, event));
       for (const e of outcome.events)
         for (const [name, o] of Object.entries(e.outcomes))
-          out(`${name.padEnd(12)} ${e.kind} #${e.id} (state ${e.stateVersion}): ${o.status}${o.note ? ` (${o.note})` : ""}`);
+          out(
+            `${name.padEnd(12)} ${e.kind} #${e.id} (state ${e.stateVersion}): ${o.status}${o.note ? ` (${o.note})` : ""}`,
+          );
       printOutcome(outcome, values.json);
       return run?.exitCode ?? (event.status === "succeeded" ? exitCodes.ok : exitCodes.runFailed);
     }
@@ -130,14 +139,20 @@ async function outcomeOf(remote: Remote, stack: string, event: EventDetail): Pro
     stack,
     stateVersion: status.stateVersion,
     instances: status.instances.map(({ updatedAt: _, ...i }) => ({ ...i, inService: true, weight: 1 })),
-    events: [{ ...record, outcomes: Object.fromEntries(outcomes.map((o) => [o.instance, { status: o.status }])) }],
+    events: [
+      { ...record, outcomes: Object.fromEntries(outcomes.map((o) => [o.instance, { status: o.status }])) },
+    ],
   };
 }
 
 function remoteError(run: BackgroundAction): GalleyError {
-  return new GalleyError((run.error?.code ?? "SERVER_FAILED") as ErrorCode, run.error?.message ?? "the server's run failed", {
-    ...(run.error?.hint === undefined ? {} : { hint: run.error.hint }),
-  });
+  return new GalleyError(
+    (run.error?.code ?? "SERVER_FAILED") as ErrorCode,
+    run.error?.message ?? "the server's run failed",
+    {
+      ...(run.error?.hint === undefined ? {} : { hint: run.error.hint }),
+    },
+  );
 }
 
 interface DeployValues {
@@ -159,7 +174,15 @@ interface DeployValues {
 
 function runFields(values: DeployValues): Record<string, string> {
   const body: Record<string, string> = {};
-  for (const key of ["strategy", "batch", "max-unavailable", "max-fail", "deadline", "forks", "wait"] as const)
+  for (const key of [
+    "strategy",
+    "batch",
+    "max-unavailable",
+    "max-fail",
+    "deadline",
+    "forks",
+    "wait",
+  ] as const)
     if (values[key] !== undefined) body[key] = values[key];
   return body;
 }
@@ -176,7 +199,11 @@ export async function remoteDeploy(remote: Remote, app: string, values: DeployVa
     ...(attributes ? { attributes: attributes.values } : {}),
     ...(values.plan ? { plan: true } : {}),
   };
-  const answer = await remote.request<{ id?: number; plan?: unknown }>("POST", `${stackPath(stack)}/deployments`, body);
+  const answer = await remote.request<{ id?: number; plan?: unknown }>(
+    "POST",
+    `${stackPath(stack)}/deployments`,
+    body,
+  );
   if (answer.plan !== undefined) {
     printPlan(answer.plan as Parameters<typeof printPlan>[0], values.json);
     return exitCodes.ok;
@@ -221,13 +248,12 @@ export async function remoteDeploymentShow(
   id: string,
 ): Promise<DeploymentDetail> {
   const stack = remoteStackName(stackArg, "deployment show");
-  const { deployment } = await remote.request<{ deployment: DeploymentDetail }>(
-    "GET",
-    `/v1/deployments/${deploymentId(id)}`,
-  ).catch((error: unknown) => {
-    if (error instanceof GalleyError && error.code === "NOT_FOUND") return { deployment: undefined };
-    throw error;
-  });
+  const { deployment } = await remote
+    .request<{ deployment: DeploymentDetail }>("GET", `/v1/deployments/${deploymentId(id)}`)
+    .catch((error: unknown) => {
+      if (error instanceof GalleyError && error.code === "NOT_FOUND") return { deployment: undefined };
+      throw error;
+    });
   if (!deployment || deployment.stack !== stack)
     throw new GalleyError("ARGS_INVALID", `stack ${stack} has no deployment #${id}`, {
       hint: `galley deployments --stack ${stack} lists them`,
@@ -238,7 +264,9 @@ export async function remoteDeploymentShow(
 function deploymentId(id: string): number {
   const n = Number(id.replace(/^#/, ""));
   if (!Number.isSafeInteger(n) || n < 1)
-    throw new GalleyError("USAGE", `${id}: a deployment id is a whole number`, { hint: "galley deployment show 3" });
+    throw new GalleyError("USAGE", `${id}: a deployment id is a whole number`, {
+      hint: "galley deployment show 3",
+    });
   return n;
 }
 
@@ -248,10 +276,10 @@ export async function followDeployment(remote: Remote, id: number, json: boolean
   const out = (line: string) => process.stderr.write(`${line}\n`);
   out(paint("dim", `deployment #${id} runs on ${remote.context.server}`, process.stderr));
   for (;;) {
-    const { deployment, action } = await remote.request<{ deployment: DeploymentDetail; action?: BackgroundAction }>(
-      "GET",
-      `/v1/deployments/${id}`,
-    );
+    const { deployment, action } = await remote.request<{
+      deployment: DeploymentDetail;
+      action?: BackgroundAction;
+    }>("GET", `/v1/deployments/${id}`);
     for (const step of deployment.steps) {
       const key = stepKey(step);
       if (step.status !== "running" && !seen.has(key)) {

@@ -118,9 +118,13 @@ export class Remote {
     try {
       parsed = answer.text === "" ? undefined : JSON.parse(answer.text);
     } catch {
-      throw new GalleyError("SERVER_FAILED", `${method} ${pathname}: the server answered ${answer.status} with no JSON`, {
-        hint: "is --server a Galley server?",
-      });
+      throw new GalleyError(
+        "SERVER_FAILED",
+        `${method} ${pathname}: the server answered ${answer.status} with no JSON`,
+        {
+          hint: "is --server a Galley server?",
+        },
+      );
     }
     if (answer.status >= 400) throw apiError(method, pathname, answer.status, parsed);
     return { status: answer.status, body: parsed as T };
@@ -128,7 +132,8 @@ export class Remote {
 }
 
 function apiError(method: string, pathname: string, status: number, body: unknown): GalleyError {
-  const error = (body as { error?: { code?: unknown; message?: unknown; hint?: unknown } } | undefined)?.error;
+  const error = (body as { error?: { code?: unknown; message?: unknown; hint?: unknown } } | undefined)
+    ?.error;
   if (error && typeof error.code === "string" && typeof error.message === "string") {
     const code = (Object.hasOwn(errorCodes, error.code) ? error.code : "SERVER_FAILED") as ErrorCode;
     return new GalleyError(code, error.message, typeof error.hint === "string" ? { hint: error.hint } : {});
@@ -165,7 +170,9 @@ export async function httpsRequest(
       (res) => {
         const chunks: Buffer[] = [];
         res.on("data", (chunk: Buffer) => chunks.push(chunk));
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString("utf8") }));
+        res.on("end", () =>
+          resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString("utf8") }),
+        );
         res.on("error", reject);
       },
     );
@@ -226,7 +233,10 @@ export const loginCommand = {
         hint: "is --server a Galley server?",
       });
     const fingerprint = fingerprintOf(ca.text);
-    const expected = values["ca-fingerprint"]?.toLowerCase().replace(/^sha256:/, "").replaceAll(":", "");
+    const expected = values["ca-fingerprint"]
+      ?.toLowerCase()
+      .replace(/^sha256:/, "")
+      .replaceAll(":", "");
     if (expected !== undefined && expected !== fingerprint) {
       throw new GalleyError(
         "SERVER_UNTRUSTED",
@@ -246,7 +256,13 @@ export const loginCommand = {
     const { stacks } = await new Remote(context).request<{ stacks: { name: string }[] }>("GET", "/v1/stacks");
     await writeContext(context);
     if (values.json) {
-      writeJson({ server, caFingerprint: fingerprint, pinned: expected !== undefined ? "matched" : "first use", stacks: stacks.map((s) => s.name), context: contextFile() });
+      writeJson({
+        server,
+        caFingerprint: fingerprint,
+        pinned: expected !== undefined ? "matched" : "first use",
+        stacks: stacks.map((s) => s.name),
+        context: contextFile(),
+      });
     } else {
       write(`${paint("bold", `logged in to ${server}`)}\n`);
       write(

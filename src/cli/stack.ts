@@ -37,8 +37,9 @@ export const stackCommand = {
   usage: "up|down|status STACK [--forks N] [--json] | clone STACK --to NEW.yaml [--name NAME]",
   options,
   async run(values: Values, positionals: string[]): Promise<number> {
-    const [subcommand, stackArg, ...rest] = positionals;
-    if (!subcommands.includes(subcommand as (typeof subcommands)[number])) {
+    const [given, stackArg, ...rest] = positionals;
+    const subcommand = given as (typeof subcommands)[number];
+    if (!subcommands.includes(subcommand)) {
       throw new GalleyError(
         "USAGE",
         subcommand ? `galley stack: unknown subcommand "${subcommand}"` : "galley stack: which subcommand?",
@@ -76,10 +77,14 @@ export const stackCommand = {
       const { runStackAction } = await import("../deploy/actions.ts");
       const trap = trapInterrupts();
       try {
-        const result = await runStackAction(context, { kind: subcommand }, {
-          ...progressOptions(values.json, values.forks, { wait: values.wait, signal: trap.signal }),
-          deployments: deploymentProgress(values.json),
-        });
+        const result = await runStackAction(
+          context,
+          { kind: subcommand },
+          {
+            ...progressOptions(values.json, values.forks, { wait: values.wait, signal: trap.signal }),
+            deployments: deploymentProgress(values.json),
+          },
+        );
         printOutcome(result.outcome, values.json);
         return trap.exitCode() ?? result.exitCode;
       } finally {

@@ -102,5 +102,10 @@ export function eventAction(
     throw new GalleyError("USAGE", "--app goes with deploy or undeploy", {
       hint: "galley run deploy --app hello --stack webapp",
     });
-  return { kind: "event", event, selection: { layer: options.layer, instance: options.instance }, app: options.app };
+  return {
+    kind: "event",
+    event,
+    selection: { layer: options.layer, instance: options.instance },
+    app: options.app,
+  };
 }

@@ -38,7 +38,11 @@ export async function strategyParams(options: DeployOptions): Promise<StrategyPa
     const text = options[key];
     return text === undefined ? undefined : parseSize(`--${key}`, text, min);
   };
-  return { batch: size("batch", 1), maxUnavailable: size("max-unavailable", 1), maxFail: size("max-fail", 0) };
+  return {
+    batch: size("batch", 1),
+    maxUnavailable: size("max-unavailable", 1),
+    maxFail: size("max-fail", 0),
+  };
 }
 
 /** The run settings every deployment takes: --forks, --wait, --deadline. */

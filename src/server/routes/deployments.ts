@@ -62,7 +62,9 @@ const deploymentSchema = v.looseObject({
 
 const limitQuery = v.object({
   app: v.optional(stackName),
-  limit: v.optional(v.pipe(v.string(), v.regex(/^[1-9][0-9]{0,3}$/, "a number from 1 to 9999"), v.transform(Number))),
+  limit: v.optional(
+    v.pipe(v.string(), v.regex(/^[1-9][0-9]{0,3}$/, "a number from 1 to 9999"), v.transform(Number)),
+  ),
 });
 
 const started = v.object({ id: v.number() });
@@ -87,7 +89,10 @@ function deployInBackground(
         onCreated: (record) => started(record.id),
       };
       const detail = await (run ?? deploy)(request);
-      return { exitCode: deploymentExitCode(detail as { status: "succeeded" }), result: { status: detail.status } };
+      return {
+        exitCode: deploymentExitCode(detail as { status: "succeeded" }),
+        result: { status: detail.status },
+      };
     } finally {
       await context.store.close();
     }
@@ -181,15 +186,20 @@ export function register(app: ServerApp, ctx: ServerContext): void {
       return { id: await deployInBackground(ctx, params.stack, actor, async () => request) };
     },
   );
-  const rollback = (stack: string, app: string, body: v.InferOutput<typeof rollbackBody>, actor: Actor | undefined) =>
-    deployInBackground(ctx, stack, actor, (context) => rollbackRequestOf(context, app, body));
+  const rollback = (
+    stack: string,
+    app: string,
+    body: v.InferOutput<typeof rollbackBody>,
+    actor: Actor | undefined,
+  ) => deployInBackground(ctx, stack, actor, (context) => rollbackRequestOf(context, app, body));
   defineRoute(
     app,
     ctx,
     {
       method: "post",
       path: "/v1/stacks/:stack/apps/:app/rollback",
-      summary: "Rolls an app back (galley rollback): to `to`, else the deployment before the current; 202 with its id",
+      summary:
+        "Rolls an app back (galley rollback): to `to`, else the deployment before the current; 202 with its id",
       tags: ["deployments"],
       auth: "token",
       role: "deployer",
@@ -212,7 +222,8 @@ export function register(app: ServerApp, ctx: ServerContext): void {
     {
       method: "post",
       path: "/v1/deployments/:id/rollback",
-      summary: "Rolls its app back to this deployment's release (galley rollback --to ID); 202 with the new deployment's id",
+      summary:
+        "Rolls its app back to this deployment's release (galley rollback --to ID); 202 with the new deployment's id",
       tags: ["deployments"],
       auth: "token",
       role: "deployer",

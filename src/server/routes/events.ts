@@ -48,7 +48,10 @@ export function register(app: ServerApp, ctx: ServerContext): void {
       params: stackParams,
       stack: (p) => p.stack,
       query: limitQuery,
-      response: v.object({ stack: v.string(), events: v.array(v.looseObject({ id: v.number(), kind: v.string() })) }),
+      response: v.object({
+        stack: v.string(),
+        events: v.array(v.looseObject({ id: v.number(), kind: v.string() })),
+      }),
     },
     async ({ params, query }) => ({
       stack: params.stack,
@@ -68,7 +71,12 @@ export function register(app: ServerApp, ctx: ServerContext): void {
       params: v.object({ id: idParam }),
       stack: () => recordStack(),
       response: v.object({
-        event: v.looseObject({ id: v.number(), stack: v.string(), status: v.string(), outcomes: v.array(v.unknown()) }),
+        event: v.looseObject({
+          id: v.number(),
+          stack: v.string(),
+          status: v.string(),
+          outcomes: v.array(v.unknown()),
+        }),
         action: v.optional(backgroundSchema),
       }),
     },

@@ -40,7 +40,7 @@ async function instances(ctx: ServerContext, stack: string): Promise<InstanceJso
         address: r?.address ?? null,
         provider: i.provider.type,
         inService: r?.inService ?? true,
-        weight: r?.weight ?? 1,
+        weight: r?.weight ?? 100,
         updatedAt: r?.updatedAt ?? null,
       };
     });
@@ -80,7 +80,9 @@ export function register(app: ServerApp, ctx: ServerContext): void {
       response: v.object({
         stack: v.string(),
         instance: instanceSchema,
-        history: v.array(v.object({ from: v.optional(v.string()), to: v.string(), at: v.string(), reason: v.string() })),
+        history: v.array(
+          v.object({ from: v.optional(v.string()), to: v.string(), at: v.string(), reason: v.string() }),
+        ),
       }),
     },
     async ({ params }) => {

@@ -19,7 +19,10 @@ import { defineRoute, type ServerApp } from "../openapi.ts";
 /** A stack name in a path: a stack file's name, never a path (no traversal). */
 export const stackName = v.pipe(
   v.string(),
-  v.regex(/^[a-z][a-z0-9-]{0,62}$/, "a stack name: lower-case letters, digits and dashes, starting with a letter"),
+  v.regex(
+    /^[a-z][a-z0-9-]{0,62}$/,
+    "a stack name: lower-case letters, digits and dashes, starting with a letter",
+  ),
 );
 
 /** The path parameters of /v1/stacks/:stack. */
@@ -120,7 +123,11 @@ export function startInBackground(
       ({ exitCode, result }) => {
         Object.assign(entry, { status: "done", exitCode, result });
         if (id === undefined)
-          reject(new GalleyError("ARGS_INVALID", `nothing to run: no ${kind} was started`, { hint: "check the instances' status" }));
+          reject(
+            new GalleyError("ARGS_INVALID", `nothing to run: no ${kind} was started`, {
+              hint: "check the instances' status",
+            }),
+          );
       },
       (error: unknown) => {
         const body = errorBody(error, secrets);
@@ -174,7 +181,11 @@ export function recordStack(): string | undefined {
 }
 
 /** A record's id in a path. */
-export const idParam = v.pipe(v.string(), v.regex(/^[1-9][0-9]{0,14}$/, "a record id: a whole number"), v.transform(Number));
+export const idParam = v.pipe(
+  v.string(),
+  v.regex(/^[1-9][0-9]{0,14}$/, "a record id: a whole number"),
+  v.transform(Number),
+);
 
 const stackEntry = v.object({ name: v.string(), file: v.string() });
 
@@ -218,7 +229,9 @@ export const lifecycleOutcomeSchema = v.object({
       weight: v.number(),
     }),
   ),
-  events: v.array(v.looseObject({ ...eventRecordSchema.entries, outcomes: v.record(v.string(), v.unknown()) })),
+  events: v.array(
+    v.looseObject({ ...eventRecordSchema.entries, outcomes: v.record(v.string(), v.unknown()) }),
+  ),
 });
 
 /** What a stack action (up, down, start, stop) did: the outcome, first deployments, the CLI's exit code. */
@@ -289,7 +302,12 @@ export function register(app: ServerApp, ctx: ServerContext): void {
         });
       });
       try {
-        const status = await withServedStack(ctx, params.stack, { checkRecipes: false, decrypt: false }, stackStatus);
+        const status = await withServedStack(
+          ctx,
+          params.stack,
+          { checkRecipes: false, decrypt: false },
+          stackStatus,
+        );
         return { name: params.stack, file: `stacks/${params.stack}.yaml`, content, status };
       } catch (error) {
         if (!isGalleyError(error)) throw error;
@@ -310,7 +328,8 @@ export function register(app: ServerApp, ctx: ServerContext): void {
     {
       method: "put",
       path: "/v1/stacks/:stack",
-      summary: "Writes a stack file (YAML text), validated as galley stack up reads it; nothing is written when invalid",
+      summary:
+        "Writes a stack file (YAML text), validated as galley stack up reads it; nothing is written when invalid",
       tags: ["stacks"],
       auth: "token",
       role: "admin",
@@ -345,7 +364,11 @@ export function register(app: ServerApp, ctx: ServerContext): void {
       async ({ params, actor }) =>
         withSecrets(new Secrets(processSecrets), () =>
           withServedStack(ctx, params.stack, { checkRecipes: kind !== "down" }, (context) =>
-            runStackAction(context, { kind }, { log: ctx.log, deployments: { user: requester(actor), log: ctx.log } }),
+            runStackAction(
+              context,
+              { kind },
+              { log: ctx.log, deployments: { user: requester(actor), log: ctx.log } },
+            ),
           ),
         ),
     );
@@ -380,9 +403,13 @@ export async function writeStackFile(
     });
     await context.store.close();
     if (context.stack.name !== name)
-      throw new GalleyError("STACK_INVALID", `stacks/${name}.yaml:1: name: "${context.stack.name}" is not ${name}`, {
-        hint: `the server serves stacks/NAME.yaml as stack NAME: set name: ${name}`,
-      });
+      throw new GalleyError(
+        "STACK_INVALID",
+        `stacks/${name}.yaml:1: name: "${context.stack.name}" is not ${name}`,
+        {
+          hint: `the server serves stacks/NAME.yaml as stack NAME: set name: ${name}`,
+        },
+      );
     await fs.rename(temp, file);
   } finally {
     await fs.rm(temp, { force: true });
