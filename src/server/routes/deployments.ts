@@ -51,7 +51,7 @@ const deployBody = v.strictObject({
 
 const rollbackBody = v.strictObject({ to: v.optional(flag), ...runFields });
 
-const deploymentSchema = v.looseObject({
+const deploymentSchema = v.object({
   id: v.number(),
   stack: v.string(),
   app: v.string(),

@@ -50,7 +50,7 @@ export function register(app: ServerApp, ctx: ServerContext): void {
       query: limitQuery,
       response: v.object({
         stack: v.string(),
-        events: v.array(v.looseObject({ id: v.number(), kind: v.string() })),
+        events: v.array(v.object({ id: v.number(), kind: v.string() })),
       }),
     },
     async ({ params, query }) => ({
@@ -71,7 +71,7 @@ export function register(app: ServerApp, ctx: ServerContext): void {
       params: v.object({ id: idParam }),
       stack: () => recordStack(),
       response: v.object({
-        event: v.looseObject({
+        event: v.object({
           id: v.number(),
           stack: v.string(),
           status: v.string(),

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { execFile } from "node:child_process";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -88,7 +88,9 @@ describe("the stacks, instances, events and deployments API", () => {
     assert.deepEqual([alpha.status.stack, alpha.status.applied], ["alpha", false]);
     assert.equal((await refusal(viewer.request("GET", "/v1/stacks/beta"))).code, "FORBIDDEN");
     assert.equal((await refusal(admin.request("GET", "/v1/stacks/gamma"))).code, "NOT_FOUND");
-    for (const bad of ["..%2f..%2fetc%2fpasswd", "..", "Alpha", "a%00b"])
+    // "/v1/stacks/.." is normalized to /v1/ by the URL before it is sent: no such route
+    assert.equal((await refusal(admin.request("GET", "/v1/stacks/.."))).code, "NOT_FOUND");
+    for (const bad of ["..%2f..%2fetc%2fpasswd", "Alpha", "a%00b", "a%2Fb"])
       assert.equal((await refusal(admin.request("GET", `/v1/stacks/${bad}`))).code, "REQUEST_INVALID", bad);
   });
 
@@ -257,7 +259,7 @@ describe("the stacks, instances, events and deployments API", () => {
     assert.equal(
       (await refusal(deployer.request("POST", "/v1/stacks/alpha/deployments", { app: "hello", batch: "0" })))
         .code,
-      "ARGS_INVALID",
+      "USAGE",
     );
     assert.equal(
       (await refusal(deployer.request("POST", "/v1/stacks/alpha/deployments", { app: "hello" }))).code,
@@ -266,7 +268,7 @@ describe("the stacks, instances, events and deployments API", () => {
     );
     assert.equal(
       (await refusal(deployer.request("POST", "/v1/stacks/alpha/apps/hello/rollback", {}))).code,
-      "STACK_INVALID",
+      "ARGS_INVALID",
     );
     assert.equal((await refusal(admin.request("GET", "/v1/deployments/4242"))).code, "NOT_FOUND");
     assert.equal((await refusal(deployer.request("POST", "/v1/deployments/4242/resume"))).code, "FORBIDDEN");
@@ -275,9 +277,17 @@ describe("the stacks, instances, events and deployments API", () => {
   test("the CLI with --server prints the same --json as in the kitchen (stack status, deployments)", async () => {
     const contextFile = path.join(kitchen, "context.json");
     const env = { ...process.env, NO_COLOR: "1", GALLEY_CONTEXT: contextFile };
-    const run = (args: string[]) =>
-      spawnSync(process.execPath, [galleyBin, ...args], { cwd: kitchen, env, encoding: "utf8" });
-    const login = run([
+    // not spawnSync: the server answering the CLI runs in this process
+    const run = (args: string[], more: Record<string, string> = {}) =>
+      new Promise<{ status: number; stdout: string; stderr: string }>((resolve) => {
+        execFile(
+          process.execPath,
+          [galleyBin, ...args],
+          { cwd: kitchen, env: { ...env, ...more }, encoding: "utf8" },
+          (error, stdout, stderr) => resolve({ status: error ? Number(error.code) : 0, stdout, stderr }),
+        );
+      });
+    const login = await run([
       "login",
       "--server",
       server.url,
@@ -290,7 +300,7 @@ describe("the stacks, instances, events and deployments API", () => {
     assert.equal(login.status, 0, login.stderr);
     assert.equal(JSON.parse(login.stdout).caFingerprint, server.caFingerprint);
     assert.equal((await fs.stat(contextFile)).mode & 0o777, 0o600);
-    const wrong = run([
+    const wrong = await run([
       "login",
       "--server",
       server.url,
@@ -305,26 +315,14 @@ describe("the stacks, instances, events and deployments API", () => {
       ["stack", "status", "alpha"],
       ["deployments", "--stack", "alpha"],
     ]) {
-      const local = run([...args, "--json", "--server", "local"]);
-      const remote = run([...args, "--json", "--server", server.url]);
+      const local = await run([...args, "--json", "--server", "local"]);
+      const remote = await run([...args, "--json", "--server", server.url]);
       assert.equal(local.status, 0, local.stderr);
       assert.equal(remote.status, 0, remote.stderr);
       assert.deepEqual(JSON.parse(remote.stdout), JSON.parse(local.stdout), args.join(" "));
     }
-    const forbidden = spawnSync(process.execPath, [galleyBin, "stack", "status", "beta", "--json"], {
-      cwd: kitchen,
-      encoding: "utf8",
-      env: {
-        ...env,
-        GALLEY_TOKEN: (
-          await mintToken(server.ctx.store, {
-            name: "cli-alpha",
-            grants: [{ stack: "alpha", role: "viewer" }],
-          })
-        ).secret,
-        GALLEY_SERVER: server.url,
-      },
-    });
+    const token = await mintToken(server.ctx.store, { name: "cli-alpha", grants: [{ stack: "alpha", role: "viewer" }] });
+    const forbidden = await run(["stack", "status", "beta", "--json"], { GALLEY_TOKEN: token.secret, GALLEY_SERVER: server.url });
     assert.equal(JSON.parse(forbidden.stdout).error.code, "FORBIDDEN");
     assert.equal(forbidden.status, 4);
   });

@@ -53,7 +53,9 @@ export async function openServedStack(
     throw new GalleyError("NOT_FOUND", `the server has no stack ${name}`, {
       hint: "GET /v1/stacks lists them; PUT /v1/stacks/NAME writes one",
     });
-  const context = await openStack(file, options);
+  const context = await openStack(file, options).catch((error: unknown) => {
+    throw withoutKitchenPath(ctx, error);
+  });
   if (context.stack.name !== name) {
     await context.store.close();
     throw new GalleyError("STACK_INVALID", `stacks/${name}.yaml names its stack ${context.stack.name}`, {
@@ -73,9 +75,22 @@ export async function withServedStack<T>(
   const context = await openServedStack(ctx, name, options);
   try {
     return await fn(context);
+  } catch (error) {
+    throw withoutKitchenPath(ctx, error);
   } finally {
     await context.store.close();
   }
+}
+
+/** The error with the kitchen's path taken out of its message and hint: API clients get stacks/x.yaml. */
+export function withoutKitchenPath(ctx: ServerContext, error: unknown): unknown {
+  if (!isGalleyError(error)) return error;
+  const hint = error.hint === undefined ? undefined : relative(ctx, error.hint);
+  if (relative(ctx, error.message) === error.message && hint === error.hint) return error;
+  return new GalleyError(error.code, relative(ctx, error.message), {
+    ...(hint === undefined ? {} : { hint }),
+    cause: error,
+  });
 }
 
 /** A long action the server runs on after answering: an event or a deployment. */
@@ -130,8 +145,8 @@ export function startInBackground(
           );
       },
       (error: unknown) => {
-        const body = errorBody(error, secrets);
-        if (id === undefined) reject(error);
+        const body = errorBody(withoutKitchenPath(ctx, error), secrets);
+        if (id === undefined) reject(withoutKitchenPath(ctx, error));
         else {
           Object.assign(entry, { status: "failed", exitCode: 1, error: body });
           ctx.log(`${kind} #${id} failed: ${body.code}: ${body.message}`);
@@ -189,7 +204,7 @@ export const idParam = v.pipe(
 
 const stackEntry = v.object({ name: v.string(), file: v.string() });
 
-const eventRecordSchema = v.looseObject({
+const eventRecordSchema = v.object({
   id: v.number(),
   stack: v.string(),
   kind: v.string(),
@@ -230,14 +245,14 @@ export const lifecycleOutcomeSchema = v.object({
     }),
   ),
   events: v.array(
-    v.looseObject({ ...eventRecordSchema.entries, outcomes: v.record(v.string(), v.unknown()) }),
+    v.object({ ...eventRecordSchema.entries, outcomes: v.record(v.string(), v.unknown()) }),
   ),
 });
 
 /** What a stack action (up, down, start, stop) did: the outcome, first deployments, the CLI's exit code. */
 export const actionResultSchema = v.object({
   outcome: lifecycleOutcomeSchema,
-  deployments: v.array(v.looseObject({ id: v.number(), app: v.string(), status: v.string() })),
+  deployments: v.array(v.object({ id: v.number(), app: v.string(), status: v.string() })),
   exitCode: v.number(),
 });
 
@@ -419,5 +434,5 @@ export async function writeStackFile(
 
 // messages name files relative to the kitchen: an API client has no business with its path
 function relative(ctx: ServerContext, message: string): string {
-  return message.replaceAll(`${ctx.kitchen}${path.sep}`, "");
+  return message.replaceAll(`${ctx.kitchen}${path.sep}`, "").replaceAll(ctx.kitchen, ".");
 }
