@@ -275,7 +275,10 @@ export class SqliteServer {
         sample.load,
       );
       if (this.#metricInserts++ % this.#retention.every === 0) {
-        const cutoff = new Date(Date.now() - this.#retention.metricsMs).toISOString();
+        // from the earlier of now and the sample: a test's fake clock in the past keeps its samples,
+        // an agent's clock far ahead prunes nobody's
+        const from = Math.min(Date.now(), Date.parse(at));
+        const cutoff = new Date(from - this.#retention.metricsMs).toISOString();
         this.#sql.run("DELETE FROM metrics WHERE at < ?", cutoff);
       }
     });

@@ -334,6 +334,22 @@ test("retention: agent runs beyond the newest N per instance and metrics older t
     (await store.metricsSince("web", "2000-01-01T00:00:00.000Z")).map((m) => m.at),
     [recent],
   );
+  // a fake clock in the past (a scheduler's test): its samples are kept, relative to themselves
+  const past = (minutes: number) =>
+    new Date(Date.parse("2020-01-01T00:00:00.000Z") + minutes * 60_000).toISOString();
+  await store.recordMetrics(sample(past(0)));
+  await store.recordMetrics(sample(past(30)));
+  assert.deepEqual(
+    (await store.metricsSince("web", "2000-01-01T00:00:00.000Z")).map((m) => m.at),
+    [past(0), past(30), recent],
+  );
+  // an agent's clock far ahead prunes by now (the fake past goes), not by its own time
+  const ahead = new Date(Date.now() + 365 * 24 * 60 * 60_000).toISOString();
+  await store.recordMetrics(sample(ahead));
+  assert.deepEqual(
+    (await store.metricsSince("web", "2000-01-01T00:00:00.000Z")).map((m) => m.at),
+    [recent, ahead],
+  );
   await store.close();
 
   // by default: pruned on a connection's first insert and every 100th after, 500 runs kept
