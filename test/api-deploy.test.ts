@@ -35,7 +35,15 @@ describe("deployments through the server's API", { skip, timeout: 900_000 }, () 
     });
     env = { GALLEY_CONTEXT: path.join(k.dir, "context.json") };
     const login = await cliAsync(
-      ["login", "--server", server.url, "--token-file", server.adminTokenFile, "--ca-fingerprint", server.caFingerprint],
+      [
+        "login",
+        "--server",
+        server.url,
+        "--token-file",
+        server.adminTokenFile,
+        "--ca-fingerprint",
+        server.caFingerprint,
+      ],
       k.dir,
       env,
     );
@@ -55,7 +63,8 @@ describe("deployments through the server's API", { skip, timeout: 900_000 }, () 
       "lb1, app1–3, db1 online",
     );
     k.lb = up.out.instances.find((i: { name: string }) => i.name === "lb1").address;
-    const list = (await galley("deployments", "hello", "--stack", "webapp")).out.deployments as DeploymentJson[];
+    const list = (await galley("deployments", "hello", "--stack", "webapp")).out
+      .deployments as DeploymentJson[];
     assert.deepEqual(
       list.map((d) => [d.strategy, d.status, (d as unknown as { user: string }).user]),
       [["cutover", "succeeded", "token:admin"]],
@@ -63,7 +72,8 @@ describe("deployments through the server's API", { skip, timeout: 900_000 }, () 
   });
 
   test("a rolling deploy and a rollback through the server; the same --json as the kitchen's", async () => {
-    const first = (await galley("deployments", "hello", "--stack", "webapp")).out.deployments[0] as DeploymentJson;
+    const first = (await galley("deployments", "hello", "--stack", "webapp")).out
+      .deployments[0] as DeploymentJson;
     const revision = await k.newRevision((s) => `${s}// through the API\n`);
     const deployed = await galley("deploy", "hello", "--stack", "webapp", "--strategy", "rolling");
     assert.equal(deployed.code, 0, deployed.stderr.slice(-3000));
@@ -103,7 +113,8 @@ describe("deployments through the server's API", { skip, timeout: 900_000 }, () 
     const one = galley("deploy", "hello", "--stack", "webapp", "--strategy", "rolling");
     // the first one's record exists once the server answered it: wait for it to be running
     for (const deadline = Date.now() + 300_000; ; ) {
-      const list = (await galley("deployments", "hello", "--stack", "webapp", "--limit", "1")).out.deployments;
+      const list = (await galley("deployments", "hello", "--stack", "webapp", "--limit", "1")).out
+        .deployments;
       if (list[0]?.status === "running") break;
       assert.ok(Date.now() < deadline, "the first deployment started");
       await new Promise((r) => setTimeout(r, 200));

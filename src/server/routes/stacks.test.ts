@@ -321,8 +321,14 @@ describe("the stacks, instances, events and deployments API", () => {
       assert.equal(remote.status, 0, remote.stderr);
       assert.deepEqual(JSON.parse(remote.stdout), JSON.parse(local.stdout), args.join(" "));
     }
-    const token = await mintToken(server.ctx.store, { name: "cli-alpha", grants: [{ stack: "alpha", role: "viewer" }] });
-    const forbidden = await run(["stack", "status", "beta", "--json"], { GALLEY_TOKEN: token.secret, GALLEY_SERVER: server.url });
+    const token = await mintToken(server.ctx.store, {
+      name: "cli-alpha",
+      grants: [{ stack: "alpha", role: "viewer" }],
+    });
+    const forbidden = await run(["stack", "status", "beta", "--json"], {
+      GALLEY_TOKEN: token.secret,
+      GALLEY_SERVER: server.url,
+    });
     assert.equal(JSON.parse(forbidden.stdout).error.code, "FORBIDDEN");
     assert.equal(forbidden.status, 4);
   });

@@ -8,7 +8,7 @@ import { runStackAction } from "../../deploy/actions.ts";
 import { openStack, type StackContext, type StackOpenOptions } from "../../lifecycle/context.ts";
 import { stackStatus } from "../../lifecycle/status.ts";
 import { AsyncLocalStorage } from "node:async_hooks";
-import { actorName, authenticate, can } from "../auth.ts";
+import { actorName, can } from "../auth.ts";
 import type { Actor, ServerContext } from "../context.ts";
 import { defineRoute, type ServerApp } from "../openapi.ts";
 
@@ -244,9 +244,7 @@ export const lifecycleOutcomeSchema = v.object({
       weight: v.number(),
     }),
   ),
-  events: v.array(
-    v.object({ ...eventRecordSchema.entries, outcomes: v.record(v.string(), v.unknown()) }),
-  ),
+  events: v.array(v.object({ ...eventRecordSchema.entries, outcomes: v.record(v.string(), v.unknown()) })),
 });
 
 /** What a stack action (up, down, start, stop) did: the outcome, first deployments, the CLI's exit code. */
@@ -268,17 +266,12 @@ export function register(app: ServerApp, ctx: ServerContext): void {
       tags: ["stacks"],
       description:
         "Any valid token may list; the list holds only the stacks its grants name (all with a * grant).",
-      // any token may ask (a token for one stack has no grant on "every stack"): checked here
-      auth: "none",
+      auth: "token",
+      // any token may ask (a token for one stack has no grant on "every stack"); it sees its own
+      authorizeInHandler: true,
       response: v.object({ stacks: v.array(stackEntry) }),
     },
-    async ({ c }) => {
-      await authenticate(c, ctx);
-      const actor = c.get("actor") as Actor | undefined;
-      if (actor?.kind !== "token")
-        throw new GalleyError("UNAUTHORIZED", "this request needs a token", {
-          hint: "send `Authorization: Bearer <token>` (galley token create, or the server's admin.token)",
-        });
+    async ({ actor }) => {
       const files = await fs.readdir(path.join(ctx.kitchen, "stacks")).catch(() => [] as string[]);
       const stacks = files
         .filter((f) => f.endsWith(".yaml"))
