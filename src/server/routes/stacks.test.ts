@@ -66,6 +66,30 @@ describe("the stacks, instances, events and deployments API", () => {
     await server?.close();
   });
 
+  test("every route is in the OpenAPI document, with its role", async () => {
+    const doc = await admin.request<{ paths: Record<string, Record<string, { "x-galley-role"?: string }>> }>(
+      "GET",
+      "/v1/openapi.json",
+    );
+    const roles = Object.entries(doc.paths).flatMap(([p, ops]) =>
+      Object.entries(ops).map(([method, op]) => `${method} ${p} ${op["x-galley-role"] ?? "-"}`),
+    );
+    for (const expected of [
+      "get /v1/stacks/{stack} viewer",
+      "put /v1/stacks/{stack} admin",
+      "post /v1/stacks/{stack}/up admin",
+      "post /v1/stacks/{stack}/instances/{name}/start admin",
+      "post /v1/stacks/{stack}/events deployer",
+      "get /v1/events/{id} viewer",
+      "post /v1/stacks/{stack}/deployments deployer",
+      "post /v1/stacks/{stack}/apps/{app}/rollback deployer",
+      "post /v1/deployments/{id}/rollback deployer",
+      "post /v1/deployments/{id}/resume deployer",
+      "get /v1/deployments/{id} viewer",
+    ])
+      assert.ok(roles.includes(expected), `${expected} in ${roles.join("; ")}`);
+  });
+
   test("GET /v1/stacks lists the stacks each token may see", async () => {
     assert.deepEqual(
       (await admin.request<{ stacks: { name: string }[] }>("GET", "/v1/stacks")).stacks.map((s) => s.name),
