@@ -4,6 +4,7 @@ import { deploymentExitCode } from "../../deploy/actions.ts";
 import { type DeployOptions, deployRequestOf, rollbackRequestOf, runSettings } from "../../deploy/ask.ts";
 import type { DeployRequest } from "../../deploy/request.ts";
 import type { StackContext } from "../../lifecycle/context.ts";
+import type { DeploymentDetail } from "../../store/store.ts";
 import type { Actor, ServerContext } from "../context.ts";
 import { defineRoute, type ServerApp } from "../openapi.ts";
 import { backgroundSchema } from "./events.ts";
@@ -75,7 +76,7 @@ function deployInBackground(
   stack: string,
   actor: Actor | undefined,
   build: (context: StackContext) => Promise<Omit<DeployRequest, "context">>,
-  run?: (request: DeployRequest) => Promise<{ status: string }>,
+  run?: (request: DeployRequest) => Promise<DeploymentDetail>,
 ): Promise<number> {
   return startInBackground(ctx, "deployment", async (started) => {
     const context = await openServedStack(ctx, stack);
@@ -90,7 +91,7 @@ function deployInBackground(
       };
       const detail = await (run ?? deploy)(request);
       return {
-        exitCode: deploymentExitCode(detail as { status: "succeeded" }),
+        exitCode: deploymentExitCode(detail),
         result: { status: detail.status },
       };
     } finally {
