@@ -345,6 +345,28 @@ describe("the stacks, instances, events and deployments API", () => {
       assert.equal(remote.status, 0, remote.stderr);
       assert.deepEqual(JSON.parse(remote.stdout), JSON.parse(local.stdout), args.join(" "));
     }
+    // events run in the server; the CLI follows them and prints what `galley run --json` prints
+    const ran = await run(["run", "configure", "--stack", "alpha", "--json"]);
+    assert.equal(ran.status, 0, ran.stderr);
+    const outcome = JSON.parse(ran.stdout);
+    assert.deepEqual(Object.keys(outcome).sort(), ["events", "instances", "stack", "stateVersion"]);
+    assert.deepEqual(
+      outcome.events.map((e: { kind: string; status: string; outcomes: object }) => [
+        e.kind,
+        e.status,
+        Object.keys(e.outcomes),
+      ]),
+      [["configure", "succeeded", ["a1"]]],
+    );
+    const local = await run(["run", "configure", "--stack", "alpha", "--json", "--server", "local"]);
+    assert.deepEqual(
+      Object.keys(JSON.parse(local.stdout).events[0]).sort(),
+      Object.keys(outcome.events[0]).sort(),
+      "the same fields as the kitchen's",
+    );
+    const stop = await run(["instance", "stop", "a2", "--stack", "alpha", "--json"]);
+    assert.equal(stop.status, 0, stop.stderr);
+    assert.equal(JSON.parse(stop.stdout).stack, "alpha");
     const token = await mintToken(server.ctx.store, {
       name: "cli-alpha",
       grants: [{ stack: "alpha", role: "viewer" }],
