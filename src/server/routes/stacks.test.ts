@@ -335,6 +335,33 @@ describe("the stacks, instances, events and deployments API", () => {
     ]);
     assert.equal(wrong.status, 4, wrong.stderr);
     assert.match(wrong.stderr, /SERVER_UNTRUSTED/);
+    // without --ca-fingerprint: pinned on first use, printed; a CA that changed since is refused
+    const firstUse = path.join(kitchen, "first-use.json");
+    const first = await run(
+      ["login", "--server", server.url, "--token-file", server.adminTokenFile, "--json"],
+      {
+        GALLEY_CONTEXT: firstUse,
+      },
+    );
+    assert.equal(first.status, 0, first.stderr);
+    assert.equal(JSON.parse(first.stdout).pinned, "first use");
+    const saved = JSON.parse(await fs.readFile(firstUse, "utf8"));
+    await fs.writeFile(firstUse, JSON.stringify({ ...saved, caFingerprint: "ab".repeat(32) }));
+    const changed = await run(["login", "--server", server.url, "--token-file", server.adminTokenFile], {
+      GALLEY_CONTEXT: firstUse,
+    });
+    assert.equal(changed.status, 4, changed.stderr);
+    assert.match(changed.stderr, /error\[SERVER_UNTRUSTED\]: .*CA changed/);
+    // a client pinning another CA does not talk to this server
+    const { caPem: otherCa } = await startServer({
+      kitchen: await tempDir("galley-api-other-"),
+      log: () => {},
+    }).then(async (s) => {
+      await s.close();
+      return s;
+    });
+    const pinnedElsewhere = new Remote({ ...admin.context, caPem: otherCa });
+    assert.equal((await refusal(pinnedElsewhere.request("GET", "/v1/stacks"))).code, "SERVER_UNTRUSTED");
     for (const args of [
       ["stack", "status", "alpha"],
       ["deployments", "--stack", "alpha"],
