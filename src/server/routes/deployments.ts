@@ -78,7 +78,7 @@ function deployInBackground(
   build: (context: StackContext) => Promise<Omit<DeployRequest, "context">>,
   run?: (request: DeployRequest) => Promise<DeploymentDetail>,
 ): Promise<number> {
-  return startInBackground(ctx, "deployment", async (started) => {
+  return startInBackground(ctx, "deployment", async (started, signal) => {
     const context = await openServedStack(ctx, stack);
     try {
       const { deploy } = await import("../../deploy/controller.ts");
@@ -87,6 +87,7 @@ function deployInBackground(
         context,
         user: requester(actor),
         log: ctx.log,
+        signal,
         onCreated: (record) => started(record.id),
       };
       const detail = await (run ?? deploy)(request);

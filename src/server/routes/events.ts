@@ -1,6 +1,7 @@
 import * as v from "valibot";
 import { GalleyError } from "../../core/errors.ts";
 import { eventAction, runStackAction } from "../../deploy/actions.ts";
+import { runSettings } from "../../deploy/ask.ts";
 import { lifecycleEvents } from "../../stacks/schema.ts";
 import type { ServerContext } from "../context.ts";
 import { defineRoute, type ServerApp } from "../openapi.ts";
@@ -17,6 +18,12 @@ import {
 // Lifecycle events over the API: a stack's events, one event with each instance's outcome, and
 // running one (`galley run EVENT`): the server answers 202 with the event's id once it is recorded
 // and runs it on; GET /v1/events/:id tells when it ended and, for this server's runs, the outcome.
+
+// the CLI's --forks and --wait: "4" or 4 alike
+const flag = v.pipe(
+  v.union([v.string(), v.number()]),
+  v.transform((x) => String(x)),
+);
 
 const limitQuery = v.object({
   limit: v.optional(
@@ -108,17 +115,23 @@ export function register(app: ServerApp, ctx: ServerContext): void {
         layer: v.optional(v.string()),
         instance: v.optional(v.string()),
         app: v.optional(v.string()),
+        forks: v.optional(flag),
+        wait: v.optional(flag),
       }),
       status: 202,
       response: v.object({ id: v.number() }),
     },
     async ({ params, body }) => {
       const action = eventAction(body.kind, body);
-      const id = await startInBackground(ctx, "event", async (started) => {
+      const settings = await runSettings(body);
+      const id = await startInBackground(ctx, "event", async (started, signal) => {
         const context = await openServedStack(ctx, params.stack);
         try {
           const result = await runStackAction(context, action, {
             log: ctx.log,
+            signal,
+            waitMs: settings.waitMs,
+            ...(settings.forks === undefined ? {} : { forks: settings.forks }),
             onEventStarted: (event) => started(event.id),
           });
           return { exitCode: result.exitCode, result: result.outcome };

@@ -405,6 +405,20 @@ describe("the stacks, instances, events and deployments API", () => {
     assert.equal(JSON.parse(forbidden.stdout).error.code, "FORBIDDEN");
     assert.equal(forbidden.status, 4);
   });
+
+  // last: the server stops taking background work
+  test("a stopping server waits for its events and deployments, and starts none after", async () => {
+    const { id } = await deployer.request<{ id: number }>("POST", "/v1/stacks/alpha/events", {
+      kind: "configure",
+      forks: 1,
+      wait: "0",
+    });
+    await stacks.stopBackground(server.ctx);
+    const { event } = await viewer.request<{ event: { status: string } }>("GET", `/v1/events/${id}`);
+    assert.ok(!["queued", "running"].includes(event.status), `event #${id} ended: ${event.status}`);
+    const late = await refusal(deployer.request("POST", "/v1/stacks/alpha/events", { kind: "configure" }));
+    assert.equal(late.code, "INTERRUPTED");
+  });
 });
 
 async function waitFor<T>(probe: () => Promise<T | undefined>, ms = 60_000): Promise<T> {

@@ -119,10 +119,20 @@ export function backgroundAction(ctx: ServerContext, key: string): BackgroundAct
 export function startInBackground(
   ctx: ServerContext,
   kind: "event" | "deployment",
-  work: (started: (id: number) => void) => Promise<{ exitCode: number; result?: unknown }>,
+  work: (
+    started: (id: number) => void,
+    signal: AbortSignal,
+  ) => Promise<{ exitCode: number; result?: unknown }>,
 ): Promise<number> {
   const map = backgrounds.get(ctx) ?? new Map<string, BackgroundAction>();
   backgrounds.set(ctx, map);
+  const runs = running(ctx);
+  if (runs.stop.signal.aborted)
+    return Promise.reject(
+      new GalleyError("INTERRUPTED", "the server is stopping: it starts nothing new", {
+        hint: "ask again once it runs again",
+      }),
+    );
   const secrets = new Secrets(processSecrets);
   return new Promise((resolve, reject) => {
     let id: number | undefined;
@@ -134,7 +144,11 @@ export function startInBackground(
       while (map.size > keptActions) map.delete(map.keys().next().value!);
       resolve(n);
     };
-    withSecrets(secrets, () => work(started)).then(
+    const run = withSecrets(secrets, () => work(started, runs.stop.signal));
+    runs.all.add(run);
+    const forget = () => runs.all.delete(run);
+    run.then(forget, forget);
+    run.then(
       ({ exitCode, result }) => {
         Object.assign(entry, { status: "done", exitCode, result });
         if (id === undefined)
@@ -154,6 +168,32 @@ export function startInBackground(
       },
     );
   });
+}
+
+const runningBy = new WeakMap<ServerContext, { stop: AbortController; all: Set<Promise<unknown>> }>();
+
+function running(ctx: ServerContext): { stop: AbortController; all: Set<Promise<unknown>> } {
+  let runs = runningBy.get(ctx);
+  if (!runs) {
+    runs = { stop: new AbortController(), all: new Set() };
+    runningBy.set(ctx, runs);
+  }
+  return runs;
+}
+
+/**
+ * Stops this server's background events and deployments (as Ctrl-C stops the CLI's: running
+ * converges end interrupted, a deployment rolls back what it switched) and waits for them to end.
+ * For the server's shutdown, before it closes the store.
+ */
+export async function stopBackground(ctx: ServerContext): Promise<void> {
+  const runs = running(ctx);
+  runs.stop.abort(
+    new GalleyError("INTERRUPTED", "the server is stopping", {
+      hint: "resume it once the server runs again",
+    }),
+  );
+  await Promise.allSettled([...runs.all]);
 }
 
 function errorBody(error: unknown, secrets: Secrets): NonNullable<BackgroundAction["error"]> {
