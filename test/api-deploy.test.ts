@@ -6,6 +6,8 @@ import * as events from "../src/server/routes/events.ts";
 import * as instances from "../src/server/routes/instances.ts";
 import * as stacks from "../src/server/routes/stacks.ts";
 import { type RunningServer, startServer } from "../src/server/server.ts";
+import { Remote, readContext } from "../src/cli/remote.ts";
+import { GalleyError } from "../src/core/errors.ts";
 import { cliAsync } from "./support/cli.ts";
 import { type DeploymentJson, phases, WebappKitchen, webappApps as apps } from "./support/webapp.ts";
 
@@ -125,4 +127,41 @@ describe("deployments through the server's API", { skip, timeout: 900_000 }, () 
     const first = await one;
     assert.equal(first.code, 0, first.stderr.slice(-3000));
   });
+
+  test("POST /v1/deployments/:id/rollback goes back to that deployment; a finished one is not resumed", async () => {
+    const api = new Remote((await readContext(env.GALLEY_CONTEXT))!);
+    const list = (await galley("deployments", "hello", "--stack", "webapp")).out
+      .deployments as DeploymentJson[];
+    const target = list.find((d) => d.status === "succeeded" && d.revision !== list[0]!.revision)!;
+    const answer = await api.send<{ id: number }>("POST", `/v1/deployments/${target.id}/rollback`, {});
+    assert.equal(answer.status, 202);
+    const done = await followDeploymentJson(api, answer.body.id);
+    assert.deepEqual([done.status, done.rollbackOf], ["succeeded", target.id]);
+    assert.deepEqual(new Set((await k.served()).values()), new Set([target.revision.slice(0, 7)]));
+    const resume = await api.send("POST", `/v1/deployments/${done.id}/resume`).catch((e: GalleyError) => e);
+    assert.ok(resume instanceof GalleyError);
+    assert.equal(resume.code, "DEPLOY_FAILED");
+  });
+
+  test("stack down through the server stops every instance", async () => {
+    const down = await galley("stack", "down", "webapp");
+    assert.equal(down.code, 0, down.stderr.slice(-3000));
+    assert.deepEqual(
+      new Set(down.out.instances.map((i: { status: string }) => i.status)),
+      new Set(["stopped"]),
+    );
+  });
 });
+
+// a deployment the server runs, until it ends
+async function followDeploymentJson(api: Remote, id: number): Promise<DeploymentJson & { id: number }> {
+  for (const deadline = Date.now() + 600_000; ; ) {
+    const { deployment } = await api.request<{ deployment: DeploymentJson & { id: number } }>(
+      "GET",
+      `/v1/deployments/${id}`,
+    );
+    if (!["pending", "running"].includes(deployment.status)) return deployment;
+    assert.ok(Date.now() < deadline, `deployment #${id} ended`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
