@@ -62,7 +62,9 @@ export function errorResponse(error: unknown): { status: ContentfulStatusCode; b
 
 /** A GalleyError for a request that breaks its route's schema. */
 export function requestInvalid(message: string): GalleyError {
-  return new GalleyError("REQUEST_INVALID", message, {
+  // a message may quote what the client sent: keep it short
+  const short = message.length > 300 ? `${message.slice(0, 300)}…` : message;
+  return new GalleyError("REQUEST_INVALID", short, {
     hint: "see GET /v1/openapi.json for the route's schema",
   });
 }

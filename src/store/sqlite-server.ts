@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { GalleyError } from "../core/errors.ts";
-import { now, number, oneOf, optText, type Row, scrubbedJson, scrubbedText, text } from "./codec.ts";
+import { now, number, oneOf, scrubbedJson, scrubbedText, text } from "./codec.ts";
+import { badHash, checkedGrants, isoTime, toAgent, toAgentRun, toAudit, toToken } from "./codec-server.ts";
 import type { SqlAccess } from "./sqlite-deployments.ts";
 import {
   type AgentRecord,
@@ -13,9 +14,7 @@ import {
   agentRunStatuses,
   auditOutcomes,
   type EnrollmentInput,
-  type Grant,
   type MetricSample,
-  roles,
   type TokenInput,
   type TokenRecord,
 } from "./store.ts";
@@ -375,107 +374,4 @@ export class SqliteServer {
       hint: "galley token list shows the tokens and their ids",
     });
   }
-}
-
-/** `value` as the store keeps times: ISO 8601 in UTC; a clear error when it is no time. */
-function isoTime(value: string, what: string): string {
-  const ms = typeof value === "string" ? Date.parse(value) : Number.NaN;
-  if (Number.isNaN(ms)) {
-    throw new GalleyError("STATE_INVALID", `${what} ${JSON.stringify(value)} is not a time`, {
-      hint: "give times in ISO 8601 (new Date().toISOString())",
-    });
-  }
-  return new Date(ms).toISOString();
-}
-
-function checkedGrants(grants: Grant[]): Grant[] {
-  if (!Array.isArray(grants))
-    throw new GalleyError("STATE_INVALID", "a token's grants must be a list", {
-      hint: 'give grants as [{ stack: "web", role: "deployer" }] ("*" for every stack)',
-    });
-  return grants.map((grant) => {
-    oneOf(roles, grant.role, "role");
-    if (typeof grant.stack !== "string" || grant.stack === "") {
-      throw new GalleyError(
-        "STATE_INVALID",
-        `a grant's stack ${JSON.stringify(grant.stack)} is not a stack name`,
-        {
-          hint: 'name a stack, or "*" for every stack',
-        },
-      );
-    }
-    return { stack: grant.stack, role: grant.role };
-  });
-}
-
-function badHash(what: string): GalleyError {
-  return new GalleyError("STATE_INVALID", `a ${what}'s hash must be 64 lower-case hex digits (sha256)`, {
-    hint: "store sha256hex(secret), never the secret itself",
-  });
-}
-
-function toToken(row: Row): TokenRecord {
-  const expiresAt = optText(row.expires_at);
-  const lastUsedAt = optText(row.last_used_at);
-  const revokedAt = optText(row.revoked_at);
-  return {
-    id: text(row.id),
-    name: text(row.name),
-    grants: JSON.parse(text(row.grants)) as Grant[],
-    ...(expiresAt === undefined ? {} : { expiresAt }),
-    createdAt: text(row.created_at),
-    ...(lastUsedAt === undefined ? {} : { lastUsedAt }),
-    ...(revokedAt === undefined ? {} : { revokedAt }),
-  };
-}
-
-function toAgent(row: Row): AgentRecord {
-  const lastSeenAt = optText(row.last_seen_at);
-  return {
-    stack: text(row.stack),
-    instance: text(row.instance),
-    publicKey: text(row.public_key),
-    generation: number(row.generation),
-    enrolledAt: text(row.enrolled_at),
-    ...(lastSeenAt === undefined ? {} : { lastSeenAt }),
-  };
-}
-
-function toAgentRun(row: Row): AgentRunRecord {
-  const bundle = optText(row.bundle);
-  const report = optText(row.report);
-  return {
-    stack: text(row.stack),
-    instance: text(row.instance),
-    generation: number(row.generation),
-    seq: number(row.seq),
-    kind: text(row.kind) as AgentRunRecord["kind"],
-    mode: text(row.mode) as AgentRunRecord["mode"],
-    ...(bundle === undefined ? {} : { bundle }),
-    status: text(row.status) as AgentRunRecord["status"],
-    changed: number(row.changed),
-    failed: number(row.failed),
-    ...(report === undefined ? {} : { report: JSON.parse(report) as unknown }),
-    startedAt: text(row.started_at),
-    finishedAt: text(row.finished_at),
-    receivedAt: text(row.received_at),
-  };
-}
-
-function toAudit(row: Row): AuditRecord {
-  const stack = optText(row.stack);
-  const target = optText(row.target);
-  const reason = optText(row.reason);
-  const detail = optText(row.detail);
-  return {
-    id: number(row.id),
-    at: text(row.at),
-    actor: text(row.actor),
-    action: text(row.action),
-    ...(stack === undefined ? {} : { stack }),
-    ...(target === undefined ? {} : { target }),
-    outcome: text(row.outcome) as AuditRecord["outcome"],
-    ...(reason === undefined ? {} : { reason }),
-    ...(detail === undefined ? {} : { detail: JSON.parse(detail) as unknown }),
-  };
 }
