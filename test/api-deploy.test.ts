@@ -33,6 +33,7 @@ describe("deployments through the server's API", { skip, timeout: 900_000 }, () 
     server = await startServer({
       kitchen: k.dir,
       routes: [stacks.register, instances.register, events.register, deployments.register],
+      services: [stacks.backgroundService],
       log: () => {},
     });
     env = { GALLEY_CONTEXT: path.join(k.dir, "context.json") };

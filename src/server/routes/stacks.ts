@@ -196,6 +196,11 @@ export async function stopBackground(ctx: ServerContext): Promise<void> {
   await Promise.allSettled([...runs.all]);
 }
 
+/** The background work as a server service: `startServer({ services: [backgroundService] })` stops it on close. */
+export function backgroundService(ctx: ServerContext): { stop(): Promise<void> } {
+  return { stop: () => stopBackground(ctx) };
+}
+
 function errorBody(error: unknown, secrets: Secrets): NonNullable<BackgroundAction["error"]> {
   if (isGalleyError(error))
     return {
