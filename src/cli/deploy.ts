@@ -3,19 +3,23 @@ import * as path from "node:path";
 import { isPlainObject } from "../core/attributes.ts";
 import { exitCodes, GalleyError } from "../core/errors.ts";
 import { decodeYamlText, loadYaml } from "../core/yaml.ts";
-import type { DeployRequest } from "../deploy/controller.ts";
-import type { StrategyParams } from "../deploy/strategies/index.ts";
+import type { StackActionOptions } from "../deploy/actions.ts";
+import { deploymentExitCode } from "../deploy/actions.ts";
+import { deployRequestOf, rollbackRequestOf } from "../deploy/ask.ts";
+import type { DeploymentPlan, DeployRequest } from "../deploy/controller.ts";
 import type { StackContext } from "../lifecycle/context.ts";
 import type { DeploymentDetail, DeploymentRecord, DeploymentStep } from "../store/store.ts";
-import { stackFile, stackOptions } from "./lifecycle-output.ts";
+import { remoteStackOptions, stackFile } from "./lifecycle-output.ts";
 import { waitMs } from "./options.ts";
 import { paint, write, writeJson } from "./output.ts";
+import { remoteFor } from "./remote.ts";
 import { trapInterrupts } from "./signals.ts";
 
 // galley deploy / deployments / deployment show / rollback: deployments as records, run by the
 // rollout controller (src/deploy/controller.ts). cli/ parses, calls and prints.
 
 interface Values {
+  server?: string;
   stack?: string;
   forks?: string;
   wait?: string;
@@ -73,20 +77,8 @@ export async function withStack<T>(
   }
 }
 
-async function strategyParams(values: Values): Promise<StrategyParams> {
-  const { parseSize } = await import("../deploy/strategies/sizes.ts");
-  return {
-    batch: values.batch === undefined ? undefined : parseSize("--batch", values.batch, 1),
-    maxUnavailable:
-      values["max-unavailable"] === undefined
-        ? undefined
-        : parseSize("--max-unavailable", values["max-unavailable"], 1),
-    maxFail: values["max-fail"] === undefined ? undefined : parseSize("--max-fail", values["max-fail"], 0),
-  };
-}
-
 // --attrs FILE: the deployment's custom JSON (YAML or JSON), an object
-async function deploymentAttributes(file: string | undefined): Promise<DeployRequest["attributes"]> {
+export async function deploymentAttributes(file: string | undefined): Promise<DeployRequest["attributes"]> {
   if (file === undefined) return undefined;
   const resolved = path.resolve(file);
   const bytes = await fs.readFile(resolved).catch(() => {
@@ -105,7 +97,7 @@ async function deploymentAttributes(file: string | undefined): Promise<DeployReq
   return { label: `--attrs ${file}`, values: value as Record<string, unknown> };
 }
 
-function stepLine(step: DeploymentStep): string {
+export function stepLine(step: DeploymentStep): string {
   const status =
     step.status === "succeeded"
       ? paint("green", "ok", process.stderr)
@@ -146,49 +138,55 @@ export function recap(detail: DeploymentDetail): void {
 
 /** A deployment's exit code: 0 succeeded, 130 interrupted, else 1. */
 export function exitOf(detail: DeploymentRecord): number {
-  if (detail.status === "succeeded") return exitCodes.ok;
-  if (detail.status === "interrupted") return 130;
-  return exitCodes.runFailed;
+  return deploymentExitCode(detail);
+}
+
+/** How `galley stack up` / `instance start` show the first deployments they run. */
+export function deploymentProgress(json: boolean): NonNullable<StackActionOptions["deployments"]> {
+  return { ...progress(), onDeployment: (detail) => (json ? undefined : recap(detail)) };
+}
+
+/** Prints a deployment's plan (galley deploy --plan). */
+export function printPlan(plan: DeploymentPlan, json: boolean): void {
+  if (json) {
+    writeJson({ plan });
+    return;
+  }
+  write(`${paint("bold", `galley deploy ${plan.app} --plan`)}: changes nothing\n`);
+  write(
+    `  revision ${plan.revision} (${plan.requested}), ${plan.strategy}${Object.entries(plan.params)
+      .map(([k, v]) => ` ${k} ${v}`)
+      .join("")}\n`,
+  );
+  write(`  load balancer: ${plan.loadBalancer ?? "none (instances are not drained)"}\n`);
+  if (plan.plan.prepareFirst)
+    write("  1. prepare the release on every instance (nothing switches until all are ready)\n");
+  if (plan.migrate) write("  then: migrate once, on the first prepared instance, before any switch\n");
+  for (const [i, batch] of plan.plan.batches.entries()) {
+    const steps = [
+      ...(plan.plan.drain && plan.loadBalancer ? ["drain"] : []),
+      ...(plan.plan.prepareFirst ? [] : ["prepare"]),
+      "switch",
+      "health check",
+      ...(plan.plan.drain && plan.loadBalancer ? ["back in service"] : []),
+    ];
+    write(`  batch ${i + 1}: ${batch.join(", ")}: ${steps.join(" → ")}\n`);
+  }
+  write(
+    `  stops and rolls back after ${plan.plan.allOrNothing ? "any failure (all or nothing)" : `more than ${plan.plan.maxFail} failed instance${plan.plan.maxFail === 1 ? "" : "s"}`}\n`,
+  );
 }
 
 async function runDeployment(values: Values, context: StackContext, request: Omit<DeployRequest, "context">) {
   const { deploy, planDeployment } = await import("../deploy/controller.ts");
   const full: DeployRequest = { ...request, context };
   if (values.plan) {
-    const plan = await planDeployment(full);
-    if (values.json) writeJson({ plan });
-    else {
-      write(`${paint("bold", `galley deploy ${plan.app} --plan`)}: changes nothing\n`);
-      write(
-        `  revision ${plan.revision} (${plan.requested}), ${plan.strategy}${Object.entries(plan.params)
-          .map(([k, v]) => ` ${k} ${v}`)
-          .join("")}\n`,
-      );
-      write(`  load balancer: ${plan.loadBalancer ?? "none (instances are not drained)"}\n`);
-      if (plan.plan.prepareFirst)
-        write("  1. prepare the release on every instance (nothing switches until all are ready)\n");
-      if (plan.migrate) write("  then: migrate once, on the first prepared instance, before any switch\n");
-      for (const [i, batch] of plan.plan.batches.entries()) {
-        const steps = [
-          ...(plan.plan.drain && plan.loadBalancer ? ["drain"] : []),
-          ...(plan.plan.prepareFirst ? [] : ["prepare"]),
-          "switch",
-          "health check",
-          ...(plan.plan.drain && plan.loadBalancer ? ["back in service"] : []),
-        ];
-        write(`  batch ${i + 1}: ${batch.join(", ")}: ${steps.join(" → ")}\n`);
-      }
-      write(
-        `  stops and rolls back after ${plan.plan.allOrNothing ? "any failure (all or nothing)" : `more than ${plan.plan.maxFail} failed instance${plan.plan.maxFail === 1 ? "" : "s"}`}\n`,
-      );
-    }
+    printPlan(await planDeployment(full), values.json);
     return exitCodes.ok;
   }
-  const { parseDeadline } = await import("../deploy/deadline.ts");
-  const deadlineMs = parseDeadline(values.deadline);
   const trap = trapInterrupts();
   try {
-    const detail = await deploy({ ...full, deadlineMs, signal: trap.signal, ...progress() });
+    const detail = await deploy({ ...full, signal: trap.signal, ...progress() });
     if (values.json) writeJson({ deployment: detail });
     else recap(detail);
     return trap.exitCode() ?? exitOf(detail);
@@ -204,7 +202,7 @@ export const deployCommand = {
   usage:
     "APP --stack STACK [--revision R] [--strategy cutover|pilot|parallel|rolling] [--batch N|N%] [--max-unavailable N|N%] [--max-fail N|N%] [--ab N%] [--deadline SECONDS] [--attrs FILE] [--plan] [--json]",
   options: {
-    ...stackOptions,
+    ...remoteStackOptions,
     ...strategyOptions,
     revision: {
       type: "string",
@@ -229,42 +227,25 @@ export const deployCommand = {
       throw new GalleyError("USAGE", "galley deploy: which app?", {
         hint: "galley deploy hello --stack webapp",
       });
-    const params = await strategyParams(values);
-    const attributes = await deploymentAttributes(values.attrs);
-    const ab = values.ab === undefined ? undefined : abShare(values.ab);
-    return withStack(values, "deploy", (context) =>
-      runDeployment(values, context, {
-        app,
-        revision: values.revision,
-        strategy: values.strategy ?? (ab === undefined ? "rolling" : "ab"),
-        ab,
-        params,
-        attributes,
-        forks: values.forks ? Number(values.forks) : undefined,
-        waitMs: waitMs(values),
-      }),
-    );
+    const remote = await remoteFor(values);
+    if (remote) {
+      const { remoteDeploy } = await import("./remote-commands.ts");
+      return remoteDeploy(remote, app, values);
+    }
+    const request = await deployRequestOf(app, {
+      ...values,
+      attributes: await deploymentAttributes(values.attrs),
+    });
+    return withStack(values, "deploy", (context) => runDeployment(values, context, request));
   },
 };
-
-// --ab N%: B's share of requests, a whole percentage from 1 to 99
-function abShare(text: string): number {
-  const match = /^(\d{1,2})%?$/.exec(text.trim());
-  const value = match ? Number(match[1]) : Number.NaN;
-  if (!match || value < 1 || value > 99) {
-    throw new GalleyError("USAGE", `--ab ${text}: B's share is a whole percentage from 1% to 99%`, {
-      hint: "e.g. --ab 10%",
-    });
-  }
-  return value;
-}
 
 /** `galley rollback APP --stack S [--to ID]`. */
 export const rollbackCommand = {
   summary: "deploy again what an earlier deployment deployed (default: the one before the current)",
   usage: "APP --stack STACK [--to ID] [--strategy …] [--batch …] [--deadline SECONDS] [--json]",
   options: {
-    ...stackOptions,
+    ...remoteStackOptions,
     ...strategyOptions,
     to: { type: "string", description: "the deployment to go back to (default: the one before the current)" },
   } as const,
@@ -274,95 +255,84 @@ export const rollbackCommand = {
       throw new GalleyError("USAGE", "galley rollback: which app?", {
         hint: "galley rollback hello --stack webapp",
       });
-    const params = await strategyParams(values);
-    return withStack(values, "rollback", async (context) => {
-      const target = await rollbackTarget(context, app, values.to);
-      return runDeployment(values, context, {
-        app,
-        strategy: values.strategy ?? target.strategy,
-        params,
-        rollbackOf: target,
-        forks: values.forks ? Number(values.forks) : undefined,
-        waitMs: waitMs(values),
-      });
-    });
+    const remote = await remoteFor(values);
+    if (remote) {
+      const { remoteRollback } = await import("./remote-commands.ts");
+      return remoteRollback(remote, app, values);
+    }
+    return withStack(values, "rollback", async (context) =>
+      runDeployment(values, context, await rollbackRequestOf(context, app, values)),
+    );
   },
 };
-
-async function rollbackTarget(
-  context: StackContext,
-  app: string,
-  to: string | undefined,
-): Promise<DeploymentRecord> {
-  const { store, stack } = context;
-  if (to !== undefined) {
-    const id = Number(to.replace(/^#/, ""));
-    const found = Number.isInteger(id) ? await store.getDeployment(id) : undefined;
-    if (!found || found.stack !== stack.name || found.app !== app) {
-      throw new GalleyError(
-        "ARGS_INVALID",
-        `--to ${to}: no deployment of ${app} in stack ${stack.name} has that id`,
-        {
-          hint: `galley deployments ${app} --stack ${context.file} lists them`,
-        },
-      );
-    }
-    return found;
-  }
-  const all = await store.listDeployments(stack.name, { app, limit: 200 });
-  const current = all.find((d) => d.status === "succeeded");
-  const { releaseOf } = await import("../deploy/controller.ts");
-  const earlier = all.find(
-    (d) => d.status === "succeeded" && current && d.id < current.id && releaseOf(d) !== releaseOf(current),
-  );
-  if (!earlier) {
-    throw new GalleyError("ARGS_INVALID", `${app} has no earlier succeeded deployment to roll back to`, {
-      hint: `galley deployments ${app} --stack ${context.file}; name one with --to ID`,
-    });
-  }
-  return earlier;
-}
 
 /** `galley deployments [APP] --stack S`. */
 export const deploymentsCommand = {
   summary: "a stack's deployments, newest first (of one app, or all)",
   usage: "[APP] --stack STACK [--limit N] [--json]",
-  options: { ...stackOptions, limit: { type: "string", description: "how many (default 20)" } } as const,
+  options: {
+    ...remoteStackOptions,
+    limit: { type: "string", description: "how many (default 20)" },
+  } as const,
   async run(values: Values, positionals: string[]): Promise<number> {
     const [app] = positionals;
+    const limit = values.limit ? Number(values.limit) : 20;
+    const remote = await remoteFor(values);
+    if (remote) {
+      const { remoteDeployments } = await import("./remote-commands.ts");
+      const list = await remoteDeployments(remote, values.stack, app, limit);
+      printDeployments(list.stack, list.deployments, app, values.json);
+      return exitCodes.ok;
+    }
     return withStack(values, "deployments", async (context) => {
       const list = await context.store.listDeployments(context.stack.name, {
         ...(app ? { app } : {}),
-        limit: values.limit ? Number(values.limit) : 20,
+        limit,
       });
-      if (values.json) {
-        writeJson({ stack: context.stack.name, deployments: list });
-        return exitCodes.ok;
-      }
-      if (list.length === 0)
-        write(`no deployments${app ? ` of ${app}` : ""} in stack ${context.stack.name}\n`);
-      for (const d of list) {
-        write(
-          `${paint("bold", `#${d.id}`)} ${d.app.padEnd(10)} ${d.revision.slice(0, 12)} ${d.status.padEnd(12)} ${d.strategy.padEnd(9)} ${d.createdAt}  ${d.user}${d.rollbackOf ? `  rollback to #${d.rollbackOf}` : ""}${d.strategy === "ab" ? `  A/B ${String(d.params.share)} on ${String(d.params.instances)}` : ""}${d.requested.includes("A/B") ? `  ${d.requested}` : ""}\n`,
-        );
-      }
+      printDeployments(context.stack.name, list, app, values.json);
       return exitCodes.ok;
     });
   },
 };
+
+/** `galley deployments`' output, local or from a server. */
+export function printDeployments(
+  stack: string,
+  list: readonly DeploymentRecord[],
+  app: string | undefined,
+  json: boolean,
+): void {
+  if (json) {
+    writeJson({ stack, deployments: list });
+    return;
+  }
+  if (list.length === 0) write(`no deployments${app ? ` of ${app}` : ""} in stack ${stack}\n`);
+  for (const d of list) {
+    write(
+      `${paint("bold", `#${d.id}`)} ${d.app.padEnd(10)} ${d.revision.slice(0, 12)} ${d.status.padEnd(12)} ${d.strategy.padEnd(9)} ${d.createdAt}  ${d.user}${d.rollbackOf ? `  rollback to #${d.rollbackOf}` : ""}${d.strategy === "ab" ? `  A/B ${String(d.params.share)} on ${String(d.params.instances)}` : ""}${d.requested.includes("A/B") ? `  ${d.requested}` : ""}\n`,
+    );
+  }
+}
 
 /** `galley deployment show|resume ID --stack S`. */
 export const deploymentCommand = {
   summary:
     "one deployment in full (show: each instance's steps, batch by batch, with logs), or finish one its process left (resume)",
   usage: "show|resume ID --stack STACK [--json]",
-  options: stackOptions,
+  options: remoteStackOptions,
   async run(values: Values, positionals: string[]): Promise<number> {
     const [action, id, ...rest] = positionals;
     if ((action !== "show" && action !== "resume") || id === undefined || rest.length > 0)
       throw new GalleyError("USAGE", "galley deployment show|resume ID", {
         hint: "galley deployment show 3 --stack webapp",
       });
+    const remote = await remoteFor(values);
+    if (remote) {
+      const { remoteDeploymentShow, remoteResume } = await import("./remote-commands.ts");
+      if (action === "resume") return remoteResume(remote, id, values);
+      printDeployment(await remoteDeploymentShow(remote, values.stack, id), values.json);
+      return exitCodes.ok;
+    }
     if (action === "resume") {
       return withStack(values, "deployment resume", async (context) => {
         const { resumeDeployment } = await import("../deploy/controller.ts");
@@ -390,66 +360,33 @@ export const deploymentCommand = {
         throw new GalleyError("ARGS_INVALID", `stack ${context.stack.name} has no deployment #${id}`, {
           hint: `galley deployments --stack ${context.file} lists them`,
         });
-      if (values.json) {
-        writeJson({ deployment: detail });
-        return exitCodes.ok;
-      }
-      recap(detail);
-      write(
-        `  revision ${detail.revision}  bundle ${detail.bundle ?? "-"}  by ${detail.user}  ${detail.createdAt} → ${detail.finishedAt ?? "…"}\n`,
-      );
-      write(`  parameters ${JSON.stringify(detail.params)}  migration ${detail.migration}\n`);
-      let batch = -1;
-      for (const step of detail.steps) {
-        if (step.status === "running") continue;
-        if (step.batch !== batch) {
-          batch = step.batch;
-          write(`  ${paint("bold", `batch ${batch + 1}`)}\n`);
-        }
-        write(
-          `    ${step.instance.padEnd(12)} ${step.phase.padEnd(8)} ${step.status.padEnd(9)} ${step.startedAt}\n`,
-        );
-        if (step.log) write(`${step.log.replace(/^/gm, "        ")}\n`);
-      }
+      printDeployment(detail, values.json);
       return exitCodes.ok;
     });
   },
 };
 
-/**
- * After `galley stack up` or `galley instance start`: an app whose releases Galley makes and that
- * was never deployed gets its first deployment (cutover: every instance prepared, then switched),
- * a record like any other, so later instances join at its commit. Returns its exit code (0 when none ran).
- */
-export async function firstDeployments(
-  context: StackContext,
-  options: { json: boolean; signal?: AbortSignal | undefined; waitMs?: number | undefined },
-): Promise<number> {
-  const { deploy } = await import("../deploy/controller.ts");
-  let code: number = exitCodes.ok;
-  for (const app of context.stack.apps) {
-    if (!app.release || (await context.store.deployedRevision(context.stack.name, app.name))) continue;
-    const online = new Set(
-      (await context.store.listInstances(context.stack.name))
-        .filter((i) => i.status === "online")
-        .map((i) => i.name),
-    );
-    if (
-      !context.stack.instances.some((i) => online.has(i.name) && i.layers.some((l) => app.layers.includes(l)))
-    )
-      continue;
-    process.stderr.write(`${paint("dim", `app ${app.name}: first deployment (cutover)`, process.stderr)}\n`);
-    const detail = await deploy({
-      context,
-      app: app.name,
-      strategy: "cutover",
-      params: {},
-      signal: options.signal,
-      waitMs: options.waitMs,
-      ...progress(),
-    });
-    if (!options.json) recap(detail);
-    if (detail.status !== "succeeded") code = exitOf(detail);
+/** `galley deployment show`'s output, local or from a server. */
+export function printDeployment(detail: DeploymentDetail, json: boolean): void {
+  if (json) {
+    writeJson({ deployment: detail });
+    return;
   }
-  return code;
+  recap(detail);
+  write(
+    `  revision ${detail.revision}  bundle ${detail.bundle ?? "-"}  by ${detail.user}  ${detail.createdAt} → ${detail.finishedAt ?? "…"}\n`,
+  );
+  write(`  parameters ${JSON.stringify(detail.params)}  migration ${detail.migration}\n`);
+  let batch = -1;
+  for (const step of detail.steps) {
+    if (step.status === "running") continue;
+    if (step.batch !== batch) {
+      batch = step.batch;
+      write(`  ${paint("bold", `batch ${batch + 1}`)}\n`);
+    }
+    write(
+      `    ${step.instance.padEnd(12)} ${step.phase.padEnd(8)} ${step.status.padEnd(9)} ${step.startedAt}\n`,
+    );
+    if (step.log) write(`${step.log.replace(/^/gm, "        ")}\n`);
+  }
 }

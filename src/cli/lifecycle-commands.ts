@@ -1,14 +1,21 @@
 import { exitCodes, GalleyError } from "../core/errors.ts";
-import type { StackContext } from "../lifecycle/context.ts";
-import type { Lifecycle } from "../lifecycle/lifecycle.ts";
+import type { StackAction } from "../deploy/actions.ts";
 import type { EventDetail } from "../store/store.ts";
 import { lifecycleEvents } from "../stacks/schema.ts";
-import { finish, progressOptions, stackFile, stackOptions } from "./lifecycle-output.ts";
+import { deploymentProgress } from "./deploy.ts";
+import {
+  printOutcome,
+  progressOptions,
+  remoteStackOptions,
+  stackFile,
+  stackOptions,
+} from "./lifecycle-output.ts";
 import { paint, write, writeJson } from "./output.ts";
-import { waitMs } from "./options.ts";
+import { remoteFor } from "./remote.ts";
 import { trapInterrupts } from "./signals.ts";
 
 interface Values {
+  server?: string;
   stack?: string;
   forks?: string;
   "key-file"?: string;
@@ -26,36 +33,26 @@ const selectOptions = {
   instance: { type: "string", short: "n", description: "only this (online) instance" },
 } as const;
 
-// opens the stack, runs `fn` with its lifecycle, prints the outcome, closes the store
-async function withLifecycle(
-  values: Values,
-  command: string,
-  fn: (lifecycle: Lifecycle, context: StackContext) => Promise<unknown>,
-): Promise<number> {
-  const [{ openStack }, { Lifecycle }] = await Promise.all([
+// opens the stack, runs the action, prints the outcome, closes the store
+async function withLifecycle(values: Values, command: string, action: StackAction): Promise<number> {
+  const remote = command === "run-recipes" ? undefined : await remoteFor(values);
+  if (remote) {
+    const { remoteAction } = await import("./remote-commands.ts");
+    return remoteAction(remote, values.stack, action, values);
+  }
+  const [{ openStack }, { runStackAction }] = await Promise.all([
     import("../lifecycle/context.ts"),
-    import("../lifecycle/lifecycle.ts"),
+    import("../deploy/actions.ts"),
   ]);
   const context = await openStack(stackFile(values.stack, command), { keyFile: values["key-file"] });
   const trap = trapInterrupts();
   try {
-    const lifecycle = await Lifecycle.open(
-      context,
-      progressOptions(values.json, values.forks, { wait: values.wait, signal: trap.signal }),
-    );
-    await fn(lifecycle, context);
-    await lifecycle.idle();
-    // an instance that starts may be the first of an app never deployed: its first deployment
-    const deployed =
-      command === "instance start"
-        ? await (await import("./deploy.ts")).firstDeployments(context, {
-            json: values.json,
-            signal: trap.signal,
-            waitMs: waitMs(values),
-          })
-        : 0;
-    const code = await finish(context, lifecycle, values.json);
-    return trap.exitCode() ?? (code || deployed);
+    const result = await runStackAction(context, action, {
+      ...progressOptions(values.json, values.forks, { wait: values.wait, signal: trap.signal }),
+      deployments: deploymentProgress(values.json),
+    });
+    printOutcome(result.outcome, values.json);
+    return trap.exitCode() ?? result.exitCode;
   } finally {
     trap.dispose();
     await context.store.close();
@@ -75,7 +72,7 @@ function selection(values: Values) {
 export const instanceCommand = {
   summary: "start instances (host, setup, deploy, online, configure everywhere) or stop them",
   usage: "start|stop NAME… --stack STACK [--forks N] [--json]",
-  options: stackOptions,
+  options: remoteStackOptions,
   async run(values: Values, positionals: string[]): Promise<number> {
     const [action, ...names] = positionals;
     if (action !== "start" && action !== "stop") {
@@ -91,11 +88,7 @@ export const instanceCommand = {
       throw new GalleyError("USAGE", `galley instance ${action}: which instances?`, {
         hint: `galley instance ${action} app1 --stack webapp`,
       });
-    return withLifecycle(values, `instance ${action}`, async (lifecycle) => {
-      for (const name of names) lifecycle.instance(name);
-      if (action === "start") await lifecycle.start(names);
-      else await lifecycle.stop(names);
-    });
+    return withLifecycle(values, `instance ${action}`, { kind: action, instances: names });
   },
 };
 
@@ -104,7 +97,7 @@ export const runCommand = {
   summary: "run a lifecycle event (setup, configure, deploy, undeploy, shutdown) on online instances",
   usage: "EVENT --stack STACK [--layer L | --instance I] [--app APP] [--forks N] [--json]",
   options: {
-    ...stackOptions,
+    ...remoteStackOptions,
     ...selectOptions,
     app: { type: "string", short: "a", description: "deploy/undeploy: only this app" },
   } as const,
@@ -121,13 +114,8 @@ export const runCommand = {
         },
       );
     }
-    if (values.app !== undefined && event !== "deploy" && event !== "undeploy")
-      throw new GalleyError("USAGE", "--app goes with deploy or undeploy", {
-        hint: "galley run deploy --app hello --stack webapp",
-      });
-    return withLifecycle(values, "run", (lifecycle) =>
-      lifecycle.run(event as (typeof lifecycleEvents)[number], selection(values), values.app),
-    );
+    const { eventAction } = await import("../deploy/actions.ts");
+    return withLifecycle(values, "run", eventAction(event as (typeof lifecycleEvents)[number], values));
   },
 };
 
@@ -141,9 +129,11 @@ export const runRecipesCommand = {
       throw new GalleyError("USAGE", "galley run-recipes: which recipes?", {
         hint: "galley run-recipes lb::configure --stack webapp --layer lb",
       });
-    return withLifecycle(values, "run-recipes", (lifecycle) =>
-      lifecycle.runRecipes(positionals, selection(values)),
-    );
+    return withLifecycle(values, "run-recipes", {
+      kind: "recipes",
+      recipes: positionals,
+      selection: selection(values),
+    });
   },
 };
 

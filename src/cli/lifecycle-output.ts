@@ -1,8 +1,8 @@
 import { existsSync } from "node:fs";
 import * as path from "node:path";
-import { exitCodes, GalleyError } from "../core/errors.ts";
-import type { EventSummary, Lifecycle, LifecycleOptions } from "../lifecycle/lifecycle.ts";
-import type { StackContext } from "../lifecycle/context.ts";
+import { GalleyError } from "../core/errors.ts";
+import type { LifecycleOptions } from "../lifecycle/lifecycle.ts";
+import type { EventJson, LifecycleOutcome } from "../lifecycle/status.ts";
 import type { InstanceResult } from "../lifecycle/events.ts";
 import { runLockOptions, waitMs } from "./options.ts";
 import { paint, write, writeJson } from "./output.ts";
@@ -22,6 +22,16 @@ export const stackOptions = {
   ...runLockOptions,
   json: { type: "boolean", default: false, description: "print one JSON object instead of text" },
   help: { type: "boolean", short: "h", description: "show this help" },
+} as const;
+
+/** The options of stack commands that can also talk to a Galley server (galley login). */
+export const remoteStackOptions = {
+  ...stackOptions,
+  server: {
+    type: "string",
+    description:
+      'a Galley server URL: act through its API (default: $GALLEY_SERVER, else the server of galley login; "local": this kitchen)',
+  },
 } as const;
 
 /** The stack file a command names: a path, or NAME → stacks/NAME.yaml. */
@@ -86,40 +96,21 @@ export function progressOptions(
   return options;
 }
 
-/** The closing output: instances with status and address, the events this command ran. Returns the exit code. */
-export async function finish(context: StackContext, lifecycle: Lifecycle, json: boolean): Promise<number> {
-  const instances = await context.store.listInstances(context.stack.name);
-  const events = lifecycle.events;
+/** The closing output of a lifecycle command: instances with status and address, the events it ran. */
+export function printOutcome(outcome: LifecycleOutcome, json: boolean): void {
   if (json) {
-    writeJson({
-      stack: context.stack.name,
-      stateVersion: (await context.store.latestState(context.stack.name))?.version ?? null,
-      instances: instances.map((i) => ({
-        name: i.name,
-        layers: i.layers,
-        status: i.status,
-        address: i.address ?? null,
-        inService: i.inService,
-        weight: i.weight,
-      })),
-      events: events.map(eventJson),
-    });
-  } else {
-    write(`${paint("bold", `stack ${context.stack.name}`)}\n${await instanceTable(context)}\n`);
-    if (events.length > 0) write(`\n${events.map(eventLine).join("\n")}\n`);
+    writeJson(outcome);
+    return;
   }
-  if (lifecycle.failedStarts.length > 0) return exitCodes.runFailed;
-  return exitCode(events);
+  write(`${paint("bold", `stack ${outcome.stack}`)}\n${instanceTable(outcome.instances)}\n`);
+  if (outcome.events.length > 0) write(`\n${outcome.events.map(eventLine).join("\n")}\n`);
 }
 
 /** The instances as a table: name, status, address, layers. */
-export async function instanceTable(context: StackContext): Promise<string> {
-  const rows = (await context.store.listInstances(context.stack.name)).map((i) => [
-    i.name,
-    i.status,
-    i.address ?? "-",
-    i.layers.join(","),
-  ]);
+export function instanceTable(
+  instances: readonly { name: string; status: string; address: string | null; layers: string[] }[],
+): string {
+  const rows = instances.map((i) => [i.name, i.status, i.address ?? "-", i.layers.join(",")]);
   const header = ["instance", "status", "address", "layers"];
   const widths = header.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c]!.length)));
   const line = (cells: string[]) =>
@@ -130,29 +121,9 @@ export async function instanceTable(context: StackContext): Promise<string> {
   return [paint("bold", line(header)), ...rows.map(line)].join("\n");
 }
 
-/** One event as JSON: its record and each instance's outcome. */
-export function eventJson(summary: EventSummary): unknown {
-  return {
-    ...summary.event,
-    outcomes: Object.fromEntries(
-      [...summary.results].map(([name, r]) => [
-        name,
-        {
-          status: r.status,
-          ...(r.note ? { note: r.note } : {}),
-          ...(r.outcome && "report" in r.outcome ? { summary: r.outcome.report.summary } : {}),
-          ...(r.outcome && "error" in r.outcome ? { error: r.outcome.error } : {}),
-          ...(r.outcome?.status === "skipped" ? { reason: r.outcome.reason } : {}),
-        },
-      ]),
-    ),
-  };
-}
-
-function eventLine(summary: EventSummary): string {
-  const { event } = summary;
+function eventLine(event: EventJson): string {
   const counts = new Map<string, number>();
-  for (const r of summary.results.values()) counts.set(r.status, (counts.get(r.status) ?? 0) + 1);
+  for (const r of Object.values(event.outcomes)) counts.set(r.status, (counts.get(r.status) ?? 0) + 1);
   const detail = [...counts].map(([status, n]) => `${n} ${status}`).join(", ") || "no instance";
   return `${event.kind.padEnd(11)} #${String(event.id).padEnd(4)} state ${String(event.stateVersion ?? "-").padEnd(4)} ${event.status.padEnd(10)} ${detail}`;
 }
@@ -166,12 +137,4 @@ function describe(result: InstanceResult): string {
   }
   if (o.status === "skipped") return `${result.status} (${o.reason})`;
   return `${result.status}: ${o.error.code}: ${o.error.message.split("\n")[0]}`;
-}
-
-// 0: all went well; 4: the only trouble was lost connections; 1: something failed
-function exitCode(events: readonly EventSummary[]): number {
-  const statuses = events.flatMap((e) => [...e.results.values()].map((r) => r.status));
-  if (statuses.includes("failed")) return exitCodes.runFailed;
-  if (statuses.includes("connection_lost")) return exitCodes.unreachable;
-  return exitCodes.ok;
 }

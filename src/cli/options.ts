@@ -1,6 +1,6 @@
 import * as path from "node:path";
 import type { SecretOptions } from "../cookbooks/cookbook.ts";
-import { GalleyError } from "../core/errors.ts";
+import { waitMs as waitSeconds } from "../deploy/ask.ts";
 
 /** Options shared by the commands that compile a run list. */
 export const runListOptions = {
@@ -48,14 +48,7 @@ export const runLockOptions = {
 
 /** How long to wait for a host's run lock: --wait SECONDS, 600 s by default. */
 export function waitMs(values: { wait?: string | undefined }): number {
-  if (values.wait === undefined) return 600_000;
-  const seconds = Number(values.wait);
-  if (values.wait.trim() === "" || !Number.isFinite(seconds) || seconds < 0) {
-    throw new GalleyError("ARGS_INVALID", `--wait ${values.wait}: expected a number of seconds, 0 or more`, {
-      hint: "for example --wait 60, or --wait 0 to fail at once when another run holds the host",
-    });
-  }
-  return Math.round(seconds * 1000);
+  return waitSeconds(values.wait);
 }
 
 export interface RunListValues {

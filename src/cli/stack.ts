@@ -1,16 +1,25 @@
 import { exitCodes, GalleyError } from "../core/errors.ts";
-import { waitMs } from "./options.ts";
-import { trapInterrupts } from "./signals.ts";
-import { finish, instanceTable, progressOptions, stackFile, stackOptions } from "./lifecycle-output.ts";
+import type { StackStatus } from "../lifecycle/status.ts";
+import { deploymentProgress } from "./deploy.ts";
+import {
+  instanceTable,
+  printOutcome,
+  progressOptions,
+  remoteStackOptions,
+  stackFile,
+} from "./lifecycle-output.ts";
 import { paint, write, writeJson } from "./output.ts";
+import { remoteFor } from "./remote.ts";
+import { trapInterrupts } from "./signals.ts";
 
 const options = {
-  ...stackOptions,
+  ...remoteStackOptions,
   to: { type: "string", description: "clone: the new stack file" },
   name: { type: "string", description: "clone: the new stack's name (default: the new file's name)" },
 } as const;
 
 interface Values {
+  server?: string;
   stack?: string;
   forks?: string;
   "key-file"?: string;
@@ -28,8 +37,9 @@ export const stackCommand = {
   usage: "up|down|status STACK [--forks N] [--json] | clone STACK --to NEW.yaml [--name NAME]",
   options,
   async run(values: Values, positionals: string[]): Promise<number> {
-    const [subcommand, stackArg, ...rest] = positionals;
-    if (!subcommands.includes(subcommand as (typeof subcommands)[number])) {
+    const [given, stackArg, ...rest] = positionals;
+    const subcommand = given as (typeof subcommands)[number];
+    if (!subcommands.includes(subcommand)) {
       throw new GalleyError(
         "USAGE",
         subcommand ? `galley stack: unknown subcommand "${subcommand}"` : "galley stack: which subcommand?",
@@ -40,12 +50,16 @@ export const stackCommand = {
       throw new GalleyError("USAGE", `galley stack ${subcommand}: unexpected ${rest.join(" ")}`, {
         hint: "name one stack: galley stack up stacks/production.yaml",
       });
+    if (subcommand !== "clone") {
+      const remote = await remoteFor(values);
+      if (remote) {
+        const { remoteStack } = await import("./remote-commands.ts");
+        return remoteStack(remote, subcommand, stackArg ?? values.stack, values);
+      }
+    }
     const file = stackFile(stackArg ?? values.stack, `stack ${subcommand}`);
     if (subcommand === "clone") return clone(file, values);
-    const [{ openStack }, { Lifecycle }] = await Promise.all([
-      import("../lifecycle/context.ts"),
-      import("../lifecycle/lifecycle.ts"),
-    ]);
+    const { openStack } = await import("../lifecycle/context.ts");
     // a stack whose recipes went wrong can still be stopped
     const context = await openStack(file, {
       checkRecipes: subcommand !== "down",
@@ -55,26 +69,24 @@ export const stackCommand = {
     });
     try {
       // status only reads: it records nothing, not even the stack as applied
-      if (subcommand === "status") return await status(context, values.json);
+      if (subcommand === "status") {
+        const { stackStatus } = await import("../lifecycle/status.ts");
+        printStatus(await stackStatus(context), values.json, context.file);
+        return exitCodes.ok;
+      }
+      const { runStackAction } = await import("../deploy/actions.ts");
       const trap = trapInterrupts();
       try {
-        const lifecycle = await Lifecycle.open(
+        const result = await runStackAction(
           context,
-          progressOptions(values.json, values.forks, { wait: values.wait, signal: trap.signal }),
+          { kind: subcommand },
+          {
+            ...progressOptions(values.json, values.forks, { wait: values.wait, signal: trap.signal }),
+            deployments: deploymentProgress(values.json),
+          },
         );
-        if (subcommand === "up") await lifecycle.up();
-        else await lifecycle.down();
-        await lifecycle.idle();
-        const deployed =
-          subcommand === "up"
-            ? await (await import("./deploy.ts")).firstDeployments(context, {
-                json: values.json,
-                signal: trap.signal,
-                waitMs: waitMs(values),
-              })
-            : 0;
-        const code = await finish(context, lifecycle, values.json);
-        return trap.exitCode() ?? (code || deployed);
+        printOutcome(result.outcome, values.json);
+        return trap.exitCode() ?? result.exitCode;
       } finally {
         trap.dispose();
       }
@@ -84,40 +96,23 @@ export const stackCommand = {
   },
 };
 
-async function status(
-  context: import("../lifecycle/context.ts").StackContext,
-  json: boolean,
-): Promise<number> {
-  const { store, stack } = context;
-  const events = await store.listEvents(stack.name, { limit: 10 });
+/** `galley stack status`, from a stack's status (local or a server's): the same text and JSON. */
+export function printStatus(status: StackStatus, json: boolean, file: string): void {
+  const { applied, ...rest } = status;
   if (json) {
-    writeJson({
-      stack: stack.name,
-      stateVersion: (await store.latestState(stack.name))?.version ?? null,
-      instances: (await store.listInstances(stack.name)).map((i) => ({
-        name: i.name,
-        layers: i.layers,
-        status: i.status,
-        address: i.address ?? null,
-        updatedAt: i.updatedAt,
-      })),
-      events,
-    });
-    return exitCodes.ok;
+    writeJson(rest);
+    return;
   }
-  write(
-    `${paint("bold", `stack ${stack.name}`)}  state ${(await store.latestState(stack.name))?.version ?? "-"}\n`,
-  );
-  if (!(await store.getStack(stack.name))) write(`not brought up yet: galley stack up ${context.file}\n`);
-  else write(`${await instanceTable(context)}\n`);
-  if (events.length > 0) {
-    write(`\n${paint("bold", "recent events")} (galley history --stack ${context.file})\n`);
-    for (const e of events)
+  write(`${paint("bold", `stack ${status.stack}`)}  state ${status.stateVersion ?? "-"}\n`);
+  if (!applied) write(`not brought up yet: galley stack up ${file}\n`);
+  else write(`${instanceTable(status.instances)}\n`);
+  if (status.events.length > 0) {
+    write(`\n${paint("bold", "recent events")} (galley history --stack ${file})\n`);
+    for (const e of status.events)
       write(
         `#${String(e.id).padEnd(4)} ${e.kind.padEnd(11)} ${e.status.padEnd(10)} state ${e.stateVersion ?? "-"}  ${e.createdAt}\n`,
       );
   }
-  return exitCodes.ok;
 }
 
 /** `galley stack clone`: the copy is stacks/clone.ts's; this prints what it did. */

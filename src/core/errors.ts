@@ -54,6 +54,12 @@ export const errorCodes = {
   STACK_INVALID: 2,
   /** an inventory file is unreadable or wrong, or --limit selects no host */
   INVENTORY_INVALID: 2,
+  /** a Galley server (--server, galley login) could not be reached */
+  SERVER_UNREACHABLE: 4,
+  /** a Galley server's certificate is not signed by the CA pinned at login, or its CA fingerprint differs */
+  SERVER_UNTRUSTED: 4,
+  /** a Galley server answered with something that is not its API (no JSON, an unknown error) */
+  SERVER_FAILED: 3,
   /** a host could not be reached: connection refused or timed out, DNS, jump host */
   HOST_UNREACHABLE: 4,
   /** the SSH server refused every key offered */

@@ -106,10 +106,11 @@ export async function deploy(request: DeployRequest): Promise<DeploymentDetail> 
         ...(request.only || abParams ? { instances: instances.map((i) => i.name) } : {}),
         ...(weights ? { weights } : {}),
       },
-      user: `${os.userInfo().username}@${os.hostname()}`,
+      user: request.user ?? `${os.userInfo().username}@${os.hostname()}`,
       ...(rollback ? { rollbackOf: rollback.id } : {}),
       migration: app.release?.migrate !== undefined && !again ? "pending" : "none",
     });
+    request.onCreated?.(record);
     const releaseId = again ? Number(releaseOf(again)) : record.id;
     const run = new Rollout(request, lifecycle, connections, app, instances, record, {
       ...prepared!,
@@ -197,6 +198,7 @@ export async function resumeDeployment(request: ResumeRequest): Promise<Deployme
   try {
     const lifecycle = await Lifecycle.open(context, { waitMs: request.waitMs, signal: request.signal });
     const record = (await store.getDeployment(found.id))!;
+    request.onCreated?.(record);
     const drains = app.load_balancer !== undefined;
     const { done, failed } = instanceProgress(record.steps, drains, app.release?.health_check !== undefined);
     // an A/B, its promote or its abort: only the instances it was for

@@ -54,4 +54,8 @@ export interface DeployRequest {
   onStep?: ((step: DeploymentStep) => void) | undefined;
   /** a line for people: the deployment's own news (batches, migration, rollback) */
   log?: ((line: string) => void) | undefined;
+  /** who asked, as the record names them (default: user@host of this process) */
+  user?: string | undefined;
+  /** the deployment's record exists (or, for a resume, was found): a server answers with its id */
+  onCreated?: ((record: DeploymentRecord) => void) | undefined;
 }

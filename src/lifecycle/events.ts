@@ -56,6 +56,8 @@ export interface EventOptions {
   /** an event queued earlier (configure) to run now, instead of a new one */
   queued?: EventRecord;
   onPhase?: (instance: string, phase: HostPhase) => void;
+  /** the event is recorded and starts (a server answers with its id) */
+  onStarted?: ((event: EventRecord) => void) | undefined;
   /** how long an instance waits for another run's lock on its host (default 600 s) */
   waitMs?: number | undefined;
   signal?: AbortSignal | undefined;
@@ -72,6 +74,7 @@ export async function runEvent(
     options.queued ??
     (await store.createEvent({ stack, kind, args: options.args ?? {}, stateVersion: options.version }));
   await store.startEvent(created.id);
+  options.onStarted?.(created);
   const results = new Map<string, InstanceResult>();
   const members: FleetMember[] = [];
   const superseded = async () => {

@@ -29,6 +29,8 @@ export interface LifecycleOptions {
   onStatus?: (instance: string, status: InstanceStatus, reason: string) => void;
   /** an event finished */
   onEvent?: (summary: EventSummary) => void;
+  /** an event is recorded and starts */
+  onEventStarted?: ((event: EventRecord) => void) | undefined;
   /** how long an instance waits for another run's lock on its host (default 600 s) */
   waitMs?: number | undefined;
   /** aborted (SIGINT, SIGTERM): running converges stop as interrupted, no new one starts */
@@ -362,6 +364,7 @@ export class Lifecycle {
       waitMs: this.#options.waitMs,
       signal: this.#options.signal,
       onPhase: (instance, phase) => this.#options.onPhase?.(options.kind, instance, phase),
+      onStarted: this.#options.onEventStarted,
     });
     // an instance that went away during an event is no longer online: the others hear of it
     let lost = false;

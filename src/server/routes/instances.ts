@@ -1,0 +1,131 @@
+import * as v from "valibot";
+import { GalleyError } from "../../core/errors.ts";
+import { processSecrets, Secrets, withSecrets } from "../../core/secrets.ts";
+import { runStackAction } from "../../deploy/actions.ts";
+import type { ServerContext } from "../context.ts";
+import { defineRoute, type ServerApp } from "../openapi.ts";
+import { actionResultSchema, requester, stackName, stackParams, withServedStack } from "./stacks.ts";
+
+// A stack's instances over the API: their status (and its history), and starting or stopping
+// them with the same lifecycle as `galley instance start|stop`.
+
+const instanceParams = v.object({
+  stack: stackName,
+  name: v.pipe(v.string(), v.regex(/^[a-z][a-z0-9-]{0,62}$/, "an instance name")),
+});
+
+const instanceSchema = v.object({
+  name: v.string(),
+  layers: v.array(v.string()),
+  status: v.string(),
+  address: v.nullable(v.string()),
+  provider: v.string(),
+  inService: v.boolean(),
+  weight: v.number(),
+  updatedAt: v.nullable(v.string()),
+});
+
+type InstanceJson = v.InferOutput<typeof instanceSchema>;
+
+// the instances of the stack file, with what the store knows of each (a new one: stopped)
+async function instances(ctx: ServerContext, stack: string): Promise<InstanceJson[]> {
+  return withServedStack(ctx, stack, { checkRecipes: false, decrypt: false }, async (context) => {
+    const records = new Map((await context.store.listInstances(stack)).map((r) => [r.name, r]));
+    return context.stack.instances.map((i) => {
+      const r = records.get(i.name);
+      return {
+        name: i.name,
+        layers: i.layers,
+        status: r?.status ?? "stopped",
+        address: r?.address ?? null,
+        provider: i.provider.type,
+        inService: r?.inService ?? true,
+        weight: r?.weight ?? 100,
+        updatedAt: r?.updatedAt ?? null,
+      };
+    });
+  });
+}
+
+/** Declares the instance routes. */
+export function register(app: ServerApp, ctx: ServerContext): void {
+  defineRoute(
+    app,
+    ctx,
+    {
+      method: "get",
+      path: "/v1/stacks/:stack/instances",
+      summary: "A stack's instances with their status",
+      tags: ["instances"],
+      auth: "token",
+      role: "viewer",
+      params: stackParams,
+      stack: (p) => p.stack,
+      response: v.object({ stack: v.string(), instances: v.array(instanceSchema) }),
+    },
+    async ({ params }) => ({ stack: params.stack, instances: await instances(ctx, params.stack) }),
+  );
+  defineRoute(
+    app,
+    ctx,
+    {
+      method: "get",
+      path: "/v1/stacks/:stack/instances/:name",
+      summary: "One instance with its status history",
+      tags: ["instances"],
+      auth: "token",
+      role: "viewer",
+      params: instanceParams,
+      stack: (p) => p.stack,
+      response: v.object({
+        stack: v.string(),
+        instance: instanceSchema,
+        history: v.array(
+          v.object({ from: v.optional(v.string()), to: v.string(), at: v.string(), reason: v.string() }),
+        ),
+      }),
+    },
+    async ({ params }) => {
+      const instance = (await instances(ctx, params.stack)).find((i) => i.name === params.name);
+      if (!instance)
+        throw new GalleyError("NOT_FOUND", `stack ${params.stack} has no instance ${params.name}`, {
+          hint: `GET /v1/stacks/${params.stack}/instances lists them`,
+        });
+      const history = await ctx.store.statusHistory(params.stack, params.name);
+      return { stack: params.stack, instance, history };
+    },
+  );
+  for (const kind of ["start", "stop"] as const) {
+    defineRoute(
+      app,
+      ctx,
+      {
+        method: "post",
+        path: `/v1/stacks/:stack/instances/:name/${kind}`,
+        summary:
+          kind === "start"
+            ? "Starts an instance (host, setup, deploy, online, configure everywhere); answers when done"
+            : "Stops an instance (shutdown, host stopped, configure on the rest); answers when done",
+        tags: ["instances"],
+        auth: "token",
+        role: "admin",
+        action: `instance.${kind}`,
+        params: instanceParams,
+        stack: (p) => p.stack,
+        target: (p) => p.name,
+        status: 200,
+        response: actionResultSchema,
+      },
+      async ({ params, actor }) =>
+        withSecrets(new Secrets(processSecrets), () =>
+          withServedStack(ctx, params.stack, { checkRecipes: kind === "start" }, (context) =>
+            runStackAction(
+              context,
+              { kind, instances: [params.name] },
+              { log: ctx.log, deployments: { user: requester(actor), log: ctx.log } },
+            ),
+          ),
+        ),
+    );
+  }
+}
