@@ -306,3 +306,96 @@ test("hundreds of malformed and hostile requests: 4xx each, no stack trace, noth
   assert.equal((await call(server, "GET", "/v1/health")).status, 200);
   assert.equal((await call(server, "GET", "/v1/tokens", { token: server.adminToken })).status, 200);
 });
+
+test("the whole server (stacks, deployments, events, agents, bundles): hostile requests change nothing", async (t) => {
+  const { readdirSync } = await import("node:fs");
+  const path = await import("node:path");
+  const { mkdirSync, mkdtempSync, readFileSync, writeFileSync } = await import("node:fs");
+  const { tmpdir } = await import("node:os");
+  // a real stack to aim at: one layer, one instance that was never started, one app
+  const kitchen = mkdtempSync(path.join(tmpdir(), "galley-fuzz-"));
+  t.after(() => import("node:fs").then((fs) => fs.rmSync(kitchen, { recursive: true, force: true })));
+  mkdirSync(path.join(kitchen, "stacks"));
+  mkdirSync(path.join(kitchen, "cookbooks"));
+  const stackFile = path.join(kitchen, "stacks", "prod.yaml");
+  const stackText =
+    "name: prod\ncookbooks: ../cookbooks\nlayers:\n  - name: app\ninstances:\n  - { name: web1, layers: [app] }\n" +
+    "apps:\n  - name: web\n    layers: [app]\n    source: { type: archive, path: ../app.tgz }\n";
+  writeFileSync(stackFile, stackText);
+  const server = await testServer(t, { whole: true, kitchen });
+  const next = random(29);
+  const admin = { Authorization: `Bearer ${server.adminToken}` };
+  const json = { ...admin, "Content-Type": "application/json" };
+  const requests: { name: string; bytes: string | Buffer }[] = [];
+  const add = (name: string, bytes: string | Buffer) => requests.push({ name, bytes });
+  const posts = [
+    "/v1/stacks/prod/deployments",
+    "/v1/stacks/prod/events",
+    "/v1/stacks/prod/apps/web/rollback",
+    "/v1/deployments/1/rollback",
+    "/v1/deployments/1/resume",
+    "/v1/stacks/prod/instances/web1/start",
+    "/v1/stacks/prod/instances/web1/enrollment",
+    "/v1/agents/enroll",
+  ];
+  for (const [i, body] of hostileBodies(next).slice(0, 40).entries())
+    for (const p of posts) add(`body ${i} POST ${p}`, httpRequest("POST", p, json, body));
+  for (const [i, body] of hostileBodies(next).slice(0, 20).entries())
+    add(`body ${i} PUT stack`, httpRequest("PUT", "/v1/stacks/prod", json, body));
+  add(
+    "a stack file that is not YAML",
+    httpRequest("PUT", "/v1/stacks/prod", json, JSON.stringify({ content: "layers: [\n  - : :" })),
+  );
+  add(
+    "a stack file with a traversing name",
+    httpRequest("PUT", "/v1/stacks/..%2f..%2fetc", json, JSON.stringify({ content: "name: x\n" })),
+  );
+  for (const p of [
+    "/v1/stacks/..%2f..%2fetc%2fpasswd",
+    "/v1/stacks/%2e%2e",
+    "/v1/stacks/prod/instances/..%2f..",
+    "/v1/stacks/prod/deployments?limit=-5",
+    "/v1/stacks/prod/deployments?app[]=x",
+    "/v1/deployments/-1",
+    "/v1/deployments/1e9",
+    "/v1/deployments/99999999999999999999999",
+    "/v1/events/abc",
+    `/v1/bundles/${"0".repeat(64)}`,
+    "/v1/bundles/..%2f..%2f..%2fetc%2fpasswd",
+    `/v1/bundles/${"g".repeat(64)}`,
+    "/v1/agents?stack=..%2f",
+    "/v1/agents/channel",
+  ]) {
+    add(`GET ${p}`, httpRequest("GET", p, admin));
+    add(`GET ${p} anonymous`, httpRequest("GET", p, {}));
+  }
+  add(
+    "a WebSocket upgrade with a bad key",
+    httpRequest("GET", "/v1/agents/channel", {
+      Upgrade: "websocket",
+      Connection: "Upgrade",
+      "Sec-WebSocket-Key": "nope",
+      "Sec-WebSocket-Version": "13",
+    }),
+  );
+  for (const { name, bytes } of requests) {
+    const reply = await raw(server, bytes);
+    if (process.env.FUZZ_DEBUG) console.log(reply.status, name.slice(0, 70));
+    if (reply.status !== undefined)
+      assert.ok(reply.status < 500, `${name}: HTTP ${reply.status}\n${reply.text.slice(0, 500)}`);
+    assert.doesNotMatch(reply.text, /\n\s+at |node_modules|\/src\/|Error:/, `${name}: internals`);
+  }
+  const store = server.ctx.store;
+  assert.equal(readFileSync(stackFile, "utf8"), stackText, "the stack file changed");
+  assert.deepEqual(readdirSync(path.join(kitchen, "stacks")), ["prod.yaml"]);
+  assert.deepEqual(await store.listAgents(), []);
+  assert.deepEqual(await store.listDeployments("prod"), []);
+  assert.deepEqual(await store.listEvents("prod"), []);
+  assert.deepEqual(
+    [...new Set((await store.listAudit({ limit: 10_000 })).map((e) => e.outcome))].filter(
+      (o) => o !== "refused",
+    ),
+    [],
+  );
+  assert.equal((await call(server, "GET", "/v1/health")).status, 200);
+});

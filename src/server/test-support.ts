@@ -20,10 +20,13 @@ export interface Reply {
 /** Starts a server in a fresh kitchen (or `options.kitchen`), stopped and removed after the test. */
 export async function testServer(
   t: TestContext,
-  options: Partial<StartServerOptions> = {},
+  options: Partial<StartServerOptions> & { whole?: boolean } = {},
 ): Promise<RunningServer & { adminToken: string; kitchen: string }> {
   const kitchen = options.kitchen ?? mkdtempSync(path.join(tmpdir(), "galley-server-"));
-  const server = await startServer({ log: () => {}, ...options, kitchen });
+  const { whole, ...rest } = options;
+  // whole: what `galley server` serves (every API area, the agent hub); else the core alone
+  const start = whole ? (await import("./serve.ts")).serveKitchen : startServer;
+  const server = await start({ log: () => {}, ...rest, kitchen });
   t.after(async () => {
     await server.close();
     if (options.kitchen === undefined) rmSync(kitchen, { recursive: true, force: true });
