@@ -32,7 +32,9 @@ import { ReportQueue } from "./queue.ts";
 
 const version = (() => {
   try {
-    const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version?: string };
+    const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
+      version?: string;
+    };
     return `galley ${pkg.version ?? "?"}`;
   } catch {
     return "galley";
@@ -133,6 +135,28 @@ export class Agent extends EventEmitter {
     this.#connect();
   }
 
+  /**
+   * `galley agent run --once`: one drift run now (when the server gave a periodic job), then
+   * connects until the queue is delivered (or `deadlineMs` passed), then stops. Whether the queue
+   * was delivered.
+   */
+  async runOnce(deadlineMs = 60_000): Promise<boolean> {
+    this.#drift = (await readPeriodic(this.#options.stateDir)).settings;
+    await this.driftRun();
+    const delivered = new Promise<boolean>((resolve) => {
+      const check = async () => {
+        if (this.connected && (await this.#queue.pending()).length === 0) resolve(true);
+      };
+      this.on("connected", () => void check());
+      this.on("acked", () => void check());
+      setTimeout(() => resolve(false), deadlineMs).unref();
+    });
+    this.#connect();
+    const ok = await delivered;
+    await this.stop();
+    return ok;
+  }
+
   /** Stops: aborts the running job (the engine stops between resources), closes the socket. */
   async stop(): Promise<void> {
     this.#stopping = true;
@@ -177,7 +201,9 @@ export class Agent extends EventEmitter {
       } catch {
         return this.#log(`ignored a frame from the server that is not JSON`);
       }
-      this.#onMessage(socket, message).catch((error) => this.#log(`error handling ${message.type}: ${errorMessage(error)}`));
+      this.#onMessage(socket, message).catch((error) =>
+        this.#log(`error handling ${message.type}: ${errorMessage(error)}`),
+      );
     });
     socket.on("error", (error) => {
       why = errorMessage(error);
@@ -225,7 +251,9 @@ export class Agent extends EventEmitter {
         return this.#welcome(socket, message, send);
       case "refused":
         this.#refused = true;
-        this.#log(`the server refused this agent: ${message.error.message}${message.error.hint ? ` (${message.error.hint})` : ""}`);
+        this.#log(
+          `the server refused this agent: ${message.error.message}${message.error.hint ? ` (${message.error.hint})` : ""}`,
+        );
         this.emit("refused", message.error.message);
         return;
       case "keepalive":
@@ -301,7 +329,9 @@ export class Agent extends EventEmitter {
     this.#jobs.set(id, controller);
     const outcome = await this.#serial(async () => {
       this.#log(`job ${id} (${job.command}, ${job.mode}) starts`);
-      const result = await this.#converge(job, controller.signal, (phase) => send({ type: "job-phase", id, phase }));
+      const result = await this.#converge(job, controller.signal, (phase) =>
+        send({ type: "job-phase", id, phase }),
+      );
       this.#log(`job ${id} ended: ${describeOutcome(result)}`);
       return result;
     }).finally(() => this.#jobs.delete(id));
@@ -327,9 +357,13 @@ export class Agent extends EventEmitter {
   async #fetchBundle(id: string): Promise<Uint8Array> {
     const session = this.#session;
     if (!session)
-      throw new GalleyError("HOST_UNREACHABLE", `bundle ${id} is not cached and the server is not connected`, {
-        hint: "the next run after the agent reconnects fetches it",
-      });
+      throw new GalleyError(
+        "HOST_UNREACHABLE",
+        `bundle ${id} is not cached and the server is not connected`,
+        {
+          hint: "the next run after the agent reconnects fetches it",
+        },
+      );
     const { server, ca } = this.#options.config;
     const response = await agentRequest(`${server}/v1/bundles/${id}`, {
       ca,
@@ -387,7 +421,8 @@ export class Agent extends EventEmitter {
     this.#log(`drift run ${run.seq} ended: ${status}, ${changed} changed, ${failed} failed`);
     this.emit("drift", run);
     const socket = this.#socket;
-    if (this.#session && socket?.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ type: "report", run }));
+    if (this.#session && socket?.readyState === WebSocket.OPEN)
+      socket.send(JSON.stringify({ type: "report", run }));
     return run;
   }
 

@@ -17,7 +17,11 @@ export const defaultBackoff: Backoff = { baseMs: 1_000, maxMs: 30_000 };
  *
  * @example reconnectDelay(3, defaultBackoff) // somewhere in [0, 8000)
  */
-export function reconnectDelay(attempt: number, backoff: Backoff = defaultBackoff, random = Math.random): number {
+export function reconnectDelay(
+  attempt: number,
+  backoff: Backoff = defaultBackoff,
+  random = Math.random,
+): number {
   const cap = Math.min(backoff.maxMs, backoff.baseMs * 2 ** Math.min(attempt, 30));
   return Math.floor(random() * cap);
 }

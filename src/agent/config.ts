@@ -55,10 +55,17 @@ export async function readAgentConfig(file: string): Promise<AgentConfig> {
     typeof parsed.stack === "string" &&
     typeof parsed.instance === "string";
   if (!ok)
-    throw new GalleyError("AGENT_CONFIG_INVALID", `${file} is not an agent config (server, ca, stack, instance)`, {
-      hint: "enroll again: galley agent enroll --server URL --token TOKEN",
-    });
-  return { ...(parsed as AgentConfig), generation: typeof parsed.generation === "number" ? parsed.generation : 1 };
+    throw new GalleyError(
+      "AGENT_CONFIG_INVALID",
+      `${file} is not an agent config (server, ca, stack, instance)`,
+      {
+        hint: "enroll again: galley agent enroll --server URL --token TOKEN",
+      },
+    );
+  return {
+    ...(parsed as AgentConfig),
+    generation: typeof parsed.generation === "number" ? parsed.generation : 1,
+  };
 }
 
 /** Writes agent.json atomically (0600: it names the server and instance, nothing secret, but stays root's). */
@@ -74,18 +81,26 @@ export async function readAgentKey(file: string): Promise<KeyObject | undefined>
     pem = await fs.readFile(file, "utf8");
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-    throw new GalleyError("AGENT_CONFIG_INVALID", `cannot read the agent key ${file}: ${errorMessage(error)}`, {
-      hint: "run as root, or enroll again with --new-key",
-    });
+    throw new GalleyError(
+      "AGENT_CONFIG_INVALID",
+      `cannot read the agent key ${file}: ${errorMessage(error)}`,
+      {
+        hint: "run as root, or enroll again with --new-key",
+      },
+    );
   }
   try {
     const key = createPrivateKey(pem);
     if (key.asymmetricKeyType !== "ed25519") throw new Error(`a ${key.asymmetricKeyType} key`);
     return key;
   } catch (error) {
-    throw new GalleyError("AGENT_CONFIG_INVALID", `${file} is not an ed25519 private key: ${errorMessage(error)}`, {
-      hint: "enroll again with --new-key",
-    });
+    throw new GalleyError(
+      "AGENT_CONFIG_INVALID",
+      `${file} is not an ed25519 private key: ${errorMessage(error)}`,
+      {
+        hint: "enroll again with --new-key",
+      },
+    );
   }
 }
 

@@ -60,12 +60,17 @@ export async function enrollAgent(options: EnrollOptions): Promise<Enrolled> {
   const response = await agentRequest(`${server}/v1/agents/enroll`, {
     method: "POST",
     ca,
-    body: { token: options.token.trim(), publicKey: publicKeyPem(key), hostname: options.hostname ?? os.hostname() },
+    body: {
+      token: options.token.trim(),
+      publicKey: publicKeyPem(key),
+      hostname: options.hostname ?? os.hostname(),
+    },
   });
   if (response.status !== 200 && response.status !== 201) {
     const error = answerError(response);
     throw new GalleyError("ENROLL_REFUSED", `the server refused the enrollment: ${error.message}`, {
-      hint: error.hint ?? "a token works once and expires: mint a new one (galley agent token STACK INSTANCE)",
+      hint:
+        error.hint ?? "a token works once and expires: mint a new one (galley agent token STACK INSTANCE)",
     });
   }
   const answer = JSON.parse(response.body.toString("utf8")) as { generation?: unknown };
@@ -90,6 +95,8 @@ export function serverBase(url: string): string {
     throw new GalleyError("USAGE", `--server ${url} is not a URL`, { hint: "give https://HOST:PORT" });
   }
   if (parsed.protocol !== "https:")
-    throw new GalleyError("USAGE", `--server ${url}: the agent speaks only https`, { hint: "give https://HOST:PORT" });
+    throw new GalleyError("USAGE", `--server ${url}: the agent speaks only https`, {
+      hint: "give https://HOST:PORT",
+    });
   return parsed.origin;
 }

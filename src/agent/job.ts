@@ -82,7 +82,8 @@ export async function runConvergeJob(job: ConvergeJob, options: JobOptions): Pro
       secrets,
       signal: options.signal,
       onEvent: (event) => {
-        if (event.kind === "start") return phase({ phase: "converging", done: 0, total: event.total, changed, failed });
+        if (event.kind === "start")
+          return phase({ phase: "converging", done: 0, total: event.total, changed, failed });
         if (event.report.status === "changed" || event.report.status === "pending") changed += 1;
         if (event.report.status === "failed") failed += 1;
         phase({ phase: "converging", done: event.index + 1, total: event.total, changed, failed });

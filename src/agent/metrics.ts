@@ -37,7 +37,8 @@ export function cpuPercent(before: CpuTimes, after: CpuTimes): number {
 
 /** Memory used % from /proc/meminfo: (MemTotal − MemAvailable) / MemTotal. */
 export function parseMemoryPercent(meminfo: string): number {
-  const field = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+)`, "m").exec(meminfo)?.[1] ?? Number.NaN);
+  const field = (name: string) =>
+    Number(new RegExp(`^${name}:\\s+(\\d+)`, "m").exec(meminfo)?.[1] ?? Number.NaN);
   const total = field("MemTotal");
   const available = field("MemAvailable");
   if (!(total > 0) || !Number.isFinite(available)) return 0;
@@ -60,7 +61,11 @@ export class MetricsSampler {
   }
 
   async sample(): Promise<HostMetrics> {
-    const [stat, meminfo, loadavg] = await Promise.all([read("/proc/stat"), read("/proc/meminfo"), read("/proc/loadavg")]);
+    const [stat, meminfo, loadavg] = await Promise.all([
+      read("/proc/stat"),
+      read("/proc/meminfo"),
+      read("/proc/loadavg"),
+    ]);
     const now = parseCpuTimes(stat);
     const cpu = now && this.#last ? cpuPercent(this.#last, now) : 0;
     this.#last = now;

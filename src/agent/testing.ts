@@ -33,14 +33,74 @@ export async function motdBundle(dir: string, text = "hello"): Promise<CreatedBu
 }
 
 /** A job converging `bundle` so that `file` holds `text`. */
-export function motdJob(bundle: string, file: string, text: string, extra: Partial<ConvergeJob> = {}): ConvergeJob {
+export function motdJob(
+  bundle: string,
+  file: string,
+  text: string,
+  extra: Partial<ConvergeJob> = {},
+): ConvergeJob {
   return {
     bundle,
     runList: ["motd"],
-    attributes: [{ source: { level: "instance", label: "instance test" }, values: { motd: { path: file, text } } }],
+    attributes: [
+      { source: { level: "instance", label: "instance test" }, values: { motd: { path: file, text } } },
+    ],
     mode: "apply",
     command: "galley test",
     secrets: [],
     ...extra,
   };
+}
+
+/** A CA and a server certificate it signed (for localhost and 127.0.0.1), made with openssl in `dir`. */
+export async function testCertificates(dir: string): Promise<{ ca: string; key: string; cert: string }> {
+  const { execFile } = await import("node:child_process");
+  const { promisify } = await import("node:util");
+  const run = promisify(execFile);
+  await fs.mkdir(dir, { recursive: true });
+  const at = (name: string) => path.join(dir, name);
+  const ed = ["-newkey", "ed25519", "-nodes"];
+  await run("openssl", [
+    "req",
+    "-x509",
+    ...ed,
+    "-keyout",
+    at("ca.key"),
+    "-out",
+    at("ca.pem"),
+    "-days",
+    "2",
+    "-subj",
+    "/CN=galley test CA",
+  ]);
+  await run("openssl", [
+    "req",
+    ...ed,
+    "-keyout",
+    at("server.key"),
+    "-out",
+    at("server.csr"),
+    "-subj",
+    "/CN=localhost",
+  ]);
+  await fs.writeFile(at("ext.cnf"), "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n");
+  await run("openssl", [
+    "x509",
+    "-req",
+    "-in",
+    at("server.csr"),
+    "-CA",
+    at("ca.pem"),
+    "-CAkey",
+    at("ca.key"),
+    "-CAcreateserial",
+    "-out",
+    at("server.pem"),
+    "-days",
+    "2",
+    "-extfile",
+    at("ext.cnf"),
+  ]);
+  const read = (name: string) => fs.readFile(at(name), "utf8");
+  return { ca: await read("ca.pem"), key: await read("server.key"), cert: await read("server.pem") };
 }

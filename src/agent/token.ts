@@ -35,7 +35,8 @@ export function decodeEnrollmentToken(token: string): EnrollmentToken {
     throw bad("it is not base64url JSON");
   }
   const fields = parsed as Record<string, unknown> | null;
-  const text = (key: string) => (typeof fields?.[key] === "string" && fields[key] !== "" ? fields[key] : undefined);
+  const text = (key: string) =>
+    typeof fields?.[key] === "string" && fields[key] !== "" ? fields[key] : undefined;
   const stack = text("s");
   const instance = text("i");
   const secret = text("k");

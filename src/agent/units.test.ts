@@ -16,7 +16,12 @@ import { decodeEnrollmentToken, encodeEnrollmentToken } from "./token.ts";
 const fingerprint = "ab".repeat(32);
 
 test("an enrollment token decodes to its stack, instance, secret and CA fingerprint", () => {
-  const token = encodeEnrollmentToken({ stack: "prod", instance: "web1", secret: "c2VjcmV0", ca: fingerprint });
+  const token = encodeEnrollmentToken({
+    stack: "prod",
+    instance: "web1",
+    secret: "c2VjcmV0",
+    ca: fingerprint,
+  });
   assert.match(token, /^gle1_[A-Za-z0-9_-]+$/);
   assert.deepEqual(decodeEnrollmentToken(`  ${token}\n`), {
     stack: "prod",
@@ -28,22 +33,34 @@ test("an enrollment token decodes to its stack, instance, secret and CA fingerpr
 
 test("a token that is not one is refused with what is wrong", () => {
   const refused = (token: string, message: RegExp) =>
-    assert.throws(() => decodeEnrollmentToken(token), (error: Error & { code?: string }) => {
-      assert.equal(error.code, "ENROLL_REFUSED");
-      assert.match(error.message, message);
-      return true;
-    });
+    assert.throws(
+      () => decodeEnrollmentToken(token),
+      (error: Error & { code?: string }) => {
+        assert.equal(error.code, "ENROLL_REFUSED");
+        assert.match(error.message, message);
+        return true;
+      },
+    );
   refused("abc", /does not start with gle1_/);
   refused("gle1_!!!", /not base64url JSON/);
   refused(`gle1_${Buffer.from(JSON.stringify({ s: "p", i: "w", k: "x" })).toString("base64url")}`, /missing/);
-  refused(`gle1_${Buffer.from(JSON.stringify({ s: "p", i: "w", k: "x", ca: "zz" })).toString("base64url")}`, /64 hex/);
+  refused(
+    `gle1_${Buffer.from(JSON.stringify({ s: "p", i: "w", k: "x", ca: "zz" })).toString("base64url")}`,
+    /64 hex/,
+  );
 });
 
 test("the reconnect delay stays within [0, min(30 s, 1 s × 2^attempt)) and reaches both ends", () => {
   for (let attempt = 0; attempt < 12; attempt++) {
     const cap = Math.min(30_000, 1_000 * 2 ** attempt);
-    assert.equal(reconnectDelay(attempt, defaultBackoff, () => 0), 0);
-    assert.equal(reconnectDelay(attempt, defaultBackoff, () => 0.999999), Math.floor(0.999999 * cap));
+    assert.equal(
+      reconnectDelay(attempt, defaultBackoff, () => 0),
+      0,
+    );
+    assert.equal(
+      reconnectDelay(attempt, defaultBackoff, () => 0.999999),
+      Math.floor(0.999999 * cap),
+    );
     for (let i = 0; i < 50; i++) {
       const delay = reconnectDelay(attempt);
       assert.ok(delay >= 0 && delay < cap, `attempt ${attempt}: ${delay}`);
@@ -54,21 +71,39 @@ test("the reconnect delay stays within [0, min(30 s, 1 s × 2^attempt)) and reac
 
 test("a drift run waits the interval plus a splay in [0, splay)", () => {
   const settings = { runIntervalMs: 1_800_000, splayMs: 300_000, runMode: "enforce" as const };
-  assert.equal(nextDriftDelay(settings, () => 0), 1_800_000);
-  assert.equal(nextDriftDelay(settings, () => 0.999999), 1_800_000 + 299_999);
+  assert.equal(
+    nextDriftDelay(settings, () => 0),
+    1_800_000,
+  );
+  assert.equal(
+    nextDriftDelay(settings, () => 0.999999),
+    1_800_000 + 299_999,
+  );
 });
 
 test("queued reports survive a new queue object (an agent restart), keep their order and leave on ack", async () => {
   const dir = await tempDir();
-  const report = { kind: "drift" as const, mode: "enforce" as const, status: "ok" as const, changed: 0, failed: 0 };
+  const report = {
+    kind: "drift" as const,
+    mode: "enforce" as const,
+    status: "ok" as const,
+    changed: 0,
+    failed: 0,
+  };
   const at = { startedAt: "2026-12-04T00:00:00Z", finishedAt: "2026-12-04T00:00:01Z" };
   const first = new ReportQueue(dir);
   const runs = await Promise.all([1, 2, 3].map(() => first.enqueue({ ...report, ...at })));
   assert.deepEqual(runs.map((r) => r.seq).sort(), [1, 2, 3]);
   const restarted = new ReportQueue(dir);
-  assert.deepEqual((await restarted.pending()).map((r) => r.seq), [1, 2, 3]);
+  assert.deepEqual(
+    (await restarted.pending()).map((r) => r.seq),
+    [1, 2, 3],
+  );
   await restarted.ack(2);
-  assert.deepEqual((await new ReportQueue(dir).pending()).map((r) => r.seq), [1, 3]);
+  assert.deepEqual(
+    (await new ReportQueue(dir).pending()).map((r) => r.seq),
+    [1, 3],
+  );
   await restarted.ack(1);
   await restarted.ack(3);
   // an empty queue never reuses a seq: the counter is durable
@@ -121,7 +156,10 @@ test("metrics: CPU busy between two /proc/stat samples, memory used, the 1-minut
 test("built-in recipes resolve inside this install's src/, and nothing else does", () => {
   assert.ok(isBuiltin("galley:lifecycle/recipes/packages.ts"));
   const file = resolveBuiltin("galley:lifecycle/recipes/packages.ts");
-  assert.ok(file.endsWith(`${path.sep}src${path.sep}lifecycle${path.sep}recipes${path.sep}packages.ts`), file);
+  assert.ok(
+    file.endsWith(`${path.sep}src${path.sep}lifecycle${path.sep}recipes${path.sep}packages.ts`),
+    file,
+  );
   assert.equal(resolveBuiltin("web::default"), "web::default");
   for (const bad of ["galley:../../etc/passwd.ts", "galley:/etc/x.ts", "galley:", "galley:core/x.json"])
     assert.throws(() => resolveBuiltin(bad), { code: "RECIPE_NOT_FOUND" });
