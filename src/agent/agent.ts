@@ -185,10 +185,11 @@ export class Agent extends EventEmitter {
     if (this.#stopping) return;
     const { server, ca } = this.#options.config;
     const url = `${server.replace(/^http/, "ws")}/v1/agents/channel`;
+    const handshakeMs = this.#options.handshakeTimeoutMs ?? 15_000;
     // ca: the pinned CA only; the host name is checked against the certificate (ws sets servername)
     const socket = new WebSocket(url, {
       ca,
-      handshakeTimeout: this.#options.handshakeTimeoutMs ?? 15_000,
+      handshakeTimeout: handshakeMs,
       perMessageDeflate: false,
     });
     this.#socket = socket;
@@ -207,6 +208,15 @@ export class Agent extends EventEmitter {
     });
     socket.on("error", (error) => {
       why = errorMessage(error);
+    });
+    // a server that upgrades but never welcomes (a proxy, a hung process) is no server
+    socket.on("open", () => {
+      const timer = setTimeout(() => {
+        if (this.#session || this.#socket !== socket) return;
+        why = `no welcome from the server within ${handshakeMs / 1000} s`;
+        socket.terminate();
+      }, handshakeMs);
+      socket.once("close", () => clearTimeout(timer));
     });
     socket.on("close", (code, reason) => {
       if (why === "closed" && reason.length > 0) why = `closed by the server (${code}: ${reason.toString()})`;
