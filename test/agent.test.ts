@@ -125,6 +125,8 @@ test("the agent with Galley's hub and store: jobs, host calls, drift reports, a 
     (await store.listAgentRuns(target.stack, target.instance)).find((run) => run.status === "drift"),
   );
   assert.equal(drift.changed, 1);
+  assert.equal(drift.mode, "report");
+  assert.equal(await fs.readFile(file, "utf8"), "edited\n");
 
   // the server dies; the agent's drift runs go on and queue; a new server on the same port
   const port = server.port;
@@ -152,4 +154,37 @@ test("the agent with Galley's hub and store: jobs, host calls, drift reports, a 
   assert.equal((await store.getAgent(target.stack, target.instance))?.generation, 1);
   // the job's secret never reached the store
   assert.doesNotMatch(JSON.stringify(runs), /v1-secret-value/);
+});
+
+test("an agent the server refuses says why, retries at the longest delay, and gets in once its key is registered", async (t) => {
+  const dir = await tempDir();
+  const tls = await testCertificates(path.join(dir, "tls"));
+  const store = openSqliteStore(path.join(dir, "galley.db"));
+  t.after(() => store.close());
+  const server = await startServer(store, tls, new Map());
+  t.after(() => server.close());
+  const key = await ensureAgentKey(path.join(dir, "etc", "agent.key"));
+  const lines: string[] = [];
+  const agent = new Agent({
+    config: { server: `https://localhost:${server.port}`, ca: tls.ca, ...target, generation: 1 },
+    key,
+    stateDir: path.join(dir, "agent"),
+    hostStateDir: path.join(dir, "host-state"),
+    log: (line) => lines.push(line),
+    backoff: { baseMs: 100, maxMs: 300 },
+  });
+  let refusals = 0;
+  agent.on("refused", () => {
+    refusals += 1;
+  });
+  t.after(() => agent.stop());
+  await agent.start();
+  await waitFor("refused twice", () => refusals >= 2);
+  assert.match(
+    lines.find((line) => line.startsWith("the server refused this agent")) ?? "",
+    /refused this agent: .+/,
+  );
+  assert.equal(agent.connected, false);
+  await store.registerAgent({ ...target, publicKey: publicKeyPem(key) });
+  await waitFor("connected once enrolled", () => server.hub.connected(target) && agent.connected);
 });

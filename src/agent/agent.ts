@@ -23,7 +23,14 @@ import type { AgentConfig } from "./config.ts";
 import { agentRequest, answerError } from "./https.ts";
 import { runConvergeJob } from "./job.ts";
 import { MetricsSampler } from "./metrics.ts";
-import { type DriftSettings, nextDriftDelay, readPeriodic, writePeriodic } from "./periodic.ts";
+import {
+  type DriftSettings,
+  defaultDriftSettings,
+  nextDriftDelay,
+  type PeriodicState,
+  readPeriodic,
+  writePeriodic,
+} from "./periodic.ts";
 import { ReportQueue } from "./queue.ts";
 
 // `galley agent run`: one WebSocket to the server, authenticated with the agent's own key; jobs and
@@ -89,7 +96,9 @@ export class Agent extends EventEmitter {
   #refused = false;
   #stopping = false;
   #keepaliveSeq = 0;
-  #drift: DriftSettings | undefined;
+  // periodic.json in memory: the truth; every change is written through, one write at a time
+  #periodic: PeriodicState | undefined;
+  #periodicWrites: Promise<unknown> = Promise.resolve();
   readonly #jobs = new Map<string, AbortController>();
   // jobs and drift runs one at a time: the engine's run lock would serialize them anyway
   #runs: Promise<unknown> = Promise.resolve();
@@ -129,7 +138,7 @@ export class Agent extends EventEmitter {
 
   /** Starts: schedules the drift runs (kept from the last run) and connects. */
   async start(): Promise<void> {
-    this.#drift = (await readPeriodic(this.#options.stateDir)).settings;
+    this.#periodic = await readPeriodic(this.#options.stateDir);
     await this.#metrics.start();
     this.#scheduleDrift();
     this.#connect();
@@ -141,7 +150,7 @@ export class Agent extends EventEmitter {
    * was delivered.
    */
   async runOnce(deadlineMs = 60_000): Promise<boolean> {
-    this.#drift = (await readPeriodic(this.#options.stateDir)).settings;
+    this.#periodic = await readPeriodic(this.#options.stateDir);
     await this.driftRun();
     const delivered = new Promise<boolean>((resolve) => {
       const check = async () => {
@@ -313,10 +322,8 @@ export class Agent extends EventEmitter {
       splayMs: message.splayMs,
       runMode: message.runMode,
     };
-    if (JSON.stringify(drift) !== JSON.stringify(this.#drift)) {
-      this.#drift = drift;
-      const kept = await readPeriodic(this.#options.stateDir);
-      await writePeriodic(this.#options.stateDir, { ...kept, settings: drift });
+    if (JSON.stringify(drift) !== JSON.stringify(this.#periodic?.settings)) {
+      await this.#keepPeriodic({ settings: drift });
       this.#scheduleDrift();
     }
     this.emit("connected", message.session);
@@ -332,8 +339,7 @@ export class Agent extends EventEmitter {
 
   async #job(id: string, job: ConvergeJob, send: (reply: AgentMessage) => void): Promise<void> {
     if (job.periodic) {
-      const kept = await readPeriodic(this.#options.stateDir);
-      await writePeriodic(this.#options.stateDir, { ...kept, job });
+      await this.#keepPeriodic({ job });
     }
     const controller = new AbortController();
     this.#jobs.set(id, controller);
@@ -391,8 +397,8 @@ export class Agent extends EventEmitter {
 
   #scheduleDrift(): void {
     clearTimeout(this.#driftTimer);
-    if (this.#stopping || !this.#drift) return;
-    const delay = nextDriftDelay(this.#drift, this.#random);
+    if (this.#stopping || !this.#periodic) return;
+    const delay = nextDriftDelay(this.#periodic.settings, this.#random);
     this.#driftTimer = setTimeout(() => {
       this.driftRun()
         .catch((error) => this.#log(`drift run failed: ${errorMessage(error)}`))
@@ -401,7 +407,7 @@ export class Agent extends EventEmitter {
   }
 
   async #driftRun(): Promise<AgentRunReport | undefined> {
-    const { job, settings } = await readPeriodic(this.#options.stateDir);
+    const { job, settings } = this.#periodic ?? (await readPeriodic(this.#options.stateDir));
     if (!job || this.#stopping) return undefined;
     const mode = settings.runMode;
     const startedAt = new Date().toISOString();
@@ -434,6 +440,18 @@ export class Agent extends EventEmitter {
     if (this.#session && socket?.readyState === WebSocket.OPEN)
       socket.send(JSON.stringify({ type: "report", run }));
     return run;
+  }
+
+  /** Changes the kept periodic state (in memory at once, then on disk, in order). */
+  #keepPeriodic(change: Partial<PeriodicState>): Promise<void> {
+    const state: PeriodicState = {
+      ...(this.#periodic ?? { settings: { ...defaultDriftSettings } }),
+      ...change,
+    };
+    this.#periodic = state;
+    const write = this.#periodicWrites.then(() => writePeriodic(this.#options.stateDir, state));
+    this.#periodicWrites = write.catch(() => {});
+    return write;
   }
 
   #serial<T>(work: () => Promise<T>): Promise<T> {
