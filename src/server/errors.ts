@@ -24,6 +24,9 @@ const statusByCode: Partial<Record<ErrorCode, ContentfulStatusCode>> = {
   INTERNAL: 500,
   TLS_INVALID: 500,
   INTERRUPTED: 503,
+  ENROLL_REFUSED: 401,
+  AGENT_AUTH_FAILED: 401,
+  BUNDLE_UNKNOWN: 404,
 };
 
 /** The HTTP status of an error code: explicit for API codes, else by the code's exit code. */
