@@ -3,7 +3,7 @@ import { type KeyObject, sign } from "node:crypto";
 import { readFileSync } from "node:fs";
 import * as os from "node:os";
 import WebSocket from "ws";
-import { errorMessage, GalleyError } from "../core/errors.ts";
+import { errorMessage } from "../core/errors.ts";
 import { Interrupted } from "../core/interrupt.ts";
 import { processSecrets, Secrets } from "../core/secrets.ts";
 import {
@@ -17,11 +17,11 @@ import type { HostOutcome } from "../fleet/pipeline.ts";
 import { LocalHost } from "../hosts/local.ts";
 import { defaultStateDir as hostDefaultStateDir } from "../hosts/statedir.ts";
 import { type Backoff, defaultBackoff, reconnectDelay } from "./backoff.ts";
-import { BundleCache } from "./bundles.ts";
+import { BundleCache, downloadBundle } from "./bundles.ts";
 import { answerCall } from "./calls.ts";
 import type { AgentConfig } from "./config.ts";
-import { agentRequest, answerError } from "./https.ts";
 import { runConvergeJob } from "./job.ts";
+import { describeOutcome, driftJob, driftReport } from "./drift.ts";
 import { MetricsSampler } from "./metrics.ts";
 import {
   type DriftSettings,
@@ -35,7 +35,8 @@ import { ReportQueue } from "./queue.ts";
 
 // `galley agent run`: one WebSocket to the server, authenticated with the agent's own key; jobs and
 // host calls come down, phases, outcomes, queued drift reports and metrics go up. The agent keeps
-// converging on its interval while the server is away, and comes back by itself.
+// converging on its interval while the server is away, and comes back by itself. (Over 400 lines:
+// one connection's state machine, its timers and handlers, read best together.)
 
 const version = (() => {
   try {
@@ -370,29 +371,9 @@ export class Agent extends EventEmitter {
     });
   }
 
-  async #fetchBundle(id: string): Promise<Uint8Array> {
-    const session = this.#session;
-    if (!session)
-      throw new GalleyError(
-        "HOST_UNREACHABLE",
-        `bundle ${id} is not cached and the server is not connected`,
-        {
-          hint: "the next run after the agent reconnects fetches it",
-        },
-      );
+  #fetchBundle(id: string): Promise<Uint8Array> {
     const { server, ca } = this.#options.config;
-    const response = await agentRequest(`${server}/v1/bundles/${id}`, {
-      ca,
-      headers: { authorization: `Agent ${session.id}` },
-      timeoutMs: 120_000,
-    });
-    if (response.status !== 200) {
-      const error = answerError(response);
-      throw new GalleyError("BUNDLE_INVALID", `the server did not give bundle ${id}: ${error.message}`, {
-        hint: error.hint ?? "check the server's log",
-      });
-    }
-    return response.body;
+    return downloadBundle({ server, ca, session: this.#session?.id }, id);
   }
 
   #scheduleDrift(): void {
@@ -415,26 +396,13 @@ export class Agent extends EventEmitter {
     const controller = new AbortController();
     const key = `drift-${startedAt}`;
     this.#jobs.set(key, controller);
-    const outcome = await this.#converge(
-      { ...job, mode: mode === "enforce" ? "apply" : "plan", command: `galley agent run (drift, ${mode})` },
-      controller.signal,
-    ).finally(() => this.#jobs.delete(key));
-    const report = "report" in outcome ? outcome.report : undefined;
-    const changed = report ? report.summary.changed + (mode === "report" ? report.summary.pending : 0) : 0;
-    const failed = report ? report.summary.failed : 0;
-    const status = outcome.status !== "ok" ? "failed" : mode === "report" && changed > 0 ? "drift" : "ok";
-    const run = await this.#queue.enqueue({
-      kind: "drift",
-      mode,
-      bundle: job.bundle,
-      status,
-      changed,
-      failed,
-      report: report ?? ("error" in outcome ? { error: outcome.error } : undefined),
-      startedAt,
-      finishedAt: new Date().toISOString(),
-    });
-    this.#log(`drift run ${run.seq} ended: ${status}, ${changed} changed, ${failed} failed`);
+    const outcome = await this.#converge(driftJob(job, mode), controller.signal).finally(() =>
+      this.#jobs.delete(key),
+    );
+    const run = await this.#queue.enqueue(
+      driftReport(job, mode, outcome, startedAt, new Date().toISOString()),
+    );
+    this.#log(`drift run ${run.seq} ended: ${run.status}, ${run.changed} changed, ${run.failed} failed`);
     this.emit("drift", run);
     const socket = this.#socket;
     if (this.#session && socket?.readyState === WebSocket.OPEN)
@@ -461,13 +429,4 @@ export class Agent extends EventEmitter {
     next.finally(() => this.#running.delete(next)).catch(() => {});
     return next;
   }
-}
-
-function describeOutcome(outcome: HostOutcome): string {
-  if ("report" in outcome) {
-    const s = outcome.report.summary;
-    return `${outcome.status}, ${s.changed} changed, ${s.failed} failed`;
-  }
-  if ("error" in outcome) return `${outcome.status}: ${outcome.error.message}`;
-  return `${outcome.status}: ${outcome.reason}`;
 }
