@@ -6,7 +6,7 @@ import * as path from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { Peer, testCertificates } from "../src/agent/testing.ts";
+import { motdBundle, motdJob, Peer, testCertificates } from "../src/agent/testing.ts";
 import { caFingerprint, encodeEnrollmentToken } from "../src/agent/token.ts";
 import { tempDir } from "../src/resources/testing.ts";
 
@@ -92,4 +92,57 @@ test("galley agent enroll writes the config and key; galley agent run connects a
   assert.equal(await exited, 0, stderr);
   assert.match(stderr, /galley agent: connected to https:\/\/localhost:\d+ as prod\/web1/);
   assert.match(stderr, /SIGTERM: stopping/);
+});
+
+test("galley agent run --once: one drift run from the kept job and bundle, delivered, exit 0", async (t) => {
+  const dir = await tempDir();
+  const tls = await testCertificates(path.join(dir, "tls"));
+  const peer = new Peer(tls);
+  await peer.listen();
+  t.after(() => peer.close());
+  const secret = randomBytes(32).toString("base64url");
+  peer.secrets.add(secret);
+  const token = encodeEnrollmentToken({ stack: "prod", instance: "web1", secret, ca: caFingerprint(tls.ca) });
+  const config = path.join(dir, "etc", "agent.json");
+  await run(process.execPath, [
+    galley,
+    "agent",
+    "enroll",
+    "--server",
+    peer.url,
+    "--token",
+    token,
+    "--config",
+    config,
+  ]);
+
+  // what an earlier run left: the periodic job (report mode: a plan, no lock taken), its bundle cached
+  const state = path.join(dir, "state");
+  const bundle = await motdBundle(path.join(dir, "kitchen"));
+  await fs.mkdir(path.join(state, "bundles"), { recursive: true });
+  await fs.copyFile(bundle.file, path.join(state, "bundles", `${bundle.id}.tgz`));
+  const target = path.join(dir, "motd");
+  const job = motdJob(bundle.id, target, "once");
+  const settings = { runIntervalMs: 3_600_000, splayMs: 0, runMode: "report" };
+  await fs.writeFile(path.join(state, "periodic.json"), JSON.stringify({ job, settings }));
+
+  const once = await run(process.execPath, [
+    galley,
+    "agent",
+    "run",
+    "--once",
+    "--json",
+    "--config",
+    config,
+    "--state-dir",
+    state,
+  ]);
+  assert.deepEqual(JSON.parse(once.stdout), { status: "ok", queued: 0 });
+  const runs = [...peer.stored.values()];
+  assert.equal(runs.length, 1);
+  assert.equal(runs[0]?.status, "drift");
+  assert.equal(runs[0]?.mode, "report");
+  // a plan: nothing written
+  await assert.rejects(fs.stat(target), { code: "ENOENT" });
+  assert.deepEqual(await fs.readdir(path.join(state, "queue")), []);
 });
