@@ -35,6 +35,4 @@ export const commands: Record<string, () => Promise<Command>> = {
   ab: async () => (await import("./ab.ts")).abCommand,
   notifications: async () => (await import("./notifications.ts")).notificationsCommand,
   agent: async () => (await import("./agent.ts")).agentCommand,
-  server: async () => (await import("./server.ts")).serverCommand,
-  token: async () => (await import("./server.ts")).tokenCommand,
 };

@@ -283,7 +283,9 @@ test("hundreds of malformed and hostile requests: 4xx each, no stack trace, noth
       assert.equal(typeof parsed.error?.code, "string", `${name}: ${body.slice(0, 200)}`);
     }
   }
-  if (process.env.FUZZ_DEBUG) for (const r of replies) console.log(r.reply.status, r.name.slice(0, 60), JSON.stringify(bodyOf(r.reply.text).slice(0, 160)));
+  if (process.env.FUZZ_DEBUG)
+    for (const r of replies)
+      console.log(r.reply.status, r.name.slice(0, 60), JSON.stringify(bodyOf(r.reply.text).slice(0, 160)));
   const answered = replies.filter((r) => r.reply.status !== undefined).length;
   assert.ok(answered >= requests.length * 0.8, `only ${answered} of ${requests.length} answered`);
   const huges = replies.filter((r) => r.name.startsWith("huge body") || r.name === "huge chunked body");

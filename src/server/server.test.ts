@@ -143,6 +143,10 @@ test("wrong, expired and revoked tokens are refused (401) and audited, and no se
   });
   assert.equal(created.status, 201);
   const ci = created.json as { token: { id: string }; secret: string };
+  const [createdEntry] = await store.listAudit({ limit: 1 });
+  assert.equal(createdEntry?.action, "token.create");
+  assert.equal(createdEntry?.target, ci.token.id);
+  assert.deepEqual(createdEntry?.detail, { name: "ci", grants: [{ stack: "a", role: "deployer" }] });
   const revokedReply = await call(server, "DELETE", `/v1/tokens/${revoked.record.id}`, {
     token: server.adminToken,
   });
@@ -228,4 +232,61 @@ test("the OpenAPI document lists every declared route with its schemas", async (
       },
     },
   });
+});
+
+test("errors: a bug is a bare 500 INTERNAL (its details only in the log); agent routes want a session", async (t) => {
+  const logged: string[] = [];
+  const broken: Registrar = (app, ctx) => {
+    defineRoute(
+      app,
+      ctx,
+      { method: "get", path: "/v1/test/broken", summary: "fails", auth: "none", response: v.object({}) },
+      () => {
+        throw new Error("internal detail /var/lib/secret-place");
+      },
+    );
+    defineRoute(
+      app,
+      ctx,
+      {
+        method: "get",
+        path: "/v1/test/agent",
+        summary: "agents only",
+        auth: "agent",
+        response: v.object({}),
+      },
+      () => ({}),
+    );
+  };
+  const server = await testServer(t, { routes: [broken], log: (line) => logged.push(line) });
+  const reply = await call(server, "GET", "/v1/test/broken");
+  assert.equal(reply.status, 500);
+  assert.deepEqual((reply.json as { error: { code: string } }).error.code, "INTERNAL");
+  assert.ok(!reply.text.includes("secret-place"));
+  assert.ok(!reply.text.includes(" at "));
+  assert.ok(logged.some((line) => line.includes("internal detail /var/lib/secret-place")));
+  const anonymous = await call(server, "GET", "/v1/test/agent");
+  assert.equal(anonymous.status, 401);
+  assert.equal(
+    (await call(server, "GET", "/v1/test/agent", { token: server.adminToken })).status,
+    401,
+    "a token is not an agent",
+  );
+  assert.equal(
+    (await call(server, "GET", "/v1/test/agent", { headers: { authorization: "Agent nope" } })).status,
+    401,
+  );
+  const wrongType = await call(server, "POST", "/v1/tokens", {
+    token: server.adminToken,
+    raw: '{"name":"x","grants":[{"stack":"a","role":"viewer"}]}',
+    headers: { "content-type": "text/plain" },
+  });
+  assert.equal(wrongType.status, 400);
+  assert.match((wrongType.json as { error: { message: string } }).error.message, /application\/json/);
+  const tooBig = await call(server, "POST", "/v1/tokens", {
+    token: server.adminToken,
+    body: { name: "x".repeat(1024 * 1024) },
+  });
+  assert.equal(tooBig.status, 413);
+  assert.equal((tooBig.json as { error: { code: string } }).error.code, "REQUEST_TOO_LARGE");
 });

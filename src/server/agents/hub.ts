@@ -135,7 +135,11 @@ export function createAgentHub(ctx: HubContext): ServerAgentHub {
           return;
         }
         if (message.type === "job-phase") {
-          job.onPhase?.(message.phase);
+          try {
+            job.onPhase?.(message.phase);
+          } catch (error) {
+            ctx.log(`agent ${session.name}: a job's phase listener failed: ${errorMessage(error)}`);
+          }
         } else {
           entry.jobs.delete(message.id);
           job.done(message.outcome);

@@ -2,10 +2,11 @@ import * as path from "node:path";
 import { exitCodes, GalleyError } from "../core/errors.ts";
 import type { Grant, Role, Store, TokenRecord } from "../store/store.ts";
 import { roles } from "../store/store.ts";
-import { write, writeJson } from "./output.ts";
 
 // `galley server` (the kitchen's HTTPS API and agent channel) and `galley token` (admin tokens,
 // straight on the kitchen's store: how the first tokens are made without a server running).
+// They live in the server's folder because src/cli may not import src/server (siblings): the
+// entry point, bin/galley.js, adds them to the CLI's command registry.
 
 const kitchenOption = {
   kitchen: { type: "string", default: ".", description: "the kitchen served (default: the current folder)" },
@@ -39,7 +40,7 @@ export const serverCommand = {
     },
   } as const,
   async run(values: ServerValues): Promise<number> {
-    const { startServer } = await import("../server/server.ts");
+    const { startServer } = await import("./server.ts");
     const server = await startServer({
       kitchen: path.resolve(values.kitchen),
       dataDir: values.data === undefined ? undefined : path.resolve(values.data),
@@ -100,7 +101,7 @@ export const tokenCommand = {
       );
     const [{ openSqliteStore, storeFile }, { mintToken }] = await Promise.all([
       import("../store/sqlite.ts"),
-      import("../server/auth.ts"),
+      import("./auth.ts"),
     ]);
     const store = openSqliteStore(storeFile(path.resolve(values.kitchen)));
     try {
@@ -180,6 +181,14 @@ export function parseExpiry(text: string, now = new Date()): string {
       },
     );
   return new Date(at).toISOString();
+}
+
+function write(text: string): void {
+  process.stdout.write(text);
+}
+
+function writeJson(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value)}\n`);
 }
 
 function grantsText(grants: Grant[]): string {
