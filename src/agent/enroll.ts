@@ -70,7 +70,8 @@ export async function enrollAgent(options: EnrollOptions): Promise<Enrolled> {
     const error = answerError(response);
     throw new GalleyError("ENROLL_REFUSED", `the server refused the enrollment: ${error.message}`, {
       hint:
-        error.hint ?? "a token works once and expires: mint a new one (galley agent token STACK INSTANCE)",
+        error.hint ??
+        "a token works once and expires: mint a new one (galley agent token --stack STACK INSTANCE)",
     });
   }
   const answer = JSON.parse(response.body.toString("utf8")) as { generation?: unknown };

@@ -24,7 +24,7 @@ const prefix = "gle1_";
 export function decodeEnrollmentToken(token: string): EnrollmentToken {
   const bad = (why: string) =>
     new GalleyError("ENROLL_REFUSED", `the enrollment token is not valid: ${why}`, {
-      hint: "copy the whole token `galley agent token STACK INSTANCE` printed (it starts with gle1_)",
+      hint: "copy the whole token `galley agent token --stack STACK INSTANCE` printed (it starts with gle1_)",
     });
   const trimmed = token.trim();
   if (!trimmed.startsWith(prefix)) throw bad(`it does not start with ${prefix}`);
