@@ -172,3 +172,43 @@ test("enroll, connect, converge jobs, drift runs, host calls, silence, a server 
   await agent.stop();
   assert.equal(agent.connected, false);
 });
+
+test("stopping the agent mid-job (SIGTERM) ends the job interrupted, reports it, and closes the channel", async (t) => {
+  const dir = await tempDir();
+  const tls = await testCertificates(path.join(dir, "tls"));
+  const peer = new Peer(tls);
+  await peer.listen();
+  t.after(() => peer.close());
+  const secret = randomBytes(32).toString("base64url");
+  peer.secrets.add(secret);
+  const token = encodeEnrollmentToken({ stack: "prod", instance: "web1", secret, ca: caFingerprint(tls.ca) });
+  const configFile = path.join(dir, "etc", "agent.json");
+  const enrolled = await enrollAgent({ server: peer.url, token, configFile });
+  const bundle = await motdBundle(path.join(dir, "kitchen"));
+  peer.bundles.set(bundle.id, await fs.readFile(bundle.file));
+  const agent = new Agent({
+    config: await readAgentConfig(configFile),
+    key: (await readAgentKey(enrolled.keyFile))!,
+    stateDir: path.join(dir, "agent"),
+    hostStateDir: path.join(dir, "host-state"),
+    log: () => {},
+  });
+  t.after(() => agent.stop());
+  await agent.start();
+  await waitFor("connected", () => agent.connected);
+  const target = path.join(dir, "motd");
+  const job = motdJob(bundle.id, target, "never");
+  job.attributes = [{ ...job.attributes[0]!, values: { motd: { path: target, text: "never", sleep: 120 } } }];
+  peer.send({ type: "job", id: "long", job });
+  await waitFor("the job converging", () =>
+    peer.received.some((m) => m.type === "job-phase" && m.id === "long" && m.phase.phase === "converging"),
+  );
+  await agent.stop();
+  const done = await waitFor("job-done", () =>
+    peer.received.find((m) => m.type === "job-done" && m.id === "long"),
+  );
+  assert.ok(done.type === "job-done" && "report" in done.outcome);
+  assert.equal(done.outcome.report.status, "interrupted");
+  await assert.rejects(fs.stat(target), { code: "ENOENT" });
+  await waitFor("the channel closed", () => peer.sockets.size === 0);
+});

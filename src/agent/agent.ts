@@ -283,7 +283,8 @@ export class Agent extends EventEmitter {
         this.emit("acked", message.seq);
         return;
       case "job":
-        return this.#job(message.id, message.job, send);
+        // tracked to its job-done: stopping waits for the outcome to be sent
+        return this.#track(this.#job(message.id, message.job, send));
       case "cancel":
         this.#jobs.get(message.id)?.abort(new Interrupted("SIGTERM"));
         return;
@@ -425,8 +426,13 @@ export class Agent extends EventEmitter {
   #serial<T>(work: () => Promise<T>): Promise<T> {
     const next = this.#runs.then(work, work);
     this.#runs = next.catch(() => {});
-    this.#running.add(next);
-    next.finally(() => this.#running.delete(next)).catch(() => {});
-    return next;
+    return this.#track(next);
+  }
+
+  /** Work that stop() waits for. */
+  #track<T>(work: Promise<T>): Promise<T> {
+    this.#running.add(work);
+    work.finally(() => this.#running.delete(work)).catch(() => {});
+    return work;
   }
 }

@@ -18,14 +18,21 @@ import {
 // Test fixtures of the agent's units and of test/agent.test.ts: a real bundle of one cookbook
 // whose recipe writes one file, and a converge job for it.
 
-/** A bundle (in `dir`) of cookbook `motd`: its default recipe writes attrs.motd.text to attrs.motd.path. */
+/** A bundle (in `dir`) of cookbook `motd`: its default recipe writes attrs.motd.text to attrs.motd.path (after `sleep attrs.motd.sleep`, when given). */
 export async function motdBundle(dir: string, text = "hello"): Promise<CreatedBundle> {
   const book = path.join(dir, "src", "motd");
   await fs.mkdir(path.join(book, "recipes"), { recursive: true });
   await fs.writeFile(path.join(book, "cookbook.yaml"), "name: motd\nversion: 1.0.0\n");
   await fs.writeFile(
     path.join(book, "recipes", "default.ts"),
-    `export default (r) => r.file(r.attrs.motd.path, { content: r.attrs.motd.text + ${JSON.stringify(`\n${text}\n`)}, mode: "0644" });\n`,
+    [
+      "export default (r) => {",
+      // attrs.motd.sleep: a command that runs that long first (to stop a job mid-run)
+      "  if (r.attrs.motd.sleep) r.execute('sleep-' + r.attrs.motd.sleep, { command: ['sleep', String(r.attrs.motd.sleep)] });",
+      `  r.file(r.attrs.motd.path, { content: r.attrs.motd.text + ${JSON.stringify(`\n${text}\n`)}, mode: "0644" });`,
+      "};",
+      "",
+    ].join("\n"),
   );
   const sha256 = await cookbookDigest(book);
   const lock = {
