@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { cpuPercent, parseCpuTimes, parseLoad, parseMemoryPercent } from "./metrics.ts";
+import { cpuPercent, MetricsSampler, parseCpuTimes, parseLoad, parseMemoryPercent } from "./metrics.ts";
 
 test("metrics: CPU busy between two /proc/stat samples, memory used, the 1-minute load", () => {
   const before = parseCpuTimes("cpu  100 0 100 700 100 0 0 0 0 0\ncpu0 1 2 3 4\n")!;
@@ -14,4 +14,13 @@ test("metrics: CPU busy between two /proc/stat samples, memory used, the 1-minut
   assert.equal(parseMemoryPercent("garbage"), 0);
   assert.equal(parseLoad("0.42 0.30 0.20 1/123 4567\n"), 0.42);
   assert.equal(parseLoad(""), 0);
+});
+
+test("this machine's sample: CPU and memory in 0–100, a load not negative", async () => {
+  const sampler = new MetricsSampler();
+  await sampler.start();
+  const sample = await sampler.sample();
+  assert.ok(sample.cpu >= 0 && sample.cpu <= 100, JSON.stringify(sample));
+  assert.ok(sample.memory > 0 && sample.memory <= 100, JSON.stringify(sample));
+  assert.ok(sample.load >= 0, JSON.stringify(sample));
 });
