@@ -173,7 +173,7 @@ test("enroll, connect, converge jobs, drift runs, host calls, silence, a server 
   assert.equal(agent.connected, false);
 });
 
-test("stopping the agent mid-job (SIGTERM) ends the job interrupted, reports it, and closes the channel", async (t) => {
+test("cancel stops a job and the agent stays; stopping the agent mid-job (SIGTERM) ends the job interrupted, reports it, closes the channel", async (t) => {
   const dir = await tempDir();
   const tls = await testCertificates(path.join(dir, "tls"));
   const peer = new Peer(tls);
@@ -199,6 +199,21 @@ test("stopping the agent mid-job (SIGTERM) ends the job interrupted, reports it,
   const target = path.join(dir, "motd");
   const job = motdJob(bundle.id, target, "never");
   job.attributes = [{ ...job.attributes[0]!, values: { motd: { path: target, text: "never", sleep: 120 } } }];
+  // cancel: the job stops, the agent stays
+  peer.send({ type: "job", id: "cancelled", job });
+  await waitFor("the job converging", () =>
+    peer.received.some(
+      (m) => m.type === "job-phase" && m.id === "cancelled" && m.phase.phase === "converging",
+    ),
+  );
+  peer.send({ type: "cancel", id: "cancelled" });
+  const cancelled = await waitFor("job-done", () =>
+    peer.received.find((m) => m.type === "job-done" && m.id === "cancelled"),
+  );
+  assert.ok(cancelled.type === "job-done" && "report" in cancelled.outcome);
+  assert.equal(cancelled.outcome.report.status, "interrupted");
+  assert.ok(agent.connected);
+
   peer.send({ type: "job", id: "long", job });
   await waitFor("the job converging", () =>
     peer.received.some((m) => m.type === "job-phase" && m.id === "long" && m.phase.phase === "converging"),
