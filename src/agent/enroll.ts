@@ -35,7 +35,7 @@ export interface Enrolled extends AgentConfig {
  * @example await enrollAgent({ server: "https://galley.example:8443", token, configFile: "/etc/galley/agent.json" })
  */
 export async function enrollAgent(options: EnrollOptions): Promise<Enrolled> {
-  const token = decodeEnrollmentToken(options.token);
+  const token = decodeEnrollmentToken(options.token.trim());
   const server = serverBase(options.server);
   const caResponse = await agentRequest(`${server}/v1/ca.pem`, { insecure: true });
   if (caResponse.status !== 200)
