@@ -35,4 +35,5 @@ export const commands: Record<string, () => Promise<Command>> = {
   ab: async () => (await import("./ab.ts")).abCommand,
   notifications: async () => (await import("./notifications.ts")).notificationsCommand,
   login: async () => (await import("./remote.ts")).loginCommand,
+  agent: async () => (await import("./agent.ts")).agentCommand,
 };
