@@ -51,6 +51,8 @@ export interface FleetMember {
   stack?: StackView | undefined;
   /** managed by its own agent: the run sends it a converge job through `FleetRunOptions.agents`, no SSH */
   agent?: AgentTarget | undefined;
+  /** files of this machine an agent host gets before its job, where its recipes read them (deployed app archives) */
+  files?: readonly { local: string; remote: string }[] | undefined;
   /** asked just before the host starts: a reason not to run it (e.g. a newer stack state), or undefined */
   skip?: (() => string | undefined | Promise<string | undefined>) | undefined;
 }
@@ -381,6 +383,7 @@ async function runAgentHost(
     const { agentJob } = await import("./agent-job.ts");
     const job = agentJob(member, options, prepared, secrets);
     options.onPhase?.(member.name, { phase: "connecting" });
+    if (member.files?.length) await shipFiles(options.agents, target, member.files, options.signal);
     const outcome = await options.agents.converge(target, job, {
       signal: options.signal,
       // the agent's own "done" is not the fleet's: the pipeline settles the host once
@@ -402,6 +405,30 @@ async function runAgentHost(
       error: describe(error, secrets),
       durationMs: elapsed(),
     };
+  }
+}
+
+// the files an agent host lacks (or has with another size), written over its channel
+async function shipFiles(
+  agents: AgentLink,
+  target: AgentTarget,
+  files: readonly { local: string; remote: string }[],
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  const { readFile } = await import("node:fs/promises");
+  const host = await agents.connect(target, { signal });
+  try {
+    for (const file of files) {
+      const bytes = await readFile(file.local);
+      if ((await host.stat(file.remote))?.size === bytes.length) continue;
+      const dir = file.remote.slice(0, file.remote.lastIndexOf("/")) || "/";
+      const made = await host.exec(["mkdir", "-p", dir]);
+      if (made.exitCode !== 0)
+        throw new GalleyError("EXEC_FAILED", `cannot make ${dir} on ${host.name}: ${made.stderr.trim()}`);
+      await host.writeFile(file.remote, bytes, { mode: 0o644 });
+    }
+  } finally {
+    await host.close();
   }
 }
 
