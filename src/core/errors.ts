@@ -80,8 +80,6 @@ export const errorCodes = {
   DEPLOY_FAILED: 1,
   /** the run was stopped by SIGINT (Ctrl-C) or SIGTERM; the command exits 130 or 143 */
   INTERRUPTED: 130,
-  /** an agent's enrollment was refused: a token not valid, used or expired, or a server CA not the one the token names */
-  ENROLL_REFUSED: 4,
   /** the agent's config or key (/etc/galley/agent.json, agent.key) is missing or wrong: the host is not enrolled */
   AGENT_CONFIG_INVALID: 2,
   RESOURCE_TYPE_ERROR: 3,
