@@ -34,11 +34,16 @@ const options = {
     default: false,
     description: "(run) one drift run now, deliver the queued reports, then exit",
   },
+  stack: {
+    type: "string",
+    description: "(install) the instance's stack: a name (stacks/NAME.yaml) or a file",
+  },
   json: { type: "boolean", default: false, description: "print one JSON object instead of text" },
   help: { type: "boolean", short: "h", description: "show this help" },
 } as const;
 
 interface Values {
+  stack?: string;
   server?: string;
   token?: string;
   "new-key": boolean;
@@ -53,13 +58,15 @@ type Subcommand = (values: Values, positionals: string[]) => Promise<number>;
 const subcommands: Record<string, Subcommand> = {
   enroll,
   run,
+  install: async (values, positionals) =>
+    (await import("./agent-install.ts")).agentInstall(values, positionals),
 };
 
 /** `galley agent enroll|run`. */
 export const agentCommand = {
   summary: "enroll this host as an agent of a galley server, or run the agent",
   usage:
-    "enroll --server URL --token TOKEN [--new-key] [--config FILE] [--json]\n       galley agent run [--config FILE] [--state-dir DIR] [--once]",
+    "enroll --server URL --token TOKEN [--new-key] [--config FILE] [--json]\n       galley agent run [--config FILE] [--state-dir DIR] [--once]\n       galley agent install --stack STACK INSTANCE --server URL --token TOKEN [--json]",
   options,
   async run(values: Values, positionals: string[]): Promise<number> {
     const [name, ...rest] = positionals;
