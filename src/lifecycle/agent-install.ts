@@ -21,9 +21,16 @@ const agentConfig = "/etc/galley/agent.json";
 
 /** What installAgent needs besides the host. */
 export interface InstallAgentOptions {
-  /** the server's URL (https://HOST:PORT) and a one-time enrollment token: enrolls the host; without them it is not (again) enrolled */
+  /**
+   * the server's URL (https://HOST:PORT) and a one-time enrollment token: enrolls the host; without
+   * them it is not (again) enrolled. A function is asked only when the host is not enrolled yet as
+   * `agent` with that server (its /etc/galley/agent.json says otherwise): a start of a stopped
+   * instance does not enroll it again.
+   */
   serverUrl?: string | undefined;
-  token?: string | undefined;
+  token?: string | (() => Promise<string>) | undefined;
+  /** the instance the host's agent speaks for (what a token function's enrollment is checked against) */
+  agent?: { stack: string; instance: string } | undefined;
   /** where the agent package is built and kept: the kitchen's .galley/cache/agent */
   cacheDir: string;
   log?: ((line: string) => void) | undefined;
@@ -40,6 +47,8 @@ export interface AgentInstall {
   enrolled: boolean;
   /** the service runs (it is not started on a host never enrolled) */
   started: boolean;
+  /** the service was (re)started by this install: an agent connected before it is going away */
+  restarted: boolean;
 }
 
 /**
@@ -56,8 +65,6 @@ export async function installAgent(target: SshTarget, options: InstallAgentOptio
       hint: "galley agent install --stack S INSTANCE --server https://HOST:PORT",
     });
   }
-  // the token enrolls once: no log, report or error may show it
-  if (options.token) currentSecrets().register([options.token]);
   const log = options.log ?? (() => {});
   const pkg = await agentPackage(options.cacheDir);
   const { transports } = await import("../hosts/transports.ts");
@@ -72,10 +79,18 @@ export async function installAgent(target: SshTarget, options: InstallAgentOptio
       `${target.name}: ${version.trim()} on Node.js ${(await run(host, [`${installRoot}/current/node`, "--version"], "node --version")).trim()}`,
     );
     let enrolled = false;
-    if (options.serverUrl && options.token) {
+    const token =
+      typeof options.token === "function"
+        ? (await enrolledAs(host, options))
+          ? undefined
+          : await options.token()
+        : options.token;
+    if (options.serverUrl && token) {
+      // the token enrolls once: no log, report or error may show it
+      currentSecrets().register([token]);
       await run(
         host,
-        ["/usr/local/bin/galley", "agent", "enroll", "--server", options.serverUrl, "--token", options.token],
+        ["/usr/local/bin/galley", "agent", "enroll", "--server", options.serverUrl, "--token", token],
         `galley agent enroll --server ${options.serverUrl}`,
       );
       log(`${target.name}: enrolled with ${options.serverUrl}`);
@@ -91,9 +106,25 @@ export async function installAgent(target: SshTarget, options: InstallAgentOptio
       started = true;
       log(`${target.name}: ${agentService} ${changed ? "(re)started" : "running"} (${service})`);
     } else log(`${target.name}: ${agentService} installed, not started: not enrolled`);
-    return { sha: pkg.sha, shipped, service, enrolled, started };
+    return { sha: pkg.sha, shipped, service, enrolled, started, restarted: started && changed };
   } finally {
     await host.close();
+  }
+}
+
+// whether the host's agent is enrolled as options.agent with options.serverUrl already
+async function enrolledAs(host: Host, options: InstallAgentOptions): Promise<boolean> {
+  const bytes = await host.readFile(agentConfig);
+  if (bytes === undefined || !options.agent) return false;
+  try {
+    const config = JSON.parse(Buffer.from(bytes).toString("utf8")) as Record<string, unknown>;
+    return (
+      config.server === options.serverUrl &&
+      config.stack === options.agent.stack &&
+      config.instance === options.agent.instance
+    );
+  } catch {
+    return false;
   }
 }
 

@@ -38,15 +38,27 @@ export async function setupAgentInstance(
       hint: "run this through galley server (galley --server URL …)",
     });
   }
-  const { serverUrl, token } = await context.agentEnrollment(agent);
-  await installAgent(target, {
+  const enrollment = context.agentEnrollment;
+  const { serverUrl, token } = await enrollment(agent);
+  // a host enrolled before (a stopped instance started again) keeps its enrollment
+  const installed = await installAgent(target, {
     serverUrl,
-    token,
+    token: async () => token,
+    agent,
     cacheDir: agentCacheDir(context.kitchen),
     log: options.log,
     signal: options.signal,
   });
-  await waitConnected(context.agents, agent, options.timeoutMs ?? agentConnectTimeoutMs, options.signal);
+  const timeoutMs = options.timeoutMs ?? agentConnectTimeoutMs;
+  // restarted: the connection of the agent it replaced goes first, then the new one comes
+  if (installed.restarted) await waitGone(context.agents, agent, 15_000);
+  await waitConnected(context.agents, agent, timeoutMs, options.signal);
+}
+
+// the old agent's channel closes as its process ends; after `ms` the wait for a connection decides
+async function waitGone(agents: AgentLink, target: AgentTarget, ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (agents.connected(target) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
 }
 
 /** Resolves once the instance's agent is connected; HOST_UNREACHABLE after `timeoutMs`. */
