@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { transports } from "../src/hosts/transports.ts";
@@ -109,5 +110,36 @@ describe("galley agent install on container hosts", { skip, timeout: 900_000 }, 
     await installAgent(targets.get("agsv1")!, { cacheDir: cacheDir() });
     assert.equal((await sh("agsv1", "cat /run/galley-agent.pid")).stdout.trim(), pid);
     await sh("agsv1", "/etc/init.d/galley-agent stop");
+  });
+
+  test("galley agent install: reaches the instance of a stack file; the token never shows, a failed enrollment says why", async () => {
+    await fs.mkdir(path.join(kitchen, "stacks"), { recursive: true });
+    await fs.mkdir(path.join(kitchen, "cookbooks"), { recursive: true });
+    await fs.writeFile(
+      path.join(kitchen, "stacks", "ag.yaml"),
+      "name: ag\ncookbooks: ../cookbooks\nlayers: [{ name: app }]\ninstances:\n  - { name: agsv1, layers: [app], provider: { type: container, init: sysv }, transport: agent }\n",
+    );
+    // no token and no server CA in this kitchen: nothing to mint one with
+    const untokened = cli(
+      ["agent", "install", "--stack", "ag", "agsv1", "--server", "https://127.0.0.1:9"],
+      kitchen,
+    );
+    assert.equal(untokened.code, 2, untokened.stderr);
+    assert.match(untokened.stderr, /error\[USAGE\]: no server CA in .*ca\.pem/);
+    const token = `gle1_${Buffer.from(JSON.stringify({ s: "ag", i: "agsv1", k: "k".repeat(43), ca: "0".repeat(64) })).toString("base64url")}`;
+    const refused = cli(
+      ["agent", "install", "--stack", "ag", "agsv1", "--server", "https://127.0.0.1:9", "--token", token],
+      kitchen,
+    );
+    assert.notEqual(refused.code, 0);
+    assert.match(refused.stderr, /galley agent enroll --server https:\/\/127\.0\.0\.1:9 exited/);
+    assert.ok(!(refused.stdout + refused.stderr).includes(token), "the token is never shown");
+    // an instance that is not running cannot be reached
+    const missing = cli(
+      ["agent", "install", "--stack", "ag", "nope", "--server", "https://127.0.0.1:9"],
+      kitchen,
+    );
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /stack ag has no instance "nope"/);
   });
 });

@@ -148,7 +148,14 @@ describe("transport: agent on container hosts, through a server", { skip, timeou
     const again = await Lifecycle.open(context!);
     await again.start(["app2"]);
     assert.deepEqual(again.failedStarts, []);
-    assert.equal(await again.status("app2"), "online");
+    const why = () =>
+      JSON.stringify(
+        again.events.map((e) => [e.event.kind, e.event.status, Object.fromEntries(e.results)]),
+        null,
+        1,
+      ).slice(-6000) +
+      cli(["hosts", "exec", "app2", "--", "tail", "-n", "40", "/var/log/galley-agent.log"], kitchen).stdout;
+    assert.equal(await again.status("app2"), "online", why());
     // its start deployed the pinned release through the agent
     assert.equal(read("app2", "srv/hello/current/index.txt"), "two\n");
     // started again, it kept its enrollment: the same generation, no new one

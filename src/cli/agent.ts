@@ -66,7 +66,7 @@ const subcommands: Record<string, Subcommand> = {
 export const agentCommand = {
   summary: "enroll this host as an agent of a galley server, or run the agent",
   usage:
-    "enroll --server URL --token TOKEN [--new-key] [--config FILE] [--json]\n       galley agent run [--config FILE] [--state-dir DIR] [--once]\n       galley agent install --stack STACK INSTANCE --server URL --token TOKEN [--json]",
+    "enroll --server URL --token TOKEN [--new-key] [--config FILE] [--json]\n       galley agent run [--config FILE] [--state-dir DIR] [--once]\n       galley agent install --stack STACK INSTANCE --server URL [--token TOKEN] [--json]",
   options,
   async run(values: Values, positionals: string[]): Promise<number> {
     const [name, ...rest] = positionals;
