@@ -144,6 +144,8 @@ describe("transport: agent on container hosts, through a server", { skip, timeou
     const lost = summary.results.get("app2")!;
     assert.equal(lost.status, "connection_lost");
     assert.match(JSON.stringify(lost.outcome), /managed by an agent.*galley server/);
+    // app2 went connection_lost: the configure this lifecycle queued for the rest ends first
+    await lifecycle.idle();
     // put app2 back: configure through the server
     const again = await Lifecycle.open(context!);
     await again.start(["app2"]);
