@@ -7,14 +7,18 @@ import { deploy } from "../src/deploy/controller.ts";
 import { openStack, type StackContext } from "../src/lifecycle/context.ts";
 import { Lifecycle } from "../src/lifecycle/lifecycle.ts";
 import { tempDir } from "../src/resources/testing.ts";
-import { type AgentServer, startAgentServer } from "./support/agent-server.ts";
+import { containerProvider } from "../src/providers/container/provider.ts";
+import { register as agentRoutes } from "../src/server/agents/routes.ts";
+import { createAgentHub } from "../src/server/agents/hub.ts";
+import { type RunningServer, startServer } from "../src/server/server.ts";
+import { call } from "../src/server/test-support.ts";
 import { cli } from "./support/cli.ts";
 
 // `transport: agent` end to end on real container hosts: a stack of two app instances, app1 over
 // SSH and app2 managed by its agent. Starting app2 installs Galley and its agent over SSH, enrolls
-// it with a real server (HTTPS with its own CA, the real agent hub and channel) and waits for it;
-// setup, configure and deployments then reach it through the agent, beside app1 over SSH, with one
-// rollout controller.
+// it with Galley's real server (startServer: HTTPS with its own CA, the agent hub and channel, the
+// agent routes; the token minted through its API) and waits for it; setup, configure and
+// deployments then reach it through the agent, beside app1 over SSH, with one rollout controller.
 
 const root = process.getuid?.() === 0;
 const skip = root ? false : "needs root on Linux: the instances are container hosts";
@@ -42,7 +46,7 @@ const recipes = {
 describe("transport: agent on container hosts, through a server", { skip, timeout: 1_200_000 }, () => {
   let kitchen = "";
   let context: StackContext | undefined;
-  let server: AgentServer | undefined;
+  let server: RunningServer | undefined;
   // read on the host: a release's `current` is an absolute link there
   const read = (name: string, file: string) => {
     const result = cli(["hosts", "exec", name, "--", "cat", `/${file}`], kitchen);
@@ -81,16 +85,48 @@ describe("transport: agent on container hosts, through a server", { skip, timeou
     assert.equal(installed.code, 0, installed.stderr);
     await fs.writeFile(path.join(kitchen, "stacks", "mixed.yaml"), stackYaml);
     await archive("one");
+    // the hosts first: the server's certificate names the address they reach this machine at
+    const hosts = await containerProvider.provision(
+      { kitchen } as StackContext,
+      ["app1", "app2"].map((name) => ({
+        name,
+        provider: { type: "container" as const, init: "sysv" as const },
+      })),
+      () => {},
+    );
+    const app2 = hosts.get("app2")!;
+    assert.ok(app2.ok, app2.ok ? "" : app2.error);
+    const gateway = app2.address.replace(/\.\d+$/, ".1");
+    const running = await startServer({
+      kitchen,
+      listen: "0.0.0.0:0",
+      sans: [gateway, "127.0.0.1"],
+      hub: (ctx) => createAgentHub(ctx),
+      routes: [agentRoutes],
+      log: () => {},
+    });
+    server = running;
+    const admin = (await fs.readFile(running.adminTokenFile, "utf8")).trim();
+    const local = { url: `https://127.0.0.1:${running.port}`, caPem: running.caPem };
     const opened = await openStack(path.join(kitchen, "stacks", "mixed.yaml"));
-    const agents = await startAgentServer(opened.store, path.join(kitchen, ".galley", "test-server"), cache);
-    server = agents;
     context = {
       ...opened,
-      agents: agents.hub,
+      agents: running.ctx.agents,
       agentEnrollment: async (target) => {
-        const address = (await opened.store.getInstance(target.stack, target.instance))?.address;
-        assert.ok(address, `${target.instance} has an address`);
-        return { serverUrl: agents.urlFor(address), token: await agents.mint(target) };
+        const minted = await call(
+          local,
+          "POST",
+          `/v1/stacks/${target.stack}/instances/${target.instance}/enrollment`,
+          {
+            token: admin,
+            body: {},
+          },
+        );
+        assert.equal(minted.status, 201, minted.text);
+        return {
+          serverUrl: `https://${gateway}:${running.port}`,
+          token: (minted.json as { token: string }).token,
+        };
       },
     };
   });
@@ -106,8 +142,8 @@ describe("transport: agent on container hosts, through a server", { skip, timeou
     await lifecycle.up();
     assert.deepEqual(lifecycle.failedStarts, [], lines.join("\n"));
     for (const name of ["app1", "app2"]) assert.equal(await lifecycle.status(name), "online", name);
-    assert.ok(server!.hub.connected({ stack: "mixed", instance: "app2" }));
-    assert.ok(!server!.hub.connected({ stack: "mixed", instance: "app1" }));
+    assert.ok(server!.ctx.agents.connected({ stack: "mixed", instance: "app2" }));
+    assert.ok(!server!.ctx.agents.connected({ stack: "mixed", instance: "app1" }));
     const [agent] = await context!.store.listAgents("mixed");
     assert.deepEqual([agent?.instance, agent?.generation], ["app2", 1]);
     // setup ran on both, app2's through its agent: its outcome carries the bundle id it fetched
