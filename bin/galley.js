@@ -17,6 +17,15 @@ const { main } = await import("../src/cli/main.ts");
 const { commands } = await import("../src/cli/commands.ts");
 commands.server = async () => (await import("../src/server/commands.ts")).serverCommand;
 commands.token = async () => (await import("../src/server/commands.ts")).tokenCommand;
+// `galley agent enroll|run` join `galley agent`'s table when it loads (src/agent/commands.ts)
+const loadAgent = commands.agent;
+commands.agent = async () => {
+  const command = await loadAgent();
+  const { agentSubcommands } = await import("../src/cli/agent.ts");
+  agentSubcommands.enroll = async (values) => (await import("../src/agent/commands.ts")).enroll(values);
+  agentSubcommands.run = async (values) => (await import("../src/agent/commands.ts")).run(values);
+  return command;
+};
 process.exitCode = await main(process.argv.slice(2));
 // a finished command exits: a timer or socket a recipe left running must not hold it, nor fail it later
 process.stdout.write("", () => process.stderr.write("", () => process.exit()));

@@ -1,163 +1,19 @@
 import assert from "node:assert/strict";
-import { createPublicKey, randomBytes, verify } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import * as fs from "node:fs/promises";
-import * as https from "node:https";
-import type { AddressInfo } from "node:net";
 import * as path from "node:path";
 import { test } from "node:test";
-import { WebSocketServer, type WebSocket } from "ws";
-import type { AgentMessage, AgentRunReport, ConvergeJob, ServerMessage } from "../fleet/agent-protocol.ts";
-import { authPayload } from "../fleet/agent-protocol.ts";
+import type { ConvergeJob } from "../fleet/agent-protocol.ts";
 import type { HostOutcome } from "../fleet/pipeline.ts";
 import { tempDir } from "../resources/testing.ts";
 import { Agent } from "./agent.ts";
 import { readAgentConfig, readAgentKey } from "./config.ts";
 import { enrollAgent } from "./enroll.ts";
-import { motdBundle, motdJob, testCertificates } from "./testing.ts";
+import { motdBundle, motdJob, Peer, testCertificates } from "./testing.ts";
 import { caFingerprint, encodeEnrollmentToken } from "./token.ts";
 
 // The agent against a real HTTPS server and a real WebSocket speaking the server's side of the
 // channel protocol (the test's peer, written from the protocol, not Galley's server).
-
-const welcome = {
-  keepaliveMs: 100,
-  runIntervalMs: 400,
-  splayMs: 100,
-  runMode: "report" as const,
-  metricsMs: 100,
-};
-
-class Peer {
-  readonly secrets = new Set<string>();
-  readonly keys = new Map<string, string>();
-  readonly stored = new Map<number, AgentRunReport>();
-  duplicates = 0;
-  bundleFetches = 0;
-  readonly received: AgentMessage[] = [];
-  readonly sessions = new Set<string>();
-  sockets = new Set<WebSocket>();
-  silent = false;
-  #server: https.Server | undefined;
-  #wss: WebSocketServer | undefined;
-  #timers = new Set<NodeJS.Timeout>();
-  readonly bundles = new Map<string, Buffer>();
-  port = 0;
-
-  readonly tls: { ca: string; key: string; cert: string };
-
-  constructor(tls: { ca: string; key: string; cert: string }) {
-    this.tls = tls;
-  }
-
-  async listen(port = 0): Promise<void> {
-    const server = https.createServer({ key: this.tls.key, cert: this.tls.cert }, (req, res) => {
-      void this.#http(req, res);
-    });
-    const wss = new WebSocketServer({ server, path: "/v1/agents/channel" });
-    wss.on("connection", (socket) => this.#channel(socket));
-    await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
-    this.port = (server.address() as AddressInfo).port;
-    this.#server = server;
-    this.#wss = wss;
-  }
-
-  get url(): string {
-    return `https://localhost:${this.port}`;
-  }
-
-  async close(): Promise<void> {
-    for (const timer of this.#timers) clearInterval(timer);
-    for (const socket of this.sockets) socket.terminate();
-    this.sockets.clear();
-    this.#wss?.close();
-    this.#server?.closeAllConnections();
-    await new Promise((resolve) => this.#server?.close(resolve) ?? resolve(undefined));
-  }
-
-  send(message: ServerMessage): void {
-    for (const socket of this.sockets) socket.send(JSON.stringify(message));
-  }
-
-  async #http(
-    req: import("node:http").IncomingMessage,
-    res: import("node:http").ServerResponse,
-  ): Promise<void> {
-    const chunks: Buffer[] = [];
-    for await (const chunk of req) chunks.push(chunk as Buffer);
-    const json = (status: number, body: unknown) => {
-      res.writeHead(status, { "content-type": "application/json" });
-      res.end(JSON.stringify(body));
-    };
-    if (req.method === "GET" && req.url === "/v1/ca.pem") return void res.end(this.tls.ca);
-    if (req.method === "POST" && req.url === "/v1/agents/enroll") {
-      const body = JSON.parse(Buffer.concat(chunks).toString()) as { token: string; publicKey: string };
-      const token = JSON.parse(Buffer.from(body.token.slice(5), "base64url").toString()) as {
-        s: string;
-        i: string;
-        k: string;
-      };
-      if (!this.secrets.delete(token.k))
-        return json(401, {
-          error: { code: "UNAUTHORIZED", message: "the enrollment token is used, expired or unknown" },
-        });
-      this.keys.set(`${token.s}/${token.i}`, body.publicKey);
-      return json(200, { stack: token.s, instance: token.i, generation: 1 });
-    }
-    const bundle = /^\/v1\/bundles\/([0-9a-f]{64})$/.exec(req.url ?? "")?.[1];
-    if (req.method === "GET" && bundle) {
-      const session = /^Agent (.+)$/.exec(req.headers.authorization ?? "")?.[1];
-      if (!session || !this.sessions.has(session))
-        return json(401, { error: { code: "UNAUTHORIZED", message: "no session" } });
-      const data = this.bundles.get(bundle);
-      if (!data) return json(404, { error: { code: "NOT_FOUND", message: "no such bundle" } });
-      this.bundleFetches += 1;
-      res.writeHead(200, { "content-type": "application/gzip" });
-      return void res.end(data);
-    }
-    json(404, { error: { code: "NOT_FOUND", message: "no route" } });
-  }
-
-  #channel(socket: WebSocket): void {
-    this.sockets.add(socket);
-    socket.on("close", () => this.sockets.delete(socket));
-    const nonce = randomBytes(16).toString("base64url");
-    const send = (m: ServerMessage) => socket.send(JSON.stringify(m));
-    send({ type: "hello", nonce, server: "test peer" });
-    socket.on("message", (data) => {
-      const message = JSON.parse(data.toString()) as AgentMessage;
-      this.received.push(message);
-      if (message.type === "auth") {
-        const key = this.keys.get(`${message.stack}/${message.instance}`);
-        const ok =
-          key !== undefined &&
-          verify(
-            null,
-            Buffer.from(authPayload(nonce, message.stack, message.instance)),
-            createPublicKey(key),
-            Buffer.from(message.signature, "base64"),
-          );
-        if (!ok) {
-          send({ type: "refused", error: { code: "UNAUTHORIZED", message: "unknown agent" } });
-          return socket.close(4401, "refused");
-        }
-        const session = randomBytes(16).toString("base64url");
-        this.sessions.add(session);
-        send({ type: "welcome", session, ...welcome });
-        let seq = 0;
-        const timer = setInterval(() => {
-          if (!this.silent) send({ type: "keepalive", seq: ++seq });
-        }, welcome.keepaliveMs);
-        this.#timers.add(timer);
-        socket.on("close", () => clearInterval(timer));
-      }
-      if (message.type === "report") {
-        if (this.stored.has(message.run.seq)) this.duplicates += 1;
-        else this.stored.set(message.run.seq, message.run);
-        send({ type: "ack", seq: message.run.seq });
-      }
-    });
-  }
-}
 
 async function waitFor<T>(
   what: string,
@@ -315,4 +171,59 @@ test("enroll, connect, converge jobs, drift runs, host calls, silence, a server 
 
   await agent.stop();
   assert.equal(agent.connected, false);
+});
+
+test("cancel stops a job and the agent stays; stopping the agent mid-job (SIGTERM) ends the job interrupted, reports it, closes the channel", async (t) => {
+  const dir = await tempDir();
+  const tls = await testCertificates(path.join(dir, "tls"));
+  const peer = new Peer(tls);
+  await peer.listen();
+  t.after(() => peer.close());
+  const secret = randomBytes(32).toString("base64url");
+  peer.secrets.add(secret);
+  const token = encodeEnrollmentToken({ stack: "prod", instance: "web1", secret, ca: caFingerprint(tls.ca) });
+  const configFile = path.join(dir, "etc", "agent.json");
+  const enrolled = await enrollAgent({ server: peer.url, token, configFile });
+  const bundle = await motdBundle(path.join(dir, "kitchen"));
+  peer.bundles.set(bundle.id, await fs.readFile(bundle.file));
+  const agent = new Agent({
+    config: await readAgentConfig(configFile),
+    key: (await readAgentKey(enrolled.keyFile))!,
+    stateDir: path.join(dir, "agent"),
+    hostStateDir: path.join(dir, "host-state"),
+    log: () => {},
+  });
+  t.after(() => agent.stop());
+  await agent.start();
+  await waitFor("connected", () => agent.connected);
+  const target = path.join(dir, "motd");
+  const job = motdJob(bundle.id, target, "never");
+  job.attributes = [{ ...job.attributes[0]!, values: { motd: { path: target, text: "never", sleep: 120 } } }];
+  // cancel: the job stops, the agent stays
+  peer.send({ type: "job", id: "cancelled", job });
+  await waitFor("the job converging", () =>
+    peer.received.some(
+      (m) => m.type === "job-phase" && m.id === "cancelled" && m.phase.phase === "converging",
+    ),
+  );
+  peer.send({ type: "cancel", id: "cancelled" });
+  const cancelled = await waitFor("job-done", () =>
+    peer.received.find((m) => m.type === "job-done" && m.id === "cancelled"),
+  );
+  assert.ok(cancelled.type === "job-done" && "report" in cancelled.outcome);
+  assert.equal(cancelled.outcome.report.status, "interrupted");
+  assert.ok(agent.connected);
+
+  peer.send({ type: "job", id: "long", job });
+  await waitFor("the job converging", () =>
+    peer.received.some((m) => m.type === "job-phase" && m.id === "long" && m.phase.phase === "converging"),
+  );
+  await agent.stop();
+  const done = await waitFor("job-done", () =>
+    peer.received.find((m) => m.type === "job-done" && m.id === "long"),
+  );
+  assert.ok(done.type === "job-done" && "report" in done.outcome);
+  assert.equal(done.outcome.report.status, "interrupted");
+  await assert.rejects(fs.stat(target), { code: "ENOENT" });
+  await waitFor("the channel closed", () => peer.sockets.size === 0);
 });

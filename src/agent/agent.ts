@@ -3,7 +3,7 @@ import { type KeyObject, sign } from "node:crypto";
 import { readFileSync } from "node:fs";
 import * as os from "node:os";
 import WebSocket from "ws";
-import { errorMessage, GalleyError } from "../core/errors.ts";
+import { errorMessage } from "../core/errors.ts";
 import { Interrupted } from "../core/interrupt.ts";
 import { processSecrets, Secrets } from "../core/secrets.ts";
 import {
@@ -17,18 +17,26 @@ import type { HostOutcome } from "../fleet/pipeline.ts";
 import { LocalHost } from "../hosts/local.ts";
 import { defaultStateDir as hostDefaultStateDir } from "../hosts/statedir.ts";
 import { type Backoff, defaultBackoff, reconnectDelay } from "./backoff.ts";
-import { BundleCache } from "./bundles.ts";
+import { BundleCache, downloadBundle } from "./bundles.ts";
 import { answerCall } from "./calls.ts";
 import type { AgentConfig } from "./config.ts";
-import { agentRequest, answerError } from "./https.ts";
 import { runConvergeJob } from "./job.ts";
+import { describeOutcome, driftJob, driftReport } from "./drift.ts";
 import { MetricsSampler } from "./metrics.ts";
-import { type DriftSettings, nextDriftDelay, readPeriodic, writePeriodic } from "./periodic.ts";
+import {
+  type DriftSettings,
+  defaultDriftSettings,
+  nextDriftDelay,
+  type PeriodicState,
+  readPeriodic,
+  writePeriodic,
+} from "./periodic.ts";
 import { ReportQueue } from "./queue.ts";
 
 // `galley agent run`: one WebSocket to the server, authenticated with the agent's own key; jobs and
 // host calls come down, phases, outcomes, queued drift reports and metrics go up. The agent keeps
-// converging on its interval while the server is away, and comes back by itself.
+// converging on its interval while the server is away, and comes back by itself. (Over 400 lines:
+// one connection's state machine, its timers and handlers, read best together.)
 
 const version = (() => {
   try {
@@ -89,7 +97,9 @@ export class Agent extends EventEmitter {
   #refused = false;
   #stopping = false;
   #keepaliveSeq = 0;
-  #drift: DriftSettings | undefined;
+  // periodic.json in memory: the truth; every change is written through, one write at a time
+  #periodic: PeriodicState | undefined;
+  #periodicWrites: Promise<unknown> = Promise.resolve();
   readonly #jobs = new Map<string, AbortController>();
   // jobs and drift runs one at a time: the engine's run lock would serialize them anyway
   #runs: Promise<unknown> = Promise.resolve();
@@ -129,7 +139,7 @@ export class Agent extends EventEmitter {
 
   /** Starts: schedules the drift runs (kept from the last run) and connects. */
   async start(): Promise<void> {
-    this.#drift = (await readPeriodic(this.#options.stateDir)).settings;
+    this.#periodic = await readPeriodic(this.#options.stateDir);
     await this.#metrics.start();
     this.#scheduleDrift();
     this.#connect();
@@ -141,7 +151,7 @@ export class Agent extends EventEmitter {
    * was delivered.
    */
   async runOnce(deadlineMs = 60_000): Promise<boolean> {
-    this.#drift = (await readPeriodic(this.#options.stateDir)).settings;
+    this.#periodic = await readPeriodic(this.#options.stateDir);
     await this.driftRun();
     const delivered = new Promise<boolean>((resolve) => {
       const check = async () => {
@@ -185,10 +195,11 @@ export class Agent extends EventEmitter {
     if (this.#stopping) return;
     const { server, ca } = this.#options.config;
     const url = `${server.replace(/^http/, "ws")}/v1/agents/channel`;
+    const handshakeMs = this.#options.handshakeTimeoutMs ?? 15_000;
     // ca: the pinned CA only; the host name is checked against the certificate (ws sets servername)
     const socket = new WebSocket(url, {
       ca,
-      handshakeTimeout: this.#options.handshakeTimeoutMs ?? 15_000,
+      handshakeTimeout: handshakeMs,
       perMessageDeflate: false,
     });
     this.#socket = socket;
@@ -207,6 +218,15 @@ export class Agent extends EventEmitter {
     });
     socket.on("error", (error) => {
       why = errorMessage(error);
+    });
+    // a server that upgrades but never welcomes (a proxy, a hung process) is no server
+    socket.on("open", () => {
+      const timer = setTimeout(() => {
+        if (this.#session || this.#socket !== socket) return;
+        why = `no welcome from the server within ${handshakeMs / 1000} s`;
+        socket.terminate();
+      }, handshakeMs);
+      socket.once("close", () => clearTimeout(timer));
     });
     socket.on("close", (code, reason) => {
       if (why === "closed" && reason.length > 0) why = `closed by the server (${code}: ${reason.toString()})`;
@@ -263,7 +283,8 @@ export class Agent extends EventEmitter {
         this.emit("acked", message.seq);
         return;
       case "job":
-        return this.#job(message.id, message.job, send);
+        // tracked to its job-done: stopping waits for the outcome to be sent
+        return this.#track(this.#job(message.id, message.job, send));
       case "cancel":
         this.#jobs.get(message.id)?.abort(new Interrupted("SIGTERM"));
         return;
@@ -303,10 +324,8 @@ export class Agent extends EventEmitter {
       splayMs: message.splayMs,
       runMode: message.runMode,
     };
-    if (JSON.stringify(drift) !== JSON.stringify(this.#drift)) {
-      this.#drift = drift;
-      const kept = await readPeriodic(this.#options.stateDir);
-      await writePeriodic(this.#options.stateDir, { ...kept, settings: drift });
+    if (JSON.stringify(drift) !== JSON.stringify(this.#periodic?.settings)) {
+      await this.#keepPeriodic({ settings: drift });
       this.#scheduleDrift();
     }
     this.emit("connected", message.session);
@@ -322,8 +341,7 @@ export class Agent extends EventEmitter {
 
   async #job(id: string, job: ConvergeJob, send: (reply: AgentMessage) => void): Promise<void> {
     if (job.periodic) {
-      const kept = await readPeriodic(this.#options.stateDir);
-      await writePeriodic(this.#options.stateDir, { ...kept, job });
+      await this.#keepPeriodic({ job });
     }
     const controller = new AbortController();
     this.#jobs.set(id, controller);
@@ -354,35 +372,15 @@ export class Agent extends EventEmitter {
     });
   }
 
-  async #fetchBundle(id: string): Promise<Uint8Array> {
-    const session = this.#session;
-    if (!session)
-      throw new GalleyError(
-        "HOST_UNREACHABLE",
-        `bundle ${id} is not cached and the server is not connected`,
-        {
-          hint: "the next run after the agent reconnects fetches it",
-        },
-      );
+  #fetchBundle(id: string): Promise<Uint8Array> {
     const { server, ca } = this.#options.config;
-    const response = await agentRequest(`${server}/v1/bundles/${id}`, {
-      ca,
-      headers: { authorization: `Agent ${session.id}` },
-      timeoutMs: 120_000,
-    });
-    if (response.status !== 200) {
-      const error = answerError(response);
-      throw new GalleyError("BUNDLE_INVALID", `the server did not give bundle ${id}: ${error.message}`, {
-        hint: error.hint ?? "check the server's log",
-      });
-    }
-    return response.body;
+    return downloadBundle({ server, ca, session: this.#session?.id }, id);
   }
 
   #scheduleDrift(): void {
     clearTimeout(this.#driftTimer);
-    if (this.#stopping || !this.#drift) return;
-    const delay = nextDriftDelay(this.#drift, this.#random);
+    if (this.#stopping || !this.#periodic) return;
+    const delay = nextDriftDelay(this.#periodic.settings, this.#random);
     this.#driftTimer = setTimeout(() => {
       this.driftRun()
         .catch((error) => this.#log(`drift run failed: ${errorMessage(error)}`))
@@ -391,7 +389,7 @@ export class Agent extends EventEmitter {
   }
 
   async #driftRun(): Promise<AgentRunReport | undefined> {
-    const { job, settings } = await readPeriodic(this.#options.stateDir);
+    const { job, settings } = this.#periodic ?? (await readPeriodic(this.#options.stateDir));
     if (!job || this.#stopping) return undefined;
     const mode = settings.runMode;
     const startedAt = new Date().toISOString();
@@ -399,26 +397,13 @@ export class Agent extends EventEmitter {
     const controller = new AbortController();
     const key = `drift-${startedAt}`;
     this.#jobs.set(key, controller);
-    const outcome = await this.#converge(
-      { ...job, mode: mode === "enforce" ? "apply" : "plan", command: `galley agent run (drift, ${mode})` },
-      controller.signal,
-    ).finally(() => this.#jobs.delete(key));
-    const report = "report" in outcome ? outcome.report : undefined;
-    const changed = report ? report.summary.changed + (mode === "report" ? report.summary.pending : 0) : 0;
-    const failed = report ? report.summary.failed : 0;
-    const status = outcome.status !== "ok" ? "failed" : mode === "report" && changed > 0 ? "drift" : "ok";
-    const run = await this.#queue.enqueue({
-      kind: "drift",
-      mode,
-      bundle: job.bundle,
-      status,
-      changed,
-      failed,
-      report: report ?? ("error" in outcome ? { error: outcome.error } : undefined),
-      startedAt,
-      finishedAt: new Date().toISOString(),
-    });
-    this.#log(`drift run ${run.seq} ended: ${status}, ${changed} changed, ${failed} failed`);
+    const outcome = await this.#converge(driftJob(job, mode), controller.signal).finally(() =>
+      this.#jobs.delete(key),
+    );
+    const run = await this.#queue.enqueue(
+      driftReport(job, mode, outcome, startedAt, new Date().toISOString()),
+    );
+    this.#log(`drift run ${run.seq} ended: ${run.status}, ${run.changed} changed, ${run.failed} failed`);
     this.emit("drift", run);
     const socket = this.#socket;
     if (this.#session && socket?.readyState === WebSocket.OPEN)
@@ -426,20 +411,28 @@ export class Agent extends EventEmitter {
     return run;
   }
 
+  /** Changes the kept periodic state (in memory at once, then on disk, in order). */
+  #keepPeriodic(change: Partial<PeriodicState>): Promise<void> {
+    const state: PeriodicState = {
+      ...(this.#periodic ?? { settings: { ...defaultDriftSettings } }),
+      ...change,
+    };
+    this.#periodic = state;
+    const write = this.#periodicWrites.then(() => writePeriodic(this.#options.stateDir, state));
+    this.#periodicWrites = write.catch(() => {});
+    return write;
+  }
+
   #serial<T>(work: () => Promise<T>): Promise<T> {
     const next = this.#runs.then(work, work);
     this.#runs = next.catch(() => {});
-    this.#running.add(next);
-    next.finally(() => this.#running.delete(next)).catch(() => {});
-    return next;
+    return this.#track(next);
   }
-}
 
-function describeOutcome(outcome: HostOutcome): string {
-  if ("report" in outcome) {
-    const s = outcome.report.summary;
-    return `${outcome.status}, ${s.changed} changed, ${s.failed} failed`;
+  /** Work that stop() waits for. */
+  #track<T>(work: Promise<T>): Promise<T> {
+    this.#running.add(work);
+    work.finally(() => this.#running.delete(work)).catch(() => {});
+    return work;
   }
-  if ("error" in outcome) return `${outcome.status}: ${outcome.error.message}`;
-  return `${outcome.status}: ${outcome.reason}`;
 }

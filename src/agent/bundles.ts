@@ -3,6 +3,7 @@ import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import { GalleyError } from "../core/errors.ts";
 import { writeFileAtomic } from "../hosts/atomic-write.ts";
+import { agentRequest, answerError } from "./https.ts";
 
 // Bundles by content id on the agent's host (`bundles/<id>.tgz`): fetched once, checked against
 // their id before they are kept, written atomically; a job whose bundle is here transfers nothing.
@@ -54,4 +55,30 @@ async function exists(file: string): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+/**
+ * GET /v1/bundles/:id from the server, with the channel's session as the credential; the bytes as
+ * they came (BundleCache.ensure checks them). HOST_UNREACHABLE when offline.
+ */
+export async function downloadBundle(
+  from: { server: string; ca: string; session: string | undefined },
+  id: string,
+): Promise<Uint8Array> {
+  if (!from.session)
+    throw new GalleyError("HOST_UNREACHABLE", `bundle ${id} is not cached and the server is not connected`, {
+      hint: "the next run after the agent reconnects fetches it",
+    });
+  const response = await agentRequest(`${from.server}/v1/bundles/${id}`, {
+    ca: from.ca,
+    headers: { authorization: `Agent ${from.session}` },
+    timeoutMs: 120_000,
+  });
+  if (response.status !== 200) {
+    const error = answerError(response);
+    throw new GalleyError("BUNDLE_INVALID", `the server did not give bundle ${id}: ${error.message}`, {
+      hint: error.hint ?? "check the server's log",
+    });
+  }
+  return response.body;
 }

@@ -35,7 +35,7 @@ export interface Enrolled extends AgentConfig {
  * @example await enrollAgent({ server: "https://galley.example:8443", token, configFile: "/etc/galley/agent.json" })
  */
 export async function enrollAgent(options: EnrollOptions): Promise<Enrolled> {
-  const token = decodeEnrollmentToken(options.token);
+  const token = decodeEnrollmentToken(options.token.trim());
   const server = serverBase(options.server);
   const caResponse = await agentRequest(`${server}/v1/ca.pem`, { insecure: true });
   if (caResponse.status !== 200)
@@ -70,7 +70,8 @@ export async function enrollAgent(options: EnrollOptions): Promise<Enrolled> {
     const error = answerError(response);
     throw new GalleyError("ENROLL_REFUSED", `the server refused the enrollment: ${error.message}`, {
       hint:
-        error.hint ?? "a token works once and expires: mint a new one (galley agent token STACK INSTANCE)",
+        error.hint ??
+        "a token works once and expires: mint a new one (galley agent token --stack STACK INSTANCE)",
     });
   }
   const answer = JSON.parse(response.body.toString("utf8")) as { generation?: unknown };

@@ -77,7 +77,8 @@ export function answerError(response: AgentResponse): { code: string; message: s
 function unreachable(url: string, error: unknown): GalleyError {
   const origin = new URL(url).origin;
   const code = (error as NodeJS.ErrnoException).code;
-  const tls = typeof code === "string" && /CERT|SSL|TLS|SELF_SIGNED|ERR_TLS/.test(code);
+  const tls =
+    typeof code === "string" && /CERT|SSL|TLS|SELF_SIGNED|VERIFY|SIGNATURE|ALTNAME|ISSUER/.test(code);
   return new GalleyError(
     "HOST_UNREACHABLE",
     tls
