@@ -155,6 +155,11 @@ describe("transport: agent on container hosts, through a server", { skip, timeou
     assert.ok("report" in outcome && /^[0-9a-f]{64}$/.test(outcome.report.bundle ?? ""));
     // configure saw both online, on both
     for (const name of ["app1", "app2"]) assert.equal(read(name, "etc/galley-peers"), "app1,app2\n", name);
+    // the agent keeps the configure job for its drift runs
+    const periodic = JSON.parse(read("app2", "var/lib/galley/agent/periodic.json")) as {
+      job?: { runList: string[] };
+    };
+    assert.deepEqual(periodic.job?.runList, ["web::configure"]);
   });
 
   test("deployments switch SSH and agent instances alike, in one rollout", async () => {

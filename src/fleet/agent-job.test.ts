@@ -128,6 +128,7 @@ test("an agent member gets a converge job: the bundle id, built-in recipes as ga
   assert.equal(job.command, "galley setup event of stack prod");
   assert.equal(job.waitMs, 1234);
   assert.deepEqual(job.secrets, ["hunter2-secret-value"]);
+  assert.equal(job.periodic, undefined, "only a run that says so is repeated as drift runs");
   assert.deepEqual(job.stack, { state, instance: "web1", event: "setup", version: 7, deploying: [] });
   // the job travels as JSON: nothing in it may be lost on the way
   assert.deepEqual(JSON.parse(JSON.stringify(job)), job);
@@ -193,4 +194,15 @@ test("built-in items: a Galley recipe file maps to galley:<path under src/> and 
   assert.throws(() => resolveBuiltin("galley:../../etc/passwd.ts", srcDir), /USAGE|does not name/);
   assert.throws(() => resolveBuiltin("galley:lifecycle/recipes/x.sh", srcDir), /does not name/);
   assert.throws(() => builtinItem("/tmp/elsewhere.ts", srcDir), /not one of Galley's own recipe files/);
+});
+
+test("a periodic run's job is kept for drift runs; a plan never is", async () => {
+  const { agentJob } = await import("./agent-job.ts");
+  const prepared = { id: "a".repeat(64), kind: "bundle" as const, cookbooks: new Map(), runLists: {} };
+  const compile = { runList: [], cookbooksDir: "/nonexistent", attributeFiles: [] };
+  const job = (mode: "apply" | "plan", periodic: boolean) =>
+    agentJob(member(), { mode, compile, periodic }, prepared, new Secrets()).periodic;
+  assert.equal(job("apply", true), true);
+  assert.equal(job("plan", true), undefined);
+  assert.equal(job("apply", false), undefined);
 });

@@ -17,7 +17,7 @@ import type { FleetMember, FleetRunOptions } from "./pipeline.ts";
  */
 export function agentJob(
   member: FleetMember,
-  options: Pick<FleetRunOptions, "mode" | "compile" | "builtins" | "command" | "waitMs">,
+  options: Pick<FleetRunOptions, "mode" | "compile" | "builtins" | "command" | "waitMs" | "periodic">,
   prepared: PreparedCookbooks,
   secrets: Secrets,
 ): ConvergeJob {
@@ -57,5 +57,7 @@ export function agentJob(
     command: options.command ?? "galley push",
     ...(options.waitMs !== undefined ? { waitMs: options.waitMs } : {}),
     secrets: [...secrets.allValues()],
+    // a plan is never what drift runs repeat
+    ...(options.periodic && options.mode === "apply" ? { periodic: true } : {}),
   };
 }

@@ -126,6 +126,8 @@ export interface FleetRunOptions {
   secrets?: Secrets | undefined;
   /** how members with `agent` are reached (the server's agents); none: they are unreachable */
   agents?: AgentLink | undefined;
+  /** agent members keep this run's job and repeat it as their drift runs (a stack's configure) */
+  periodic?: boolean | undefined;
 }
 
 /** A fleet run over one batch of hosts (what `galley push` and stack events run today). */

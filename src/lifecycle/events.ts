@@ -172,6 +172,8 @@ export async function runEvent(
           command: `galley ${kind} event of stack ${stack}`,
           signal: options.signal,
           agents: context.agents,
+          // the newest configure is what an agent repeats between events (its drift runs)
+          periodic: kind === "configure",
           connect: (target, onAttempt) =>
             transports.ssh.connect(target, { onAttempt, signal: options.signal }),
           onPhase: (name, phase) => {
