@@ -1,4 +1,5 @@
 import { GalleyError } from "../core/errors.ts";
+import type { AgentInstallValues } from "./agent-install.ts";
 import { agentTokenOptions, type AgentTokenValues } from "./agent-token.ts";
 
 // `galley agent SUBCOMMAND`: its options and its table of subcommands. `token` (mint an enrollment
@@ -40,15 +41,18 @@ export type AgentSubcommand = (values: any, positionals: string[]) => Promise<nu
 export const agentSubcommands: Record<string, AgentSubcommand> = {
   token: async (values: AgentTokenValues, positionals) =>
     (await import("./agent-token.ts")).agentToken(values, positionals),
+  install: async (values: AgentInstallValues, positionals) =>
+    (await import("./agent-install.ts")).agentInstall(values, positionals),
 };
 
-/** `galley agent enroll|run|token`. */
+/** `galley agent enroll|run|token|install`. */
 export const agentCommand = {
   summary: "enroll this host as an agent of a galley server and run the agent; mint enrollment tokens",
   usage: [
     "enroll --server URL --token TOKEN [--new-key] [--config FILE] [--json]",
     "       galley agent run [--config FILE] [--state-dir DIR] [--once] [--json]",
     "       galley agent token --stack STACK INSTANCE [--ttl 24h] [--kitchen DIR] [--data DIR] [--json]",
+    "       galley agent install --stack STACK INSTANCE --server URL [--token TOKEN] [--data DIR] [--json]",
   ].join("\n"),
   options,
   async run(values: Record<string, unknown>, positionals: string[]): Promise<number> {
