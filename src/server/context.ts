@@ -70,6 +70,11 @@ export interface ServerContext {
   log(line: string): void;
   /** a name for this server process (leases' holder) */
   id: string;
+  /**
+   * the URL agents reach this server at (`galley server --agent-url`; default: its own URL), what
+   * an agent instance set up by the server is enrolled with; known once the server listens
+   */
+  agentUrl?: string | undefined;
 }
 
 /** Who makes a request: an admin token, or an agent over its channel's session. */

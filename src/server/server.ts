@@ -36,6 +36,11 @@ export interface StartServerOptions {
   routes?: Registrar[] | undefined;
   /** extra names for the server certificate (--san) */
   sans?: string[] | undefined;
+  /**
+   * the URL agents reach the server at, when not its own (a bridge's gateway: https://10.0.0.1:8443);
+   * without a port, the server's; its host joins the certificate's names
+   */
+  agentUrl?: string | undefined;
   log?: ((line: string) => void) | undefined;
 }
 
@@ -85,7 +90,9 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   const { host, port } = parseListen(options.listen ?? "127.0.0.1:0");
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  const tls = await ensureTls(dataDir, serverNames(host, options.sans));
+  const agentHost = options.agentUrl === undefined ? undefined : agentUrlOf(options.agentUrl, 0).hostname;
+  const sans = [...(options.sans ?? []), ...(agentHost ? [agentHost.replace(/^\[|\]$/g, "")] : [])];
+  const tls = await ensureTls(dataDir, serverNames(host, sans));
   const store = openSqliteStore(storeFile(kitchen));
   const ctx: ServerContext = {
     kitchen,
@@ -130,6 +137,10 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     const bound = (server.address() as AddressInfo).port;
     const urlHost =
       host === "0.0.0.0" || host === "::" ? hostname() : host.includes(":") ? `[${host}]` : host;
+    ctx.agentUrl =
+      options.agentUrl === undefined
+        ? `https://${urlHost}:${bound}`
+        : agentUrlOf(options.agentUrl, bound).href.replace(/\/$/, "");
     let closed: Promise<void> | undefined;
     return {
       url: `https://${urlHost}:${bound}`,
@@ -194,3 +205,23 @@ const noHub: AgentHub = {
   on: () => () => {},
   close: async () => {},
 };
+
+/** The agents' URL of the server: `https://HOST[:PORT]`, the server's port when none is given. */
+function agentUrlOf(text: string, port: number): URL {
+  let url: URL;
+  try {
+    url = new URL(text.includes("://") ? text : `https://${text}`);
+  } catch {
+    url = new URL("https://invalid.invalid");
+  }
+  if (
+    url.protocol !== "https:" ||
+    url.hostname === "invalid.invalid" ||
+    (url.pathname !== "/" && url.pathname !== "")
+  )
+    throw new GalleyError("ARGS_INVALID", `--agent-url ${text} is not https://HOST[:PORT]`, {
+      hint: "the address agents reach this server at, e.g. --agent-url https://10.0.0.1:8443",
+    });
+  if (url.port === "" && port !== 0) url.port = String(port);
+  return url;
+}

@@ -1,3 +1,5 @@
+import { mintEnrollment } from "../../fleet/agent-enrollment.ts";
+import { serverCaFingerprint } from "../agents/routes.ts";
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
@@ -62,6 +64,16 @@ export async function openServedStack(
       hint: `the server serves stacks/NAME.yaml as stack NAME: set name: ${name} (or rename the file)`,
     });
   }
+  // agent instances are reached through this server's agents, and set up with a token it mints
+  context.agents = ctx.agents;
+  context.agentEnrollment = async (target) => ({
+    serverUrl: ctx.agentUrl ?? "",
+    token: await mintEnrollment(ctx.store, {
+      ...target,
+      caFingerprint: serverCaFingerprint(ctx),
+      ttlMs: ctx.settings.enrollmentTtlMs,
+    }),
+  });
   return context;
 }
 
