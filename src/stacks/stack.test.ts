@@ -90,7 +90,10 @@ test("stack: the JSON Schema shipped for editors is the one the validating schem
 
 test("stack: time zones, auto healing and a layer's load-based scaling get their defaults", async () => {
   const text = valid
-    .replace("recipes: { configure: [webapp::lb] }", "recipes: { configure: [webapp::lb] }\n    auto_healing: true")
+    .replace(
+      "recipes: { configure: [webapp::lb] }",
+      "recipes: { configure: [webapp::lb] }\n    auto_healing: true",
+    )
     .replace(
       "recipes: { setup: [webapp::node], deploy: [webapp::deploy] }",
       "recipes: { setup: [webapp::node], deploy: [webapp::deploy] }\n    load_based: { up: { cpu: 80 }, down: { cpu: 20, load: 0.5, instances: 2 } }",
@@ -114,7 +117,9 @@ test("stack: time zones, auto healing and a layer's load-based scaling get their
 
 test("stack: an unknown time zone, a threshold without a metric, the old per-instance thresholds are refused", async () => {
   await assert.rejects(
-    loadStack(await write(valid.replace("{ monday: [8, 9, 10] }", "{ monday: [8] }, timezone: Mars/Olympus"))),
+    loadStack(
+      await write(valid.replace("{ monday: [8, 9, 10] }", "{ monday: [8] }, timezone: Mars/Olympus")),
+    ),
     (error: Error & { code: string }) => {
       assert.equal(error.code, "STACK_INVALID");
       assert.match(error.message, /:14: .*an IANA time zone name/);
@@ -143,7 +148,10 @@ test("stack: an unknown time zone, a threshold without a metric, the old per-ins
     ),
     (error: Error & { code: string }) => {
       assert.equal(error.code, "STACK_INVALID");
-      assert.match(error.message, /:14: .*load thresholds moved to the instance's layers: layers\[\]\.load_based/);
+      assert.match(
+        error.message,
+        /:14: .*load thresholds moved to the instance's layers: layers\[\]\.load_based/,
+      );
       return true;
     },
   );

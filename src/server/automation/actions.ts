@@ -1,0 +1,98 @@
+import * as path from "node:path";
+import { openStack } from "../../lifecycle/context.ts";
+import { Lifecycle } from "../../lifecycle/lifecycle.ts";
+import type { LifecycleOpener } from "./types.ts";
+
+/**
+ * What the automation does to a stack once it decided: the lifecycle's own operations. Tests of the
+ * decisions pass their own; the server uses lifecycleActions.
+ */
+export interface AutomationActions {
+  /** starts instances (host, setup, deploy at the pinned revision, online, configure everywhere) */
+  start(stack: string, instances: string[]): Promise<void>;
+  /** stops instances (shutdown, host stopped, configure on the rest) */
+  stop(stack: string, instances: string[]): Promise<void>;
+  /** a configure of the stack's online instances (one went away or came back) */
+  configure(stack: string): Promise<void>;
+  /** replaces an instance: stop (its host released), then start */
+  replace(stack: string, instance: string): Promise<void>;
+}
+
+/** Opens `<kitchen>/stacks/<stack>.yaml` with its own handle on the kitchen's store. */
+export function kitchenLifecycles(kitchen: string, log: (line: string) => void): LifecycleOpener {
+  return async (stack) => {
+    const context = await openStack(path.join(kitchen, "stacks", `${stack}.yaml`));
+    try {
+      const lifecycle = await Lifecycle.open(context, { log });
+      return { lifecycle, close: () => context.store.close() };
+    } catch (error) {
+      await context.store.close();
+      throw error;
+    }
+  };
+}
+
+/** The automation's actions as lifecycle operations on stacks opened by `open`. */
+export function lifecycleActions(open: LifecycleOpener): AutomationActions {
+  const withLifecycle = async (stack: string, fn: (lifecycle: Lifecycle) => Promise<void>) => {
+    const { lifecycle, close } = await open(stack);
+    try {
+      await fn(lifecycle);
+      await lifecycle.idle();
+    } finally {
+      await close();
+    }
+  };
+  return {
+    start: (stack, instances) => withLifecycle(stack, (l) => l.start(instances)),
+    stop: (stack, instances) => withLifecycle(stack, (l) => l.stop(instances)),
+    configure: (stack) => withLifecycle(stack, (l) => l.requestConfigure()),
+    replace: (stack, instance) =>
+      withLifecycle(stack, async (l) => {
+        await l.stop([instance]);
+        await l.start([instance]);
+      }),
+  };
+}
+
+/**
+ * Runs one stack's actions one after another (two lifecycle operations on one stack at once
+ * would race on its instances' statuses); `busy` says whether one is queued or running.
+ */
+export class StackQueue {
+  readonly #tails = new Map<string, Promise<void>>();
+  readonly #pending = new Map<string, number>();
+  readonly #log: (line: string) => void;
+
+  constructor(log: (line: string) => void) {
+    this.#log = log;
+  }
+
+  /** Queues `work` after the stack's earlier actions; a failure is logged, never thrown. */
+  run(stack: string, what: string, work: () => Promise<void>): Promise<void> {
+    this.#pending.set(stack, (this.#pending.get(stack) ?? 0) + 1);
+    const next = (this.#tails.get(stack) ?? Promise.resolve())
+      .then(work)
+      .catch((error: unknown) =>
+        this.#log(`automation: ${stack}: ${what} failed: ${(error as Error).message}`),
+      )
+      .finally(() => {
+        const left = (this.#pending.get(stack) ?? 1) - 1;
+        if (left === 0) {
+          this.#pending.delete(stack);
+          this.#tails.delete(stack);
+        } else this.#pending.set(stack, left);
+      });
+    this.#tails.set(stack, next);
+    return next;
+  }
+
+  busy(stack: string): boolean {
+    return this.#pending.has(stack);
+  }
+
+  /** Resolves once every queued action ended. */
+  async idle(): Promise<void> {
+    while (this.#tails.size > 0) await Promise.all(this.#tails.values());
+  }
+}
