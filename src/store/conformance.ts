@@ -6,6 +6,7 @@ import { test } from "node:test";
 import { GalleyError } from "../core/errors.ts";
 import { processSecrets, registerSecrets, Secrets } from "../core/secrets.ts";
 import { deploymentConformance, deploymentInput } from "./conformance-deployments.ts";
+import { agentRun, secretHash, serverConformance } from "./conformance-server.ts";
 import type { InstanceStatus, Store } from "./store.ts";
 
 /** How the suite reaches a backend: a fresh, empty store, and a second connection to the same one. */
@@ -333,11 +334,15 @@ export function storeConformance(name: string, opener: StoreOpener): void {
       await store.getEvent(eventId),
       await store.getDeployment(deploymentId),
       await store.listDeployments("web"),
+      await store.listAudit(),
+      await store.listAgentRuns("web", "app1"),
+      await store.listTokens(),
     ]);
     assert.ok(!everything.includes(secret) && !everything.includes(tricky), everything);
   });
 
   deploymentConformance(name, opener);
+  serverConformance(name, opener);
 
   test(`${name} store: a store owned by a run scrubs the run's secrets and the process's, not another run's`, async () => {
     const run = new Secrets(processSecrets);
@@ -412,6 +417,21 @@ export async function storeSecretsEverywhere(
     startedAt: "t",
   });
   await store.finishDeployment(deployment.id, "failed", `migration failed: ${secret}`);
+  // the server's records: the audit log, an agent's run report, a token's name
+  await store.appendAudit({
+    actor: `token:${secret}`,
+    action: "deploy",
+    stack: "web",
+    target: `hello ${secret}`,
+    outcome: "refused",
+    reason: `bad ${secret}`,
+    detail: { password: secret, [secret]: tricky },
+  });
+  await store.recordAgentRun(
+    agentRun({ bundle: secret, report: { log: `echo ${secret}`, tricky: `${hex}","k` } }),
+  );
+  await store.createToken({ name: `ci ${secret}`, grants: [], hash: secretHash() });
+  assert.equal((await store.listAudit())[0]?.reason, "bad (sensitive)");
   assert.deepEqual((await store.getStack("web"))?.content, {
     attributes: { db: { password: "(sensitive)" } },
     "(sensitive)": 1,

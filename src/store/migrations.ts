@@ -132,6 +132,88 @@ export const migrations: readonly Migration[] = [
       ALTER TABLE instances ADD COLUMN weight INTEGER NOT NULL DEFAULT 100;
     `,
   },
+  {
+    version: 5,
+    description:
+      "the server's admin tokens, agent enrollments, agents, their runs and metrics, the audit log, leases",
+    sql: `
+      CREATE TABLE tokens (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        grants TEXT NOT NULL,
+        hash TEXT NOT NULL UNIQUE,
+        expires_at TEXT,
+        created_at TEXT NOT NULL,
+        last_used_at TEXT,
+        revoked_at TEXT
+      ) STRICT;
+      CREATE TABLE enrollments (
+        hash TEXT PRIMARY KEY,
+        stack TEXT NOT NULL,
+        instance TEXT NOT NULL,
+        expires_at TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        used_at TEXT
+      ) STRICT;
+      CREATE INDEX enrollments_instance ON enrollments (stack, instance);
+      CREATE TABLE agents (
+        stack TEXT NOT NULL,
+        instance TEXT NOT NULL,
+        public_key TEXT NOT NULL,
+        generation INTEGER NOT NULL,
+        enrolled_at TEXT NOT NULL,
+        last_seen_at TEXT,
+        PRIMARY KEY (stack, instance)
+      ) STRICT;
+      CREATE TABLE agent_runs (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        stack TEXT NOT NULL,
+        instance TEXT NOT NULL,
+        generation INTEGER NOT NULL,
+        seq INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        mode TEXT NOT NULL,
+        bundle TEXT,
+        status TEXT NOT NULL,
+        changed INTEGER NOT NULL,
+        failed INTEGER NOT NULL,
+        report TEXT,
+        started_at TEXT NOT NULL,
+        finished_at TEXT NOT NULL,
+        received_at TEXT NOT NULL,
+        UNIQUE (stack, instance, generation, seq)
+      ) STRICT;
+      CREATE INDEX agent_runs_instance ON agent_runs (stack, instance, id);
+      CREATE TABLE metrics (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        stack TEXT NOT NULL,
+        instance TEXT NOT NULL,
+        at TEXT NOT NULL,
+        cpu REAL NOT NULL,
+        memory REAL NOT NULL,
+        load REAL NOT NULL
+      ) STRICT;
+      CREATE INDEX metrics_stack ON metrics (stack, at);
+      CREATE INDEX metrics_at ON metrics (at);
+      CREATE TABLE audit (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        stack TEXT,
+        target TEXT,
+        outcome TEXT NOT NULL,
+        reason TEXT,
+        detail TEXT
+      ) STRICT;
+      CREATE INDEX audit_stack ON audit (stack, id);
+      CREATE TABLE leases (
+        name TEXT PRIMARY KEY,
+        holder TEXT NOT NULL,
+        expires_at TEXT NOT NULL
+      ) STRICT;
+    `,
+  },
 ];
 
 /** The schema version this code writes. */

@@ -16,7 +16,8 @@ import {
   toOutcome,
   toStack,
 } from "./codec.ts";
-import { SqliteDeployments } from "./sqlite-deployments.ts";
+import { SqliteDeployments, type SqlAccess } from "./sqlite-deployments.ts";
+import { type Retention, SqliteServer } from "./sqlite-server.ts";
 import {
   type EventDetail,
   type EventInput,
@@ -46,19 +47,23 @@ export class SqliteDatabase {
   #depth = 0;
   /** the deployments and their steps, on this connection */
   readonly deployments: SqliteDeployments;
+  /** the server's tables (tokens, agents, their runs and metrics, audit, leases), on this connection */
+  readonly server: SqliteServer;
 
-  constructor(db: DatabaseSync, file: string, secrets: Secrets) {
+  constructor(db: DatabaseSync, file: string, secrets: Secrets, retention?: Retention) {
     this.#db = db;
     this.#file = file;
     this.#secrets = secrets;
-    this.deployments = new SqliteDeployments({
+    const access: SqlAccess = {
       file,
       secrets,
       run: (sql, ...params) => this.#run(sql, ...params),
       get: (sql, ...params) => this.#get(sql, ...params),
       all: (sql, ...params) => this.#all(sql, ...params),
       atomic: (fn) => this.atomic(fn),
-    });
+    };
+    this.deployments = new SqliteDeployments(access);
+    this.server = new SqliteServer(access, retention);
   }
 
   /** Opens a transaction, or a savepoint inside the open one. */

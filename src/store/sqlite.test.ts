@@ -8,6 +8,7 @@ import { promisify } from "node:util";
 import { GalleyError } from "../core/errors.ts";
 import { tempDir } from "../resources/testing.ts";
 import { storeConformance, storeSecretsEverywhere } from "./conformance.ts";
+import { agentRun, secretHash } from "./conformance-server.ts";
 import { migrate, schemaVersion } from "./migrations.ts";
 import { openSqliteStore, storeFile } from "./sqlite.ts";
 import type { Store } from "./store.ts";
@@ -280,5 +281,110 @@ test("the migration claim is atomic across processes: of four, one claims", asyn
   assert.deepEqual([...results].sort(), ["claimed", "running", "running", "running"]);
   const claimed = await store.getDeployment(deployment.id);
   assert.equal(claimed?.migrationInstance, instances[results.indexOf("claimed")]);
+  await store.close();
+});
+
+test("a one-time enrollment is consumed once across processes: of four, one enrolls", async () => {
+  const { file, store } = await fresh();
+  const hash = secretHash();
+  await store.createEnrollment({
+    stack: "web",
+    instance: "app1",
+    hash,
+    expiresAt: new Date(Date.now() + 3_600_000).toISOString(),
+  });
+  const sqlite = new URL("./sqlite.ts", import.meta.url).href;
+  const consume = () =>
+    run(process.execPath, [
+      "--input-type=module",
+      "--no-warnings",
+      "-e",
+      `import { openSqliteStore } from ${JSON.stringify(sqlite)};
+       const store = openSqliteStore(${JSON.stringify(file)});
+       const got = await store.consumeEnrollment(${JSON.stringify(hash)}, new Date().toISOString());
+       process.stdout.write(got ? got.stack + "/" + got.instance : "none");
+       await store.close();`,
+    ]);
+  const results = (await Promise.all([consume(), consume(), consume(), consume()])).map((r) => r.stdout);
+  assert.deepEqual([...results].sort(), ["none", "none", "none", "web/app1"]);
+  await store.close();
+});
+
+test("retention: agent runs beyond the newest N per instance and metrics older than the window are pruned on insert", async () => {
+  const file = storeFile(await tempDir("galley-store-"));
+  const store = openSqliteStore(file, {
+    retention: { every: 1, runsPerInstance: 3, metricsMs: 60 * 60_000 },
+  });
+  for (let seq = 1; seq <= 5; seq += 1) await store.recordAgentRun(agentRun({ seq }));
+  for (let seq = 1; seq <= 2; seq += 1) await store.recordAgentRun(agentRun({ instance: "app2", seq }));
+  assert.deepEqual(
+    (await store.listAgentRuns("web", "app1")).map((r) => r.seq),
+    [5, 4, 3],
+  );
+  assert.deepEqual(
+    (await store.listAgentRuns("web", "app2")).map((r) => r.seq),
+    [2, 1],
+  );
+  const old = new Date(Date.now() - 2 * 60 * 60_000).toISOString();
+  const recent = new Date(Date.now() - 60_000).toISOString();
+  const sample = (at: string) => ({ stack: "web", instance: "app1", at, cpu: 1, memory: 2, load: 0.5 });
+  await store.recordMetrics(sample(old));
+  await store.recordMetrics(sample(recent));
+  assert.deepEqual(
+    (await store.metricsSince("web", "2000-01-01T00:00:00.000Z")).map((m) => m.at),
+    [recent],
+  );
+  // a fake clock in the past (a scheduler's test): its samples are kept, relative to themselves
+  const past = (minutes: number) =>
+    new Date(Date.parse("2020-01-01T00:00:00.000Z") + minutes * 60_000).toISOString();
+  await store.recordMetrics(sample(past(0)));
+  await store.recordMetrics(sample(past(30)));
+  assert.deepEqual(
+    (await store.metricsSince("web", "2000-01-01T00:00:00.000Z")).map((m) => m.at),
+    [past(0), past(30), recent],
+  );
+  // an agent's clock far ahead prunes by now (the fake past goes), not by its own time
+  const ahead = new Date(Date.now() + 365 * 24 * 60 * 60_000).toISOString();
+  await store.recordMetrics(sample(ahead));
+  assert.deepEqual(
+    (await store.metricsSince("web", "2000-01-01T00:00:00.000Z")).map((m) => m.at),
+    [recent, ahead],
+  );
+  await store.close();
+
+  // by default: pruned on a connection's first insert and every 100th after, 500 runs kept
+  const db = new DatabaseSync(file);
+  const insert = db.prepare(
+    `INSERT INTO agent_runs (stack, instance, generation, seq, kind, mode, status, changed, failed, started_at, finished_at, received_at)
+     VALUES ('web', 'app3', 1, ?, 'drift', 'enforce', 'ok', 0, 0, 't', 't', 't')`,
+  );
+  for (let seq = 1; seq <= 520; seq += 1) insert.run(seq);
+  db.close();
+  const reopened = openSqliteStore(file);
+  await reopened.recordAgentRun(agentRun({ instance: "app3", seq: 521 }));
+  const kept = await reopened.listAgentRuns("web", "app3", { limit: 1000 });
+  assert.equal(kept.length, 500);
+  assert.equal(kept[0]?.seq, 521);
+  assert.equal(kept.at(-1)?.seq, 22);
+  await reopened.close();
+});
+
+test("a store of schema 4 gains the server's tables; its deployments are kept", async () => {
+  const file = storeFile(await tempDir("galley-store-"));
+  mkdirSync(path.dirname(file), { recursive: true });
+  const db = new DatabaseSync(file);
+  const { migrations } = await import("./migrations.ts");
+  migrate(db, file, migrations.slice(0, 4));
+  db.exec(
+    `INSERT INTO deployments (stack, app, revision, requested, attributes, strategy, params, requested_by, status, migration, created_at)
+     VALUES ('web', 'hello', 'abc', 'main', '{}', 'rolling', '{}', 'me', 'succeeded', 'none', 't')`,
+  );
+  db.close();
+  const store = openSqliteStore(file);
+  assert.equal((await store.listDeployments("web"))[0]?.revision, "abc");
+  assert.deepEqual(await store.listAgents(), []);
+  assert.equal((await store.registerAgent({ stack: "web", instance: "app1", publicKey: "k" })).generation, 1);
+  assert.equal(await store.acquireLease("scheduler", "me", 1000), true);
+  assert.equal(schemaVersion, 5);
   await store.close();
 });

@@ -5,11 +5,18 @@ import { SqliteDatabase } from "./sqlite-database.ts";
 import { errorMessage, GalleyError, isGalleyError } from "../core/errors.ts";
 import { currentSecrets, type Secrets } from "../core/secrets.ts";
 import { migrate } from "./migrations.ts";
+import { defaultRetention, type Retention } from "./sqlite-server.ts";
 import type {
+  AgentRecord,
+  AgentRunInput,
+  AgentRunRecord,
+  AuditInput,
+  AuditRecord,
   DeploymentDetail,
   DeploymentInput,
   DeploymentRecord,
   DeploymentStep,
+  EnrollmentInput,
   EventDetail,
   EventInput,
   EventRecord,
@@ -17,10 +24,13 @@ import type {
   InstanceOutcome,
   InstanceRecord,
   InstanceStatus,
+  MetricSample,
   StateVersion,
   StatusTransition,
   Store,
   StoredStack,
+  TokenInput,
+  TokenRecord,
 } from "./store.ts";
 
 /** Where a kitchen keeps its store: `<kitchen>/.galley/galley.db`. */
@@ -36,6 +46,8 @@ export function storeFile(kitchen: string): string {
 export interface SqliteStoreOptions {
   /** a run's registry (`new Secrets(processSecrets)`): scrubs the run's secrets and the process's */
   secrets?: Secrets | undefined;
+  /** how much agent history to keep (default: metrics 7 days, 500 runs per instance, pruned every 100th insert) */
+  retention?: Partial<Retention> | undefined;
 }
 
 /**
@@ -61,7 +73,11 @@ export function openSqliteStore(file: string, options: SqliteStoreOptions = {}):
     db.exec("PRAGMA synchronous = NORMAL");
     migrate(db, file);
     const secrets = options.secrets ?? currentSecrets();
-    return new SqliteStore({ db: new SqliteDatabase(db, file, secrets), gate: undefined }, undefined);
+    const retention = { ...defaultRetention, ...options.retention };
+    return new SqliteStore(
+      { db: new SqliteDatabase(db, file, secrets, retention), gate: undefined },
+      undefined,
+    );
   } catch (error) {
     db?.close();
     if (isGalleyError(error)) throw error;
@@ -266,6 +282,91 @@ class SqliteStore implements Store {
 
   async resetMigration(id: number, to: "pending" | "done"): Promise<DeploymentRecord> {
     return (await this.#use()).deployments.resetMigration(id, to);
+  }
+
+  async createToken(input: TokenInput): Promise<TokenRecord> {
+    return (await this.#use()).server.createToken(input);
+  }
+
+  async tokenByHash(hash: string): Promise<TokenRecord | undefined> {
+    return (await this.#use()).server.tokenByHash(hash);
+  }
+
+  async touchToken(id: string, at: string): Promise<void> {
+    (await this.#use()).server.touchToken(id, at);
+  }
+
+  async listTokens(): Promise<TokenRecord[]> {
+    return (await this.#use()).server.listTokens();
+  }
+
+  async revokeToken(id: string): Promise<TokenRecord> {
+    return (await this.#use()).server.revokeToken(id);
+  }
+
+  async createEnrollment(input: EnrollmentInput): Promise<void> {
+    (await this.#use()).server.createEnrollment(input);
+  }
+
+  async consumeEnrollment(
+    hash: string,
+    now: string,
+  ): Promise<{ stack: string; instance: string } | undefined> {
+    return (await this.#use()).server.consumeEnrollment(hash, now);
+  }
+
+  async registerAgent(input: { stack: string; instance: string; publicKey: string }): Promise<AgentRecord> {
+    return (await this.#use()).server.registerAgent(input);
+  }
+
+  async getAgent(stack: string, instance: string): Promise<AgentRecord | undefined> {
+    return (await this.#use()).server.getAgent(stack, instance);
+  }
+
+  async listAgents(stack?: string): Promise<AgentRecord[]> {
+    return (await this.#use()).server.listAgents(stack);
+  }
+
+  async agentSeen(stack: string, instance: string, at: string): Promise<void> {
+    (await this.#use()).server.agentSeen(stack, instance, at);
+  }
+
+  async recordAgentRun(run: AgentRunInput): Promise<"recorded" | "duplicate"> {
+    return (await this.#use()).server.recordAgentRun(run);
+  }
+
+  async listAgentRuns(
+    stack: string,
+    instance: string,
+    options: { limit?: number } = {},
+  ): Promise<AgentRunRecord[]> {
+    return (await this.#use()).server.listAgentRuns(stack, instance, options);
+  }
+
+  async recordMetrics(sample: MetricSample): Promise<void> {
+    (await this.#use()).server.recordMetrics(sample);
+  }
+
+  async metricsSince(stack: string, since: string): Promise<MetricSample[]> {
+    return (await this.#use()).server.metricsSince(stack, since);
+  }
+
+  async appendAudit(entry: AuditInput): Promise<AuditRecord> {
+    return (await this.#use()).server.appendAudit(entry);
+  }
+
+  async listAudit(
+    options: { stack?: string; outcome?: AuditInput["outcome"]; limit?: number } = {},
+  ): Promise<AuditRecord[]> {
+    return (await this.#use()).server.listAudit(options);
+  }
+
+  async acquireLease(name: string, holder: string, ttlMs: number, now?: Date): Promise<boolean> {
+    return (await this.#use()).server.acquireLease(name, holder, ttlMs, now);
+  }
+
+  async releaseLease(name: string, holder: string): Promise<void> {
+    (await this.#use()).server.releaseLease(name, holder);
   }
 
   async close(): Promise<void> {

@@ -201,6 +201,129 @@ export interface DeploymentDetail extends DeploymentRecord {
   steps: DeploymentStep[];
 }
 
+/** Roles of an admin token on a stack; each includes the ones before it. */
+export const roles = ["viewer", "deployer", "admin"] as const;
+
+/** One role. */
+export type Role = (typeof roles)[number];
+
+/** A role on one stack, or on every stack ("*"). */
+export interface Grant {
+  /** a stack name, or "*" for every stack */
+  stack: string;
+  role: Role;
+}
+
+/** What a caller gives to create an admin token. */
+export interface TokenInput {
+  name: string;
+  grants: Grant[];
+  expiresAt?: string | undefined;
+  /** sha256 hex of the token's secret; the secret itself is never stored */
+  hash: string;
+}
+
+/** An admin token as stored (without its hash). */
+export interface TokenRecord {
+  id: string;
+  name: string;
+  grants: Grant[];
+  expiresAt?: string;
+  createdAt: string;
+  lastUsedAt?: string;
+  revokedAt?: string;
+}
+
+/** What a caller gives to create a one-time agent enrollment token. */
+export interface EnrollmentInput {
+  stack: string;
+  instance: string;
+  /** sha256 hex of the enrollment secret */
+  hash: string;
+  expiresAt: string;
+}
+
+/** An enrolled agent: the key it authenticates with. */
+export interface AgentRecord {
+  stack: string;
+  instance: string;
+  /** PEM (spki) */
+  publicKey: string;
+  /** 1, 2, … per (re-)enrollment of the instance */
+  generation: number;
+  enrolledAt: string;
+  lastSeenAt?: string;
+}
+
+/** Kinds of an agent's own run. */
+export const agentRunKinds = ["drift", "job"] as const;
+/** Modes of an agent's run. */
+export const agentRunModes = ["enforce", "report"] as const;
+/** Statuses of an agent's run. */
+export const agentRunStatuses = ["ok", "failed", "drift"] as const;
+
+/**
+ * One report of an agent's run, as the server received it: AgentRunReport (fleet/agent-protocol.ts,
+ * which the store may not import: the same shape) and whose it is.
+ */
+export interface AgentRunInput {
+  stack: string;
+  instance: string;
+  /** the agent's enrollment generation: seq restarts with a new enrollment */
+  generation: number;
+  /** the agent's counter, increasing, never reused for one enrollment */
+  seq: number;
+  kind: (typeof agentRunKinds)[number];
+  mode: (typeof agentRunModes)[number];
+  bundle?: string | undefined;
+  status: (typeof agentRunStatuses)[number];
+  changed: number;
+  failed: number;
+  report?: unknown;
+  startedAt: string;
+  finishedAt: string;
+}
+
+/** An agent run report as stored. */
+export interface AgentRunRecord extends AgentRunInput {
+  receivedAt: string;
+}
+
+/** One metrics sample of an agent's host. */
+export interface MetricSample {
+  stack: string;
+  instance: string;
+  at: string;
+  /** 0..100 */
+  cpu: number;
+  /** 0..100 */
+  memory: number;
+  /** 1-minute load average */
+  load: number;
+}
+
+/** Outcomes an audit entry records. */
+export const auditOutcomes = ["ok", "refused", "auto"] as const;
+
+/** What a caller gives to append to the audit log. */
+export interface AuditInput {
+  /** "token:<name>", "agent:<stack>/<instance>", "system:healer" … */
+  actor: string;
+  /** "deploy", "instance.start", "auth" … */
+  action: string;
+  stack?: string | undefined;
+  target?: string | undefined;
+  outcome: (typeof auditOutcomes)[number];
+  reason?: string | undefined;
+  detail?: unknown;
+}
+
+/** An audit entry as stored; ids increase. */
+export interface AuditRecord extends AuditInput {
+  id: number;
+  at: string;
+}
+
 /**
  * The persistent control-plane store. Every JSON value and text it keeps is scrubbed of registered
  * secrets first. Every method returns a promise, so that a backend reached over the network
@@ -294,6 +417,46 @@ export interface Store {
   finishMigration(id: number, status: "done" | "failed"): Promise<DeploymentRecord>;
   /** Re-arms a claim left "running" by a dead process, or a failed one (resume decides, after checking the host). */
   resetMigration(id: number, to: "pending" | "done"): Promise<DeploymentRecord>;
+
+  /** Records an admin token (by its secret's hash); its id is new. */
+  createToken(input: TokenInput): Promise<TokenRecord>;
+  /** The token whose secret hashes to `hash`, expired and revoked ones too: the caller refuses those. */
+  tokenByHash(hash: string): Promise<TokenRecord | undefined>;
+  /** Records a token's last use. */
+  touchToken(id: string, at: string): Promise<void>;
+  /** Every token, oldest first. */
+  listTokens(): Promise<TokenRecord[]>;
+  /** Revokes a token (revoking again keeps the first time). */
+  revokeToken(id: string): Promise<TokenRecord>;
+  /** Records a one-time agent enrollment token; replaces an unused one of the same instance. */
+  createEnrollment(input: EnrollmentInput): Promise<void>;
+  /** Atomic: the first caller with an unexpired, unused hash gets its instance; later ones undefined. */
+  consumeEnrollment(hash: string, now: string): Promise<{ stack: string; instance: string } | undefined>;
+  /** Records an agent's key: a re-enrollment replaces it and bumps the generation. */
+  registerAgent(input: { stack: string; instance: string; publicKey: string }): Promise<AgentRecord>;
+  getAgent(stack: string, instance: string): Promise<AgentRecord | undefined>;
+  /** The enrolled agents (of one stack when given), by stack and instance. */
+  listAgents(stack?: string): Promise<AgentRecord[]>;
+  /** Records when an agent was last heard from. */
+  agentSeen(stack: string, instance: string, at: string): Promise<void>;
+  /** Idempotent by (stack, instance, generation, seq): "duplicate" when already stored. */
+  recordAgentRun(run: AgentRunInput): Promise<"recorded" | "duplicate">;
+  /** An instance's agent runs, newest first (default limit 50). */
+  listAgentRuns(stack: string, instance: string, options?: { limit?: number }): Promise<AgentRunRecord[]>;
+  recordMetrics(sample: MetricSample): Promise<void>;
+  /** A stack's samples taken at or after `since`, oldest first. */
+  metricsSince(stack: string, since: string): Promise<MetricSample[]>;
+  appendAudit(entry: AuditInput): Promise<AuditRecord>;
+  /** The audit log, newest first (default limit 100). */
+  listAudit(options?: {
+    stack?: string;
+    outcome?: AuditInput["outcome"];
+    limit?: number;
+  }): Promise<AuditRecord[]>;
+  /** True when `holder` holds the lease `name` after the call (taken when free or expired; renewed when its own). */
+  acquireLease(name: string, holder: string, ttlMs: number, now?: Date): Promise<boolean>;
+  /** Gives up a lease `holder` holds; another's is left. */
+  releaseLease(name: string, holder: string): Promise<void>;
 
   /** Closes the store; waits for a transaction still open. Closing twice is harmless. */
   close(): Promise<void>;
