@@ -1,7 +1,8 @@
 import type { Layer, LoadThreshold, StackFile } from "../../stacks/schema.ts";
 import type { InstanceStatus } from "../../store/store.ts";
 import type { AutomationActions, StackQueue } from "./actions.ts";
-import { type AutomationContext, type Clock, type Sample, storedStack } from "./types.ts";
+import type { MetricSample as Sample } from "../../store/store.ts";
+import { type AutomationContext, type Clock, decidedAt, storedStack } from "./types.ts";
 
 const minute = 60_000;
 const metrics = ["cpu", "memory", "load"] as const;
@@ -179,7 +180,7 @@ export class Autoscaler {
         );
         const last = newest && {
           direction: (newest.detail as { direction: "up" | "down" }).direction,
-          at: new Date(newest.at),
+          at: new Date(decidedAt(newest)),
         };
         const decision = scalingDecision({ layer, stack, statuses, samples, last, now });
         decisions.push({ stack: stored.name, layer: layer.name, decision });
@@ -194,7 +195,12 @@ export class Autoscaler {
             target: instance,
             outcome: "auto",
             reason: `layer ${layer.name}: ${decision.reason}`,
-            detail: { layer: layer.name, direction: decision.direction, averages: decision.averages },
+            detail: {
+              layer: layer.name,
+              direction: decision.direction,
+              averages: decision.averages,
+              at: now.toISOString(),
+            },
           });
           this.#ctx.log(
             `autoscaler: ${stored.name}/${instance}: ${decision.action}: layer ${layer.name}: ${decision.reason}`,

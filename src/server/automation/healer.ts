@@ -1,7 +1,7 @@
 import type { AgentTarget } from "../../fleet/agent-protocol.ts";
 import type { Instance, StackFile } from "../../stacks/schema.ts";
 import type { AutomationActions, StackQueue } from "./actions.ts";
-import { type AutomationContext, type Clock, storedStack } from "./types.ts";
+import { type AutomationContext, type Clock, decidedAt, storedStack } from "./types.ts";
 
 /** How the healer limits itself. */
 export interface HealerPolicy {
@@ -207,7 +207,7 @@ export class Healer {
     }
     const since = now - this.policy.rateWindowMs;
     const recent = (await store.listAudit({ stack: lost.stack, outcome: "auto", limit: 500 })).filter(
-      (e) => e.actor === "system:healer" && e.action === "heal.replace" && Date.parse(e.at) > since,
+      (e) => e.actor === "system:healer" && e.action === "heal.replace" && decidedAt(e) > since,
     );
     if (recent.length >= this.policy.maxReplacements) {
       const reason = `rate limit: ${recent.length} replacements in stack ${lost.stack} within ${this.policy.rateWindowMs / 60_000} min (at most ${this.policy.maxReplacements}); left connection_lost`;
@@ -232,6 +232,7 @@ export class Healer {
       target: target.instance,
       outcome: "auto",
       reason,
+      detail: { at: this.#clock().toISOString() },
     });
   }
 }

@@ -1,60 +1,36 @@
 import type { AgentTarget } from "../../fleet/agent-protocol.ts";
 import type { Lifecycle } from "../../lifecycle/lifecycle.ts";
 import type { StackFile } from "../../stacks/schema.ts";
-import type { Store } from "../../store/store.ts";
+import type { AuditRecord, Store } from "../../store/store.ts";
 
 // What the automation needs of the server: a narrow view of ServerContext (src/server/context.ts),
 // so that its loops are testable with a real store, a fake clock and no HTTPS server.
 
-/** One audit entry (the store's AuditInput): every automatic action is one, outcome "auto". */
-export interface AutomationAudit {
-  actor: "system:healer" | "system:scheduler" | "system:autoscaler";
-  action: string;
-  stack?: string;
-  target?: string;
-  outcome: "ok" | "refused" | "auto";
-  reason?: string;
-  detail?: unknown;
-}
-
-/** A stored audit entry, as listAudit returns it. */
-export interface AutomationAuditRecord {
-  id: number;
-  at: string;
-  actor: string;
-  action: string;
-  stack?: string;
-  target?: string;
-  outcome: "ok" | "refused" | "auto";
-  reason?: string;
-  detail?: unknown;
-}
-
-/** One metrics sample of an agent (the store's MetricSample). */
-export interface Sample {
-  stack: string;
-  instance: string;
-  at: string;
-  cpu: number;
-  memory: number;
-  load: number;
-}
-
-/** The store calls the automation makes (the Store of issue 13 has them all). */
+/** The store calls the automation makes. */
 export type AutomationStore = Pick<
   Store,
-  "listStacks" | "listInstances" | "getInstance" | "setInstanceStatus"
-> & {
-  appendAudit(entry: AutomationAudit): Promise<unknown>;
-  listAudit(options?: {
-    stack?: string;
-    outcome?: "ok" | "refused" | "auto";
-    limit?: number;
-  }): Promise<AutomationAuditRecord[]>;
-  metricsSince(stack: string, since: string): Promise<Sample[]>;
-  acquireLease(name: string, holder: string, ttlMs: number, now?: Date): Promise<boolean>;
-  releaseLease(name: string, holder: string): Promise<void>;
-};
+  | "listStacks"
+  | "listInstances"
+  | "getInstance"
+  | "setInstanceStatus"
+  | "appendAudit"
+  | "listAudit"
+  | "metricsSince"
+  | "acquireLease"
+  | "releaseLease"
+>;
+
+/** The actors of automatic actions in the audit log. */
+export type AutomationActor = "system:healer" | "system:scheduler" | "system:autoscaler";
+
+/**
+ * When an automatic action was decided, on the automation's clock: `detail.at` (a fake clock in
+ * tests, the same as the store's `at` in a server), else the entry's own time.
+ */
+export function decidedAt(entry: AuditRecord): number {
+  const at = (entry.detail as { at?: unknown } | undefined)?.at;
+  return Date.parse(typeof at === "string" ? at : entry.at);
+}
 
 /** The agent hub's connection events (AgentHub.on). */
 export interface AgentEvents {
