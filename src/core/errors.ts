@@ -74,6 +74,20 @@ export const errorCodes = {
   DEPLOY_FAILED: 1,
   /** the run was stopped by SIGINT (Ctrl-C) or SIGTERM; the command exits 130 or 143 */
   INTERRUPTED: 130,
+  /** an API request carries no token, or one that is unknown, expired or revoked */
+  UNAUTHORIZED: 4,
+  /** the API token's grants do not allow this on this stack */
+  FORBIDDEN: 4,
+  /** an API request is malformed: its path, query or body breaks the route's schema */
+  REQUEST_INVALID: 2,
+  /** an API request's body is over the server's limit (1 MiB) */
+  REQUEST_TOO_LARGE: 2,
+  /** no API route (or no such object) at this path and method */
+  NOT_FOUND: 2,
+  /** the server failed on a request (its log says why) */
+  INTERNAL: 3,
+  /** the server's TLS files (CA, certificate, keys) are unreadable or wrong */
+  TLS_INVALID: 2,
   RESOURCE_TYPE_ERROR: 3,
   APPLY_FAILED: 1,
   EXEC_FAILED: 1,
