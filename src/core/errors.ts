@@ -42,6 +42,8 @@ export const errorCodes = {
   LOCK_INVALID: 2,
   /** a bundle is unreadable or its content does not match its id or lock */
   BUNDLE_INVALID: 2,
+  /** the server has no prepared bundle of that id (GET /v1/bundles/:id) */
+  BUNDLE_UNKNOWN: 2,
   /** trust is configured and a bundle is unsigned, signed by a key not trusted, or its signature fails */
   BUNDLE_UNTRUSTED: 2,
   /** a bundle signing key or trusted public key file is missing, unreadable or not Ed25519 */
@@ -56,6 +58,10 @@ export const errorCodes = {
   HOST_UNREACHABLE: 4,
   /** the SSH server refused every key offered */
   SSH_AUTH_FAILED: 4,
+  /** the server refused an agent on its channel: not enrolled, a bad signature, a frame breaking the protocol */
+  AGENT_AUTH_FAILED: 4,
+  /** an agent enrollment token is used, expired, forged, or names a server CA this server does not have */
+  ENROLL_REFUSED: 4,
   /** the host's key is not in known_hosts (strict checking) */
   HOST_KEY_UNKNOWN: 4,
   /** the host's key differs from the one recorded in known_hosts: possibly an attack */

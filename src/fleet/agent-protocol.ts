@@ -1,3 +1,5 @@
+import * as v from "valibot";
+import type { Report } from "../core/report.ts";
 import type { DeployingApp, StackState } from "../stacks/state.ts";
 import type { HostOutcome, HostPhase, MemberAttributes, OutcomeError, RemoteHost } from "./pipeline.ts";
 
@@ -127,4 +129,142 @@ export interface AgentLink {
   connect(target: AgentTarget, options?: { signal?: AbortSignal | undefined }): Promise<RemoteHost>;
   /** whether the instance's agent is connected now */
   connected(target: AgentTarget): boolean;
+}
+
+// Validation of what an agent sends: the server trusts no frame it has not checked against these.
+
+const count = v.pipe(v.number(), v.safeInteger(), v.minValue(0));
+const finite = v.pipe(v.number(), v.finite());
+const name = v.pipe(v.string(), v.minLength(1), v.maxLength(256));
+const id = v.pipe(v.string(), v.minLength(1), v.maxLength(128));
+const timestamp = v.pipe(
+  v.string(),
+  v.maxLength(64),
+  v.check((text) => !Number.isNaN(Date.parse(text)), "a timestamp"),
+);
+const percent = v.pipe(v.number(), v.minValue(0), v.maxValue(100));
+
+const outcomeErrorSchema = v.object({
+  code: v.string(),
+  message: v.string(),
+  hint: v.exactOptional(v.string()),
+});
+const reportSchema = v.custom<Report>(
+  (value) => typeof value === "object" && value !== null && !Array.isArray(value),
+);
+
+const hostOutcomeSchema = v.union([
+  v.object({ status: v.picklist(["ok", "failed"]), report: reportSchema, durationMs: finite }),
+  v.object({ status: v.picklist(["failed", "unreachable"]), error: outcomeErrorSchema, durationMs: finite }),
+  v.object({ status: v.literal("skipped"), reason: v.string(), durationMs: v.literal(0) }),
+]);
+
+const hostPhaseSchema = v.variant("phase", [
+  v.object({ phase: v.literal("waiting") }),
+  v.object({ phase: v.literal("connecting"), attempt: v.exactOptional(count) }),
+  v.object({ phase: v.literal("facts") }),
+  v.object({ phase: v.literal("locked"), holder: v.string() }),
+  v.object({ phase: v.literal("compiling") }),
+  v.object({ phase: v.literal("converging"), done: count, total: count, changed: count, failed: count }),
+  v.object({ phase: v.literal("done"), outcome: hostOutcomeSchema }),
+]);
+
+const agentRunReportSchema = v.object({
+  seq: v.pipe(count, v.minValue(1)),
+  kind: v.picklist(["drift", "job"]),
+  mode: v.picklist(["enforce", "report"]),
+  bundle: v.optional(v.pipe(v.string(), v.regex(/^[0-9a-f]{64}$/))),
+  status: v.picklist(["ok", "failed", "drift"]),
+  changed: count,
+  failed: count,
+  report: v.optional(v.unknown()),
+  startedAt: timestamp,
+  finishedAt: timestamp,
+});
+
+/** Every message an agent may send, checked field by field (unknown extra fields are dropped). */
+export const agentMessageSchema = v.variant("type", [
+  v.object({
+    type: v.literal("auth"),
+    stack: name,
+    instance: name,
+    signature: v.pipe(v.string(), v.maxLength(512)),
+    agent: v.pipe(v.string(), v.maxLength(256)),
+  }),
+  v.object({ type: v.literal("keepalive"), seq: count }),
+  v.object({ type: v.literal("job-phase"), id, phase: hostPhaseSchema }),
+  v.object({ type: v.literal("job-done"), id, outcome: hostOutcomeSchema }),
+  v.variant("ok", [
+    v.object({ type: v.literal("result"), id, ok: v.literal(true), value: v.unknown() }),
+    v.object({ type: v.literal("result"), id, ok: v.literal(false), error: outcomeErrorSchema }),
+  ]),
+  v.object({ type: v.literal("report"), run: agentRunReportSchema }),
+  v.object({
+    type: v.literal("metrics"),
+    at: timestamp,
+    cpu: percent,
+    memory: percent,
+    load: v.pipe(finite, v.minValue(0)),
+  }),
+]);
+
+// the schema and the declared type describe the same messages
+const _sameShape: (m: v.InferOutput<typeof agentMessageSchema>) => AgentMessage = (m) => m;
+void _sameShape;
+
+/**
+ * Parses one text frame from an agent: the message, or why it is not one (a line for the audit log).
+ *
+ * @example parseAgentMessage('{"type":"keepalive","seq":3}') // { message: { type: "keepalive", seq: 3 } }
+ */
+export function parseAgentMessage(text: string): { message: AgentMessage } | { error: string } {
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch {
+    return { error: "a frame that is not JSON" };
+  }
+  const result = v.safeParse(agentMessageSchema, data);
+  if (result.success) return { message: result.output };
+  const issue = result.issues[0];
+  const where = issue ? v.getDotPath(issue) : null;
+  const type = typeof data === "object" && data !== null ? (data as { type?: unknown }).type : undefined;
+  const what = typeof type === "string" ? `a "${type.slice(0, 40)}" message` : "a message";
+  return {
+    error: `${what} that breaks the protocol${where ? ` at ${where}` : ""}: ${issue?.message ?? "invalid"}`,
+  };
+}
+
+/**
+ * Host call arguments and results as JSON: every Uint8Array (writeFile's data, exec's input,
+ * readFile's bytes) travels as `{ "$base64": "…" }`; `undefined` results travel as null.
+ *
+ * @example toWire(new Uint8Array([104, 105])) // { $base64: "aGk=" }
+ */
+export function toWire(value: unknown): unknown {
+  if (value instanceof Uint8Array) return { $base64: Buffer.from(value).toString("base64") };
+  if (value === undefined) return null;
+  if (Array.isArray(value)) return value.map(toWire);
+  if (typeof value === "object" && value !== null) {
+    const out: Record<string, unknown> = {};
+    for (const [key, item] of Object.entries(value)) if (item !== undefined) out[key] = toWire(item);
+    return out;
+  }
+  return value;
+}
+
+/** The inverse of toWire: `{ "$base64": "…" }` back to a Uint8Array (null stays null). */
+export function fromWire(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(fromWire);
+  if (typeof value === "object" && value !== null) {
+    const entries = Object.entries(value);
+    const [first] = entries;
+    if (entries.length === 1 && first?.[0] === "$base64" && typeof first[1] === "string") {
+      return new Uint8Array(Buffer.from(first[1], "base64"));
+    }
+    const out: Record<string, unknown> = {};
+    for (const [key, item] of entries) out[key] = fromWire(item);
+    return out;
+  }
+  return value;
 }
