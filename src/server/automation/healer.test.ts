@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { StackQueue } from "./actions.ts";
-import { Healer, healerPolicy } from "./healer.ts";
+import { Healer, healerPolicy, isPartition } from "./healer.ts";
 import { contextFor, FakeClock, recordingActions, storeWith } from "./testing.ts";
 
 const apps = Array.from({ length: 9 }, (_, i) => `app${i + 1}`);
@@ -175,4 +175,11 @@ test("rate limit: at most N replacements per stack in 10 minutes; later ones hea
   );
   await queue.idle();
   assert.equal(done.filter((d) => d.action === "replace").length, 3);
+});
+
+test("isPartition: more than the share, and never one agent alone", () => {
+  assert.equal(isPartition(3, 10, 0.3), false);
+  assert.equal(isPartition(4, 10, 0.3), true);
+  assert.equal(isPartition(1, 1, 0.3), false, "the only agent of a stack went silent: its host died");
+  assert.equal(isPartition(2, 2, 0.3), true);
 });

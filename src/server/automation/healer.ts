@@ -26,9 +26,12 @@ export function healerPolicy(keepaliveMs: number, overrides: Partial<HealerPolic
   };
 }
 
-/** Whether `lost` of `watched` instances silent at once is a partition rather than dead hosts. */
+/**
+ * Whether `lost` of `watched` instances silent at once is a partition rather than dead hosts: more
+ * than `share` of them, and at least two (one silent agent is a dead host, even in a stack of one).
+ */
 export function isPartition(lost: number, watched: number, share: number): boolean {
-  return watched > 0 && lost / watched > share;
+  return lost >= 2 && watched > 0 && lost / watched > share;
 }
 
 /** What the healer decided for one lost instance once its window ended. */
