@@ -12,6 +12,11 @@ if (major < 24) {
 const { enableCompileCache } = await import("node:module");
 enableCompileCache?.();
 const { main } = await import("../src/cli/main.ts");
+// the commands of the server (and the agent): src/cli may not import them (same layer), so the
+// entry point, above every layer, registers them
+const { commands } = await import("../src/cli/commands.ts");
+commands.server = async () => (await import("../src/server/commands.ts")).serverCommand;
+commands.token = async () => (await import("../src/server/commands.ts")).tokenCommand;
 process.exitCode = await main(process.argv.slice(2));
 // a finished command exits: a timer or socket a recipe left running must not hold it, nor fail it later
 process.stdout.write("", () => process.stderr.write("", () => process.exit()));

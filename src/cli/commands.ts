@@ -34,4 +34,5 @@ export const commands: Record<string, () => Promise<Command>> = {
   deployment: async () => (await import("./deploy.ts")).deploymentCommand,
   ab: async () => (await import("./ab.ts")).abCommand,
   notifications: async () => (await import("./notifications.ts")).notificationsCommand,
+  agent: async () => (await import("./agent.ts")).agentCommand,
 };

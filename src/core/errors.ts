@@ -80,6 +80,8 @@ export const errorCodes = {
   DEPLOY_FAILED: 1,
   /** the run was stopped by SIGINT (Ctrl-C) or SIGTERM; the command exits 130 or 143 */
   INTERRUPTED: 130,
+  /** the agent's config or key (/etc/galley/agent.json, agent.key) is missing or wrong: the host is not enrolled */
+  AGENT_CONFIG_INVALID: 2,
   /** an API request carries no token, or one that is unknown, expired or revoked */
   UNAUTHORIZED: 4,
   /** the API token's grants do not allow this on this stack */

@@ -53,6 +53,11 @@ export class Secrets {
     return [...this.#registered];
   }
 
+  /** The secret values registered here and in its parents (what a run hands to an agent, so that it hides them too). */
+  allValues(): readonly string[] {
+    return [...new Set([...(this.#parent?.allValues() ?? []), ...this.#registered])];
+  }
+
   /** Changes with every registration here or in a parent (forms only grow: a sum of counts is enough). */
   get version(): number {
     return this.#version + (this.#parent?.version ?? 0);

@@ -3,7 +3,7 @@ import type { Host } from "../core/host.ts";
 import { transports } from "../hosts/transports.ts";
 import type { StackContext } from "../lifecycle/context.ts";
 import { reach } from "../lifecycle/providers.ts";
-import type { Instance } from "../stacks/schema.ts";
+import { type Instance, instanceTransport } from "../stacks/schema.ts";
 
 // The deployment's own connections to instances, beside the fleet runs: reading which release is
 // current, a migration command, a command health check, the load balancer's view of its backends.
@@ -40,13 +40,26 @@ export class InstanceConnections {
       open = (async () => {
         const reached = (await reach(this.#context, [instance])).get(instance.name);
         if (!reached?.ok) throw unreachable(instance.name, reached ? reached.error : "no host");
-        const host = await transports.ssh.connect(reached.target, { signal: this.#signal });
+        const host = await this.#connect(instance, reached.target);
         return { host, address: reached.address, close: () => host.close() };
       })();
       open.catch(() => this.#open.delete(instance.name));
       this.#open.set(instance.name, open);
     }
     return open;
+  }
+
+  // SSH, or the instance's agent channel (transport agent: only through the server's agents)
+  async #connect(instance: Instance, target: Parameters<typeof transports.ssh.connect>[0]) {
+    const { agents, stack } = this.#context;
+    if (instanceTransport(stack, instance) !== "agent")
+      return transports.ssh.connect(target, { signal: this.#signal });
+    if (!agents) {
+      throw new GalleyError("HOST_UNREACHABLE", `${instance.name} is managed by an agent`, {
+        hint: "run this through galley server (galley --server URL …)",
+      });
+    }
+    return agents.connect({ stack: stack.name, instance: instance.name }, { signal: this.#signal });
   }
 
   /** Closes every connection this deployment opened. */

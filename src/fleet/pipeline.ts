@@ -1,7 +1,7 @@
 import { rootStateDir, stateDirOf } from "../hosts/statedir.ts";
 import type { Attributes } from "../core/attributes.ts";
 import { type ConvergeEvent, converge } from "../core/converge.ts";
-import { errorMessage, type GalleyError, isGalleyError } from "../core/errors.ts";
+import { errorMessage, GalleyError, isGalleyError } from "../core/errors.ts";
 import type { HeldLock, Host } from "../core/host.ts";
 import { limit } from "../core/limit.ts";
 import type { Report } from "../core/report.ts";
@@ -12,6 +12,7 @@ import type { PreparedCookbooks } from "../cookbooks/prepared.ts";
 import type { CompiledRun, CompileRunListOptions } from "../cookbooks/solo.ts";
 import type { SshTarget } from "../hosts/target.ts";
 import type { StackView } from "../stacks/state.ts";
+import type { AgentLink, AgentTarget } from "./agent-protocol.ts";
 
 // One pipeline for every run: resolve the cookbooks once into a prepared set (its bundle id), then,
 // per host, connect → facts → compile (from that set) → converge → report. Solo (`galley apply`,
@@ -48,6 +49,10 @@ export interface FleetMember {
   runList?: readonly string[] | undefined;
   /** the stack state seen from this host (r.stack) */
   stack?: StackView | undefined;
+  /** managed by its own agent: the run sends it a converge job through `FleetRunOptions.agents`, no SSH */
+  agent?: AgentTarget | undefined;
+  /** files of this machine an agent host gets before its job, where its recipes read them (deployed app archives) */
+  files?: readonly { local: string; remote: string }[] | undefined;
   /** asked just before the host starts: a reason not to run it (e.g. a newer stack state), or undefined */
   skip?: (() => string | undefined | Promise<string | undefined>) | undefined;
 }
@@ -119,6 +124,8 @@ export interface FleetRunOptions {
    * pass their own, so that neither hides, nor is marked sensitive by, the other's secrets.
    */
   secrets?: Secrets | undefined;
+  /** how members with `agent` are reached (the server's agents); none: they are unreachable */
+  agents?: AgentLink | undefined;
 }
 
 /** A fleet run over one batch of hosts (what `galley push` and stack events run today). */
@@ -281,6 +288,7 @@ async function runHost(
   const started = performance.now();
   const elapsed = () => Math.round(performance.now() - started);
   const phase = (p: HostPhase) => options.onPhase?.(member.name, p);
+  if (member.agent) return runAgentHost(member, member.agent, options, prepared, secrets);
   let host: RemoteHost | undefined;
   let lock: HeldLock | undefined;
   try {
@@ -348,6 +356,79 @@ async function runHost(
   } finally {
     // closing the connection ends the lock's holder too: both at once, not one round trip each
     await Promise.all([lock?.release().catch(() => {}), host?.close().catch(() => {})]);
+  }
+}
+
+/**
+ * One agent-managed host: its agent converges it locally (and takes its run lock there) from a
+ * converge job; its phases are the fleet's. Without an AgentLink (a run outside the server) it is
+ * unreachable, with a hint to run it through the server.
+ */
+async function runAgentHost(
+  member: FleetMember,
+  target: AgentTarget,
+  options: FleetRunOptions,
+  prepared: PreparedCookbooks,
+  secrets: Secrets,
+): Promise<HostOutcome> {
+  const started = performance.now();
+  const elapsed = () => Math.round(performance.now() - started);
+  if (!options.agents) {
+    const error = new GalleyError("HOST_UNREACHABLE", `${member.name} is managed by an agent`, {
+      hint: "run this through galley server (galley --server URL …)",
+    });
+    return { status: "unreachable", error: describe(error, secrets), durationMs: elapsed() };
+  }
+  try {
+    const { agentJob } = await import("./agent-job.ts");
+    const job = agentJob(member, options, prepared, secrets);
+    options.onPhase?.(member.name, { phase: "connecting" });
+    if (member.files?.length) await shipFiles(options.agents, target, member.files, options.signal);
+    const outcome = await options.agents.converge(target, job, {
+      signal: options.signal,
+      // the agent's own "done" is not the fleet's: the pipeline settles the host once
+      onPhase: (p) => {
+        if (p.phase !== "done") options.onPhase?.(member.name, p);
+      },
+    });
+    // what crossed the channel is scrubbed here too: the run's registry is the judge
+    if (!("error" in outcome)) return outcome;
+    const { code, message, hint } = outcome.error;
+    return {
+      ...outcome,
+      error: { code, message: secrets.scrub(message), ...(hint ? { hint: secrets.scrub(hint) } : {}) },
+    };
+  } catch (error) {
+    const lost = isGalleyError(error) && unreachableCodes.has(error.code);
+    return {
+      status: lost ? "unreachable" : "failed",
+      error: describe(error, secrets),
+      durationMs: elapsed(),
+    };
+  }
+}
+
+// the files an agent host lacks (or has with another size), written over its channel
+async function shipFiles(
+  agents: AgentLink,
+  target: AgentTarget,
+  files: readonly { local: string; remote: string }[],
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  const { readFile } = await import("node:fs/promises");
+  const host = await agents.connect(target, { signal });
+  try {
+    for (const file of files) {
+      const bytes = await readFile(file.local);
+      if ((await host.stat(file.remote))?.size === bytes.length) continue;
+      const dir = file.remote.slice(0, file.remote.lastIndexOf("/")) || "/";
+      const made = await host.exec(["mkdir", "-p", dir]);
+      if (made.exitCode !== 0)
+        throw new GalleyError("EXEC_FAILED", `cannot make ${dir} on ${host.name}: ${made.stderr.trim()}`);
+      await host.writeFile(file.remote, bytes, { mode: 0o644 });
+    }
+  } finally {
+    await host.close();
   }
 }
 

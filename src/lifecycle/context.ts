@@ -2,6 +2,7 @@ import { existsSync } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { GalleyError } from "../core/errors.ts";
+import type { AgentLink, AgentTarget } from "../fleet/agent-protocol.ts";
 import type { StackFile } from "../stacks/schema.ts";
 import { loadStack } from "../stacks/stack.ts";
 import { checkStackRecipes } from "./stack-recipes.ts";
@@ -17,6 +18,10 @@ export interface StackContext {
   /** the cookbooks folder recipes come from (a kitchen with cookbooks.yaml: its locked cookbooks) */
   cookbooksDir: string;
   store: Store;
+  /** the server's agents: how instances with `transport: agent` are reached (set by galley server; none: they cannot be) */
+  agents?: AgentLink | undefined;
+  /** a one-time enrollment token for an agent instance, and the URL it enrolls with (set by galley server) */
+  agentEnrollment?: ((target: AgentTarget) => Promise<{ serverUrl: string; token: string }>) | undefined;
 }
 
 /** How to open a stack file. */

@@ -1,6 +1,6 @@
 import { fileURLToPath } from "node:url";
 import { type FleetMember, type HostOutcome, type HostPhase, pushFleet } from "../fleet/push.ts";
-import type { Instance, LifecycleEvent } from "../stacks/schema.ts";
+import { type Instance, instanceTransport, type LifecycleEvent } from "../stacks/schema.ts";
 import { type StackState, StackView } from "../stacks/state.ts";
 import type { EventKind, EventRecord, OutcomeStatus } from "../store/store.ts";
 import type { PreparedApp } from "./apps.ts";
@@ -115,9 +115,21 @@ export async function runEvent(
       await settled(instance.name, "connection_lost", reached.error, reached.error);
       continue;
     }
+    // an agent instance converges itself: it gets the apps' archives first, and reads them where they land
+    const agent = instanceTransport(context.stack, instance) === "agent";
+    const shipped = agent ? (options.apps ?? []).filter((app) => app.localArchive !== "") : [];
+    const deploying = agent
+      ? (options.apps ?? []).map((app) =>
+          app.localArchive === "" ? app : { ...app, localArchive: app.archive },
+        )
+      : (options.apps ?? []);
     members.push({
       name: instance.name,
       target: reached.target,
+      ...(agent ? { agent: { stack, instance: instance.name } } : {}),
+      ...(shipped.length > 0
+        ? { files: shipped.map((app) => ({ local: app.localArchive, remote: app.archive })) }
+        : {}),
       runList,
       attributes: [
         ...attributeLayers(context, instance),
@@ -133,7 +145,7 @@ export async function runEvent(
       stack: new StackView(options.state, instance.name, {
         event: kind as LifecycleEvent | "run-recipes",
         version: options.version,
-        deploying: options.apps ?? [],
+        deploying,
       }),
       ...(options.supersedable ? { skip: superseded } : {}),
     });
@@ -159,6 +171,7 @@ export async function runEvent(
           waitMs: options.waitMs,
           command: `galley ${kind} event of stack ${stack}`,
           signal: options.signal,
+          agents: context.agents,
           connect: (target, onAttempt) =>
             transports.ssh.connect(target, { onAttempt, signal: options.signal }),
           onPhase: (name, phase) => {

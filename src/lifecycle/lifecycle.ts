@@ -1,8 +1,9 @@
-import { GalleyError } from "../core/errors.ts";
+import { GalleyError, isGalleyError } from "../core/errors.ts";
 import { currentSecrets } from "../core/secrets.ts";
 import { scrubbedJson } from "../store/codec.ts";
 import type { HostPhase } from "../fleet/push.ts";
-import type { Instance } from "../stacks/schema.ts";
+import type { SshTarget } from "../hosts/target.ts";
+import { type Instance, instanceTransport } from "../stacks/schema.ts";
 import { buildStackState, type StackState } from "../stacks/state.ts";
 import type { EventKind, EventRecord, InstanceStatus } from "../store/store.ts";
 import type { PreparedApp } from "./apps.ts";
@@ -126,7 +127,7 @@ export class Lifecycle {
     for (const instance of instances) await this.#status(instance.name, "requested", "start requested");
     for (const instance of instances) await this.#status(instance.name, "booting", "making its host");
     const hosts = await provision(this.context, instances, (line) => this.#log(line));
-    const ready: Instance[] = [];
+    const ready: { instance: Instance; target: SshTarget }[] = [];
     for (const instance of instances) {
       const host = hosts.get(instance.name)!;
       if (!host.ok) {
@@ -142,10 +143,10 @@ export class Lifecycle {
         hostname: instance.name,
       });
       await this.#status(instance.name, "running_setup", "host up: running setup");
-      ready.push(instance);
+      ready.push({ instance, target: host.target });
     }
     // each instance goes its own way through setup and deploy; each that comes online asks for a configure
-    await Promise.all(ready.map((instance) => this.#bringOnline(instance)));
+    await Promise.all(ready.map(({ instance, target }) => this.#bringOnline(instance, target)));
     await this.#drain();
   }
 
@@ -285,7 +286,22 @@ export class Lifecycle {
     return this.context.stack.instances.some((i) => i.name === name);
   }
 
-  async #bringOnline(instance: Instance): Promise<void> {
+  async #bringOnline(instance: Instance, target: SshTarget): Promise<void> {
+    if (instanceTransport(this.context.stack, instance) === "agent") {
+      try {
+        const { setupAgentInstance } = await import("./agent-setup.ts");
+        await setupAgentInstance(this.context, instance, target, {
+          log: (line) => this.#log(line),
+          signal: this.#options.signal,
+        });
+      } catch (error) {
+        const why = isGalleyError(error)
+          ? `${error.message}${error.hint ? ` (${error.hint})` : ""}`
+          : String(error);
+        await this.#status(instance.name, "setup_failed", `its agent: ${currentSecrets().scrub(why)}`);
+        return;
+      }
+    }
     const setupState = await this.snapshot();
     const setup = await this.#event({ kind: "setup", instances: [instance], ...setupState });
     if (!(await this.#settle(instance, setup.results.get(instance.name)!, "setup"))) return;

@@ -77,6 +77,14 @@ export function authorize(c: Context<ServerEnv>, stack: string | undefined, role
   });
 }
 
+/** Refuses a request that carries no token (UNAUTHORIZED) or an agent's session (FORBIDDEN). */
+export function requireToken(c: Context<ServerEnv>): Extract<Actor, { kind: "token" }> {
+  const actor = c.get("actor") as Actor | undefined;
+  if (actor?.kind === "token") return actor;
+  authorize(c, undefined, "viewer"); // throws: no actor, or an agent
+  throw new GalleyError("FORBIDDEN", "this route is for tokens");
+}
+
 /** The audit log's name for an actor: "token:<name>", "agent:<stack>/<instance>", or "anonymous". */
 export function actorName(actor: Actor | undefined): string {
   if (actor === undefined) return "anonymous";
@@ -135,6 +143,7 @@ export interface RouteNote {
   action: string;
   stack?: string | undefined;
   target?: string | undefined;
+  detail?: unknown;
   mutating: boolean;
 }
 
@@ -168,6 +177,7 @@ export async function auditRequest(
   };
   if (note?.stack !== undefined) entry.stack = note.stack;
   if (note?.target !== undefined) entry.target = note.target;
+  if (note?.detail !== undefined) entry.detail = note.detail;
   if (reason !== undefined) entry.reason = reason;
   await ctx.store.appendAudit(entry);
 }

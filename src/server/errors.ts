@@ -24,6 +24,9 @@ const statusByCode: Partial<Record<ErrorCode, ContentfulStatusCode>> = {
   INTERNAL: 500,
   TLS_INVALID: 500,
   INTERRUPTED: 503,
+  ENROLL_REFUSED: 401,
+  AGENT_AUTH_FAILED: 401,
+  BUNDLE_UNKNOWN: 404,
 };
 
 /** The HTTP status of an error code: explicit for API codes, else by the code's exit code. */
@@ -62,7 +65,9 @@ export function errorResponse(error: unknown): { status: ContentfulStatusCode; b
 
 /** A GalleyError for a request that breaks its route's schema. */
 export function requestInvalid(message: string): GalleyError {
-  return new GalleyError("REQUEST_INVALID", message, {
+  // a message may quote what the client sent: keep it short
+  const short = message.length > 300 ? `${message.slice(0, 300)}…` : message;
+  return new GalleyError("REQUEST_INVALID", short, {
     hint: "see GET /v1/openapi.json for the route's schema",
   });
 }

@@ -4,7 +4,15 @@ import type { ContentfulStatusCode } from "hono/utils/http-status";
 import * as v from "valibot";
 import { GalleyError } from "../core/errors.ts";
 import type { Actor, ServerContext } from "./context.ts";
-import { auditRequest, authenticate, authorize, noteRoute, type ServerEnv } from "./auth.ts";
+import {
+  auditRequest,
+  authenticate,
+  authorize,
+  noteRoute,
+  requireToken,
+  routeNote,
+  type ServerEnv,
+} from "./auth.ts";
 import { requestInvalid } from "./errors.ts";
 import type { Role } from "../store/store.ts";
 import type { Hono } from "hono";
@@ -68,6 +76,8 @@ export interface RouteInput<P, Q, B> {
   params: Out<P>;
   query: Out<Q>;
   body: Out<B>;
+  /** adds the target acted on (an id made by the handler) and details to the request's audit entry; never a secret */
+  audit(extra: { target?: string; detail?: unknown }): void;
 }
 
 /** A route as listed for docs and OpenAPI. */
@@ -129,14 +139,20 @@ export function defineRoute<
     const stack = spec.stack?.(params);
     noteRoute(c, { action, mutating: isMutating, stack, target: spec.target?.(params) });
     const actor = c.get("actor") as Actor | undefined;
-    if (spec.auth === "token" && spec.authorizeInHandler !== true) authorize(c, stack, spec.role ?? "viewer");
-    if (spec.auth === "token" && actor?.kind !== "token") authorize(c, stack, "admin"); // refuses
+    if (spec.auth === "token") {
+      if (spec.authorizeInHandler === true) requireToken(c);
+      else authorize(c, stack, spec.role ?? "viewer");
+    }
     if (spec.auth === "agent" && actor?.kind !== "agent") agentOnly(actor);
     const query = parse(spec.query, c.req.query(), "query") as Out<Q>;
     const body = (
       spec.body === undefined ? undefined : parse(spec.body, await readJson(c), "body")
     ) as Out<B>;
-    const result = await handler({ c, ctx, actor, params, query, body });
+    const audit = (extra: { target?: string; detail?: unknown }) => {
+      const note = routeNote(c);
+      if (note !== undefined) noteRoute(c, { ...note, ...extra });
+    };
+    const result = await handler({ c, ctx, actor, params, query, body, audit });
     if (isMutating) await auditRequest(c, ctx, "ok");
     if (result instanceof Response) return result;
     return c.json(result as object, status);

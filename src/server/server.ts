@@ -101,8 +101,11 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     server = createAdaptorServer({
       fetch: app.fetch,
       createServer,
-      serverOptions: { key: tls.key, cert: tls.cert },
+      serverOptions: { key: tls.key, cert: tls.cert, minVersion: "TLSv1.2" },
     }) as HttpsServer;
+    // a client that sends its request slowly (or never) is dropped, not waited for
+    server.headersTimeout = 20_000;
+    server.requestTimeout = 60_000;
     if (options.hub !== undefined) ctx.agents.attach(server);
     const listening = server;
     await new Promise<void>((resolve, reject) => {

@@ -61,8 +61,13 @@ const threshold = v.pipe(
 );
 const loadBased = v.strictObject({ up: threshold, down: threshold });
 
+/** How an instance is reached for its runs (src/fleet/agent-protocol.ts instanceTransports): SSH from the controller, or its own agent. */
+const transport = v.optional(v.picklist(["ssh", "agent"], "ssh or agent"));
+
 const layer = v.strictObject({
   name,
+  /** the transport of this layer's instances that set none (default ssh) */
+  transport,
   short_name: v.optional(v.pipe(v.string(), v.regex(/^[a-z][a-z0-9-]{0,15}$/))),
   packages: v.optional(v.array(v.string()), []),
   recipes: v.optional(
@@ -130,6 +135,8 @@ const instance = v.strictObject({
   name,
   layers: v.pipe(v.array(name), v.minLength(1, "an instance belongs to at least one layer")),
   provider: v.optional(provider, { type: "container" }),
+  /** ssh (default) or agent; unset: the first of its layers that sets one */
+  transport,
   scaling,
   attributes,
 });
@@ -291,6 +298,21 @@ export const stackSchema = v.strictObject({
 });
 
 export type StackFile = v.InferOutput<typeof stackSchema>;
+
+/**
+ * How an instance is reached: its own `transport`, else that of the first of its layers that sets
+ * one, else ssh.
+ *
+ * @example instanceTransport(stack, stack.instances[0]!) // "agent"
+ */
+export function instanceTransport(stack: Pick<StackFile, "layers">, instance: Instance): "ssh" | "agent" {
+  if (instance.transport) return instance.transport;
+  for (const name of instance.layers) {
+    const set = stack.layers.find((layer) => layer.name === name)?.transport;
+    if (set) return set;
+  }
+  return "ssh";
+}
 export type Layer = StackFile["layers"][number];
 export type Instance = StackFile["instances"][number];
 export type App = StackFile["apps"][number];

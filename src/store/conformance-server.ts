@@ -395,6 +395,30 @@ export function serverConformance(name: string, opener: StoreOpener): void {
     },
   );
 
+  it("the server's writes belong to a transaction: a failed one leaves no audit entry, run or agent", async (store) => {
+    await assert.rejects(
+      store.transaction(async (tx) => {
+        await tx.appendAudit({ actor: "token:ci", action: "deploy", stack: "web", outcome: "ok" });
+        await tx.recordAgentRun(agentRun());
+        await tx.registerAgent({ stack: "web", instance: "app1", publicKey: key(1) });
+        assert.equal(await tx.acquireLease("scheduler", "a", 60_000), true);
+        throw new Error("the deployment could not start");
+      }),
+      /could not start/,
+    );
+    assert.deepEqual(await store.listAudit(), []);
+    assert.deepEqual(await store.listAgentRuns("web", "app1"), []);
+    assert.equal(await store.getAgent("web", "app1"), undefined);
+    assert.equal(await store.acquireLease("scheduler", "b", 60_000), true, "the lease was never taken");
+    const entry = await store.transaction(async (tx) =>
+      tx.appendAudit({ actor: "token:ci", action: "deploy", stack: "web", outcome: "ok" }),
+    );
+    assert.deepEqual(
+      (await store.listAudit()).map((each) => each.id),
+      [entry.id],
+    );
+  });
+
   it("a registered secret never reaches audit entries, agent run reports or token names", async (store) => {
     const secret = `pw-${randomBytes(12).toString("hex")}`;
     registerSecrets([secret]);

@@ -195,3 +195,31 @@ test("a second connection of the same instance replaces the first; other paths g
   assert.deepEqual(lost, []);
   await assert.rejects(TestAgent.open(fixture, fixture.channelUrl.replace("/channel", "/other")), /HTTP 404/);
 });
+
+test("a connection that does not authenticate in time, and a frame over 16 MiB, are cut off and audited", async (t) => {
+  const fixture = await startHub({}, { authTimeoutMs: 200 });
+  t.after(() => fixture.close());
+  const key = await enrolled(fixture.store, "prod", "web1");
+  const mute = await TestAgent.open(fixture);
+  assert.match((await mute.next<Refused>((m) => m.type === "refused")).error.message, /no auth within/);
+  await mute.closed;
+
+  const agent = await TestAgent.connect(fixture, "prod", "web1", key.privateKey);
+  agent.send({
+    type: "metrics",
+    at: new Date().toISOString(),
+    cpu: 1,
+    memory: 1,
+    load: 0,
+    pad: "x".repeat(17 * 1024 * 1024),
+  });
+  assert.equal((await agent.closed).code, 1009);
+  await eventually(
+    async () =>
+      (await fixture.store.listAudit({ outcome: "refused" })).some((a) =>
+        /a frame larger than/.test(a.reason ?? ""),
+      ),
+    "the oversized frame audited",
+  );
+  await eventually(() => !fixture.hub.connected({ stack: "prod", instance: "web1" }), "the agent dropped");
+});

@@ -191,10 +191,11 @@ class Connection {
     ws.on("message", (data, isBinary) => this.#frame(data, isBinary));
     ws.on("close", () => this.#closed(closing()));
     this.send({ type: "hello", nonce: this.#nonce, server: options.id });
+    const authTimeoutMs = options.authTimeoutMs ?? 10_000;
     this.#timers.push(
       setTimeout(
-        () => this.#state === "hello" && this.refuse("no auth within 10 s of hello"),
-        options.authTimeoutMs ?? 10_000,
+        () => this.#state === "hello" && this.refuse(`no auth within ${authTimeoutMs / 1000} s of hello`),
+        authTimeoutMs,
       ),
     );
   }
@@ -243,6 +244,8 @@ class Connection {
     if ("error" in parsed) return parsed.error;
     const { message } = parsed;
     if (this.#state === "authenticating") {
+      // an agent waits for welcome; a few early frames are kept for after it, a flood is not
+      if (this.#waiting.length >= 16) return "a flood of frames before welcome";
       this.#waiting.push(text);
       return undefined;
     }
@@ -259,7 +262,15 @@ class Connection {
     }
     if (!this.#session) return `a "${message.type}" message before auth`;
     this.#seen();
-    if (message.type !== "keepalive") this.#handler.message(this.#session, message);
+    if (message.type === "keepalive") return undefined;
+    try {
+      this.#handler.message(this.#session, message);
+    } catch (error) {
+      // the server's fault, not the agent's: logged, the connection stays
+      this.#options.log(
+        `agent ${this.#session.name}: a "${message.type}" message failed: ${errorMessage(error)}`,
+      );
+    }
     return undefined;
   }
 
@@ -295,7 +306,7 @@ class Connection {
       runMode: settings.runMode,
       metricsMs: settings.metricsMs,
     });
-    this.#audit("ok", `connected from ${this.remote}`);
+    this.#audit("ok", `connected (generation ${record.generation})`);
     this.#seen();
     const keepalive = setInterval(
       () => this.send({ type: "keepalive", seq: ++this.#keepaliveSeq }),

@@ -12,7 +12,12 @@ const refused = (pattern: RegExp) => (error: unknown) =>
 test("a minted token has the brief's format and only its secret's hash is stored", async (t) => {
   const fixture = await startHub();
   t.after(() => fixture.close());
-  const token = await mintEnrollment(fixture.store, { stack: "prod", instance: "web1", caFingerprint: ca, ttlMs: 60_000 });
+  const token = await mintEnrollment(fixture.store, {
+    stack: "prod",
+    instance: "web1",
+    caFingerprint: ca,
+    ttlMs: 60_000,
+  });
   assert.match(token, /^gle1_[A-Za-z0-9_-]+$/);
   const json = JSON.parse(Buffer.from(token.slice(5), "base64url").toString("utf8"));
   assert.deepEqual(Object.keys(json), ["s", "i", "k", "ca"]);
@@ -23,7 +28,13 @@ test("a minted token has the brief's format and only its secret's hash is stored
   assert.deepEqual(decodeEnrollment(token), { stack: "prod", instance: "web1", secret: json.k, ca });
   const claimed = await fixture.store.consumeEnrollment(secretHash(json.k), new Date().toISOString());
   assert.deepEqual(claimed, { stack: "prod", instance: "web1" });
-  for (const bad of ["", "gle1_", "gle1_!!!", `gle1_${Buffer.from("[]").toString("base64url")}`, token.replace("gle1_", "gle2_")]) {
+  for (const bad of [
+    "",
+    "gle1_",
+    "gle1_!!!",
+    `gle1_${Buffer.from("[]").toString("base64url")}`,
+    token.replace("gle1_", "gle2_"),
+  ]) {
     assert.throws(() => decodeEnrollment(bad), refused(/not a Galley enrollment token/));
   }
 });
@@ -33,13 +44,21 @@ test("enrollment: once per token; used, expired, forged, other CA and non-ed2551
   t.after(() => fixture.close());
   const { store } = fixture;
   const first = agentKey();
-  const token = await mintEnrollment(store, { stack: "prod", instance: "web1", caFingerprint: ca, ttlMs: 60_000 });
+  const token = await mintEnrollment(store, {
+    stack: "prod",
+    instance: "web1",
+    caFingerprint: ca,
+    ttlMs: 60_000,
+  });
   assert.deepEqual(await enrollAgent(store, { token, publicKey: first.publicKey }, ca), {
     stack: "prod",
     instance: "web1",
     generation: 1,
   });
-  await assert.rejects(enrollAgent(store, { token, publicKey: first.publicKey }, ca), refused(/used, expired or unknown/));
+  await assert.rejects(
+    enrollAgent(store, { token, publicKey: first.publicKey }, ca),
+    refused(/used, expired or unknown/),
+  );
 
   const expired = await mintEnrollment(store, {
     stack: "prod",
@@ -48,14 +67,31 @@ test("enrollment: once per token; used, expired, forged, other CA and non-ed2551
     ttlMs: 1000,
     now: new Date(Date.now() - 60_000),
   });
-  await assert.rejects(enrollAgent(store, { token: expired, publicKey: first.publicKey }, ca), refused(/used, expired/));
+  await assert.rejects(
+    enrollAgent(store, { token: expired, publicKey: first.publicKey }, ca),
+    refused(/used, expired/),
+  );
   const forged = encodeEnrollment({ stack: "prod", instance: "web2", secret: "A".repeat(43), ca });
-  await assert.rejects(enrollAgent(store, { token: forged, publicKey: first.publicKey }, ca), refused(/used, expired/));
-  const fresh = await mintEnrollment(store, { stack: "prod", instance: "web2", caFingerprint: ca, ttlMs: 60_000 });
-  await assert.rejects(enrollAgent(store, { token: fresh, publicKey: first.publicKey }, "d".repeat(64)), refused(/another Galley server/));
+  await assert.rejects(
+    enrollAgent(store, { token: forged, publicKey: first.publicKey }, ca),
+    refused(/used, expired/),
+  );
+  const fresh = await mintEnrollment(store, {
+    stack: "prod",
+    instance: "web2",
+    caFingerprint: ca,
+    ttlMs: 60_000,
+  });
+  await assert.rejects(
+    enrollAgent(store, { token: fresh, publicKey: first.publicKey }, "d".repeat(64)),
+    refused(/another Galley server/),
+  );
   const rsa = (await import("node:crypto")).generateKeyPairSync("rsa", { modulusLength: 1024 });
   const rsaPem = rsa.publicKey.export({ type: "spki", format: "pem" }).toString();
-  await assert.rejects(enrollAgent(store, { token: fresh, publicKey: rsaPem }, ca), refused(/not an ed25519/));
+  await assert.rejects(
+    enrollAgent(store, { token: fresh, publicKey: rsaPem }, ca),
+    refused(/not an ed25519/),
+  );
   // the refusals above spent nothing: the fresh token still works
   assert.equal((await enrollAgent(store, { token: fresh, publicKey: first.publicKey }, ca)).instance, "web2");
   assert.equal(await store.getAgent("prod", "web3"), undefined);
@@ -64,7 +100,12 @@ test("enrollment: once per token; used, expired, forged, other CA and non-ed2551
   const agent = await TestAgent.connect(fixture, "prod", "web1", first.privateKey);
   assert.ok(agent.received.some((m) => m.type === "welcome"));
   const second = agentKey();
-  const again = await mintEnrollment(store, { stack: "prod", instance: "web1", caFingerprint: ca, ttlMs: 60_000 });
+  const again = await mintEnrollment(store, {
+    stack: "prod",
+    instance: "web1",
+    caFingerprint: ca,
+    ttlMs: 60_000,
+  });
   assert.equal((await enrollAgent(store, { token: again, publicKey: second.publicKey }, ca)).generation, 2);
   agent.close();
   const old = await TestAgent.connect(fixture, "prod", "web1", first.privateKey);

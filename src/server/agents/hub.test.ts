@@ -186,3 +186,26 @@ test("a report is stored once and acknowledged each time it is sent; metrics are
   const [sample] = await fixture.store.metricsSince("prod", "2000-01-01T00:00:00.000Z");
   assert.deepEqual(sample, { stack: "prod", instance: "web1", at, cpu: 12.5, memory: 40, load: 0.3 });
 });
+
+test("a phase listener that throws is logged; the job still ends with the agent's outcome", async (t) => {
+  const fixture = await startHub();
+  t.after(() => fixture.close());
+  const key = await enrolled(fixture.store, "prod", "web1");
+  const agent = await TestAgent.connect(fixture, "prod", "web1", key.privateKey);
+  t.after(() => agent.close());
+  const running = fixture.hub.converge(target, job, {
+    onPhase: () => {
+      throw new Error("listener bug");
+    },
+  });
+  const sent = await agent.next<JobMessage>((m) => m.type === "job");
+  agent.send({ type: "job-phase", id: sent.id, phase: { phase: "facts" } });
+  agent.send({
+    type: "job-done",
+    id: sent.id,
+    outcome: { status: "skipped", reason: "nothing to do", durationMs: 0 },
+  });
+  assert.deepEqual(await running, { status: "skipped", reason: "nothing to do", durationMs: 0 });
+  assert.ok(fixture.logs.some((line) => /phase listener failed: listener bug/.test(line)));
+  assert.ok(fixture.hub.connected(target));
+});

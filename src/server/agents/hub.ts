@@ -36,6 +36,8 @@ export type HubContext = Pick<ServerContext, "settings" | "log" | "id"> & {
 export interface ServerAgentHub extends AgentHub {
   /** the agent a bundle download's `Authorization: Agent <session>` belongs to, while it is connected */
   agentForSession(session: string): AgentTarget | undefined;
+  /** closes the instance's channel when its generation is older than `generation` (a re-enrollment retires the old key); true when it did */
+  retire(target: AgentTarget, generation: number, reason: string): boolean;
 }
 
 /** How long a cancelled job waits for the agent's job-done before it counts as unreachable. */
@@ -133,7 +135,11 @@ export function createAgentHub(ctx: HubContext): ServerAgentHub {
           return;
         }
         if (message.type === "job-phase") {
-          job.onPhase?.(message.phase);
+          try {
+            job.onPhase?.(message.phase);
+          } catch (error) {
+            ctx.log(`agent ${session.name}: a job's phase listener failed: ${errorMessage(error)}`);
+          }
         } else {
           entry.jobs.delete(message.id);
           job.done(message.outcome);
@@ -219,6 +225,13 @@ export function createAgentHub(ctx: HubContext): ServerAgentHub {
       return entry ? { ...entry.session.target } : undefined;
     },
 
+    retire(target, generation, reason) {
+      const entry = live.get(key(target));
+      if (!entry || entry.session.generation >= generation) return false;
+      entry.session.close(reason);
+      return true;
+    },
+
     on(event, listener) {
       listeners[event].add(listener);
       return () => listeners[event].delete(listener);
@@ -269,7 +282,7 @@ export function createAgentHub(ctx: HubContext): ServerAgentHub {
           done: finish,
           lost: (reason) => finish(unreachable(target, started, reason)),
         });
-        entry.issued.add(id);
+        issue(entry, id);
         options.signal?.addEventListener("abort", onAbort, { once: true });
         if (!entry.session.send({ type: "job", id, job })) {
           entry.jobs.delete(id);
@@ -290,7 +303,7 @@ export function createAgentHub(ctx: HubContext): ServerAgentHub {
         call(method, args, pending) {
           const id = randomUUID();
           entry.calls.set(id, pending);
-          entry.issued.add(id);
+          issue(entry, id);
           if (!entry.session.send({ type: "call", id, method, args })) {
             entry.calls.delete(id);
             pending.lost(`the agent of ${target.instance} is not connected`);
@@ -313,3 +326,14 @@ export function createAgentHub(ctx: HubContext): ServerAgentHub {
 }
 
 type Listener = (target: AgentTarget, reason: string) => void;
+
+/** How many ids a connection remembers for telling a late answer (dropped) from a forged one (refused). */
+const rememberedIds = 1000;
+
+function issue(entry: Live, id: string): void {
+  entry.issued.add(id);
+  if (entry.issued.size > rememberedIds) {
+    const [oldest] = entry.issued;
+    if (oldest !== undefined) entry.issued.delete(oldest);
+  }
+}

@@ -62,7 +62,7 @@ export function throwawayTls(dir: string): { key: string; cert: string } {
 /** Starts a hub on a real HTTPS server; `close` stops both and removes the temp dir. */
 export async function startHub(
   settings: Partial<ServerSettings> = {},
-  handler?: Parameters<typeof createServer>[1],
+  options: { authTimeoutMs?: number } = {},
 ): Promise<HubFixture> {
   const dir = mkdtempSync(path.join(tmpdir(), "galley-hub-"));
   const tls = throwawayTls(dir);
@@ -73,15 +73,12 @@ export async function startHub(
     settings: { ...testSettings, ...settings },
     log: (line) => logs.push(line),
     id: "test-server",
+    authTimeoutMs: options.authTimeoutMs,
   });
-  const server = createServer(
-    { key: tls.key, cert: tls.cert },
-    handler ??
-      ((_req, res) => {
-        res.statusCode = 404;
-        res.end();
-      }),
-  );
+  const server = createServer({ key: tls.key, cert: tls.cert }, (_req, res) => {
+    res.statusCode = 404;
+    res.end();
+  });
   hub.attach(server);
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const { port } = server.address() as AddressInfo;

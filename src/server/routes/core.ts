@@ -81,8 +81,9 @@ export function coreRoutes(caPem: string): Registrar {
         }),
         response: v.object({ token, secret: v.string() }),
       },
-      async ({ body }) => {
+      async ({ body, audit }) => {
         const { record, secret } = await mintToken(ctx.store, body);
+        audit({ target: record.id, detail: { name: record.name, grants: record.grants } });
         return { token: record, secret };
       },
     );

@@ -1,0 +1,206 @@
+import * as path from "node:path";
+import { exitCodes, GalleyError } from "../core/errors.ts";
+import type { Grant, Role, Store, TokenRecord } from "../store/store.ts";
+import { roles } from "../store/store.ts";
+
+// `galley server` (the kitchen's HTTPS API and agent channel) and `galley token` (admin tokens,
+// straight on the kitchen's store: how the first tokens are made without a server running).
+// They live in the server's folder because src/cli may not import src/server (siblings): the
+// entry point, bin/galley.js, adds them to the CLI's command registry.
+
+const kitchenOption = {
+  kitchen: { type: "string", default: ".", description: "the kitchen served (default: the current folder)" },
+  json: { type: "boolean", default: false, description: "print one JSON object instead of text" },
+  help: { type: "boolean", short: "h", description: "show this help" },
+} as const;
+
+interface ServerValues {
+  kitchen: string;
+  listen?: string;
+  data?: string;
+  san?: string[];
+  json: boolean;
+}
+
+/** `galley server`: serves the kitchen until SIGTERM or SIGINT. */
+export const serverCommand = {
+  summary: "serve the kitchen: HTTPS API with its own CA, admin tokens, audit log, agent channel",
+  usage: "[--listen ADDR:PORT] [--data DIR] [--kitchen DIR] [--san NAME]… [--json]",
+  options: {
+    ...kitchenOption,
+    listen: { type: "string", description: "the address and port to listen on (default 0.0.0.0:8443)" },
+    data: {
+      type: "string",
+      description: "the server's folder: TLS files, admin.token (default KITCHEN/.galley/server)",
+    },
+    san: {
+      type: "string",
+      multiple: true,
+      description: "another name for the server certificate; repeatable",
+    },
+  } as const,
+  async run(values: ServerValues): Promise<number> {
+    const { startServer } = await import("./server.ts");
+    const server = await startServer({
+      kitchen: path.resolve(values.kitchen),
+      dataDir: values.data === undefined ? undefined : path.resolve(values.data),
+      listen: values.listen ?? "0.0.0.0:8443",
+      sans: values.san ?? [],
+      log: (line) => process.stderr.write(`${line}\n`),
+    });
+    if (values.json) writeJson({ status: "listening", url: server.url, caFingerprint: server.caFingerprint });
+    else
+      write(`galley server: listening on ${server.url}\nCA fingerprint (sha256): ${server.caFingerprint}\n`);
+    const signal = await new Promise<NodeJS.Signals>((resolve) => {
+      process.once("SIGINT", () => resolve("SIGINT"));
+      process.once("SIGTERM", () => resolve("SIGTERM"));
+    });
+    process.stderr.write(`galley server: ${signal}: stopping\n`);
+    await server.close();
+    return exitCodes.ok;
+  },
+};
+
+interface TokenValues {
+  kitchen: string;
+  name?: string;
+  grant?: string[];
+  expires?: string;
+  json: boolean;
+}
+
+const subcommands = ["create", "list", "revoke"] as const;
+
+/** `galley token create|list|revoke`: the server's admin tokens, on the kitchen's store. */
+export const tokenCommand = {
+  summary: "the server's admin tokens: create (prints the secret once), list, revoke",
+  usage:
+    "create --name NAME --grant STACK:ROLE… [--expires 30d] | list | revoke ID  [--kitchen DIR] [--json]",
+  options: {
+    ...kitchenOption,
+    name: { type: "string", description: "create: the token's name (who or what uses it)" },
+    grant: {
+      type: "string",
+      multiple: true,
+      description: "create: STACK:ROLE (role viewer, deployer or admin; STACK * for all); repeatable",
+    },
+    expires: {
+      type: "string",
+      description: "create: when it expires: 30d, 12h, 90m or an ISO date (default never)",
+    },
+  } as const,
+  async run(values: TokenValues, positionals: string[]): Promise<number> {
+    const [subcommand, ...rest] = positionals;
+    if (!subcommands.includes(subcommand as (typeof subcommands)[number]))
+      throw new GalleyError(
+        "USAGE",
+        subcommand ? `galley token: unknown subcommand "${subcommand}"` : "galley token: which subcommand?",
+        {
+          hint: `subcommands: ${subcommands.join(", ")}; see galley token --help`,
+        },
+      );
+    const [{ openSqliteStore, storeFile }, { mintToken }] = await Promise.all([
+      import("../store/sqlite.ts"),
+      import("./auth.ts"),
+    ]);
+    const store = openSqliteStore(storeFile(path.resolve(values.kitchen)));
+    try {
+      if (subcommand === "create") {
+        if (values.name === undefined)
+          throw new GalleyError("USAGE", "galley token create: --name is required", {
+            hint: "e.g. --name ci --grant web:deployer",
+          });
+        const grants = (values.grant ?? []).map(parseGrant);
+        if (grants.length === 0)
+          throw new GalleyError("USAGE", "galley token create: give at least one --grant STACK:ROLE", {
+            hint: "e.g. --grant web:deployer, or --grant '*:viewer' for every stack",
+          });
+        const expiresAt = values.expires === undefined ? undefined : parseExpiry(values.expires);
+        const { record, secret } = await mintToken(store, { name: values.name, grants, expiresAt });
+        if (values.json) writeJson({ token: record, secret });
+        else
+          write(
+            `token ${record.id} (${record.name}): ${grantsText(record.grants)}\n${secret}\nthe secret is shown only now: keep it\n`,
+          );
+        return exitCodes.ok;
+      }
+      if (subcommand === "list") {
+        const tokens = await store.listTokens();
+        if (values.json) writeJson({ tokens });
+        else write(tokens.map(tokenLine).join("") || "no tokens\n");
+        return exitCodes.ok;
+      }
+      const [id] = rest;
+      if (id === undefined)
+        throw new GalleyError("USAGE", "galley token revoke: which token id?", {
+          hint: "galley token list shows them",
+        });
+      const record = await revoke(store, id);
+      if (values.json) writeJson({ token: record });
+      else write(`token ${record.id} (${record.name}) revoked\n`);
+      return exitCodes.ok;
+    } finally {
+      await store.close();
+    }
+  },
+};
+
+async function revoke(store: Store, id: string): Promise<TokenRecord> {
+  if (!(await store.listTokens()).some((t) => t.id === id))
+    throw new GalleyError("ARGS_INVALID", `no token ${id}`, {
+      hint: "galley token list shows the tokens' ids",
+    });
+  return store.revokeToken(id);
+}
+
+/** STACK:ROLE as a grant. */
+export function parseGrant(text: string): Grant {
+  const at = text.lastIndexOf(":");
+  const stack = text.slice(0, at);
+  const role = text.slice(at + 1);
+  if (at <= 0 || !roles.includes(role as Role) || !/^(\*|[a-z0-9][a-z0-9-]{0,62})$/.test(stack))
+    throw new GalleyError("ARGS_INVALID", `--grant ${text} is not STACK:ROLE`, {
+      hint: `ROLE is ${roles.join(", ")}; STACK a stack name or * (e.g. --grant web:deployer)`,
+    });
+  return { stack, role: role as Role };
+}
+
+/** 30d, 12h, 90m or an ISO date as an ISO time. */
+export function parseExpiry(text: string, now = new Date()): string {
+  const units: Record<string, number> = { d: 86_400_000, h: 3_600_000, m: 60_000 };
+  const relative = /^(\d{1,5})([dhm])$/.exec(text.trim());
+  if (relative !== null)
+    return new Date(now.getTime() + Number(relative[1]) * (units[relative[2] ?? "d"] ?? 0)).toISOString();
+  const at = Date.parse(text);
+  if (Number.isNaN(at) || at <= now.getTime())
+    throw new GalleyError(
+      "ARGS_INVALID",
+      `--expires ${text} is not a duration (30d, 12h, 90m) or a future date`,
+      {
+        hint: "e.g. --expires 30d or --expires 2027-06-30",
+      },
+    );
+  return new Date(at).toISOString();
+}
+
+function write(text: string): void {
+  process.stdout.write(text);
+}
+
+function writeJson(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value)}\n`);
+}
+
+function grantsText(grants: Grant[]): string {
+  return grants.map((g) => `${g.stack}:${g.role}`).join(", ");
+}
+
+function tokenLine(t: TokenRecord): string {
+  const state =
+    t.revokedAt !== undefined
+      ? `revoked ${t.revokedAt}`
+      : t.expiresAt !== undefined
+        ? `expires ${t.expiresAt}`
+        : "no expiry";
+  return `${t.id}  ${t.name.padEnd(16)} ${grantsText(t.grants).padEnd(24)} ${state}  last used ${t.lastUsedAt ?? "never"}\n`;
+}
