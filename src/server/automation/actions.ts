@@ -1,5 +1,5 @@
 import * as path from "node:path";
-import { openStack } from "../../lifecycle/context.ts";
+import { openStack, type StackContext } from "../../lifecycle/context.ts";
 import { Lifecycle } from "../../lifecycle/lifecycle.ts";
 import type { LifecycleOpener } from "./types.ts";
 
@@ -18,12 +18,19 @@ export interface AutomationActions {
   replace(stack: string, instance: string): Promise<void>;
 }
 
-/** Opens `<kitchen>/stacks/<stack>.yaml` with its own handle on the kitchen's store. */
-export function kitchenLifecycles(kitchen: string, log: (line: string) => void): LifecycleOpener {
+/** What only the server gives a stack: its agents (transport: agent) and their enrollment. */
+export type ServerStackParts = Pick<StackContext, "agents" | "agentEnrollment">;
+
+/** Opens `<kitchen>/stacks/<stack>.yaml` with its own handle on the kitchen's store, and the server's parts. */
+export function kitchenLifecycles(
+  kitchen: string,
+  log: (line: string) => void,
+  parts: ServerStackParts = {},
+): LifecycleOpener {
   return async (stack) => {
     const context = await openStack(path.join(kitchen, "stacks", `${stack}.yaml`));
     try {
-      const lifecycle = await Lifecycle.open(context, { log });
+      const lifecycle = await Lifecycle.open({ ...context, ...parts }, { log });
       return { lifecycle, close: () => context.store.close() };
     } catch (error) {
       await context.store.close();

@@ -1,8 +1,19 @@
-import { type AutomationActions, kitchenLifecycles, lifecycleActions, StackQueue } from "./actions.ts";
+import type { AgentLink } from "../../fleet/agent-protocol.ts";
+import {
+  type AutomationActions,
+  kitchenLifecycles,
+  lifecycleActions,
+  type ServerStackParts,
+  StackQueue,
+} from "./actions.ts";
 import { Autoscaler } from "./autoscale.ts";
 import { Healer, type HealerPolicy, healerPolicy } from "./healer.ts";
 import { Scheduler } from "./schedule.ts";
 import type { AutomationContext, Clock, LifecycleOpener } from "./types.ts";
+
+function isAgentLink<T extends object>(agents: T): agents is T & AgentLink {
+  return "converge" in agents && "connect" in agents && "connected" in agents;
+}
 
 /** How startAutomation runs; every field has a default. */
 export interface AutomationOptions {
@@ -10,6 +21,8 @@ export interface AutomationOptions {
   actions?: AutomationActions;
   /** how a stack's lifecycle is opened for the default actions (default: <kitchen>/stacks/<name>.yaml) */
   open?: LifecycleOpener;
+  /** for the default opener: how agent instances are enrolled when a replacement starts them (the agents are ctx.agents) */
+  agentEnrollment?: ServerStackParts["agentEnrollment"];
   clock?: Clock;
   healer?: Partial<HealerPolicy>;
 }
@@ -38,7 +51,11 @@ export interface Automation {
 export function startAutomation(ctx: AutomationContext, options: AutomationOptions = {}): Automation {
   const clock = options.clock ?? (() => new Date());
   const log = (line: string) => ctx.log(line);
-  const actions = options.actions ?? lifecycleActions(options.open ?? kitchenLifecycles(ctx.kitchen, log));
+  // the server's hub is also the AgentLink its stacks' agent instances are reached through
+  const link = isAgentLink(ctx.agents) ? ctx.agents : undefined;
+  const parts: ServerStackParts = { agents: link, agentEnrollment: options.agentEnrollment };
+  const actions =
+    options.actions ?? lifecycleActions(options.open ?? kitchenLifecycles(ctx.kitchen, log, parts));
   const queue = new StackQueue(log);
   const healer = new Healer(
     ctx,

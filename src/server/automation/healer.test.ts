@@ -183,3 +183,35 @@ test("isPartition: more than the share, and never one agent alone", () => {
   assert.equal(isPartition(1, 1, 0.3), false, "the only agent of a stack went silent: its host died");
   assert.equal(isPartition(2, 2, 0.3), true);
 });
+
+test("partition guard counts a stack's agent instances: 2 of 4 agents is a partition, whatever its SSH instances", async (tc) => {
+  const mixed = {
+    name: "shop",
+    layers: [
+      { name: "app", auto_healing: true, transport: "agent" },
+      { name: "web", auto_healing: true },
+    ],
+    instances: [
+      ...["a1", "a2", "a3", "a4"].map((name) => ({ name, layers: ["app"] })),
+      ...["s1", "s2", "s3", "s4", "s5", "s6"].map((name) => ({ name, layers: ["web"] })),
+    ],
+  };
+  const online = Object.fromEntries(mixed.instances.map((i) => [i.name, "online" as const]));
+  const { store, kitchen } = await storeWith(mixed, online);
+  tc.after(() => store.close());
+  const clock = new FakeClock("2026-06-01T12:00:00Z");
+  const { actions } = recordingActions(store);
+  const h = new Healer(
+    contextFor(store, kitchen),
+    actions,
+    new StackQueue(() => undefined),
+    clock.now,
+    healerPolicy(30 * second),
+  );
+  await h.lost(t("a1"), "missed 3 keepalives (90 s)");
+  await h.lost(t("a2"), "missed 3 keepalives (90 s)");
+  clock.advance(61 * second);
+  const [decision] = await h.evaluate();
+  assert.equal(decision!.verdict, "partition");
+  assert.match(decision!.reason, /2 of 4 agents \(50%\)/);
+});

@@ -1,5 +1,5 @@
 import type { AgentTarget } from "../../fleet/agent-protocol.ts";
-import type { Instance, StackFile } from "../../stacks/schema.ts";
+import { instanceTransport } from "../../stacks/schema.ts";
 import type { AutomationActions, StackQueue } from "./actions.ts";
 import { type AutomationContext, type Clock, decidedAt, storedStack } from "./types.ts";
 
@@ -52,17 +52,6 @@ interface Lost {
 }
 
 const key = (t: AgentTarget) => `${t.stack}/${t.instance}`;
-
-// the instances the hub watches: those reached by their agent (C's `transport`), else every one
-function transport(stack: StackFile, instance: Instance): string {
-  const own = (instance as { transport?: string }).transport;
-  if (own) return own;
-  for (const name of instance.layers) {
-    const set = (stack.layers.find((l) => l.name === name) as { transport?: string } | undefined)?.transport;
-    if (set) return set;
-  }
-  return "ssh";
-}
 
 /**
  * Auto healing. On the hub's "lost", the instance becomes connection_lost and the rest of its stack
@@ -186,7 +175,7 @@ export class Healer {
       .map((r) => r.name);
     const byAgent = up.filter((name) => {
       const declared = stack.instances.find((i) => i.name === name);
-      return declared !== undefined && transport(stack, declared) === "agent";
+      return declared !== undefined && instanceTransport(stack, declared) === "agent";
     });
     const watched = byAgent.length >= together.length ? byAgent.length : up.length;
     if (isPartition(together.length, watched, this.policy.partitionShare)) {
