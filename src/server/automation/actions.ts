@@ -64,15 +64,22 @@ export function lifecycleActions(open: LifecycleOpener): AutomationActions {
 
 /**
  * Runs one stack's actions one after another (two lifecycle operations on one stack at once
- * would race on its instances' statuses); `busy` says whether one is queued or running.
+ * would race on its instances' statuses); `busy` says whether one is queued or running, or one
+ * failed less than `retryMs` ago (the schedulers leave the stack alone meanwhile rather than
+ * repeat a failing action every tick).
  */
 export class StackQueue {
   readonly #tails = new Map<string, Promise<void>>();
   readonly #pending = new Map<string, number>();
+  readonly #failedAt = new Map<string, number>();
   readonly #log: (line: string) => void;
+  readonly #clock: () => Date;
+  readonly #retryMs: number;
 
-  constructor(log: (line: string) => void) {
+  constructor(log: (line: string) => void, options: { clock?: () => Date; retryMs?: number } = {}) {
     this.#log = log;
+    this.#clock = options.clock ?? (() => new Date());
+    this.#retryMs = options.retryMs ?? 5 * 60_000;
   }
 
   /** Queues `work` after the stack's earlier actions; a failure is logged, never thrown. */
@@ -80,9 +87,12 @@ export class StackQueue {
     this.#pending.set(stack, (this.#pending.get(stack) ?? 0) + 1);
     const next = (this.#tails.get(stack) ?? Promise.resolve())
       .then(work)
-      .catch((error: unknown) =>
-        this.#log(`automation: ${stack}: ${what} failed: ${(error as Error).message}`),
-      )
+      .catch((error: unknown) => {
+        this.#failedAt.set(stack, this.#clock().getTime());
+        this.#log(
+          `automation: ${stack}: ${what} failed: ${(error as Error).message} (the stack is left alone for ${Math.round(this.#retryMs / 1000)} s)`,
+        );
+      })
       .finally(() => {
         const left = (this.#pending.get(stack) ?? 1) - 1;
         if (left === 0) {
@@ -95,6 +105,8 @@ export class StackQueue {
   }
 
   busy(stack: string): boolean {
+    const failed = this.#failedAt.get(stack);
+    if (failed !== undefined && this.#clock().getTime() - failed < this.#retryMs) return true;
     return this.#pending.has(stack);
   }
 

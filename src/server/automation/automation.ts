@@ -56,7 +56,7 @@ export function startAutomation(ctx: AutomationContext, options: AutomationOptio
   const parts: ServerStackParts = { agents: link, agentEnrollment: options.agentEnrollment };
   const actions =
     options.actions ?? lifecycleActions(options.open ?? kitchenLifecycles(ctx.kitchen, log, parts));
-  const queue = new StackQueue(log);
+  const queue = new StackQueue(log, { clock, retryMs: Math.max(5 * ctx.settings.schedulerMs, 60_000) });
   const healer = new Healer(
     ctx,
     actions,

@@ -122,3 +122,35 @@ test("scheduleMoves: only time-based instances, from stopped to start and from o
     "stop",
   );
 });
+
+test("a failing move is not repeated every tick: the stack is left alone for a while, then tried again", async (tc) => {
+  const { store, kitchen } = await storeWith(stackFile);
+  tc.after(() => store.close());
+  const clock = new FakeClock("2026-03-30T07:30:00Z");
+  const log: string[] = [];
+  let tries = 0;
+  const { actions } = recordingActions(store);
+  const failing = {
+    ...actions,
+    start: async () => {
+      tries += 1;
+      throw new Error("no such stack file");
+    },
+  };
+  const queue = new StackQueue((line) => log.push(line), { clock: clock.now, retryMs: 5 * 60_000 });
+  const scheduler = new Scheduler(contextFor(store, kitchen), failing, queue, clock.now);
+  assert.equal((await scheduler.tick()).length, 1);
+  await queue.idle();
+  assert.match(
+    log.at(-1)!,
+    /office: start day1 failed: no such stack file \(the stack is left alone for 300 s\)/,
+  );
+  for (let i = 0; i < 4; i++) {
+    clock.advance(60_000);
+    assert.deepEqual(await scheduler.tick(), []);
+  }
+  clock.advance(60_000);
+  assert.equal((await scheduler.tick()).length, 1);
+  await queue.idle();
+  assert.equal(tries, 2);
+});
