@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { generateKeyPairSync } from "node:crypto";
 import { test } from "node:test";
 import { StackQueue } from "./actions.ts";
 import { Healer, healerPolicy, isPartition } from "./healer.ts";
@@ -214,4 +215,42 @@ test("partition guard counts a stack's agent instances: 2 of 4 agents is a parti
   const [decision] = await h.evaluate();
   assert.equal(decision!.verdict, "partition");
   assert.match(decision!.reason, /2 of 4 agents \(50%\)/);
+});
+
+test("several servers: an agent seen again through another server cancels; one server replaces in a stack at a time", async (tc) => {
+  const { store, clock, done, queue, h, audit } = await healer();
+  tc.after(() => store.close());
+  // app1's agent went silent here, and reconnected to another server (which records it as seen)
+  const { publicKey } = generateKeyPairSync("ed25519");
+  await store.registerAgent({
+    stack: "shop",
+    instance: "app1",
+    publicKey: publicKey.export({ type: "spki", format: "pem" }).toString(),
+  });
+  await h.lost(t("app1"), "missed 3 keepalives (90 s)");
+  clock.advance(61 * second);
+  await store.agentSeen("shop", "app1", new Date(clock.now().getTime() - 20 * second).toISOString());
+  const [back] = await h.evaluate();
+  assert.equal(back!.verdict, "cancelled");
+  assert.match(
+    back!.reason,
+    /no longer lost \(connection_lost, its agent last seen 2026-06-01T12:00:41\.000Z\)/,
+  );
+  // another server is replacing in this stack: app2 waits for its lease
+  assert.equal(await store.acquireLease("healer:shop", "server-b", 15 * 60_000, clock.now()), true);
+  await h.lost(t("app2"), "missed 3 keepalives (90 s)");
+  clock.advance(61 * second);
+  assert.deepEqual(await h.evaluate(), []);
+  assert.deepEqual(h.waiting().pending, ["shop/app2"]);
+  await store.releaseLease("healer:shop", "server-b");
+  assert.deepEqual(
+    (await h.evaluate()).map((d) => `${d.verdict} ${d.instance}`),
+    ["replace app2"],
+  );
+  await queue.idle();
+  assert.deepEqual(
+    done.filter((d) => d.action === "replace").map((d) => d.instances[0]),
+    ["app2"],
+  );
+  assert.ok((await audit()).includes("heal.cancelled app1"));
 });

@@ -38,7 +38,7 @@ export function isPartition(lost: number, watched: number, share: number): boole
 export interface HealDecision {
   stack: string;
   instance: string;
-  verdict: "replace" | "no-auto-healing" | "partition" | "rate-limited" | "held";
+  verdict: "replace" | "no-auto-healing" | "partition" | "rate-limited" | "held" | "cancelled";
   reason: string;
 }
 
@@ -156,6 +156,24 @@ export class Healer {
       this.#pending.delete(key(lost));
       return undefined;
     }
+    // handled elsewhere meanwhile: back through another server, or stopped by hand
+    const record = await store.getInstance(lost.stack, lost.instance);
+    const seen = (await store.getAgent(lost.stack, lost.instance))?.lastSeenAt;
+    if (record?.status !== "connection_lost" || (seen !== undefined && Date.parse(seen) > lost.at)) {
+      this.#pending.delete(key(lost));
+      const reason = `no longer lost (${record?.status ?? "gone"}${seen ? `, its agent last seen ${seen}` : ""})`;
+      await this.#audit("heal.cancelled", lost, reason);
+      if (record?.status === "connection_lost") {
+        await store.setInstanceStatus(
+          lost.stack,
+          lost.instance,
+          "online",
+          "its agent came back (another server)",
+        );
+        void this.#queue.run(lost.stack, "configure", () => this.#actions.configure(lost.stack));
+      }
+      return { stack: lost.stack, instance: lost.instance, verdict: "cancelled", reason };
+    }
     const held = this.#partitioned.get(lost.stack);
     if (held && held.size > 0) {
       // a partition of others holds this one until they come back
@@ -207,12 +225,25 @@ export class Healer {
       this.#ctx.log(`healer: ${key(lost)}: ${reason}`);
       return { stack: lost.stack, instance: lost.instance, verdict: "rate-limited", reason };
     }
+    // one server replaces in a stack at a time (another server's healer may see other losses)
+    const lease = `healer:${lost.stack}`;
+    if (!(await store.acquireLease(lease, this.#ctx.id, 15 * 60_000, new Date(now)))) {
+      this.#pending.set(key(lost), lost);
+      this.#ctx.log(
+        `healer: ${key(lost)}: another server heals stack ${lost.stack} now: tried again next tick`,
+      );
+      return undefined;
+    }
     const reason = `its agent went silent (${lost.reason}) and did not come back within ${Math.round(this.windowMs / 1000)} s; layer ${healing.map((l) => l.name).join(", ")} has auto_healing`;
     await this.#audit("heal.replace", lost, reason);
     this.#ctx.log(`healer: ${key(lost)}: replacing: ${reason}`);
-    void this.#queue.run(lost.stack, `replace ${lost.instance}`, () =>
-      this.#actions.replace(lost.stack, lost.instance),
-    );
+    void this.#queue.run(lost.stack, `replace ${lost.instance}`, async () => {
+      try {
+        await this.#actions.replace(lost.stack, lost.instance);
+      } finally {
+        await store.releaseLease(lease, this.#ctx.id);
+      }
+    });
     return { stack: lost.stack, instance: lost.instance, verdict: "replace", reason };
   }
 

@@ -18,6 +18,7 @@ export type AutomationStore = Pick<
   | "metricsSince"
   | "acquireLease"
   | "releaseLease"
+  | "getAgent"
 >;
 
 /** The actors of automatic actions in the audit log. */
