@@ -101,6 +101,21 @@ test("galley token makes, lists and revokes tokens that galley server honours; S
   assert.equal(after.status, 401);
   assert.equal(cli(["token", "revoke", "nope", "--kitchen", kitchen]).code, 2);
 
+  const audited = cli(["token", "list", "--kitchen", kitchen]);
+  assert.equal(audited.code, 0);
+  const { openSqliteStore, storeFile } = await import("../store/sqlite.ts");
+  const store = openSqliteStore(storeFile(kitchen));
+  const changes = (await store.listAudit({ outcome: "ok" })).map((e) => [
+    e.actor.replace(/:.*/, ""),
+    e.action,
+    e.target,
+  ]);
+  await store.close();
+  assert.deepEqual(changes, [
+    ["local", "token.revoke", token.id],
+    ["local", "token.create", token.id],
+  ]);
+
   server.kill("SIGTERM");
   assert.equal(await exited, 0, stderr);
   assert.match(stderr, /SIGTERM: stopping/);

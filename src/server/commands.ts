@@ -1,3 +1,4 @@
+import { userInfo } from "node:os";
 import * as path from "node:path";
 import { exitCodes, GalleyError } from "../core/errors.ts";
 import type { Grant, Role, Store, TokenRecord } from "../store/store.ts";
@@ -117,6 +118,13 @@ export const tokenCommand = {
           });
         const expiresAt = values.expires === undefined ? undefined : parseExpiry(values.expires);
         const { record, secret } = await mintToken(store, { name: values.name, grants, expiresAt });
+        await store.appendAudit({
+          ...localActor(),
+          action: "token.create",
+          target: record.id,
+          outcome: "ok",
+          detail: { name: record.name, grants },
+        });
         if (values.json) writeJson({ token: record, secret });
         else
           write(
@@ -136,6 +144,7 @@ export const tokenCommand = {
           hint: "galley token list shows them",
         });
       const record = await revoke(store, id);
+      await store.appendAudit({ ...localActor(), action: "token.revoke", target: record.id, outcome: "ok" });
       if (values.json) writeJson({ token: record });
       else write(`token ${record.id} (${record.name}) revoked\n`);
       return exitCodes.ok;
@@ -151,6 +160,15 @@ async function revoke(store: Store, id: string): Promise<TokenRecord> {
       hint: "galley token list shows the tokens' ids",
     });
   return store.revokeToken(id);
+}
+
+/** Who changed tokens straight on the store: the local user (the audit log records it). */
+function localActor(): { actor: string } {
+  let user = process.env.USER ?? "unknown";
+  try {
+    user = userInfo().username;
+  } catch {}
+  return { actor: `local:${user}` };
 }
 
 /** STACK:ROLE as a grant. */

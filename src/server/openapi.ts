@@ -218,6 +218,21 @@ function parameters(schema: Schema | undefined, location: "path" | "query"): unk
   }));
 }
 
+/** Every parameter of the path, with its schema when the route declared one (OpenAPI wants them all). */
+function pathParameters(routePath: string, schema: Schema | undefined): unknown[] {
+  const declared = parameters(schema, "path") as { name: string }[];
+  const names = [...routePath.matchAll(/:([A-Za-z0-9_]+)/g)].map((m) => m[1] ?? "");
+  return names.map(
+    (name) =>
+      declared.find((p) => p.name === name) ?? {
+        name,
+        in: "path",
+        required: true,
+        schema: { type: "string" },
+      },
+  );
+}
+
 const errorSchema = {
   type: "object",
   required: ["error"],
@@ -253,7 +268,7 @@ export function openApiDocument(
     const operation: Record<string, unknown> = {
       summary: spec.summary,
       operationId: `${spec.method}${path.replace(/[^A-Za-z0-9]+(.)?/g, (_, ch: string | undefined) => (ch ?? "").toUpperCase())}`,
-      parameters: [...parameters(spec.params, "path"), ...parameters(spec.query, "query")],
+      parameters: [...pathParameters(spec.path, spec.params), ...parameters(spec.query, "query")],
       responses,
     };
     if (spec.description !== undefined) operation.description = spec.description;

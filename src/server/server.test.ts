@@ -213,6 +213,14 @@ test("the OpenAPI document lists every declared route with its schemas", async (
     "/v1/test/{stack}/deploy",
   ])
     assert.ok(doc.paths[p], p);
+  for (const [p, operations] of Object.entries(doc.paths))
+    for (const [method, operation] of Object.entries(operations)) {
+      const wanted = [...p.matchAll(/\{(\w+)\}/g)].map((m) => m[1]);
+      const have = operation.parameters
+        .filter((x) => (x as { in?: string }).in === "path")
+        .map((x) => x.name);
+      assert.deepEqual(have, wanted, `${method} ${p}: every path parameter is declared`);
+    }
   const deploy = doc.paths["/v1/test/{stack}/deploy"]?.post;
   assert.equal(deploy?.["x-galley-role"], "deployer");
   assert.deepEqual(
@@ -289,4 +297,24 @@ test("errors: a bug is a bare 500 INTERNAL (its details only in the log); agent 
   });
   assert.equal(tooBig.status, 413);
   assert.equal((tooBig.json as { error: { code: string } }).error.code, "REQUEST_TOO_LARGE");
+});
+
+test("services run beside the API and stop on close; a port in use is ARGS_INVALID", async (t) => {
+  const events: string[] = [];
+  const server = await testServer(t, {
+    services: [
+      (ctx) => {
+        events.push(`start ${ctx.id === undefined ? "?" : "ctx"}`);
+        return { stop: async () => void events.push("stop") };
+      },
+    ],
+  });
+  assert.deepEqual(events, ["start ctx"]);
+  await assert.rejects(
+    startServer({ kitchen: server.kitchen, listen: `127.0.0.1:${server.port}`, log: () => {} }),
+    (error: Error & { code?: string }) => error.code === "ARGS_INVALID" && /in use/.test(error.message),
+  );
+  assert.equal((await call(server, "GET", "/v1/health")).status, 200, "the first server still answers");
+  await server.close();
+  assert.deepEqual(events, ["start ctx", "stop"]);
 });

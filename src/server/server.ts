@@ -5,7 +5,7 @@ import type { AddressInfo } from "node:net";
 import { hostname } from "node:os";
 import * as path from "node:path";
 import { createAdaptorServer } from "@hono/node-server";
-import { GalleyError } from "../core/errors.ts";
+import { errorMessage, GalleyError } from "../core/errors.ts";
 import { openSqliteStore, storeFile } from "../store/sqlite.ts";
 import { createApp, type Registrar } from "./app.ts";
 import { mintToken } from "./auth.ts";
@@ -27,11 +27,21 @@ export interface StartServerOptions {
   settings?: Partial<ServerSettings> | undefined;
   /** the agent hub (task B2's createHub); without one, agent instances are unreachable */
   hub?: ((ctx: ServerContext) => AgentHub) | undefined;
+  /**
+   * what runs beside the API once the server listens (the automation's loops): started in order,
+   * stopped in reverse order first thing on close
+   */
+  services?: ((ctx: ServerContext) => ServerService | Promise<ServerService>)[] | undefined;
   /** the API areas served besides the core (tokens, audit, CA) */
   routes?: Registrar[] | undefined;
   /** extra names for the server certificate (--san) */
   sans?: string[] | undefined;
   log?: ((line: string) => void) | undefined;
+}
+
+/** Something that runs beside the API for the server's life. */
+export interface ServerService {
+  stop(): Promise<void>;
 }
 
 /** A running server. */
@@ -87,6 +97,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     id: `${hostname()}:${process.pid}:${randomBytes(4).toString("hex")}`,
   };
   let server: HttpsServer | undefined;
+  const services: ServerService[] = [];
   try {
     const adminTokenFile = path.join(dataDir, "admin.token");
     if ((await store.listTokens()).length === 0) {
@@ -115,6 +126,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
         resolve();
       });
     });
+    for (const start of options.services ?? []) services.push(await start(ctx));
     const bound = (server.address() as AddressInfo).port;
     const urlHost =
       host === "0.0.0.0" || host === "::" ? hostname() : host.includes(":") ? `[${host}]` : host;
@@ -129,11 +141,13 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       app,
       server: listening,
       close: () => {
-        closed ??= closeAll(ctx, listening, options.hub !== undefined);
+        closed ??= closeAll(ctx, listening, services, options.hub !== undefined);
         return closed;
       },
     };
   } catch (error) {
+    for (const service of services.reverse()) await service.stop().catch(() => {});
+    if (options.hub !== undefined && ctx.agents !== noHub) await ctx.agents.close().catch(() => {});
     if (server !== undefined) server.close();
     await store.close();
     if (error instanceof Error && "code" in error && error.code === "EADDRINUSE")
@@ -144,7 +158,19 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   }
 }
 
-async function closeAll(ctx: ServerContext, server: HttpsServer, hasHub: boolean): Promise<void> {
+async function closeAll(
+  ctx: ServerContext,
+  server: HttpsServer,
+  services: ServerService[],
+  hasHub: boolean,
+): Promise<void> {
+  for (const service of [...services].reverse()) {
+    try {
+      await service.stop();
+    } catch (error) {
+      ctx.log(`galley server: a service failed to stop: ${errorMessage(error)}`);
+    }
+  }
   if (hasHub) await ctx.agents.close();
   const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
   server.closeAllConnections();
