@@ -4,17 +4,20 @@ import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { zonedHour } from "../src/lifecycle/scaling.ts";
 import { tempDir } from "../src/resources/testing.ts";
-import { type Automation, startAutomation } from "../src/server/automation/automation.ts";
-import { enrolled, type HubFixture, startHub, TestAgent } from "../src/server/agents/testing.ts";
+import { createAgentHub } from "../src/server/agents/hub.ts";
+import { enrolled, TestAgent } from "../src/server/agents/testing.ts";
+import { startAutomation } from "../src/server/automation/automation.ts";
+import { type RunningServer, startServer } from "../src/server/server.ts";
 import { loadStack } from "../src/stacks/stack.ts";
-import { openSqliteStore, storeFile } from "../src/store/sqlite.ts";
 import type { Store } from "../src/store/store.ts";
 import { cli } from "./support/cli.ts";
 
 // The server's automation on real hosts (galley container hosts, sysv: they boot in a fraction of
-// a second, SSH transport): the scheduler starts a time-based instance whose slot began and stops
-// it when its slot ends; the healer replaces an instance whose agent (a real channel to the real
-// hub) went silent. Intervals are shortened: a scheduler tick every second, keepalives of 300 ms.
+// a second, SSH transport), in a real `galley server` (HTTPS, its CA, the agent hub, the kitchen's
+// store) with the automation as its service: the scheduler starts a time-based instance whose
+// slot began and stops it when its slot ends; the healer replaces an instance whose agent (a real
+// channel to the server) went silent. Intervals are shortened: a scheduler tick every second,
+// keepalives of 300 ms.
 
 const root = process.getuid?.() === 0;
 const skip = root ? false : "needs root on Linux: instances are container hosts";
@@ -68,11 +71,11 @@ async function eventually(check: () => Promise<boolean>, what: string): Promise<
 
 describe("server automation on container hosts", { skip }, () => {
   let kitchen = "";
+  let server: RunningServer | undefined;
   let store: Store | undefined;
-  let hub: HubFixture | undefined;
-  let automation: Automation | undefined;
   const status = async (name: string) => (await store!.getInstance("auto", name))?.status;
   const history = async (name: string) => (await store!.statusHistory("auto", name)).map((t) => t.to);
+  const audit = async () => store!.listAudit({ stack: "auto", outcome: "auto" });
 
   before(async () => {
     kitchen = await tempDir("galley-automation-");
@@ -85,52 +88,55 @@ describe("server automation on container hosts", { skip }, () => {
     // the 24/7 instance, started by hand: the stack is in the store as applied
     const start = cli(["instance", "start", "auto-web1", "--stack", "auto"], kitchen);
     assert.equal(start.code, 0, start.stderr);
-    store = openSqliteStore(storeFile(kitchen));
-    hub = await startHub({ keepaliveMs: 300, missedKeepalives: 3 });
-    automation = startAutomation({
+    server = await startServer({
       kitchen,
-      store,
       settings: { keepaliveMs: 300, missedKeepalives: 3, schedulerMs: 1000 },
-      agents: hub.hub,
+      hub: (ctx) => createAgentHub(ctx),
+      services: [startAutomation],
       log: (line) => logs.push(line),
-      id: "test-server",
     });
+    store = server.ctx.store;
   });
   after(async () => {
-    await automation?.stop();
-    await hub?.close();
-    await store?.close();
+    await server?.close();
     if (kitchen) cli(["hosts", "down"], kitchen);
   });
 
   test("the scheduler starts a time-based instance whose slot began, and stops it when its slot ends", async () => {
     await eventually(async () => (await status("auto-day1")) === "online", "auto-day1 online");
     // its start ends with a configure of every online instance
-    await automation!.idle();
-    const started = (await store!.listAudit({ stack: "auto" })).find(
-      (e) => e.actor === "system:scheduler" && e.target === "auto-day1",
+    await eventually(
+      async () =>
+        cli(["hosts", "exec", "auto-web1", "--", "cat", "/etc/auto-peers"], kitchen).stdout ===
+        "auto-web1\nauto-day1\n",
+      "auto-web1 configured with auto-day1",
     );
+    const started = (await audit()).find((e) => e.actor === "system:scheduler" && e.target === "auto-day1");
     assert.equal(started?.action, "instance.start");
     assert.equal(started?.outcome, "auto");
     assert.match(started!.reason!, /its slot began: \w+ \d\d:00-\d\d:00 Europe\/Paris/);
-    const peers = cli(["hosts", "exec", "auto-web1", "--", "cat", "/etc/auto-peers"], kitchen);
-    assert.equal(peers.stdout, "auto-web1\nauto-day1\n", "configure ran everywhere once it was online");
 
     // the slot is set to end: the stack as applied no longer has this hour
     await fs.writeFile(path.join(kitchen, "stacks/auto.yaml"), stackYaml(false));
     const stack = await loadStack(path.join(kitchen, "stacks/auto.yaml"));
     await store!.saveStack("auto", stack);
     await eventually(async () => (await status("auto-day1")) === "stopped", "auto-day1 stopped");
-    const stopped = (await store!.listAudit({ stack: "auto" })).find(
+    const stopped = (await audit()).find(
       (e) => e.actor === "system:scheduler" && e.action === "instance.stop",
     );
     assert.match(stopped!.reason!, /its slot ended/);
     assert.ok(logs.some((line) => line.startsWith("scheduler: auto/auto-day1: stop: its slot ended")));
   });
 
-  test("the healer replaces an instance whose agent went silent (real hub, real channel)", async () => {
-    const key = await enrolled(hub!.store, "auto", "auto-web1");
-    const agent = await TestAgent.connect(hub!, "auto", "auto-web1", key.privateKey);
+  test("the healer replaces an instance whose agent went silent (the real server, its hub and channel)", async () => {
+    const key = await enrolled(store!, "auto", "auto-web1");
+    const channelUrl = `wss://127.0.0.1:${server!.port}/v1/agents/channel`;
+    const agent = await TestAgent.connect(
+      { channelUrl, ca: server!.caPem },
+      "auto",
+      "auto-web1",
+      key.privateKey,
+    );
     assert.equal(agent.received.at(-1)?.type, "welcome");
     // alive for a while, then silent: its host "died"
     let seq = 0;
@@ -138,14 +144,13 @@ describe("server automation on container hosts", { skip }, () => {
     await new Promise((resolve) => setTimeout(resolve, 1000));
     clearInterval(alive);
     await eventually(
-      async () => (await store!.listAudit({ stack: "auto" })).some((e) => e.action === "heal.replace"),
+      async () => (await audit()).some((e) => e.action === "heal.replace"),
       "a replacement decided",
     );
     const lost = (await store!.listAudit({ stack: "auto" })).find(
       (e) => e.action === "instance.connection_lost",
     );
     assert.match(lost!.reason!, /its agent went silent: missed 3 keepalives/);
-    await automation!.idle();
     await eventually(async () => (await status("auto-web1")) === "online", "auto-web1 online again");
     const after = (await history("auto-web1")).slice((await history("auto-web1")).indexOf("connection_lost"));
     assert.deepEqual(after, [
