@@ -33,19 +33,19 @@ function schedule(inSlot: boolean): string {
   return `{ ${day}: [23], ${weekdays[(weekdays.indexOf(day) + 1) % 7]}: [0] }`;
 }
 
-const stackYaml = (inSlot: boolean) => `name: auto
+const stackYaml = (inSlot: boolean, loadBased = false) => `name: auto
 cookbooks: ../cookbooks
 layers:
   - name: web
     auto_healing: true
     recipes: { setup: [lab::setup], configure: [lab::configure] }
-instances:
+${loadBased ? "    load_based: { up: { cpu: 80, wait_minutes: 1, ignore_minutes: 0 }, down: { cpu: 20, wait_minutes: 1, ignore_minutes: 0 } }\n" : ""}instances:
   - { name: auto-web1, layers: [web], provider: { type: container, init: sysv } }
   - name: auto-day1
     layers: [web]
     provider: { type: container, init: sysv }
     scaling: { type: time, schedule: ${schedule(inSlot)}, timezone: ${zone} }
-`;
+${loadBased ? "  - { name: auto-load1, layers: [web], provider: { type: container, init: sysv }, scaling: { type: load } }\n" : ""}`;
 
 const recipes: Record<string, string> = {
   "setup.ts": `export default function (r) {
@@ -73,6 +73,8 @@ describe("server automation on container hosts", { skip }, () => {
   let kitchen = "";
   let server: RunningServer | undefined;
   let store: Store | undefined;
+  // an agent's keepalives and metrics: running until the server is closed (else the healer would see it go)
+  let reporting: NodeJS.Timeout | undefined;
   const status = async (name: string) => (await store!.getInstance("auto", name))?.status;
   const history = async (name: string) => (await store!.statusHistory("auto", name)).map((t) => t.to);
   const audit = async () => store!.listAudit({ stack: "auto", outcome: "auto" });
@@ -90,7 +92,8 @@ describe("server automation on container hosts", { skip }, () => {
     assert.equal(start.code, 0, start.stderr);
     server = await startServer({
       kitchen,
-      settings: { keepaliveMs: 300, missedKeepalives: 3, schedulerMs: 1000 },
+      // agents report metrics every 10 s: a 1-minute load threshold needs 50 s of samples to hold
+      settings: { keepaliveMs: 300, missedKeepalives: 3, schedulerMs: 1000, metricsMs: 10_000 },
       hub: (ctx) => createAgentHub(ctx),
       services: [startAutomation],
       log: (line) => logs.push(line),
@@ -99,6 +102,7 @@ describe("server automation on container hosts", { skip }, () => {
   });
   after(async () => {
     await server?.close();
+    clearInterval(reporting);
     if (kitchen) cli(["hosts", "down"], kitchen);
   });
 
@@ -166,5 +170,46 @@ describe("server automation on container hosts", { skip }, () => {
     const setup = cli(["hosts", "exec", "auto-web1", "--", "cat", "/etc/auto-setup"], kitchen);
     assert.equal(setup.stdout, "auto-web1\n", "setup ran on the new host");
     agent.close();
+  });
+
+  test("the autoscaler starts a load instance when the layer's CPU holds above up, and stops it when it holds below down", async () => {
+    await fs.writeFile(path.join(kitchen, "stacks/auto.yaml"), stackYaml(false, true));
+    await store!.saveStack("auto", await loadStack(path.join(kitchen, "stacks/auto.yaml")));
+    const key = await enrolled(store!, "auto", "auto-web1");
+    const channelUrl = `wss://127.0.0.1:${server!.port}/v1/agents/channel`;
+    const agent = await TestAgent.connect(
+      { channelUrl, ca: server!.caPem },
+      "auto",
+      "auto-web1",
+      key.privateKey,
+    );
+    // the agent keeps its keepalives and reports its CPU (busy, then idle) twice a second
+    let cpu = 95;
+    let seq = 0;
+    reporting = setInterval(() => {
+      agent.send({ type: "keepalive", seq: ++seq });
+      agent.send({ type: "metrics", at: new Date().toISOString(), cpu, memory: 40, load: 0.5 });
+    }, 500);
+    {
+      await eventually(async () => (await status("auto-load1")) === "online", "auto-load1 started on load");
+      const up = (await audit()).find(
+        (e) => e.actor === "system:autoscaler" && e.action === "instance.start",
+      );
+      assert.equal(up?.target, "auto-load1");
+      assert.match(up!.reason!, /^layer web: average cpu 95% or more > 80% for 1 min over auto-web1/);
+      cpu = 5;
+      await eventually(
+        async () => (await status("auto-load1")) === "stopped",
+        "auto-load1 stopped when idle",
+      );
+      const down = (await audit()).find(
+        (e) => e.actor === "system:autoscaler" && e.action === "instance.stop",
+      );
+      assert.equal(down?.target, "auto-load1");
+      assert.match(down!.reason!, /average cpu [\d.]+% or less < 20% for 1 min over auto-web1, auto-load1/);
+      // one start, one stop: no flapping
+      assert.equal((await audit()).filter((e) => e.actor === "system:autoscaler").length, 2);
+      assert.equal(await status("auto-web1"), "online", "the 24/7 instance is never stopped");
+    }
   });
 });

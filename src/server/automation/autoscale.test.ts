@@ -95,4 +95,8 @@ test("a threshold holds only when every minute of the wait has samples above it"
   // two instances average together; samples of others (not online) are left out
   const two = [...full, ...[0, 1, 2, 3, 4].map((m) => sample(m, 50, "b")), sample(4, 0, "gone")];
   assert.deepEqual(minuteAverages(two, new Set(["a", "b"]), now, 5)?.cpu, [70, 70, 70, 70, 70]);
+  // measured only from 30 s into a one-minute wait: not held, when agents report every 10 s
+  const late = [sample(4, 90), sample(4.3, 90)];
+  assert.equal(minuteAverages(late, new Set(["a"]), now, 1, 10_000), undefined);
+  assert.deepEqual(minuteAverages([sample(3.6, 90), ...late], new Set(["a"]), now, 1, 10_000)?.cpu, [90]);
 });

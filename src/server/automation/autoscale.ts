@@ -30,25 +30,29 @@ export type Averages = Record<Metric, number[]>;
 
 /**
  * Per-minute averages of the samples of `instances` in the `wait` minutes before `now`; undefined
- * when a minute of the wait has no sample (the layer was not measured for the whole wait).
+ * when the layer was not measured for the whole wait: a minute without a sample, or no sample
+ * within `reportMs` (the agents' metrics interval) of the wait's start.
  */
 export function minuteAverages(
   samples: readonly Sample[],
   instances: ReadonlySet<string>,
   now: Date,
   waitMinutes: number,
+  reportMs = minute,
 ): Averages | undefined {
   const start = now.getTime() - waitMinutes * minute;
   const sums = Array.from({ length: waitMinutes }, () => ({ n: 0, cpu: 0, memory: 0, load: 0 }));
+  let earliest = Number.POSITIVE_INFINITY;
   for (const sample of samples) {
     if (!instances.has(sample.instance)) continue;
     const at = Date.parse(sample.at);
     if (at <= start || at > now.getTime()) continue;
+    earliest = Math.min(earliest, at);
     const bucket = sums[Math.min(waitMinutes - 1, Math.floor((at - start) / minute))]!;
     bucket.n += 1;
     for (const m of metrics) bucket[m] += sample[m];
   }
-  if (sums.some((b) => b.n === 0)) return undefined;
+  if (sums.some((b) => b.n === 0) || earliest > start + reportMs) return undefined;
   const averages = { cpu: [], memory: [], load: [] } as Averages;
   for (const b of sums) for (const m of metrics) averages[m].push(b[m] / b.n);
   return averages;
@@ -76,8 +80,10 @@ export function scalingDecision(input: {
   samples: readonly Sample[];
   last?: LastScaling | undefined;
   now: Date;
+  /** the agents' metrics interval (default a minute) */
+  reportMs?: number;
 }): ScalingDecision {
-  const { layer, stack, statuses, samples, last, now } = input;
+  const { layer, stack, statuses, samples, last, now, reportMs } = input;
   const settings = layer.load_based;
   if (!settings) return { action: "none", reason: "no load_based settings" };
   if (last) {
@@ -91,7 +97,7 @@ export function scalingDecision(input: {
   const pool = members.filter((i) => i.scaling.type === "load");
   const names = [...online].join(", ");
 
-  const up = minuteAverages(samples, online, now, settings.up.wait_minutes);
+  const up = minuteAverages(samples, online, now, settings.up.wait_minutes, reportMs);
   const above = up ? limits(settings.up).filter(([m, limit]) => up[m].every((a) => a > limit)) : [];
   if (up && above.length > 0) {
     const stopped = pool.filter((i) => ["stopped", "terminated"].includes(statuses.get(i.name) ?? "stopped"));
@@ -110,7 +116,7 @@ export function scalingDecision(input: {
     };
   }
 
-  const down = minuteAverages(samples, online, now, settings.down.wait_minutes);
+  const down = minuteAverages(samples, online, now, settings.down.wait_minutes, reportMs);
   const below = down ? limits(settings.down).filter(([m, limit]) => down[m].every((a) => a < limit)) : [];
   if (down && below.length > 0 && below.length === limits(settings.down).length) {
     const running = pool.filter((i) => statuses.get(i.name) === "online").reverse();
@@ -182,7 +188,15 @@ export class Autoscaler {
           direction: (newest.detail as { direction: "up" | "down" }).direction,
           at: new Date(decidedAt(newest)),
         };
-        const decision = scalingDecision({ layer, stack, statuses, samples, last, now });
+        const decision = scalingDecision({
+          layer,
+          stack,
+          statuses,
+          samples,
+          last,
+          now,
+          reportMs: settings.metricsMs ?? minute,
+        });
         decisions.push({ stack: stored.name, layer: layer.name, decision });
         if (decision.action === "none") continue;
         for (const instance of decision.instances) {

@@ -43,6 +43,8 @@ export interface AutomationSettings {
   keepaliveMs: number;
   missedKeepalives: number;
   schedulerMs: number;
+  /** how often agents report metrics (default 60 s): a load threshold needs samples from the start of its wait */
+  metricsMs?: number;
 }
 
 /** What startAutomation needs: ServerContext satisfies it. */
