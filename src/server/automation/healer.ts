@@ -70,6 +70,7 @@ export class Healer {
   readonly #pending = new Map<string, Lost>();
   /** per stack, the instances lost in a partition and not back yet */
   readonly #partitioned = new Map<string, Set<string>>();
+  readonly #configureQueued = new Set<string>();
 
   constructor(
     ctx: AutomationContext,
@@ -104,7 +105,7 @@ export class Healer {
     }
     this.#ctx.log(`healer: ${key(target)}: connection_lost: ${why}`);
     this.#pending.set(key(target), { ...target, at: this.#clock().getTime(), reason });
-    void this.#queue.run(target.stack, "configure", () => this.#actions.configure(target.stack));
+    this.#configure(target.stack);
   }
 
   /** An agent (re)connected: a pending replacement is cancelled; a lost instance is online again. */
@@ -124,7 +125,7 @@ export class Healer {
     if (record?.status !== "connection_lost") return;
     await store.setInstanceStatus(target.stack, target.instance, "online", "its agent came back");
     await this.#audit("instance.online", target, "its agent came back");
-    void this.#queue.run(target.stack, "configure", () => this.#actions.configure(target.stack));
+    this.#configure(target.stack);
   }
 
   /** Decides for every loss whose window ended, and queues the replacements. */
@@ -170,7 +171,7 @@ export class Healer {
           "online",
           "its agent came back (another server)",
         );
-        void this.#queue.run(lost.stack, "configure", () => this.#actions.configure(lost.stack));
+        this.#configure(lost.stack);
       }
       return { stack: lost.stack, instance: lost.instance, verdict: "cancelled", reason };
     }
@@ -245,6 +246,16 @@ export class Healer {
       }
     });
     return { stack: lost.stack, instance: lost.instance, verdict: "replace", reason };
+  }
+
+  // one configure waiting per stack: losses at once (a partition) configure the rest once, not once each
+  #configure(stack: string): void {
+    if (this.#configureQueued.has(stack)) return;
+    this.#configureQueued.add(stack);
+    void this.#queue.run(stack, "configure", () => {
+      this.#configureQueued.delete(stack);
+      return this.#actions.configure(stack);
+    });
   }
 
   async #audit(action: string, target: AgentTarget, reason: string): Promise<void> {
