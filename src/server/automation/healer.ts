@@ -71,6 +71,8 @@ export class Healer {
   /** per stack, the instances lost in a partition and not back yet */
   readonly #partitioned = new Map<string, Set<string>>();
   readonly #configureQueued = new Set<string>();
+  /** per stack, this server's replacements queued or running (they share the stack's healer lease) */
+  readonly #replacing = new Map<string, number>();
 
   constructor(
     ctx: AutomationContext,
@@ -238,11 +240,18 @@ export class Healer {
     const reason = `its agent went silent (${lost.reason}) and did not come back within ${Math.round(this.windowMs / 1000)} s; layer ${healing.map((l) => l.name).join(", ")} has auto_healing`;
     await this.#audit("heal.replace", lost, reason);
     this.#ctx.log(`healer: ${key(lost)}: replacing: ${reason}`);
+    // the lease is released once this server's last queued replacement in the stack ended
+    this.#replacing.set(lost.stack, (this.#replacing.get(lost.stack) ?? 0) + 1);
     void this.#queue.run(lost.stack, `replace ${lost.instance}`, async () => {
       try {
         await this.#actions.replace(lost.stack, lost.instance);
       } finally {
-        await store.releaseLease(lease, this.#ctx.id);
+        const left = (this.#replacing.get(lost.stack) ?? 1) - 1;
+        if (left > 0) this.#replacing.set(lost.stack, left);
+        else {
+          this.#replacing.delete(lost.stack);
+          await store.releaseLease(lease, this.#ctx.id);
+        }
       }
     });
     return { stack: lost.stack, instance: lost.instance, verdict: "replace", reason };
