@@ -58,7 +58,7 @@ function stackFile(drained: string[]): string {
         name: "app3",
         layers: ["app"],
         provider: container,
-        scaling: { type: "load", up: { cpu: 80 }, down: { cpu: 20 } },
+        scaling: { type: "load" },
       },
     ],
     apps: [

@@ -39,7 +39,7 @@ instances:
   - name: web3
     layers: [web]
     provider: { type: container, init: sysv }
-    scaling: { type: load, up: { cpu: 80 }, down: { cpu: 20 } }
+    scaling: { type: load }
   - { name: bad1, layers: [broken], provider: { type: container, init: sysv } }
 apps:
   - { name: site, layers: [web], source: { type: archive, url: ../site.tar.gz } }

@@ -36,6 +36,31 @@ const environment = v.optional(
 );
 const runList = v.optional(v.array(v.string()), []);
 
+const percent = v.pipe(v.number(), v.minValue(0), v.maxValue(100));
+const minutes = v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(24 * 60));
+// one direction of a layer's load-based scaling, as OpsWorks has it
+const threshold = v.pipe(
+  v.strictObject({
+    /** average CPU use of the layer's online instances, percent */
+    cpu: v.optional(percent),
+    /** average memory use, percent */
+    memory: v.optional(percent),
+    /** average 1-minute load average */
+    load: v.optional(v.pipe(v.number(), v.minValue(0))),
+    /** instances started (up) or stopped (down) per scaling action */
+    instances: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(100)), 1),
+    /** how long the threshold must hold before the action */
+    wait_minutes: v.optional(v.pipe(minutes, v.minValue(1)), 5),
+    /** after a scaling action of the layer, metrics are ignored this long (cooldown) */
+    ignore_minutes: v.optional(minutes, 10),
+  }),
+  v.check(
+    (t) => t.cpu !== undefined || t.memory !== undefined || t.load !== undefined,
+    "give at least one of cpu, memory or load",
+  ),
+);
+const loadBased = v.strictObject({ up: threshold, down: threshold });
+
 /** How an instance is reached for its runs (src/fleet/agent-protocol.ts instanceTransports): SSH from the controller, or its own agent. */
 const transport = v.optional(v.picklist(["ssh", "agent"], "ssh or agent"));
 
@@ -58,28 +83,47 @@ const layer = v.strictObject({
   environment,
   /** seconds the shutdown recipes may take before the host is stopped anyway (OpsWorks' default: 120) */
   shutdown_timeout: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(3600)), 120),
+  /** the server replaces an instance of this layer whose agent went silent (OpsWorks' auto healing) */
+  auto_healing: v.optional(v.boolean(), false),
+  /** the server starts and stops the layer's `scaling: load` instances on its average load (docs/server.automation.md) */
+  load_based: v.optional(loadBased),
 });
 
 const weekday = v.picklist(["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]);
 const hours = v.array(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(23)));
 
+/** Whether `zone` is an IANA time zone name this Node knows (Europe/Paris, UTC). */
+export function isTimeZone(zone: string): boolean {
+  try {
+    new Intl.DateTimeFormat("en-US", { timeZone: zone });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const timezone = v.pipe(
+  v.string(),
+  v.check(isTimeZone, "an IANA time zone name, e.g. UTC, Europe/Paris or America/New_York"),
+);
+
+// the thresholds lived on each load instance before issue 13; they are the layer's now
+const movedThresholds = v.optional(
+  v.never(
+    "load thresholds moved to the instance's layers: layers[].load_based: { up: { cpu: 80 }, down: { cpu: 20 } } (docs/stacks.md#scaling); the instance keeps scaling: { type: load }",
+  ),
+);
+
 const scaling = v.optional(
   v.variant("type", [
     v.strictObject({ type: v.literal("always") }),
-    v.strictObject({ type: v.literal("time"), schedule: v.record(weekday, hours) }),
     v.strictObject({
-      type: v.literal("load"),
-      up: v.strictObject({
-        cpu: v.optional(v.number()),
-        memory: v.optional(v.number()),
-        load: v.optional(v.number()),
-      }),
-      down: v.strictObject({
-        cpu: v.optional(v.number()),
-        memory: v.optional(v.number()),
-        load: v.optional(v.number()),
-      }),
+      type: v.literal("time"),
+      schedule: v.record(weekday, hours),
+      /** the zone the schedule's weekdays and hours are in */
+      timezone: v.optional(timezone, "UTC"),
     }),
+    v.strictObject({ type: v.literal("load"), up: movedThresholds, down: movedThresholds }),
   ]),
   { type: "always" },
 );
@@ -276,4 +320,6 @@ export type AppRelease = NonNullable<App["release"]>;
 export type HealthCheck = NonNullable<AppRelease["health_check"]>;
 export type Hook = v.InferOutput<typeof hook>;
 export type LoadBalancer = NonNullable<App["load_balancer"]>;
+export type LoadBased = NonNullable<Layer["load_based"]>;
+export type LoadThreshold = LoadBased["up"];
 export type AppService = NonNullable<AppRelease["service"]>;

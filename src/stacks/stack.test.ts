@@ -87,3 +87,72 @@ test("stack: the JSON Schema shipped for editors is the one the validating schem
     "regenerate schemas/stack.schema.json: npm run docs",
   );
 });
+
+test("stack: time zones, auto healing and a layer's load-based scaling get their defaults", async () => {
+  const text = valid
+    .replace(
+      "recipes: { configure: [webapp::lb] }",
+      "recipes: { configure: [webapp::lb] }\n    auto_healing: true",
+    )
+    .replace(
+      "recipes: { setup: [webapp::node], deploy: [webapp::deploy] }",
+      "recipes: { setup: [webapp::node], deploy: [webapp::deploy] }\n    load_based: { up: { cpu: 80 }, down: { cpu: 20, load: 0.5, instances: 2 } }",
+    )
+    .replace("{ monday: [8, 9, 10] }", "{ monday: [8, 9, 10] }, timezone: Europe/Paris");
+  const stack = await loadStack(await write(text));
+  assert.equal(stack.layers[0]!.auto_healing, true);
+  assert.equal(stack.layers[1]!.auto_healing, false);
+  assert.deepEqual(stack.layers[1]!.load_based, {
+    up: { cpu: 80, instances: 1, wait_minutes: 5, ignore_minutes: 10 },
+    down: { cpu: 20, load: 0.5, instances: 2, wait_minutes: 5, ignore_minutes: 10 },
+  });
+  assert.deepEqual(stack.instances[1]!.scaling, {
+    type: "time",
+    schedule: { monday: [8, 9, 10] },
+    timezone: "Europe/Paris",
+  });
+  const utc = await loadStack(await write(valid));
+  assert.equal((utc.instances[1]!.scaling as { timezone: string }).timezone, "UTC");
+});
+
+test("stack: an unknown time zone, a threshold without a metric, the old per-instance thresholds are refused", async () => {
+  await assert.rejects(
+    loadStack(
+      await write(valid.replace("{ monday: [8, 9, 10] }", "{ monday: [8] }, timezone: Mars/Olympus")),
+    ),
+    (error: Error & { code: string }) => {
+      assert.equal(error.code, "STACK_INVALID");
+      assert.match(error.message, /:14: .*an IANA time zone name/);
+      return true;
+    },
+  );
+  await assert.rejects(
+    loadStack(
+      await write(
+        valid.replace(
+          "recipes: { setup: [webapp::node], deploy: [webapp::deploy] }",
+          "recipes: { setup: [webapp::node], deploy: [webapp::deploy] }\n    load_based: { up: { instances: 2 }, down: { cpu: 20 } }",
+        ),
+      ),
+    ),
+    /give at least one of cpu, memory or load/,
+  );
+  await assert.rejects(
+    loadStack(
+      await write(
+        valid.replace(
+          "scaling: { type: time, schedule: { monday: [8, 9, 10] } }",
+          "scaling: { type: load, up: { cpu: 80 }, down: { cpu: 20 } }",
+        ),
+      ),
+    ),
+    (error: Error & { code: string }) => {
+      assert.equal(error.code, "STACK_INVALID");
+      assert.match(
+        error.message,
+        /:14: .*load thresholds moved to the instance's layers: layers\[\]\.load_based/,
+      );
+      return true;
+    },
+  );
+});
