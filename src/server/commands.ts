@@ -20,13 +20,14 @@ interface ServerValues {
   listen?: string;
   data?: string;
   san?: string[];
+  "agent-url"?: string;
   json: boolean;
 }
 
 /** `galley server`: serves the kitchen until SIGTERM or SIGINT. */
 export const serverCommand = {
   summary: "serve the kitchen: HTTPS API with its own CA, admin tokens, audit log, agent channel",
-  usage: "[--listen ADDR:PORT] [--data DIR] [--kitchen DIR] [--san NAME]… [--json]",
+  usage: "[--listen ADDR:PORT] [--data DIR] [--kitchen DIR] [--san NAME]… [--agent-url URL] [--json]",
   options: {
     ...kitchenOption,
     listen: { type: "string", description: "the address and port to listen on (default 0.0.0.0:8443)" },
@@ -39,6 +40,11 @@ export const serverCommand = {
       multiple: true,
       description: "another name for the server certificate; repeatable",
     },
+    "agent-url": {
+      type: "string",
+      description:
+        "the URL agents reach this server at, when not the listen address (e.g. https://10.0.0.1:8443); agent instances the server sets up enroll with it",
+    },
   } as const,
   async run(values: ServerValues): Promise<number> {
     const { serveKitchen } = await import("./serve.ts");
@@ -47,9 +53,16 @@ export const serverCommand = {
       dataDir: values.data === undefined ? undefined : path.resolve(values.data),
       listen: values.listen ?? "0.0.0.0:8443",
       sans: values.san ?? [],
+      agentUrl: values["agent-url"],
       log: (line) => process.stderr.write(`${line}\n`),
     });
-    if (values.json) writeJson({ status: "listening", url: server.url, caFingerprint: server.caFingerprint });
+    if (values.json)
+      writeJson({
+        status: "listening",
+        url: server.url,
+        agentUrl: server.ctx.agentUrl,
+        caFingerprint: server.caFingerprint,
+      });
     else
       write(`galley server: listening on ${server.url}\nCA fingerprint (sha256): ${server.caFingerprint}\n`);
     const signal = await new Promise<NodeJS.Signals>((resolve) => {

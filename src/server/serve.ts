@@ -1,14 +1,18 @@
+import { Lifecycle } from "../lifecycle/lifecycle.ts";
 import { createAgentHub } from "./agents/hub.ts";
 import { register as agentRoutes } from "./agents/routes.ts";
+import { startAutomation } from "./automation/automation.ts";
+import type { LifecycleOpener } from "./automation/types.ts";
+import type { ServerContext } from "./context.ts";
 import { register as deploymentRoutes } from "./routes/deployments.ts";
 import { register as eventRoutes } from "./routes/events.ts";
 import { register as instanceRoutes } from "./routes/instances.ts";
-import { backgroundService, register as stackRoutes } from "./routes/stacks.ts";
+import { backgroundService, openServedStack, register as stackRoutes } from "./routes/stacks.ts";
 import { type RunningServer, type StartServerOptions, startServer } from "./server.ts";
 
 // The whole server: startServer's core (store, TLS, tokens, audit) with the agent hub, every API
-// area and the background work (events and deployments started through the API). `galley server`
-// runs this; tests and benchmarks start it the same way.
+// area, the background work (events and deployments started through the API) and the automation
+// (healing, schedules, load-based scaling). `galley server` runs this; tests and benchmarks too.
 
 /** Starts the whole server for a kitchen. */
 export async function serveKitchen(
@@ -18,6 +22,20 @@ export async function serveKitchen(
     ...options,
     hub: (ctx) => createAgentHub(ctx),
     routes: [stackRoutes, instanceRoutes, eventRoutes, deploymentRoutes, agentRoutes],
-    services: [backgroundService],
+    services: [backgroundService, (ctx) => startAutomation(ctx, { open: servedLifecycles(ctx) })],
   });
+}
+
+/** The automation opens stacks as the API does: with the server's agents and their enrollment. */
+function servedLifecycles(ctx: ServerContext): LifecycleOpener {
+  return async (stack) => {
+    const context = await openServedStack(ctx, stack);
+    try {
+      const lifecycle = await Lifecycle.open(context, { log: (line) => ctx.log(line) });
+      return { lifecycle, close: () => context.store.close() };
+    } catch (error) {
+      await context.store.close();
+      throw error;
+    }
+  };
 }
