@@ -85,7 +85,7 @@ const layer = v.strictObject({
   shutdown_timeout: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(3600)), 120),
   /** the server replaces an instance of this layer whose agent went silent (OpsWorks' auto healing) */
   auto_healing: v.optional(v.boolean(), false),
-  /** the server starts and stops the layer's `scaling: load` instances on its average load (docs/server.automation.md) */
+  /** the server starts and stops the layer's `scaling: load` instances on its average load (docs/server.md, "Automation") */
   load_based: v.optional(loadBased),
 });
 
