@@ -1,12 +1,14 @@
 import * as path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { exitCodes, GalleyError, type ErrorCode } from "../core/errors.ts";
+import type { AbStatus } from "../deploy/ab-end.ts";
 import type { StackAction, StackActionResult } from "../deploy/actions.ts";
 import type { LifecycleOutcome, StackStatus } from "../lifecycle/status.ts";
 import type { DeploymentDetail, DeploymentRecord, DeploymentStep, EventDetail } from "../store/store.ts";
 import { deploymentAttributes, printPlan, recap, exitOf, stepLine } from "./deploy.ts";
 import { printOutcome } from "./lifecycle-output.ts";
 import { paint, writeJson } from "./output.ts";
+import type { InstanceRuns } from "./lifecycle-commands.ts";
 import type { Remote } from "./remote.ts";
 import { printStatus } from "./stack.ts";
 
@@ -78,7 +80,10 @@ export async function remoteAction(
   action: StackAction,
   values: { json: boolean },
 ): Promise<number> {
-  const stack = remoteStackName(stackArg, action.kind === "event" ? "run" : `instance ${action.kind}`);
+  const stack = remoteStackName(
+    stackArg,
+    action.kind === "event" ? "run" : action.kind === "recipes" ? "run-recipes" : `instance ${action.kind}`,
+  );
   if (action.kind === "start" || action.kind === "stop") {
     // one instance per request; the outcome: the last one's instances, every request's events
     let merged: StackActionResult | undefined;
@@ -97,15 +102,16 @@ export async function remoteAction(
     }
     return printResult(merged!, values.json);
   }
-  if (action.kind !== "event")
+  if (action.kind !== "event" && action.kind !== "recipes")
     throw new GalleyError("USAGE", `galley ${action.kind}: not available against a server`, {
       hint: "run it in the kitchen (--server local)",
     });
   const { id } = await remote.request<{ id: number }>("POST", `${stackPath(stack)}/events`, {
-    kind: action.event,
+    ...(action.kind === "event"
+      ? { kind: action.event, ...(action.app === undefined ? {} : { app: action.app }) }
+      : { kind: "run-recipes", recipes: action.recipes }),
     ...(action.selection.layer === undefined ? {} : { layer: action.selection.layer }),
     ...(action.selection.instance === undefined ? {} : { instance: action.selection.instance }),
-    ...(action.app === undefined ? {} : { app: action.app }),
   });
   const out = (line: string) => process.stderr.write(`${line}\n`);
   out(paint("dim", `event #${id} runs on ${remote.context.server}`, process.stderr));
@@ -300,4 +306,89 @@ export async function followDeployment(remote: Remote, id: number, json: boolean
 
 function stepKey(step: DeploymentStep): string {
   return `${step.instance}\u0000${step.batch}\u0000${step.phase}\u0000${step.startedAt}\u0000${step.status}`;
+}
+
+/** `galley history` against the server: the stack's events (or one), each in full. */
+export async function remoteHistory(
+  remote: Remote,
+  stackArg: string | undefined,
+  options: { limit: number; event?: string | undefined },
+): Promise<{ stack: string; events: EventDetail[] }> {
+  const stack = remoteStackName(stackArg, "history");
+  const ids =
+    options.event !== undefined
+      ? [Number(options.event)]
+      : (
+          await remote.request<{ events: { id: number }[] }>(
+            "GET",
+            `${stackPath(stack)}/events?limit=${options.limit}`,
+          )
+        ).events.map((e) => e.id);
+  const events: EventDetail[] = [];
+  for (const id of ids) {
+    const event = Number.isSafeInteger(id) && id > 0 ? await eventOf(remote, id) : undefined;
+    if (!event || event.stack !== stack)
+      throw new GalleyError("ARGS_INVALID", `stack ${stack} has no event #${options.event ?? id}`, {
+        hint: `galley history --stack ${stack} lists them`,
+      });
+    events.push(event);
+  }
+  return { stack, events };
+}
+
+async function eventOf(remote: Remote, id: number): Promise<EventDetail | undefined> {
+  return remote
+    .request<{ event: EventDetail }>("GET", `/v1/events/${id}`)
+    .then((answer) => answer.event)
+    .catch((error: unknown) => {
+      if (error instanceof GalleyError && error.code === "NOT_FOUND") return undefined;
+      throw error;
+    });
+}
+
+/** `galley instance runs NAME` against the server: the agent's runs, newest first. */
+export async function remoteInstanceRuns(
+  remote: Remote,
+  stackArg: string | undefined,
+  instance: string,
+  options: { limit: number; report: boolean },
+): Promise<InstanceRuns> {
+  const stack = remoteStackName(stackArg, "instance runs");
+  const query = new URLSearchParams({
+    limit: String(options.limit),
+    ...(options.report ? { report: "1" } : {}),
+  });
+  const answer = await remote.request<InstanceRuns & { agent?: unknown }>(
+    "GET",
+    `${stackPath(stack)}/instances/${encodeURIComponent(instance)}/runs?${query}`,
+  );
+  return { stack: answer.stack, instance: answer.instance, runs: answer.runs };
+}
+
+/** `galley ab promote|abort APP` against the server: the deployment, followed to its end. */
+export async function remoteAbEnd(
+  remote: Remote,
+  end: "promote" | "abort",
+  app: string,
+  values: DeployValues,
+): Promise<number> {
+  const stack = remoteStackName(values.stack, `ab ${end}`);
+  const { id } = await remote.request<{ id: number }>(
+    "POST",
+    `${stackPath(stack)}/apps/${encodeURIComponent(app)}/ab/${end}`,
+    runFields(values),
+  );
+  return followDeployment(remote, id, values.json);
+}
+
+/** `galley ab status APP` against the server. */
+export async function remoteAbStatus(
+  remote: Remote,
+  stackArg: string | undefined,
+  app: string,
+): Promise<AbStatus> {
+  const stack = remoteStackName(stackArg, "ab status");
+  return (
+    await remote.request<{ ab: AbStatus }>("GET", `${stackPath(stack)}/apps/${encodeURIComponent(app)}/ab`)
+  ).ab;
 }

@@ -104,7 +104,8 @@ export function register(app: ServerApp, ctx: ServerContext): void {
       response: minted,
     },
     async ({ params }) => {
-      if (!(await ctx.store.getInstance(params.stack, params.name))) {
+      // an instance of the stack file that was never started is not in the store yet: it counts
+      if (!(await ctx.store.getInstance(params.stack, params.name)) && !(await inStackFile(ctx, params))) {
         throw new GalleyError("NOT_FOUND", `no instance ${params.name} in stack ${params.stack}`, {
           hint: "GET /v1/stacks/:stack lists its instances",
         });
@@ -193,5 +194,15 @@ export function register(app: ServerApp, ctx: ServerContext): void {
           }),
       };
     },
+  );
+}
+
+// whether the served stack file (<kitchen>/stacks/<stack>.yaml) names the instance
+async function inStackFile(ctx: ServerContext, params: { stack: string; name: string }): Promise<boolean> {
+  const { loadStack } = await import("../../stacks/stack.ts");
+  const file = path.join(ctx.kitchen, "stacks", `${params.stack}.yaml`);
+  return loadStack(file, { decrypt: false }).then(
+    (stack) => stack.name === params.stack && stack.instances.some((i) => i.name === params.name),
+    () => false,
   );
 }

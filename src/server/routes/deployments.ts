@@ -31,7 +31,8 @@ const flag = v.pipe(
   v.transform((x) => String(x)),
 );
 
-const runFields = {
+/** The run options of a deployment (the CLI's flags by name). */
+export const runFields = {
   strategy: v.optional(v.picklist(["cutover", "pilot", "parallel", "rolling"])),
   batch: v.optional(flag),
   "max-unavailable": v.optional(flag),
@@ -70,8 +71,8 @@ const limitQuery = v.object({
 
 const started = v.object({ id: v.number() });
 
-// runs a deployment request on after the answer: 202 with its id once its record exists
-function deployInBackground(
+/** Runs a deployment request on after the answer: 202 with its id once its record exists. */
+export function deployInBackground(
   ctx: ServerContext,
   stack: string,
   actor: Actor | undefined,

@@ -1,6 +1,6 @@
 import * as v from "valibot";
 import { GalleyError } from "../../core/errors.ts";
-import { eventAction, runStackAction } from "../../deploy/actions.ts";
+import { eventAction, runStackAction, type StackAction } from "../../deploy/actions.ts";
 import { runSettings } from "../../deploy/ask.ts";
 import { lifecycleEvents } from "../../stacks/schema.ts";
 import type { ServerContext } from "../context.ts";
@@ -38,6 +38,40 @@ export const backgroundSchema = v.object({
   result: v.optional(v.unknown()),
   error: v.optional(v.object({ code: v.string(), message: v.string(), hint: v.optional(v.string()) })),
 });
+
+// the event a POST asks for: a lifecycle event, or named recipes (run-recipes)
+function stackActionOf(body: {
+  kind: (typeof lifecycleEvents)[number] | "run-recipes";
+  recipes?: string[] | undefined;
+  layer?: string | undefined;
+  instance?: string | undefined;
+  app?: string | undefined;
+}): StackAction {
+  if (body.kind !== "run-recipes") {
+    if (body.recipes !== undefined)
+      throw new GalleyError(
+        "REQUEST_INVALID",
+        `body.recipes: only kind run-recipes takes recipes (got ${body.kind})`,
+        {
+          hint: 'send { "kind": "run-recipes", "recipes": ["lb::configure"] }',
+        },
+      );
+    return eventAction(body.kind, body);
+  }
+  if (body.recipes === undefined)
+    throw new GalleyError("REQUEST_INVALID", "body.recipes: kind run-recipes names its recipes", {
+      hint: 'send { "kind": "run-recipes", "recipes": ["lb::configure"] }',
+    });
+  if (body.app !== undefined)
+    throw new GalleyError("REQUEST_INVALID", "body.app: run-recipes takes no app", {
+      hint: "leave app out; choose instances with layer or instance",
+    });
+  // the selection as galley run-recipes checks it: --layer or --instance, not both
+  const { selection } = eventAction("configure", { layer: body.layer, instance: body.instance }) as {
+    selection: { layer?: string | undefined; instance?: string | undefined };
+  };
+  return { kind: "recipes", recipes: body.recipes, selection };
+}
 
 /** Declares the event routes. */
 export function register(app: ServerApp, ctx: ServerContext): void {
@@ -103,7 +137,8 @@ export function register(app: ServerApp, ctx: ServerContext): void {
     {
       method: "post",
       path: "/v1/stacks/:stack/events",
-      summary: "Runs a lifecycle event on online instances (galley run); 202 with its id at once",
+      summary:
+        "Runs a lifecycle event on online instances (galley run), or named recipes (kind run-recipes with recipes: galley run-recipes); 202 with its id at once",
       tags: ["events"],
       auth: "token",
       role: "deployer",
@@ -111,7 +146,22 @@ export function register(app: ServerApp, ctx: ServerContext): void {
       params: stackParams,
       stack: (p) => p.stack,
       body: v.strictObject({
-        kind: v.picklist(lifecycleEvents),
+        kind: v.picklist([...lifecycleEvents, "run-recipes"]),
+        recipes: v.optional(
+          v.pipe(
+            v.array(
+              v.pipe(
+                v.string(),
+                v.regex(
+                  /^[A-Za-z0-9_.-]{1,64}(::[A-Za-z0-9_.-]{1,64})?$/,
+                  "a recipe: COOKBOOK or COOKBOOK::RECIPE",
+                ),
+              ),
+            ),
+            v.minLength(1, "at least one recipe"),
+            v.maxLength(100, "at most 100 recipes"),
+          ),
+        ),
         layer: v.optional(v.string()),
         instance: v.optional(v.string()),
         app: v.optional(v.string()),
@@ -122,7 +172,7 @@ export function register(app: ServerApp, ctx: ServerContext): void {
       response: v.object({ id: v.number() }),
     },
     async ({ params, body }) => {
-      const action = eventAction(body.kind, body);
+      const action = stackActionOf(body);
       const settings = await runSettings(body);
       const id = await startInBackground(ctx, "event", async (started, signal) => {
         const context = await openServedStack(ctx, params.stack);

@@ -4,15 +4,11 @@ import { processSecrets, Secrets, withSecrets } from "../../core/secrets.ts";
 import { runStackAction } from "../../deploy/actions.ts";
 import type { ServerContext } from "../context.ts";
 import { defineRoute, type ServerApp } from "../openapi.ts";
-import { actionResultSchema, requester, stackName, stackParams, withServedStack } from "./stacks.ts";
+import { agentSchema, agentView, instanceParams } from "./runs.ts";
+import { actionResultSchema, requester, stackParams, withServedStack } from "./stacks.ts";
 
 // A stack's instances over the API: their status (and its history), and starting or stopping
 // them with the same lifecycle as `galley instance start|stop`.
-
-const instanceParams = v.object({
-  stack: stackName,
-  name: v.pipe(v.string(), v.regex(/^[a-z][a-z0-9-]{0,62}$/, "an instance name")),
-});
 
 const instanceSchema = v.object({
   name: v.string(),
@@ -71,7 +67,8 @@ export function register(app: ServerApp, ctx: ServerContext): void {
     {
       method: "get",
       path: "/v1/stacks/:stack/instances/:name",
-      summary: "One instance with its status history",
+      summary:
+        "One instance with its status history and its agent (generation, connected, last seen, last run)",
       tags: ["instances"],
       auth: "token",
       role: "viewer",
@@ -80,6 +77,7 @@ export function register(app: ServerApp, ctx: ServerContext): void {
       response: v.object({
         stack: v.string(),
         instance: instanceSchema,
+        agent: v.optional(agentSchema),
         history: v.array(
           v.object({ from: v.optional(v.string()), to: v.string(), at: v.string(), reason: v.string() }),
         ),
@@ -92,7 +90,8 @@ export function register(app: ServerApp, ctx: ServerContext): void {
           hint: `GET /v1/stacks/${params.stack}/instances lists them`,
         });
       const history = await ctx.store.statusHistory(params.stack, params.name);
-      return { stack: params.stack, instance, history };
+      const agent = await agentView(ctx, params.stack, params.name);
+      return { stack: params.stack, instance, ...(agent ? { agent } : {}), history };
     },
   );
   for (const kind of ["start", "stop"] as const) {
