@@ -3,13 +3,7 @@ import type { StackAction } from "../deploy/actions.ts";
 import type { AgentRunRecord, EventDetail } from "../store/store.ts";
 import { lifecycleEvents } from "../stacks/schema.ts";
 import { deploymentProgress } from "./deploy.ts";
-import {
-  printOutcome,
-  progressOptions,
-  remoteStackOptions,
-  stackFile,
-  stackOptions,
-} from "./lifecycle-output.ts";
+import { printOutcome, progressOptions, remoteStackOptions, stackFile } from "./lifecycle-output.ts";
 import { paint, write, writeJson } from "./output.ts";
 import { remoteFor } from "./remote.ts";
 import { trapInterrupts } from "./signals.ts";
