@@ -358,10 +358,19 @@ export async function remoteInstanceRuns(
     limit: String(options.limit),
     ...(options.report ? { report: "1" } : {}),
   });
-  const answer = await remote.request<InstanceRuns & { agent?: unknown }>(
-    "GET",
-    `${stackPath(stack)}/instances/${encodeURIComponent(instance)}/runs?${query}`,
-  );
+  const answer = await remote
+    .request<InstanceRuns & { agent?: unknown }>(
+      "GET",
+      `${stackPath(stack)}/instances/${encodeURIComponent(instance)}/runs?${query}`,
+    )
+    .catch((error: unknown) => {
+      // as in the kitchen: an instance the stack does not have is the command's argument's fault
+      if (error instanceof GalleyError && error.code === "NOT_FOUND" && /has no instance/.test(error.message))
+        throw new GalleyError("ARGS_INVALID", `stack ${stack} has no instance ${instance}`, {
+          hint: `galley stack status ${stack} lists them`,
+        });
+      throw error;
+    });
   return { stack: answer.stack, instance: answer.instance, runs: answer.runs };
 }
 

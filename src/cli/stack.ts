@@ -106,6 +106,15 @@ export function printStatus(status: StackStatus, json: boolean, file: string): v
   write(`${paint("bold", `stack ${status.stack}`)}  state ${status.stateVersion ?? "-"}\n`);
   if (!applied) write(`not brought up yet: galley stack up ${file}\n`);
   else write(`${instanceTable(status.instances)}\n`);
+  if (status.agents.length > 0) {
+    write(`\n${paint("bold", "agents")} (galley instance runs NAME --stack ${file})\n`);
+    for (const a of status.agents) {
+      const run = a.lastRun;
+      write(
+        `${a.instance.padEnd(12)} ${run ? `${run.kind} ${run.mode} ${run.status}: changed ${run.changed}, failed ${run.failed}, ${run.finishedAt}` : "no run yet"}  (last seen ${a.lastSeenAt ?? "never"})\n`,
+      );
+    }
+  }
   if (status.events.length > 0) {
     write(`\n${paint("bold", "recent events")} (galley history --stack ${file})\n`);
     for (const e of status.events)

@@ -14,6 +14,24 @@ export interface StackStatus {
   applied: boolean;
   instances: { name: string; layers: string[]; status: string; address: string | null; updatedAt: string }[];
   events: EventRecord[];
+  /** the stack's enrolled agents, each with its last run (drift run or job) as the agent reported it */
+  agents: AgentStatus[];
+}
+
+/** An agent instance in `galley stack status`: its enrollment and its last reported run. */
+export interface AgentStatus {
+  instance: string;
+  generation: number;
+  lastSeenAt: string | null;
+  lastRun: {
+    seq: number;
+    kind: string;
+    mode: string;
+    status: string;
+    changed: number;
+    failed: number;
+    finishedAt: string;
+  } | null;
 }
 
 /** The closing JSON of a lifecycle command: instances with their service state, and the events it ran. */
@@ -56,6 +74,27 @@ export async function stackStatus(context: StackContext): Promise<StackStatus> {
       updatedAt: i.updatedAt,
     })),
     events: await store.listEvents(stack.name, { limit: 10 }),
+    agents: await Promise.all(
+      (await store.listAgents(stack.name)).map(async (agent): Promise<AgentStatus> => {
+        const [run] = await store.listAgentRuns(stack.name, agent.instance, { limit: 1 });
+        return {
+          instance: agent.instance,
+          generation: agent.generation,
+          lastSeenAt: agent.lastSeenAt ?? null,
+          lastRun: run
+            ? {
+                seq: run.seq,
+                kind: run.kind,
+                mode: run.mode,
+                status: run.status,
+                changed: run.changed,
+                failed: run.failed,
+                finishedAt: run.finishedAt,
+              }
+            : null,
+        };
+      }),
+    ),
   };
 }
 

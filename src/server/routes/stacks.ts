@@ -285,6 +285,24 @@ export const stackStatusSchema = v.object({
     }),
   ),
   events: v.array(eventRecordSchema),
+  agents: v.array(
+    v.object({
+      instance: v.string(),
+      generation: v.number(),
+      lastSeenAt: v.nullable(v.string()),
+      lastRun: v.nullable(
+        v.object({
+          seq: v.number(),
+          kind: v.string(),
+          mode: v.string(),
+          status: v.string(),
+          changed: v.number(),
+          failed: v.number(),
+          finishedAt: v.string(),
+        }),
+      ),
+    }),
+  ),
 });
 
 /** The closing JSON of a lifecycle command (`galley stack up --json`), as the lifecycle gives it. */
