@@ -207,6 +207,17 @@ test("agent runs, A/B ends, run-recipes and enrollment over the API; the CLI thr
   // an event first, so that history has something to show
   const configured = await cli(["run", "configure", "--stack", "alpha", "--json"]);
   assert.equal(configured.status, 0, configured.stderr);
+  // run-recipes runs in the server as an event of its own; the same outcome as in the kitchen
+  const recipes = ["run-recipes", "app::missing", "--stack", "alpha", "--layer", "app", "--json"];
+  const recipesRemote = await cli(recipes);
+  const recipesLocal = await cli([...recipes, "--server", "local"]);
+  assert.equal(recipesRemote.status, recipesLocal.status, `${recipesRemote.stdout} ${recipesRemote.stderr}`);
+  const shape = (out: string) => {
+    const { events, stack } = JSON.parse(out) as { stack: string; events: { kind: string; status: string; outcomes: object }[] };
+    return { stack, events: events.map((e) => [e.kind, e.status, Object.keys(e.outcomes)]) };
+  };
+  assert.deepEqual(shape(recipesRemote.stdout), shape(recipesLocal.stdout));
+  assert.equal(shape(recipesRemote.stdout).events[0]?.[0], "run-recipes", recipesRemote.stdout);
   for (const args of [
     ["instance", "runs", "a1", "--stack", "alpha"],
     ["instance", "runs", "a1", "--stack", "alpha", "--limit", "2", "--report"],
