@@ -1,9 +1,8 @@
 import assert from "node:assert/strict";
-import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { serveKitchen } from "../src/server/serve.ts";
 import type { RunningServer } from "../src/server/server.ts";
-import { cliAsync } from "./support/cli.ts";
+import { cliAsync, loginTo } from "./support/cli.ts";
 import { type DeploymentJson, phases, WebappKitchen } from "./support/webapp.ts";
 
 // A/B through the server (the webapp example on container hosts, as test/ab.test.ts, without the
@@ -29,21 +28,7 @@ describe("A/B deployments through the server", { skip, timeout: 900_000 }, () =>
   before(async () => {
     k = await WebappKitchen.create("galley-api-ab-");
     server = await serveKitchen({ kitchen: k.dir, log: () => {} });
-    env = { GALLEY_CONTEXT: path.join(k.dir, "context.json") };
-    const login = await cliAsync(
-      [
-        "login",
-        "--server",
-        server.url,
-        "--token-file",
-        server.adminTokenFile,
-        "--ca-fingerprint",
-        server.caFingerprint,
-      ],
-      k.dir,
-      env,
-    );
-    assert.equal(login.code, 0, login.stderr);
+    env = await loginTo(server, k.dir);
     const up = await galley("stack", "up", "webapp");
     assert.equal(up.code, 0, up.stderr.slice(-3000));
     revisionA = [...new Set((await k.served()).values())].join();

@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
 import * as deployments from "../src/server/routes/deployments.ts";
 import * as events from "../src/server/routes/events.ts";
@@ -8,7 +7,7 @@ import * as stacks from "../src/server/routes/stacks.ts";
 import { type RunningServer, startServer } from "../src/server/server.ts";
 import { Remote, readContext } from "../src/cli/remote.ts";
 import { GalleyError } from "../src/core/errors.ts";
-import { cliAsync } from "./support/cli.ts";
+import { cliAsync, loginTo } from "./support/cli.ts";
 import { type DeploymentJson, phases, WebappKitchen, webappApps as apps } from "./support/webapp.ts";
 
 // The webapp example (HAProxy, three app instances, PostgreSQL on container hosts) driven through
@@ -36,21 +35,7 @@ describe("deployments through the server's API", { skip, timeout: 900_000 }, () 
       services: [stacks.backgroundService],
       log: () => {},
     });
-    env = { GALLEY_CONTEXT: path.join(k.dir, "context.json") };
-    const login = await cliAsync(
-      [
-        "login",
-        "--server",
-        server.url,
-        "--token-file",
-        server.adminTokenFile,
-        "--ca-fingerprint",
-        server.caFingerprint,
-      ],
-      k.dir,
-      env,
-    );
-    assert.equal(login.code, 0, login.stderr);
+    env = await loginTo(server, k.dir);
   });
   after(async () => {
     await server?.close();

@@ -1,4 +1,5 @@
 import { execFile, spawnSync } from "node:child_process";
+import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 
 const galley = fileURLToPath(new URL("../../bin/galley.js", import.meta.url));
@@ -30,4 +31,20 @@ export function cliAsync(
       },
     );
   });
+}
+
+/**
+ * Logs the `galley` command in to a test's server with its first admin token, pinning its CA by
+ * fingerprint; the context file goes in `cwd`. Returns the environment that makes later commands
+ * (cli, cliAsync) talk to that server.
+ */
+export async function loginTo(
+  server: { url: string; adminTokenFile: string; caFingerprint: string },
+  cwd: string,
+): Promise<Record<string, string>> {
+  const env = { GALLEY_CONTEXT: path.join(cwd, "context.json") };
+  const args = ["--server", server.url, "--token-file", server.adminTokenFile];
+  const login = await cliAsync(["login", ...args, "--ca-fingerprint", server.caFingerprint], cwd, env);
+  if (login.code !== 0) throw new Error(`galley login failed (${login.code}): ${login.stderr}`);
+  return env;
 }
