@@ -12,5 +12,5 @@ test("built-in recipes resolve inside this install's src/, and nothing else does
   );
   assert.equal(resolveBuiltin("web::default"), "web::default");
   for (const bad of ["galley:../../etc/passwd.ts", "galley:/etc/x.ts", "galley:", "galley:core/x.json"])
-    assert.throws(() => resolveBuiltin(bad), { code: "RECIPE_NOT_FOUND" });
+    assert.throws(() => resolveBuiltin(bad), { code: "USAGE" });
 });

@@ -64,7 +64,7 @@ export async function runConvergeJob(job: ConvergeJob, options: JobOptions): Pro
     let failed = 0;
     const report = await convergeHost(prepared, {
       compile: {
-        runList: job.runList.map(resolveBuiltin),
+        runList: job.runList.map((item) => resolveBuiltin(item)),
         cookbooksDir,
         attributeFiles: [],
         host,

@@ -55,6 +55,11 @@ export interface AgentHub extends AgentLink {
    * undefined: how routes declared with `auth: "agent"` authenticate.
    */
   agentForSession?(session: string): AgentTarget | undefined;
+  /**
+   * whether the instance's agent may download the bundle `id`: only bundles of jobs sent to it
+   * (one agent cannot read another stack's cookbooks by guessing or learning an id)
+   */
+  bundleAllowed?(target: AgentTarget, id: string): boolean;
 }
 
 /** Everything the server's parts share. */

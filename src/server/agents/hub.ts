@@ -43,6 +43,9 @@ export interface ServerAgentHub extends AgentHub {
 /** How long a cancelled job waits for the agent's job-done before it counts as unreachable. */
 export const cancelWaitMs = 5000;
 
+/** How many of the bundles sent to one instance its agent may still download. */
+export const rememberedBundles = 20;
+
 interface Job {
   target: AgentTarget;
   onPhase: ((phase: HostPhase) => void) | undefined;
@@ -72,6 +75,13 @@ export function createAgentHub(ctx: HubContext): ServerAgentHub {
   const servers = new Set<HttpsServer>();
   let closing = false;
   const key = (target: AgentTarget) => `${target.stack}/${target.instance}`;
+  // the bundles each instance was sent in a job, newest last: what its agent may download
+  const sentBundles = new Map<string, string[]>();
+  const rememberBundle = (target: AgentTarget, id: string) => {
+    const list = (sentBundles.get(key(target)) ?? []).filter((b) => b !== id);
+    list.push(id);
+    sentBundles.set(key(target), list.slice(-rememberedBundles));
+  };
   const emit = (event: keyof typeof listeners, target: AgentTarget, reason: string) => {
     if (closing) return;
     for (const listener of listeners[event]) {
@@ -220,6 +230,10 @@ export function createAgentHub(ctx: HubContext): ServerAgentHub {
       return live.has(key(target));
     },
 
+    bundleAllowed(target, id) {
+      return sentBundles.get(key(target))?.includes(id) ?? false;
+    },
+
     agentForSession(session) {
       const entry = bySession.get(session);
       return entry ? { ...entry.session.target } : undefined;
@@ -256,6 +270,7 @@ export function createAgentHub(ctx: HubContext): ServerAgentHub {
         });
       }
       const id = randomUUID();
+      rememberBundle(target, job.bundle);
       return new Promise<HostOutcome>((resolve) => {
         let cancelTimer: NodeJS.Timeout | undefined;
         const onAbort = () => {

@@ -116,6 +116,27 @@ test("agent routes on the real server: mint, enroll once, connect, bundles for a
   assert.equal((await call(server, "GET", `/v1/bundles/${id}`)).status, 401);
   assert.equal((await call(server, "GET", `/v1/bundles/${id}`, { auth: admin })).status, 401);
   assert.equal((await call(server, "GET", `/v1/bundles/${id}`, { auth: "Agent not-a-session" })).status, 401);
+  // not yet sent to this agent in a job: as unknown as a bundle that does not exist
+  const early = await call(server, "GET", `/v1/bundles/${id}`, { auth: `Agent ${session}` });
+  assert.equal(early.status, 404);
+  assert.equal(early.json().error?.code, "BUNDLE_UNKNOWN");
+  const job = {
+    bundle: id,
+    runList: ["web"],
+    attributes: [],
+    mode: "apply" as const,
+    command: "test",
+    secrets: [],
+  };
+  const outcome = hub.converge({ stack: "prod", instance: "web1" }, job, {});
+  const sent = await agent.next((m) => m.type === "job");
+  if (sent.type !== "job") throw new Error("no job");
+  agent.send({
+    type: "job-done",
+    id: sent.id,
+    outcome: { status: "skipped", reason: "test", durationMs: 0 },
+  });
+  assert.equal((await outcome).status, "skipped");
   const got = await call(server, "GET", `/v1/bundles/${id}`, { auth: `Agent ${session}` });
   assert.equal(got.status, 200);
   assert.ok(got.body.equals(bytes));

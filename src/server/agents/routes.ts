@@ -132,16 +132,20 @@ export function register(app: ServerApp, ctx: ServerContext): void {
     {
       method: "get",
       path: "/v1/bundles/:id",
-      summary: "A prepared bundle (gzip tar) for a connected agent: Authorization: Agent <session>",
+      summary:
+        "A prepared bundle (gzip tar) for a connected agent that was sent a job with it: Authorization: Agent <session>",
       tags: ["agents"],
       auth: "agent",
       params: v.object({ id: v.pipe(v.string(), v.regex(/^[0-9a-f]{64}$/, "a bundle id: 64 hex digits")) }),
       response: v.string(),
       contentType: "application/gzip",
     },
-    async ({ params }) => {
+    async ({ actor, params }) => {
       const file = preparedBundleFile(params.id, cacheDir());
-      if (!existsSync(file)) {
+      // a bundle never sent to this agent is as unknown to it as one that does not exist
+      const agent = actor?.kind === "agent" ? { stack: actor.stack, instance: actor.instance } : undefined;
+      const sent = agent !== undefined && (ctx.agents.bundleAllowed?.(agent, params.id) ?? false);
+      if (!sent || !existsSync(file)) {
         throw new GalleyError("BUNDLE_UNKNOWN", `the server has no bundle ${params.id}`, {
           hint: "the bundle is prepared when a run or deployment starts; ask the server to run the job again",
         });
