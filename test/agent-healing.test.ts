@@ -26,12 +26,12 @@ import { cliAsync } from "./support/cli.ts";
 
 const root = process.getuid?.() === 0;
 const skip = root ? false : "needs root on Linux: the instances are container hosts";
-const deadlineMs = 300_000;
+const deadlineMs = 180_000;
 const names = ["heal1", "heal2", "heal3"] as const;
 const stackName = "heal";
 
 const stackYaml = `name: ${stackName}
-cookbooks: ../cookbooks
+cookbooks: ../cookbooks.yaml
 layers:
   - name: web
     auto_healing: true
@@ -41,7 +41,8 @@ ${names.map((n) => `  - { name: ${n}, layers: [web], provider: { type: container
 `;
 
 const recipes: Record<string, string> = {
-  "setup.ts": `export default (r) => r.file("/etc/heal-setup", { content: r.stack.instance.name + "\\n" });\n`,
+  // a setup's own stamp: a setup run again leaves another
+  "setup.ts": `export default (r) => r.file("/etc/heal-setup", { content: r.stack.instance.name + " " + new Date().toISOString() + "\\n" });\n`,
   "configure.ts": `export default (r) => {
   const names = r.stack.online().map((i) => i.name);
   r.file("/etc/heal-peers", { content: names.join(",") + "\\n" });
@@ -65,6 +66,17 @@ describe("healing and partitions with real agents on container hosts", { skip, t
   let kitchen = "";
   let server: RunningServer | undefined;
   let store: Store | undefined;
+  // each test builds on the one before: none runs after one failed
+  let failed = false;
+  const step = (fn: () => Promise<void>) => async () => {
+    assert.ok(!failed, "an earlier step failed");
+    try {
+      await fn();
+    } catch (error) {
+      failed = true;
+      throw error;
+    }
+  };
   const status = async (name: string) => (await store!.getInstance(stackName, name))?.status;
   const generation = async (name: string) => (await store!.getAgent(stackName, name))?.generation;
   const healerAudit = async () =>
@@ -102,6 +114,15 @@ describe("healing and partitions with real agents on container hosts", { skip, t
     for (const [file, text] of Object.entries(recipes))
       await fs.writeFile(path.join(kitchen, "cookbooks/lab/recipes", file), text);
     await fs.writeFile(path.join(kitchen, "stacks", `${stackName}.yaml`), stackYaml);
+    // agent instances need a locked kitchen
+    await fs.writeFile(
+      path.join(kitchen, "cookbooks.yaml"),
+      "cookbooks:\n  lab: { path: ./cookbooks/lab }\n",
+    );
+    const installed = await cliAsync(["cookbooks", "install"], kitchen, {
+      GALLEY_CACHE_DIR: path.join(kitchen, ".galley", "test-cache"),
+    });
+    assert.equal(installed.code, 0, installed.stderr);
     // the hosts first: the server's certificate names the bridge gateway its agents reach it at
     const opened = await openStack(path.join(kitchen, "stacks", `${stackName}.yaml`));
     let gateway = "";
@@ -135,131 +156,154 @@ describe("healing and partitions with real agents on container hosts", { skip, t
     }
   });
 
-  test("stack up through the server: three agents enrolled and connected, each configured with all three", async () => {
-    const context = await openServedStack(server!.ctx, stackName);
-    try {
-      const lifecycle = await Lifecycle.open(context, { log: (line) => logs.push(line) });
-      await lifecycle.up();
-      await lifecycle.idle();
-      assert.deepEqual(lifecycle.failedStarts, [], logs.slice(-80).join("\n"));
-    } finally {
-      await context.store.close();
-    }
-    for (const name of names) {
-      assert.equal(await status(name), "online", name);
-      assert.ok(server!.ctx.agents.connected({ stack: stackName, instance: name }), `${name} connected`);
-      assert.equal(await generation(name), 1, name);
-    }
-    await eventually(() => everyoneConfigured("heal1,heal2,heal3"), "every host configured with all three");
-  });
+  test(
+    "stack up through the server: three agents enrolled and connected, each configured with all three",
+    step(async () => {
+      const context = await openServedStack(server!.ctx, stackName);
+      try {
+        const lifecycle = await Lifecycle.open(context, { log: (line) => logs.push(line) });
+        await lifecycle.up();
+        await lifecycle.idle();
+        const why = JSON.stringify(
+          lifecycle.events.map((e) => [e.event.kind, e.event.status, Object.fromEntries(e.results)]),
+          null,
+          1,
+        ).slice(-6000);
+        assert.deepEqual(lifecycle.failedStarts, [], `${logs.slice(-40).join("\n")}\n${why}`);
+      } finally {
+        await context.store.close();
+      }
+      for (const name of names) {
+        assert.equal(await status(name), "online", name);
+        assert.ok(server!.ctx.agents.connected({ stack: stackName, instance: name }), `${name} connected`);
+        assert.equal(await generation(name), 1, name);
+      }
+      await eventually(() => everyoneConfigured("heal1,heal2,heal3"), "every host configured with all three");
+    }),
+  );
 
-  test("a killed host: connection_lost, the rest configured without it, then replaced and configured with it again", async () => {
-    const before = (await hostList()).find((h) => h.name === "heal2");
-    assert.equal(before?.status, "running");
-    const setupRunsBefore = (await store!.listAgentRuns(stackName, "heal2", { limit: 1000 })).length;
-    await galley(["hosts", "kill", "heal2"]);
+  test(
+    "a killed host: connection_lost, the rest configured without it, then replaced and configured with it again",
+    step(async () => {
+      const before = (await hostList()).find((h) => h.name === "heal2");
+      assert.equal(before?.status, "running");
+      const setupBefore = await galley(["hosts", "exec", "heal2", "--", "cat", "/etc/heal-setup"]);
+      assert.match(setupBefore, /^heal2 /);
+      await galley(["hosts", "kill", "heal2"]);
 
-    await eventually(
-      async () => (await healerAudit()).some((e) => e.action === "heal.replace" && e.target === "heal2"),
-      "heal2's replacement decided",
-    );
-    const audit = await healerAudit();
-    const lost = audit.find((e) => e.action === "instance.connection_lost" && e.target === "heal2");
-    assert.match(lost?.reason ?? "", /its agent went silent: missed 3 keepalives/);
-    const replace = audit.find((e) => e.action === "heal.replace" && e.target === "heal2")!;
-    assert.match(replace.reason!, /did not come back within \d+ s; layer web has auto_healing/);
-    assert.ok(lost!.id < replace.id, "lost, then replaced");
-    assert.ok(!audit.some((e) => e.action === "heal.skipped"), "no partition with one of three lost");
+      await eventually(
+        async () => (await healerAudit()).some((e) => e.action === "heal.replace" && e.target === "heal2"),
+        "heal2's replacement decided",
+      );
+      const audit = await healerAudit();
+      const lost = audit.find((e) => e.action === "instance.connection_lost" && e.target === "heal2");
+      assert.match(lost?.reason ?? "", /its agent went silent: missed 3 keepalives/);
+      const replace = audit.find((e) => e.action === "heal.replace" && e.target === "heal2")!;
+      assert.match(replace.reason!, /did not come back within \d+ s; layer web has auto_healing/);
+      assert.ok(lost!.id < replace.id, "lost, then replaced");
+      assert.ok(!audit.some((e) => e.action === "heal.skipped"), "no partition with one of three lost");
 
-    // the replacement: stopped, started again (its host booted, its agent connected), online
-    await eventually(async () => (await status("heal2")) === "online", "heal2 online again");
-    const history = (await store!.statusHistory(stackName, "heal2")).map((t) => t.to);
-    const since = history.slice(history.lastIndexOf("connection_lost"));
-    assert.deepEqual(since, [
-      "connection_lost",
-      "stopping",
-      "shutting_down",
-      "stopped",
-      "requested",
-      "booting",
-      "running_setup",
-      "online",
-    ]);
-    const after = (await hostList()).find((h) => h.name === "heal2");
-    assert.equal(after?.status, "running");
-    assert.notEqual(after?.pid, before?.pid, "heal2's host booted again (a new PID 1)");
-    assert.ok(server!.ctx.agents.connected({ stack: stackName, instance: "heal2" }), "heal2's agent is back");
-    // setup ran again through its agent
-    assert.ok(
-      (await store!.listAgentRuns(stackName, "heal2", { limit: 1000 })).length > setupRunsBefore,
-      "heal2's agent reported runs after its replacement",
-    );
-    assert.equal((await galley(["hosts", "exec", "heal2", "--", "cat", "/etc/heal-setup"])).trim(), "heal2");
+      // the replacement: stopped, started again (its host booted, its agent connected), online
+      await eventually(async () => (await status("heal2")) === "online", "heal2 online again");
+      const history = (await store!.statusHistory(stackName, "heal2")).map((t) => t.to);
+      const since = history.slice(history.lastIndexOf("connection_lost"));
+      assert.deepEqual(since, [
+        "connection_lost",
+        "stopping",
+        "shutting_down",
+        "stopped",
+        "requested",
+        "booting",
+        "running_setup",
+        "online",
+      ]);
+      const after = (await hostList()).find((h) => h.name === "heal2");
+      assert.equal(after?.status, "running");
+      assert.notEqual(after?.pid, before?.pid, "heal2's host booted again (a new PID 1)");
+      assert.ok(
+        server!.ctx.agents.connected({ stack: stackName, instance: "heal2" }),
+        "heal2's agent is back",
+      );
+      // setup ran again through its agent on the booted host
+      const setupAfter = await galley(["hosts", "exec", "heal2", "--", "cat", "/etc/heal-setup"]);
+      assert.match(setupAfter, /^heal2 /);
+      assert.notEqual(setupAfter, setupBefore, "setup ran again on heal2");
 
-    // everyone is configured with it again; the two others were configured without it meanwhile
-    await eventually(() => everyoneConfigured("heal1,heal2,heal3"), "every host configured with heal2 again");
-    for (const name of ["heal1", "heal3"]) {
-      assert.ok((await seen(name)).includes("heal1-heal3"), `${name} was configured without heal2`);
-    }
-    logs.push(`heal2 generation after replacement: ${await generation("heal2")}`);
-  });
+      // everyone is configured with it again; the two others were configured without it meanwhile
+      await eventually(
+        () => everyoneConfigured("heal1,heal2,heal3"),
+        "every host configured with heal2 again",
+      );
+      for (const name of ["heal1", "heal3"]) {
+        assert.ok((await seen(name)).includes("heal1-heal3"), `${name} was configured without heal2`);
+      }
+      // the container provider's stop keeps a host's disk: the booted host's agent kept its enrollment
+      assert.equal(await generation("heal2"), 1, "heal2's agent was not enrolled again");
+    }),
+  );
 
-  test("two of three cut at once: a partition, nothing replaced; links back: agents reconnect with their enrollment", async () => {
-    // the replacement's configure has ended: the stack is quiet
-    await eventually(async () => {
-      for (const name of names) if ((await status(name)) !== "online") return false;
-      return names.every((name) => server!.ctx.agents.connected({ stack: stackName, instance: name }));
-    }, "all three online and connected");
-    const generations = await Promise.all(names.map(generation));
-    const replacementsBefore = (await healerAudit()).filter((e) => e.action === "heal.replace").length;
-    const mark = (await healerAudit())[0]?.id ?? 0;
+  test(
+    "two of three cut at once: a partition, nothing replaced; links back: agents reconnect with their enrollment",
+    step(async () => {
+      // the replacement's configure has ended: the stack is quiet
+      await eventually(async () => {
+        for (const name of names) if ((await status(name)) !== "online") return false;
+        return names.every((name) => server!.ctx.agents.connected({ stack: stackName, instance: name }));
+      }, "all three online and connected");
+      const generations = await Promise.all(names.map(generation));
+      const replacementsBefore = (await healerAudit()).filter((e) => e.action === "heal.replace").length;
+      const mark = (await healerAudit())[0]?.id ?? 0;
 
-    await galley(["hosts", "cut", "heal1", "heal3"]);
-    await eventually(
-      async () =>
-        (await healerAudit()).some(
-          (e) => e.id > mark && e.action === "heal.skipped" && /^partition:/.test(e.reason ?? ""),
-        ),
-      "a partition recorded",
-    );
-    const partition = (await healerAudit()).filter(
-      (e) => e.id > mark && e.action === "heal.skipped" && /^partition:/.test(e.reason ?? ""),
-    );
-    assert.deepEqual(partition.map((e) => e.target).sort(), ["heal1", "heal3"]);
-    assert.match(partition[0]!.reason!, /^partition: 2 of 3 agents \(67%\) went silent .*nothing is healed/);
-    for (const name of ["heal1", "heal3"]) assert.equal(await status(name), "connection_lost", name);
-    // heal2, the one left, is configured without them
-    await eventually(async () => (await peers("heal2")) === "heal2", "heal2 configured alone");
+      await galley(["hosts", "cut", "heal1", "heal3"]);
+      await eventually(
+        async () =>
+          (await healerAudit()).some(
+            (e) => e.id > mark && e.action === "heal.skipped" && /^partition:/.test(e.reason ?? ""),
+          ),
+        "a partition recorded",
+      );
+      const partition = (await healerAudit()).filter(
+        (e) => e.id > mark && e.action === "heal.skipped" && /^partition:/.test(e.reason ?? ""),
+      );
+      assert.deepEqual(partition.map((e) => e.target).sort(), ["heal1", "heal3"]);
+      assert.match(
+        partition[0]!.reason!,
+        /^partition: 2 of 3 agents \(67%\) went silent .*nothing is healed/,
+      );
+      for (const name of ["heal1", "heal3"]) assert.equal(await status(name), "connection_lost", name);
+      // heal2, the one left, is configured without them
+      await eventually(async () => (await peers("heal2")) === "heal2", "heal2 configured alone");
 
-    // the healer had its window (2 keepalives) many times over, its loop ticked every 500 ms: nothing replaced
-    const logMark = logs.length;
-    await new Promise((resolve) => setTimeout(resolve, 10_000));
-    const audit = await healerAudit();
-    assert.equal(audit.filter((e) => e.action === "heal.replace").length, replacementsBefore);
-    for (const name of ["heal1", "heal3"]) assert.equal(await status(name), "connection_lost", name);
-    assert.ok(!logs.slice(logMark).some((line) => /replacing/.test(line)), "no replacement logged");
+      // the healer had its window (2 keepalives) many times over, its loop ticked every 500 ms: nothing replaced
+      const logMark = logs.length;
+      await new Promise((resolve) => setTimeout(resolve, 10_000));
+      const audit = await healerAudit();
+      assert.equal(audit.filter((e) => e.action === "heal.replace").length, replacementsBefore);
+      for (const name of ["heal1", "heal3"]) assert.equal(await status(name), "connection_lost", name);
+      assert.ok(!logs.slice(logMark).some((line) => /replacing/.test(line)), "no replacement logged");
 
-    await galley(["hosts", "connect", "heal1", "heal3"]);
-    await eventually(
-      async () =>
-        (await status("heal1")) === "online" &&
-        (await status("heal3")) === "online" &&
-        server!.ctx.agents.connected({ stack: stackName, instance: "heal1" }) &&
-        server!.ctx.agents.connected({ stack: stackName, instance: "heal3" }),
-      "heal1 and heal3 back online, their agents connected",
-    );
-    // no re-enrollment: the same keys, the same generations
-    assert.deepEqual(await Promise.all(names.map(generation)), generations);
-    const back = (await healerAudit()).filter((e) => e.id > mark && e.action === "instance.online");
-    assert.deepEqual(back.map((e) => e.target).sort(), ["heal1", "heal3"]);
-    await eventually(
-      () => everyoneConfigured("heal1,heal2,heal3"),
-      "every host configured with all three again",
-    );
-    assert.equal(
-      (await healerAudit()).filter((e) => e.action === "heal.replace").length,
-      replacementsBefore,
-      "still no replacement",
-    );
-  });
+      await galley(["hosts", "connect", "heal1", "heal3"]);
+      await eventually(
+        async () =>
+          (await status("heal1")) === "online" &&
+          (await status("heal3")) === "online" &&
+          server!.ctx.agents.connected({ stack: stackName, instance: "heal1" }) &&
+          server!.ctx.agents.connected({ stack: stackName, instance: "heal3" }),
+        "heal1 and heal3 back online, their agents connected",
+      );
+      // no re-enrollment: the same keys, the same generations
+      assert.deepEqual(await Promise.all(names.map(generation)), generations);
+      const back = (await healerAudit()).filter((e) => e.id > mark && e.action === "instance.online");
+      assert.deepEqual(back.map((e) => e.target).sort(), ["heal1", "heal3"]);
+      await eventually(
+        () => everyoneConfigured("heal1,heal2,heal3"),
+        "every host configured with all three again",
+      );
+      assert.equal(
+        (await healerAudit()).filter((e) => e.action === "heal.replace").length,
+        replacementsBefore,
+        "still no replacement",
+      );
+    }),
+  );
 });
