@@ -4,6 +4,7 @@ import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { openStack, type StackContext } from "../src/lifecycle/context.ts";
 import { Lifecycle } from "../src/lifecycle/lifecycle.ts";
+import { onHosts } from "../src/providers/container/index.ts";
 import { containerProvider } from "../src/providers/container/provider.ts";
 import { tempDir } from "../src/resources/testing.ts";
 import { openServedStack } from "../src/server/routes/stacks.ts";
@@ -239,6 +240,53 @@ describe("healing and partitions with real agents on container hosts", { skip, t
       }
       // the container provider's stop keeps a host's disk: the booted host's agent kept its enrollment
       assert.equal(await generation("heal2"), 1, "heal2's agent was not enrolled again");
+    }),
+  );
+
+  test(
+    "a host lost with its disk: replaced by a new host, its agent installed and enrolled again (generation 2)",
+    step(async () => {
+      await eventually(async () => {
+        for (const name of names) if ((await status(name)) !== "online") return false;
+        return names.every((name) => server!.ctx.agents.connected({ stack: stackName, instance: name }));
+      }, "all three online and connected");
+      const mark = (await healerAudit())[0]?.id ?? 0;
+      // a power cut, then the machine's remains are gone (disk, namespace): back to back in this
+      // process, long before the healer's decision (3 missed keepalives, then its window)
+      await onHosts(kitchen, "kill", ["heal3"], () => {});
+      await onHosts(kitchen, "destroy", ["heal3"], () => {});
+      assert.equal(
+        (await hostList()).find((h) => h.name === "heal3"),
+        undefined,
+        "heal3's host is gone",
+      );
+
+      await eventually(
+        async () =>
+          (await healerAudit()).some(
+            (e) => e.id > mark && e.action === "heal.replace" && e.target === "heal3",
+          ),
+        "heal3's replacement decided",
+      );
+      const lost = (await healerAudit()).find(
+        (e) => e.id > mark && e.action === "instance.connection_lost" && e.target === "heal3",
+      );
+      assert.match(lost?.reason ?? "", /its agent went silent: missed 3 keepalives/);
+      await eventually(async () => (await status("heal3")) === "online", "heal3 online on a new host");
+      assert.equal((await hostList()).find((h) => h.name === "heal3")?.status, "running", "a new heal3 host");
+      // the new host's agent: shipped, enrolled with a new key (generation 2), connected
+      const agent = await store!.getAgent(stackName, "heal3");
+      assert.equal(agent?.generation, 2);
+      assert.ok(server!.ctx.agents.connected({ stack: stackName, instance: "heal3" }));
+      assert.match(await galley(["hosts", "exec", "heal3", "--", "cat", "/etc/heal-setup"]), /^heal3 /);
+      await eventually(
+        () => everyoneConfigured("heal1,heal2,heal3"),
+        "every host configured with the new heal3",
+      );
+      for (const name of ["heal1", "heal2"])
+        assert.ok((await seen(name)).includes("heal1-heal2"), `${name} was configured without heal3`);
+      // the new host saw only the whole stack
+      assert.deepEqual(await seen("heal3"), ["heal1-heal2-heal3"]);
     }),
   );
 
