@@ -19,7 +19,9 @@ import { cliAsync } from "./support/cli.ts";
 // auto_healing; its configure writes the online instances to /etc/heal-peers and leaves a marker
 // /etc/heal-seen.<names> per distinct set, so that every configure a host went through stays
 // visible on it. A killed host is connection_lost, the rest are configured without it, and it is
-// replaced (stop, start: its host booted again, its agent connected, setup, configure everywhere).
+// replaced (stop, start: its host booted again on its disk, its agent connected with its enrollment,
+// setup, configure everywhere); a host lost with its disk is replaced by a new host whose agent is
+// shipped and enrolled again (generation 2).
 // Two of three cut at once is a partition: nothing is replaced; once their links are back, their
 // agents reconnect by themselves with their enrollment (same generation) and the stack is whole.
 // Every wait is for an outcome (store, audit, files on the hosts), with a generous deadline; the
@@ -287,6 +289,12 @@ describe("healing and partitions with real agents on container hosts", { skip, t
         assert.ok((await seen(name)).includes("heal1-heal2"), `${name} was configured without heal3`);
       // the new host saw only the whole stack
       assert.deepEqual(await seen("heal3"), ["heal1-heal2-heal3"]);
+      // one replacement: the new host came once
+      const replaced = (await healerAudit()).filter((e) => e.id > mark && e.action === "heal.replace");
+      assert.deepEqual(
+        replaced.map((e) => e.target),
+        ["heal3"],
+      );
     }),
   );
 
