@@ -300,7 +300,7 @@ if (wants("deploy")) {
 if (wants("agents")) {
   const { benchAgents } = await import("./agents.ts");
   await benchAgents({
-    counts: (arg("--agents") ?? "1000,2000,4000").split(",").map(Number),
+    counts: (arg("--agents") ?? "1000,2000,4000,8000").split(",").map(Number),
     seconds: Number(arg("--seconds") ?? 60),
   });
 }
