@@ -1,18 +1,15 @@
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
 import { generateKeyPairSync } from "node:crypto";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import { test } from "node:test";
-import { fileURLToPath } from "node:url";
 import { mintToken } from "../auth.ts";
 import { call, testServer } from "../test-support.ts";
+import { cliAsync, loginTo } from "../../../test/support/cli.ts";
 
 // The API added for agents' runs, A/B ends, run-recipes and enrollment of never-started instances,
 // on the whole server (HTTPS, its own CA pinned), and the CLI with --server printing what it
 // prints in the kitchen. The stack's layer has no recipes and no instance is started: no host.
-
-const galleyBin = fileURLToPath(new URL("../../../bin/galley.js", import.meta.url));
 
 const stackText = (name: string, instances: string[]) =>
   `name: ${name}\ncookbooks: ../cookbooks\nlayers:\n  - name: app\napps:\n  - name: hello\n    layers: [app]\n    source: { type: archive, url: "https://example.com/hello.tar.gz" }\n    release: {}\ninstances:\n${instances
@@ -194,27 +191,12 @@ test("agent runs, A/B ends, run-recipes and enrollment over the API; the CLI thr
   );
 
   // the CLI: the same --json through the server as in the kitchen
-  const contextFile = path.join(kitchen, "context.json");
-  const env = { ...process.env, NO_COLOR: "1", GALLEY_CONTEXT: contextFile };
-  const cli = (args: string[], more: Record<string, string> = {}) =>
-    new Promise<{ status: number; stdout: string; stderr: string }>((resolve) => {
-      execFile(
-        process.execPath,
-        [galleyBin, ...args],
-        { cwd: kitchen, env: { ...env, ...more }, encoding: "utf8" },
-        (error, stdout, stderr) => resolve({ status: error ? Number(error.code) : 0, stdout, stderr }),
-      );
-    });
-  const login = await cli([
-    "login",
-    "--server",
-    server.url,
-    "--token-file",
-    server.adminTokenFile,
-    "--ca-fingerprint",
-    server.caFingerprint,
-  ]);
-  assert.equal(login.status, 0, login.stderr);
+  const env = await loginTo(server, kitchen);
+  // the exit code as `status`, as the assertions below read it
+  const cli = async (args: string[]) => {
+    const result = await cliAsync(args, kitchen, env);
+    return { ...result, status: result.code };
+  };
   // an event first, so that history has something to show
   const configured = await cli(["run", "configure", "--stack", "alpha", "--json"]);
   assert.equal(configured.status, 0, configured.stderr);
