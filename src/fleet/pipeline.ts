@@ -417,12 +417,13 @@ async function shipFiles(
   files: readonly { local: string; remote: string }[],
   signal: AbortSignal | undefined,
 ): Promise<void> {
-  const { readFile } = await import("node:fs/promises");
+  const { readFile, stat } = await import("node:fs/promises");
   const host = await agents.connect(target, { signal });
   try {
     for (const file of files) {
+      // an archive the host already has is not read here at all
+      if ((await host.stat(file.remote))?.size === (await stat(file.local)).size) continue;
       const bytes = await readFile(file.local);
-      if ((await host.stat(file.remote))?.size === bytes.length) continue;
       const dir = file.remote.slice(0, file.remote.lastIndexOf("/")) || "/";
       const made = await host.exec(["mkdir", "-p", dir]);
       if (made.exitCode !== 0)
