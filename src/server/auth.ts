@@ -54,7 +54,7 @@ export function grantsAllow(grants: readonly Grant[], stack: string | undefined,
 
 /** Whether an actor may act with `role` on `stack` (agents never hold token roles). */
 export function can(actor: Actor | undefined, stack: string | undefined, role: Role): boolean {
-  return actor?.kind === "token" && grantsAllow(actor.grants, stack, role);
+  return actor !== undefined && actor.kind !== "agent" && grantsAllow(actor.grants, stack, role);
 }
 
 /**
@@ -71,7 +71,8 @@ export function authorize(c: Context<ServerEnv>, stack: string | undefined, role
     });
   if (can(actor, stack, role)) return;
   const where = stack === undefined ? "every stack" : `stack ${stack}`;
-  const who = actor.kind === "token" ? `token ${actor.name}` : `agent ${actor.stack}/${actor.instance}`;
+  const who =
+    actor.kind === "agent" ? `agent ${actor.stack}/${actor.instance}` : `${actor.kind} ${actor.name}`;
   throw new GalleyError("FORBIDDEN", `${who} is not ${role} on ${where}`, {
     hint: `ask an admin for a token with the grant ${stack ?? "*"}:${role}`,
   });
@@ -88,7 +89,7 @@ export function requireToken(c: Context<ServerEnv>): Extract<Actor, { kind: "tok
 /** The audit log's name for an actor: "token:<name>", "agent:<stack>/<instance>", or "anonymous". */
 export function actorName(actor: Actor | undefined): string {
   if (actor === undefined) return "anonymous";
-  return actor.kind === "token" ? `token:${actor.name}` : `agent:${actor.stack}/${actor.instance}`;
+  return actor.kind === "agent" ? `agent:${actor.stack}/${actor.instance}` : `${actor.kind}:${actor.name}`;
 }
 
 /**

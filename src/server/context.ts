@@ -82,7 +82,19 @@ export interface ServerContext {
   agentUrl?: string | undefined;
 }
 
-/** Who makes a request: an admin token, or an agent over its channel's session. */
+/** The web session a request came with (its cookie): what CSRF checks compare against. */
+export interface WebSession {
+  /** sha256 hex of the cookie's secret (the store's key) */
+  hash: string;
+  csrf: string;
+  expiresAt: string;
+}
+
+/**
+ * Who makes a request: an admin token (by its bearer header, or a web session opened with it), a
+ * user account (a web session), or an agent over its channel's session.
+ */
 export type Actor =
-  | { kind: "token"; id: string; name: string; grants: Grant[] }
+  | { kind: "token"; id: string; name: string; grants: Grant[]; session?: WebSession | undefined }
+  | { kind: "user"; name: string; grants: Grant[]; session: WebSession }
   | { kind: "agent"; stack: string; instance: string };

@@ -325,6 +325,122 @@ export interface AuditRecord extends AuditInput {
 }
 
 /**
+ * Kinds of entries in the feed: the ordered, durable log of what happens in stacks, which the web
+ * panel and `--follow` read live (and resume from the last id they saw).
+ * Written by the store itself when its state changes (instance, state, event, outcome, deployment,
+ * step, run, stack) and by runners for their progress (phase, log) and by the server (agent).
+ */
+export const feedKinds = [
+  "stack",
+  "instance",
+  "state",
+  "event",
+  "outcome",
+  "deployment",
+  "step",
+  "agent",
+  "run",
+  "phase",
+  "log",
+] as const;
+
+/** One kind of feed entry. */
+export type FeedKind = (typeof feedKinds)[number];
+
+/**
+ * What a caller gives to append to the feed. `subject` names what the entry is about:
+ * `instance:<name>`, `event:<id>`, `deployment:<id>` (or none: the stack as a whole).
+ * Data by kind (never a secret; the store scrubs registered secrets like every JSON value):
+ * - stack: {} (the stack file was applied or saved)
+ * - instance (instance:NAME): { status?, reason?, inService?, weight?, address? }
+ * - state: { version }
+ * - event (event:ID): { id, kind, status, stateVersion?, bundle? }
+ * - outcome (event:ID): { instance, status, startedAt, finishedAt? } (no report, no log)
+ * - deployment (deployment:ID): { id, app, status, strategy, revision, requested, rollbackOf? }
+ * - step (deployment:ID): { instance, batch, phase, status, release?, startedAt, finishedAt? } (no log)
+ * - agent (instance:NAME): { connected: boolean, reason? }
+ * - run (instance:NAME): { seq, generation, kind, mode, status, changed, failed, finishedAt }
+ * - phase (event:ID or deployment:ID): { instance, phase, done?, total?, changed?, failed?, status? }
+ * - log (event:ID or deployment:ID): { line, instance? }
+ */
+export interface FeedInput {
+  stack: string;
+  kind: FeedKind;
+  subject?: string | undefined;
+  data: unknown;
+  /** default: now */
+  at?: string | undefined;
+}
+
+/** A feed entry as stored; ids increase across the whole store (one sequence for every stack). */
+export interface FeedEntry {
+  id: number;
+  at: string;
+  stack: string;
+  kind: FeedKind;
+  subject: string | undefined;
+  data: unknown;
+}
+
+/** Which feed entries to read. Every field narrows; none: every entry. */
+export interface FeedQuery {
+  /** only these stacks (an empty list: none) */
+  stacks?: readonly string[] | undefined;
+  subject?: string | undefined;
+  kinds?: readonly FeedKind[] | undefined;
+  /** ids greater than this */
+  after?: number | undefined;
+  /** ids less than this */
+  before?: number | undefined;
+  /** skip this many matching entries (in `order`): a log viewer's page by position */
+  offset?: number | undefined;
+  /** default 500, at most 5000 */
+  limit?: number | undefined;
+  /** default "asc" (oldest first) */
+  order?: "asc" | "desc" | undefined;
+}
+
+/** A user account of the server (people who log in to the web panel with a password). */
+export interface UserInput {
+  /** 1–64 of [A-Za-z0-9_.@-] */
+  name: string;
+  /** `scrypt$N$r$p$salt$hash` (src/server/users.ts makes and checks it); never the password */
+  passwordHash: string;
+  grants: Grant[];
+}
+
+/** A user as stored. */
+export interface UserRecord extends UserInput {
+  createdAt: string;
+  updatedAt: string;
+  lastLoginAt?: string | undefined;
+}
+
+/** Who a web session is: a user account, or an admin token pasted at login. */
+export type SessionActor = { kind: "user"; name: string } | { kind: "token"; tokenId: string };
+
+/** What a caller gives to open a web session. */
+export interface SessionInput {
+  /** sha256 hex of the session cookie's secret; the secret itself is never stored */
+  hash: string;
+  actor: SessionActor;
+  /** the CSRF token pages send back in `X-Galley-CSRF` on every change (random, not secret from its page) */
+  csrf: string;
+  expiresAt: string;
+}
+
+/** A web session as stored. */
+export interface SessionRecord extends SessionInput {
+  createdAt: string;
+  lastSeenAt: string;
+}
+
+/** One instance's outcome of an event, with the event it belongs to (an instance's reports). */
+export interface InstanceOutcomeEntry extends InstanceOutcome {
+  event: EventRecord;
+}
+
+/**
  * The persistent control-plane store. Every JSON value and text it keeps is scrubbed of registered
  * secrets first. Every method returns a promise, so that a backend reached over the network
  * (PostgreSQL) implements it unchanged; times are ISO 8601 strings in UTC. A failed call rejects
@@ -457,6 +573,53 @@ export interface Store {
   acquireLease(name: string, holder: string, ttlMs: number, now?: Date): Promise<boolean>;
   /** Gives up a lease `holder` holds; another's is left. */
   releaseLease(name: string, holder: string): Promise<void>;
+
+  /** Appends entries in order (one transaction); returns them with their ids. Listeners of watchFeed hear of them once committed. */
+  appendFeed(entries: readonly FeedInput[]): Promise<FeedEntry[]>;
+  /** Feed entries matching `query`, in its order. */
+  readFeed(query: FeedQuery): Promise<FeedEntry[]>;
+  /** How many entries match `query` (its after/before/kinds/subject/stacks; offset and limit ignored). */
+  countFeed(query: FeedQuery): Promise<number>;
+  /** The newest entry's id (0: none yet). */
+  lastFeedId(): Promise<number>;
+  /**
+   * Calls `listener` with the newest id after entries are committed by this process (through any
+   * store object opened on the same database in this process). Other processes' entries are seen by
+   * polling `lastFeedId`. Returns the unsubscribe function.
+   */
+  watchFeed(listener: (lastId: number) => void): () => void;
+  /** Drops entries older than `before` (ISO time), keeping at least the newest `keep`; returns how many went. */
+  pruneFeed(before: string, keep: number): Promise<number>;
+
+  /** Creates a user; STATE_INVALID when the name is taken. */
+  createUser(input: UserInput): Promise<UserRecord>;
+  getUser(name: string): Promise<UserRecord | undefined>;
+  /** Every user, by name. */
+  listUsers(): Promise<UserRecord[]>;
+  /** Changes a user's password hash and/or grants; STATE_INVALID for an unknown user. */
+  updateUser(
+    name: string,
+    change: { passwordHash?: string; grants?: Grant[]; lastLoginAt?: string },
+  ): Promise<UserRecord>;
+  /** Deletes a user and every session of theirs; false when there was none. */
+  deleteUser(name: string): Promise<boolean>;
+  createSession(input: SessionInput): Promise<SessionRecord>;
+  /** The session with this hash, unless it expired before `now`. */
+  sessionByHash(hash: string, now: string): Promise<SessionRecord | undefined>;
+  /** Records a session's use and moves its expiry (sliding sessions). */
+  touchSession(hash: string, at: string, expiresAt: string): Promise<void>;
+  deleteSession(hash: string): Promise<void>;
+  /** Deletes the sessions of a token (revoked) or a user; returns how many. */
+  deleteSessionsOf(actor: SessionActor): Promise<number>;
+  /** Deletes sessions expired before `now`; returns how many. */
+  deleteExpiredSessions(now: string): Promise<number>;
+
+  /** An instance's outcomes across the stack's events, newest first (default limit 50), each with its event. */
+  listInstanceOutcomes(
+    stack: string,
+    instance: string,
+    options?: { limit?: number; before?: number },
+  ): Promise<InstanceOutcomeEntry[]>;
 
   /** Closes the store; waits for a transaction still open. Closing twice is harmless. */
   close(): Promise<void>;
