@@ -132,7 +132,9 @@ test("a user logs in with a password; the login is audited, never the password o
   assert.ok(alice?.lastLoginAt, "the login is recorded");
   assert.doesNotMatch(users.text, /scrypt|passwordHash/);
 
-  const wrong = await call(server, "POST", "/v1/session", { body: { user: "alice", password: "wrong password!" } });
+  const wrong = await call(server, "POST", "/v1/session", {
+    body: { user: "alice", password: "wrong password!" },
+  });
   assert.equal(wrong.status, 401);
   const audit = await server.ctx.store.listAudit({ limit: 50 });
   const logins = audit.filter((e) => e.action === "session.login");
@@ -146,14 +148,21 @@ test("a user logs in with a password; the login is audited, never the password o
   assert.match(logins[0]?.reason ?? "", /^LOGIN_FAILED: /);
   const text = JSON.stringify(audit);
   assert.ok(!text.includes(password) && !text.includes("wrong password!"), "no password in the audit log");
-  assert.ok(!text.includes(session.secret) && !text.includes(session.csrf), "no session secret in the audit log");
+  assert.ok(
+    !text.includes(session.secret) && !text.includes(session.csrf),
+    "no session secret in the audit log",
+  );
 });
 
 test("a change made with a cookie needs the session's CSRF token and the server's own Origin; a bearer needs neither", async (t) => {
   const server = await start(t);
   const session = await login(server, { token: server.adminToken });
   const deploy = (headers: Record<string, string>, token?: string) =>
-    call(server, "POST", "/v1/test/web/deploy", { body: { app: "shop" }, headers, ...(token ? { token } : {}) });
+    call(server, "POST", "/v1/test/web/deploy", {
+      body: { app: "shop" },
+      headers,
+      ...(token ? { token } : {}),
+    });
   const host = new URL(server.url).host;
 
   for (const headers of [
@@ -170,7 +179,9 @@ test("a change made with a cookie needs the session's CSRF token and the server'
   }
   const ok = await deploy(cookie(session, { "x-galley-csrf": session.csrf }));
   assert.deepEqual([ok.status, ok.json], [201, { deployed: "shop" }]);
-  const sameOrigin = await deploy(cookie(session, { "x-galley-csrf": session.csrf, origin: `https://${host}` }));
+  const sameOrigin = await deploy(
+    cookie(session, { "x-galley-csrf": session.csrf, origin: `https://${host}` }),
+  );
   assert.equal(sameOrigin.status, 201, sameOrigin.text);
   // reads need no CSRF token
   assert.equal((await call(server, "GET", "/v1/test/web", { headers: cookie(session) })).status, 200);
@@ -193,7 +204,9 @@ test("a change made with a cookie needs the session's CSRF token and the server'
 test("a wrong password, an unknown user and an unknown token get the same 401", async (t) => {
   const server = await start(t);
   await addUser(server, "alice", [{ stack: "web", role: "viewer" }]);
-  const wrong = await call(server, "POST", "/v1/session", { body: { user: "alice", password: "not the password" } });
+  const wrong = await call(server, "POST", "/v1/session", {
+    body: { user: "alice", password: "not the password" },
+  });
   const unknown = await call(server, "POST", "/v1/session", { body: { user: "mallory", password } });
   const token = await call(server, "POST", "/v1/session", { body: { token: "galley_nope" } });
   assert.equal(wrong.status, 401);
@@ -210,7 +223,9 @@ test("5 failed logins within 15 minutes for a user name, or from an address, ans
   await addUser(server, "alice", [{ stack: "web", role: "viewer" }]);
   await addUser(server, "bob", [{ stack: "web", role: "viewer" }]);
   for (let i = 0; i < 5; i++) {
-    const failed = await call(server, "POST", "/v1/session", { body: { user: `nobody${i}`, password: "guess guess guess" } });
+    const failed = await call(server, "POST", "/v1/session", {
+      body: { user: `nobody${i}`, password: "guess guess guess" },
+    });
     assert.equal(failed.status, 401);
   }
   // the address had 5 failures: every login from it waits, whoever it names
@@ -288,8 +303,14 @@ test("revoking a token ends its sessions; deleting a user ends theirs; a passwor
   assert.notEqual(renewed, laptop.secret);
   assert.equal((await call(server, "GET", "/v1/session", { headers: cookie(phone) })).status, 401);
   assert.equal((await call(server, "GET", "/v1/session", { headers: cookie(laptop) })).status, 401);
-  assert.equal((await call(server, "GET", "/v1/session", { headers: cookie({ secret: renewed }) })).status, 200);
-  assert.equal((await call(server, "POST", "/v1/session", { body: { user: "carol", password } })).status, 401);
+  assert.equal(
+    (await call(server, "GET", "/v1/session", { headers: cookie({ secret: renewed }) })).status,
+    200,
+  );
+  assert.equal(
+    (await call(server, "POST", "/v1/session", { body: { user: "carol", password } })).status,
+    401,
+  );
   await login(server, { user: "carol", password: newPassword });
   // a token's session has no password to change
   const admin = await login(server, { token: server.adminToken });
@@ -353,7 +374,8 @@ test("a user's grants apply to their session: a viewer is refused a deployer's c
 
 test("users: names and passwords are checked; only an admin on * manages them", async (t) => {
   const server = await start(t);
-  const post = (body: unknown, token = server.adminToken) => call(server, "POST", "/v1/users", { token, body });
+  const post = (body: unknown, token = server.adminToken) =>
+    call(server, "POST", "/v1/users", { token, body });
   const grants = [{ stack: "web", role: "viewer" }];
   assert.equal((await post({ name: "frank", password: "too short", grants })).status, 400);
   assert.equal((await post({ name: "no spaces", password, grants })).status, 400);
@@ -375,7 +397,10 @@ test("users: names and passwords are checked; only an admin on * manages them", 
   });
   assert.equal(reset.status, 200);
   await login(server, { user: "frank@example.com", password: "another long passphrase" });
-  assert.equal((await call(server, "PATCH", "/v1/users/nobody", { token: server.adminToken, body: {} })).status, 404);
+  assert.equal(
+    (await call(server, "PATCH", "/v1/users/nobody", { token: server.adminToken, body: {} })).status,
+    404,
+  );
   const audit = JSON.stringify(await server.ctx.store.listAudit({ limit: 50 }));
   assert.ok(!audit.includes(password) && !audit.includes("another long passphrase"));
   assert.match(audit, /"action":"user.create"/);
