@@ -109,6 +109,7 @@ export async function authenticateSession(
   if (now.getTime() - Date.parse(record.lastSeenAt) >= sessionTouchMs) {
     const expiresAt = slidExpiry(record.createdAt, now);
     await ctx.store.touchSession(hash, now.toISOString(), expiresAt);
+    if (actor.kind === "token") await ctx.store.touchToken(actor.id, now.toISOString());
     actor.session = { ...actor.session, expiresAt } as WebSession;
   }
 }

@@ -146,6 +146,15 @@ test("a user logs in with a password; the login is audited, never the password o
     ],
   );
   assert.match(logins[0]?.reason ?? "", /^LOGIN_FAILED: /);
+  assert.match(
+    String((logins[1]?.detail as { remote?: string } | undefined)?.remote),
+    /^(::ffff:)?127\.0\.0\.1$/,
+  );
+  // a login over a session the browser still holds ends that one
+  const relogin = await login(server, { user: "alice", password }, cookie(session));
+  assert.notEqual(relogin.secret, session.secret);
+  assert.equal((await call(server, "GET", "/v1/session", { headers: cookie(session) })).status, 401);
+  assert.equal((await call(server, "GET", "/v1/session", { headers: cookie(relogin) })).status, 200);
   const text = JSON.stringify(audit);
   assert.ok(!text.includes(password) && !text.includes("wrong password!"), "no password in the audit log");
   assert.ok(

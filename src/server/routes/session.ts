@@ -17,7 +17,7 @@ import {
   sessionSecretOf,
 } from "../sessions.ts";
 import { LoginThrottle } from "../throttle.ts";
-import { checkLogin, checkNewUser, hashPassword, verifyPassword } from "../users.ts";
+import { checkLogin, checkNewUser, hashPassword, prepareDummyHash, verifyPassword } from "../users.ts";
 import { registerUsers } from "./users.ts";
 
 // The web panel's login: POST /v1/session trades a token or a user's name and password for a
@@ -53,8 +53,13 @@ function remoteOf(c: Context<ServerEnv>): string {
   return incoming?.socket.remoteAddress ?? "unknown";
 }
 
-/** Opens a session for an actor, sets its cookie, and answers the session's body. */
+/**
+ * Opens a session for an actor, sets its cookie, and answers the session's body; a session the
+ * request's cookie still names (a login over an old one) ends.
+ */
 async function startSession(c: Context<ServerEnv>, ctx: ServerContext, actor: PersonActor, of: SessionActor) {
+  const previous = sessionSecretOf(c.req.header("cookie"));
+  if (previous) await ctx.store.deleteSession(sessionHash(previous));
   const { secret, record } = await openSession(ctx.store, of);
   const web = { hash: record.hash, csrf: record.csrf, expiresAt: record.expiresAt };
   c.set("actor", { ...actor, session: web }); // the audit entry of the login names who logged in
@@ -66,6 +71,7 @@ async function startSession(c: Context<ServerEnv>, ctx: ServerContext, actor: Pe
 export const register: Registrar = (app, ctx) => {
   const throttle = new LoginThrottle();
   let sweptAt = 0;
+  prepareDummyHash().catch((error: unknown) => ctx.log(`error: the dummy password hash: ${String(error)}`));
   defineRoute(
     app,
     ctx,
