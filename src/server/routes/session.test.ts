@@ -1,4 +1,7 @@
 import assert from "node:assert/strict";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
 import type { TestContext } from "node:test";
 import { test } from "node:test";
 import * as v from "valibot";
@@ -413,4 +416,25 @@ test("users: names and passwords are checked; only an admin on * manages them", 
   const audit = JSON.stringify(await server.ctx.store.listAudit({ limit: 50 }));
   assert.ok(!audit.includes(password) && !audit.includes("another long passphrase"));
   assert.match(audit, /"action":"user.create"/);
+});
+
+test("the whole server: a viewer user lists only their stacks and is refused a deployer's route", async (t) => {
+  const kitchen = mkdtempSync(path.join(tmpdir(), "galley-session-whole-"));
+  t.after(() => rmSync(kitchen, { recursive: true, force: true }));
+  mkdirSync(path.join(kitchen, "stacks"));
+  for (const name of ["web", "db"])
+    writeFileSync(path.join(kitchen, "stacks", `${name}.yaml`), `name: ${name}\n`);
+  const server = await testServer(t, { kitchen, whole: true });
+  await addUser(server, "viv", [{ stack: "web", role: "viewer" }]);
+  const session = await login(server, { user: "viv", password });
+  const headers = cookie(session, { "x-galley-csrf": session.csrf });
+  const stacks = await call(server, "GET", "/v1/stacks", { headers });
+  assert.deepEqual(stacks.json, { stacks: [{ name: "web", file: "stacks/web.yaml" }] });
+  const run = await call(server, "POST", "/v1/stacks/web/events", { headers, body: { kind: "configure" } });
+  assert.deepEqual([run.status, code(run)], [403, "FORBIDDEN"]);
+  assert.match(run.text, /user viv is not deployer on stack web/);
+  const agents = await call(server, "GET", "/v1/agents", { headers });
+  assert.deepEqual([agents.status, agents.json], [200, { agents: [] }]);
+  const other = await call(server, "GET", "/v1/stacks/db/events", { headers });
+  assert.equal(other.status, 403);
 });
