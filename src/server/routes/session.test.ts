@@ -244,6 +244,8 @@ test("5 failed logins within 15 minutes for a user name, or from an address, ans
   const throttled = await call(server, "POST", "/v1/session", { body: { user: "alice", password } });
   assert.deepEqual([throttled.status, code(throttled)], [429, "LOGIN_THROTTLED"]);
   assert.match(throttled.text, /try again in 15 min/);
+  const retry = Number(throttled.headers["retry-after"]);
+  assert.ok(retry > 14 * 60 && retry <= 15 * 60, `Retry-After: ${retry}`);
   const byToken = await call(server, "POST", "/v1/session", { body: { token: server.adminToken } });
   assert.equal(byToken.status, 429);
   const audit = await server.ctx.store.listAudit({ outcome: "refused", limit: 50 });

@@ -91,6 +91,8 @@ export const register: Registrar = (app, ctx) => {
       audit({ target: user === undefined ? "token" : `user:${user}`, detail: { remote } });
       checkOrigin(c);
       const keys = [`address:${remote}`, ...(user === undefined ? [] : [`user:${user.toLowerCase()}`])];
+      const wait = throttle.waitMs(keys, now.getTime());
+      if (wait > 0) c.header("retry-after", String(Math.ceil(wait / 1000)));
       throttle.check(keys, now.getTime());
       if (now.getTime() - sweptAt > 60_000) {
         sweptAt = now.getTime();
