@@ -60,6 +60,15 @@ export class LoginThrottle {
     }
   }
 
+  /** Takes back one failure recorded at `at` for each key (an attempt counted before it was known to succeed). */
+  forgive(keys: readonly string[], at: number): void {
+    for (const key of keys) {
+      const failures = this.#failures.get(key);
+      const index = failures?.lastIndexOf(at) ?? -1;
+      if (failures !== undefined && index >= 0) failures.splice(index, 1);
+    }
+  }
+
   /** Forgets a key's failures (a user who logged in). */
   clear(key: string): void {
     this.#failures.delete(key);

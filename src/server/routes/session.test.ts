@@ -250,6 +250,14 @@ test("5 failed logins within 15 minutes for a user name, or from an address, ans
   assert.equal(byToken.status, 429);
   const audit = await server.ctx.store.listAudit({ outcome: "refused", limit: 50 });
   assert.equal(audit.filter((e) => e.reason?.startsWith("LOGIN_THROTTLED")).length, 2);
+  // guesses sent in parallel are counted as they start: no more than 5 get through to a check
+  const fresh = await start(t);
+  const guesses = await Promise.all(
+    Array.from({ length: 12 }, () =>
+      call(fresh, "POST", "/v1/session", { body: { user: "root", password: "guess guess guess" } }),
+    ),
+  );
+  assert.deepEqual(guesses.map((g) => g.status).sort(), [...Array(5).fill(401), ...Array(7).fill(429)]);
   // sessions already open go on
   assert.equal((await call(server, "GET", "/v1/session", { token: server.adminToken })).status, 200);
 });

@@ -94,6 +94,8 @@ export const register: Registrar = (app, ctx) => {
       const wait = throttle.waitMs(keys, now.getTime());
       if (wait > 0) c.header("retry-after", String(Math.ceil(wait / 1000)));
       throttle.check(keys, now.getTime());
+      // counted as failed until it succeeds: parallel guesses cannot all pass the check above
+      throttle.fail(keys, now.getTime());
       if (now.getTime() - sweptAt > 60_000) {
         sweptAt = now.getTime();
         await ctx.store.deleteExpiredSessions(now.toISOString());
@@ -104,19 +106,15 @@ export const register: Registrar = (app, ctx) => {
           token !== undefined &&
           token.revokedAt === undefined &&
           (token.expiresAt === undefined || Date.parse(token.expiresAt) > now.getTime());
-        if (!valid) {
-          throttle.fail(keys, now.getTime());
-          throw loginFailed();
-        }
+        if (!valid) throw loginFailed();
+        throttle.forgive(keys, now.getTime());
         audit({ target: `token:${token.name}` });
         const actor: PersonActor = { kind: "token", id: token.id, name: token.name, grants: token.grants };
         return startSession(c, ctx, actor, { kind: "token", tokenId: token.id });
       }
       const record = await checkLogin(ctx.store, body.user, body.password);
-      if (record === undefined) {
-        throttle.fail(keys, now.getTime());
-        throw loginFailed();
-      }
+      if (record === undefined) throw loginFailed();
+      throttle.forgive(keys, now.getTime());
       throttle.clear(`user:${body.user.toLowerCase()}`);
       await ctx.store.updateUser(record.name, { lastLoginAt: now.toISOString() });
       const placeholder = { hash: "", csrf: "", expiresAt: "" };
@@ -195,14 +193,15 @@ export const register: Registrar = (app, ctx) => {
         });
       audit({ target: `user:${actor.name}` });
       const key = `user:${actor.name.toLowerCase()}`;
-      throttle.check([key]);
+      const at = Date.now();
+      throttle.check([key], at);
+      throttle.fail([key], at); // forgiven once the password is known right
       const user = await ctx.store.getUser(actor.name);
-      if (user === undefined || !(await verifyPassword(body.current, user.passwordHash))) {
-        throttle.fail([key]);
+      if (user === undefined || !(await verifyPassword(body.current, user.passwordHash)))
         throw new GalleyError("FORBIDDEN", "the current password is wrong", {
           hint: "type the password you logged in with",
         });
-      }
+      throttle.forgive([key], at);
       checkNewUser({ password: body.password }, "REQUEST_INVALID");
       await ctx.store.updateUser(user.name, { passwordHash: await hashPassword(body.password) });
       // every session of the user ends, this one too: it is replaced by a new one (new cookie, new CSRF)
