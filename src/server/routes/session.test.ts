@@ -6,6 +6,7 @@ import type { TestContext } from "node:test";
 import { test } from "node:test";
 import * as v from "valibot";
 import type { Registrar } from "../app.ts";
+import { mintToken } from "../auth.ts";
 import { defineRoute } from "../openapi.ts";
 import { sessionCookie, sessionHash } from "../sessions.ts";
 import { call, type Reply, testServer } from "../test-support.ts";
@@ -359,6 +360,10 @@ test("an expired session is refused; a used one slides, up to 7 days from its cr
 
   const session = await login(server, { user: "dave", password });
   const hash = sessionHash(session.secret);
+  // used within a minute of its last use: not written again
+  const fresh = await store.sessionByHash(hash, new Date().toISOString());
+  await call(server, "GET", "/v1/session", { headers: cookie(session) });
+  assert.deepEqual(await store.sessionByHash(hash, new Date().toISOString()), fresh);
   // last seen two hours ago, expiring in ten: this use moves the expiry to 12 hours from now
   const twoHoursAgo = new Date(Date.now() - 2 * 3_600_000).toISOString();
   await store.touchSession(hash, twoHoursAgo, new Date(Date.now() + 10 * 3_600_000).toISOString());
@@ -367,6 +372,23 @@ test("an expired session is refused; a used one slides, up to 7 days from its cr
   assert.ok(hours > 11.9 && hours <= 12, `expires in ${hours} h`);
   const record = await store.sessionByHash(hash, new Date().toISOString());
   assert.equal(record?.expiresAt, (used.json as Session["body"]).expiresAt);
+  assert.notEqual(record?.lastSeenAt, twoHoursAgo);
+
+  // a session opened with a token ends when the token expires
+  const { secret: shortLived } = await mintToken(store, {
+    name: "brief",
+    grants: [{ stack: "web", role: "viewer" }],
+    expiresAt: new Date(Date.now() + 1500).toISOString(),
+  });
+  const byToken = await login(server, { token: shortLived });
+  assert.equal((await call(server, "GET", "/v1/test/web", { headers: cookie(byToken) })).status, 200);
+  await new Promise((resolve) => setTimeout(resolve, 1600));
+  assert.equal((await call(server, "GET", "/v1/test/web", { headers: cookie(byToken) })).status, 401);
+  // a bad Authorization header is refused even beside a good cookie: the header wins
+  const both = await call(server, "GET", "/v1/session", {
+    headers: { ...cookie(session), authorization: "Bearer nope" },
+  });
+  assert.equal(both.status, 401);
 });
 
 test("a user's grants apply to their session: a viewer is refused a deployer's change; new grants apply at once", async (t) => {
