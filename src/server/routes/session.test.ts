@@ -117,6 +117,24 @@ test("a token logs in: the cookie's flags, the session's body, and the cookie au
   assert.deepEqual([none.status, code(none)], [401, "UNAUTHORIZED"]);
   const forged = await call(server, "GET", "/v1/session", { headers: cookie({ secret: "A".repeat(43) }) });
   assert.deepEqual([forged.status, code(forged)], [401, "UNAUTHORIZED"]);
+  for (const hostile of [
+    `${sessionCookie}=`,
+    `${sessionCookie}=${"A".repeat(5000)}`,
+    `${sessionCookie}=${session.secret.slice(1)}`,
+    `${sessionCookie}=${session.secret}=`,
+    `${sessionCookie}="${session.secret}"`,
+    `${sessionCookie}=../../etc/passwd`,
+    `${sessionCookie}=%00%ff; ${sessionCookie}=${session.secret}`,
+  ]) {
+    const refused = await call(server, "GET", "/v1/test/web", { headers: { cookie: hostile } });
+    assert.deepEqual([refused.status, code(refused)], [401, "UNAUTHORIZED"], hostile.slice(0, 80));
+  }
+  // other cookies, and a cookie of a similar name, are no session: no actor, as without a cookie
+  const unrelated = await call(server, "GET", "/v1/test/web", {
+    headers: { cookie: `galley_session=${session.secret}; __Host-galley_session_x=${session.secret}` },
+  });
+  assert.deepEqual([unrelated.status, code(unrelated)], [401, "UNAUTHORIZED"]);
+  assert.match(unrelated.text, /needs a token or a web session/);
   const bearer = await call(server, "GET", "/v1/session", { token: server.adminToken });
   assert.equal(bearer.status, 200);
   assert.deepEqual((bearer.json as Session["body"]).actor, { kind: "token", name: "admin" });
