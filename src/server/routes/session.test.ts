@@ -247,6 +247,25 @@ test("a wrong password, an unknown user and an unknown token get the same 401", 
   assert.equal(unknown.headers["set-cookie"], undefined);
   const bad = await call(server, "POST", "/v1/session", { body: { user: "alice" } });
   assert.equal(bad.status, 400);
+  // a malformed login never quotes what was sent, in its answer or in the audit log
+  for (const body of [
+    "galley_pasted-as-a-string",
+    { token: 12345678901 },
+    { user: "alice", password: 12345678901 },
+    { user: "alice", password: "secret-in-a-bad-body", extra: 1 },
+  ]) {
+    const refused = await call(server, "POST", "/v1/session", { body });
+    assert.equal(refused.status, 400);
+    assert.doesNotMatch(refused.text, /pasted|12345678901|secret-in/);
+  }
+  const users = await call(server, "POST", "/v1/users", {
+    token: server.adminToken,
+    body: { name: "zed", password: 12345678901, grants: [{ stack: "web", role: "viewer" }] },
+  });
+  assert.equal(users.status, 400);
+  assert.doesNotMatch(users.text, /12345678901/);
+  const audit = JSON.stringify(await server.ctx.store.listAudit({ limit: 100 }));
+  assert.doesNotMatch(audit, /pasted|12345678901|secret-in/);
 });
 
 test("5 failed logins within 15 minutes for a user name, or from an address, answer 429 even to the right password", async (t) => {
