@@ -79,7 +79,7 @@ export async function openSession(
 function ended(): GalleyError {
   return new GalleyError(
     "UNAUTHORIZED",
-    "the web session ended (logged out, expired, or its account removed)",
+    "the web session ended: logged out, expired, a new password, or its user or token gone",
     {
       hint: "log in again",
     },
