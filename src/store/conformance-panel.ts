@@ -226,6 +226,18 @@ export function feedConformance(name: string, opener: StoreOpener): void {
     }
   });
 
+  it("1000 entries appended in one call are one transaction: heard once, with the last id", async (store) => {
+    const { heard, stop } = nextAnnounced(store);
+    try {
+      const written = await store.appendFeed(logLines("web", "deployment:1", 1000));
+      await settle();
+      assert.deepEqual(heard, [written[999]!.id]);
+      assert.equal(written[999]!.id - written[0]!.id, 999, "consecutive ids");
+    } finally {
+      stop();
+    }
+  });
+
   both(
     "watchFeed hears entries committed through another store object on the same database",
     async (store, other) => {

@@ -424,3 +424,44 @@ test("a store of schema 5 gains the feed, users and sessions; its events and tok
   assert.equal((await store.readFeed({}))[0]?.kind, "stack");
   await store.close();
 });
+
+test("retention: feed entries older than the window go on append, but the newest N stay", async () => {
+  const file = storeFile(await tempDir("galley-store-"));
+  const store = openSqliteStore(file, { retention: { every: 1, feedMs: 60 * 60_000, feedKeep: 3 } });
+  const old = new Date(Date.now() - 2 * 60 * 60_000).toISOString();
+  const entry = (line: string, at?: string) => ({ stack: "web", kind: "log" as const, data: { line }, at });
+  // fewer than N: the old ones stay
+  await store.appendFeed([entry("a", old), entry("b", old)]);
+  await store.appendFeed([entry("c", old)]);
+  assert.equal(await store.countFeed({}), 3);
+  await store.appendFeed([entry("d")]);
+  await store.appendFeed([entry("e")]);
+  const lines = async () => (await store.readFeed({})).map((e) => (e.data as { line: string }).line);
+  assert.deepEqual(await lines(), ["c", "d", "e"]);
+  // the store's own entries prune too; young entries stay beyond N
+  await store.saveStack("web", {});
+  await store.appendFeed([entry("f")]);
+  assert.deepEqual(await lines(), ["d", "e", undefined, "f"]);
+  await store.close();
+});
+
+test("watchFeed: store objects opened on one file by different spellings of its path hear each other", async () => {
+  const kitchen = await tempDir("galley-store-");
+  const a = openSqliteStore(storeFile(kitchen));
+  const b = openSqliteStore(path.join(kitchen, ".galley", "..", ".galley", "galley.db"));
+  const elsewhere = openSqliteStore(storeFile(await tempDir("galley-store-")));
+  const heard: string[] = [];
+  const stops = [
+    a.watchFeed((id) => heard.push(`a ${id}`)),
+    b.watchFeed((id) => heard.push(`b ${id}`)),
+    elsewhere.watchFeed((id) => heard.push(`elsewhere ${id}`)),
+  ];
+  try {
+    const [entry] = await b.appendFeed([{ stack: "web", kind: "stack", data: {} }]);
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(heard.sort(), [`a ${entry!.id}`, `b ${entry!.id}`]);
+  } finally {
+    for (const stop of stops) stop();
+    await Promise.all([a.close(), b.close(), elsewhere.close()]);
+  }
+});
