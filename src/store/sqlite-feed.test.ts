@@ -1,0 +1,87 @@
+import assert from "node:assert/strict";
+import { mkdirSync } from "node:fs";
+import * as path from "node:path";
+import { DatabaseSync } from "node:sqlite";
+import { test } from "node:test";
+import { tempDir } from "../resources/testing.ts";
+import { secretHash } from "./conformance-server.ts";
+import { currentVersion, migrate, migrations } from "./migrations.ts";
+import { openSqliteStore, storeFile } from "./sqlite.ts";
+
+// The SQLite side of the feed, users and sessions (schema 6): the conformance suite runs in
+// sqlite.test.ts; these are what only this backend has (migrating a file, its retention, its paths).
+
+test("a store of schema 5 gains the feed, users and sessions; its events and tokens are kept", async () => {
+  const file = storeFile(await tempDir("galley-store-"));
+  mkdirSync(path.dirname(file), { recursive: true });
+  const db = new DatabaseSync(file);
+  migrate(db, file, migrations.slice(0, 5));
+  db.exec(
+    `INSERT INTO events (stack, kind, args, status, created_at) VALUES ('web', 'setup', '{}', 'succeeded', 't');
+     INSERT INTO event_outcomes (event_id, instance, status, log, started_at) VALUES (1, 'app1', 'succeeded', 'ok', 't');
+     INSERT INTO tokens (id, name, grants, hash, created_at) VALUES ('t1', 'ci', '[]', '${secretHash()}', 't')`,
+  );
+  db.close();
+  const store = openSqliteStore(file);
+  const check = new DatabaseSync(file, { readOnly: true });
+  assert.equal(currentVersion(check), 6);
+  check.close();
+  assert.equal((await store.getEvent(1))?.outcomes[0]?.log, "ok");
+  assert.deepEqual(
+    (await store.listInstanceOutcomes("web", "app1")).map((outcome) => outcome.event.kind),
+    ["setup"],
+  );
+  assert.equal(await store.lastFeedId(), 0, "the feed starts empty");
+  assert.deepEqual(await store.listUsers(), []);
+  await store.createSession({
+    hash: secretHash(),
+    actor: { kind: "token", tokenId: "t1" },
+    csrf: "0123456789abcdef0123",
+    expiresAt: "2030-01-01T00:00:00.000Z",
+  });
+  assert.equal(await store.deleteSessionsOf({ kind: "token", tokenId: "t1" }), 1);
+  await store.saveStack("web", {});
+  assert.equal((await store.readFeed({}))[0]?.kind, "stack");
+  await store.close();
+});
+
+test("retention: feed entries older than the window go on append, but the newest N stay", async () => {
+  const file = storeFile(await tempDir("galley-store-"));
+  const store = openSqliteStore(file, { retention: { every: 1, feedMs: 60 * 60_000, feedKeep: 3 } });
+  const old = new Date(Date.now() - 2 * 60 * 60_000).toISOString();
+  const entry = (line: string, at?: string) => ({ stack: "web", kind: "log" as const, data: { line }, at });
+  // fewer than N: the old ones stay
+  await store.appendFeed([entry("a", old), entry("b", old)]);
+  await store.appendFeed([entry("c", old)]);
+  assert.equal(await store.countFeed({}), 3);
+  await store.appendFeed([entry("d")]);
+  await store.appendFeed([entry("e")]);
+  const lines = async () => (await store.readFeed({})).map((e) => (e.data as { line: string }).line);
+  assert.deepEqual(await lines(), ["c", "d", "e"]);
+  // the store's own entries prune too; young entries stay beyond N
+  await store.saveStack("web", {});
+  await store.appendFeed([entry("f")]);
+  assert.deepEqual(await lines(), ["d", "e", undefined, "f"]);
+  await store.close();
+});
+
+test("watchFeed: store objects opened on one file by different spellings of its path hear each other", async () => {
+  const kitchen = await tempDir("galley-store-");
+  const a = openSqliteStore(storeFile(kitchen));
+  const b = openSqliteStore(path.join(kitchen, ".galley", "..", ".galley", "galley.db"));
+  const elsewhere = openSqliteStore(storeFile(await tempDir("galley-store-")));
+  const heard: string[] = [];
+  const stops = [
+    a.watchFeed((id) => heard.push(`a ${id}`)),
+    b.watchFeed((id) => heard.push(`b ${id}`)),
+    elsewhere.watchFeed((id) => heard.push(`elsewhere ${id}`)),
+  ];
+  try {
+    const [entry] = await b.appendFeed([{ stack: "web", kind: "stack", data: {} }]);
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(heard.sort(), [`a ${entry!.id}`, `b ${entry!.id}`]);
+  } finally {
+    for (const stop of stops) stop();
+    await Promise.all([a.close(), b.close(), elsewhere.close()]);
+  }
+});
