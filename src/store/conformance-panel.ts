@@ -97,6 +97,7 @@ export function feedConformance(name: string, opener: StoreOpener): void {
       store.appendFeed([{ stack: "web", kind: "log", data: {}, at: "soon" }]),
       stateInvalid(/not a time/),
     );
+    await assert.rejects(store.appendFeed([{ stack: "", kind: "log", data: {} }]), stateInvalid(/stack ""/));
     await assert.rejects(store.readFeed({ kinds: ["nonsense" as FeedKind] }), stateInvalid(/feed kind/));
     await assert.rejects(store.readFeed({ after: -1 }), stateInvalid(/after -1/));
     await assert.rejects(store.readFeed({ offset: 1.5 }), stateInvalid(/offset 1.5/));
