@@ -62,33 +62,31 @@ export class SqliteEvents {
 
   recordInstanceOutcome(outcome: InstanceOutcome): void {
     oneOf(outcomeStatuses, outcome.status, "outcome status");
-    this.#sql.atomic(() => this.#recordOutcome(outcome));
-  }
-
-  #recordOutcome(outcome: InstanceOutcome): void {
-    const event = this.#event(outcome.eventId);
-    this.#sql.run(
-      `INSERT INTO event_outcomes (event_id, instance, status, state_version, bundle, report, log, started_at, finished_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-       ON CONFLICT (event_id, instance) DO UPDATE SET status = excluded.status,
-         state_version = excluded.state_version, bundle = excluded.bundle, report = excluded.report,
-         log = excluded.log, started_at = excluded.started_at, finished_at = excluded.finished_at`,
-      outcome.eventId,
-      outcome.instance,
-      outcome.status,
-      outcome.stateVersion ?? null,
-      outcome.bundle ?? null,
-      outcome.report === undefined ? null : scrubbedJson(outcome.report, this.#sql.secrets),
-      scrubbedText(outcome.log, this.#sql.secrets) ?? "",
-      outcome.startedAt,
-      outcome.finishedAt ?? null,
-    );
-    const { instance, status, startedAt, finishedAt } = outcome;
-    this.#sql.feed({
-      stack: event.stack,
-      kind: "outcome",
-      subject: `event:${event.id}`,
-      data: { instance, status, startedAt, finishedAt },
+    this.#sql.atomic(() => {
+      const event = this.#event(outcome.eventId);
+      this.#sql.run(
+        `INSERT INTO event_outcomes (event_id, instance, status, state_version, bundle, report, log, started_at, finished_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (event_id, instance) DO UPDATE SET status = excluded.status,
+           state_version = excluded.state_version, bundle = excluded.bundle, report = excluded.report,
+           log = excluded.log, started_at = excluded.started_at, finished_at = excluded.finished_at`,
+        outcome.eventId,
+        outcome.instance,
+        outcome.status,
+        outcome.stateVersion ?? null,
+        outcome.bundle ?? null,
+        outcome.report === undefined ? null : scrubbedJson(outcome.report, this.#sql.secrets),
+        scrubbedText(outcome.log, this.#sql.secrets) ?? "",
+        outcome.startedAt,
+        outcome.finishedAt ?? null,
+      );
+      const { instance, status, startedAt, finishedAt } = outcome;
+      this.#sql.feed({
+        stack: event.stack,
+        kind: "outcome",
+        subject: `event:${event.id}`,
+        data: { instance, status, startedAt, finishedAt },
+      });
     });
   }
 
