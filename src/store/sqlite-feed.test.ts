@@ -85,3 +85,27 @@ test("watchFeed: store objects opened on one file by different spellings of its 
     await Promise.all([a.close(), b.close(), elsewhere.close()]);
   }
 });
+
+test("watchFeed: a listener that throws is reported as a warning; the others still hear", async () => {
+  const store = openSqliteStore(storeFile(await tempDir("galley-store-")));
+  const warnings: string[] = [];
+  const onWarning = (warning: Error) => warnings.push(warning.message);
+  process.on("warning", onWarning);
+  const heard: number[] = [];
+  const stops = [
+    store.watchFeed(() => {
+      throw new Error("stream closed");
+    }),
+    store.watchFeed((id) => heard.push(id)),
+  ];
+  try {
+    const [entry] = await store.appendFeed([{ stack: "web", kind: "stack", data: {} }]);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.deepEqual(heard, [entry!.id]);
+    assert.deepEqual(warnings, ["a feed listener failed: stream closed"]);
+  } finally {
+    for (const stop of stops) stop();
+    process.off("warning", onWarning);
+    await store.close();
+  }
+});

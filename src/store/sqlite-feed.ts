@@ -1,5 +1,5 @@
 import * as path from "node:path";
-import { GalleyError } from "../core/errors.ts";
+import { errorMessage, GalleyError } from "../core/errors.ts";
 import { oneOf, scrubbedJson } from "./codec.ts";
 import { feedId, feedLimit, feedTime, feedWhere, toFeedEntry } from "./codec-panel.ts";
 import type { SqlAccess } from "./sqlite-deployments.ts";
@@ -40,7 +40,16 @@ export function watchFeedFile(file: string, listener: Listener): () => void {
 /** Tells the listeners of `file` that entries up to `lastId` are committed, each in a microtask of its own. */
 export function announceFeed(file: string, lastId: number): void {
   // after the commit, never inside it: a listener's error or store call cannot touch the transaction
-  for (const listener of listeners.get(path.resolve(file)) ?? []) queueMicrotask(() => listener(lastId));
+  for (const listener of listeners.get(path.resolve(file)) ?? []) {
+    queueMicrotask(() => {
+      try {
+        listener(lastId);
+      } catch (error) {
+        // one broken listener (a closed stream) must neither stop the others nor crash the server
+        process.emitWarning(`a feed listener failed: ${errorMessage(error)}`, "GalleyFeedWarning");
+      }
+    });
+  }
 }
 
 /** The Store's feed methods, synchronous, on one connection. */
