@@ -1,8 +1,10 @@
 import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
 import { mkdirSync } from "node:fs";
 import * as path from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { test } from "node:test";
+import { promisify } from "node:util";
 import { tempDir } from "../resources/testing.ts";
 import { secretHash } from "./conformance-server.ts";
 import { currentVersion, migrate, migrations } from "./migrations.ts";
@@ -108,4 +110,56 @@ test("watchFeed: a listener that throws is reported as a warning; the others sti
     process.off("warning", onWarning);
     await store.close();
   }
+});
+
+test("processes appending at once: ids are unique and commit in order, so a reader polling after its last id misses none", async () => {
+  const file = storeFile(await tempDir("galley-store-"));
+  const store = openSqliteStore(file);
+  await store.saveStack("web", {});
+  const sqlite = new URL("./sqlite.ts", import.meta.url).href;
+  const writer = (stack: string) =>
+    promisify(execFile)(process.execPath, [
+      "--input-type=module",
+      "--no-warnings",
+      "-e",
+      `import { openSqliteStore } from ${JSON.stringify(sqlite)};
+       const store = openSqliteStore(${JSON.stringify(file)});
+       for (let batch = 0; batch < 40; batch += 1) {
+         await store.appendFeed(Array.from({ length: 5 }, (_, i) => ({ stack: ${JSON.stringify(stack)}, kind: "log", data: { n: batch * 5 + i } })));
+       }
+       await store.close();`,
+    ]);
+  const seen: number[] = [];
+  let after = await store.lastFeedId();
+  let writing = true;
+  const reader = (async () => {
+    // as the server polls another process's writes: after the last id seen, until the writers are done
+    for (let last = -1; writing || last !== after; ) {
+      last = after;
+      for (const entry of await store.readFeed({ after, limit: 5000 })) {
+        seen.push(entry.id);
+        after = entry.id;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  })();
+  await Promise.all(["p1", "p2", "p3"].map(writer));
+  writing = false;
+  await reader;
+  const all = await store.readFeed({ kinds: ["log"], limit: 5000 });
+  assert.equal(all.length, 600);
+  assert.deepEqual(
+    seen,
+    all.map((entry) => entry.id),
+    "the reader saw every entry, in order, once",
+  );
+  for (const stack of ["p1", "p2", "p3"]) {
+    const mine = all.filter((entry) => entry.stack === stack).map((entry) => (entry.data as { n: number }).n);
+    assert.deepEqual(
+      mine,
+      Array.from({ length: 200 }, (_, n) => n),
+      `${stack}'s entries in its order`,
+    );
+  }
+  await store.close();
 });
