@@ -386,6 +386,32 @@ test("overview and stack summary: what the store knows, by grant; a stack file t
     [["legacy", null, "e".repeat(40)]],
   );
 
+  // the overview reads files without opening each stack: it finds them invalid as the summary does
+  await fs.writeFile(path.join(kitchen, "stacks", "epsilon.yaml"), small("epsilon", ["e1", "g1"]));
+  await fs.writeFile(path.join(kitchen, "stacks", "zed.yaml"), small("other", ["z1"]));
+  await fs.writeFile(
+    path.join(kitchen, "stacks", "eta.yaml"),
+    small("eta", ["h1"]).replace("../cookbooks", "../nowhere"),
+  );
+  const later = (await call(server, "GET", "/v1/overview", { token: admin })).json as Overview;
+  for (const [name, pattern] of [
+    ["epsilon", /^stacks\/epsilon\.yaml: instance g1 is also an instance of stack gamma in this kitchen$/],
+    ["zed", /^stacks\/zed\.yaml names its stack other$/],
+    ["eta", /^stacks\/eta\.yaml: cookbooks: no folder nowhere$/],
+  ] as const) {
+    const listed = later.stacks.find((x) => x.name === name);
+    const one = (await call(server, "GET", `/v1/stacks/${name}/summary`, { token: admin })).json as {
+      invalid: unknown;
+    };
+    assert.deepEqual(listed?.invalid, one.invalid, name);
+    assert.equal(listed?.invalid?.code, "STACK_INVALID", name);
+    assert.match(listed!.invalid!.message, pattern);
+  }
+  assert.ok(
+    later.stacks.find((x) => x.name === "alpha")?.invalid === undefined,
+    "alpha's instances are its own",
+  );
+
   // authorization and bad input
   assert.equal((await call(server, "GET", "/v1/stacks/alpha/summary", { token: deployer })).status, 200);
   for (const [urlPath, token, status, errorCode] of [

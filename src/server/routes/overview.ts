@@ -3,6 +3,7 @@ import * as path from "node:path";
 import * as v from "valibot";
 import { GalleyError, isGalleyError } from "../../core/errors.ts";
 import { abInstances, activeAb } from "../../deploy/ab.ts";
+import { cookbooksDir } from "../../lifecycle/context.ts";
 import { type Instance, instanceTransport, type StackFile } from "../../stacks/schema.ts";
 import { loadStack } from "../../stacks/stack.ts";
 import type { DeploymentRecord, EventRecord, InstanceRecord } from "../../store/store.ts";
@@ -219,39 +220,41 @@ export function publicUrl(url: string): string {
   return parsed.toString();
 }
 
-/** Which stack each instance name belongs to, of the stacks the store has applied. */
-type TakenNames = Map<string, string>;
+/** The instance names of each stack the store has applied, in the store's order. */
+type TakenNames = { stack: string; names: Set<string> }[];
 
 async function takenNames(ctx: ServerContext): Promise<TakenNames> {
-  const taken: TakenNames = new Map();
+  const taken: TakenNames = [];
   for (const { name } of await ctx.store.listStacks())
-    for (const i of await ctx.store.listInstances(name)) if (!taken.has(i.name)) taken.set(i.name, name);
+    taken.push({ stack: name, names: new Set((await ctx.store.listInstances(name)).map((i) => i.name)) });
   return taken;
 }
 
 /**
- * The stack file, checked as the server opens a stack (openServedStack: its schema, its name, no
- * instance name of another stack), without opening a store per stack: `taken` is read once for
- * every stack of the overview.
+ * The stack file, checked as the server opens a stack (openServedStack and openStack: its schema,
+ * its cookbooks, no instance name of another stack, its name), without opening a store per stack:
+ * `taken` is read once for every stack of the overview.
  */
 async function loadServed(ctx: ServerContext, name: string, taken: TakenNames): Promise<StackFile> {
   const file = servedStackFile(ctx, name);
   const stack = await loadStack(file, { decrypt: false });
-  if (stack.name !== name)
-    throw new GalleyError("STACK_INVALID", `stacks/${name}.yaml names its stack ${stack.name}`, {
-      hint: `the server serves stacks/NAME.yaml as stack NAME: set name: ${name} (or rename the file)`,
-    });
-  for (const instance of stack.instances) {
-    const other = taken.get(instance.name);
-    if (other !== undefined && other !== name)
+  for (const other of taken) {
+    if (other.stack === stack.name) continue;
+    const clash = stack.instances.find((instance) => other.names.has(instance.name));
+    if (clash)
       throw new GalleyError(
         "STACK_INVALID",
-        `${file}: instance ${instance.name} is also an instance of stack ${other} in this kitchen`,
+        `${file}: instance ${clash.name} is also an instance of stack ${other.stack} in this kitchen`,
         {
           hint: "instance names are host names: give each stack's instances their own (galley stack clone renames them)",
         },
       );
   }
+  cookbooksDir(path.resolve(file), stack);
+  if (stack.name !== name)
+    throw new GalleyError("STACK_INVALID", `stacks/${name}.yaml names its stack ${stack.name}`, {
+      hint: `the server serves stacks/NAME.yaml as stack NAME: set name: ${name} (or rename the file)`,
+    });
   return stack;
 }
 
