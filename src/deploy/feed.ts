@@ -218,7 +218,7 @@ export class RunFeed {
   }
 
   /** The lifecycle's options with this feed's callbacks after `base`'s. */
-  lifecycle<T extends LifecycleOptions>(base: T): T {
+  lifecycle<T extends LifecycleOptions>(base: T): T & LifecycleOptions {
     return {
       ...base,
       log: (line: string) => {
@@ -245,7 +245,9 @@ export class RunFeed {
   }
 
   /** A deployment request's progress options with this feed's callbacks after `base`'s. */
-  deployment<T extends Pick<DeployRequest, "log" | "onStep" | "onCreated" | "onPhase">>(base: T): T {
+  deployment<T extends Pick<DeployRequest, "log" | "onStep" | "onCreated" | "onPhase">>(
+    base: T,
+  ): T & Pick<DeployRequest, "log" | "onStep" | "onCreated" | "onPhase"> {
     return {
       ...base,
       log: (line: string) => {

@@ -12,10 +12,13 @@ import { servedStackFile, stackParams } from "./stacks.ts";
 // first the backlog in order, then new entries as they are committed, by this process (woken at
 // once) or another (a CLI run on the same kitchen: seen by polling every 250 ms).
 
-/** How often other processes' entries are looked for. */
-export const feedPollMs = 250;
-/** A comment line this often keeps proxies and browsers from closing an idle stream. */
-export const keepaliveMs = 15_000;
+/** The streams' timings (a test may shorten them). */
+export const feedTimings = {
+  /** how often other processes' entries are looked for */
+  pollMs: 250,
+  /** a comment line this often keeps proxies and browsers from closing an idle stream */
+  keepaliveMs: 15_000,
+};
 /** Streams one token or user may hold open at once. */
 export const streamsPerActor = 20;
 /** Entries read (and sent) per page of a stream's backlog. */
@@ -285,7 +288,7 @@ async function openStream(
           cursor = Math.max(cursor, last);
           if (signalled) continue;
           const woken = await new Promise<boolean>((resolve) => {
-            const timer = setTimeout(() => resolve(false), keepaliveMs);
+            const timer = setTimeout(() => resolve(false), feedTimings.keepaliveMs);
             wake = () => {
               clearTimeout(timer);
               resolve(true);
@@ -358,7 +361,7 @@ function watchFeed(ctx: ServerContext, listener: (last: number) => void): () => 
           polling = false;
         },
       );
-    }, feedPollMs);
+    }, feedTimings.pollMs);
     timer.unref();
     const created: FeedWatch = {
       listeners,
