@@ -2,9 +2,10 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
-import { test } from "node:test";
+import { type TestContext, test } from "node:test";
 import type { FeedEntry } from "../../store/store.ts";
 import { openSse } from "../feed-testing.ts";
+import { cliAsync } from "../../../test/support/cli.ts";
 import { call, testServer } from "../test-support.ts";
 
 // Real runs write their progress to the feed: an event and a deployment started through the API
@@ -27,7 +28,8 @@ instances:
   - { name: a1, layers: [app], provider: { type: ssh, address: 127.0.0.1, port: 1 } }
 `;
 
-test("an event and a deployment started through the API write their hosts' phases and logs", async (t) => {
+/** A whole server whose stack alpha has one instance, a1, online as far as the store knows (its host refuses connections). */
+async function alphaServer(t: TestContext) {
   const server = await testServer(t, { whole: true });
   const { kitchen } = server;
   const recipes = path.join(kitchen, "cookbooks", "site", "recipes");
@@ -46,9 +48,8 @@ test("an event and a deployment started through the API write their hosts' phase
   await fs.writeFile(path.join(app, "server.js"), "// hello\n");
   execFileSync("tar", ["czf", path.join(kitchen, "hello.tar.gz"), "-C", app, "."]);
   await fs.writeFile(path.join(kitchen, "stacks", "alpha.yaml"), stackText);
-  const token = server.adminToken;
   // a1 is online as far as the store knows; its host refuses connections
-  const opened = await call(server, "GET", "/v1/stacks/alpha", { token });
+  const opened = await call(server, "GET", "/v1/stacks/alpha", { token: server.adminToken });
   assert.equal(opened.status, 200, opened.text);
   assert.equal(opened.json && (opened.json as { invalid?: unknown }).invalid, undefined, opened.text);
   await server.ctx.store.upsertInstance({
@@ -61,6 +62,12 @@ test("an event and a deployment started through the API write their hosts' phase
   });
   await server.ctx.store.setInstanceStatus("alpha", "a1", "online", "test");
 
+  return server;
+}
+
+test("an event and a deployment started through the API write their hosts' phases and logs", async (t) => {
+  const server = await alphaServer(t);
+  const token = server.adminToken;
   // an event: configure
   const started = await call(server, "POST", "/v1/stacks/alpha/events", {
     token,
@@ -143,5 +150,32 @@ test("an event and a deployment started through the API write their hosts' phase
   assert.ok(
     entries.some((e) => e.kind === "phase" && data(e).phase === "prepare" && data(e).status === "failed"),
     "the prepare step as a phase",
+  );
+});
+
+test("a run from a terminal (galley run on the kitchen) shows in the server's streams", async (t) => {
+  const server = await alphaServer(t);
+  const stream = await openSse(server, "/v1/stacks/alpha/feed/stream?kinds=event,phase,log", {
+    token: server.adminToken,
+  });
+  t.after(() => stream.close());
+  const run = await cliAsync(
+    ["run", "configure", "--stack", "stacks/alpha.yaml", "--server", "local"],
+    server.kitchen,
+  );
+  assert.equal(run.code, 4, run.stderr); // the host is unreachable
+  assert.match(run.stderr, /a1/, "the terminal still prints");
+  const entries = () => stream.events.map((e) => JSON.parse(e.data) as FeedEntry);
+  await stream.until(
+    () =>
+      entries().some((e) => e.kind === "log" && /^a1: unreachable/.test((e.data as { line: string }).line)),
+    5000,
+  );
+  const phases = entries()
+    .filter((e) => e.kind === "phase")
+    .map((e) => (e.data as { phase: string }).phase);
+  assert.ok(phases.includes("connecting") && phases.includes("done"), phases.join(", "));
+  assert.ok(
+    entries().every((e) => e.kind !== "log" || e.subject?.startsWith("event:") || e.subject === undefined),
   );
 });
