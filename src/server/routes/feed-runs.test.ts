@@ -4,6 +4,7 @@ import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import { type TestContext, test } from "node:test";
 import type { FeedEntry } from "../../store/store.ts";
+import { enrolled, TestAgent } from "../agents/testing.ts";
 import { openSse } from "../feed-testing.ts";
 import { cliAsync } from "../../../test/support/cli.ts";
 import { call, testServer } from "../test-support.ts";
@@ -178,4 +179,30 @@ test("a run from a terminal (galley run on the kitchen) shows in the server's st
   assert.ok(
     entries().every((e) => e.kind !== "log" || e.subject?.startsWith("event:") || e.subject === undefined),
   );
+});
+
+test("agents connecting and going away are agent entries under instance:NAME", async (t) => {
+  const server = await alphaServer(t);
+  const stream = await openSse(server, "/v1/stacks/alpha/feed/stream?kinds=agent", {
+    token: server.adminToken,
+  });
+  t.after(() => stream.close());
+  const { privateKey } = await enrolled(server.ctx.store, "alpha", "a1");
+  const fixture = {
+    channelUrl: `${server.url.replace(/^https:/, "wss:")}/v1/agents/channel`,
+    ca: server.caPem,
+  };
+  const agent = await TestAgent.connect(fixture, "alpha", "a1", privateKey);
+  await stream.until((e) => e.length >= 1);
+  agent.close();
+  await stream.until((e) => e.length >= 2);
+  const entries = stream.events.map((e) => JSON.parse(e.data) as FeedEntry);
+  assert.deepEqual(
+    entries.map((e) => [e.kind, e.subject, (e.data as { connected: boolean }).connected]),
+    [
+      ["agent", "instance:a1", true],
+      ["agent", "instance:a1", false],
+    ],
+  );
+  assert.equal(typeof (entries[1]!.data as { reason?: string }).reason, "string");
 });
