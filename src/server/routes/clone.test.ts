@@ -216,18 +216,14 @@ instances:
   // an action that runs no event (both are stopped: no shutdown, and no instance online to configure) answers as when waited for
   const again = await post("/v1/stacks/alpha/instances/s1/stop", { wait: false });
   assert.equal(again.status, 200, again.text);
-  assert.deepEqual(
-    [
-      (again.json as { exitCode: number }).exitCode,
-      (again.json as { outcome: { stack: string } }).outcome.stack,
-    ],
-    [0, "alpha"],
-  );
+  const nothing = again.json as { id: null; exitCode: number; outcome: { stack: string } };
+  assert.deepEqual([nothing.id, nothing.exitCode, nothing.outcome.stack], [null, 0, "alpha"]);
 
   // the default is unchanged: no body, or wait: true, answers when done
   for (const body of [undefined, { wait: true }, {}]) {
     const waited = await post("/v1/stacks/alpha/down", body);
     assert.equal(waited.status, 200, `${JSON.stringify(body)}: ${waited.text}`);
+    assert.ok(!("id" in (waited.json as object)), "the waited answer is unchanged");
     assert.equal((waited.json as { exitCode: number }).exitCode, 0);
   }
 
