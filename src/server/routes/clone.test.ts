@@ -116,7 +116,7 @@ instances:
   assert.equal((await clone(undefined, { name: "qa" })).status, 401);
   const refusals = await store.listAudit({ outcome: "refused" });
   assert.ok(
-    refusals.some((a) => a.action === "stack.clone" && a.actor === "token:alpha-admin"),
+    refusals.some((a) => a.action === "stack.clone" && a.actor === "token:alpha-admin" && a.target === "qa"),
     JSON.stringify(refusals.map((a) => [a.action, a.actor])),
   );
   // an unknown source: 404
