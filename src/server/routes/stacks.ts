@@ -5,7 +5,7 @@ import * as path from "node:path";
 import * as v from "valibot";
 import { GalleyError, isGalleyError } from "../../core/errors.ts";
 import { processSecrets, Secrets, withSecrets } from "../../core/secrets.ts";
-import { runStackAction } from "../../deploy/actions.ts";
+import { runStackActionFed } from "../../deploy/feed.ts";
 import { mintEnrollment } from "../../fleet/agent-enrollment.ts";
 import { openStack, type StackContext, type StackOpenOptions } from "../../lifecycle/context.ts";
 import { stackStatus } from "../../lifecycle/status.ts";
@@ -13,6 +13,8 @@ import { serverCaFingerprint } from "../agents/routes.ts";
 import { actorName, can } from "../auth.ts";
 import type { Actor, ServerContext } from "../context.ts";
 import { defineRoute, type ServerApp } from "../openapi.ts";
+import { waitable, waitBody } from "./background.ts";
+import { servedStackNames } from "./served.ts";
 
 export {
   type BackgroundAction,
@@ -238,12 +240,9 @@ export function register(app: ServerApp, ctx: ServerContext): void {
       response: v.object({ stacks: v.array(stackEntry) }),
     },
     async ({ actor }) => {
-      const files = await fs.readdir(path.join(ctx.kitchen, "stacks")).catch(() => [] as string[]);
-      const stacks = files
-        .filter((f) => f.endsWith(".yaml"))
-        .map((f) => f.slice(0, -".yaml".length))
-        .filter((name) => v.is(stackName, name) && can(actor, name, "viewer"))
-        .sort()
+      // not the stacks' attribute files (secrets:) kept beside them
+      const stacks = (await servedStackNames(ctx.kitchen))
+        .filter((name) => can(actor, name, "viewer"))
         .map((name) => ({ name, file: `stacks/${name}.yaml` }));
       return { stacks };
     },
@@ -324,27 +323,30 @@ export function register(app: ServerApp, ctx: ServerContext): void {
         path: `/v1/stacks/:stack/${kind}`,
         summary:
           kind === "up"
-            ? "Starts what should run (galley stack up); answers when done, with the CLI's --json outcome"
-            : "Stops every instance that runs (galley stack down); answers when done",
+            ? "Starts what should run (galley stack up); answers when done, with the CLI's --json outcome; with { wait: false }, 202 with its first event's id"
+            : "Stops every instance that runs (galley stack down); answers when done; with { wait: false }, 202 with its first event's id",
         tags: ["stacks"],
         auth: "token",
         role: "admin",
         action: `stack.${kind}`,
         params: stackParams,
         stack: (p) => p.stack,
+        body: waitBody,
         status: 200,
-        response: actionResultSchema,
+        response: v.union([actionResultSchema, v.object({ id: v.nullable(v.number()) })]),
       },
-      async ({ params, actor }) =>
+      waitable<typeof stackParams>(ctx, async ({ params, actor }, background) =>
         withSecrets(new Secrets(processSecrets), () =>
           withServedStack(ctx, params.stack, { checkRecipes: kind !== "down" }, (context) =>
-            runStackAction(
+            runStackActionFed(
+              ctx,
               context,
               { kind },
-              { log: ctx.log, deployments: { user: requester(actor), log: ctx.log } },
+              { log: ctx.log, deployments: { user: requester(actor), log: ctx.log }, ...background },
             ),
           ),
         ),
+      ),
     );
   }
 }
