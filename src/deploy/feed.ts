@@ -1,3 +1,4 @@
+import * as path from "node:path";
 import { errorMessage } from "../core/errors.ts";
 import type { HostOutcome, HostPhase } from "../fleet/push.ts";
 import type { EventSummary, LifecycleOptions } from "../lifecycle/lifecycle.ts";
@@ -130,9 +131,12 @@ export class RunFeed {
   readonly #hosts = new Map<string, HostThrottle>();
   readonly #now: () => number;
 
-  constructor(writer: FeedWriter, now: () => number = Date.now) {
+  readonly #kitchen: string | undefined;
+
+  constructor(writer: FeedWriter, options: { now?: () => number; kitchen?: string | undefined } = {}) {
     this.writer = writer;
-    this.#now = now;
+    this.#now = options.now ?? Date.now;
+    this.#kitchen = options.kitchen;
   }
 
   /** A host's phase in event `event` (0: unknown), under the event and, for a deployment's, the deployment. */
@@ -166,12 +170,13 @@ export class RunFeed {
     if (phase.phase === "done") {
       this.#hosts.delete(key);
       for (const line of outcomeLines(instance, phase.outcome))
-        this.#write(subjects, "log", { line, instance }, at);
+        this.#write(subjects, "log", { line: this.#relative(line), instance }, at);
     }
   }
 
   /** A log line: the deployment's (if one runs), else the one event under way's, else the stack's. */
-  log(line: string, instance?: string, fromDeployment = false): void {
+  log(text: string, instance?: string, fromDeployment = false): void {
+    const line = this.#relative(text);
     const data = instance === undefined ? { line } : { line, instance };
     if (fromDeployment && this.#deployment === undefined) {
       this.#early.push({ kind: "log", data, at: new Date(this.#now()).toISOString() });
@@ -296,36 +301,45 @@ export class RunFeed {
     this.#write(pending.subjects, "phase", pending.data, pending.at);
   }
 
+  // a server's lines name files relative to its kitchen: a panel's reader has no business with its path
+  #relative(line: string): string {
+    if (this.#kitchen === undefined) return line;
+    return line.replaceAll(`${this.#kitchen}${path.sep}`, "").replaceAll(this.#kitchen, ".");
+  }
+
   #write(subjects: string[], kind: "phase" | "log", data: unknown, at: string): void {
     for (const subject of subjects) this.writer.append({ kind, subject, data, at });
   }
 }
 
+/** Where a run's feed goes: the store, where a failed write is said, and the kitchen its lines name files relative to. */
+export interface FeedTarget {
+  store: Pick<Store, "appendFeed">;
+  log?: ((line: string) => void) | undefined;
+  /** a server's kitchen: lines leave its path out (stacks/web.yaml, not /srv/kitchen/stacks/web.yaml) */
+  kitchen?: string | undefined;
+}
+
 /**
- * A run's progress through a new FeedWriter on `store` for `stack`; close it (await) at the end.
+ * A run's progress through a new FeedWriter for `stack`; close it (await) at the end.
  *
- * @example const feed = runFeed(ctx.store, "web", ctx.log); try { await runStackAction(context, action, feed.stackAction(options)) } finally { await feed.close() }
+ * @example const feed = runFeed(ctx, "web"); try { await runStackAction(context, action, feed.stackAction(options)) } finally { await feed.close() }
  */
-export function runFeed(
-  store: Pick<Store, "appendFeed">,
-  stack: string,
-  log?: ((line: string) => void) | undefined,
-): RunFeed {
-  return new RunFeed(new FeedWriter(store, stack, { log }));
+export function runFeed(target: FeedTarget, stack: string): RunFeed {
+  return new RunFeed(new FeedWriter(target.store, stack, { log: target.log }), { kitchen: target.kitchen });
 }
 
 /**
  * Runs `fn` with a run's feed, closed (its entries written) once `fn` ends, however it ends.
  *
- * @example await withRunFeed(context.store, stack, log, (feed) => deploy(feed.deployment(request)))
+ * @example await withRunFeed(ctx, stack, (feed) => deploy(feed.deployment(request)))
  */
 export async function withRunFeed<T>(
-  store: Pick<Store, "appendFeed">,
+  target: FeedTarget,
   stack: string,
-  log: ((line: string) => void) | undefined,
   fn: (feed: RunFeed) => Promise<T>,
 ): Promise<T> {
-  const feed = runFeed(store, stack, log);
+  const feed = runFeed(target, stack);
   try {
     return await fn(feed);
   } finally {
@@ -397,12 +411,12 @@ function firstLine(text: string): string {
  * @example await runStackActionFed(ctx, context, { kind: "up" }, { log: ctx.log })
  */
 export function runStackActionFed(
-  feed: { store: Pick<Store, "appendFeed">; log?: ((line: string) => void) | undefined },
+  feed: FeedTarget,
   context: StackContext,
   action: StackAction,
   options: StackActionOptions = {},
 ): Promise<StackActionResult> {
-  return withRunFeed(feed.store, context.stack.name, feed.log, (run) =>
+  return withRunFeed(feed, context.stack.name, (run) =>
     runStackAction(context, action, run.stackAction(options)),
   );
 }

@@ -84,7 +84,7 @@ export function deployInBackground(
     const context = await openServedStack(ctx, stack);
     try {
       const { deploy } = await import("../../deploy/controller.ts");
-      const detail = await withRunFeed(ctx.store, stack, ctx.log, async (feed) => {
+      const detail = await withRunFeed(ctx, stack, async (feed) => {
         const request: DeployRequest = feed.deployment({
           ...(await build(context)),
           context,
