@@ -1,5 +1,4 @@
 import * as path from "node:path";
-import { errorMessage } from "../core/errors.ts";
 import type { HostOutcome, HostPhase } from "../fleet/push.ts";
 import type { EventSummary, LifecycleOptions } from "../lifecycle/lifecycle.ts";
 import type {
@@ -7,7 +6,6 @@ import type {
   DeploymentStep,
   EventKind,
   EventRecord,
-  FeedInput,
   InstanceStatus,
   Store,
 } from "../store/store.ts";
@@ -18,92 +16,15 @@ import {
   type StackActionOptions,
   type StackActionResult,
 } from "./actions.ts";
+import { type FeedLine, FeedWriter } from "./feed-writer.ts";
 import type { DeployRequest } from "./request.ts";
+
+export { type FeedLine, FeedWriter, type FeedWriterOptions } from "./feed-writer.ts";
 
 // Runners' progress in the feed (the web panel's live view, `--follow`): a batching writer per
 // stack, and the runners' progress callbacks (lifecycle events, deployments) that write through it:
 // host phases and log lines under the event's and the deployment's subjects. Never a diff or a
 // property value; a feed that cannot be written never stops a run.
-
-/** A feed entry as a runner gives it: its writer adds the stack and the time. */
-export type FeedLine = Omit<FeedInput, "stack">;
-
-/** How a FeedWriter batches. */
-export interface FeedWriterOptions {
-  /** how long an entry may wait for its batch (default 100 ms) */
-  flushMs?: number;
-  /** a batch this large is written at once (default 500) */
-  maxBatch?: number;
-  /** where the first failed write is said (later ones are not) */
-  log?: ((line: string) => void) | undefined;
-}
-
-/**
- * Appends one stack's feed entries in batches: one `appendFeed` per flush, every ~100 ms or 500
- * entries, in the order given. It never throws into the run: a failed write is logged once and its
- * entries are dropped. `close()` (awaited at the end of a run) writes what is left.
- *
- * @example const feed = new FeedWriter(store, "web"); feed.append({ kind: "log", data: { line } }); await feed.close()
- */
-export class FeedWriter {
-  readonly stack: string;
-  readonly #store: Pick<Store, "appendFeed">;
-  readonly #flushMs: number;
-  readonly #maxBatch: number;
-  readonly #log: ((line: string) => void) | undefined;
-  #buffer: FeedInput[] = [];
-  #timer: NodeJS.Timeout | undefined;
-  #writes: Promise<void> = Promise.resolve();
-  #failed = false;
-  #closed = false;
-
-  constructor(store: Pick<Store, "appendFeed">, stack: string, options: FeedWriterOptions = {}) {
-    this.#store = store;
-    this.stack = stack;
-    this.#flushMs = options.flushMs ?? 100;
-    this.#maxBatch = options.maxBatch ?? 500;
-    this.#log = options.log;
-  }
-
-  /** Queues an entry (dropped once the writer is closed). */
-  append(entry: FeedLine): void {
-    if (this.#closed) return;
-    this.#buffer.push({ ...entry, stack: this.stack, at: entry.at ?? new Date().toISOString() });
-    if (this.#buffer.length >= this.#maxBatch) void this.flush();
-    else if (this.#timer === undefined) {
-      this.#timer = setTimeout(() => void this.flush(), this.#flushMs);
-      this.#timer.unref();
-    }
-  }
-
-  /** Writes what is queued; resolves once every earlier write ended. */
-  flush(): Promise<void> {
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
-    const batch = this.#buffer;
-    if (batch.length > 0) {
-      this.#buffer = [];
-      this.#writes = this.#writes.then(() => this.#write(batch));
-    }
-    return this.#writes;
-  }
-
-  /** Writes what is left; later appends are dropped. */
-  close(): Promise<void> {
-    this.#closed = true;
-    return this.flush();
-  }
-
-  async #write(batch: FeedInput[]): Promise<void> {
-    try {
-      await this.#store.appendFeed(batch);
-    } catch (error) {
-      if (this.#failed) return;
-      this.#failed = true;
-      this.#log?.(`feed of stack ${this.stack}: ${batch.length} entries not written: ${errorMessage(error)}`);
-    }
-  }
-}
 
 /** At most this many "converging" phases per host and second (the last one is always written). */
 const convergingPerSecond = 2;
