@@ -235,6 +235,7 @@ export class RunFeed {
 
 /** Where a run's feed goes: the store, where a failed write is said, and the kitchen its lines name files relative to. */
 export interface FeedTarget {
+  /** the run's own store (it scrubs the secrets the run decrypted) */
   store: Pick<Store, "appendFeed">;
   log?: ((line: string) => void) | undefined;
   /** a server's kitchen: lines leave its path out (stacks/web.yaml, not /srv/kitchen/stacks/web.yaml) */
@@ -326,18 +327,19 @@ function firstLine(text: string): string {
 }
 
 /**
- * `runStackAction` with its progress in the stack's feed too (written through `feed.store`,
- * failures said on `feed.log`): what the server's routes and the CLI's lifecycle commands run.
+ * `runStackAction` with its progress in the stack's feed too, written through the run's own store
+ * (`context.store`: the one that scrubs the secrets the run decrypts; a server's own store does not
+ * know them), failures said on `feed.log`: what the server's routes and the CLI's commands run.
  *
  * @example await runStackActionFed(ctx, context, { kind: "up" }, { log: ctx.log })
  */
 export function runStackActionFed(
-  feed: FeedTarget,
+  feed: Omit<FeedTarget, "store">,
   context: StackContext,
   action: StackAction,
   options: StackActionOptions = {},
 ): Promise<StackActionResult> {
-  return withRunFeed(feed, context.stack.name, (run) =>
+  return withRunFeed({ ...feed, store: context.store }, context.stack.name, (run) =>
     runStackAction(context, action, run.stackAction(options)),
   );
 }
