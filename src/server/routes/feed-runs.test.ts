@@ -179,6 +179,24 @@ test("a run from a terminal (galley run on the kitchen) shows in the server's st
   assert.ok(
     entries().every((e) => e.kind !== "log" || e.subject?.startsWith("event:") || e.subject === undefined),
   );
+  // galley deploy from the terminal: its news and its events' phases under deployment:ID
+  await server.ctx.store.setInstanceStatus("alpha", "a1", "online", "test");
+  const deploy = await cliAsync(
+    ["deploy", "hello", "--stack", "stacks/alpha.yaml", "--strategy", "cutover", "--server", "local"],
+    server.kitchen,
+  );
+  assert.equal(deploy.code, 1, deploy.stderr);
+  await stream.until(
+    () =>
+      entries().some(
+        (e) => e.kind === "log" && /^deployment #\d+: hello/.test((e.data as { line: string }).line),
+      ),
+    5000,
+  );
+  const deployment = entries().filter((e) => e.subject?.startsWith("deployment:"));
+  assert.ok(
+    deployment.some((e) => e.kind === "phase" && (e.data as { phase: string }).phase === "connecting"),
+  );
 });
 
 test("agents connecting and going away are agent entries under instance:NAME", async (t) => {
