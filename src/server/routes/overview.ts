@@ -10,7 +10,8 @@ import type { DeploymentRecord, EventRecord, InstanceRecord } from "../../store/
 import { can } from "../auth.ts";
 import type { ServerContext } from "../context.ts";
 import { defineRoute, type ServerApp } from "../openapi.ts";
-import { servedStackFile, stackName, stackParams, withoutKitchenPath, withServedStack } from "./stacks.ts";
+import { servedStackNames } from "./served.ts";
+import { servedStackFile, stackParams, withoutKitchenPath, withServedStack } from "./stacks.ts";
 
 // What the web panel shows of stacks, read in one request each: every stack the caller may view
 // at a glance (GET /v1/overview), and one stack with its layers, instances (status, transport,
@@ -258,6 +259,11 @@ async function loadServed(ctx: ServerContext, name: string, taken: TakenNames): 
   return stack;
 }
 
+// an error may quote what the file holds: a line of it is enough to find the fault
+function shortened(message: string): string {
+  return message.length > 300 ? `${message.slice(0, 300)}…` : message;
+}
+
 /**
  * What the stack file (or, when it does not load, the store's copy) declares, and why it did not
  * load. One stack is opened as every route opens it; the overview's (`taken` given) are read
@@ -291,7 +297,7 @@ async function declaration(
     const parsed = v.safeParse(declaredSchema, applied?.content);
     return {
       declared: parsed.success ? parsed.output : undefined,
-      invalid: { code: error.code, message: error.message },
+      invalid: { code: error.code, message: shortened(error.message) },
     };
   }
 }
@@ -581,12 +587,7 @@ export function register(app: ServerApp, ctx: ServerContext): void {
       response: v.object({ stacks: v.array(overviewStackSchema) }),
     },
     async ({ actor }) => {
-      const files = await fs.readdir(path.join(ctx.kitchen, "stacks")).catch(() => [] as string[]);
-      const names = files
-        .filter((f) => f.endsWith(".yaml"))
-        .map((f) => f.slice(0, -".yaml".length))
-        .filter((name) => v.is(stackName, name) && can(actor, name, "viewer"))
-        .sort();
+      const names = (await servedStackNames(ctx.kitchen)).filter((name) => can(actor, name, "viewer"));
       const taken = await takenNames(ctx);
       const stacks = await inTurn(names, (name) =>
         // a file removed meanwhile is left out
