@@ -193,9 +193,16 @@ test("a run from a terminal (galley run on the kitchen) shows in the server's st
       ),
     5000,
   );
-  const deployment = entries().filter((e) => e.subject?.startsWith("deployment:"));
-  assert.ok(
-    deployment.some((e) => e.kind === "phase" && (e.data as { phase: string }).phase === "connecting"),
+  // the CLI has ended: everything it wrote comes (the server polls for another process's entries)
+  await stream.until(
+    () =>
+      entries().some(
+        (e) =>
+          e.subject?.startsWith("deployment:") === true &&
+          e.kind === "phase" &&
+          (e.data as { phase: string }).phase === "connecting",
+      ),
+    5000,
   );
 });
 
