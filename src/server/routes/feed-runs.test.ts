@@ -179,6 +179,31 @@ test("a run from a terminal (galley run on the kitchen) shows in the server's st
   assert.ok(
     entries().every((e) => e.kind !== "log" || e.subject?.startsWith("event:") || e.subject === undefined),
   );
+  // galley deploy from the terminal: its news and its events' phases under deployment:ID
+  await server.ctx.store.setInstanceStatus("alpha", "a1", "online", "test");
+  const deploy = await cliAsync(
+    ["deploy", "hello", "--stack", "stacks/alpha.yaml", "--strategy", "cutover", "--server", "local"],
+    server.kitchen,
+  );
+  assert.equal(deploy.code, 1, deploy.stderr);
+  await stream.until(
+    () =>
+      entries().some(
+        (e) => e.kind === "log" && /^deployment #\d+: hello/.test((e.data as { line: string }).line),
+      ),
+    5000,
+  );
+  // the CLI has ended: everything it wrote comes (the server polls for another process's entries)
+  await stream.until(
+    () =>
+      entries().some(
+        (e) =>
+          e.subject?.startsWith("deployment:") === true &&
+          e.kind === "phase" &&
+          (e.data as { phase: string }).phase === "connecting",
+      ),
+    5000,
+  );
 });
 
 test("agents connecting and going away are agent entries under instance:NAME", async (t) => {
@@ -205,4 +230,33 @@ test("agents connecting and going away are agent entries under instance:NAME", a
     ],
   );
   assert.equal(typeof (entries[1]!.data as { reason?: string }).reason, "string");
+});
+
+test("an instance started with { wait: false }: its statuses as lines, its events' phases, no kitchen path", async (t) => {
+  const server = await alphaServer(t);
+  const token = server.adminToken;
+  await server.ctx.store.setInstanceStatus("alpha", "a1", "stopped", "test");
+  const stream = await openSse(server, "/v1/stacks/alpha/feed/stream?kinds=phase,log", { token });
+  t.after(() => stream.close());
+  const started = await call(server, "POST", "/v1/stacks/alpha/instances/a1/start", {
+    token,
+    body: { wait: false },
+  });
+  assert.equal(started.status, 202, started.text);
+  const entries = () => stream.events.map((e) => JSON.parse(e.data) as FeedEntry);
+  const line = (e: FeedEntry) => (e.data as { line?: string }).line ?? "";
+  // no setup recipes: online at once; the configure that follows finds the host gone
+  await stream.until(() => entries().some((e) => /^a1: connection_lost: /.test(line(e))), 20_000);
+  const lines = entries()
+    .map(line)
+    .filter((l) => l !== "");
+  for (const expected of ["a1: booting: making its host", "a1: online: setup and deploy done"])
+    assert.ok(lines.includes(expected), `${expected} in ${lines.join("\n")}`);
+  const configure = entries().filter((e) => e.kind === "phase" && e.subject?.startsWith("event:"));
+  assert.equal((configure.at(-1)!.data as { status: string }).status, "unreachable");
+  assert.ok(
+    lines.some((l) => l.includes("--stack stacks/alpha.yaml")),
+    lines.join("\n"),
+  );
+  assert.ok(!JSON.stringify(entries()).includes(server.kitchen), "no kitchen path in the feed");
 });

@@ -201,6 +201,18 @@ describe("the feed's event streams", () => {
       await mintToken(server.ctx.store, { name: "other", grants: [{ stack: "*", role: "viewer" }] })
     ).secret;
     assert.equal(keep(await openSse(server, "/v1/feed/stream", { token: other })).status, 200);
+    // opened all at once, still 20 at most
+    const rush = (
+      await mintToken(server.ctx.store, { name: "rush", grants: [{ stack: "alpha", role: "viewer" }] })
+    ).secret;
+    const rushed = await Promise.all(
+      Array.from({ length: 25 }, () => openSse(server, "/v1/stacks/alpha/feed/stream", { token: rush })),
+    );
+    for (const s of rushed) keep(s);
+    assert.deepEqual(
+      [rushed.filter((s) => s.status === 200).length, rushed.filter((s) => s.status === 429).length],
+      [20, 5],
+    );
     // a closed stream frees its place
     open[0]!.close();
     await waitFor(
@@ -232,7 +244,7 @@ describe("the feed's event streams", () => {
   });
 
   it("sends a keepalive comment when idle (every 15 s; shortened here)", async (t) => {
-    const { feedTimings } = await import("./feed.ts");
+    const { feedTimings } = await import("../feed-stream.ts");
     assert.equal(feedTimings.keepaliveMs, 15_000);
     feedTimings.keepaliveMs = 200;
     t.after(() => {
@@ -261,6 +273,26 @@ describe("the feed's event streams", () => {
     assert.equal(await ended(revoked), true, "the revoked token's stream ended");
     assert.equal(await ended(session), true, "the ended session's stream ended");
     assert.equal(await ended(stream), false, "the admin token's stream goes on");
+    // a busy stream (never idle) is checked as often
+    const busy = await mintToken(server.ctx.store, {
+      name: "busy",
+      grants: [{ stack: "alpha", role: "viewer" }],
+    });
+    const busyStream = streams(t)(
+      await openSse(server, "/v1/stacks/alpha/feed/stream", { token: busy.secret }),
+    );
+    let writing = true;
+    const writer = (async () => {
+      for (let n = 0; writing; n++) {
+        await server.ctx.store.appendFeed([line("alpha", n)]);
+        await sleep(30);
+      }
+    })();
+    await busyStream.until((e) => e.length >= 5);
+    await server.ctx.store.revokeToken(busy.record.id);
+    assert.equal(await ended(busyStream), true, "the revoked token's busy stream ended");
+    writing = false;
+    await writer;
   });
 });
 
@@ -305,20 +337,25 @@ describe("the feed as JSON", () => {
 });
 
 describe("a simulated 200-instance, 20-minute job", () => {
-  it("loses no line and repeats none across 10+ reconnects at random points", {
+  it("loses no line and repeats none across 10+ reconnects at random points (3 clients at once)", {
     timeout: 120_000,
   }, async (t) => {
     const server = await feedServer(t);
     const store = server.ctx.store;
-    const { received, reconnects, whileWriting, written } = await simulatedJob(server, {
+    const { readers, written } = await simulatedJob(server, {
       instances: 200,
       linesPerInstance: 60,
       pauseMs: 200,
+      readers: 3,
     });
-    t.diagnostic(`${written.length} entries, ${reconnects} reconnects (${whileWriting} while writing)`);
-    assert.ok(whileWriting >= 10, `${whileWriting} reconnects while the job wrote`);
-    assert.equal(received.length, written.length, "every entry once");
-    assert.deepEqual(received, written, "in order, no gap, no duplicate");
+    for (const [n, { received, reconnects, whileWriting }] of readers.entries()) {
+      t.diagnostic(
+        `reader ${n + 1} (${n % 2 === 0 ? "Last-Event-ID" : "?after"}): ${received.length} of ${written.length} entries, ${reconnects} reconnects (${whileWriting} while writing)`,
+      );
+      assert.ok(whileWriting >= 10, `${whileWriting} reconnects while the job wrote`);
+      assert.equal(received.length, written.length, "every entry once");
+      assert.deepEqual(received, written, "in order, no gap, no duplicate");
+    }
     assert.equal(await store.countFeed({ stacks: ["alpha"] }), written.length);
   });
 });
