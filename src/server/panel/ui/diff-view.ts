@@ -1,12 +1,9 @@
-import { h } from "preact";
-import htm from "htm";
+import { html } from "htm/preact";
 
 // A resource's changes as a report holds them (core/report.ts Change): text content as a unified
 // diff, other properties as "-old / +new" lines, in <pre class="diff">. Added and removed lines
 // keep their "+" and "-" and get a class, so colour is never the only mark; a sensitive value is
 // "(sensitive)" in the report and is shown as that, marked.
-
-const html = htm.bind(h);
 
 /** One property's change, as a report records it. */
 export interface Change {

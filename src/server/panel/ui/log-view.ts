@@ -1,6 +1,5 @@
-import { h } from "preact";
 import { useEffect, useLayoutEffect, useMemo, useRef, useState } from "preact/hooks";
-import htm from "htm";
+import { html } from "htm/preact";
 import { api } from "./api.ts";
 import { atBottom, type LogFeedPage, type LogLoader, LogModel, visibleRange } from "./log-model.ts";
 
@@ -8,8 +7,6 @@ import { atBottom, type LogFeedPage, type LogLoader, LogModel, visibleRange } fr
 // (and a few either side) in the DOM, pages of lines fetched by offset from the feed as they come
 // into view. It opens at the end and follows new lines while scrolled to the bottom; the page that
 // streams the subject's feed hands the log lines to the model (useLogModel), which keeps each once.
-
-const html = htm.bind(h);
 
 /** A row's height in px: the CSS of .log-line does not set it, this does (the maths needs it exact). */
 export const rowHeight = 20;
