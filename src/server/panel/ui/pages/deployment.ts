@@ -8,7 +8,6 @@ import {
   Link,
   Loading,
   StatusBadge,
-  Table,
   Time,
   useAsync,
   useTitle,
@@ -24,6 +23,7 @@ import {
 } from "../deploy-progress.ts";
 import type { FeedEntry } from "../feed-cursor.ts";
 import { LogView, useLogModel } from "../log-view.ts";
+import { Crumbs, Facts } from "../parts.ts";
 import { navigate, type PageProps } from "../router.ts";
 import { useCoalesced, useFeed } from "../stream.ts";
 import type { DeploymentRecord } from "../types.ts";
@@ -68,19 +68,27 @@ const finished = new Set(["succeeded", "failed", "rolled_back", "interrupted"]);
 
 function BatchView(props: { batch: Batch; stack: string }) {
   const { batch, stack } = props;
+  const heading = `batch-${batch.number}`;
   return html`<section class="batch" aria-label=${`Batch ${batch.number}`}>
-    <h3>Batch ${batch.number}</h3>
-    <${Table} caption=${`Instances of batch ${batch.number}`} head=${["Instance", "Phase", "Status"]}>
-      ${batch.instances.map(
-        (i) => html`<tr>
-          <td><${Link} href=${`/stacks/${seg(stack)}/instances/${seg(i.instance)}`}>${i.instance}<//></td>
-          <td class="phase" data-phase=${i.phase}>${i.words}${
-            i.progress ? html` <small class="progress">(${i.progress})</small>` : null
-          }</td>
-          <td data-status=${i.status}><${StatusBadge} status=${i.status} /></td>
-        </tr>`,
-      )}
-    <//>
+    <h3 id=${heading}>Batch ${batch.number}</h3>
+    <div class="table-wrap">
+      <table aria-labelledby=${heading}>
+        <thead>
+          <tr><th scope="col">Instance</th><th scope="col">Phase</th><th scope="col">Status</th></tr>
+        </thead>
+        <tbody>
+          ${batch.instances.map(
+            (i) => html`<tr>
+              <td><${Link} href=${`/stacks/${seg(stack)}/instances/${seg(i.instance)}`}>${i.instance}<//></td>
+              <td class="phase" data-phase=${i.phase}>${i.words}${
+                i.progress ? html` <small class="progress">(${i.progress})</small>` : null
+              }</td>
+              <td data-status=${i.status}><${StatusBadge} status=${i.status} /></td>
+            </tr>`,
+          )}
+        </tbody>
+      </table>
+    </div>
   </section>`;
 }
 
@@ -121,28 +129,23 @@ function Summary(props: { deployment: DeploymentAnswer["deployment"] }) {
   const params = Object.entries(d.params ?? {})
     .map(([k, v]) => `${k} ${typeof v === "object" ? JSON.stringify(v) : String(v)}`)
     .join(", ");
-  return html`<dl class="facts">
-    <dt>App</dt>
-    <dd><${Link} href=${`/stacks/${seg(d.stack)}/deployments`}>${d.app}<//> in stack ${d.stack}</dd>
-    <dt>Revision</dt>
-    <dd>${d.requested} <code title=${d.revision}>${d.revision.slice(0, 12)}</code></dd>
-    <dt>Strategy</dt>
-    <dd>${d.strategy}${params ? ` (${params})` : ""}</dd>
-    ${
-      d.rollbackOf
-        ? html`<dt>Rollback to</dt>
-            <dd><${Link} href=${`/deployments/${d.rollbackOf}`}>deployment #${d.rollbackOf}<//></dd>`
-        : null
-    }
-    <dt>By</dt>
-    <dd>${d.user}</dd>
-    <dt>Created</dt>
-    <dd><${Time} at=${d.createdAt} /></dd>
-    <dt>Started</dt>
-    <dd><${Time} at=${d.startedAt} empty="not yet" /></dd>
-    <dt>Finished</dt>
-    <dd><${Time} at=${d.finishedAt} empty="not yet" /></dd>
-  </dl>`;
+  return html`<${Facts}
+    items=${[
+      ["App", html`<${Link} href=${`/stacks/${seg(d.stack)}/deployments`}>${d.app}<//> in stack ${d.stack}`],
+      ["Revision", html`${d.requested} <code title=${d.revision}>${d.revision.slice(0, 12)}</code>`],
+      ["Strategy", `${d.strategy}${params ? ` (${params})` : ""}`],
+      [
+        "Rollback to",
+        d.rollbackOf
+          ? html`<${Link} href=${`/deployments/${d.rollbackOf}`}>deployment #${d.rollbackOf}<//>`
+          : null,
+      ],
+      ["By", d.user],
+      ["Created", html`<${Time} at=${d.createdAt} />`],
+      ["Started", html`<${Time} at=${d.startedAt} empty="not yet" />`],
+      ["Finished", html`<${Time} at=${d.finishedAt} empty="not yet" />`],
+    ]}
+  />`;
 }
 
 /** The page /deployments/:id. */
@@ -190,10 +193,14 @@ export default function DeploymentPage(props: PageProps) {
       ${record.error ? html`<${ErrorBox} error=${record.error} title="Deployment not loaded" />` : html`<${Loading} what="the deployment" />`}`;
   const d = live.deployment;
   const error = record.data?.action?.error;
-  return html`<nav class="crumbs" aria-label="Breadcrumb">
-      <${Link} href="/">Stacks<//> › <${Link} href=${`/stacks/${seg(d.stack)}`}>${d.stack}<//> ›
-      <${Link} href=${`/stacks/${seg(d.stack)}/deployments`}>Deployments<//> › #${d.id}
-    </nav>
+  return html`<${Crumbs}
+      trail=${[
+        ["Stacks", "/"],
+        [d.stack, `/stacks/${seg(d.stack)}`],
+        ["Deployments", `/stacks/${seg(d.stack)}/deployments`],
+        [`#${d.id}`],
+      ]}
+    />
     <div class="page-head">
       <h1>Deployment #${d.id}</h1>
       <p class="deployment-status" role="status" aria-live="polite">

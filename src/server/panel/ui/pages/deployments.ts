@@ -13,6 +13,7 @@ import {
   useAsync,
   useTitle,
 } from "../components.ts";
+import { Crumbs } from "../parts.ts";
 import type { PageProps } from "../router.ts";
 import { navigate } from "../router.ts";
 import { useCoalesced, useFeed } from "../stream.ts";
@@ -315,9 +316,7 @@ export default function DeploymentsPage(props: PageProps) {
     feed.ready,
   );
   const apps = summary.data?.apps ?? [];
-  return html`<nav class="crumbs" aria-label="Breadcrumb">
-      <${Link} href="/">Stacks<//> › <${Link} href=${`/stacks/${seg(stack)}`}>${stack}<//> › Deployments
-    </nav>
+  return html`<${Crumbs} trail=${[["Stacks", "/"], [stack, `/stacks/${seg(stack)}`], ["Deployments"]]} />
     <div class="page-head">
       <h1>Deployments of ${stack}</h1>
       <${LiveState} state=${feed.state} />

@@ -15,6 +15,7 @@ import {
 import { type PhaseProgress, phaseOf, phaseWords, progressText } from "../deploy-progress.ts";
 import type { FeedEntry } from "../feed-cursor.ts";
 import { LogView, useLogModel } from "../log-view.ts";
+import { Crumbs, Facts } from "../parts.ts";
 import type { PageProps } from "../router.ts";
 import { useCoalesced, useFeed } from "../stream.ts";
 import type { EventRecord } from "../types.ts";
@@ -131,9 +132,7 @@ export default function EventPage(props: PageProps) {
   const error = record.data?.action?.error;
   const args =
     e.args && typeof e.args === "object" && Object.keys(e.args).length > 0 ? JSON.stringify(e.args) : "";
-  return html`<nav class="crumbs" aria-label="Breadcrumb">
-      <${Link} href="/">Stacks<//> › <${Link} href=${`/stacks/${seg(e.stack)}`}>${e.stack}<//> › Event #${e.id}
-    </nav>
+  return html`<${Crumbs} trail=${[["Stacks", "/"], [e.stack, `/stacks/${seg(e.stack)}`], [`Event #${e.id}`]]} />
     <div class="page-head">
       <h1>Event #${e.id}</h1>
       <p class="event-status" role="status" aria-live="polite">${e.kind}: <${StatusBadge} status=${e.status} /></p>
@@ -144,19 +143,16 @@ export default function EventPage(props: PageProps) {
         ? html`<${ErrorBox} error=${new ApiError(0, error.code, error.message, error.hint)} title="Its run on the server failed" />`
         : null
     }
-    <dl class="facts">
-      <dt>Kind</dt>
-      <dd>${e.kind}${args ? html` <code>${args}</code>` : null}</dd>
-      <dt>Stack state</dt>
-      <dd>${e.stateVersion === undefined ? "—" : `version ${e.stateVersion}`}</dd>
-      ${e.bundle ? html`<dt>Cookbooks</dt><dd><code>${e.bundle.slice(0, 19)}</code></dd>` : null}
-      <dt>Created</dt>
-      <dd><${Time} at=${e.createdAt} /></dd>
-      <dt>Started</dt>
-      <dd><${Time} at=${e.startedAt} empty="not yet" /></dd>
-      <dt>Finished</dt>
-      <dd><${Time} at=${e.finishedAt} empty="not yet" /></dd>
-    </dl>
+    <${Facts}
+      items=${[
+        ["Kind", html`${e.kind}${args ? html` <code>${args}</code>` : null}`],
+        ["Stack state", e.stateVersion === undefined ? "—" : `version ${e.stateVersion}`],
+        ["Cookbooks", e.bundle ? html`<code>${e.bundle.slice(0, 19)}</code>` : null],
+        ["Created", html`<${Time} at=${e.createdAt} />`],
+        ["Started", html`<${Time} at=${e.startedAt} empty="not yet" />`],
+        ["Finished", html`<${Time} at=${e.finishedAt} empty="not yet" />`],
+      ]}
+    />
     <section aria-labelledby="outcomes-heading">
       <h2 id="outcomes-heading">Instances</h2>
       ${

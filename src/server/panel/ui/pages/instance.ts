@@ -13,6 +13,7 @@ import {
   useTitle,
 } from "../components.ts";
 import type { PageProps } from "../router.ts";
+import { Crumbs, Facts } from "../parts.ts";
 import { useCoalesced, useFeed } from "../stream.ts";
 
 // One instance's runs: its part in each lifecycle event (newest first, with the report's counts)
@@ -183,9 +184,7 @@ export default function InstancePage(props: PageProps) {
   );
   const i = instance.data?.instance;
   const history = (instance.data?.history ?? []).slice(-10).reverse();
-  return html`<nav class="crumbs" aria-label="Breadcrumb">
-      <${Link} href="/">Stacks<//> › <${Link} href=${`/stacks/${seg(stack)}`}>${stack}<//> › ${name}
-    </nav>
+  return html`<${Crumbs} trail=${[["Stacks", "/"], [stack, `/stacks/${seg(stack)}`], [name]]} />
     <div class="page-head">
       <h1>${name}</h1>
       ${i?.status ? html`<p class="instance-status" role="status">Status: <${StatusBadge} status=${i.status} /></p>` : null}
@@ -193,16 +192,17 @@ export default function InstancePage(props: PageProps) {
     </div>
     ${
       i
-        ? html`<dl class="facts">
-            <dt>Layers</dt>
-            <dd>${i.layers.join(", ")}</dd>
-            <dt>Address</dt>
-            <dd>${i.address ?? "—"}</dd>
-            <dt>Provider</dt>
-            <dd>${i.provider}</dd>
-            <dt>Load balancer</dt>
-            <dd>${i.inService ? "in service" : "out of service"}${i.weight !== 100 ? `, weight ${i.weight}` : ""}</dd>
-          </dl>`
+        ? html`<${Facts}
+            items=${[
+              ["Layers", i.layers.join(", ")],
+              ["Address", i.address ?? "—"],
+              ["Provider", i.provider],
+              [
+                "Load balancer",
+                `${i.inService ? "in service" : "out of service"}${i.weight !== 100 ? `, weight ${i.weight}` : ""}`,
+              ],
+            ]}
+          />`
         : null
     }
     <${ErrorBox} error=${instance.error} title="Instance not loaded" />

@@ -1,8 +1,9 @@
 import { html } from "htm/preact";
 import { useState } from "preact/hooks";
 import { api, seg } from "../api.ts";
-import { ErrorBox, Link, Loading, StatusBadge, Table, Time, useAsync, useTitle } from "../components.ts";
+import { ErrorBox, Loading, StatusBadge, Table, Time, useAsync, useTitle } from "../components.ts";
 import { DiffView } from "../diff-view.ts";
+import { Crumbs, Facts } from "../parts.ts";
 import type { PageProps } from "../router.ts";
 
 // One converge report: an instance's part in an event (/events/:id/instances/:name) or one of its
@@ -45,7 +46,7 @@ interface Shown {
   finishedAt?: string | undefined;
   report: Report | undefined;
   log: string | undefined;
-  back: { href: string; text: string } | undefined;
+  back: { href: string; text: string };
 }
 
 /** A duration for people: "85 ms", "1.2 s", "3 min 5 s". */
@@ -194,31 +195,35 @@ export default function ReportPage(props: PageProps) {
   const report = s.report;
   const resources = resourcesOf(report);
   const summary = report?.summary;
-  return html`<nav class="crumbs" aria-label="Breadcrumb">
-      <${Link} href="/">Stacks<//>${s.stack ? html` › <${Link} href=${`/stacks/${seg(s.stack)}`}>${s.stack}<//>` : null}
-      ${s.back ? html` › <${Link} href=${s.back.href}>${s.back.text}<//>` : null} › ${s.instance}
-    </nav>
+  return html`<${Crumbs}
+      trail=${[
+        ["Stacks", "/"],
+        ...(s.stack ? [[s.stack, `/stacks/${seg(s.stack)}`] as const] : []),
+        [s.back.text, s.back.href],
+        [s.instance],
+      ]}
+    />
     <h1>${s.title}</h1>
     <p>Status: <${StatusBadge} status=${s.status} />${
       report?.mode === "plan" ? html` <small>(a plan: nothing was changed)</small>` : null
     }</p>
-    <dl class="facts">
-      ${
-        summary
-          ? html`<dt>Resources</dt><dd>${Object.entries(summary)
-              .map(([k, n]) => `${n} ${k}`)
-              .join(", ")}</dd>`
-          : null
-      }
-      ${report?.runList?.length ? html`<dt>Run list</dt><dd>${report.runList.join(", ")}</dd>` : null}
-      ${report?.bundle ? html`<dt>Cookbooks</dt><dd><code>${report.bundle.slice(0, 19)}</code></dd>` : null}
-      <dt>Started</dt>
-      <dd><${Time} at=${s.startedAt ?? report?.startedAt} /></dd>
-      <dt>Finished</dt>
-      <dd><${Time} at=${s.finishedAt} empty="not yet" /></dd>
-      <dt>Took</dt>
-      <dd>${durationText(report?.durationMs)}</dd>
-    </dl>
+    <${Facts}
+      items=${[
+        [
+          "Resources",
+          summary
+            ? Object.entries(summary)
+                .map(([k, n]) => `${n} ${k}`)
+                .join(", ")
+            : null,
+        ],
+        ["Run list", report?.runList?.length ? report.runList.join(", ") : null],
+        ["Cookbooks", report?.bundle ? html`<code>${report.bundle.slice(0, 19)}</code>` : null],
+        ["Started", html`<${Time} at=${s.startedAt ?? report?.startedAt} />`],
+        ["Finished", html`<${Time} at=${s.finishedAt} empty="not yet" />`],
+        ["Took", durationText(report?.durationMs)],
+      ]}
+    />
     ${report === undefined ? html`<p>No report (yet): the instance has not finished, or sent none.</p>` : null}
     <${Failures} resources=${resources} />
     <${Changes} resources=${resources} />
