@@ -173,7 +173,7 @@ function PlanView(props: { plan: DeploymentPlan }) {
   return html`<section class="plan" aria-label="Deployment plan">
     <h3>Plan: ${plan.app} at ${plan.requested}</h3>
     <p>
-      Revision <code>${plan.revision.slice(0, 12)}</code>, strategy ${plan.strategy}${params ? ` (${params})` : ""};
+      Revision <code>${plan.revision.slice(0, 12)}</code>, strategy ${plan.strategy}${params ? ` (${params})` : ""};${" "}
       ${plan.instances.length} ${plan.instances.length === 1 ? "instance" : "instances"}${
         plan.migrate ? "; the migration runs once, before the first switch" : ""
       }${plan.loadBalancer ? `; load balancer: ${plan.loadBalancer}` : ""}.
@@ -255,8 +255,10 @@ function AppDeployments(props: { stack: string; app: App; version: number }) {
     <h2 id=${`app-${app.name}`}>${app.name}</h2>
     ${
       app.deployed
-        ? html`<p>Deployed: <${Link} href=${`/deployments/${app.deployed.id}`}>#${app.deployed.id}<//>,
-            ${app.deployed.requested} (<code>${app.deployed.revision.slice(0, 12)}</code>)</p>`
+        ? html`<p>
+            Deployed: <${Link} href=${`/deployments/${app.deployed.id}`}>#${app.deployed.id}<//>${", "}
+            ${app.deployed.requested} (<code>${app.deployed.revision.slice(0, 12)}</code>)
+          </p>`
         : html`<p>Not deployed yet.</p>`
     }
     ${app.ab ? html`<${AbPanel} stack=${stack} app=${app.name} version=${version} />` : null}

@@ -125,8 +125,8 @@ function DriftRuns(props: { stack: string; name: string; version: number }) {
     ${
       data.agent
         ? html`<p>
-            Agent (enrollment ${data.agent.generation}):
-            <${StatusBadge} status=${data.agent.connected ? "connected" : "disconnected"} />, last seen
+            Agent (enrollment ${data.agent.generation}):${" "}
+            <${StatusBadge} status=${data.agent.connected ? "connected" : "disconnected"} />, last seen${" "}
             <${Time} at=${data.agent.lastSeenAt} empty="never" />.
           </p>`
         : null
