@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { batchesOf, phaseOf, type Step, stepOf, withStep, wordsOf } from "./deploy-progress.ts";
+import { batchesOf, phaseOf, progressText, type Step, stepOf, withStep, wordsOf } from "./deploy-progress.ts";
 
 const step = (instance: string, batch: number, phase: string, status = "succeeded"): Step => ({
   instance,
@@ -49,10 +49,10 @@ test("batchesOf: a rollback recorded in a later batch stays with the instance's 
   );
 });
 
-test("batchesOf: the plan lists instances without steps as waiting; progress shows within the phase", () => {
+test("batchesOf: the plan lists instances without steps as waiting; progress shows within a running step", () => {
   const progress = new Map([
-    ["web1", { instance: "web1", phase: "prepare", done: 3, total: 12, changed: 2 }],
-    ["web2", { instance: "web2", phase: "health", status: "running" }],
+    ["web1", { instance: "web1", phase: "converging", done: 3, total: 12, changed: 2 }],
+    ["web2", { instance: "web2", phase: "connecting" }],
   ]);
   const batches = batchesOf([step("web1", 0, "prepare", "running")], progress, [["web1"], ["web2", "web3"]]);
   assert.deepEqual(batches, [
@@ -64,24 +64,34 @@ test("batchesOf: the plan lists instances without steps as waiting; progress sho
           phase: "prepare",
           words: "preparing",
           status: "running",
-          progress: "3 of 12 resources, 2 changed",
+          progress: "converging: 3 of 12 resources, 2 changed",
         },
       ],
     },
     {
       number: 2,
       instances: [
-        { instance: "web2", phase: "health", words: "health check", status: "running" },
+        { instance: "web2", phase: "waiting", words: "waiting", status: "pending", progress: "connecting" },
         { instance: "web3", phase: "waiting", words: "waiting", status: "pending" },
       ],
     },
   ]);
 });
 
-test("batchesOf: progress about another phase than the step's is not shown", () => {
-  const progress = new Map([["web1", { instance: "web1", phase: "prepare", done: 3, total: 12 }]]);
-  const [batch] = batchesOf([step("web1", 0, "switch", "running")], progress);
+test("batchesOf: progress is not shown once the step is over", () => {
+  const progress = new Map([["web1", { instance: "web1", phase: "done", changed: 1 }]]);
+  const [batch] = batchesOf([step("web1", 0, "prepare", "succeeded")], progress);
   assert.equal(batch?.instances[0]?.progress, undefined);
+});
+
+test("progressText: host phases in words, with their counts", () => {
+  assert.equal(progressText({ instance: "a", phase: "locked" }), "waiting for the host's run lock");
+  assert.equal(
+    progressText({ instance: "a", phase: "done", changed: 2, failed: 1 }),
+    "converged: 2 changed, 1 failed",
+  );
+  assert.equal(progressText({ instance: "a", phase: "health" }), "health check");
+  assert.equal(progressText({ instance: "a", phase: "new-thing" }), "new-thing");
 });
 
 test("withStep: replaces the step of the same instance, batch and phase in place, else appends", () => {

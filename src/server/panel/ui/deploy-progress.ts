@@ -74,8 +74,8 @@ export function withStep(steps: readonly Step[], step: Step): Step[] {
 /**
  * The batches of a deployment. An instance belongs to the batch of its first step (a rollback of
  * it recorded later, in another batch, stays with it); its phase is its last recorded step's,
- * with the runner's progress when the latest `phase` entry is about that phase. `planned` (the
- * plan's batches, when known) lists instances that have no step yet as waiting.
+ * with the runner's progress (its latest host phase since that step) while the step runs.
+ * `planned` (the plan's batches, when known) lists instances that have no step yet as waiting.
  */
 export function batchesOf(
   steps: readonly Step[],
@@ -98,9 +98,8 @@ export function batchesOf(
     const row: InstanceProgress = step
       ? { instance, phase: step.phase, words: wordsOf(step.phase, step.status), status: step.status }
       : { instance, phase: "waiting", words: "waiting", status: "pending" };
-    if (phase && (!step || phase.phase === step.phase)) {
-      if (!step) Object.assign(row, { phase: phase.phase, words: phaseWords[phase.phase] ?? phase.phase });
-      if (phase.status !== undefined && !step) row.status = phase.status;
+    // a runner's progress (connecting, converging 3 of 12 …) within the step under way
+    if (phase && (!step || step.status === "running")) {
       const text = progressText(phase);
       if (text) row.progress = text;
     }
@@ -111,14 +110,26 @@ export function batchesOf(
     .map(([batch, instances]) => ({ number: batch + 1, instances }));
 }
 
-/** A runner's progress in words: "12 of 40 resources, 3 changed, 1 failed". */
+/** The host phases of a run (fleet/pipeline.ts HostPhase) in words. */
+const hostWords: Record<string, string> = {
+  waiting: "waiting",
+  connecting: "connecting",
+  facts: "reading facts",
+  locked: "waiting for the host's run lock",
+  compiling: "compiling",
+  converging: "converging",
+  done: "converged",
+};
+
+/** A runner's progress in words: "converging: 12 of 40 resources, 3 changed, 1 failed". */
 export function progressText(phase: PhaseProgress): string | undefined {
-  const parts: string[] = [];
+  const counts: string[] = [];
   if (phase.done !== undefined && phase.total !== undefined)
-    parts.push(`${phase.done} of ${phase.total} resources`);
-  if (phase.changed) parts.push(`${phase.changed} changed`);
-  if (phase.failed) parts.push(`${phase.failed} failed`);
-  return parts.length > 0 ? parts.join(", ") : undefined;
+    counts.push(`${phase.done} of ${phase.total} resources`);
+  if (phase.changed) counts.push(`${phase.changed} changed`);
+  if (phase.failed) counts.push(`${phase.failed} failed`);
+  const words = hostWords[phase.phase] ?? phaseWords[phase.phase] ?? phase.phase;
+  return counts.length > 0 ? `${words}: ${counts.join(", ")}` : words;
 }
 
 /** The data of a feed entry as a step, when it is one. */
@@ -135,7 +146,7 @@ export function stepOf(data: unknown): Step | undefined {
   };
 }
 
-/** The data of a feed entry as a runner's progress, when it is one. */
+/** The data of a feed entry as a runner's progress, when it is one (a step's phase entry is a step: stepOf). */
 export function phaseOf(data: unknown): PhaseProgress | undefined {
   const d = data as Partial<PhaseProgress> | null;
   if (!d || typeof d.instance !== "string" || typeof d.phase !== "string") return undefined;

@@ -55,8 +55,17 @@ export function applyEntries(live: Live, entries: readonly FeedEntry[]): Live {
       if (data && typeof data.status === "string") deployment = { ...deployment, status: data.status };
     } else if (entry.kind === "step") {
       const step = stepOf(entry.data);
-      if (step) deployment = { ...deployment, steps: withStep(deployment.steps, step) };
-    } else if (entry.kind === "phase") {
+      if (step) {
+        deployment = { ...deployment, steps: withStep(deployment.steps, step) };
+        // the progress shown is within the step under way: a new step starts without
+        if (progress.has(step.instance)) {
+          progress = new Map(progress);
+          progress.delete(step.instance);
+        }
+      }
+    } else if (entry.kind === "phase" && stepOf(entry.data) === undefined) {
+      // a runner's progress (connecting, converging 3 of 12 …); its phase entries of steps (they
+      // have a batch) repeat the store's step entries, later (batched): they are left out
       const phase = phaseOf(entry.data);
       if (phase) progress = new Map(progress).set(phase.instance, phase);
     }

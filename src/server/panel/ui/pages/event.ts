@@ -12,7 +12,7 @@ import {
   useAsync,
   useTitle,
 } from "../components.ts";
-import { type PhaseProgress, phaseOf, phaseWords, progressText } from "../deploy-progress.ts";
+import { type PhaseProgress, phaseOf, progressText } from "../deploy-progress.ts";
 import type { FeedEntry } from "../feed-cursor.ts";
 import { LogView, useLogModel } from "../log-view.ts";
 import { Crumbs, Facts } from "../parts.ts";
@@ -161,10 +161,7 @@ export default function EventPage(props: PageProps) {
           : html`<${Table} caption="Outcomes by instance" head=${["Instance", "Status", "Progress", "Started", "Finished", "Report"]}>
               ${e.outcomes.map((o) => {
                 const phase = live.progress.get(o.instance);
-                const progress =
-                  o.status === "running" && phase
-                    ? [phaseWords[phase.phase] ?? phase.phase, progressText(phase)].filter(Boolean).join(": ")
-                    : countsOf(o.report);
+                const progress = o.status === "running" && phase ? progressText(phase) : countsOf(o.report);
                 return html`<tr>
                   <td><${Link} href=${`/stacks/${seg(e.stack)}/instances/${seg(o.instance)}`}>${o.instance}<//></td>
                   <td data-status=${o.status}><${StatusBadge} status=${o.status} /></td>
