@@ -36,7 +36,8 @@ export interface StackOverview {
   name: string;
   file: string;
   invalid?: { code: string; message: string } | undefined;
-  stateVersion: number;
+  /** null: no state recorded yet */
+  stateVersion: number | null;
   layers: { name: string; instances: string[] | number }[];
   counts: Record<string, number>;
   apps: {
@@ -62,20 +63,21 @@ export interface InstanceSummary {
   name: string;
   layers: string[];
   status: string;
-  address?: string | undefined;
+  address?: string | null | undefined;
   transport: "ssh" | "agent";
   provider: string;
   scaling: "always" | "time" | "load";
   inService: boolean;
   weight: number;
-  agent: { connected: boolean; lastSeenAt?: string | undefined; lastRun?: unknown } | null;
+  agent: { connected: boolean; lastSeenAt?: string | null | undefined; lastRun?: unknown } | null;
 }
 
 /** GET /v1/stacks/:stack/summary. */
 export interface StackSummary {
   name: string;
   file: string;
-  stateVersion: number;
+  /** null: no state recorded yet */
+  stateVersion: number | null;
   layers: {
     name: string;
     name_long?: string | undefined;

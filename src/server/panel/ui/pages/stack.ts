@@ -55,7 +55,7 @@ function InstanceRow(props: {
     <td>${
       agent === null
         ? html`<span class="muted">no agent</span>`
-        : html`${agent.connected ? "connected" : "not connected"}${agent.lastSeenAt === undefined ? null : html`, <${Time} at=${agent.lastSeenAt} />`}`
+        : html`${agent.connected ? "connected" : "not connected"}${agent.lastSeenAt === undefined || agent.lastSeenAt === null ? null : html`, <${Time} at=${agent.lastSeenAt} />`}`
     }</td>
     <td>${i.scaling}</td>
     ${
@@ -351,7 +351,13 @@ export default function StackPage(props: PageProps) {
       <h1>${stack}</h1>
       <${LiveState} state=${feed.state} />
     </div>
-    ${data === undefined ? null : html`<p class="meta">${data.file} · state version <span class="state-version">${data.stateVersion}</span></p>`}
+    ${
+      data === undefined
+        ? null
+        : html`<p class="meta">
+          ${data.file} · ${data.stateVersion === null ? "no state yet" : html`state version <span class="state-version">${data.stateVersion}</span>`}
+        </p>`
+    }
     <${ErrorBox} error=${summary.error} title="The stack could not be read" />
     ${
       data === undefined

@@ -20,7 +20,7 @@ function StackCard(props: { stack: StackOverview }) {
   const headingId = `stack-${stack.name}`;
   return html`<section class="card stack-card" aria-labelledby=${headingId}>
     <h2 id=${headingId}><${Link} href=${`/stacks/${seg(stack.name)}`}>${stack.name}<//></h2>
-    <p class="meta">${stack.file} · state version ${stack.stateVersion}</p>
+    <p class="meta">${stack.file} · ${stack.stateVersion === null ? "no state yet" : `state version ${stack.stateVersion}`}</p>
     ${stack.invalid === undefined ? null : html`<${ErrorBox} error=${new ApiError(422, stack.invalid.code, stack.invalid.message)} title="The stack file is invalid" />`}
     <dl class="facts">
       <div>
