@@ -4,6 +4,7 @@ import { register as agentRoutes } from "./agents/routes.ts";
 import { startAutomation } from "./automation/automation.ts";
 import type { LifecycleOpener } from "./automation/types.ts";
 import type { ServerContext } from "./context.ts";
+import { register as panelRoutes } from "./panel/serve.ts";
 import { register as abRoutes } from "./routes/ab.ts";
 import { register as deploymentRoutes } from "./routes/deployments.ts";
 import { register as eventRoutes } from "./routes/events.ts";
@@ -23,7 +24,16 @@ export async function serveKitchen(
   return startServer({
     ...options,
     hub: (ctx) => createAgentHub(ctx),
-    routes: [stackRoutes, instanceRoutes, runRoutes, eventRoutes, deploymentRoutes, abRoutes, agentRoutes],
+    routes: [
+      stackRoutes,
+      instanceRoutes,
+      runRoutes,
+      eventRoutes,
+      deploymentRoutes,
+      abRoutes,
+      agentRoutes,
+      panelRoutes,
+    ],
     services: [backgroundService, (ctx) => startAutomation(ctx, { open: servedLifecycles(ctx) })],
   });
 }
