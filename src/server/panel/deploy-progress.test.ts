@@ -1,6 +1,14 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { batchesOf, phaseOf, progressText, type Step, stepOf, withStep, wordsOf } from "./ui/deploy-progress.ts";
+import {
+  batchesOf,
+  phaseOf,
+  progressText,
+  type Step,
+  stepOf,
+  withStep,
+  wordsOf,
+} from "./ui/deploy-progress.ts";
 
 const step = (instance: string, batch: number, phase: string, status = "succeeded"): Step => ({
   instance,

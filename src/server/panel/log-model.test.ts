@@ -1,6 +1,13 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { atBottom, type LogFeedEntry, type LogLoader, LogModel, pagesOf, visibleRange } from "./ui/log-model.ts";
+import {
+  atBottom,
+  type LogFeedEntry,
+  type LogLoader,
+  LogModel,
+  pagesOf,
+  visibleRange,
+} from "./ui/log-model.ts";
 
 // a subject's log as the feed API pages it: ids 10, 12, 14, … (other subjects' entries in between)
 function feed(count: number, calls: Record<string, string>[] = []) {

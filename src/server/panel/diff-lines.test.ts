@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { changesOf, diffLines, isSensitive, propertyLines, valueText } from "./ui/diff-view.ts";
+import { changesOf, diffLines, isSensitive, propertyLines, valueText } from "./ui/diff-lines.ts";
 
 test("diffLines: the header, hunks, added, removed and context lines of a unified diff", () => {
   const diff = [
