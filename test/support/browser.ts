@@ -1,9 +1,10 @@
 import { createHash, X509Certificate } from "node:crypto";
 import { existsSync, mkdirSync } from "node:fs";
+import { createServer, type Socket, connect } from "node:net";
 import * as path from "node:path";
 import type { TestContext } from "node:test";
 import { fileURLToPath } from "node:url";
-import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
+import { type Browser, type BrowserContext, chromium, type Locator, type Page } from "playwright-core";
 import { hashPassword } from "../../src/server/users.ts";
 import type { Grant, Store } from "../../src/store/store.ts";
 
@@ -193,6 +194,100 @@ export function pageWidths(page: Page): Promise<{ scroll: number; client: number
       body: document.body.scrollWidth,
     };
   });
+}
+
+/**
+ * The feed ids of a log view's lines (`data-id`), top to bottom. A virtualized view keeps only some
+ * rows in the page: this scrolls it from the top to the bottom, reading each screen once it settles.
+ * A line shown twice, or out of order, is kept in the answer (so that a comparison shows it).
+ */
+export async function logIds(log: Locator): Promise<number[]> {
+  const read = () =>
+    log.locator("[data-id]").evaluateAll((rows) => rows.map((row) => Number(row.getAttribute("data-id"))));
+  const settled = async () => {
+    let ids = await read();
+    for (let i = 0; i < 30; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const again = await read();
+      if (again.join() === ids.join()) break;
+      ids = again;
+    }
+    return ids;
+  };
+  const ids: number[] = [];
+  await log.evaluate((box) => {
+    box.scrollTop = 0;
+  });
+  for (;;) {
+    const screen = await settled();
+    const seen = new Set<number>();
+    for (const id of screen) {
+      // a screen overlaps the one before it: only its new lines count, except a line shown twice
+      if (seen.has(id) || id > (ids.at(-1) ?? -1)) ids.push(id);
+      seen.add(id);
+    }
+    const done = await log.evaluate((box) => {
+      const end = box.scrollTop + box.clientHeight >= box.scrollHeight - 1;
+      if (!end) box.scrollTop += Math.max(1, Math.floor(box.clientHeight * 0.8));
+      return end;
+    });
+    if (done) return ids;
+  }
+}
+
+/** A TCP relay in front of a test's server that can cut the line: see `relay`. */
+export interface Relay extends PanelServer {
+  /** drops every open connection and refuses new ones for `ms` */
+  cut(ms: number): Promise<void>;
+  /** connections dropped by cuts so far */
+  dropped: number;
+  close(): Promise<void>;
+}
+
+/**
+ * A relay to `server` on another loopback port (TLS passes through: the same certificate, the same
+ * host for cookies). A browser's offline mode stops new requests but leaves an open event stream
+ * flowing; cutting here ends it, as a lost network does.
+ */
+export async function relay(t: { after: TestContext["after"] }, server: PanelServer): Promise<Relay> {
+  const target = new URL(server.url);
+  const open = new Set<Socket>();
+  let refuseUntil = 0;
+  const listener = createServer((client) => {
+    if (Date.now() < refuseUntil) {
+      client.destroy();
+      return;
+    }
+    const upstream = connect(Number(target.port), target.hostname);
+    for (const socket of [client, upstream]) {
+      open.add(socket);
+      socket.on("close", () => open.delete(socket));
+      socket.on("error", () => {});
+    }
+    client.pipe(upstream).pipe(client);
+    client.on("close", () => upstream.destroy());
+    upstream.on("close", () => client.destroy());
+  });
+  await new Promise<void>((resolve) => listener.listen(0, "127.0.0.1", resolve));
+  const port = (listener.address() as { port: number }).port;
+  const line: Relay = {
+    url: `https://127.0.0.1:${port}`,
+    caPem: server.caPem,
+    dropped: 0,
+    async cut(ms) {
+      refuseUntil = Date.now() + ms;
+      line.dropped += open.size;
+      for (const socket of open) socket.destroy();
+      await new Promise((resolve) => setTimeout(resolve, ms));
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of open) socket.destroy();
+        listener.close(() => resolve());
+      }),
+  };
+  t.after(() => line.close());
+  return line;
 }
 
 /** A user account on a test's server, as `galley user add` makes it. */
