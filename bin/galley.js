@@ -17,6 +17,7 @@ const { main } = await import("../src/cli/main.ts");
 const { commands } = await import("../src/cli/commands.ts");
 commands.server = async () => (await import("../src/server/commands.ts")).serverCommand;
 commands.token = async () => (await import("../src/server/commands.ts")).tokenCommand;
+commands.user = async () => (await import("../src/server/commands.ts")).userCommand;
 // `galley agent enroll|run` join `galley agent`'s table when it loads (src/agent/commands.ts)
 const loadAgent = commands.agent;
 commands.agent = async () => {

@@ -92,6 +92,12 @@ export const errorCodes = {
   UNAUTHORIZED: 4,
   /** the API token's grants do not allow this on this stack */
   FORBIDDEN: 4,
+  /** a change made with a web session cookie lacks the session's X-Galley-CSRF token, or comes from another origin */
+  CSRF_REFUSED: 4,
+  /** a login (POST /v1/session) named a wrong user or password, or an unknown, expired or revoked token */
+  LOGIN_FAILED: 4,
+  /** too many failed logins for the user name or from the address within 15 minutes: wait */
+  LOGIN_THROTTLED: 4,
   /** an API request is malformed: its path, query or body breaks the route's schema */
   REQUEST_INVALID: 2,
   /** an API request's body is over the server's limit (1 MiB) */

@@ -2,6 +2,7 @@ import { createHash, randomBytes } from "node:crypto";
 import type { Context } from "hono";
 import { GalleyError } from "../core/errors.ts";
 import type { Actor, ServerContext } from "./context.ts";
+import { authenticateSession, sessionSecretOf } from "./sessions.ts";
 import {
   type AuditInput,
   type Grant,
@@ -11,8 +12,9 @@ import {
   type TokenRecord,
 } from "../store/store.ts";
 
-// Who may do what: a bearer token's secret is hashed and looked up in the store; its grants give a
-// role per stack (or "*"). Refusals are GalleyErrors the app's error handler turns into 401/403 and
+// Who may do what: a bearer token's secret is hashed and looked up in the store, or a web session's
+// cookie (src/server/sessions.ts) names a user or a token; their grants give a role per stack (or
+// "*"). Refusals are GalleyErrors the app's error handler turns into 401/403 and
 // records in the audit log. Secrets never leave this file except once, to whoever minted them.
 
 /** The environment of the server's Hono app. */
@@ -52,7 +54,7 @@ export function grantsAllow(grants: readonly Grant[], stack: string | undefined,
   return grants.some((g) => (g.stack === "*" || g.stack === stack) && roleIncludes(g.role, role));
 }
 
-/** Whether an actor may act with `role` on `stack` (agents never hold token roles). */
+/** Whether an actor (a token or a user) may act with `role` on `stack` (agents never hold roles). */
 export function can(actor: Actor | undefined, stack: string | undefined, role: Role): boolean {
   return actor !== undefined && actor.kind !== "agent" && grantsAllow(actor.grants, stack, role);
 }
@@ -67,34 +69,44 @@ export function authorize(c: Context<ServerEnv>, stack: string | undefined, role
   const actor = c.get("actor") as Actor | undefined;
   if (actor === undefined)
     throw new GalleyError("UNAUTHORIZED", "this request needs a token", {
-      hint: "send `Authorization: Bearer <token>` (galley token create, or the server's admin.token)",
+      hint: "send `Authorization: Bearer <token>` (galley token create, or the server's admin.token), or log in (POST /v1/session)",
     });
   if (can(actor, stack, role)) return;
   const where = stack === undefined ? "every stack" : `stack ${stack}`;
   const who =
     actor.kind === "agent" ? `agent ${actor.stack}/${actor.instance}` : `${actor.kind} ${actor.name}`;
   throw new GalleyError("FORBIDDEN", `${who} is not ${role} on ${where}`, {
-    hint: `ask an admin for a token with the grant ${stack ?? "*"}:${role}`,
+    hint: `ask an admin for ${actor.kind === "user" ? "the" : "a token with the"} grant ${stack ?? "*"}:${role}`,
   });
 }
 
-/** Refuses a request that carries no token (UNAUTHORIZED) or an agent's session (FORBIDDEN). */
-export function requireToken(c: Context<ServerEnv>): Extract<Actor, { kind: "token" }> {
+/** A person's actor: a token (bearer or web session) or a user (web session), not an agent. */
+export type PersonActor = Extract<Actor, { kind: "token" | "user" }>;
+
+/**
+ * Refuses a request that carries no token or session (UNAUTHORIZED) or an agent's (FORBIDDEN);
+ * returns its token or user actor.
+ */
+export function requirePerson(c: Context<ServerEnv>): PersonActor {
   const actor = c.get("actor") as Actor | undefined;
-  if (actor?.kind === "token") return actor;
-  authorize(c, undefined, "viewer"); // throws: no actor, or an agent
-  throw new GalleyError("FORBIDDEN", "this route is for tokens");
+  if (actor?.kind === "token" || actor?.kind === "user") return actor;
+  if (actor === undefined) authorize(c, undefined, "viewer"); // throws UNAUTHORIZED
+  throw new GalleyError("FORBIDDEN", "this route is for tokens and users, not agents");
 }
 
-/** The audit log's name for an actor: "token:<name>", "agent:<stack>/<instance>", or "anonymous". */
+/** requirePerson under its first name (routes written before user accounts call it). */
+export const requireToken = requirePerson;
+
+/** The audit log's name for an actor: "token:<name>", "user:<name>", "agent:<stack>/<instance>", or "anonymous". */
 export function actorName(actor: Actor | undefined): string {
   if (actor === undefined) return "anonymous";
   return actor.kind === "agent" ? `agent:${actor.stack}/${actor.instance}` : `${actor.kind}:${actor.name}`;
 }
 
 /**
- * Sets the request's actor from its Authorization header (`Bearer <secret>` or `Agent <session>`);
- * a header that names no valid token or session is refused (UNAUTHORIZED). No header: no actor.
+ * Sets the request's actor from its Authorization header (`Bearer <secret>` or `Agent <session>`)
+ * or, without one, its session cookie (a change then needs the session's CSRF token); a header or
+ * cookie that names no valid token or session is refused (UNAUTHORIZED). Neither: no actor.
  */
 export async function authenticate(
   c: Context<ServerEnv>,
@@ -102,7 +114,11 @@ export async function authenticate(
   now = new Date(),
 ): Promise<void> {
   const header = c.req.header("authorization");
-  if (header === undefined) return;
+  if (header === undefined) {
+    const secret = sessionSecretOf(c.req.header("cookie"));
+    if (secret !== undefined) await authenticateSession(c, ctx, secret, now);
+    return;
+  }
   const match = /^(Bearer|Agent) +(\S{1,512})$/i.exec(header.trim());
   if (match === null)
     throw new GalleyError(

@@ -4,8 +4,9 @@ import { exitCodes, GalleyError } from "../core/errors.ts";
 import type { Grant, Role, Store, TokenRecord } from "../store/store.ts";
 import { roles } from "../store/store.ts";
 
-// `galley server` (the kitchen's HTTPS API and agent channel) and `galley token` (admin tokens,
-// straight on the kitchen's store: how the first tokens are made without a server running).
+// `galley server` (the kitchen's HTTPS API and agent channel), `galley token` (admin tokens) and
+// `galley user` (web panel logins), the last two straight on the kitchen's store: how the first
+// tokens and users are made without a server running.
 // They live in the server's folder because src/cli may not import src/server (siblings): the
 // entry point, bin/galley.js, adds them to the CLI's command registry.
 
@@ -167,12 +168,162 @@ export const tokenCommand = {
   },
 };
 
+interface UserValues {
+  kitchen: string;
+  grant?: string[];
+  "password-stdin": boolean;
+  json: boolean;
+}
+
+const userSubcommands = ["add", "list", "remove", "passwd"] as const;
+
+/** `galley user add|list|remove|passwd`: the server's users (web panel logins), on the kitchen's store. */
+export const userCommand = {
+  summary: "the server's users, who log in to the web panel: add, list, remove, passwd",
+  usage:
+    "add NAME --grant STACK:ROLE… [--password-stdin] | list | remove NAME | passwd NAME [--password-stdin]  [--kitchen DIR] [--json]",
+  options: {
+    ...kitchenOption,
+    grant: {
+      type: "string",
+      multiple: true,
+      description: "add: STACK:ROLE (role viewer, deployer or admin; STACK * for all); repeatable",
+    },
+    "password-stdin": {
+      type: "boolean",
+      default: false,
+      description: "add, passwd: read the password from stdin (else it is asked on the terminal)",
+    },
+  } as const,
+  async run(values: UserValues, positionals: string[]): Promise<number> {
+    const [subcommand, name, ...extra] = positionals;
+    if (!userSubcommands.includes(subcommand as (typeof userSubcommands)[number]))
+      throw new GalleyError(
+        "USAGE",
+        subcommand ? `galley user: unknown subcommand "${subcommand}"` : "galley user: which subcommand?",
+        { hint: `subcommands: ${userSubcommands.join(", ")}; see galley user --help` },
+      );
+    if (subcommand !== "list" && name === undefined)
+      throw new GalleyError("USAGE", `galley user ${subcommand}: which user?`, {
+        hint:
+          subcommand === "add"
+            ? "e.g. galley user add alice --grant web:deployer"
+            : "galley user list shows them",
+      });
+    if (extra.length > 0 || (subcommand === "list" && name !== undefined))
+      throw new GalleyError("USAGE", `galley user ${subcommand}: unexpected argument "${extra[0] ?? name}"`);
+    const users = await import("./users.ts");
+    if (subcommand === "add") {
+      users.checkNewUser({ name }, "ARGS_INVALID");
+      if ((values.grant ?? []).length === 0)
+        throw new GalleyError("USAGE", "galley user add: give at least one --grant STACK:ROLE", {
+          hint: "e.g. --grant web:deployer, or --grant '*:viewer' for every stack",
+        });
+    }
+    const grants = (values.grant ?? []).map(parseGrant);
+    const { openSqliteStore, storeFile } = await import("../store/sqlite.ts");
+    const store = openSqliteStore(storeFile(path.resolve(values.kitchen)));
+    try {
+      if (subcommand === "list") {
+        const list = (await store.listUsers()).map(users.publicUser);
+        if (values.json) writeJson({ users: list });
+        else
+          write(
+            list
+              .map(
+                (u) =>
+                  `${u.name.padEnd(16)} ${grantsText(u.grants).padEnd(24)} last login ${u.lastLoginAt ?? "never"}\n`,
+              )
+              .join("") || "no users\n",
+          );
+        return exitCodes.ok;
+      }
+      const user = name ?? "";
+      const known = await store.getUser(user);
+      if (subcommand === "add" && known !== undefined)
+        throw new GalleyError("ARGS_INVALID", `user ${user} exists`, {
+          hint: "galley user passwd changes a password; remove and add again to change grants",
+        });
+      if (subcommand !== "add" && known === undefined)
+        throw new GalleyError("ARGS_INVALID", `no user ${user}`, { hint: "galley user list shows them" });
+      if (subcommand === "remove") {
+        const sessions = await store.deleteSessionsOf({ kind: "user", name: user });
+        await store.deleteUser(user);
+        await store.appendAudit({
+          ...localActor(),
+          action: "user.delete",
+          target: `user:${user}`,
+          outcome: "ok",
+        });
+        if (values.json) writeJson({ removed: user, sessions });
+        else write(`user ${user} removed; ${sessions} web session(s) ended\n`);
+        return exitCodes.ok;
+      }
+      const password = await readNewPassword(values["password-stdin"], user);
+      users.checkNewUser({ password }, "ARGS_INVALID");
+      const passwordHash = await users.hashPassword(password);
+      if (subcommand === "add") {
+        const record = await store.createUser({ name: user, passwordHash, grants });
+        const detail = { grants };
+        await store.appendAudit({
+          ...localActor(),
+          action: "user.create",
+          target: `user:${user}`,
+          outcome: "ok",
+          detail,
+        });
+        if (values.json) writeJson({ user: users.publicUser(record) });
+        else write(`user ${user}: ${grantsText(record.grants)}\n`);
+        return exitCodes.ok;
+      }
+      const record = await store.updateUser(user, { passwordHash });
+      const sessions = await store.deleteSessionsOf({ kind: "user", name: user });
+      const detail = { password: true };
+      await store.appendAudit({
+        ...localActor(),
+        action: "user.update",
+        target: `user:${user}`,
+        outcome: "ok",
+        detail,
+      });
+      if (values.json) writeJson({ user: users.publicUser(record), sessions });
+      else write(`password of ${user} changed; ${sessions} web session(s) ended\n`);
+      return exitCodes.ok;
+    } finally {
+      await store.close();
+    }
+  },
+};
+
+/** A new password: from stdin (--password-stdin, one trailing newline dropped), or asked twice on the terminal. */
+async function readNewPassword(fromStdin: boolean, user: string): Promise<string> {
+  if (fromStdin) {
+    const chunks: Buffer[] = [];
+    for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks)
+      .toString("utf8")
+      .replace(/\r?\n$/, "");
+  }
+  if (!process.stdin.isTTY)
+    throw new GalleyError("USAGE", "stdin is not a terminal: the password cannot be asked", {
+      hint: "give it on stdin with --password-stdin (printf '%s' \"$PASSWORD\" | galley user … --password-stdin)",
+    });
+  const { promptHidden } = await import("./prompt.ts");
+  const first = await promptHidden(`password for ${user}: `);
+  const again = await promptHidden("again: ");
+  if (first !== again)
+    throw new GalleyError("ARGS_INVALID", "the two passwords differ", { hint: "run it again" });
+  return first;
+}
+
 async function revoke(store: Store, id: string): Promise<TokenRecord> {
   if (!(await store.listTokens()).some((t) => t.id === id))
     throw new GalleyError("ARGS_INVALID", `no token ${id}`, {
       hint: "galley token list shows the tokens' ids",
     });
-  return store.revokeToken(id);
+  const record = await store.revokeToken(id);
+  await store.deleteSessionsOf({ kind: "token", tokenId: id });
+  return record;
 }
 
 /** Who changed tokens straight on the store: the local user (the audit log records it). */

@@ -12,6 +12,9 @@ export interface ErrorBody {
 const statusByCode: Partial<Record<ErrorCode, ContentfulStatusCode>> = {
   UNAUTHORIZED: 401,
   FORBIDDEN: 403,
+  CSRF_REFUSED: 403,
+  LOGIN_FAILED: 401,
+  LOGIN_THROTTLED: 429,
   NOT_FOUND: 404,
   REQUEST_INVALID: 400,
   REQUEST_TOO_LARGE: 413,

@@ -9,7 +9,7 @@ import {
   authenticate,
   authorize,
   noteRoute,
-  requireToken,
+  requirePerson,
   routeNote,
   type ServerEnv,
 } from "./auth.ts";
@@ -140,7 +140,7 @@ export function defineRoute<
     noteRoute(c, { action, mutating: isMutating, stack, target: spec.target?.(params) });
     const actor = c.get("actor") as Actor | undefined;
     if (spec.auth === "token") {
-      if (spec.authorizeInHandler === true) requireToken(c);
+      if (spec.authorizeInHandler === true) requirePerson(c);
       else authorize(c, stack, spec.role ?? "viewer");
     }
     if (spec.auth === "agent" && actor?.kind !== "agent") agentOnly(actor);
@@ -273,7 +273,7 @@ export function openApiDocument(
     };
     if (spec.description !== undefined) operation.description = spec.description;
     if (spec.tags !== undefined) operation.tags = spec.tags;
-    if (spec.auth === "token") operation.security = [{ token: [] }];
+    if (spec.auth === "token") operation.security = [{ token: [] }, { session: [] }];
     if (spec.auth === "agent") operation.security = [{ agent: [] }];
     if (spec.role !== undefined || spec.auth === "token") operation["x-galley-role"] = spec.role ?? "viewer";
     if (spec.body !== undefined)
@@ -291,6 +291,12 @@ export function openApiDocument(
       schemas: { Error: errorSchema },
       securitySchemes: {
         token: { type: "http", scheme: "bearer", description: "an admin token (galley token create)" },
+        session: {
+          type: "apiKey",
+          in: "cookie",
+          name: "__Host-galley_session",
+          description: "a web session (POST /v1/session); changes also need its CSRF token in X-Galley-CSRF",
+        },
         agent: {
           type: "apiKey",
           in: "header",

@@ -12,6 +12,7 @@ import { mintToken } from "./auth.ts";
 import { type AgentHub, defaultSettings, type ServerContext, type ServerSettings } from "./context.ts";
 import type { ServerApp } from "./openapi.ts";
 import { coreRoutes } from "./routes/core.ts";
+import { register as sessionRoutes } from "./routes/session.ts";
 import { ensureTls, serverNames, writePrivate } from "./tls.ts";
 
 // `galley server`: one process that opens the kitchen's store, makes or loads its TLS files, mints
@@ -32,7 +33,7 @@ export interface StartServerOptions {
    * stopped in reverse order first thing on close
    */
   services?: ((ctx: ServerContext) => ServerService | Promise<ServerService>)[] | undefined;
-  /** the API areas served besides the core (tokens, audit, CA) */
+  /** the API areas served besides the core (tokens, users, web sessions, audit, CA) */
   routes?: Registrar[] | undefined;
   /** extra names for the server certificate (--san) */
   sans?: string[] | undefined;
@@ -115,7 +116,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       log("galley server: no admin.token file; use `galley token create` for a new token");
     }
     if (options.hub !== undefined) ctx.agents = options.hub(ctx);
-    const app = createApp(ctx, [coreRoutes(tls.caPem), ...(options.routes ?? [])]);
+    const app = createApp(ctx, [coreRoutes(tls.caPem), sessionRoutes, ...(options.routes ?? [])]);
     server = createAdaptorServer({
       fetch: app.fetch,
       createServer,

@@ -6,7 +6,9 @@ import { test } from "node:test";
 import { GalleyError } from "../core/errors.ts";
 import { processSecrets, registerSecrets, Secrets } from "../core/secrets.ts";
 import { deploymentConformance, deploymentInput } from "./conformance-deployments.ts";
+import { feedConformance } from "./conformance-panel.ts";
 import { agentRun, secretHash, serverConformance } from "./conformance-server.ts";
+import { usersConformance } from "./conformance-users.ts";
 import type { InstanceStatus, Store } from "./store.ts";
 
 /** How the suite reaches a backend: a fresh, empty store, and a second connection to the same one. */
@@ -343,6 +345,8 @@ export function storeConformance(name: string, opener: StoreOpener): void {
 
   deploymentConformance(name, opener);
   serverConformance(name, opener);
+  feedConformance(name, opener);
+  usersConformance(name, opener);
 
   test(`${name} store: a store owned by a run scrubs the run's secrets and the process's, not another run's`, async () => {
     const run = new Secrets(processSecrets);

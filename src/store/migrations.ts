@@ -214,6 +214,43 @@ export const migrations: readonly Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 6,
+    description: "the feed (what happens, in order), the server's users and web sessions",
+    sql: `
+      CREATE TABLE feed (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at TEXT NOT NULL,
+        stack TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        subject TEXT,
+        data TEXT NOT NULL
+      ) STRICT;
+      CREATE INDEX feed_stack ON feed (stack, id);
+      CREATE INDEX feed_subject ON feed (subject, kind, id, stack);
+      CREATE INDEX feed_subject_all ON feed (subject, id, kind, stack);
+      CREATE TABLE users (
+        name TEXT PRIMARY KEY,
+        password_hash TEXT NOT NULL,
+        grants TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        last_login_at TEXT
+      ) STRICT;
+      CREATE TABLE sessions (
+        hash TEXT PRIMARY KEY,
+        actor_kind TEXT NOT NULL,
+        actor_name TEXT NOT NULL,
+        csrf TEXT NOT NULL,
+        expires_at TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        last_seen_at TEXT NOT NULL
+      ) STRICT;
+      CREATE INDEX sessions_actor ON sessions (actor_kind, actor_name);
+      CREATE INDEX sessions_expiry ON sessions (expires_at);
+      CREATE INDEX event_outcomes_instance ON event_outcomes (instance, event_id);
+    `,
+  },
 ];
 
 /** The schema version this code writes. */

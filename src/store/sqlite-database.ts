@@ -17,7 +17,9 @@ import {
   toStack,
 } from "./codec.ts";
 import { SqliteDeployments, type SqlAccess } from "./sqlite-deployments.ts";
-import { type Retention, SqliteServer } from "./sqlite-server.ts";
+import { announceFeed, SqliteFeed } from "./sqlite-feed.ts";
+import { SqlitePanel } from "./sqlite-panel.ts";
+import { defaultRetention, type Retention, SqliteServer } from "./sqlite-server.ts";
 import {
   type EventDetail,
   type EventInput,
@@ -45,12 +47,18 @@ export class SqliteDatabase {
   readonly #statements = new Map<string, StatementSync>();
   readonly #secrets: Secrets;
   #depth = 0;
+  /** per open transaction level, the newest feed id it wrote (0: none); announced when the outermost commits */
+  readonly #written: number[] = [];
   /** the deployments and their steps, on this connection */
   readonly deployments: SqliteDeployments;
   /** the server's tables (tokens, agents, their runs and metrics, audit, leases), on this connection */
   readonly server: SqliteServer;
+  /** the feed, on this connection */
+  readonly feed: SqliteFeed;
+  /** the server's users and web sessions, and instances' reports, on this connection */
+  readonly panel: SqlitePanel;
 
-  constructor(db: DatabaseSync, file: string, secrets: Secrets, retention?: Retention) {
+  constructor(db: DatabaseSync, file: string, secrets: Secrets, retention: Retention = defaultRetention) {
     this.#db = db;
     this.#file = file;
     this.#secrets = secrets;
@@ -61,23 +69,38 @@ export class SqliteDatabase {
       get: (sql, ...params) => this.#get(sql, ...params),
       all: (sql, ...params) => this.#all(sql, ...params),
       atomic: (fn) => this.atomic(fn),
+      feed: (entry) => this.feed.emit(entry),
     };
     this.deployments = new SqliteDeployments(access);
     this.server = new SqliteServer(access, retention);
+    this.panel = new SqlitePanel(access);
+    const feedRetention = { ms: retention.feedMs, keep: retention.feedKeep, every: retention.every };
+    this.feed = new SqliteFeed(access, feedRetention, (id) => this.#feedWritten(id));
+  }
+
+  /** The database file this connection is open on. */
+  get file(): string {
+    return this.#file;
   }
 
   /** Opens a transaction, or a savepoint inside the open one. */
   begin(): void {
     this.#db.exec(this.#depth === 0 ? "BEGIN IMMEDIATE" : `SAVEPOINT galley_${this.#depth}`);
     this.#depth += 1;
+    this.#written.push(0);
   }
 
   /** Commits (or rolls back) what the last begin opened. */
   end(commit: boolean): void {
     this.#depth -= 1;
+    const written = this.#written.pop() ?? 0;
     const savepoint = `galley_${this.#depth}`;
     if (this.#depth === 0) this.#db.exec(commit ? "COMMIT" : "ROLLBACK");
     else this.#db.exec(commit ? `RELEASE ${savepoint}` : `ROLLBACK TO ${savepoint}; RELEASE ${savepoint}`);
+    // a rolled-back level's entries are gone: never announced
+    if (!commit || written === 0) return;
+    if (this.#depth === 0) announceFeed(this.#file, written);
+    else this.#feedWritten(written);
   }
 
   /** Runs `fn` in a transaction; nested, a savepoint, so an inner failure undoes only its writes. */
@@ -94,15 +117,17 @@ export class SqliteDatabase {
   }
 
   saveStack(name: string, content: unknown): StoredStack {
-    const appliedAt = now();
-    this.#run(
-      `INSERT INTO stacks (name, content, applied_at) VALUES (?, ?, ?)
-       ON CONFLICT (name) DO UPDATE SET content = excluded.content, applied_at = excluded.applied_at`,
-      name,
-      scrubbedJson(content, this.#secrets),
-      appliedAt,
-    );
-    return this.getStack(name)!;
+    return this.atomic(() => {
+      this.#run(
+        `INSERT INTO stacks (name, content, applied_at) VALUES (?, ?, ?)
+         ON CONFLICT (name) DO UPDATE SET content = excluded.content, applied_at = excluded.applied_at`,
+        name,
+        scrubbedJson(content, this.#secrets),
+        now(),
+      );
+      this.feed.emit({ stack: name, kind: "stack", data: {} });
+      return this.getStack(name)!;
+    });
   }
 
   getStack(name: string): StoredStack | undefined {
@@ -125,6 +150,7 @@ export class SqliteDatabase {
         scrubbedJson(state, this.#secrets),
         now(),
       );
+      this.feed.emit({ stack, kind: "state", data: { version } });
       return version;
     });
   }
@@ -151,6 +177,7 @@ export class SqliteDatabase {
         at,
       ];
       const existing = this.getInstance(input.stack, input.name);
+      const address = fields[2] ?? undefined;
       if (existing) {
         this.#run(
           `UPDATE instances SET layers = ?, provider = ?, address = ?, hostname = ?, updated_at = ?
@@ -159,6 +186,7 @@ export class SqliteDatabase {
           input.stack,
           input.name,
         );
+        if (existing.address !== address) this.#instanceChanged(input.stack, input.name, { address });
       } else {
         this.#run(
           `INSERT INTO instances (layers, provider, address, hostname, updated_at, stack, name, status)
@@ -168,6 +196,7 @@ export class SqliteDatabase {
           input.name,
         );
         this.#recordTransition(input.stack, input.name, undefined, "stopped", "created", at);
+        this.#instanceChanged(input.stack, input.name, { status: "stopped", reason: "created", address });
       }
       return this.getInstance(input.stack, input.name)!;
     });
@@ -201,19 +230,26 @@ export class SqliteDatabase {
         stack,
         name,
       );
-      return this.#recordTransition(stack, name, instance.status, to, reason, at);
+      const transition = this.#recordTransition(stack, name, instance.status, to, reason, at);
+      this.#instanceChanged(stack, name, { status: to, reason: transition.reason });
+      return transition;
     });
   }
 
   setInstanceService(stack: string, name: string, inService: boolean): void {
-    const changed = this.#run(
-      "UPDATE instances SET in_service = ?, updated_at = ? WHERE stack = ? AND name = ?",
-      inService ? 1 : 0,
-      now(),
-      stack,
-      name,
-    );
-    if (Number(changed.changes) === 0) throw this.#noInstance(stack, name);
+    this.atomic(() => {
+      const instance = this.getInstance(stack, name);
+      if (!instance) throw this.#noInstance(stack, name);
+      if (instance.inService === inService) return;
+      this.#run(
+        "UPDATE instances SET in_service = ?, updated_at = ? WHERE stack = ? AND name = ?",
+        inService ? 1 : 0,
+        now(),
+        stack,
+        name,
+      );
+      this.#instanceChanged(stack, name, { inService });
+    });
   }
 
   setInstanceWeight(stack: string, name: string, weight: number): void {
@@ -226,14 +262,19 @@ export class SqliteDatabase {
         },
       );
     }
-    const changed = this.#run(
-      "UPDATE instances SET weight = ?, updated_at = ? WHERE stack = ? AND name = ?",
-      weight,
-      now(),
-      stack,
-      name,
-    );
-    if (Number(changed.changes) === 0) throw this.#noInstance(stack, name);
+    this.atomic(() => {
+      const instance = this.getInstance(stack, name);
+      if (!instance) throw this.#noInstance(stack, name);
+      if (instance.weight === weight) return;
+      this.#run(
+        "UPDATE instances SET weight = ?, updated_at = ? WHERE stack = ? AND name = ?",
+        weight,
+        now(),
+        stack,
+        name,
+      );
+      this.#instanceChanged(stack, name, { weight });
+    });
   }
 
   statusHistory(stack: string, name: string): StatusTransition[] {
@@ -252,39 +293,49 @@ export class SqliteDatabase {
 
   createEvent(input: EventInput): EventRecord {
     oneOf(eventKinds, input.kind, "event kind");
-    const result = this.#run(
-      "INSERT INTO events (stack, kind, args, state_version, status, created_at) VALUES (?, ?, ?, ?, 'queued', ?)",
-      input.stack,
-      input.kind,
-      scrubbedJson(input.args ?? {}, this.#secrets),
-      input.stateVersion ?? null,
-      now(),
-    );
-    return this.#event(Number(result.lastInsertRowid));
+    return this.atomic(() => {
+      const result = this.#run(
+        "INSERT INTO events (stack, kind, args, state_version, status, created_at) VALUES (?, ?, ?, ?, 'queued', ?)",
+        input.stack,
+        input.kind,
+        scrubbedJson(input.args ?? {}, this.#secrets),
+        input.stateVersion ?? null,
+        now(),
+      );
+      return this.#eventChanged(Number(result.lastInsertRowid));
+    });
   }
 
   startEvent(id: number): EventRecord {
-    this.#event(id);
-    this.#run("UPDATE events SET status = 'running', started_at = ? WHERE id = ?", now(), id);
-    return this.#event(id);
+    return this.atomic(() => {
+      this.#event(id);
+      this.#run("UPDATE events SET status = 'running', started_at = ? WHERE id = ?", now(), id);
+      return this.#eventChanged(id);
+    });
   }
 
   finishEvent(id: number, status: "succeeded" | "failed" | "superseded", bundle?: string): EventRecord {
     oneOf(eventStatuses, status, "event status");
-    this.#event(id);
-    this.#run(
-      "UPDATE events SET status = ?, finished_at = ?, bundle = coalesce(?, bundle) WHERE id = ?",
-      status,
-      now(),
-      bundle ?? null,
-      id,
-    );
-    return this.#event(id);
+    return this.atomic(() => {
+      this.#event(id);
+      this.#run(
+        "UPDATE events SET status = ?, finished_at = ?, bundle = coalesce(?, bundle) WHERE id = ?",
+        status,
+        now(),
+        bundle ?? null,
+        id,
+      );
+      return this.#eventChanged(id);
+    });
   }
 
   recordInstanceOutcome(outcome: InstanceOutcome): void {
     oneOf(outcomeStatuses, outcome.status, "outcome status");
-    this.#event(outcome.eventId);
+    this.atomic(() => this.#recordOutcome(outcome));
+  }
+
+  #recordOutcome(outcome: InstanceOutcome): void {
+    const event = this.#event(outcome.eventId);
     this.#run(
       `INSERT INTO event_outcomes (event_id, instance, status, state_version, bundle, report, log, started_at, finished_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -301,6 +352,13 @@ export class SqliteDatabase {
       outcome.startedAt,
       outcome.finishedAt ?? null,
     );
+    const { instance, status, startedAt, finishedAt } = outcome;
+    this.feed.emit({
+      stack: event.stack,
+      kind: "outcome",
+      subject: `event:${event.id}`,
+      data: { instance, status, startedAt, finishedAt },
+    });
   }
 
   listEvents(stack: string, options: { limit?: number } = {}): EventRecord[] {
@@ -330,6 +388,31 @@ export class SqliteDatabase {
       });
     }
     return toEvent(row);
+  }
+
+  /** Notes a feed id written by the open transaction, or announces it when none is open. */
+  #feedWritten(id: number): void {
+    const level = this.#written.length - 1;
+    if (level < 0) announceFeed(this.#file, id);
+    else this.#written[level] = Math.max(this.#written[level] ?? 0, id);
+  }
+
+  /** The event `id` as it is now, and its feed entry. */
+  #eventChanged(id: number): EventRecord {
+    const event = this.#event(id);
+    const { kind, status, stateVersion, bundle } = event;
+    this.feed.emit({
+      stack: event.stack,
+      kind: "event",
+      subject: `event:${id}`,
+      data: { id, kind, status, stateVersion, bundle },
+    });
+    return event;
+  }
+
+  /** The feed entry of a change to an instance. */
+  #instanceChanged(stack: string, name: string, data: Record<string, unknown>): void {
+    this.feed.emit({ stack, kind: "instance", subject: `instance:${name}`, data });
   }
 
   #noInstance(stack: string, name: string): GalleyError {

@@ -18,6 +18,7 @@ import {
   type DeploymentRecord,
   type DeploymentStatus,
   type DeploymentStep,
+  type FeedInput,
   type MigrationState,
   stepStatuses,
 } from "./store.ts";
@@ -34,6 +35,8 @@ export interface SqlAccess {
   all(sql: string, ...params: SQLInputValue[]): Row[];
   /** runs `fn` in a transaction (a savepoint inside an open one) */
   atomic<T>(fn: () => T): T;
+  /** appends the feed entry of a change, in the caller's transaction */
+  feed(entry: FeedInput): void;
 }
 
 const finishedStatuses = [
@@ -73,7 +76,7 @@ export class SqliteDeployments {
         input.migration,
         now(),
       );
-      return this.#deployment(Number(result.lastInsertRowid));
+      return this.#changed(Number(result.lastInsertRowid));
     });
   }
 
@@ -92,7 +95,7 @@ export class SqliteDeployments {
         now(),
         id,
       );
-      return this.#deployment(id);
+      return this.#changed(id);
     });
   }
 
@@ -107,7 +110,7 @@ export class SqliteDeployments {
         scrubbedText(note, this.#sql.secrets) ?? null,
         id,
       );
-      return this.#deployment(id);
+      return this.#changed(id);
     });
   }
 
@@ -153,7 +156,7 @@ export class SqliteDeployments {
     oneOf(stepStatuses, step.status, "deployment step status");
     const { secrets } = this.#sql;
     this.#sql.atomic(() => {
-      this.#deployment(step.deploymentId);
+      const deployment = this.#deployment(step.deploymentId);
       // the update keeps the row's id, so steps stay in the order they were first recorded
       this.#sql.run(
         `INSERT INTO deployment_steps (deployment_id, instance, batch, phase, status, release_id, log, started_at, finished_at)
@@ -171,6 +174,14 @@ export class SqliteDeployments {
         step.startedAt,
         step.finishedAt ?? null,
       );
+      const { instance, batch, phase, status, startedAt, finishedAt } = step;
+      const release = scrubbedText(step.release, secrets);
+      this.#sql.feed({
+        stack: deployment.stack,
+        kind: "step",
+        subject: `deployment:${deployment.id}`,
+        data: { instance, batch, phase, status, release, startedAt, finishedAt },
+      });
     });
   }
 
@@ -236,6 +247,19 @@ export class SqliteDeployments {
       );
       return this.#deployment(id);
     });
+  }
+
+  /** The deployment `id` as it is now, and its feed entry (its status changed). */
+  #changed(id: number): DeploymentRecord {
+    const deployment = this.#deployment(id);
+    const { app, status, strategy, revision, requested, rollbackOf } = deployment;
+    this.#sql.feed({
+      stack: deployment.stack,
+      kind: "deployment",
+      subject: `deployment:${id}`,
+      data: { id, app, status, strategy, revision, requested, rollbackOf },
+    });
+    return deployment;
   }
 
   /** The deployment `id`; a clear error when there is none. */

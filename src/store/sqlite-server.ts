@@ -31,6 +31,10 @@ export interface Retention {
   runsPerInstance: number;
   /** prune on the first insert of a connection and every this many inserts after (default 100) */
   every: number;
+  /** feed entries older than this are deleted (default 30 days)… */
+  feedMs: number;
+  /** …but the newest this many are kept whatever their age (default 200,000) */
+  feedKeep: number;
 }
 
 /** The retention of a store opened without one. */
@@ -38,6 +42,8 @@ export const defaultRetention: Retention = {
   metricsMs: 7 * 24 * 60 * 60_000,
   runsPerInstance: 500,
   every: 100,
+  feedMs: 30 * 24 * 60 * 60_000,
+  feedKeep: 200_000,
 };
 
 /** The Store's server methods, synchronous, on one connection. */
@@ -226,6 +232,13 @@ export class SqliteServer {
         now(),
       );
       if (Number(inserted.changes) === 0) return "duplicate";
+      const { seq, generation, kind, mode, status, changed, failed, finishedAt } = run;
+      this.#sql.feed({
+        stack: run.stack,
+        kind: "run",
+        subject: `instance:${run.instance}`,
+        data: { seq, generation, kind, mode, status, changed, failed, finishedAt },
+      });
       if (this.#runInserts++ % this.#retention.every === 0) {
         this.#sql.run(
           `DELETE FROM agent_runs WHERE id IN (SELECT id FROM (SELECT id, row_number() OVER

@@ -93,7 +93,7 @@ export function coreRoutes(caPem: string): Registrar {
       {
         method: "delete",
         path: "/v1/tokens/:id",
-        summary: "Revokes a token",
+        summary: "Revokes a token; the web sessions opened with it end",
         auth: "token",
         role: "admin",
         action: "token.revoke",
@@ -105,7 +105,9 @@ export function coreRoutes(caPem: string): Registrar {
         const known = (await ctx.store.listTokens()).some((t) => t.id === params.id);
         if (!known)
           throw new GalleyError("NOT_FOUND", `no token ${params.id}`, { hint: "GET /v1/tokens lists them" });
-        return ctx.store.revokeToken(params.id);
+        const record = await ctx.store.revokeToken(params.id);
+        await ctx.store.deleteSessionsOf({ kind: "token", tokenId: params.id });
+        return record;
       },
     );
     defineRoute(

@@ -1,0 +1,206 @@
+import type { IncomingMessage } from "node:http";
+import type { Context } from "hono";
+import * as v from "valibot";
+import { GalleyError } from "../../core/errors.ts";
+import { roles, type SessionActor } from "../../store/store.ts";
+import type { Registrar } from "../app.ts";
+import { hashSecret, type PersonActor, requirePerson, type ServerEnv } from "../auth.ts";
+import type { ServerContext } from "../context.ts";
+import { defineRoute } from "../openapi.ts";
+import {
+  checkOrigin,
+  clearedSessionCookieHeader,
+  openSession,
+  sessionBody,
+  sessionCookieHeader,
+  sessionHash,
+  sessionSecretOf,
+} from "../sessions.ts";
+import { LoginThrottle } from "../throttle.ts";
+import { checkLogin, checkNewUser, hashPassword, verifyPassword } from "../users.ts";
+import { registerUsers } from "./users.ts";
+
+// The web panel's login: POST /v1/session trades a token or a user's name and password for a
+// session cookie and its CSRF token; GET tells a page who it is; DELETE logs out. Users change
+// their own password here; admins manage users in ./users.ts.
+
+const grant = v.object({ stack: v.string(), role: v.picklist(roles) });
+const session = v.object({
+  actor: v.object({ kind: v.picklist(["token", "user"]), name: v.string() }),
+  grants: v.array(grant),
+  csrf: v.string(),
+  expiresAt: v.string(),
+});
+const login = v.union([
+  v.strictObject({ token: v.pipe(v.string(), v.maxLength(512)) }),
+  v.strictObject({
+    user: v.pipe(v.string(), v.maxLength(200)),
+    password: v.pipe(v.string(), v.maxLength(4096)),
+  }),
+]);
+
+function loginFailed(): GalleyError {
+  return new GalleyError(
+    "LOGIN_FAILED",
+    "the login was refused: a wrong user name or password, or a token that is unknown, expired or revoked",
+    { hint: "check what you typed, or ask an admin" },
+  );
+}
+
+/** The address a request came from (the throttle's key; the audit's detail). */
+function remoteOf(c: Context<ServerEnv>): string {
+  const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
+  return incoming?.socket.remoteAddress ?? "unknown";
+}
+
+/** Opens a session for an actor, sets its cookie, and answers the session's body. */
+async function startSession(c: Context<ServerEnv>, ctx: ServerContext, actor: PersonActor, of: SessionActor) {
+  const { secret, record } = await openSession(ctx.store, of);
+  const web = { hash: record.hash, csrf: record.csrf, expiresAt: record.expiresAt };
+  c.set("actor", { ...actor, session: web }); // the audit entry of the login names who logged in
+  c.header("set-cookie", sessionCookieHeader(secret));
+  return sessionBody(actor, web);
+}
+
+/** The session routes (and the users' under /v1/users): part of every server's core, beside tokens. */
+export const register: Registrar = (app, ctx) => {
+  const throttle = new LoginThrottle();
+  let sweptAt = 0;
+  defineRoute(
+    app,
+    ctx,
+    {
+      method: "post",
+      path: "/v1/session",
+      summary: "Logs in with a token or a user's name and password: a session cookie and its CSRF token",
+      auth: "none",
+      action: "session.login",
+      body: login,
+      response: session,
+    },
+    async ({ c, body, audit }) => {
+      const now = new Date();
+      const remote = remoteOf(c);
+      const user = "user" in body ? body.user : undefined;
+      audit({ target: user === undefined ? "token" : `user:${user}`, detail: { remote } });
+      checkOrigin(c);
+      const keys = [`address:${remote}`, ...(user === undefined ? [] : [`user:${user.toLowerCase()}`])];
+      throttle.check(keys, now.getTime());
+      if (now.getTime() - sweptAt > 60_000) {
+        sweptAt = now.getTime();
+        await ctx.store.deleteExpiredSessions(now.toISOString());
+      }
+      if ("token" in body) {
+        const token = await ctx.store.tokenByHash(hashSecret(body.token));
+        const valid =
+          token !== undefined &&
+          token.revokedAt === undefined &&
+          (token.expiresAt === undefined || Date.parse(token.expiresAt) > now.getTime());
+        if (!valid) {
+          throttle.fail(keys, now.getTime());
+          throw loginFailed();
+        }
+        audit({ target: `token:${token.name}` });
+        const actor: PersonActor = { kind: "token", id: token.id, name: token.name, grants: token.grants };
+        return startSession(c, ctx, actor, { kind: "token", tokenId: token.id });
+      }
+      const record = await checkLogin(ctx.store, body.user, body.password);
+      if (record === undefined) {
+        throttle.fail(keys, now.getTime());
+        throw loginFailed();
+      }
+      throttle.clear(`user:${body.user.toLowerCase()}`);
+      await ctx.store.updateUser(record.name, { lastLoginAt: now.toISOString() });
+      const placeholder = { hash: "", csrf: "", expiresAt: "" };
+      const actor: PersonActor = {
+        kind: "user",
+        name: record.name,
+        grants: record.grants,
+        session: placeholder,
+      };
+      return startSession(c, ctx, actor, { kind: "user", name: record.name });
+    },
+  );
+  defineRoute(
+    app,
+    ctx,
+    {
+      method: "get",
+      path: "/v1/session",
+      summary: "The session of this cookie (or the bearer token): who, with what grants, its CSRF token",
+      auth: "token",
+      authorizeInHandler: true,
+      response: session,
+    },
+    ({ c }) => {
+      const actor = requirePerson(c);
+      if (actor.session === undefined)
+        // a bearer token has no CSRF token and no expiry of a session: it needs neither
+        return sessionBody(actor, { hash: "", csrf: "", expiresAt: "" });
+      return sessionBody(actor, actor.session);
+    },
+  );
+  defineRoute(
+    app,
+    ctx,
+    {
+      method: "delete",
+      path: "/v1/session",
+      summary: "Logs out: ends this session and clears its cookie",
+      auth: "token",
+      authorizeInHandler: true,
+      action: "session.logout",
+      response: v.object({}),
+    },
+    async ({ c }) => {
+      const actor = requirePerson(c);
+      if (actor.session !== undefined) await ctx.store.deleteSession(actor.session.hash);
+      // a bearer header won over the cookie: the cookie's session ends too
+      const secret = sessionSecretOf(c.req.header("cookie"));
+      if (secret) await ctx.store.deleteSession(sessionHash(secret));
+      c.header("set-cookie", clearedSessionCookieHeader());
+      return {};
+    },
+  );
+  defineRoute(
+    app,
+    ctx,
+    {
+      method: "post",
+      path: "/v1/session/password",
+      summary: "Changes the logged-in user's password; their other sessions end",
+      auth: "token",
+      authorizeInHandler: true,
+      action: "user.password",
+      body: v.strictObject({
+        current: v.pipe(v.string(), v.maxLength(4096)),
+        password: v.pipe(v.string(), v.maxLength(4096)),
+      }),
+      response: session,
+      status: 200,
+    },
+    async ({ c, body, audit }) => {
+      const actor = requirePerson(c);
+      if (actor.kind !== "user")
+        throw new GalleyError("FORBIDDEN", `token ${actor.name} has no password`, {
+          hint: "log in as a user to change your password",
+        });
+      audit({ target: `user:${actor.name}` });
+      const key = `user:${actor.name.toLowerCase()}`;
+      throttle.check([key]);
+      const user = await ctx.store.getUser(actor.name);
+      if (user === undefined || !(await verifyPassword(body.current, user.passwordHash))) {
+        throttle.fail([key]);
+        throw new GalleyError("FORBIDDEN", "the current password is wrong", {
+          hint: "type the password you logged in with",
+        });
+      }
+      checkNewUser({ password: body.password }, "REQUEST_INVALID");
+      await ctx.store.updateUser(user.name, { passwordHash: await hashPassword(body.password) });
+      // every session of the user ends, this one too: it is replaced by a new one (new cookie, new CSRF)
+      await ctx.store.deleteSessionsOf({ kind: "user", name: user.name });
+      return startSession(c, ctx, { ...actor, grants: user.grants }, { kind: "user", name: user.name });
+    },
+  );
+  registerUsers(app, ctx);
+};
