@@ -105,7 +105,7 @@ if [ "${GALLEY_DEMO_KEEP:-}" = 1 ]; then
     echo "the web control panel: $panel/"
     echo "  log in with the admin token in $kitchen/.galley/server/admin.token"
     echo "  the certificate is the server's own CA's: $(sed -n 's/^CA fingerprint (sha256): //p' "$server_log")"
-    echo "  (trust $kitchen/.galley/server/ca.pem, or accept the browser's warning after comparing it)"
+    echo "  (trust $kitchen/.galley/server/tls/ca.pem, or accept the browser's warning after comparing it)"
     echo "  the server: pid $server_pid (stop it with: kill $server_pid); its log: $server_log"
   fi
   echo
