@@ -1,10 +1,11 @@
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { test } from "node:test";
+import { fileURLToPath } from "node:url";
 import type { Page, Request } from "playwright-core";
 import { call, testServer } from "../src/server/test-support.ts";
 import type { FeedEntry } from "../src/store/store.ts";
 import {
-  addUser,
   launchBrowser,
   login,
   logIds,
@@ -28,6 +29,7 @@ import { WebappKitchen, webappApps } from "./support/webapp.ts";
 const root = process.getuid?.() === 0;
 const skip = !root ? "needs root on Linux: instances are container hosts" : noChromium;
 const minute = 60_000;
+const galleyBin = fileURLToPath(new URL("../bin/galley.js", import.meta.url));
 
 test("the web panel on the webapp example (container hosts)", { skip, timeout: 30 * minute }, async (t) => {
   const k = await WebappKitchen.create("galley-panel-");
@@ -48,9 +50,20 @@ test("the web panel on the webapp example (container hosts)", { skip, timeout: 3
   const line = await relay(t, server);
   const { page, context, errors } = await newPanel(browser, line);
   // set once; still there at the end: nothing reloaded the page
+  // each step needs the one before: after a failure the rest are skipped, not timed out one by one
+  let failed: string | undefined;
+  const step = (name: string, fn: () => Promise<void>) =>
+    t.test(name, { skip: failed === undefined ? false : `"${failed}" failed` }, async () => {
+      try {
+        await fn();
+      } catch (error) {
+        failed = name;
+        throw error;
+      }
+    });
   const noReload = () => page.evaluate(() => (globalThis as { panelTest?: number }).panelTest);
 
-  await t.test("log in; the Stacks page shows the example stack, its layers and apps", async () => {
+  await step("log in; the Stacks page shows the example stack, its layers and apps", async () => {
     await login(page, { token: admin });
     await page.getByRole("heading", { name: "Stacks" }).waitFor();
     const link = page.getByRole("link", { name: "webapp", exact: true });
@@ -66,7 +79,7 @@ test("the web panel on the webapp example (container hosts)", { skip, timeout: 3
     });
   });
 
-  await t.test("Start app4: its status goes online on screen, and HAProxy's layer configures", async () => {
+  await step("Start app4: its status goes online on screen, and HAProxy's layer configures", async () => {
     const before = await api<{ events: { id: number }[] }>("GET", "/v1/stacks/webapp/events?limit=1");
     const lastEvent = before.events[0]?.id ?? 0;
     const status = instanceStatus(page, "app", "app4");
@@ -101,7 +114,7 @@ test("the web panel on the webapp example (container hosts)", { skip, timeout: 3
   });
 
   let firstDeployment = 0;
-  await t.test(
+  await step(
     "deploy a new revision with the rolling strategy from the Deploy form; the batches on screen",
     async () => {
       const list = await api<{ deployments: { id: number }[] }>("GET", "/v1/stacks/webapp/deployments");
@@ -151,7 +164,7 @@ test("the web panel on the webapp example (container hosts)", { skip, timeout: 3
     },
   );
 
-  await t.test(
+  await step(
     "roll back to the first deployment while the browser is offline for 5 s: the log loses no line",
     async () => {
       await page.goto(`/deployments/${firstDeployment}`);
@@ -200,8 +213,14 @@ test("the web panel on the webapp example (container hosts)", { skip, timeout: 3
     },
   );
 
-  await t.test("a viewer: no Deploy button, and the API refuses its deployment", async () => {
-    await addUser(server, "vera", "viewer password 1", [{ stack: "webapp", role: "viewer" }]);
+  await step("a viewer: no Deploy button, and the API refuses its deployment", async () => {
+    // made as docs/panel.md says: galley user add on the server's machine
+    const added = spawnSync(
+      process.execPath,
+      [galleyBin, "user", "add", "vera", "--grant", "webapp:viewer", "--password-stdin"],
+      { cwd: k.dir, input: "viewer password 1\n", encoding: "utf8" },
+    );
+    assert.equal(added.status, 0, added.stderr);
     const { context: viewerContext, page: viewer, errors: viewerErrors } = await newPanel(browser, server);
     await login(viewer, { user: "vera", password: "viewer password 1" });
     await viewer.goto("/stacks/webapp/deployments");
@@ -217,7 +236,7 @@ test("the web panel on the webapp example (container hosts)", { skip, timeout: 3
     await viewerContext.close();
   });
 
-  await t.test("the audit log names who did what; no console error on any page", async () => {
+  await step("the audit log names who did what; no console error on any page", async () => {
     await page.goto("/audit");
     await page.getByRole("heading", { name: "Audit log" }).waitFor();
     await page.getByText("deploy").first().waitFor();
