@@ -55,15 +55,17 @@ export function LogView(props: { model: LogModel; label: string }) {
     };
   }, [model]);
 
-  const measure = () => {
+  // following: on while at the end; off once the reader moves up (a scroll event that only
+  // reports lines added below, after a jump to the end, leaves it on)
+  const lastTop = useRef(0);
+  const onScroll = () => {
     const el = scroller.current;
     if (!el) return;
-    follow.current = atBottom(el.scrollTop, el.clientHeight, el.scrollHeight, rowHeight);
-    setView({ top: el.scrollTop, height: el.clientHeight });
-  };
-  const onScroll = () => {
+    if (atBottom(el.scrollTop, el.clientHeight, el.scrollHeight, rowHeight)) follow.current = true;
+    else if (el.scrollTop < lastTop.current) follow.current = false;
+    lastTop.current = el.scrollTop;
     cancelAnimationFrame(frame.current);
-    frame.current = requestAnimationFrame(measure);
+    frame.current = requestAnimationFrame(() => setView({ top: el.scrollTop, height: el.clientHeight }));
   };
 
   // open at the end, and stay there while following
@@ -72,6 +74,7 @@ export function LogView(props: { model: LogModel; label: string }) {
     if (!el) return;
     if (follow.current && el.scrollTop + el.clientHeight < el.scrollHeight) {
       el.scrollTop = el.scrollHeight;
+      lastTop.current = el.scrollTop;
       setView({ top: el.scrollTop, height: el.clientHeight });
     } else if (el.clientHeight !== view.height) setView({ top: el.scrollTop, height: el.clientHeight });
   });
@@ -84,8 +87,10 @@ export function LogView(props: { model: LogModel; label: string }) {
   }, [model, first, end, total]);
 
   const rows = [];
+  let missing = false;
   for (let position = first; position < end; position += 1) {
     const line = model.row(position);
+    if (!line) missing = true;
     rows.push(
       line
         ? html`<div class="log-line" key=${position} data-id=${line.id} style=${rowStyle}>${
@@ -112,6 +117,7 @@ export function LogView(props: { model: LogModel; label: string }) {
       role="log"
       aria-label=${label}
       aria-live="off"
+      aria-busy=${missing || !model.opened ? "true" : "false"}
       tabindex="0"
       ref=${scroller}
       onScroll=${onScroll}

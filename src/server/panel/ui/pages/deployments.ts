@@ -23,7 +23,10 @@ import type { DeploymentRecord, StackSummary } from "../types.ts";
 // the batches the plan makes) and the end of an A/B deployment under way. Live: a deployment
 // recorded or finished anywhere (the CLI too) reloads its app's list.
 
-type App = StackSummary["apps"][number];
+type App = Omit<StackSummary["apps"][number], "ab" | "source"> & {
+  source: { type: string } | null;
+  ab: AbStatus | null;
+};
 
 /** What POST /v1/stacks/:stack/deployments with plan: true answers (deploy/controller.ts DeploymentPlan). */
 interface DeploymentPlan {
@@ -44,7 +47,7 @@ interface DeploymentPlan {
   loadBalancer?: string | undefined;
 }
 
-/** Where an app's A/B stands (GET /v1/stacks/:stack/apps/:app/ab; deploy/ab-end.ts AbStatus). */
+/** Where an app's A/B stands (the summary's apps[].ab; deploy/ab-end.ts AbStatus). */
 interface AbStatus {
   app: string;
   deployment?: DeploymentRecord | undefined;
@@ -185,16 +188,10 @@ function PlanView(props: { plan: DeploymentPlan }) {
   </section>`;
 }
 
-function AbPanel(props: { stack: string; app: string; version: number }) {
-  const { stack, app, version } = props;
-  const status = useAsync(
-    () => api.get<{ ab: AbStatus }>(`/v1/stacks/${seg(stack)}/apps/${seg(app)}/ab`),
-    [stack, app],
-  );
-  useReload(status.reload, version);
+function AbPanel(props: { stack: string; app: string; ab: AbStatus }) {
+  const { stack, app, ab } = props;
   const [error, setError] = useState<unknown>(undefined);
-  const ab = status.data?.ab;
-  if (!ab?.deployment) return null;
+  if (!ab.deployment) return null;
   const end = async (which: "promote" | "abort") => {
     setError(undefined);
     try {
@@ -261,7 +258,7 @@ function AppDeployments(props: { stack: string; app: App; version: number }) {
           </p>`
         : html`<p>Not deployed yet.</p>`
     }
-    ${app.ab ? html`<${AbPanel} stack=${stack} app=${app.name} version=${version} />` : null}
+    ${app.ab ? html`<${AbPanel} stack=${stack} app=${app.name} ab=${app.ab} />` : null}
     <${ErrorBox} error=${list.error} title="Deployments not loaded" />
     ${
       list.data === undefined && list.loading
@@ -313,11 +310,13 @@ export default function DeploymentsPage(props: PageProps) {
     },
   });
   const summary = useAsync(
-    () => api.get<StackSummary>(`/v1/stacks/${seg(stack)}/summary`),
+    () => api.get<Omit<StackSummary, "apps"> & { apps: App[] }>(`/v1/stacks/${seg(stack)}/summary`),
     [stack],
     feed.ready,
   );
   const apps = summary.data?.apps ?? [];
+  // an app known from its deployments only (no longer in the stack file) cannot be deployed
+  const deployable = apps.filter((a) => a.source !== null);
   return html`<${Crumbs} trail=${[["Stacks", "/"], [stack, `/stacks/${seg(stack)}`], ["Deployments"]]} />
     <div class="page-head">
       <h1>Deployments of ${stack}</h1>
@@ -326,7 +325,11 @@ export default function DeploymentsPage(props: PageProps) {
     <${ErrorBox} error=${summary.error} title="Stack not loaded" />
     ${summary.data === undefined && summary.loading ? html`<${Loading} what="the stack's apps" />` : null}
     ${summary.data !== undefined && apps.length === 0 ? html`<p>The stack has no apps.</p>` : null}
-    ${apps.length > 0 && can(stack, "deployer") ? html`<${DeployForm} stack=${stack} apps=${apps} />` : null}
+    ${
+      deployable.length > 0 && can(stack, "deployer")
+        ? html`<${DeployForm} stack=${stack} apps=${deployable} />`
+        : null
+    }
     ${apps.map(
       (app) =>
         html`<${AppDeployments} key=${app.name} stack=${stack} app=${app} version=${versions[app.name] ?? 0} />`,

@@ -26,11 +26,11 @@ interface ReportEntry {
   event: { id: number; kind: string; status: string; createdAt: string };
   status: string;
   startedAt?: string | undefined;
-  finishedAt?: string | undefined;
-  bundle?: string | undefined;
-  changed?: number | undefined;
-  failed?: number | undefined;
-  resources?: number | undefined;
+  finishedAt?: string | null | undefined;
+  bundle?: string | null | undefined;
+  changed?: number | null | undefined;
+  failed?: number | null | undefined;
+  resources?: number | null | undefined;
 }
 
 /** One agent run of GET /v1/stacks/:stack/instances/:name/runs. */
@@ -65,7 +65,7 @@ interface InstanceAnswer {
   history: { from?: string; to: string; at: string; reason: string }[];
 }
 
-const count = (n: number | undefined) => (n === undefined ? "—" : String(n));
+const count = (n: number | null | undefined) => (n === undefined || n === null ? "—" : String(n));
 
 function Reports(props: { stack: string; name: string; version: number }) {
   const { stack, name, version } = props;

@@ -92,20 +92,19 @@ async function loadShown(params: Record<string, string>): Promise<Shown> {
     };
   }
   const id = params.id ?? "";
-  const { outcome } = await api.get<{
+  const { event, outcome } = await api.get<{
+    event?: { stack?: string };
     outcome: {
       status: string;
       report?: Report;
       log?: string;
       startedAt?: string;
       finishedAt?: string;
-      stack?: string;
-      event?: { stack?: string };
     };
   }>(`/v1/events/${seg(id)}/instances/${seg(name)}`);
   return {
     title: `Report of ${name} in event #${id}`,
-    stack: outcome.stack ?? outcome.event?.stack,
+    stack: event?.stack,
     instance: name,
     status: outcome.status,
     startedAt: outcome.startedAt,
