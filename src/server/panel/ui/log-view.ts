@@ -38,18 +38,23 @@ export function LogView(props: { model: LogModel; label: string }) {
   const [view, setView] = useState({ top: 0, height: 400 });
   const [error, setError] = useState<string | undefined>(undefined);
 
+  const alive = useRef(true);
+  const fail = (e: unknown) => {
+    if (alive.current) setError(e instanceof Error ? e.message : String(e));
+  };
+  const open = () => {
+    setError(undefined);
+    model.open().catch(fail);
+  };
   useEffect(() => {
-    let alive = true;
+    alive.current = true;
     model.onChange = () => {
-      if (alive) setVersion((n) => n + 1);
+      if (alive.current) setVersion((n) => n + 1);
     };
-    if (!model.opened)
-      model.open().catch((e: unknown) => {
-        if (alive) setError(e instanceof Error ? e.message : String(e));
-      });
+    if (!model.opened) open();
     else setVersion((n) => n + 1);
     return () => {
-      alive = false;
+      alive.current = false;
       model.onChange = () => {};
       cancelAnimationFrame(frame.current);
     };
@@ -83,7 +88,7 @@ export function LogView(props: { model: LogModel; label: string }) {
   let { first, end } = visibleRange(view.top, view.height, rowHeight, total, overscan);
   if (end - first > maxRows) first = end - maxRows;
   useEffect(() => {
-    model.need(first, end).catch((e: unknown) => setError(e instanceof Error ? e.message : String(e)));
+    if (model.opened) model.need(first, end).catch(fail);
   }, [model, first, end, total]);
 
   const rows = [];
@@ -110,7 +115,11 @@ export function LogView(props: { model: LogModel; label: string }) {
     <div class="log-bar">
       <span>${model.opened ? `${total.toLocaleString("en")} ${total === 1 ? "line" : "lines"}` : "Loading the log…"}</span>
       ${!follow.current && html`<button type="button" class="log-follow" onClick=${jump}>Follow the end</button>`}
-      ${error && html`<span class="error" role="alert">The log could not be read: ${error}</span>`}
+      ${
+        error &&
+        html`<span class="error" role="alert">The log could not be read: ${error}</span>
+          ${!model.opened && html`<button type="button" onClick=${open}>Read the log again</button>`}`
+      }
     </div>
     <div
       class="log-view"
