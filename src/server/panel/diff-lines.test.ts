@@ -30,6 +30,11 @@ test("propertyLines: -old and +new, a created property only +", () => {
     { kind: "add", text: "+ensure: present" },
   ]);
   assert.deepEqual(propertyLines({ property: "mtime" }), [{ kind: "context", text: " mtime" }]);
+  assert.deepEqual(propertyLines({ property: "command", to: "sh -c '\n  exit 0\n'" }), [
+    { kind: "add", text: "+command: sh -c '" },
+    { kind: "add", text: "+  exit 0" },
+    { kind: "add", text: "+'" },
+  ]);
 });
 
 test("valueText: strings as they are, other values as JSON", () => {

@@ -49,13 +49,14 @@ export function valueText(value: unknown): string {
   return JSON.stringify(value);
 }
 
-/** The lines of a property change without a text diff: "-property: old" and "+property: new". */
+/** The lines of a property change without a text diff: "-property: old" and "+property: new" (each line of a value marked). */
 export function propertyLines(change: Change): DiffLine[] {
-  const lines: DiffLine[] = [];
-  if (change.from !== undefined)
-    lines.push({ kind: "del", text: `-${change.property}: ${valueText(change.from)}` });
-  if (change.to !== undefined)
-    lines.push({ kind: "add", text: `+${change.property}: ${valueText(change.to)}` });
+  const side = (kind: "del" | "add", sign: string, value: unknown): DiffLine[] =>
+    `${change.property}: ${valueText(value)}`.split("\n").map((text) => ({ kind, text: `${sign}${text}` }));
+  const lines: DiffLine[] = [
+    ...(change.from === undefined ? [] : side("del", "-", change.from)),
+    ...(change.to === undefined ? [] : side("add", "+", change.to)),
+  ];
   if (lines.length === 0) lines.push({ kind: "context", text: ` ${change.property}` });
   return lines;
 }

@@ -1,7 +1,14 @@
 import { useEffect, useLayoutEffect, useMemo, useRef, useState } from "preact/hooks";
 import { html } from "htm/preact";
 import { api } from "./api.ts";
-import { atBottom, type LogFeedPage, type LogLoader, LogModel, visibleRange } from "./log-model.ts";
+import {
+  atBottom,
+  type LogFeedPage,
+  type LogLine,
+  type LogLoader,
+  LogModel,
+  visibleRange,
+} from "./log-model.ts";
 
 // A virtualized log (a deployment's or an event's): rows of a fixed height, only those in view
 // (and a few either side) in the DOM, pages of lines fetched by offset from the feed as they come
@@ -100,7 +107,7 @@ export function LogView(props: { model: LogModel; label: string }) {
       line
         ? html`<div class="log-line" key=${position} data-id=${line.id} style=${rowStyle}>${
             line.instance ? html`<span class="log-instance">${line.instance}</span> ` : ""
-          }${line.line}</div>`
+          }${lineText(line)}</div>`
         : html`<div class="log-line log-loading" key=${position} style=${rowStyle} aria-hidden="true">…</div>`,
     );
   }
@@ -140,6 +147,12 @@ export function LogView(props: { model: LogModel; label: string }) {
       ${model.opened && total === 0 && html`<p class="log-empty">No log lines yet.</p>`}
     </div>
   </div>`;
+}
+
+/** A line as shown after its instance: without the "web1: " it may start with (the instance is shown before it). */
+export function lineText(line: LogLine): string {
+  const prefix = line.instance === undefined ? undefined : `${line.instance}: `;
+  return prefix !== undefined && line.line.startsWith(prefix) ? line.line.slice(prefix.length) : line.line;
 }
 
 // the styles the windowing maths depends on are set here (through the CSSOM, which the CSP allows),

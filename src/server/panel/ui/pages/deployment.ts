@@ -46,13 +46,20 @@ interface Live {
   progress: Map<string, PhaseProgress>;
 }
 
+/** The statuses a deployment ends with. */
+const finished = new Set(["succeeded", "failed", "rolled_back", "interrupted"]);
+
 /** Applies feed entries (deployment, step, phase) to a deployment in order. */
 export function applyEntries(live: Live, entries: readonly FeedEntry[]): Live {
   let { deployment, progress } = live;
   for (const entry of entries) {
     if (entry.kind === "deployment") {
       const data = entry.data as Partial<DeploymentRecord> | null;
-      if (data && typeof data.status === "string") deployment = { ...deployment, status: data.status };
+      if (data && typeof data.status === "string") {
+        deployment = { ...deployment, status: data.status };
+        // its end: the time is the entry's (the record, read again, has the note too)
+        if (finished.has(data.status) && !deployment.finishedAt) deployment.finishedAt = entry.at;
+      }
     } else if (entry.kind === "step") {
       const step = stepOf(entry.data);
       if (step) {
@@ -72,8 +79,6 @@ export function applyEntries(live: Live, entries: readonly FeedEntry[]): Live {
   }
   return { deployment, progress };
 }
-
-const finished = new Set(["succeeded", "failed", "rolled_back", "interrupted"]);
 
 function BatchView(props: { batch: Batch; stack: string }) {
   const { batch, stack } = props;
@@ -168,7 +173,7 @@ export default function DeploymentPage(props: PageProps) {
   // every entry since the stream's start, applied again on each fresh read of the record
   const seen = useRef<FeedEntry[]>([]);
   const [live, setLive] = useState<Live | undefined>(undefined);
-  const reloadSoon = useCoalesced(() => void record.reload(), 500);
+  const reloadSoon = useCoalesced(() => void record.reload(), 100);
   const feed = useFeed({
     stack,
     subject,

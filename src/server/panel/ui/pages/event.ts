@@ -47,6 +47,9 @@ interface Live {
   progress: Map<string, PhaseProgress>;
 }
 
+/** The statuses an event ends with. */
+const finished = new Set(["succeeded", "failed", "superseded"]);
+
 /** Applies feed entries (event, outcome, phase) to an event in order. */
 export function applyEventEntries(live: Live, entries: readonly FeedEntry[]): Live {
   let { event, progress } = live;
@@ -54,6 +57,7 @@ export function applyEventEntries(live: Live, entries: readonly FeedEntry[]): Li
     const data = (entry.data ?? {}) as Record<string, unknown>;
     if (entry.kind === "event" && typeof data.status === "string") {
       event = { ...event, status: data.status };
+      if (finished.has(data.status) && !event.finishedAt) event = { ...event, finishedAt: entry.at };
     } else if (entry.kind === "outcome" && typeof data.instance === "string") {
       const outcome: Outcome = {
         instance: data.instance,
@@ -85,8 +89,6 @@ export function countsOf(report: unknown): string | undefined {
   return parts.join(", ");
 }
 
-const finished = new Set(["succeeded", "failed", "superseded"]);
-
 /** The page /events/:id. */
 export default function EventPage(props: PageProps) {
   const id = props.params.id ?? "";
@@ -97,8 +99,7 @@ export default function EventPage(props: PageProps) {
   const model = useLogModel(stack, subject);
   const seen = useRef<FeedEntry[]>([]);
   const [live, setLive] = useState<Live | undefined>(undefined);
-  // an outcome or the event ended: its report's counts and times are in the record
-  const reloadSoon = useCoalesced(() => void record.reload(), 500);
+  const reloadSoon = useCoalesced(() => void record.reload(), 100);
   const feed = useFeed({
     stack,
     subject,
@@ -110,9 +111,10 @@ export default function EventPage(props: PageProps) {
       if (state.length === 0) return;
       seen.current.push(...state);
       setLive((current) => (current ? applyEventEntries(current, state) : current));
+      // the end: the reports are in the record (each host's counts came with its "done" phase)
       if (
         state.some(
-          (e) => e.kind !== "phase" && finished.has(String((e.data as { status?: unknown })?.status)),
+          (e) => e.kind === "event" && finished.has(String((e.data as { status?: unknown })?.status)),
         )
       )
         reloadSoon("end");
@@ -161,7 +163,8 @@ export default function EventPage(props: PageProps) {
           : html`<${Table} caption="Outcomes by instance" head=${["Instance", "Status", "Progress", "Started", "Finished", "Report"]}>
               ${e.outcomes.map((o) => {
                 const phase = live.progress.get(o.instance);
-                const progress = o.status === "running" && phase ? progressText(phase) : countsOf(o.report);
+                // the report's counts once read; until then the runner's progress (converging, converged …)
+                const progress = countsOf(o.report) ?? (phase ? progressText(phase) : undefined);
                 return html`<tr>
                   <td><${Link} href=${`/stacks/${seg(e.stack)}/instances/${seg(o.instance)}`}>${o.instance}<//></td>
                   <td data-status=${o.status}><${StatusBadge} status=${o.status} /></td>

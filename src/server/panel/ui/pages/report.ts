@@ -212,6 +212,7 @@ export default function ReportPage(props: PageProps) {
           "Resources",
           summary
             ? Object.entries(summary)
+                .filter(([k, n]) => n > 0 || k === "changed")
                 .map(([k, n]) => `${n} ${k}`)
                 .join(", ")
             : null,
