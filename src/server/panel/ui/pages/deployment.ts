@@ -16,6 +16,7 @@ import {
   type Batch,
   batchesOf,
   type PhaseProgress,
+  paramsText,
   phaseOf,
   type Step,
   stepOf,
@@ -140,9 +141,7 @@ function Actions(props: { deployment: DeploymentAnswer["deployment"] }) {
 
 function Summary(props: { deployment: DeploymentAnswer["deployment"] }) {
   const d = props.deployment;
-  const params = Object.entries(d.params ?? {})
-    .map(([k, v]) => `${k} ${typeof v === "object" ? JSON.stringify(v) : String(v)}`)
-    .join(", ");
+  const params = paramsText(d.params ?? {});
   return html`<${Facts}
     items=${[
       ["App", html`<${Link} href=${`/stacks/${seg(d.stack)}/deployments`}>${d.app}<//> in stack ${d.stack}`],
