@@ -275,7 +275,9 @@ function AppDeployments(props: { stack: string; app: App; version: number }) {
                 (d) => html`<tr>
                   <td><${Link} href=${`/deployments/${d.id}`}>#${d.id}<//></td>
                   <td><span title=${d.revision}>${d.requested}</span> <code>${d.revision.slice(0, 12)}</code>${
-                    d.rollbackOf ? html` <small>(rollback to #${d.rollbackOf})</small>` : null
+                    d.rollbackOf && !d.requested.startsWith("rollback")
+                      ? html` <small>(rollback to #${d.rollbackOf})</small>`
+                      : null
                   }</td>
                   <td>${d.strategy}</td>
                   <td data-status=${d.status}><${StatusBadge} status=${d.status} /></td>
