@@ -184,15 +184,15 @@ function AbPanel(props: { stack: string; app: string; ab: AbStatus }) {
       setError(e);
     }
   };
-  const weights = Object.entries(ab.weights);
+  const weights = Object.entries(ab.weights ?? {});
   return html`<section class="ab" aria-label=${`A/B of ${app}`}>
     <h3>A/B under way</h3>
     <p>
       B: <${Link} href=${`/deployments/${ab.deployment}`}>deployment #${ab.deployment}<//> (${ab.requested},${" "}
-      <code>${ab.revision.slice(0, 12)}</code>) on ${ab.instances.join(", ") || "no instance"}${
+      <code>${(ab.revision ?? "").slice(0, 12)}</code>) on ${ab.instances?.join(", ") || "no instance"}${
         ab.share ? `, share ${ab.share}` : ""
       }${ab.expected ? ` (the weights give ${ab.expected})` : ""}. A:${" "}
-      ${ab.base === null ? "unknown" : html`<${Link} href=${`/deployments/${ab.base}`}>deployment #${ab.base}<//>`}.
+      ${ab.base === null || ab.base === undefined ? "unknown" : html`<${Link} href=${`/deployments/${ab.base}`}>deployment #${ab.base}<//>`}.
     </p>
     ${
       weights.length > 0
