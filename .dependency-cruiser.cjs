@@ -56,6 +56,19 @@ module.exports = {
       to: { circular: true, via: { pathNot: "^src/$1/" } },
     },
     {
+      name: "panel-ui-browser-only",
+      comment:
+        "the panel's browser code (src/server/panel/ui/) imports only ui/ files, preact and htm (no node: module, nothing else of src/): it runs in a browser as served",
+      severity: "error",
+      from: { path: "^src/server/panel/ui/", pathNot: tests },
+      to: {
+        pathNot: [
+          "^src/server/panel/ui/",
+          "(^|/)node_modules/(preact|htm)/",
+        ],
+      },
+    },
+    {
       name: "entry-not-imported",
       comment: "src/index.ts (the public API) sits above every layer: nothing in src/ imports it",
       severity: "error",
@@ -68,6 +81,6 @@ module.exports = {
     tsPreCompilationDeps: true,
     tsConfig: { fileName: "tsconfig.json" },
     doNotFollow: { path: "node_modules" },
-    includeOnly: "^src/",
+    // no includeOnly: npm and node: modules stay as leaves (not followed), for the panel's rule
   },
 };

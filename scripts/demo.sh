@@ -4,7 +4,8 @@
 # the load balancer reaches every app instance; a fourth app instance joins HAProxy when it starts
 # and one leaves when it stops, all through configure; then a second revision is deployed with a
 # rolling strategy while curl hits the load balancer (0 failed requests), and rolled back.
-# GALLEY_DEMO_KEEP=1 leaves the stack running.
+# GALLEY_DEMO_KEEP=1 leaves the stack running, and `galley server` serving it: the web control
+# panel's address is printed at the end (GALLEY_DEMO_LISTEN, default 127.0.0.1:8443, says where).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
@@ -83,6 +84,30 @@ echo
 echo "== galley history --stack webapp"
 galley history --stack webapp --limit 12
 if [ "${GALLEY_DEMO_KEEP:-}" = 1 ]; then
+  echo
+  listen=${GALLEY_DEMO_LISTEN:-127.0.0.1:8443}
+  echo "== galley server --listen $listen: the API and the web control panel for the kept stack (left running)"
+  server_log="$kitchen/.galley/server.log"
+  # its own session, so that it outlives this script and the terminal it ran in
+  setsid node "$repo/bin/galley.js" server --listen "$listen" >"$server_log" 2>&1 </dev/null &
+  server_pid=$!
+  for _ in $(seq 100); do
+    grep -q "listening on" "$server_log" && break
+    kill -0 "$server_pid" 2>/dev/null || break
+    sleep 0.2
+  done
+  panel=$(sed -n 's/^galley server: listening on //p' "$server_log")
+  if [ -z "$panel" ]; then
+    cat "$server_log" >&2
+    echo "the server did not start (another port: GALLEY_DEMO_LISTEN=127.0.0.1:9443); start it yourself:" >&2
+    echo "  cd $kitchen && galley server --listen 127.0.0.1:9443" >&2
+  else
+    echo "the web control panel: $panel/"
+    echo "  log in with the admin token in $kitchen/.galley/server/admin.token"
+    echo "  the certificate is the server's own CA's: $(sed -n 's/^CA fingerprint (sha256): //p' "$server_log")"
+    echo "  (trust $kitchen/.galley/server/tls/ca.pem, or accept the browser's warning after comparing it)"
+    echo "  the server: pid $server_pid (stop it with: kill $server_pid); its log: $server_log"
+  fi
   echo
   echo "the stack runs on: cd $kitchen; galley stack status webapp; galley stack down webapp; galley hosts down"
 fi

@@ -5,6 +5,7 @@ import { register as agentRoutes } from "./agents/routes.ts";
 import { startAutomation } from "./automation/automation.ts";
 import type { LifecycleOpener } from "./automation/types.ts";
 import type { ServerContext } from "./context.ts";
+import { register as panelRoutes } from "./panel/serve.ts";
 import { register as abRoutes } from "./routes/ab.ts";
 import { register as cloneRoutes } from "./routes/clone.ts";
 import { register as deploymentRoutes } from "./routes/deployments.ts";
@@ -40,6 +41,7 @@ export async function serveKitchen(
       reportRoutes,
       cloneRoutes,
       feedRoutes,
+      panelRoutes,
     ],
     services: [agentFeed, backgroundService, (ctx) => startAutomation(ctx, { open: servedLifecycles(ctx) })],
   });

@@ -1,0 +1,385 @@
+import { html } from "htm/preact";
+import { useState } from "preact/hooks";
+import { api, can, seg } from "../api.ts";
+import {
+  ConfirmButton,
+  ErrorBox,
+  Field,
+  Link,
+  LiveState,
+  Loading,
+  StatusBadge,
+  Table,
+  Time,
+  useAsync,
+  useTitle,
+} from "../components.ts";
+import { applyEntry, canStart, canStop } from "../live.ts";
+import type { PageProps } from "../router.ts";
+import { useCoalesced, useFeed } from "../stream.ts";
+import type { InstanceSummary, StackSummary } from "../types.ts";
+
+// One stack: its layers with their instances (status live from the feed), apps, recent events and
+// deployments, and the actions the session's role allows: start/stop an instance (admin), run an
+// event or recipes (deployer), clone the stack (admin).
+
+const events = ["setup", "configure", "deploy", "undeploy", "shutdown"] as const;
+
+/** What an action started: a link to follow it, or its error. */
+type Outcome = { text: string; href?: string } | { error: unknown };
+
+function OutcomeLine(props: { outcome: Outcome | undefined }) {
+  const { outcome } = props;
+  if (outcome === undefined) return null;
+  if ("error" in outcome) return html`<${ErrorBox} error=${outcome.error} title="Refused" />`;
+  return html`<p class="notice">
+    ${outcome.text}${outcome.href === undefined ? null : html` <${Link} href=${outcome.href}>Follow it<//>`}
+  </p>`;
+}
+
+function InstanceRow(props: {
+  stack: string;
+  instance: InstanceSummary;
+  admin: boolean;
+  act: (name: string, kind: "start" | "stop") => Promise<void>;
+}) {
+  const { instance: i, stack } = props;
+  const agent = i.agent;
+  return html`<tr>
+    <th scope="row"><${Link} href=${`/stacks/${seg(stack)}/instances/${seg(i.name)}`}>${i.name}<//></th>
+    <td data-status=${i.status}><${StatusBadge} status=${i.status} />${
+      i.inService ? null : html` <span class="muted">(out of service)</span>`
+    }</td>
+    <td>${i.address ?? html`<span class="muted">—</span>`}</td>
+    <td>${i.transport}</td>
+    <td>${
+      agent === null
+        ? html`<span class="muted">no agent</span>`
+        : html`${agent.connected ? "connected" : "not connected"}${agent.lastSeenAt === undefined || agent.lastSeenAt === null ? null : html`, <${Time} at=${agent.lastSeenAt} />`}`
+    }</td>
+    <td>${i.scaling}</td>
+    ${
+      props.admin
+        ? html`<td class="actions">
+            ${canStart(i.status) ? html`<button type="button" onClick=${() => props.act(i.name, "start")}>Start ${i.name}</button>` : null}
+            ${
+              canStop(i.status)
+                ? html`<${ConfirmButton} label=${`Stop ${i.name}`} question=${`Stop ${i.name}? It runs shutdown and its host stops.`}
+                    onConfirm=${() => props.act(i.name, "stop")} />`
+                : null
+            }
+          </td>`
+        : null
+    }
+  </tr>`;
+}
+
+function Layers(props: {
+  summary: StackSummary;
+  admin: boolean;
+  act: (name: string, kind: "start" | "stop") => Promise<void>;
+}) {
+  const { summary, admin } = props;
+  const byName = new Map(summary.instances.map((i) => [i.name, i]));
+  const head = [
+    "Instance",
+    "Status",
+    "Address",
+    "Transport",
+    "Agent last seen",
+    "Scaling",
+    ...(admin ? ["Actions"] : []),
+  ];
+  const inLayers = new Set(summary.layers.flatMap((l) => l.instances));
+  const others = summary.instances.filter((i) => !inLayers.has(i.name));
+  const table = (caption: string, instances: InstanceSummary[]) =>
+    html`<${Table} caption=${caption} head=${head} class="instances">
+      ${
+        instances.length === 0
+          ? html`<tr><td colspan=${head.length} class="muted">No instances</td></tr>`
+          : instances.map(
+              (i) =>
+                html`<${InstanceRow} key=${i.name} stack=${summary.name} instance=${i} admin=${admin} act=${props.act} />`,
+            )
+      }
+    <//>`;
+  return html`<section aria-labelledby="layers-title">
+    <h2 id="layers-title">Layers and instances</h2>
+    ${summary.layers.map((l) =>
+      table(
+        `Layer ${l.name}`,
+        l.instances.flatMap((n) => byName.get(n) ?? []),
+      ),
+    )}
+    ${others.length > 0 ? table("Instances in no layer", others) : null}
+  </section>`;
+}
+
+function EventForm(props: { summary: StackSummary }) {
+  const { summary } = props;
+  const [kind, setKind] = useState<string>("configure");
+  const [layer, setLayer] = useState("");
+  const [outcome, setOutcome] = useState<Outcome | undefined>(undefined);
+  const [busy, setBusy] = useState(false);
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    setBusy(true);
+    setOutcome(undefined);
+    try {
+      const body: Record<string, unknown> = { kind };
+      if (layer !== "") body.layer = layer;
+      const { id } = await api.post<{ id: number }>(`/v1/stacks/${seg(summary.name)}/events`, body);
+      setOutcome({ text: `Event #${id} (${kind}) started.`, href: `/events/${id}` });
+    } catch (error) {
+      setOutcome({ error });
+    } finally {
+      setBusy(false);
+    }
+  };
+  return html`<form class="card" aria-labelledby="run-event-title" onSubmit=${submit}>
+    <h3 id="run-event-title">Run an event</h3>
+    <div class="row">
+      <${Field} label="Event" id="run-event-kind">
+        <select id="run-event-kind" value=${kind} onChange=${(e: Event) => setKind((e.target as HTMLSelectElement).value)}>
+          ${events.map((k) => html`<option value=${k}>${k}</option>`)}
+        </select>
+      <//>
+      <${Field} label="Layer" id="run-event-layer">
+        <select id="run-event-layer" value=${layer} onChange=${(e: Event) => setLayer((e.target as HTMLSelectElement).value)}>
+          <option value="">All layers</option>
+          ${summary.layers.map((l) => html`<option value=${l.name}>${l.name}</option>`)}
+        </select>
+      <//>
+    </div>
+    <button type="submit" disabled=${busy}>Run event</button>
+    <div aria-live="polite"><${OutcomeLine} outcome=${outcome} /></div>
+  </form>`;
+}
+
+function RecipesForm(props: { summary: StackSummary }) {
+  const { summary } = props;
+  const [recipes, setRecipes] = useState("");
+  const [layer, setLayer] = useState("");
+  const [outcome, setOutcome] = useState<Outcome | undefined>(undefined);
+  const [busy, setBusy] = useState(false);
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    setBusy(true);
+    setOutcome(undefined);
+    try {
+      const list = recipes.split(/[\s,]+/).filter((r) => r !== "");
+      const body: Record<string, unknown> = { kind: "run-recipes", recipes: list };
+      if (layer !== "") body.layer = layer;
+      const { id } = await api.post<{ id: number }>(`/v1/stacks/${seg(summary.name)}/events`, body);
+      setOutcome({ text: `Event #${id} (run-recipes ${list.join(", ")}) started.`, href: `/events/${id}` });
+    } catch (error) {
+      setOutcome({ error });
+    } finally {
+      setBusy(false);
+    }
+  };
+  return html`<form class="card" aria-labelledby="run-recipes-title" onSubmit=${submit}>
+    <h3 id="run-recipes-title">Run recipes</h3>
+    <div class="row">
+      <${Field} label="Recipes" id="run-recipes-list" hint="COOKBOOK::RECIPE, separated by spaces or commas">
+        <input id="run-recipes-list" required spellcheck="false" placeholder="web::configure"
+          value=${recipes} onInput=${(e: Event) => setRecipes((e.target as HTMLInputElement).value)} />
+      <//>
+      <${Field} label="On layer" id="run-recipes-layer">
+        <select id="run-recipes-layer" value=${layer} onChange=${(e: Event) => setLayer((e.target as HTMLSelectElement).value)}>
+          <option value="">All layers</option>
+          ${summary.layers.map((l) => html`<option value=${l.name}>${l.name}</option>`)}
+        </select>
+      <//>
+    </div>
+    <button type="submit" disabled=${busy}>Run recipes</button>
+    <div aria-live="polite"><${OutcomeLine} outcome=${outcome} /></div>
+  </form>`;
+}
+
+function CloneForm(props: { summary: StackSummary }) {
+  const [name, setName] = useState("");
+  const [outcome, setOutcome] = useState<Outcome | undefined>(undefined);
+  const [busy, setBusy] = useState(false);
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    setBusy(true);
+    setOutcome(undefined);
+    try {
+      const made = await api.post<{ name: string; file: string }>(
+        `/v1/stacks/${seg(props.summary.name)}/clone`,
+        {
+          name: name.trim(),
+        },
+      );
+      setOutcome({ text: `Stack ${made.name} made (${made.file}).`, href: `/stacks/${seg(made.name)}` });
+      setName("");
+    } catch (error) {
+      setOutcome({ error });
+    } finally {
+      setBusy(false);
+    }
+  };
+  return html`<form class="card" aria-labelledby="clone-title" onSubmit=${submit}>
+    <h3 id="clone-title">Clone</h3>
+    <${Field} label="New stack name" id="clone-name" hint="the copy gets its own stack file; its instances start stopped">
+      <input id="clone-name" required spellcheck="false" pattern="[A-Za-z0-9][A-Za-z0-9_.\\-]*"
+        value=${name} onInput=${(e: Event) => setName((e.target as HTMLInputElement).value)} />
+    <//>
+    <button type="submit" disabled=${busy}>Clone stack</button>
+    <div aria-live="polite"><${OutcomeLine} outcome=${outcome} /></div>
+  </form>`;
+}
+
+function Apps(props: { summary: StackSummary }) {
+  const { summary } = props;
+  return html`<section aria-labelledby="apps-title">
+    <div class="section-head">
+      <h2 id="apps-title">Apps</h2>
+      <${Link} href=${`/stacks/${seg(summary.name)}/deployments`}>Deployments<//>
+    </div>
+    ${
+      summary.apps.length === 0
+        ? html`<p class="muted">No apps.</p>`
+        : html`<${Table} caption="Apps" head=${["App", "Layers", "Source", "Deployed", "Status"]}>
+            ${summary.apps.map(
+              (app) => html`<tr>
+                <th scope="row">${app.name}</th>
+                <td>${app.layers.join(", ")}</td>
+                <td>${app.source.type}</td>
+                <td>${
+                  app.deployed === null
+                    ? html`<span class="muted">not deployed</span>`
+                    : html`<${Link} href=${`/deployments/${app.deployed.id}`}>#${app.deployed.id}<//> ${app.deployed.requested}
+                        <code>${app.deployed.revision.slice(0, 10)}</code>`
+                }</td>
+                <td>${app.deployed === null ? "—" : html`<${StatusBadge} status=${app.deployed.status} />`}${
+                  app.ab === null ? null : html` <span class="tag">A/B</span>`
+                }</td>
+              </tr>`,
+            )}
+          <//>`
+    }
+  </section>`;
+}
+
+function Recent(props: { summary: StackSummary }) {
+  const { summary } = props;
+  return html`<section aria-labelledby="recent-title">
+    <h2 id="recent-title">Recent activity</h2>
+    <${Table} caption="Recent events" head=${["Event", "Kind", "Status", "Created"]}>
+      ${
+        summary.events.length === 0
+          ? html`<tr><td colspan="4" class="muted">No events yet</td></tr>`
+          : summary.events.map(
+              (e) => html`<tr>
+                <th scope="row"><${Link} href=${`/events/${e.id}`}>#${e.id}<//></th>
+                <td>${e.kind}</td>
+                <td><${StatusBadge} status=${e.status} /></td>
+                <td><${Time} at=${e.createdAt} /></td>
+              </tr>`,
+            )
+      }
+    <//>
+    <${Table} caption="Recent deployments" head=${["Deployment", "App", "Revision", "Strategy", "Status", "By", "Created"]}>
+      ${
+        summary.deployments.length === 0
+          ? html`<tr><td colspan="7" class="muted">No deployments yet</td></tr>`
+          : summary.deployments.map(
+              (d) => html`<tr>
+                <th scope="row"><${Link} href=${`/deployments/${d.id}`}>#${d.id}<//></th>
+                <td>${d.app}</td>
+                <td>${d.requested} <code>${d.revision.slice(0, 10)}</code></td>
+                <td>${d.strategy}</td>
+                <td><${StatusBadge} status=${d.status} /></td>
+                <td>${d.user}</td>
+                <td><${Time} at=${d.createdAt} /></td>
+              </tr>`,
+            )
+      }
+    <//>
+  </section>`;
+}
+
+/** The stack page. */
+export default function StackPage(props: PageProps) {
+  const stack = props.params.stack ?? "";
+  useTitle(stack);
+  const feed = useFeed({
+    stack,
+    kinds: ["stack", "instance", "state", "event", "deployment", "agent", "outcome"],
+    onEntries: (entries) => {
+      // an instance's status applies at once; anything else reads the summary again (at most once a second)
+      let next = summary.data;
+      let stale = next === undefined;
+      for (const entry of entries) {
+        if (next === undefined) break;
+        const applied = applyEntry(next, entry);
+        if (applied === undefined) stale = true;
+        else next = applied;
+      }
+      if (next !== summary.data) summary.set(() => next);
+      if (stale) refresh(stack);
+    },
+  });
+  const summary = useAsync(
+    () => api.get<StackSummary>(`/v1/stacks/${seg(stack)}/summary`),
+    [stack],
+    feed.ready,
+  );
+  const refresh = useCoalesced(() => void summary.reload(), 1000);
+  const [action, setAction] = useState<Outcome | undefined>(undefined);
+  const act = async (name: string, kind: "start" | "stop") => {
+    setAction(undefined);
+    try {
+      const { id } = await api.post<{ id: number }>(
+        `/v1/stacks/${seg(stack)}/instances/${seg(name)}/${kind}`,
+        { wait: false },
+      );
+      setAction({
+        text: `${kind === "start" ? "Starting" : "Stopping"} ${name}: event #${id}.`,
+        href: `/events/${id}`,
+      });
+    } catch (error) {
+      setAction({ error });
+    }
+  };
+  const data = summary.data;
+  const admin = can(stack, "admin");
+  const deployer = can(stack, "deployer");
+  return html`<div class="page-head">
+      <h1>${stack}</h1>
+      <${LiveState} state=${feed.state} />
+    </div>
+    ${
+      data === undefined
+        ? null
+        : html`<p class="meta">
+          ${data.file} · ${data.stateVersion === null ? "no state yet" : html`state version <span class="state-version">${data.stateVersion}</span>`}
+        </p>`
+    }
+    <${ErrorBox} error=${summary.error} title="The stack could not be read" />
+    ${
+      data === undefined
+        ? summary.error === undefined
+          ? html`<${Loading} what=${`stack ${stack}`} />`
+          : null
+        : html`
+          <div aria-live="polite"><${OutcomeLine} outcome=${action} /></div>
+          <${Layers} summary=${data} admin=${admin} act=${act} />
+          <${Apps} summary=${data} />
+          ${
+            deployer || admin
+              ? html`<section aria-labelledby="actions-title">
+                  <h2 id="actions-title">Actions</h2>
+                  <div class="forms">
+                    ${deployer ? html`<${EventForm} summary=${data} />` : null}
+                    ${deployer ? html`<${RecipesForm} summary=${data} />` : null}
+                    ${admin ? html`<${CloneForm} summary=${data} />` : null}
+                  </div>
+                </section>`
+              : null
+          }
+          <${Recent} summary=${data} />`
+    }`;
+}
