@@ -1,6 +1,6 @@
 import type { ComponentType } from "preact";
 import { html, render } from "htm/preact";
-import { useEffect, useState } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
 import { ApiError, api, type SessionInfo, setSession, toLogin, useSession } from "./api.ts";
 import { ErrorBox, Link, Loading } from "./components.ts";
 import { type PageName, resolveRoute } from "./routes.ts";
@@ -112,6 +112,12 @@ function App() {
       },
     );
   }, []);
+  // after a navigation (not the first page), focus moves to the new page's content, as a page load would
+  const first = useRef(true);
+  useEffect(() => {
+    if (first.current) first.current = false;
+    else document.getElementById("main")?.focus({ preventScroll: true });
+  }, [place.path]);
   const route = resolveRoute(place.path);
   const needsLogin = checked && session === undefined && route?.page !== "login";
   useEffect(() => {

@@ -1,7 +1,7 @@
 import { html } from "htm/preact";
 import { useState } from "preact/hooks";
-import { ApiError, api, type SessionInfo, setSession } from "../api.ts";
-import { ErrorBox, Field, useTitle } from "../components.ts";
+import { ApiError, api, type SessionInfo, setSession, useSession } from "../api.ts";
+import { ErrorBox, Field, Link, useTitle } from "../components.ts";
 import { navigate, type PageProps } from "../router.ts";
 import { safeNext } from "../routes.ts";
 
@@ -35,8 +35,16 @@ export default function LoginPage(props: PageProps) {
       setBusy(undefined);
     }
   };
+  const current = useSession();
   return html`<div class="login">
     <h1>Log in to Galley</h1>
+    ${
+      current === undefined
+        ? null
+        : html`<p class="notice">
+            You are logged in as <strong>${current.actor.name}</strong>. <${Link} href=${safeNext(props.query.get("next"))}>Go on<//>, or log in as someone else.
+          </p>`
+    }
     <form class="card" aria-labelledby="login-user-title"
       onSubmit=${submit("user", { user: user.trim(), password })}>
       <h2 id="login-user-title">With a user account</h2>

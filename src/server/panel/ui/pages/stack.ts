@@ -1,6 +1,6 @@
 import { html } from "htm/preact";
-import { useState } from "preact/hooks";
-import { api, can, seg } from "../api.ts";
+import { useEffect, useState } from "preact/hooks";
+import { ApiError, api, can, seg } from "../api.ts";
 import {
   ConfirmButton,
   ErrorBox,
@@ -305,8 +305,11 @@ function Recent(props: { summary: StackSummary }) {
 export default function StackPage(props: PageProps) {
   const stack = props.params.stack ?? "";
   useTitle(stack);
+  // a stack that is not there (or not this session's) has no feed to follow
+  const [gone, setGone] = useState(false);
   const feed = useFeed({
     stack,
+    enabled: !gone,
     kinds: ["stack", "instance", "state", "event", "deployment", "agent", "outcome"],
     onEntries: (entries) => {
       // an instance's status applies at once; anything else reads the summary again (at most once a second)
@@ -327,6 +330,10 @@ export default function StackPage(props: PageProps) {
     [stack],
     feed.ready,
   );
+  useEffect(() => {
+    const error = summary.error;
+    setGone(error instanceof ApiError && (error.status === 404 || error.status === 403));
+  }, [summary.error]);
   const refresh = useCoalesced(() => void summary.reload(), 1000);
   const [action, setAction] = useState<Outcome | undefined>(undefined);
   const act = async (name: string, kind: "start" | "stop") => {
