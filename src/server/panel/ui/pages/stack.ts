@@ -246,7 +246,7 @@ function Apps(props: { summary: StackSummary }) {
               (app) => html`<tr>
                 <th scope="row">${app.name}</th>
                 <td>${app.layers.join(", ")}</td>
-                <td>${app.source.type}</td>
+                <td>${app.source === null ? html`<span class="muted">—</span>` : app.source.type}</td>
                 <td>${
                   app.deployed === null
                     ? html`<span class="muted">not deployed</span>`
@@ -254,7 +254,10 @@ function Apps(props: { summary: StackSummary }) {
                         <code>${app.deployed.revision.slice(0, 10)}</code>`
                 }</td>
                 <td>${app.deployed === null ? "—" : html`<${StatusBadge} status=${app.deployed.status} />`}${
-                  app.ab === null ? null : html` <span class="tag">A/B</span>`
+                  app.ab === null
+                    ? null
+                    : html` <${Link} class="tag" href=${`/deployments/${app.ab.deployment}`}
+                        >A/B: B (#${app.ab.deployment}) on ${app.ab.instances.join(", ")}<//>`
                 }</td>
               </tr>`,
             )}
@@ -366,6 +369,12 @@ export default function StackPage(props: PageProps) {
         </p>`
     }
     <${ErrorBox} error=${summary.error} title="The stack could not be read" />
+    ${
+      data?.invalid === undefined
+        ? null
+        : html`<${ErrorBox} error=${new ApiError(422, data.invalid.code, data.invalid.message)}
+            title="The stack file does not load (shown: the stack as last applied)" />`
+    }
     ${
       data === undefined
         ? summary.error === undefined
