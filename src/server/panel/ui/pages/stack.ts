@@ -182,7 +182,7 @@ function RecipesForm(props: { summary: StackSummary }) {
     <h3 id="run-recipes-title">Run recipes</h3>
     <div class="row">
       <${Field} label="Recipes" id="run-recipes-list" hint="COOKBOOK::RECIPE, separated by spaces or commas">
-        <input id="run-recipes-list" required spellcheck="false" placeholder="web::configure"
+        <input id="run-recipes-list" aria-describedby="run-recipes-list-hint" required spellcheck="false" placeholder="web::configure"
           value=${recipes} onInput=${(e: Event) => setRecipes((e.target as HTMLInputElement).value)} />
       <//>
       <${Field} label="On layer" id="run-recipes-layer">
@@ -223,7 +223,7 @@ function CloneForm(props: { summary: StackSummary }) {
   return html`<form class="card" aria-labelledby="clone-title" onSubmit=${submit}>
     <h3 id="clone-title">Clone</h3>
     <${Field} label="New stack name" id="clone-name" hint="the copy gets its own stack file; its instances start stopped">
-      <input id="clone-name" required spellcheck="false" pattern="[A-Za-z0-9][A-Za-z0-9_.\\-]*"
+      <input id="clone-name" aria-describedby="clone-name-hint" required spellcheck="false" pattern="[A-Za-z0-9][A-Za-z0-9_.\\-]*"
         value=${name} onInput=${(e: Event) => setName((e.target as HTMLInputElement).value)} />
     <//>
     <button type="submit" disabled=${busy}>Clone stack</button>
