@@ -41,6 +41,8 @@ function InstanceRow(props: {
   stack: string;
   instance: InstanceSummary;
   admin: boolean;
+  /** its start or stop is being asked for */
+  busy: boolean;
   act: (name: string, kind: "start" | "stop") => Promise<void>;
 }) {
   const { instance: i, stack } = props;
@@ -50,6 +52,24 @@ function InstanceRow(props: {
     <td data-status=${i.status}><${StatusBadge} status=${i.status} />${
       i.inService ? null : html` <span class="muted">(out of service)</span>`
     }</td>
+    ${
+      props.admin
+        ? html`<td class="actions">
+            ${
+              canStart(i.status)
+                ? html`<button type="button" disabled=${props.busy} onClick=${() => props.act(i.name, "start")}>Start ${i.name}</button>`
+                : null
+            }
+            ${
+              canStop(i.status)
+                ? html`<${ConfirmButton} label=${`Stop ${i.name}`} disabled=${props.busy}
+                    question=${`Stop ${i.name}? It runs shutdown and its host stops.`}
+                    onConfirm=${() => props.act(i.name, "stop")} />`
+                : null
+            }
+          </td>`
+        : null
+    }
     <td>${i.address ?? html`<span class="muted">—</span>`}</td>
     <td>${i.transport}</td>
     <td>${
@@ -58,37 +78,26 @@ function InstanceRow(props: {
         : html`${agent.connected ? "connected" : "not connected"}${agent.lastSeenAt === undefined || agent.lastSeenAt === null ? null : html`, <${Time} at=${agent.lastSeenAt} />`}`
     }</td>
     <td>${i.scaling}</td>
-    ${
-      props.admin
-        ? html`<td class="actions">
-            ${canStart(i.status) ? html`<button type="button" onClick=${() => props.act(i.name, "start")}>Start ${i.name}</button>` : null}
-            ${
-              canStop(i.status)
-                ? html`<${ConfirmButton} label=${`Stop ${i.name}`} question=${`Stop ${i.name}? It runs shutdown and its host stops.`}
-                    onConfirm=${() => props.act(i.name, "stop")} />`
-                : null
-            }
-          </td>`
-        : null
-    }
   </tr>`;
 }
 
 function Layers(props: {
   summary: StackSummary;
   admin: boolean;
+  pending: ReadonlySet<string>;
   act: (name: string, kind: "start" | "stop") => Promise<void>;
 }) {
   const { summary, admin } = props;
   const byName = new Map(summary.instances.map((i) => [i.name, i]));
+  // the actions beside the status: in view on a narrow screen too, where the rest scrolls sideways
   const head = [
     "Instance",
     "Status",
+    ...(admin ? ["Actions"] : []),
     "Address",
     "Transport",
     "Agent last seen",
     "Scaling",
-    ...(admin ? ["Actions"] : []),
   ];
   const inLayers = new Set(summary.layers.flatMap((l) => l.instances));
   const others = summary.instances.filter((i) => !inLayers.has(i.name));
@@ -99,7 +108,8 @@ function Layers(props: {
           ? html`<tr><td colspan=${head.length} class="muted">No instances</td></tr>`
           : instances.map(
               (i) =>
-                html`<${InstanceRow} key=${i.name} stack=${summary.name} instance=${i} admin=${admin} act=${props.act} />`,
+                html`<${InstanceRow} key=${i.name} stack=${summary.name} instance=${i} admin=${admin}
+                busy=${props.pending.has(i.name)} act=${props.act} />`,
             )
       }
     <//>`;
@@ -339,8 +349,10 @@ export default function StackPage(props: PageProps) {
   }, [summary.error]);
   const refresh = useCoalesced(() => void summary.reload(), 1000);
   const [action, setAction] = useState<Outcome | undefined>(undefined);
+  const [pending, setPending] = useState<ReadonlySet<string>>(new Set());
   const act = async (name: string, kind: "start" | "stop") => {
     setAction(undefined);
+    setPending((p) => new Set([...p, name]));
     try {
       const { id } = await api.post<{ id: number }>(
         `/v1/stacks/${seg(stack)}/instances/${seg(name)}/${kind}`,
@@ -352,6 +364,8 @@ export default function StackPage(props: PageProps) {
       });
     } catch (error) {
       setAction({ error });
+    } finally {
+      setPending((p) => new Set([...p].filter((n) => n !== name)));
     }
   };
   const data = summary.data;
@@ -382,7 +396,7 @@ export default function StackPage(props: PageProps) {
           : null
         : html`
           <div aria-live="polite"><${OutcomeLine} outcome=${action} /></div>
-          <${Layers} summary=${data} admin=${admin} act=${act} />
+          <${Layers} summary=${data} admin=${admin} pending=${pending} act=${act} />
           <${Apps} summary=${data} />
           ${
             deployer || admin
