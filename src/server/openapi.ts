@@ -146,7 +146,9 @@ export function defineRoute<
     if (spec.auth === "agent" && actor?.kind !== "agent") agentOnly(actor);
     const query = parse(spec.query, c.req.query(), "query") as Out<Q>;
     const body = (
-      spec.body === undefined ? undefined : parse(spec.body, await readJson(c), "body")
+      spec.body === undefined
+        ? undefined
+        : parse(spec.body, await readJson(c, bodyOptional(spec.body)), "body")
     ) as Out<B>;
     const audit = (extra: { target?: string; detail?: unknown }) => {
       const note = routeNote(c);
@@ -178,8 +180,15 @@ function parse(schema: Schema | undefined, value: unknown, where: string): unkno
   throw requestInvalid(`${field}: ${issue.message}`);
 }
 
-async function readJson(c: Context<ServerEnv>): Promise<unknown> {
+// a body schema that accepts undefined (v.optional(…)): the request may come without a body
+function bodyOptional(schema: Schema): boolean {
+  return v.safeParse(schema, undefined).success;
+}
+
+async function readJson(c: Context<ServerEnv>, optional = false): Promise<unknown> {
   const type = c.req.header("content-type") ?? "";
+  // no content type and nothing sent: no body, which an optional body allows
+  if (optional && type === "" && (await c.req.text()) === "") return undefined;
   if (!/^application\/json\s*(;|$)/i.test(type))
     throw requestInvalid(
       `the body must be application/json (got ${type === "" ? "no content type" : JSON.stringify(type.slice(0, 100))})`,
@@ -278,7 +287,7 @@ export function openApiDocument(
     if (spec.role !== undefined || spec.auth === "token") operation["x-galley-role"] = spec.role ?? "viewer";
     if (spec.body !== undefined)
       operation.requestBody = {
-        required: true,
+        required: !bodyOptional(spec.body),
         content: { "application/json": { schema: jsonSchema(spec.body) } },
       };
     paths[path] = { ...paths[path], [spec.method]: operation };

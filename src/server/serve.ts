@@ -6,9 +6,12 @@ import type { LifecycleOpener } from "./automation/types.ts";
 import type { ServerContext } from "./context.ts";
 import { register as panelRoutes } from "./panel/serve.ts";
 import { register as abRoutes } from "./routes/ab.ts";
+import { register as cloneRoutes } from "./routes/clone.ts";
 import { register as deploymentRoutes } from "./routes/deployments.ts";
 import { register as eventRoutes } from "./routes/events.ts";
 import { register as instanceRoutes } from "./routes/instances.ts";
+import { register as overviewRoutes } from "./routes/overview.ts";
+import { register as reportRoutes } from "./routes/reports.ts";
 import { register as runRoutes } from "./routes/runs.ts";
 import { backgroundService, openServedStack, register as stackRoutes } from "./routes/stacks.ts";
 import { type RunningServer, type StartServerOptions, startServer } from "./server.ts";
@@ -32,6 +35,9 @@ export async function serveKitchen(
       deploymentRoutes,
       abRoutes,
       agentRoutes,
+      overviewRoutes,
+      reportRoutes,
+      cloneRoutes,
       panelRoutes,
     ],
     services: [backgroundService, (ctx) => startAutomation(ctx, { open: servedLifecycles(ctx) })],

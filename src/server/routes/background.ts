@@ -1,6 +1,9 @@
+import * as v from "valibot";
 import { errorMessage, GalleyError, isGalleyError } from "../../core/errors.ts";
 import { processSecrets, Secrets, withSecrets } from "../../core/secrets.ts";
+import type { StackActionResult } from "../../deploy/actions.ts";
 import type { ServerContext } from "../context.ts";
+import type { RouteInput } from "../openapi.ts";
 import { withoutKitchenPath } from "./stacks.ts";
 
 // The server's long actions (events and deployments started through the API): they run on after
@@ -122,4 +125,47 @@ function errorBody(error: unknown, secrets: Secrets): NonNullable<BackgroundActi
       ...(error.hint === undefined ? {} : { hint: secrets.scrub(error.hint) }),
     };
   return { code: "INTERNAL", message: secrets.scrub(errorMessage(error)), hint: "see the server's log" };
+}
+
+/** The body of a stack action (up, down, start, stop): none, or `{ "wait": false }` to run it on in the background. */
+export const waitBody = v.optional(
+  v.strictObject({
+    wait: v.optional(
+      v.boolean("true (answer when done, the default) or false (202 with the first event's id at once)"),
+    ),
+  }),
+);
+
+/** What a stack action run on in the background is given: the server's stop, and where its first event's id goes. */
+export type InBackground = { signal?: AbortSignal; onEventStarted?: (event: { id: number }) => void };
+
+type WaitableInput<P extends v.GenericSchema> = RouteInput<P, undefined, typeof waitBody>;
+
+/**
+ * A stack action's handler (up, down, start, stop) that runs on in the background when asked with
+ * `{ "wait": false }`: answered 202 `{ id }` with its first event's id once that event is
+ * recorded (followed like any event: GET /v1/events/:id). An action that ends without running any
+ * event (nothing to do, or no host started) is answered with its result, as when waited for (200).
+ * What fails before the first event is answered as the error it is. Without it, `action` runs
+ * and is answered when done.
+ */
+export function waitable<P extends v.GenericSchema>(
+  ctx: ServerContext,
+  action: (input: WaitableInput<P>, background: InBackground) => Promise<StackActionResult>,
+): (input: WaitableInput<P>) => Promise<StackActionResult | Response> {
+  return async (input) => {
+    if (input.body?.wait !== false) return action(input, {});
+    let ended: StackActionResult | undefined;
+    try {
+      const id = await startInBackground(ctx, "event", async (started, signal) => {
+        ended = await action(input, { signal, onEventStarted: (event) => started(event.id) });
+        return { exitCode: ended.exitCode, result: ended.outcome };
+      });
+      return input.c.json({ id }, 202);
+    } catch (error) {
+      // the action ran to its end without an event: its result is the answer
+      if (ended !== undefined) return input.c.json(ended, 200);
+      throw error;
+    }
+  };
 }

@@ -4,6 +4,7 @@ import { processSecrets, Secrets, withSecrets } from "../../core/secrets.ts";
 import { runStackAction } from "../../deploy/actions.ts";
 import type { ServerContext } from "../context.ts";
 import { defineRoute, type ServerApp } from "../openapi.ts";
+import { waitable, waitBody } from "./background.ts";
 import { agentSchema, agentView, instanceParams } from "./runs.ts";
 import { actionResultSchema, requester, stackParams, withServedStack } from "./stacks.ts";
 
@@ -103,8 +104,8 @@ export function register(app: ServerApp, ctx: ServerContext): void {
         path: `/v1/stacks/:stack/instances/:name/${kind}`,
         summary:
           kind === "start"
-            ? "Starts an instance (host, setup, deploy, online, configure everywhere); answers when done"
-            : "Stops an instance (shutdown, host stopped, configure on the rest); answers when done",
+            ? "Starts an instance (host, setup, deploy, online, configure everywhere); answers when done; with { wait: false }, 202 with its first event's id"
+            : "Stops an instance (shutdown, host stopped, configure on the rest); answers when done; with { wait: false }, 202 with its first event's id",
         tags: ["instances"],
         auth: "token",
         role: "admin",
@@ -112,19 +113,21 @@ export function register(app: ServerApp, ctx: ServerContext): void {
         params: instanceParams,
         stack: (p) => p.stack,
         target: (p) => p.name,
+        body: waitBody,
         status: 200,
-        response: actionResultSchema,
+        response: v.union([actionResultSchema, v.object({ id: v.number() })]),
       },
-      async ({ params, actor }) =>
+      waitable<typeof instanceParams>(ctx, async ({ params, actor }, background) =>
         withSecrets(new Secrets(processSecrets), () =>
           withServedStack(ctx, params.stack, { checkRecipes: kind === "start" }, (context) =>
             runStackAction(
               context,
               { kind, instances: [params.name] },
-              { log: ctx.log, deployments: { user: requester(actor), log: ctx.log } },
+              { log: ctx.log, deployments: { user: requester(actor), log: ctx.log }, ...background },
             ),
           ),
         ),
+      ),
     );
   }
 }

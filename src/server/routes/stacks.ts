@@ -13,6 +13,7 @@ import { serverCaFingerprint } from "../agents/routes.ts";
 import { actorName, can } from "../auth.ts";
 import type { Actor, ServerContext } from "../context.ts";
 import { defineRoute, type ServerApp } from "../openapi.ts";
+import { waitable, waitBody } from "./background.ts";
 
 export {
   type BackgroundAction,
@@ -324,27 +325,29 @@ export function register(app: ServerApp, ctx: ServerContext): void {
         path: `/v1/stacks/:stack/${kind}`,
         summary:
           kind === "up"
-            ? "Starts what should run (galley stack up); answers when done, with the CLI's --json outcome"
-            : "Stops every instance that runs (galley stack down); answers when done",
+            ? "Starts what should run (galley stack up); answers when done, with the CLI's --json outcome; with { wait: false }, 202 with its first event's id"
+            : "Stops every instance that runs (galley stack down); answers when done; with { wait: false }, 202 with its first event's id",
         tags: ["stacks"],
         auth: "token",
         role: "admin",
         action: `stack.${kind}`,
         params: stackParams,
         stack: (p) => p.stack,
+        body: waitBody,
         status: 200,
-        response: actionResultSchema,
+        response: v.union([actionResultSchema, v.object({ id: v.number() })]),
       },
-      async ({ params, actor }) =>
+      waitable<typeof stackParams>(ctx, async ({ params, actor }, background) =>
         withSecrets(new Secrets(processSecrets), () =>
           withServedStack(ctx, params.stack, { checkRecipes: kind !== "down" }, (context) =>
             runStackAction(
               context,
               { kind },
-              { log: ctx.log, deployments: { user: requester(actor), log: ctx.log } },
+              { log: ctx.log, deployments: { user: requester(actor), log: ctx.log }, ...background },
             ),
           ),
         ),
+      ),
     );
   }
 }
