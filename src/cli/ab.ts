@@ -3,7 +3,7 @@ import { exitCodes, GalleyError } from "../core/errors.ts";
 import type { AbStatus } from "../deploy/ab-end.ts";
 import type { StackContext } from "../lifecycle/context.ts";
 import type { DeploymentDetail } from "../store/store.ts";
-import { exitOf, progress, recap, withStack } from "./deploy.ts";
+import { exitOf, progress, recap, withFeed, withStack } from "./deploy.ts";
 import { remoteStackOptions } from "./lifecycle-output.ts";
 import { waitMs } from "./options.ts";
 import { paint, write, writeJson } from "./output.ts";
@@ -83,8 +83,9 @@ export const abCommand = {
           signal: trap.signal,
           ...progress(),
         };
-        const detail: DeploymentDetail =
-          action === "promote" ? await promoteAb(request) : await abortAb(request);
+        const detail: DeploymentDetail = await withFeed(context, (feed) =>
+          action === "promote" ? promoteAb(feed.deployment(request)) : abortAb(feed.deployment(request)),
+        );
         if (values.json) writeJson({ deployment: detail });
         else recap(detail);
         return trap.exitCode() ?? exitOf(detail);

@@ -6,6 +6,7 @@ import { decodeYamlText, loadYaml } from "../core/yaml.ts";
 import type { StackActionOptions } from "../deploy/actions.ts";
 import { deploymentExitCode } from "../deploy/actions.ts";
 import { deployRequestOf, rollbackRequestOf } from "../deploy/ask.ts";
+import { type RunFeed, withRunFeed } from "../deploy/feed.ts";
 import type { DeploymentPlan, DeployRequest } from "../deploy/controller.ts";
 import type { StackContext } from "../lifecycle/context.ts";
 import type { DeploymentDetail, DeploymentRecord, DeploymentStep } from "../store/store.ts";
@@ -108,6 +109,14 @@ export function stepLine(step: DeploymentStep): string {
   return `${step.instance.padEnd(12)} batch ${step.batch + 1}  ${step.phase.padEnd(8)} ${status}${step.status === "failed" && first ? `  ${first}` : ""}`;
 }
 
+/**
+ * Runs `fn` with a feed for the stack's run: its progress shows live in the web panel of a server
+ * on the same kitchen too. The feed's entries are written before `fn`'s promise settles.
+ */
+export function withFeed<T>(context: StackContext, fn: (feed: RunFeed) => Promise<T>): Promise<T> {
+  return withRunFeed(context.store, context.stack.name, (line) => process.stderr.write(`${line}\n`), fn);
+}
+
 /** Per-step progress lines and the deployment's news on stderr. */
 export function progress(): Pick<DeployRequest, "onStep" | "log"> {
   const out = (line: string) => process.stderr.write(`${line}\n`);
@@ -186,7 +195,9 @@ async function runDeployment(values: Values, context: StackContext, request: Omi
   }
   const trap = trapInterrupts();
   try {
-    const detail = await deploy({ ...full, signal: trap.signal, ...progress() });
+    const detail = await withFeed(context, (feed) =>
+      deploy(feed.deployment({ ...full, signal: trap.signal, ...progress() })),
+    );
     if (values.json) writeJson({ deployment: detail });
     else recap(detail);
     return trap.exitCode() ?? exitOf(detail);
@@ -338,14 +349,18 @@ export const deploymentCommand = {
         const { resumeDeployment } = await import("../deploy/controller.ts");
         const trap = trapInterrupts();
         try {
-          const detail = await resumeDeployment({
-            context,
-            id: Number(id.replace(/^#/, "")),
-            signal: trap.signal,
-            waitMs: waitMs(values),
-            forks: values.forks ? Number(values.forks) : undefined,
-            ...progress(),
-          });
+          const detail = await withFeed(context, (feed) =>
+            resumeDeployment(
+              feed.deployment({
+                context,
+                id: Number(id.replace(/^#/, "")),
+                signal: trap.signal,
+                waitMs: waitMs(values),
+                forks: values.forks ? Number(values.forks) : undefined,
+                ...progress(),
+              }),
+            ),
+          );
           if (values.json) writeJson({ deployment: detail });
           else recap(detail);
           return trap.exitCode() ?? exitOf(detail);

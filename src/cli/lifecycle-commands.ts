@@ -35,14 +35,16 @@ async function withLifecycle(values: Values, command: string, action: StackActio
     const { remoteAction } = await import("./remote-commands.ts");
     return remoteAction(remote, values.stack, action, values);
   }
-  const [{ openStack }, { runStackAction }] = await Promise.all([
+  const [{ openStack }, { runStackActionFed }] = await Promise.all([
     import("../lifecycle/context.ts"),
-    import("../deploy/actions.ts"),
+    import("../deploy/feed.ts"),
   ]);
   const context = await openStack(stackFile(values.stack, command), { keyFile: values["key-file"] });
   const trap = trapInterrupts();
   try {
-    const result = await runStackAction(context, action, {
+    // the run shows in the stack's feed too: live in the web panel of a server on this kitchen
+    const feed = { store: context.store, log: (line: string) => process.stderr.write(`${line}\n`) };
+    const result = await runStackActionFed(feed, context, action, {
       ...progressOptions(values.json, values.forks, { wait: values.wait, signal: trap.signal }),
       deployments: deploymentProgress(values.json),
     });

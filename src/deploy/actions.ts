@@ -22,7 +22,7 @@ export type StackAction =
 
 /** How a stack action reports: the lifecycle's callbacks, and the first deployments' progress. */
 export interface StackActionOptions extends LifecycleOptions {
-  deployments?: Pick<DeployRequest, "user" | "onStep" | "log" | "onCreated"> & {
+  deployments?: Pick<DeployRequest, "user" | "onStep" | "log" | "onCreated" | "onPhase"> & {
     /** a first deployment ended */
     onDeployment?: (detail: DeploymentDetail) => void;
   };

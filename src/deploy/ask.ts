@@ -154,7 +154,7 @@ export async function rollbackTarget(
  */
 export async function firstDeployments(
   context: StackContext,
-  options: Pick<DeployRequest, "signal" | "waitMs" | "user" | "onStep" | "log" | "onCreated">,
+  options: Pick<DeployRequest, "signal" | "waitMs" | "user" | "onStep" | "log" | "onCreated" | "onPhase">,
 ): Promise<DeploymentDetail[]> {
   const { deploy } = await import("./controller.ts");
   const ran: DeploymentDetail[] = [];

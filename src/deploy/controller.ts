@@ -85,7 +85,11 @@ export async function deploy(request: DeployRequest): Promise<DeploymentDetail> 
   const lock = await deployLock(context, app.name);
   const connections = new InstanceConnections(context, request.signal);
   try {
-    const lifecycle = await Lifecycle.open(context, { waitMs: request.waitMs, signal: request.signal });
+    const lifecycle = await Lifecycle.open(context, {
+      waitMs: request.waitMs,
+      signal: request.signal,
+      ...(request.onPhase ? { onPhase: request.onPhase } : {}),
+    });
     await recoverInterrupted(context, lifecycle, app, request);
     const rollback = request.rollbackOf;
     // a rollback, or an A/B's promote: an earlier deployment's commit, release and attributes again
@@ -196,7 +200,11 @@ export async function resumeDeployment(request: ResumeRequest): Promise<Deployme
   const lock = await deployLock(context, app.name);
   const connections = new InstanceConnections(context, request.signal);
   try {
-    const lifecycle = await Lifecycle.open(context, { waitMs: request.waitMs, signal: request.signal });
+    const lifecycle = await Lifecycle.open(context, {
+      waitMs: request.waitMs,
+      signal: request.signal,
+      ...(request.onPhase ? { onPhase: request.onPhase } : {}),
+    });
     const record = (await store.getDeployment(found.id))!;
     request.onCreated?.(record);
     const drains = app.load_balancer !== undefined;

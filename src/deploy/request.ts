@@ -1,5 +1,6 @@
 import type { DeploymentRecord, DeploymentStep } from "../store/store.ts";
 import type { StackContext } from "../lifecycle/context.ts";
+import type { LifecycleOptions } from "../lifecycle/lifecycle.ts";
 import type { StrategyParams } from "./strategies/index.ts";
 
 // What a deployment is asked: the request `galley deploy`, `galley rollback`, a resume and an A/B
@@ -52,6 +53,8 @@ export interface DeployRequest {
   deadlineMs?: number | undefined;
   /** a step of an instance started or ended */
   onStep?: ((step: DeploymentStep) => void) | undefined;
+  /** a host's phase in one of the deployment's events (prepare, switch, hooks, migration, the load balancer's configure) */
+  onPhase?: LifecycleOptions["onPhase"] | undefined;
   /** a line for people: the deployment's own news (batches, migration, rollback) */
   log?: ((line: string) => void) | undefined;
   /** who asked, as the record names them (default: user@host of this process) */

@@ -1,12 +1,12 @@
 import * as path from "node:path";
 import { errorMessage, GalleyError } from "../core/errors.ts";
 import type { PreparedApp } from "../lifecycle/apps.ts";
-import { type DeployPhase, type InstanceResult, runEvent } from "../lifecycle/events.ts";
+import { type DeployPhase, type EventOptions, type InstanceResult, runEvent } from "../lifecycle/events.ts";
 import type { Lifecycle } from "../lifecycle/lifecycle.ts";
 import { releaseRecipes, releaseTarget } from "../lifecycle/releases.ts";
 
 import type { App, Instance } from "../stacks/schema.ts";
-import type { DeploymentRecord, DeploymentStep } from "../store/store.ts";
+import type { DeploymentRecord, DeploymentStep, EventKind } from "../store/store.ts";
 import { equalWeight } from "./ab.ts";
 import { type BatchDeadline, batchDeadline, defaultDeadlineMs } from "./deadline.ts";
 import { checkHealth, type HealthCheckSpec } from "./health.ts";
@@ -284,6 +284,19 @@ export class Rollout {
     );
   }
 
+  // the request's onPhase for one runEvent: each host's phase with the event's id
+  #progress(kind: EventKind): Pick<EventOptions, "onStarted" | "onPhase"> {
+    const onPhase = this.#request.onPhase;
+    if (onPhase === undefined) return {};
+    let event = 0;
+    return {
+      onStarted: (record) => {
+        event = record.id;
+      },
+      onPhase: (instance, phase) => onPhase(kind, instance, phase, event),
+    };
+  }
+
   async #event(
     names: string[],
     phase: DeployPhase,
@@ -307,6 +320,7 @@ export class Rollout {
       ...(this.#request.forks ? { forks: this.#request.forks } : {}),
       waitMs: this.#request.waitMs,
       signal,
+      ...this.#progress("deploy"),
     });
     if (summary.event.bundle && !this.#record.bundle) {
       this.#record.bundle = summary.event.bundle;
@@ -394,6 +408,7 @@ export class Rollout {
       args: { app: this.#app.name, deployment: this.#record.id, hooks: which },
       waitMs: this.#request.waitMs,
       signal: this.#signal,
+      ...this.#progress("run-recipes"),
     });
     return summary.results;
   }
@@ -429,6 +444,7 @@ export class Rollout {
         args: { app: this.#app.name, deployment: this.#record.id, phase: "migrate" },
         waitMs: this.#request.waitMs,
         signal: this.#signal,
+        ...this.#progress("run-recipes"),
       });
       const result = summary.results.get(name)!;
       return { ok: result.status === "succeeded", log: resultLog(result) };

@@ -25,7 +25,8 @@ export interface LifecycleOptions {
   /** how long shutdown recipes may take before the host is stopped anyway (default 120 s) */
   shutdownTimeoutMs?: number;
   log?: (line: string) => void;
-  onPhase?: (kind: EventKind, instance: string, phase: HostPhase) => void;
+  /** a host's phase in an event (`event`: the event's id, e.g. for its feed entries) */
+  onPhase?: (kind: EventKind, instance: string, phase: HostPhase, event: number) => void;
   /** an instance changed status */
   onStatus?: (instance: string, status: InstanceStatus, reason: string) => void;
   /** an event finished */
@@ -373,14 +374,19 @@ export class Lifecycle {
   }
 
   async #event(options: Omit<Parameters<typeof runEvent>[0], "context">): Promise<EventSummary> {
+    // runEvent reports the event's record before any host's phase: phases name their event
+    let event = options.queued?.id ?? 0;
     const summary = await runEvent({
       ...options,
       context: this.context,
       ...(this.#options.forks ? { forks: this.#options.forks } : {}),
       waitMs: this.#options.waitMs,
       signal: this.#options.signal,
-      onPhase: (instance, phase) => this.#options.onPhase?.(options.kind, instance, phase),
-      onStarted: this.#options.onEventStarted,
+      onPhase: (instance, phase) => this.#options.onPhase?.(options.kind, instance, phase, event),
+      onStarted: (record) => {
+        event = record.id;
+        this.#options.onEventStarted?.(record);
+      },
     });
     // an instance that went away during an event is no longer online: the others hear of it
     let lost = false;

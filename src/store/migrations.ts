@@ -227,7 +227,8 @@ export const migrations: readonly Migration[] = [
         data TEXT NOT NULL
       ) STRICT;
       CREATE INDEX feed_stack ON feed (stack, id);
-      CREATE INDEX feed_subject ON feed (subject, kind, id);
+      CREATE INDEX feed_subject ON feed (subject, kind, id, stack);
+      CREATE INDEX feed_subject_all ON feed (subject, id, kind, stack);
       CREATE TABLE users (
         name TEXT PRIMARY KEY,
         password_hash TEXT NOT NULL,

@@ -1,6 +1,7 @@
 import * as v from "valibot";
 import { GalleyError } from "../../core/errors.ts";
 import { deploymentExitCode } from "../../deploy/actions.ts";
+import { withRunFeed } from "../../deploy/feed.ts";
 import { type DeployOptions, deployRequestOf, rollbackRequestOf, runSettings } from "../../deploy/ask.ts";
 import type { DeployRequest } from "../../deploy/request.ts";
 import type { StackContext } from "../../lifecycle/context.ts";
@@ -83,15 +84,17 @@ export function deployInBackground(
     const context = await openServedStack(ctx, stack);
     try {
       const { deploy } = await import("../../deploy/controller.ts");
-      const request: DeployRequest = {
-        ...(await build(context)),
-        context,
-        user: requester(actor),
-        log: ctx.log,
-        signal,
-        onCreated: (record) => started(record.id),
-      };
-      const detail = await (run ?? deploy)(request);
+      const detail = await withRunFeed(ctx.store, stack, ctx.log, async (feed) => {
+        const request: DeployRequest = feed.deployment({
+          ...(await build(context)),
+          context,
+          user: requester(actor),
+          log: ctx.log,
+          signal,
+          onCreated: (record) => started(record.id),
+        });
+        return (run ?? deploy)(request);
+      });
       return {
         exitCode: deploymentExitCode(detail),
         result: { status: detail.status },

@@ -1,7 +1,8 @@
 import * as v from "valibot";
 import { GalleyError } from "../../core/errors.ts";
-import { eventAction, runStackAction, type StackAction } from "../../deploy/actions.ts";
+import { eventAction, type StackAction } from "../../deploy/actions.ts";
 import { runSettings } from "../../deploy/ask.ts";
+import { runStackActionFed } from "../../deploy/feed.ts";
 import { lifecycleEvents } from "../../stacks/schema.ts";
 import type { ServerContext } from "../context.ts";
 import { defineRoute, type ServerApp } from "../openapi.ts";
@@ -177,7 +178,7 @@ export function register(app: ServerApp, ctx: ServerContext): void {
       const id = await startInBackground(ctx, "event", async (started, signal) => {
         const context = await openServedStack(ctx, params.stack);
         try {
-          const result = await runStackAction(context, action, {
+          const result = await runStackActionFed(ctx, context, action, {
             log: ctx.log,
             signal,
             waitMs: settings.waitMs,

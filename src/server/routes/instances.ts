@@ -1,7 +1,7 @@
 import * as v from "valibot";
 import { GalleyError } from "../../core/errors.ts";
 import { processSecrets, Secrets, withSecrets } from "../../core/secrets.ts";
-import { runStackAction } from "../../deploy/actions.ts";
+import { runStackActionFed } from "../../deploy/feed.ts";
 import type { ServerContext } from "../context.ts";
 import { defineRoute, type ServerApp } from "../openapi.ts";
 import { waitable, waitBody } from "./background.ts";
@@ -120,7 +120,8 @@ export function register(app: ServerApp, ctx: ServerContext): void {
       waitable<typeof instanceParams>(ctx, async ({ params, actor }, background) =>
         withSecrets(new Secrets(processSecrets), () =>
           withServedStack(ctx, params.stack, { checkRecipes: kind === "start" }, (context) =>
-            runStackAction(
+            runStackActionFed(
+              ctx,
               context,
               { kind, instances: [params.name] },
               { log: ctx.log, deployments: { user: requester(actor), log: ctx.log }, ...background },

@@ -5,7 +5,7 @@ import * as path from "node:path";
 import * as v from "valibot";
 import { GalleyError, isGalleyError } from "../../core/errors.ts";
 import { processSecrets, Secrets, withSecrets } from "../../core/secrets.ts";
-import { runStackAction } from "../../deploy/actions.ts";
+import { runStackActionFed } from "../../deploy/feed.ts";
 import { mintEnrollment } from "../../fleet/agent-enrollment.ts";
 import { openStack, type StackContext, type StackOpenOptions } from "../../lifecycle/context.ts";
 import { stackStatus } from "../../lifecycle/status.ts";
@@ -340,7 +340,8 @@ export function register(app: ServerApp, ctx: ServerContext): void {
       waitable<typeof stackParams>(ctx, async ({ params, actor }, background) =>
         withSecrets(new Secrets(processSecrets), () =>
           withServedStack(ctx, params.stack, { checkRecipes: kind !== "down" }, (context) =>
-            runStackAction(
+            runStackActionFed(
+              ctx,
               context,
               { kind },
               { log: ctx.log, deployments: { user: requester(actor), log: ctx.log }, ...background },

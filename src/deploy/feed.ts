@@ -1,0 +1,397 @@
+import { errorMessage } from "../core/errors.ts";
+import type { HostOutcome, HostPhase } from "../fleet/push.ts";
+import type { EventSummary, LifecycleOptions } from "../lifecycle/lifecycle.ts";
+import type {
+  DeploymentRecord,
+  DeploymentStep,
+  EventKind,
+  EventRecord,
+  FeedInput,
+  InstanceStatus,
+  Store,
+} from "../store/store.ts";
+import type { StackContext } from "../lifecycle/context.ts";
+import {
+  runStackAction,
+  type StackAction,
+  type StackActionOptions,
+  type StackActionResult,
+} from "./actions.ts";
+import type { DeployRequest } from "./request.ts";
+
+// Runners' progress in the feed (the web panel's live view, `--follow`): a batching writer per
+// stack, and the runners' progress callbacks (lifecycle events, deployments) that write through it:
+// host phases and log lines under the event's and the deployment's subjects. Never a diff or a
+// property value; a feed that cannot be written never stops a run.
+
+/** A feed entry as a runner gives it: its writer adds the stack and the time. */
+export type FeedLine = Omit<FeedInput, "stack">;
+
+/** How a FeedWriter batches. */
+export interface FeedWriterOptions {
+  /** how long an entry may wait for its batch (default 100 ms) */
+  flushMs?: number;
+  /** a batch this large is written at once (default 500) */
+  maxBatch?: number;
+  /** where the first failed write is said (later ones are not) */
+  log?: ((line: string) => void) | undefined;
+}
+
+/**
+ * Appends one stack's feed entries in batches: one `appendFeed` per flush, every ~100 ms or 500
+ * entries, in the order given. It never throws into the run: a failed write is logged once and its
+ * entries are dropped. `close()` (awaited at the end of a run) writes what is left.
+ *
+ * @example const feed = new FeedWriter(store, "web"); feed.append({ kind: "log", data: { line } }); await feed.close()
+ */
+export class FeedWriter {
+  readonly stack: string;
+  readonly #store: Pick<Store, "appendFeed">;
+  readonly #flushMs: number;
+  readonly #maxBatch: number;
+  readonly #log: ((line: string) => void) | undefined;
+  #buffer: FeedInput[] = [];
+  #timer: NodeJS.Timeout | undefined;
+  #writes: Promise<void> = Promise.resolve();
+  #failed = false;
+  #closed = false;
+
+  constructor(store: Pick<Store, "appendFeed">, stack: string, options: FeedWriterOptions = {}) {
+    this.#store = store;
+    this.stack = stack;
+    this.#flushMs = options.flushMs ?? 100;
+    this.#maxBatch = options.maxBatch ?? 500;
+    this.#log = options.log;
+  }
+
+  /** Queues an entry (dropped once the writer is closed). */
+  append(entry: FeedLine): void {
+    if (this.#closed) return;
+    this.#buffer.push({ ...entry, stack: this.stack, at: entry.at ?? new Date().toISOString() });
+    if (this.#buffer.length >= this.#maxBatch) void this.flush();
+    else if (this.#timer === undefined) {
+      this.#timer = setTimeout(() => void this.flush(), this.#flushMs);
+      this.#timer.unref();
+    }
+  }
+
+  /** Writes what is queued; resolves once every earlier write ended. */
+  flush(): Promise<void> {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    const batch = this.#buffer;
+    if (batch.length > 0) {
+      this.#buffer = [];
+      this.#writes = this.#writes.then(() => this.#write(batch));
+    }
+    return this.#writes;
+  }
+
+  /** Writes what is left; later appends are dropped. */
+  close(): Promise<void> {
+    this.#closed = true;
+    return this.flush();
+  }
+
+  async #write(batch: FeedInput[]): Promise<void> {
+    try {
+      await this.#store.appendFeed(batch);
+    } catch (error) {
+      if (this.#failed) return;
+      this.#failed = true;
+      this.#log?.(`feed of stack ${this.stack}: ${batch.length} entries not written: ${errorMessage(error)}`);
+    }
+  }
+}
+
+/** At most this many "converging" phases per host and second (the last one is always written). */
+const convergingPerSecond = 2;
+
+interface HostThrottle {
+  last: number;
+  pending?: { subjects: string[]; data: unknown; at: string } | undefined;
+  timer?: NodeJS.Timeout | undefined;
+}
+
+/**
+ * One run's progress in the feed: host phases (converging throttled per host), each host's changed
+ * and failed resources when it ends, log lines, deployment steps. Entries go under the event's
+ * subject (`event:ID`) and, while a deployment runs, under `deployment:ID` too.
+ * `runFeed(writer).lifecycle(options)` and `.deployment(request)` compose with a runner's options.
+ */
+export class RunFeed {
+  readonly writer: FeedWriter;
+  /** the deployment under way (set when its record exists) */
+  #deployment: number | undefined;
+  /** log lines of a deployment said before its record existed: written under it once it does */
+  #early: FeedLine[] = [];
+  /** events under way, for the subject of lifecycle lines that name none */
+  readonly #running = new Set<number>();
+  readonly #hosts = new Map<string, HostThrottle>();
+  readonly #now: () => number;
+
+  constructor(writer: FeedWriter, now: () => number = Date.now) {
+    this.writer = writer;
+    this.#now = now;
+  }
+
+  /** A host's phase in event `event` (0: unknown), under the event and, for a deployment's, the deployment. */
+  phase(event: number, instance: string, phase: HostPhase, inDeployment: boolean): void {
+    const subjects = [
+      ...(event > 0 ? [`event:${event}`] : []),
+      ...(inDeployment && this.#deployment !== undefined ? [`deployment:${this.#deployment}`] : []),
+    ];
+    if (subjects.length === 0) return;
+    const key = `${event}\u0000${instance}`;
+    const host = this.#hosts.get(key) ?? { last: Number.NEGATIVE_INFINITY };
+    this.#hosts.set(key, host);
+    const data = phaseData(instance, phase);
+    const at = new Date(this.#now()).toISOString();
+    if (phase.phase === "converging") {
+      const now = this.#now();
+      const gap = 1000 / convergingPerSecond;
+      if (host.pending === undefined && now - host.last >= gap) {
+        host.last = now;
+        this.#write(subjects, "phase", data, at);
+      } else {
+        // the newest replaces the one waiting: it is written when the host's second allows
+        host.pending = { subjects, data, at };
+        host.timer ??= setTimeout(() => this.#release(host), Math.max(0, host.last + gap - now));
+        host.timer.unref();
+      }
+      return;
+    }
+    this.#release(host);
+    this.#write(subjects, "phase", data, at);
+    if (phase.phase === "done") {
+      this.#hosts.delete(key);
+      for (const line of outcomeLines(instance, phase.outcome))
+        this.#write(subjects, "log", { line, instance }, at);
+    }
+  }
+
+  /** A log line: the deployment's (if one runs), else the one event under way's, else the stack's. */
+  log(line: string, instance?: string, fromDeployment = false): void {
+    const data = instance === undefined ? { line } : { line, instance };
+    if (fromDeployment && this.#deployment === undefined) {
+      this.#early.push({ kind: "log", data, at: new Date(this.#now()).toISOString() });
+      return;
+    }
+    const subject =
+      this.#deployment !== undefined
+        ? `deployment:${this.#deployment}`
+        : this.#running.size === 1
+          ? `event:${[...this.#running][0]}`
+          : undefined;
+    this.writer.append({ kind: "log", ...(subject === undefined ? {} : { subject }), data });
+  }
+
+  /** A deployment's record exists: what follows (and its early lines) goes under it. */
+  deploymentCreated(id: number): void {
+    this.#deployment = id;
+    for (const line of this.#early.splice(0)) this.writer.append({ ...line, subject: `deployment:${id}` });
+  }
+
+  /** A deployment's step started or ended: a phase under the deployment. */
+  step(step: DeploymentStep): void {
+    this.writer.append({
+      kind: "phase",
+      subject: `deployment:${step.deploymentId}`,
+      data: { instance: step.instance, phase: step.phase, status: step.status, batch: step.batch },
+    });
+  }
+
+  eventStarted(id: number): void {
+    this.#running.add(id);
+  }
+
+  eventEnded(id: number): void {
+    this.#running.delete(id);
+  }
+
+  /** Writes the held phases and every entry; call once the run ended. */
+  async close(): Promise<void> {
+    for (const host of this.#hosts.values()) this.#release(host);
+    this.#hosts.clear();
+    for (const line of this.#early.splice(0)) this.writer.append(line);
+    await this.writer.close();
+  }
+
+  /** The lifecycle's options with this feed's callbacks after `base`'s. */
+  lifecycle<T extends LifecycleOptions>(base: T): T & LifecycleOptions {
+    return {
+      ...base,
+      log: (line: string) => {
+        base.log?.(line);
+        this.log(line);
+      },
+      onPhase: (kind: EventKind, instance: string, phase: HostPhase, event: number) => {
+        base.onPhase?.(kind, instance, phase, event);
+        this.phase(event, instance, phase, false);
+      },
+      onStatus: (instance: string, status: InstanceStatus, reason: string) => {
+        base.onStatus?.(instance, status, reason);
+        this.log(`${instance}: ${status}: ${reason}`, instance);
+      },
+      onEventStarted: (event: EventRecord) => {
+        this.eventStarted(event.id);
+        base.onEventStarted?.(event);
+      },
+      onEvent: (summary: EventSummary) => {
+        this.eventEnded(summary.event.id);
+        base.onEvent?.(summary);
+      },
+    };
+  }
+
+  /** A deployment request's progress options with this feed's callbacks after `base`'s. */
+  deployment<T extends Pick<DeployRequest, "log" | "onStep" | "onCreated" | "onPhase">>(
+    base: T,
+  ): T & Pick<DeployRequest, "log" | "onStep" | "onCreated" | "onPhase"> {
+    return {
+      ...base,
+      log: (line: string) => {
+        base.log?.(line);
+        this.log(line, undefined, true);
+      },
+      onStep: (step: DeploymentStep) => {
+        base.onStep?.(step);
+        this.step(step);
+      },
+      onCreated: (record: DeploymentRecord) => {
+        this.deploymentCreated(record.id);
+        base.onCreated?.(record);
+      },
+      onPhase: (kind: EventKind, instance: string, phase: HostPhase, event: number) => {
+        base.onPhase?.(kind, instance, phase, event);
+        this.phase(event, instance, phase, true);
+      },
+    };
+  }
+
+  /** A stack action's options (`runStackAction`): the lifecycle's and its first deployments'. */
+  stackAction(base: StackActionOptions): StackActionOptions {
+    return { ...this.lifecycle(base), deployments: this.deployment(base.deployments ?? {}) };
+  }
+
+  // released: a held converging phase is written now
+  #release(host: HostThrottle): void {
+    clearTimeout(host.timer);
+    host.timer = undefined;
+    const pending = host.pending;
+    if (pending === undefined) return;
+    host.pending = undefined;
+    host.last = this.#now();
+    this.#write(pending.subjects, "phase", pending.data, pending.at);
+  }
+
+  #write(subjects: string[], kind: "phase" | "log", data: unknown, at: string): void {
+    for (const subject of subjects) this.writer.append({ kind, subject, data, at });
+  }
+}
+
+/**
+ * A run's progress through a new FeedWriter on `store` for `stack`; close it (await) at the end.
+ *
+ * @example const feed = runFeed(ctx.store, "web", ctx.log); try { await runStackAction(context, action, feed.stackAction(options)) } finally { await feed.close() }
+ */
+export function runFeed(
+  store: Pick<Store, "appendFeed">,
+  stack: string,
+  log?: ((line: string) => void) | undefined,
+): RunFeed {
+  return new RunFeed(new FeedWriter(store, stack, { log }));
+}
+
+/**
+ * Runs `fn` with a run's feed, closed (its entries written) once `fn` ends, however it ends.
+ *
+ * @example await withRunFeed(context.store, stack, log, (feed) => deploy(feed.deployment(request)))
+ */
+export async function withRunFeed<T>(
+  store: Pick<Store, "appendFeed">,
+  stack: string,
+  log: ((line: string) => void) | undefined,
+  fn: (feed: RunFeed) => Promise<T>,
+): Promise<T> {
+  const feed = runFeed(store, stack, log);
+  try {
+    return await fn(feed);
+  } finally {
+    await feed.close();
+  }
+}
+
+function phaseData(instance: string, phase: HostPhase): Record<string, unknown> {
+  switch (phase.phase) {
+    case "converging":
+      return {
+        instance,
+        phase: phase.phase,
+        done: phase.done,
+        total: phase.total,
+        changed: phase.changed,
+        failed: phase.failed,
+      };
+    case "connecting":
+      return phase.attempt === undefined
+        ? { instance, phase: phase.phase }
+        : { instance, phase: phase.phase, attempt: phase.attempt };
+    case "locked":
+      return { instance, phase: phase.phase, holder: phase.holder };
+    case "done": {
+      const o = phase.outcome;
+      return "report" in o
+        ? {
+            instance,
+            phase: "done",
+            status: o.status,
+            changed: o.report.summary.changed,
+            failed: o.report.summary.failed,
+          }
+        : { instance, phase: "done", status: o.status };
+    }
+    default:
+      return { instance, phase: phase.phase };
+  }
+}
+
+/** A host's end as lines for people: each changed or failed resource (no diff, no value), or why it did not run. */
+export function outcomeLines(instance: string, outcome: HostOutcome): string[] {
+  if (outcome.status === "skipped") return [`${instance}: skipped: ${firstLine(outcome.reason)}`];
+  if (!("report" in outcome))
+    return [`${instance}: ${outcome.status}: ${outcome.error.code}: ${firstLine(outcome.error.message)}`];
+  const lines: string[] = [];
+  for (const r of outcome.report.resources) {
+    if (r.status === "changed")
+      lines.push(`${instance}: ${r.id} updated${r.actions.length > 0 ? ` (${r.actions.join(", ")})` : ""}`);
+    else if (r.status === "failed")
+      lines.push(
+        `${instance}: ${r.id} failed${r.ignored ? " (ignored)" : ""}${r.error ? `: ${firstLine(r.error.message)}` : ""}`,
+      );
+  }
+  if (outcome.report.status === "interrupted") lines.push(`${instance}: interrupted`);
+  return lines;
+}
+
+function firstLine(text: string): string {
+  const line = text.split("\n")[0] ?? "";
+  return line.length > 200 ? `${line.slice(0, 200)}…` : line;
+}
+
+/**
+ * `runStackAction` with its progress in the stack's feed too (written through `feed.store`,
+ * failures said on `feed.log`): what the server's routes and the CLI's lifecycle commands run.
+ *
+ * @example await runStackActionFed(ctx, context, { kind: "up" }, { log: ctx.log })
+ */
+export function runStackActionFed(
+  feed: { store: Pick<Store, "appendFeed">; log?: ((line: string) => void) | undefined },
+  context: StackContext,
+  action: StackAction,
+  options: StackActionOptions = {},
+): Promise<StackActionResult> {
+  return withRunFeed(feed.store, context.stack.name, feed.log, (run) =>
+    runStackAction(context, action, run.stackAction(options)),
+  );
+}
