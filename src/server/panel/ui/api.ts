@@ -114,6 +114,7 @@ export const api = {
   get: <T>(path: string): Promise<T> => request<T>("GET", path),
   post: <T>(path: string, body?: unknown): Promise<T> => request<T>("POST", path, body ?? {}),
   put: <T>(path: string, body: unknown): Promise<T> => request<T>("PUT", path, body),
+  patch: <T>(path: string, body: unknown): Promise<T> => request<T>("PATCH", path, body),
   del: <T>(path: string): Promise<T> => request<T>("DELETE", path),
 };
 

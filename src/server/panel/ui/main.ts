@@ -1,7 +1,7 @@
 import type { ComponentType } from "preact";
 import { html, render } from "htm/preact";
 import { useEffect, useRef, useState } from "preact/hooks";
-import { ApiError, api, type SessionInfo, setSession, toLogin, useSession } from "./api.ts";
+import { ApiError, api, can, type SessionInfo, setSession, toLogin, useSession } from "./api.ts";
 import { ErrorBox, Link, Loading } from "./components.ts";
 import { type PageName, resolveRoute } from "./routes.ts";
 import { navigate, type PageProps, usePlace } from "./router.ts";
@@ -82,6 +82,11 @@ function Header(props: { session: SessionInfo | undefined; path: string }) {
             <ul>
               <li><${Link} href="/" aria-current=${current("/")}>Stacks<//></li>
               <li><${Link} href="/audit" aria-current=${current("/audit")}>Audit<//></li>
+              ${
+                can(undefined, "admin") || session.actor.kind === "user"
+                  ? html`<li><${Link} href="/users" aria-current=${current("/users")}>Users<//></li>`
+                  : null
+              }
             </ul>
           </nav>
           <div class="who">
