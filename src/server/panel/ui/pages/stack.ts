@@ -54,7 +54,7 @@ function InstanceRow(props: {
     }</td>
     ${
       props.admin
-        ? html`<td class="actions">
+        ? html`<td class="row-actions">
             ${
               canStart(i.status)
                 ? html`<button type="button" disabled=${props.busy} onClick=${() => props.act(i.name, "start")}>Start ${i.name}</button>`

@@ -180,7 +180,7 @@ function UserAdmin() {
                       <td>${grantsText(u.grants)}</td>
                       <td><${Time} at=${u.lastLoginAt} empty="never" /></td>
                       <td><${Time} at=${u.createdAt} /></td>
-                      <td class="actions">
+                      <td class="row-actions">
                         <${ConfirmButton} label=${`Remove ${u.name}`} question=${`Remove ${u.name}? Their sessions end.`}
                           onConfirm=${() => remove(u.name)} />
                       </td>
