@@ -102,7 +102,7 @@ async function request<T>(method: string, path: string, body?: unknown): Promise
     error?.hint,
   );
   // a refused login is the login form's business; any other 401: the session expired or was ended
-  if (response.status === 401 && path !== "/v1/session") {
+  if (response.status === 401 && !(method === "POST" && path === "/v1/session")) {
     setSession(undefined);
     toLogin();
   }

@@ -95,6 +95,8 @@ export function useFeed(options: FeedOptions): { state: FeedState; ready: boolea
         // one that never opened still lets the page load (without live updates until it does)
         if (stack === undefined && cursor.last === undefined) setReady(!opened);
         failures += 1;
+        // EventSource does not say why it failed: an ended session shows as a 401 here (→ /login)
+        if (failures === 2) void api.get("/v1/session").catch(() => {});
         retry = setTimeout(open, Math.min(500 * 2 ** (failures - 1), 10_000));
       };
     };
