@@ -373,7 +373,7 @@ export default function StackPage(props: PageProps) {
   const deployer = can(stack, "deployer");
   return html`<div class="page-head">
       <h1>${stack}</h1>
-      <${LiveState} state=${feed.state} />
+      ${gone ? null : html`<${LiveState} state=${feed.state} />`}
     </div>
     ${
       data === undefined
