@@ -1,7 +1,7 @@
 import type { ComponentType } from "preact";
 import { html, render } from "htm/preact";
-import { useEffect, useState } from "preact/hooks";
-import { ApiError, api, type SessionInfo, setSession, toLogin, useSession } from "./api.ts";
+import { useEffect, useRef, useState } from "preact/hooks";
+import { ApiError, api, can, type SessionInfo, setSession, toLogin, useSession } from "./api.ts";
 import { ErrorBox, Link, Loading } from "./components.ts";
 import { type PageName, resolveRoute } from "./routes.ts";
 import { navigate, type PageProps, usePlace } from "./router.ts";
@@ -14,11 +14,22 @@ type PageModule = { default: ComponentType<PageProps> };
 
 const loaded = new Map<PageName, Promise<PageModule>>();
 
-/** A page module, loaded once (`import()` with a variable: each page is fetched when first shown). */
+/**
+ * A page module, loaded once (`import()` with a variable: each page is fetched when first shown).
+ * A failed fetch (the network blinked) is tried twice more under another URL: the browser keeps a
+ * module's failure for its URL.
+ */
 function loadPage(name: PageName): Promise<PageModule> {
   let page = loaded.get(name);
   if (page === undefined) {
-    page = import(`./pages/${name}.ts`) as Promise<PageModule>;
+    const attempt = (n: number): Promise<PageModule> =>
+      (import(`./pages/${name}.ts${n === 0 ? "" : `?retry=${n}`}`) as Promise<PageModule>).catch(
+        (error: unknown) => {
+          if (n >= 2) throw error;
+          return new Promise((resolve) => setTimeout(resolve, 300 * (n + 1))).then(() => attempt(n + 1));
+        },
+      );
+    page = attempt(0);
     loaded.set(name, page);
     page.catch(() => loaded.delete(name));
   }
@@ -82,6 +93,11 @@ function Header(props: { session: SessionInfo | undefined; path: string }) {
             <ul>
               <li><${Link} href="/" aria-current=${current("/")}>Stacks<//></li>
               <li><${Link} href="/audit" aria-current=${current("/audit")}>Audit<//></li>
+              ${
+                can(undefined, "admin") || session.actor.kind === "user"
+                  ? html`<li><${Link} href="/users" aria-current=${current("/users")}>Users<//></li>`
+                  : null
+              }
             </ul>
           </nav>
           <div class="who">
@@ -112,6 +128,12 @@ function App() {
       },
     );
   }, []);
+  // after a navigation (not the first page), focus moves to the new page's content, as a page load would
+  const first = useRef(true);
+  useEffect(() => {
+    if (first.current) first.current = false;
+    else document.getElementById("main")?.focus({ preventScroll: true });
+  }, [place.path]);
   const route = resolveRoute(place.path);
   const needsLogin = checked && session === undefined && route?.page !== "login";
   useEffect(() => {

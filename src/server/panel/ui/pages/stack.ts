@@ -1,13 +1,14 @@
 import { html } from "htm/preact";
-import { useState } from "preact/hooks";
-import { api, can, seg } from "../api.ts";
+import { useEffect, useState } from "preact/hooks";
+import { ApiError, api, can, seg } from "../api.ts";
 import {
   ConfirmButton,
   ErrorBox,
-  Field,
   Link,
   LiveState,
   Loading,
+  type Outcome,
+  OutcomeLine,
   StatusBadge,
   Table,
   Time,
@@ -18,29 +19,18 @@ import { applyEntry, canStart, canStop } from "../live.ts";
 import type { PageProps } from "../router.ts";
 import { useCoalesced, useFeed } from "../stream.ts";
 import type { InstanceSummary, StackSummary } from "../types.ts";
+import { CloneForm, EventForm, RecipesForm } from "./stack-actions.ts";
 
 // One stack: its layers with their instances (status live from the feed), apps, recent events and
 // deployments, and the actions the session's role allows: start/stop an instance (admin), run an
 // event or recipes (deployer), clone the stack (admin).
 
-const events = ["setup", "configure", "deploy", "undeploy", "shutdown"] as const;
-
-/** What an action started: a link to follow it, or its error. */
-type Outcome = { text: string; href?: string } | { error: unknown };
-
-function OutcomeLine(props: { outcome: Outcome | undefined }) {
-  const { outcome } = props;
-  if (outcome === undefined) return null;
-  if ("error" in outcome) return html`<${ErrorBox} error=${outcome.error} title="Refused" />`;
-  return html`<p class="notice">
-    ${outcome.text}${outcome.href === undefined ? null : html` <${Link} href=${outcome.href}>Follow it<//>`}
-  </p>`;
-}
-
 function InstanceRow(props: {
   stack: string;
   instance: InstanceSummary;
   admin: boolean;
+  /** its start or stop is being asked for */
+  busy: boolean;
   act: (name: string, kind: "start" | "stop") => Promise<void>;
 }) {
   const { instance: i, stack } = props;
@@ -50,6 +40,24 @@ function InstanceRow(props: {
     <td data-status=${i.status}><${StatusBadge} status=${i.status} />${
       i.inService ? null : html` <span class="muted">(out of service)</span>`
     }</td>
+    ${
+      props.admin
+        ? html`<td class="row-actions">
+            ${
+              canStart(i.status)
+                ? html`<button type="button" disabled=${props.busy} onClick=${() => props.act(i.name, "start")}>Start ${i.name}</button>`
+                : null
+            }
+            ${
+              canStop(i.status)
+                ? html`<${ConfirmButton} label=${`Stop ${i.name}`} disabled=${props.busy}
+                    question=${`Stop ${i.name}? It runs shutdown and its host stops.`}
+                    onConfirm=${() => props.act(i.name, "stop")} />`
+                : null
+            }
+          </td>`
+        : null
+    }
     <td>${i.address ?? html`<span class="muted">—</span>`}</td>
     <td>${i.transport}</td>
     <td>${
@@ -58,37 +66,26 @@ function InstanceRow(props: {
         : html`${agent.connected ? "connected" : "not connected"}${agent.lastSeenAt === undefined || agent.lastSeenAt === null ? null : html`, <${Time} at=${agent.lastSeenAt} />`}`
     }</td>
     <td>${i.scaling}</td>
-    ${
-      props.admin
-        ? html`<td class="actions">
-            ${canStart(i.status) ? html`<button type="button" onClick=${() => props.act(i.name, "start")}>Start ${i.name}</button>` : null}
-            ${
-              canStop(i.status)
-                ? html`<${ConfirmButton} label=${`Stop ${i.name}`} question=${`Stop ${i.name}? It runs shutdown and its host stops.`}
-                    onConfirm=${() => props.act(i.name, "stop")} />`
-                : null
-            }
-          </td>`
-        : null
-    }
   </tr>`;
 }
 
 function Layers(props: {
   summary: StackSummary;
   admin: boolean;
+  pending: ReadonlySet<string>;
   act: (name: string, kind: "start" | "stop") => Promise<void>;
 }) {
   const { summary, admin } = props;
   const byName = new Map(summary.instances.map((i) => [i.name, i]));
+  // the actions beside the status: in view on a narrow screen too, where the rest scrolls sideways
   const head = [
     "Instance",
     "Status",
+    ...(admin ? ["Actions"] : []),
     "Address",
     "Transport",
     "Agent last seen",
     "Scaling",
-    ...(admin ? ["Actions"] : []),
   ];
   const inLayers = new Set(summary.layers.flatMap((l) => l.instances));
   const others = summary.instances.filter((i) => !inLayers.has(i.name));
@@ -99,7 +96,8 @@ function Layers(props: {
           ? html`<tr><td colspan=${head.length} class="muted">No instances</td></tr>`
           : instances.map(
               (i) =>
-                html`<${InstanceRow} key=${i.name} stack=${summary.name} instance=${i} admin=${admin} act=${props.act} />`,
+                html`<${InstanceRow} key=${i.name} stack=${summary.name} instance=${i} admin=${admin}
+                busy=${props.pending.has(i.name)} act=${props.act} />`,
             )
       }
     <//>`;
@@ -113,122 +111,6 @@ function Layers(props: {
     )}
     ${others.length > 0 ? table("Instances in no layer", others) : null}
   </section>`;
-}
-
-function EventForm(props: { summary: StackSummary }) {
-  const { summary } = props;
-  const [kind, setKind] = useState<string>("configure");
-  const [layer, setLayer] = useState("");
-  const [outcome, setOutcome] = useState<Outcome | undefined>(undefined);
-  const [busy, setBusy] = useState(false);
-  const submit = async (e: Event) => {
-    e.preventDefault();
-    setBusy(true);
-    setOutcome(undefined);
-    try {
-      const body: Record<string, unknown> = { kind };
-      if (layer !== "") body.layer = layer;
-      const { id } = await api.post<{ id: number }>(`/v1/stacks/${seg(summary.name)}/events`, body);
-      setOutcome({ text: `Event #${id} (${kind}) started.`, href: `/events/${id}` });
-    } catch (error) {
-      setOutcome({ error });
-    } finally {
-      setBusy(false);
-    }
-  };
-  return html`<form class="card" aria-labelledby="run-event-title" onSubmit=${submit}>
-    <h3 id="run-event-title">Run an event</h3>
-    <div class="row">
-      <${Field} label="Event" id="run-event-kind">
-        <select id="run-event-kind" value=${kind} onChange=${(e: Event) => setKind((e.target as HTMLSelectElement).value)}>
-          ${events.map((k) => html`<option value=${k}>${k}</option>`)}
-        </select>
-      <//>
-      <${Field} label="Layer" id="run-event-layer">
-        <select id="run-event-layer" value=${layer} onChange=${(e: Event) => setLayer((e.target as HTMLSelectElement).value)}>
-          <option value="">All layers</option>
-          ${summary.layers.map((l) => html`<option value=${l.name}>${l.name}</option>`)}
-        </select>
-      <//>
-    </div>
-    <button type="submit" disabled=${busy}>Run event</button>
-    <div aria-live="polite"><${OutcomeLine} outcome=${outcome} /></div>
-  </form>`;
-}
-
-function RecipesForm(props: { summary: StackSummary }) {
-  const { summary } = props;
-  const [recipes, setRecipes] = useState("");
-  const [layer, setLayer] = useState("");
-  const [outcome, setOutcome] = useState<Outcome | undefined>(undefined);
-  const [busy, setBusy] = useState(false);
-  const submit = async (e: Event) => {
-    e.preventDefault();
-    setBusy(true);
-    setOutcome(undefined);
-    try {
-      const list = recipes.split(/[\s,]+/).filter((r) => r !== "");
-      const body: Record<string, unknown> = { kind: "run-recipes", recipes: list };
-      if (layer !== "") body.layer = layer;
-      const { id } = await api.post<{ id: number }>(`/v1/stacks/${seg(summary.name)}/events`, body);
-      setOutcome({ text: `Event #${id} (run-recipes ${list.join(", ")}) started.`, href: `/events/${id}` });
-    } catch (error) {
-      setOutcome({ error });
-    } finally {
-      setBusy(false);
-    }
-  };
-  return html`<form class="card" aria-labelledby="run-recipes-title" onSubmit=${submit}>
-    <h3 id="run-recipes-title">Run recipes</h3>
-    <div class="row">
-      <${Field} label="Recipes" id="run-recipes-list" hint="COOKBOOK::RECIPE, separated by spaces or commas">
-        <input id="run-recipes-list" required spellcheck="false" placeholder="web::configure"
-          value=${recipes} onInput=${(e: Event) => setRecipes((e.target as HTMLInputElement).value)} />
-      <//>
-      <${Field} label="On layer" id="run-recipes-layer">
-        <select id="run-recipes-layer" value=${layer} onChange=${(e: Event) => setLayer((e.target as HTMLSelectElement).value)}>
-          <option value="">All layers</option>
-          ${summary.layers.map((l) => html`<option value=${l.name}>${l.name}</option>`)}
-        </select>
-      <//>
-    </div>
-    <button type="submit" disabled=${busy}>Run recipes</button>
-    <div aria-live="polite"><${OutcomeLine} outcome=${outcome} /></div>
-  </form>`;
-}
-
-function CloneForm(props: { summary: StackSummary }) {
-  const [name, setName] = useState("");
-  const [outcome, setOutcome] = useState<Outcome | undefined>(undefined);
-  const [busy, setBusy] = useState(false);
-  const submit = async (e: Event) => {
-    e.preventDefault();
-    setBusy(true);
-    setOutcome(undefined);
-    try {
-      const made = await api.post<{ name: string; file: string }>(
-        `/v1/stacks/${seg(props.summary.name)}/clone`,
-        {
-          name: name.trim(),
-        },
-      );
-      setOutcome({ text: `Stack ${made.name} made (${made.file}).`, href: `/stacks/${seg(made.name)}` });
-      setName("");
-    } catch (error) {
-      setOutcome({ error });
-    } finally {
-      setBusy(false);
-    }
-  };
-  return html`<form class="card" aria-labelledby="clone-title" onSubmit=${submit}>
-    <h3 id="clone-title">Clone</h3>
-    <${Field} label="New stack name" id="clone-name" hint="the copy gets its own stack file; its instances start stopped">
-      <input id="clone-name" required spellcheck="false" pattern="[A-Za-z0-9][A-Za-z0-9_.\\-]*"
-        value=${name} onInput=${(e: Event) => setName((e.target as HTMLInputElement).value)} />
-    <//>
-    <button type="submit" disabled=${busy}>Clone stack</button>
-    <div aria-live="polite"><${OutcomeLine} outcome=${outcome} /></div>
-  </form>`;
 }
 
 function Apps(props: { summary: StackSummary }) {
@@ -246,15 +128,18 @@ function Apps(props: { summary: StackSummary }) {
               (app) => html`<tr>
                 <th scope="row">${app.name}</th>
                 <td>${app.layers.join(", ")}</td>
-                <td>${app.source.type}</td>
+                <td>${app.source === null ? html`<span class="muted">—</span>` : app.source.type}</td>
                 <td>${
                   app.deployed === null
                     ? html`<span class="muted">not deployed</span>`
-                    : html`<${Link} href=${`/deployments/${app.deployed.id}`}>#${app.deployed.id}<//> ${app.deployed.requested}
+                    : html`<${Link} href=${`/deployments/${app.deployed.id}`}>#${app.deployed.id}<//> ${app.deployed.requested}${" "}
                         <code>${app.deployed.revision.slice(0, 10)}</code>`
                 }</td>
                 <td>${app.deployed === null ? "—" : html`<${StatusBadge} status=${app.deployed.status} />`}${
-                  app.ab === null ? null : html` <span class="tag">A/B</span>`
+                  app.ab === null
+                    ? null
+                    : html` <${Link} class="tag" href=${`/deployments/${app.ab.deployment}`}
+                        >A/B: B (#${app.ab.deployment}) on ${app.ab.instances.join(", ")}<//>`
                 }</td>
               </tr>`,
             )}
@@ -305,8 +190,11 @@ function Recent(props: { summary: StackSummary }) {
 export default function StackPage(props: PageProps) {
   const stack = props.params.stack ?? "";
   useTitle(stack);
+  // a stack that is not there (or not this session's) has no feed to follow
+  const [gone, setGone] = useState(false);
   const feed = useFeed({
     stack,
+    enabled: !gone,
     kinds: ["stack", "instance", "state", "event", "deployment", "agent", "outcome"],
     onEntries: (entries) => {
       // an instance's status applies at once; anything else reads the summary again (at most once a second)
@@ -327,21 +215,34 @@ export default function StackPage(props: PageProps) {
     [stack],
     feed.ready,
   );
+  useEffect(() => {
+    const error = summary.error;
+    setGone(error instanceof ApiError && (error.status === 404 || error.status === 403));
+  }, [summary.error]);
   const refresh = useCoalesced(() => void summary.reload(), 1000);
   const [action, setAction] = useState<Outcome | undefined>(undefined);
+  const [pending, setPending] = useState<ReadonlySet<string>>(new Set());
   const act = async (name: string, kind: "start" | "stop") => {
     setAction(undefined);
+    setPending((p) => new Set([...p, name]));
     try {
-      const { id } = await api.post<{ id: number }>(
+      // 202 { id }: an event started; 200 { id: null, exitCode }: there was nothing to run
+      const answer = await api.post<{ id: number | null; exitCode?: number }>(
         `/v1/stacks/${seg(stack)}/instances/${seg(name)}/${kind}`,
         { wait: false },
       );
-      setAction({
-        text: `${kind === "start" ? "Starting" : "Stopping"} ${name}: event #${id}.`,
-        href: `/events/${id}`,
-      });
+      if (answer.id === null) {
+        setAction({ text: `${kind === "start" ? "Start" : "Stop"} ${name}: nothing to do (no event ran).` });
+        refresh(stack);
+      } else
+        setAction({
+          text: `${kind === "start" ? "Starting" : "Stopping"} ${name}: event #${answer.id}.`,
+          href: `/events/${answer.id}`,
+        });
     } catch (error) {
       setAction({ error });
+    } finally {
+      setPending((p) => new Set([...p].filter((n) => n !== name)));
     }
   };
   const data = summary.data;
@@ -349,7 +250,7 @@ export default function StackPage(props: PageProps) {
   const deployer = can(stack, "deployer");
   return html`<div class="page-head">
       <h1>${stack}</h1>
-      <${LiveState} state=${feed.state} />
+      ${gone ? null : html`<${LiveState} state=${feed.state} />`}
     </div>
     ${
       data === undefined
@@ -360,13 +261,19 @@ export default function StackPage(props: PageProps) {
     }
     <${ErrorBox} error=${summary.error} title="The stack could not be read" />
     ${
+      data?.invalid === undefined
+        ? null
+        : html`<${ErrorBox} error=${new ApiError(422, data.invalid.code, data.invalid.message)}
+            title="The stack file does not load (shown: the stack as last applied)" />`
+    }
+    ${
       data === undefined
         ? summary.error === undefined
           ? html`<${Loading} what=${`stack ${stack}`} />`
           : null
         : html`
           <div aria-live="polite"><${OutcomeLine} outcome=${action} /></div>
-          <${Layers} summary=${data} admin=${admin} act=${act} />
+          <${Layers} summary=${data} admin=${admin} pending=${pending} act=${act} />
           <${Apps} summary=${data} />
           ${
             deployer || admin
