@@ -125,7 +125,6 @@ test("the web panel without hosts", { skip: noChromium, timeout: 180_000 }, asyn
       await page.getByRole("button", { name: "Run event" }).waitFor();
       await page.getByLabel("Recipes", { exact: true }).waitFor();
       await page.getByLabel("New stack name", { exact: true }).waitFor();
-      await screenshot(page, "stack-stopped", { fullPage: true });
       assert.deepEqual(errors, []);
       await context.close();
     },
