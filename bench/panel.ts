@@ -122,18 +122,31 @@ async function longLog(server: RunningServer, lines: number): Promise<number> {
 async function openLog(page: Page, id: number, lines: number): Promise<{ last: number; first: number }> {
   await page.goto("about:blank");
   await page.goto(`/deployments/${id}`);
+  // on the page's clock, from its navigation: the first frame that shows the last line
+  const last = await lineShown(page, `line ${lines}:`);
   const log = page.getByRole("log", { name: "Deployment log" });
-  const lastLine = log.getByText(`line ${lines}:`, { exact: false });
-  await lastLine.waitFor({ timeout: 30_000 });
-  const last = await page.evaluate(() => performance.now());
-  // to the top: the first line is fetched and drawn
   const scrolled = await log.evaluate((box) => {
     box.scrollTop = 0;
     return performance.now();
   });
-  await log.getByText("line 1:", { exact: false }).first().waitFor({ timeout: 30_000 });
-  const first = (await page.evaluate(() => performance.now())) - scrolled;
+  const first = (await lineShown(page, "line 1:")) - scrolled;
   return { last, first };
+}
+
+/** The page's performance.now() at the first animation frame where a log line holds `text`. */
+async function lineShown(page: Page, text: string): Promise<number> {
+  const shown = await page.waitForFunction(
+    (wanted) => {
+      const { document } = globalThis as unknown as {
+        document: { querySelectorAll(s: string): ArrayLike<{ textContent: string | null }> };
+      };
+      const rows = Array.from(document.querySelectorAll('[role="log"] [data-id]'));
+      return rows.some((row) => (row.textContent ?? "").includes(wanted)) ? performance.now() : false;
+    },
+    text,
+    { polling: "raf", timeout: 30_000 },
+  );
+  return (await shown.jsonValue()) as number;
 }
 
 /**
