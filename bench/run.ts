@@ -6,7 +6,7 @@ import { fileURLToPath } from "node:url";
 import { writePuppetManifest } from "./peers.ts";
 import { writeWorkload } from "./workload.ts";
 
-// `npm run bench [-- --sizes 100,1000] [--runs 7] [--only solo|push|deploy|agents|panel] [--lines 100000] [--hosts 1,10] [--latency 0,100] [--peers] [--secrets N] [--instances 10]`:
+// `npm run bench [-- --sizes 100,1000] [--runs 7] [--only solo|push|deploy|agents|feed|panel] [--lines 100000] [--hosts 1,10] [--latency 0,100] [--peers] [--secrets N] [--instances 10]`:
 // solo converges of the reference workload, then (as root) `galley push` of it to local container
 // hosts; whole processes timed. The no-op and drift phases run `--runs` times: this machine's speed
 // varies by a third from minute to minute, so the median is the figure and the fastest run is shown
@@ -16,6 +16,8 @@ import { writeWorkload } from "./workload.ts";
 // strategy, then rolled back, under load (bench/deploy.ts).
 // agents: simulated agents (--agents 1000,2000,4000, --seconds per phase) against one server
 // (bench/agents.ts): keepalive, report and API latency, the server's CPU and memory.
+// feed: the feed's event streams (bench/feed.ts): append → client latency with 50 other streams
+// open, entries/s to one stream, and a simulated 200-instance job read across reconnects.
 // panel: the web panel in Chromium (bench/panel.ts): a --lines (100,000) line log opened, and an
 // agent's connection and drift run from its message to the screen.
 const child = fileURLToPath(new URL("./child.js", import.meta.url));
@@ -31,7 +33,7 @@ const peers = process.argv.includes("--peers");
 const secrets = Number(arg("--secrets") ?? 0);
 const instances = Number(arg("--instances") ?? 10);
 /** whether this part runs: all of them without --only */
-const wants = (part: "solo" | "push" | "deploy" | "agents" | "panel") => only === undefined || only === part;
+const wants = (part: "solo" | "push" | "deploy" | "agents" | "feed" | "panel") => only === undefined || only === part;
 
 interface Sample {
   phase: string;
@@ -305,6 +307,11 @@ if (wants("agents")) {
     counts: (arg("--agents") ?? "1000,2000,4000,8000").split(",").map(Number),
     seconds: Number(arg("--seconds") ?? 60),
   });
+}
+
+if (wants("feed")) {
+  const { benchFeed } = await import("./feed.ts");
+  await benchFeed();
 }
 
 if (wants("panel")) {

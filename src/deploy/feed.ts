@@ -271,7 +271,18 @@ export class RunFeed {
 
   /** A stack action's options (`runStackAction`): the lifecycle's and its first deployments'. */
   stackAction(base: StackActionOptions): StackActionOptions {
-    return { ...this.lifecycle(base), deployments: this.deployment(base.deployments ?? {}) };
+    const deployments = base.deployments ?? {};
+    return {
+      ...this.lifecycle(base),
+      deployments: {
+        ...this.deployment(deployments),
+        // one first deployment after another: the next one's early lines are its own
+        onDeployment: (detail) => {
+          this.#deployment = undefined;
+          deployments.onDeployment?.(detail);
+        },
+      },
+    };
   }
 
   // released: a held converging phase is written now

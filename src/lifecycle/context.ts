@@ -96,8 +96,8 @@ function stackKeyFile(kitchen: string, keyFile: string | undefined): { keyFile?:
   return existsSync(own) ? { keyFile: own } : {};
 }
 
-// `cookbooks:` names a cookbooks.yaml (its kitchen's cookbooks/, locked) or a cookbooks folder
-function cookbooksDir(file: string, stack: StackFile): string {
+/** The stack's cookbooks folder: `cookbooks:` names a cookbooks.yaml (its kitchen's cookbooks/, locked) or a cookbooks folder. */
+export function cookbooksDir(file: string, stack: StackFile): string {
   const ref = path.resolve(path.dirname(file), stack.cookbooks.replace(/^~(?=\/)/, os.homedir()));
   if (/\.ya?ml$/.test(ref)) {
     const dir = path.join(path.dirname(ref), "cookbooks");

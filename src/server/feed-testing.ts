@@ -131,9 +131,18 @@ export function openSse(
  */
 export async function simulatedJob(
   server: { url: string; caPem: string; adminToken: string; ctx: { store: Store } },
-  options: { instances: number; linesPerInstance: number; minReconnects?: number; pauseMs?: number },
+  options: {
+    instances: number;
+    linesPerInstance: number;
+    minReconnects?: number;
+    /** the longest pause between two bursts of entries (default 40 ms) */
+    pauseMs?: number;
+    /** default alpha */
+    stack?: string;
+  },
 ): Promise<{ written: number[]; received: number[]; reconnects: number; whileWriting: number }> {
   const store = server.ctx.store;
+  const stack = options.stack ?? "alpha";
   const start = Date.parse("2026-12-04T03:00:00.000Z");
   const minutes = 20;
   const total = options.instances * options.linesPerInstance;
@@ -145,14 +154,14 @@ export async function simulatedJob(
       entries.push(
         step % 2 === 0
           ? {
-              stack: "alpha",
+              stack,
               kind: "phase",
               subject: "deployment:1",
               at,
               data: { instance, phase: "converging", done: step, total: options.linesPerInstance },
             }
           : {
-              stack: "alpha",
+              stack,
               kind: "log",
               subject: "deployment:1",
               at,
@@ -160,15 +169,16 @@ export async function simulatedJob(
             },
       );
     }
-  const first = (await store.lastFeedId()) + 0;
   const received: number[] = [];
-  let lastId = first;
+  let lastId = await store.lastFeedId();
+  // once the writing ended, the reader has this long to catch up (a lost entry must not hang it)
+  let deadline = Number.POSITIVE_INFINITY;
   let reconnects = 0;
   let whileWriting = 0;
   let writing = true;
   const reader = (async () => {
-    while (writing || lastId < (await store.lastFeedId())) {
-      const stream = await openSse(server, "/v1/stacks/alpha/feed/stream?subject=deployment:1", {
+    while (writing || (received.length < total && Date.now() < deadline)) {
+      const stream = await openSse(server, `/v1/stacks/${stack}/feed/stream?subject=deployment:1`, {
         token: server.adminToken,
         lastEventId: lastId,
       });
@@ -204,6 +214,7 @@ export async function simulatedJob(
   }
   // keep cutting it off until enough reconnects were made
   while (reconnects < (options.minReconnects ?? 10)) await new Promise((r) => setTimeout(r, 50));
+  deadline = Date.now() + 10_000;
   writing = false;
   await reader;
   return { written, received, reconnects, whileWriting };

@@ -1,4 +1,4 @@
-import { FeedWriter } from "../deploy/feed.ts";
+import { FeedWriter, runFeed } from "../deploy/feed.ts";
 import { Lifecycle } from "../lifecycle/lifecycle.ts";
 import { createAgentHub } from "./agents/hub.ts";
 import { register as agentRoutes } from "./agents/routes.ts";
@@ -51,10 +51,19 @@ export async function serveKitchen(
 function servedLifecycles(ctx: ServerContext): LifecycleOpener {
   return async (stack) => {
     const context = await openServedStack(ctx, stack);
+    // what the automation runs (healing, schedules, load) shows in the feed like the API's runs
+    const feed = runFeed(ctx.store, stack, ctx.log);
     try {
-      const lifecycle = await Lifecycle.open(context, { log: (line) => ctx.log(line) });
-      return { lifecycle, close: () => context.store.close() };
+      const lifecycle = await Lifecycle.open(context, feed.lifecycle({ log: (line) => ctx.log(line) }));
+      return {
+        lifecycle,
+        close: async () => {
+          await feed.close();
+          await context.store.close();
+        },
+      };
     } catch (error) {
+      await feed.close();
       await context.store.close();
       throw error;
     }

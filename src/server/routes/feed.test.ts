@@ -56,11 +56,17 @@ describe("the feed's event streams", () => {
     assert.equal(all.status, 200);
     assert.match(String(all.headers["content-type"]), /^text\/event-stream/);
     const newOnly = keep(await openSse(server, "/v1/stacks/alpha/feed/stream", { token: server.adminToken }));
+    // an id past the newest (a store made again since): from the newest
+    const past = keep(
+      await openSse(server, "/v1/stacks/alpha/feed/stream?after=999999", { token: server.adminToken }),
+    );
     await all.until((e) => e.length >= 5);
     assert.equal(all.retry, 1000);
     const later = await store.appendFeed([6, 7].map((n) => line("alpha", n)));
     await all.until((e) => e.length >= 7);
     await newOnly.until((e) => e.length >= 2);
+    await past.until((e) => e.length >= 2);
+    assert.deepEqual(ids(past.events), ids(newOnly.events));
     assert.deepEqual(
       ids(all.events),
       [...first, ...later].map((e) => e.id),
@@ -238,6 +244,23 @@ describe("the feed's event streams", () => {
     // still live after the keepalives
     await server.ctx.store.appendFeed([line("alpha", 1)]);
     await stream.until((e) => e.length >= 1);
+    // a revoked token's stream ends at its next keepalive; so does a logged-out session's
+    const { record, secret } = await mintToken(server.ctx.store, {
+      name: "short",
+      grants: [{ stack: "alpha", role: "viewer" }],
+    });
+    const revoked = streams(t)(await openSse(server, "/v1/stacks/alpha/feed/stream", { token: secret }));
+    const login = await call(server, "POST", "/v1/session", { body: { token: server.adminToken } });
+    const cookie = String(login.headers["set-cookie"]).split(";")[0]!;
+    const csrf = (login.json as { csrf: string }).csrf;
+    const session = streams(t)(await openSse(server, "/v1/feed/stream", { headers: { cookie } }));
+    await server.ctx.store.revokeToken(record.id);
+    const out = await call(server, "DELETE", "/v1/session", { headers: { cookie, "x-galley-csrf": csrf } });
+    assert.equal(out.status, 200, out.text);
+    const ended = (s: SseStream) => Promise.race([s.ended.then(() => true), sleep(3000).then(() => false)]);
+    assert.equal(await ended(revoked), true, "the revoked token's stream ended");
+    assert.equal(await ended(session), true, "the ended session's stream ended");
+    assert.equal(await ended(stream), false, "the admin token's stream goes on");
   });
 });
 
@@ -299,6 +322,8 @@ describe("a simulated 200-instance, 20-minute job", () => {
     assert.equal(await store.countFeed({ stacks: ["alpha"] }), written.length);
   });
 });
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function waitFor(check: () => Promise<boolean>, timeoutMs = 5000): Promise<void> {
   const until = Date.now() + timeoutMs;

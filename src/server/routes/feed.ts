@@ -296,6 +296,8 @@ async function openStream(
           });
           wake = undefined;
           if (!woken && !ended) {
+            // a stream outlives neither its token, its session nor its grants: the client asks again
+            if (!(await stillAllowed(ctx, actor))) break;
             controller.enqueue(encoder.encode(": keepalive\n\n"));
             return;
           }
@@ -323,6 +325,24 @@ async function openStream(
       "x-accel-buffering": "no",
     },
   });
+}
+
+/** Whether the actor a stream opened for still holds its token, session and grants (checked every keepalive). */
+async function stillAllowed(ctx: ServerContext, actor: Actor | undefined): Promise<boolean> {
+  if (actor === undefined || actor.kind === "agent") return false;
+  const now = new Date().toISOString();
+  if (actor.session !== undefined && (await ctx.store.sessionByHash(actor.session.hash, now)) === undefined)
+    return false;
+  if (actor.kind === "user") {
+    const user = await ctx.store.getUser(actor.name);
+    return user !== undefined && JSON.stringify(user.grants) === JSON.stringify(actor.grants);
+  }
+  const token = (await ctx.store.listTokens()).find((t) => t.id === actor.id);
+  return (
+    token !== undefined &&
+    token.revokedAt === undefined &&
+    (token.expiresAt === undefined || Date.parse(token.expiresAt) > Date.now())
+  );
 }
 
 function eventText(entry: FeedEntry): string {

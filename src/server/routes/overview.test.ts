@@ -84,7 +84,10 @@ test("overview and stack summary: what the store knows, by grant; a stack file t
   await fs.mkdir(path.join(kitchen, "cookbooks"));
   await fs.mkdir(path.join(kitchen, "stacks"));
   await fs.writeFile(path.join(kitchen, "stacks", "alpha.yaml"), alpha);
-  await fs.writeFile(path.join(kitchen, "stacks", "beta.yaml"), small("beta", ["b1"]));
+  await fs.writeFile(
+    path.join(kitchen, "stacks", "beta.yaml"),
+    small("beta", ["b1"]).replace("layers:", "secrets: [beta-secrets.yaml]\nlayers:"),
+  );
   // gamma was applied once, then its file broke: the store's copy and records are what is known
   const gammaFile = path.join(kitchen, "stacks", "gamma.yaml");
   await fs.writeFile(gammaFile, small("gamma", ["g1", "g2"]));
@@ -95,6 +98,13 @@ test("overview and stack summary: what the store knows, by grant; a stack file t
   await fs.writeFile(gammaFile, "name: gamma\nlayers: []\n");
   // a file that is not a stack name is not served
   await fs.writeFile(path.join(kitchen, "stacks", "Not-A-Stack.yaml"), small("x", []));
+  // nor are the stacks' attribute files beside them: an encrypted one, and one a stack names in secrets:
+  const ciphertext = `$GALLEY_VAULT;1;AES256-GCM;k1\n${"QUJD".repeat(400)}\n`;
+  await fs.writeFile(path.join(kitchen, "stacks", "secrets.yaml"), ciphertext);
+  await fs.writeFile(
+    path.join(kitchen, "stacks", "beta-secrets.yaml"),
+    "db: { password: not-yet-encrypted }\n",
+  );
 
   // alpha: a1 online with an address, out of service, weight 10 (B of an A/B); a3 an agent
   await store.upsertInstance({
@@ -185,6 +195,13 @@ test("overview and stack summary: what the store knows, by grant; a stack file t
   assert.deepEqual(
     overview.stacks.map((s) => s.name),
     ["alpha", "beta", "gamma"],
+  );
+  assert.doesNotMatch(all.text, /GALLEY_VAULT|QUJD|not-yet-encrypted/);
+  const listed = await call(server, "GET", "/v1/stacks", { token: admin });
+  assert.deepEqual(
+    (listed.json as { stacks: { name: string }[] }).stacks.map((s) => s.name),
+    ["alpha", "beta", "gamma"],
+    "GET /v1/stacks leaves them out too",
   );
   const [oa, ob, og] = overview.stacks;
   assert.deepEqual(oa!.layers, [
@@ -384,6 +401,39 @@ test("overview and stack summary: what the store knows, by grant; a stack file t
   assert.deepEqual(
     delta.apps.map((x) => [x.name, x.source, (x.deployed as unknown as { revision: string }).revision]),
     [["legacy", null, "e".repeat(40)]],
+  );
+
+  // the overview reads files without opening each stack: it finds them invalid as the summary does
+  await fs.writeFile(path.join(kitchen, "stacks", "epsilon.yaml"), small("epsilon", ["e1", "g1"]));
+  await fs.writeFile(path.join(kitchen, "stacks", "zed.yaml"), small("other", ["z1"]));
+  await fs.writeFile(
+    path.join(kitchen, "stacks", "long.yaml"),
+    `name: long\nlayers: "${"x".repeat(2000)}"\n`,
+  );
+  await fs.writeFile(
+    path.join(kitchen, "stacks", "eta.yaml"),
+    small("eta", ["h1"]).replace("../cookbooks", "../nowhere"),
+  );
+  const later = (await call(server, "GET", "/v1/overview", { token: admin })).json as Overview;
+  for (const [name, pattern] of [
+    ["epsilon", /^stacks\/epsilon\.yaml: instance g1 is also an instance of stack gamma in this kitchen$/],
+    ["zed", /^stacks\/zed\.yaml names its stack other$/],
+    ["eta", /^stacks\/eta\.yaml: cookbooks: no folder nowhere$/],
+  ] as const) {
+    const listed = later.stacks.find((x) => x.name === name);
+    const one = (await call(server, "GET", `/v1/stacks/${name}/summary`, { token: admin })).json as {
+      invalid: unknown;
+    };
+    assert.deepEqual(listed?.invalid, one.invalid, name);
+    assert.equal(listed?.invalid?.code, "STACK_INVALID", name);
+    assert.match(listed!.invalid!.message, pattern);
+  }
+  const long = later.stacks.find((x) => x.name === "long")?.invalid;
+  assert.equal(long?.code, "STACK_INVALID");
+  assert.ok(long!.message.length <= 301, `a long message is cut: ${long!.message.length}`);
+  assert.ok(
+    later.stacks.find((x) => x.name === "alpha")?.invalid === undefined,
+    "alpha's instances are its own",
   );
 
   // authorization and bad input

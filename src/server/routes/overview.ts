@@ -3,12 +3,15 @@ import * as path from "node:path";
 import * as v from "valibot";
 import { GalleyError, isGalleyError } from "../../core/errors.ts";
 import { abInstances, activeAb } from "../../deploy/ab.ts";
+import { cookbooksDir } from "../../lifecycle/context.ts";
 import { type Instance, instanceTransport, type StackFile } from "../../stacks/schema.ts";
+import { loadStack } from "../../stacks/stack.ts";
 import type { DeploymentRecord, EventRecord, InstanceRecord } from "../../store/store.ts";
 import { can } from "../auth.ts";
 import type { ServerContext } from "../context.ts";
 import { defineRoute, type ServerApp } from "../openapi.ts";
-import { servedStackFile, stackName, stackParams, withServedStack } from "./stacks.ts";
+import { servedStackNames } from "./served.ts";
+import { servedStackFile, stackParams, withoutKitchenPath, withServedStack } from "./stacks.ts";
 
 // What the web panel shows of stacks, read in one request each: every stack the caller may view
 // at a glance (GET /v1/overview), and one stack with its layers, instances (status, transport,
@@ -218,10 +221,58 @@ export function publicUrl(url: string): string {
   return parsed.toString();
 }
 
-/** What the stack file (or, when it does not load, the store's copy) declares, and why it did not load. */
+/** The instance names of each stack the store has applied, in the store's order. */
+type TakenNames = { stack: string; names: Set<string> }[];
+
+async function takenNames(ctx: ServerContext): Promise<TakenNames> {
+  const taken: TakenNames = [];
+  for (const { name } of await ctx.store.listStacks())
+    taken.push({ stack: name, names: new Set((await ctx.store.listInstances(name)).map((i) => i.name)) });
+  return taken;
+}
+
+/**
+ * The stack file, checked as the server opens a stack (openServedStack and openStack: its schema,
+ * its cookbooks, no instance name of another stack, its name), without opening a store per stack:
+ * `taken` is read once for every stack of the overview.
+ */
+async function loadServed(ctx: ServerContext, name: string, taken: TakenNames): Promise<StackFile> {
+  const file = servedStackFile(ctx, name);
+  const stack = await loadStack(file, { decrypt: false });
+  for (const other of taken) {
+    if (other.stack === stack.name) continue;
+    const clash = stack.instances.find((instance) => other.names.has(instance.name));
+    if (clash)
+      throw new GalleyError(
+        "STACK_INVALID",
+        `${file}: instance ${clash.name} is also an instance of stack ${other.stack} in this kitchen`,
+        {
+          hint: "instance names are host names: give each stack's instances their own (galley stack clone renames them)",
+        },
+      );
+  }
+  cookbooksDir(path.resolve(file), stack);
+  if (stack.name !== name)
+    throw new GalleyError("STACK_INVALID", `stacks/${name}.yaml names its stack ${stack.name}`, {
+      hint: `the server serves stacks/NAME.yaml as stack NAME: set name: ${name} (or rename the file)`,
+    });
+  return stack;
+}
+
+// an error may quote what the file holds: a line of it is enough to find the fault
+function shortened(message: string): string {
+  return message.length > 300 ? `${message.slice(0, 300)}…` : message;
+}
+
+/**
+ * What the stack file (or, when it does not load, the store's copy) declares, and why it did not
+ * load. One stack is opened as every route opens it; the overview's (`taken` given) are read
+ * without a store each.
+ */
 async function declaration(
   ctx: ServerContext,
   name: string,
+  taken?: TakenNames,
 ): Promise<{ declared: Declared | undefined; invalid?: { code: string; message: string } }> {
   const file = servedStackFile(ctx, name);
   const exists = await fs.stat(file).then(
@@ -233,21 +284,20 @@ async function declaration(
       hint: "GET /v1/stacks lists them",
     });
   try {
-    const stack = await withServedStack(
-      ctx,
-      name,
-      { checkRecipes: false, decrypt: false },
-      async (c) => c.stack,
-    );
+    const stack =
+      taken === undefined
+        ? await withServedStack(ctx, name, { checkRecipes: false, decrypt: false }, async (c) => c.stack)
+        : await loadServed(ctx, name, taken);
     return { declared: v.parse(declaredSchema, stack) };
-  } catch (error) {
+  } catch (raw) {
+    // messages name files relative to the kitchen
+    const error = withoutKitchenPath(ctx, raw);
     if (!isGalleyError(error)) throw error;
     const applied = await ctx.store.getStack(name);
     const parsed = v.safeParse(declaredSchema, applied?.content);
-    // withServedStack names files relative to the kitchen
     return {
       declared: parsed.success ? parsed.output : undefined,
-      invalid: { code: error.code, message: error.message },
+      invalid: { code: error.code, message: shortened(error.message) },
     };
   }
 }
@@ -345,6 +395,12 @@ function layersOf(declared: Declared | undefined, instances: InstanceJson[]): Su
   return layers;
 }
 
+// a deployment id kept in a record's params ("12" or 12); null when it is none
+function recordId(value: unknown): number | null {
+  const id = typeof value === "string" || typeof value === "number" ? Number(value) : Number.NaN;
+  return Number.isSafeInteger(id) && id > 0 ? id : null;
+}
+
 async function abOf(
   ctx: ServerContext,
   stack: string,
@@ -362,7 +418,7 @@ async function abOf(
     deployment: deployment.id,
     revision: deployment.revision,
     requested: deployment.requested,
-    base: params.base === undefined ? null : Number(params.base),
+    base: recordId(params.base),
     instances: abInstances(deployment),
     share: typeof params.share === "string" ? params.share : null,
     expected: typeof params.expected === "string" ? params.expected : null,
@@ -375,6 +431,7 @@ async function appsOf(
   stack: string,
   declared: Declared | undefined,
   instances: InstanceJson[],
+  brief: boolean,
 ): Promise<Summary["apps"]> {
   const apps: { name: string; layers: string[]; source: Summary["apps"][number]["source"] }[] = (
     declared?.apps ?? []
@@ -401,7 +458,7 @@ async function appsOf(
     apps.map(async (app) => ({
       ...app,
       deployed: (await ctx.store.deployedRevision(stack, app.name)) ?? null,
-      ab: await abOf(ctx, stack, app.name, instances, app.layers),
+      ab: brief ? null : await abOf(ctx, stack, app.name, instances, app.layers),
     })),
   );
 }
@@ -433,15 +490,23 @@ function eventJson(e: EventRecord): Summary["events"][number] {
   };
 }
 
-/** One stack as the panel shows it: GET /v1/stacks/:stack/summary (events and deployments: the last `last`). */
-export async function stackSummary(ctx: ServerContext, name: string, last = 10): Promise<Summary> {
-  const { declared, invalid } = await declaration(ctx, name);
+/**
+ * One stack as the panel shows it: GET /v1/stacks/:stack/summary. `brief` (the overview): the last
+ * 5 events, and neither agents, A/B states nor deployments.
+ */
+export async function stackSummary(
+  ctx: ServerContext,
+  name: string,
+  brief?: { taken: TakenNames },
+): Promise<Summary> {
+  const { declared, invalid } = await declaration(ctx, name, brief?.taken);
+  const last = brief ? 5 : 10;
   const [records, agents, state, events, deployments] = await Promise.all([
     ctx.store.listInstances(name),
-    agentsOf(ctx, name),
+    brief ? new Map<string, InstanceJson["agent"]>() : agentsOf(ctx, name),
     ctx.store.latestState(name),
     ctx.store.listEvents(name, { limit: last }),
-    ctx.store.listDeployments(name, { limit: last }),
+    brief ? [] : ctx.store.listDeployments(name, { limit: last }),
   ]);
   const instances = instancesOf(declared, records, agents);
   return {
@@ -451,7 +516,7 @@ export async function stackSummary(ctx: ServerContext, name: string, last = 10):
     stateVersion: state?.version ?? null,
     layers: layersOf(declared, instances),
     instances,
-    apps: await appsOf(ctx, name, declared, instances),
+    apps: await appsOf(ctx, name, declared, instances, brief !== undefined),
     events: events.map(eventJson),
     deployments: deployments.map(deploymentJson),
   };
@@ -459,8 +524,8 @@ export async function stackSummary(ctx: ServerContext, name: string, last = 10):
 
 type OverviewStack = v.InferOutput<typeof overviewStackSchema>;
 
-async function overviewOf(ctx: ServerContext, name: string): Promise<OverviewStack> {
-  const summary = await stackSummary(ctx, name, 5);
+async function overviewOf(ctx: ServerContext, name: string, taken: TakenNames): Promise<OverviewStack> {
+  const summary = await stackSummary(ctx, name, { taken });
   const counts: Record<string, number> = {};
   for (const i of summary.instances) counts[i.status] = (counts[i.status] ?? 0) + 1;
   return {
@@ -522,15 +587,11 @@ export function register(app: ServerApp, ctx: ServerContext): void {
       response: v.object({ stacks: v.array(overviewStackSchema) }),
     },
     async ({ actor }) => {
-      const files = await fs.readdir(path.join(ctx.kitchen, "stacks")).catch(() => [] as string[]);
-      const names = files
-        .filter((f) => f.endsWith(".yaml"))
-        .map((f) => f.slice(0, -".yaml".length))
-        .filter((name) => v.is(stackName, name) && can(actor, name, "viewer"))
-        .sort();
+      const names = (await servedStackNames(ctx.kitchen)).filter((name) => can(actor, name, "viewer"));
+      const taken = await takenNames(ctx);
       const stacks = await inTurn(names, (name) =>
         // a file removed meanwhile is left out
-        overviewOf(ctx, name).catch((error: unknown) => {
+        overviewOf(ctx, name, taken).catch((error: unknown) => {
           if (isGalleyError(error) && error.code === "NOT_FOUND") return undefined;
           throw error;
         }),

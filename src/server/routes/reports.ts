@@ -1,6 +1,7 @@
 import * as fs from "node:fs/promises";
 import * as v from "valibot";
 import { GalleyError, isGalleyError } from "../../core/errors.ts";
+import type { AgentRunRecord } from "../../store/store.ts";
 import type { ServerContext } from "../context.ts";
 import { defineRoute, type ServerApp } from "../openapi.ts";
 import { instanceParams, runView } from "./runs.ts";
@@ -158,18 +159,23 @@ export function register(app: ServerApp, ctx: ServerContext): void {
       }),
     },
     async ({ params }) => {
-      const event = await ctx.store.getEvent(params.id);
-      if (!event)
+      // the event's stack was found before authorizing (resolveStack); undefined: no such event
+      const stack = recordStack();
+      if (stack === undefined)
         throw new GalleyError("NOT_FOUND", `the server has no event #${params.id}`, {
           hint: "GET /v1/stacks/STACK/events lists a stack's events",
         });
-      const outcome = event.outcomes.find((o) => o.instance === params.name);
-      if (!outcome)
-        throw new GalleyError("NOT_FOUND", `event #${event.id} did not run on ${params.name}`, {
-          hint: `GET /v1/events/${event.id} lists its instances`,
+      // this instance's outcome alone (an event's other outcomes and their reports are not read)
+      const [found] = await ctx.store.listInstanceOutcomes(stack, params.name, {
+        before: params.id + 1,
+        limit: 1,
+      });
+      if (found?.eventId !== params.id)
+        throw new GalleyError("NOT_FOUND", `event #${params.id} did not run on ${params.name}`, {
+          hint: `GET /v1/events/${params.id} lists its instances`,
         });
-      const { outcomes: _, ...record } = event;
-      return { event: record, outcome };
+      const { event, ...outcome } = found;
+      return { event, outcome };
     },
   );
   defineRoute(
@@ -192,9 +198,13 @@ export function register(app: ServerApp, ctx: ServerContext): void {
       response: v.object({ stack: v.string(), instance: v.string(), run: v.unknown() }),
     },
     async ({ params }) => {
-      // the store keeps the newest runs of each instance (500 by default): the one asked is among them
-      const runs = await ctx.store.listAgentRuns(params.stack, params.name, { limit: 100_000 });
-      const run = runs.find((r) => r.generation === params.generation && r.seq === params.seq);
+      // newest first: the run asked is most often a recent one; the store keeps the newest 500 by default
+      let run: AgentRunRecord | undefined;
+      for (const limit of [20, 100_000]) {
+        const runs = await ctx.store.listAgentRuns(params.stack, params.name, { limit });
+        run = runs.find((r) => r.generation === params.generation && r.seq === params.seq);
+        if (run || runs.length < limit) break;
+      }
       if (!run)
         throw new GalleyError(
           "NOT_FOUND",

@@ -14,6 +14,7 @@ import { actorName, can } from "../auth.ts";
 import type { Actor, ServerContext } from "../context.ts";
 import { defineRoute, type ServerApp } from "../openapi.ts";
 import { waitable, waitBody } from "./background.ts";
+import { servedStackNames } from "./served.ts";
 
 export {
   type BackgroundAction,
@@ -239,12 +240,9 @@ export function register(app: ServerApp, ctx: ServerContext): void {
       response: v.object({ stacks: v.array(stackEntry) }),
     },
     async ({ actor }) => {
-      const files = await fs.readdir(path.join(ctx.kitchen, "stacks")).catch(() => [] as string[]);
-      const stacks = files
-        .filter((f) => f.endsWith(".yaml"))
-        .map((f) => f.slice(0, -".yaml".length))
-        .filter((name) => v.is(stackName, name) && can(actor, name, "viewer"))
-        .sort()
+      // not the stacks' attribute files (secrets:) kept beside them
+      const stacks = (await servedStackNames(ctx.kitchen))
+        .filter((name) => can(actor, name, "viewer"))
         .map((name) => ({ name, file: `stacks/${name}.yaml` }));
       return { stacks };
     },
