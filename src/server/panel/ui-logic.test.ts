@@ -4,7 +4,7 @@ import { feedKinds as storeKinds, roles as storeRoles, type Grant } from "../../
 import { grantsAllow as serverAllows } from "../auth.ts";
 import { FeedCursor, feedKinds, lastUrl, streamUrl } from "./ui/feed-cursor.ts";
 import { relativeTime, statusTone } from "./ui/format.ts";
-import { grantsAllow, roles } from "./ui/grants.ts";
+import { grantsAllow, grantsText, parseGrants, roles } from "./ui/grants.ts";
 import { applyEntry, canStart, canStop, overviewOf } from "./ui/live.ts";
 import { matchPath, resolveRoute, safeNext } from "./ui/routes.ts";
 import type { StackSummary } from "./ui/types.ts";
@@ -36,6 +36,7 @@ test("routes: each page path names its page and parameters", () => {
   assert.deepEqual(resolveRoute("/deployments/9"), { page: "deployment", params: { id: "9" } });
   assert.deepEqual(resolveRoute("/audit"), { page: "audit", params: {} });
   assert.deepEqual(resolveRoute("/login"), { page: "login", params: {} });
+  assert.deepEqual(resolveRoute("/users"), { page: "users", params: {} });
   assert.equal(resolveRoute("/nothing"), undefined);
   assert.equal(resolveRoute("/stacks/web/nothing"), undefined);
   assert.equal(
@@ -79,6 +80,25 @@ test("grants: the panel decides as the server does", () => {
           serverAllows(grants, stack, role),
           `${JSON.stringify(grants)} ${stack} ${role}`,
         );
+});
+
+test("grants as people type and read them", () => {
+  assert.deepEqual(parseGrants(" web:deployer, *:viewer  db:admin"), {
+    grants: [
+      { stack: "web", role: "deployer" },
+      { stack: "*", role: "viewer" },
+      { stack: "db", role: "admin" },
+    ],
+  });
+  for (const bad of ["", "web", "web:owner", "web:deployer,:viewer", "a:b:c"])
+    assert.ok("error" in parseGrants(bad), bad);
+  assert.equal(
+    grantsText([
+      { stack: "*", role: "admin" },
+      { stack: "web", role: "viewer" },
+    ]),
+    "*:admin, web:viewer",
+  );
 });
 
 test("feed cursor: every entry once, in order, resuming after the last one seen", () => {

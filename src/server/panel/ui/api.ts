@@ -102,7 +102,7 @@ async function request<T>(method: string, path: string, body?: unknown): Promise
     error?.hint,
   );
   // a refused login is the login form's business; any other 401: the session expired or was ended
-  if (response.status === 401 && path !== "/v1/session") {
+  if (response.status === 401 && !(method === "POST" && path === "/v1/session")) {
     setSession(undefined);
     toLogin();
   }
@@ -114,6 +114,7 @@ export const api = {
   get: <T>(path: string): Promise<T> => request<T>("GET", path),
   post: <T>(path: string, body?: unknown): Promise<T> => request<T>("POST", path, body ?? {}),
   put: <T>(path: string, body: unknown): Promise<T> => request<T>("PUT", path, body),
+  patch: <T>(path: string, body: unknown): Promise<T> => request<T>("PATCH", path, body),
   del: <T>(path: string): Promise<T> => request<T>("DELETE", path),
 };
 

@@ -1,6 +1,6 @@
-import type { ComponentChildren } from "preact";
+import type { ComponentChildren, Ref } from "preact";
 import { html } from "htm/preact";
-import { useCallback, useEffect, useRef, useState } from "preact/hooks";
+import { useCallback, useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
 import { ApiError } from "./api.ts";
 import { relativeTime, statusText, statusTone } from "./format.ts";
 import { navigate } from "./router.ts";
@@ -119,23 +119,49 @@ export function ConfirmButton(props: {
   </span>`;
 }
 
-/** A labelled control: pass the control as the child, with `id` equal to this field's `id`. */
+/**
+ * A labelled control: pass the control as the child, with `id` equal to this field's `id` (and, with
+ * a hint, `aria-describedby` equal to `<id>-hint`).
+ */
 export function Field(props: { label: string; id: string; hint?: string; children?: ComponentChildren }) {
   return html`<div class="field">
     <label for=${props.id}>${props.label}</label>
     ${props.children}
-    ${props.hint === undefined ? null : html`<small class="hint">${props.hint}</small>`}
+    ${props.hint === undefined ? null : html`<small class="hint" id=${`${props.id}-hint`}>${props.hint}</small>`}
   </div>`;
 }
 
-/** A table in a region that scrolls sideways on a narrow screen (focusable, so keys scroll it too). */
+/** Whether an element's content is wider than the element (it scrolls sideways); follows resizes. */
+function useOverflows(): [Ref<HTMLDivElement>, boolean] {
+  const ref = useRef<HTMLDivElement>(null);
+  const [overflows, setOverflows] = useState(false);
+  useLayoutEffect(() => {
+    const element = ref.current;
+    if (element === null) return;
+    const measure = () => setOverflows(element.scrollWidth > element.clientWidth + 1);
+    measure();
+    const observer = new ResizeObserver(measure);
+    observer.observe(element);
+    const inner = element.firstElementChild;
+    if (inner !== null) observer.observe(inner);
+    return () => observer.disconnect();
+  }, []);
+  return [ref, overflows];
+}
+
+/**
+ * A table that scrolls sideways on a narrow screen; then (only then) its wrapper is a labelled,
+ * focusable region, so that keys scroll it too.
+ */
 export function Table(props: {
   caption: string;
   head: readonly string[];
   children?: ComponentChildren;
   class?: string;
 }) {
-  return html`<div class="table-wrap" role="region" aria-label=${props.caption} tabindex="0">
+  const [ref, overflows] = useOverflows();
+  const region = overflows ? { role: "region", "aria-label": props.caption, tabindex: "0" } : {};
+  return html`<div class="table-wrap" ref=${ref} ...${region}>
     <table class=${props.class ?? ""}>
       <caption>${props.caption}</caption>
       <thead><tr>${props.head.map((h) => html`<th scope="col">${h}</th>`)}</tr></thead>

@@ -1,7 +1,7 @@
 import type { ComponentType } from "preact";
 import { html, render } from "htm/preact";
-import { useEffect, useState } from "preact/hooks";
-import { ApiError, api, type SessionInfo, setSession, toLogin, useSession } from "./api.ts";
+import { useEffect, useRef, useState } from "preact/hooks";
+import { ApiError, api, can, type SessionInfo, setSession, toLogin, useSession } from "./api.ts";
 import { ErrorBox, Link, Loading } from "./components.ts";
 import { type PageName, resolveRoute } from "./routes.ts";
 import { navigate, type PageProps, usePlace } from "./router.ts";
@@ -82,6 +82,11 @@ function Header(props: { session: SessionInfo | undefined; path: string }) {
             <ul>
               <li><${Link} href="/" aria-current=${current("/")}>Stacks<//></li>
               <li><${Link} href="/audit" aria-current=${current("/audit")}>Audit<//></li>
+              ${
+                can(undefined, "admin") || session.actor.kind === "user"
+                  ? html`<li><${Link} href="/users" aria-current=${current("/users")}>Users<//></li>`
+                  : null
+              }
             </ul>
           </nav>
           <div class="who">
@@ -112,6 +117,12 @@ function App() {
       },
     );
   }, []);
+  // after a navigation (not the first page), focus moves to the new page's content, as a page load would
+  const first = useRef(true);
+  useEffect(() => {
+    if (first.current) first.current = false;
+    else document.getElementById("main")?.focus({ preventScroll: true });
+  }, [place.path]);
   const route = resolveRoute(place.path);
   const needsLogin = checked && session === undefined && route?.page !== "login";
   useEffect(() => {

@@ -11,7 +11,8 @@ export type PageName =
   | "event"
   | "instance"
   | "report"
-  | "audit";
+  | "audit"
+  | "users";
 
 /** The route table, most specific first; `:name` matches one path segment. */
 export const routes: readonly (readonly [pattern: string, page: PageName])[] = [
@@ -26,6 +27,7 @@ export const routes: readonly (readonly [pattern: string, page: PageName])[] = [
   ["/events/:id", "event"],
   ["/events/:id/instances/:name", "report"],
   ["/audit", "audit"],
+  ["/users", "users"],
 ];
 
 /** The parameters of `path` under `pattern`, or undefined when it does not match. */

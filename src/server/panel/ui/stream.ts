@@ -52,6 +52,7 @@ export function useFeed(options: FeedOptions): { state: FeedState; ready: boolea
     let retry: ReturnType<typeof setTimeout> | undefined;
     let flushTimer: ReturnType<typeof setTimeout> | undefined;
     let failures = 0;
+    let opened = false;
     let buffer: FeedEntry[] = [];
     setState("connecting");
     setReady(false);
@@ -78,6 +79,7 @@ export function useFeed(options: FeedOptions): { state: FeedState; ready: boolea
       source = es;
       es.onopen = () => {
         failures = 0;
+        opened = true;
         setState("live");
         if (stack === undefined) setReady(true);
       };
@@ -89,9 +91,12 @@ export function useFeed(options: FeedOptions): { state: FeedState; ready: boolea
         if (closed) return;
         flush();
         setState("reconnecting");
-        // every stack's stream cannot resume before the first entry: the page reloads when it reopens
-        if (stack === undefined && cursor.last === undefined) setReady(false);
+        // every stack's stream cannot resume before its first entry: the page reloads when it reopens;
+        // one that never opened still lets the page load (without live updates until it does)
+        if (stack === undefined && cursor.last === undefined) setReady(!opened);
         failures += 1;
+        // EventSource does not say why it failed: an ended session shows as a 401 here (→ /login)
+        if (failures === 2) void api.get("/v1/session").catch(() => {});
         retry = setTimeout(open, Math.min(500 * 2 ** (failures - 1), 10_000));
       };
     };

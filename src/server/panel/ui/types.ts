@@ -47,7 +47,7 @@ export interface StackOverview {
       revision: string;
       requested: string;
       status: string;
-      finishedAt?: string | undefined;
+      finishedAt?: string | null | undefined;
     } | null;
   }[];
   events: EventRecord[];
@@ -76,11 +76,13 @@ export interface InstanceSummary {
 export interface StackSummary {
   name: string;
   file: string;
+  /** the stack file does not load now: what is shown is the stack as last applied */
+  invalid?: { code: string; message: string } | undefined;
   /** null: no state recorded yet */
   stateVersion: number | null;
   layers: {
     name: string;
-    name_long?: string | undefined;
+    shortName?: string | undefined;
     autoHealing: boolean;
     loadBased?: unknown;
     instances: string[];
@@ -89,9 +91,20 @@ export interface StackSummary {
   apps: {
     name: string;
     layers: string[];
-    source: { type: string; [key: string]: unknown };
+    /** null: the app is known from its deployments only */
+    source: { type: string; url?: string; revision?: string; sha256?: string } | null;
     deployed: DeploymentRecord | null;
-    ab: Record<string, unknown> | null;
+    /** the A/B deployment under way: B's instances and the split */
+    ab: {
+      deployment: number;
+      revision: string;
+      requested: string;
+      base: number | null;
+      instances: string[];
+      share: string | null;
+      expected: string | null;
+      weights: Record<string, number>;
+    } | null;
   }[];
   events: EventRecord[];
   deployments: DeploymentRecord[];

@@ -1,18 +1,12 @@
 import { html } from "htm/preact";
 import { useState } from "preact/hooks";
-import { ApiError, api, type SessionInfo, setSession } from "../api.ts";
-import { ErrorBox, Field, useTitle } from "../components.ts";
+import { api, type SessionInfo, setSession, useSession } from "../api.ts";
+import { ErrorBox, Field, Link, useTitle } from "../components.ts";
 import { navigate, type PageProps } from "../router.ts";
 import { safeNext } from "../routes.ts";
 
 // The login page: a user account (User, Password) or an admin token (Token), each its own form.
 // After a login the panel goes back to the page that was asked for (?next=).
-
-function refusal(error: unknown): unknown {
-  if (error instanceof ApiError && error.code === "LOGIN_FAILED")
-    return new ApiError(error.status, error.code, "the login was refused: check what you typed", error.hint);
-  return error;
-}
 
 /** The login page. */
 export default function LoginPage(props: PageProps) {
@@ -31,12 +25,20 @@ export default function LoginPage(props: PageProps) {
       setSession(session);
       navigate(safeNext(props.query.get("next")), { replace: true });
     } catch (e) {
-      setError({ form, error: refusal(e) });
+      setError({ form, error: e });
       setBusy(undefined);
     }
   };
+  const current = useSession();
   return html`<div class="login">
     <h1>Log in to Galley</h1>
+    ${
+      current === undefined
+        ? null
+        : html`<p class="notice">
+            You are logged in as <strong>${current.actor.name}</strong>. <${Link} href=${safeNext(props.query.get("next"))}>Go on<//>, or log in as someone else.
+          </p>`
+    }
     <form class="card" aria-labelledby="login-user-title"
       onSubmit=${submit("user", { user: user.trim(), password })}>
       <h2 id="login-user-title">With a user account</h2>
@@ -54,7 +56,7 @@ export default function LoginPage(props: PageProps) {
     <form class="card" aria-labelledby="login-token-title" onSubmit=${submit("token", { token: token.trim() })}>
       <h2 id="login-token-title">With an admin token</h2>
       <${Field} label="Token" id="login-token" hint="galley token create, or the server's admin.token file">
-        <input id="login-token" type="password" name="token" autocomplete="off" required spellcheck="false"
+        <input id="login-token" aria-describedby="login-token-hint" type="password" name="token" autocomplete="off" required spellcheck="false"
           value=${token} onInput=${(e: Event) => setToken((e.target as HTMLInputElement).value)} />
       <//>
       ${error?.form === "token" ? html`<${ErrorBox} error=${error.error} title="Not logged in" />` : null}

@@ -1,6 +1,6 @@
 import { html } from "htm/preact";
-import { useState } from "preact/hooks";
-import { api, can, seg } from "../api.ts";
+import { useEffect, useState } from "preact/hooks";
+import { ApiError, api, can, seg } from "../api.ts";
 import {
   ConfirmButton,
   ErrorBox,
@@ -41,6 +41,8 @@ function InstanceRow(props: {
   stack: string;
   instance: InstanceSummary;
   admin: boolean;
+  /** its start or stop is being asked for */
+  busy: boolean;
   act: (name: string, kind: "start" | "stop") => Promise<void>;
 }) {
   const { instance: i, stack } = props;
@@ -50,6 +52,24 @@ function InstanceRow(props: {
     <td data-status=${i.status}><${StatusBadge} status=${i.status} />${
       i.inService ? null : html` <span class="muted">(out of service)</span>`
     }</td>
+    ${
+      props.admin
+        ? html`<td class="row-actions">
+            ${
+              canStart(i.status)
+                ? html`<button type="button" disabled=${props.busy} onClick=${() => props.act(i.name, "start")}>Start ${i.name}</button>`
+                : null
+            }
+            ${
+              canStop(i.status)
+                ? html`<${ConfirmButton} label=${`Stop ${i.name}`} disabled=${props.busy}
+                    question=${`Stop ${i.name}? It runs shutdown and its host stops.`}
+                    onConfirm=${() => props.act(i.name, "stop")} />`
+                : null
+            }
+          </td>`
+        : null
+    }
     <td>${i.address ?? html`<span class="muted">—</span>`}</td>
     <td>${i.transport}</td>
     <td>${
@@ -58,37 +78,26 @@ function InstanceRow(props: {
         : html`${agent.connected ? "connected" : "not connected"}${agent.lastSeenAt === undefined || agent.lastSeenAt === null ? null : html`, <${Time} at=${agent.lastSeenAt} />`}`
     }</td>
     <td>${i.scaling}</td>
-    ${
-      props.admin
-        ? html`<td class="actions">
-            ${canStart(i.status) ? html`<button type="button" onClick=${() => props.act(i.name, "start")}>Start ${i.name}</button>` : null}
-            ${
-              canStop(i.status)
-                ? html`<${ConfirmButton} label=${`Stop ${i.name}`} question=${`Stop ${i.name}? It runs shutdown and its host stops.`}
-                    onConfirm=${() => props.act(i.name, "stop")} />`
-                : null
-            }
-          </td>`
-        : null
-    }
   </tr>`;
 }
 
 function Layers(props: {
   summary: StackSummary;
   admin: boolean;
+  pending: ReadonlySet<string>;
   act: (name: string, kind: "start" | "stop") => Promise<void>;
 }) {
   const { summary, admin } = props;
   const byName = new Map(summary.instances.map((i) => [i.name, i]));
+  // the actions beside the status: in view on a narrow screen too, where the rest scrolls sideways
   const head = [
     "Instance",
     "Status",
+    ...(admin ? ["Actions"] : []),
     "Address",
     "Transport",
     "Agent last seen",
     "Scaling",
-    ...(admin ? ["Actions"] : []),
   ];
   const inLayers = new Set(summary.layers.flatMap((l) => l.instances));
   const others = summary.instances.filter((i) => !inLayers.has(i.name));
@@ -99,7 +108,8 @@ function Layers(props: {
           ? html`<tr><td colspan=${head.length} class="muted">No instances</td></tr>`
           : instances.map(
               (i) =>
-                html`<${InstanceRow} key=${i.name} stack=${summary.name} instance=${i} admin=${admin} act=${props.act} />`,
+                html`<${InstanceRow} key=${i.name} stack=${summary.name} instance=${i} admin=${admin}
+                busy=${props.pending.has(i.name)} act=${props.act} />`,
             )
       }
     <//>`;
@@ -182,7 +192,7 @@ function RecipesForm(props: { summary: StackSummary }) {
     <h3 id="run-recipes-title">Run recipes</h3>
     <div class="row">
       <${Field} label="Recipes" id="run-recipes-list" hint="COOKBOOK::RECIPE, separated by spaces or commas">
-        <input id="run-recipes-list" required spellcheck="false" placeholder="web::configure"
+        <input id="run-recipes-list" aria-describedby="run-recipes-list-hint" required spellcheck="false" placeholder="web::configure"
           value=${recipes} onInput=${(e: Event) => setRecipes((e.target as HTMLInputElement).value)} />
       <//>
       <${Field} label="On layer" id="run-recipes-layer">
@@ -223,7 +233,7 @@ function CloneForm(props: { summary: StackSummary }) {
   return html`<form class="card" aria-labelledby="clone-title" onSubmit=${submit}>
     <h3 id="clone-title">Clone</h3>
     <${Field} label="New stack name" id="clone-name" hint="the copy gets its own stack file; its instances start stopped">
-      <input id="clone-name" required spellcheck="false" pattern="[A-Za-z0-9][A-Za-z0-9_.\\-]*"
+      <input id="clone-name" aria-describedby="clone-name-hint" required spellcheck="false" pattern="[A-Za-z0-9][A-Za-z0-9_.\\-]*"
         value=${name} onInput=${(e: Event) => setName((e.target as HTMLInputElement).value)} />
     <//>
     <button type="submit" disabled=${busy}>Clone stack</button>
@@ -246,7 +256,7 @@ function Apps(props: { summary: StackSummary }) {
               (app) => html`<tr>
                 <th scope="row">${app.name}</th>
                 <td>${app.layers.join(", ")}</td>
-                <td>${app.source.type}</td>
+                <td>${app.source === null ? html`<span class="muted">—</span>` : app.source.type}</td>
                 <td>${
                   app.deployed === null
                     ? html`<span class="muted">not deployed</span>`
@@ -254,7 +264,10 @@ function Apps(props: { summary: StackSummary }) {
                         <code>${app.deployed.revision.slice(0, 10)}</code>`
                 }</td>
                 <td>${app.deployed === null ? "—" : html`<${StatusBadge} status=${app.deployed.status} />`}${
-                  app.ab === null ? null : html` <span class="tag">A/B</span>`
+                  app.ab === null
+                    ? null
+                    : html` <${Link} class="tag" href=${`/deployments/${app.ab.deployment}`}
+                        >A/B: B (#${app.ab.deployment}) on ${app.ab.instances.join(", ")}<//>`
                 }</td>
               </tr>`,
             )}
@@ -305,8 +318,11 @@ function Recent(props: { summary: StackSummary }) {
 export default function StackPage(props: PageProps) {
   const stack = props.params.stack ?? "";
   useTitle(stack);
+  // a stack that is not there (or not this session's) has no feed to follow
+  const [gone, setGone] = useState(false);
   const feed = useFeed({
     stack,
+    enabled: !gone,
     kinds: ["stack", "instance", "state", "event", "deployment", "agent", "outcome"],
     onEntries: (entries) => {
       // an instance's status applies at once; anything else reads the summary again (at most once a second)
@@ -327,10 +343,16 @@ export default function StackPage(props: PageProps) {
     [stack],
     feed.ready,
   );
+  useEffect(() => {
+    const error = summary.error;
+    setGone(error instanceof ApiError && (error.status === 404 || error.status === 403));
+  }, [summary.error]);
   const refresh = useCoalesced(() => void summary.reload(), 1000);
   const [action, setAction] = useState<Outcome | undefined>(undefined);
+  const [pending, setPending] = useState<ReadonlySet<string>>(new Set());
   const act = async (name: string, kind: "start" | "stop") => {
     setAction(undefined);
+    setPending((p) => new Set([...p, name]));
     try {
       const { id } = await api.post<{ id: number }>(
         `/v1/stacks/${seg(stack)}/instances/${seg(name)}/${kind}`,
@@ -342,6 +364,8 @@ export default function StackPage(props: PageProps) {
       });
     } catch (error) {
       setAction({ error });
+    } finally {
+      setPending((p) => new Set([...p].filter((n) => n !== name)));
     }
   };
   const data = summary.data;
@@ -360,13 +384,19 @@ export default function StackPage(props: PageProps) {
     }
     <${ErrorBox} error=${summary.error} title="The stack could not be read" />
     ${
+      data?.invalid === undefined
+        ? null
+        : html`<${ErrorBox} error=${new ApiError(422, data.invalid.code, data.invalid.message)}
+            title="The stack file does not load (shown: the stack as last applied)" />`
+    }
+    ${
       data === undefined
         ? summary.error === undefined
           ? html`<${Loading} what=${`stack ${stack}`} />`
           : null
         : html`
           <div aria-live="polite"><${OutcomeLine} outcome=${action} /></div>
-          <${Layers} summary=${data} admin=${admin} act=${act} />
+          <${Layers} summary=${data} admin=${admin} pending=${pending} act=${act} />
           <${Apps} summary=${data} />
           ${
             deployer || admin

@@ -50,7 +50,7 @@ function StackCard(props: { stack: StackOverview }) {
         <dd>${
           stack.apps.length === 0
             ? "none"
-            : html`<ul class="plain">${stack.apps.map(
+            : html`<ul class="plain lines">${stack.apps.map(
                 (app) => html`<li>
                   <strong>${app.name}</strong>${" "}
                   ${
@@ -69,7 +69,7 @@ function StackCard(props: { stack: StackOverview }) {
         <dd>${
           stack.events.length === 0
             ? "none"
-            : html`<ul class="plain">${stack.events.map(
+            : html`<ul class="plain lines">${stack.events.map(
                 (e) => html`<li>
                   <${Link} href=${`/events/${e.id}`}>#${e.id} ${e.kind}<//> <${StatusBadge} status=${e.status} />
                   <${Time} at=${e.createdAt} />
