@@ -68,7 +68,7 @@ export function can(actor: Actor | undefined, stack: string | undefined, role: R
 export function authorize(c: Context<ServerEnv>, stack: string | undefined, role: Role): void {
   const actor = c.get("actor") as Actor | undefined;
   if (actor === undefined)
-    throw new GalleyError("UNAUTHORIZED", "this request needs a token", {
+    throw new GalleyError("UNAUTHORIZED", "this request needs a token or a web session", {
       hint: "send `Authorization: Bearer <token>` (galley token create, or the server's admin.token), or log in (POST /v1/session)",
     });
   if (can(actor, stack, role)) return;

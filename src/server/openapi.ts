@@ -43,7 +43,7 @@ export interface RouteSpec<
   summary: string;
   description?: string;
   tags?: string[];
-  /** none: anyone; token: a bearer token (with `role`); agent: an agent's channel session */
+  /** none: anyone; token: a bearer token or a web session's user or token (with `role`); agent: an agent's channel session */
   auth: "none" | "token" | "agent";
   /** the role the token needs on `stack(params)` (default viewer) */
   role?: Role;

@@ -9,8 +9,8 @@ import { GalleyError } from "../core/errors.ts";
  */
 export function promptHidden(question: string): Promise<string> {
   const stdin = process.stdin;
+  stdin.setRawMode(true); // before the question: what is typed once it shows is never echoed
   process.stderr.write(question);
-  stdin.setRawMode(true);
   stdin.setEncoding("utf8");
   stdin.resume();
   return new Promise((resolve, reject) => {

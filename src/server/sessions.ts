@@ -79,7 +79,7 @@ export async function openSession(
 function ended(): GalleyError {
   return new GalleyError(
     "UNAUTHORIZED",
-    "the web session ended (logged out, expired, or its account removed)",
+    "the web session ended: logged out, expired, a new password, or its user or token gone",
     {
       hint: "log in again",
     },
@@ -109,6 +109,7 @@ export async function authenticateSession(
   if (now.getTime() - Date.parse(record.lastSeenAt) >= sessionTouchMs) {
     const expiresAt = slidExpiry(record.createdAt, now);
     await ctx.store.touchSession(hash, now.toISOString(), expiresAt);
+    if (actor.kind === "token") await ctx.store.touchToken(actor.id, now.toISOString());
     actor.session = { ...actor.session, expiresAt } as WebSession;
   }
 }

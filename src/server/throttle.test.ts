@@ -23,6 +23,9 @@ test("the throttle refuses a key after 5 failures within 15 minutes, until the o
   throttle.check(["user:alice"], t0 + 15 * minute);
   throttle.fail(["user:alice"], t0 + 15 * minute);
   assert.throws(() => throttle.check(["user:alice"], t0 + 15 * minute + 1), { code: "LOGIN_THROTTLED" });
+  throttle.forgive(["user:alice"], t0 + 15 * minute);
+  throttle.check(["user:alice"], t0 + 15 * minute + 1);
+  throttle.fail(["user:alice"], t0 + 15 * minute + 2);
   throttle.clear("user:alice");
   throttle.check(["user:alice"], t0 + 15 * minute + 1);
 });

@@ -22,16 +22,22 @@ export class LoginThrottle {
     this.#windowMs = windowMs;
   }
 
-  /** Refuses (LOGIN_THROTTLED) when any of the keys had `limit` failures within the window. */
-  check(keys: readonly string[], now = Date.now()): void {
-    let until = 0;
+  /** How long until none of the keys has `limit` failures within the window (0: none has now). */
+  waitMs(keys: readonly string[], now = Date.now()): number {
+    let until = now;
     for (const key of keys) {
       const recent = this.#recent(key, now);
       if (recent.length >= this.#limit)
         until = Math.max(until, (recent[recent.length - this.#limit] ?? now) + this.#windowMs);
     }
-    if (until === 0) return;
-    const minutes = Math.max(1, Math.ceil((until - now) / 60_000));
+    return until - now;
+  }
+
+  /** Refuses (LOGIN_THROTTLED) when any of the keys had `limit` failures within the window. */
+  check(keys: readonly string[], now = Date.now()): void {
+    const wait = this.waitMs(keys, now);
+    if (wait <= 0) return;
+    const minutes = Math.max(1, Math.ceil(wait / 60_000));
     throw new GalleyError(
       "LOGIN_THROTTLED",
       `too many failed logins for this user or from this address: try again in ${minutes} min`,
@@ -51,6 +57,15 @@ export class LoginThrottle {
       const oldest = this.#failures.keys().next().value;
       if (oldest === undefined) break;
       this.#failures.delete(oldest);
+    }
+  }
+
+  /** Takes back one failure recorded at `at` for each key (an attempt counted before it was known to succeed). */
+  forgive(keys: readonly string[], at: number): void {
+    for (const key of keys) {
+      const failures = this.#failures.get(key);
+      const index = failures?.lastIndexOf(at) ?? -1;
+      if (failures !== undefined && index >= 0) failures.splice(index, 1);
     }
   }
 

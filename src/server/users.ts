@@ -63,11 +63,15 @@ export async function verifyPassword(password: string, stored: string): Promise<
 
 let dummyHash: Promise<string> | undefined;
 
+/** Makes the dummy hash now (a server calls it at start), so that the first unknown name is not slower. */
+export function prepareDummyHash(): Promise<string> {
+  dummyHash ??= hashPassword(randomBytes(16).toString("base64url"));
+  return dummyHash;
+}
+
 /** Takes as long as checking a password against a real hash, and fails: for names that are no user. */
 export async function dummyVerify(password: string): Promise<void> {
-  dummyHash ??= hashPassword(randomBytes(16).toString("base64url"));
-  const hash = await dummyHash;
-  await verifyPassword(password, hash);
+  await verifyPassword(password, await prepareDummyHash());
 }
 
 /**

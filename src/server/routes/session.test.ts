@@ -1,8 +1,12 @@
 import assert from "node:assert/strict";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
 import type { TestContext } from "node:test";
 import { test } from "node:test";
 import * as v from "valibot";
 import type { Registrar } from "../app.ts";
+import { mintToken } from "../auth.ts";
 import { defineRoute } from "../openapi.ts";
 import { sessionCookie, sessionHash } from "../sessions.ts";
 import { call, type Reply, testServer } from "../test-support.ts";
@@ -113,6 +117,24 @@ test("a token logs in: the cookie's flags, the session's body, and the cookie au
   assert.deepEqual([none.status, code(none)], [401, "UNAUTHORIZED"]);
   const forged = await call(server, "GET", "/v1/session", { headers: cookie({ secret: "A".repeat(43) }) });
   assert.deepEqual([forged.status, code(forged)], [401, "UNAUTHORIZED"]);
+  for (const hostile of [
+    `${sessionCookie}=`,
+    `${sessionCookie}=${"A".repeat(5000)}`,
+    `${sessionCookie}=${session.secret.slice(1)}`,
+    `${sessionCookie}=${session.secret}=`,
+    `${sessionCookie}="${session.secret}"`,
+    `${sessionCookie}=../../etc/passwd`,
+    `${sessionCookie}=%00%ff; ${sessionCookie}=${session.secret}`,
+  ]) {
+    const refused = await call(server, "GET", "/v1/test/web", { headers: { cookie: hostile } });
+    assert.deepEqual([refused.status, code(refused)], [401, "UNAUTHORIZED"], hostile.slice(0, 80));
+  }
+  // other cookies, and a cookie of a similar name, are no session: no actor, as without a cookie
+  const unrelated = await call(server, "GET", "/v1/test/web", {
+    headers: { cookie: `galley_session=${session.secret}; __Host-galley_session_x=${session.secret}` },
+  });
+  assert.deepEqual([unrelated.status, code(unrelated)], [401, "UNAUTHORIZED"]);
+  assert.match(unrelated.text, /needs a token or a web session/);
   const bearer = await call(server, "GET", "/v1/session", { token: server.adminToken });
   assert.equal(bearer.status, 200);
   assert.deepEqual((bearer.json as Session["body"]).actor, { kind: "token", name: "admin" });
@@ -146,6 +168,15 @@ test("a user logs in with a password; the login is audited, never the password o
     ],
   );
   assert.match(logins[0]?.reason ?? "", /^LOGIN_FAILED: /);
+  assert.match(
+    String((logins[1]?.detail as { remote?: string } | undefined)?.remote),
+    /^(::ffff:)?127\.0\.0\.1$/,
+  );
+  // a login over a session the browser still holds ends that one
+  const relogin = await login(server, { user: "alice", password }, cookie(session));
+  assert.notEqual(relogin.secret, session.secret);
+  assert.equal((await call(server, "GET", "/v1/session", { headers: cookie(session) })).status, 401);
+  assert.equal((await call(server, "GET", "/v1/session", { headers: cookie(relogin) })).status, 200);
   const text = JSON.stringify(audit);
   assert.ok(!text.includes(password) && !text.includes("wrong password!"), "no password in the audit log");
   assert.ok(
@@ -216,6 +247,25 @@ test("a wrong password, an unknown user and an unknown token get the same 401", 
   assert.equal(unknown.headers["set-cookie"], undefined);
   const bad = await call(server, "POST", "/v1/session", { body: { user: "alice" } });
   assert.equal(bad.status, 400);
+  // a malformed login never quotes what was sent, in its answer or in the audit log
+  for (const body of [
+    "galley_pasted-as-a-string",
+    { token: 12345678901 },
+    { user: "alice", password: 12345678901 },
+    { user: "alice", password: "secret-in-a-bad-body", extra: 1 },
+  ]) {
+    const refused = await call(server, "POST", "/v1/session", { body });
+    assert.equal(refused.status, 400);
+    assert.doesNotMatch(refused.text, /pasted|12345678901|secret-in/);
+  }
+  const users = await call(server, "POST", "/v1/users", {
+    token: server.adminToken,
+    body: { name: "zed", password: 12345678901, grants: [{ stack: "web", role: "viewer" }] },
+  });
+  assert.equal(users.status, 400);
+  assert.doesNotMatch(users.text, /12345678901/);
+  const audit = JSON.stringify(await server.ctx.store.listAudit({ limit: 100 }));
+  assert.doesNotMatch(audit, /pasted|12345678901|secret-in/);
 });
 
 test("5 failed logins within 15 minutes for a user name, or from an address, answer 429 even to the right password", async (t) => {
@@ -232,10 +282,20 @@ test("5 failed logins within 15 minutes for a user name, or from an address, ans
   const throttled = await call(server, "POST", "/v1/session", { body: { user: "alice", password } });
   assert.deepEqual([throttled.status, code(throttled)], [429, "LOGIN_THROTTLED"]);
   assert.match(throttled.text, /try again in 15 min/);
+  const retry = Number(throttled.headers["retry-after"]);
+  assert.ok(retry > 14 * 60 && retry <= 15 * 60, `Retry-After: ${retry}`);
   const byToken = await call(server, "POST", "/v1/session", { body: { token: server.adminToken } });
   assert.equal(byToken.status, 429);
   const audit = await server.ctx.store.listAudit({ outcome: "refused", limit: 50 });
   assert.equal(audit.filter((e) => e.reason?.startsWith("LOGIN_THROTTLED")).length, 2);
+  // guesses sent in parallel are counted as they start: no more than 5 get through to a check
+  const fresh = await start(t);
+  const guesses = await Promise.all(
+    Array.from({ length: 12 }, () =>
+      call(fresh, "POST", "/v1/session", { body: { user: "root", password: "guess guess guess" } }),
+    ),
+  );
+  assert.deepEqual(guesses.map((g) => g.status).sort(), [...Array(5).fill(401), ...Array(7).fill(429)]);
   // sessions already open go on
   assert.equal((await call(server, "GET", "/v1/session", { token: server.adminToken })).status, 200);
 });
@@ -337,6 +397,10 @@ test("an expired session is refused; a used one slides, up to 7 days from its cr
 
   const session = await login(server, { user: "dave", password });
   const hash = sessionHash(session.secret);
+  // used within a minute of its last use: not written again
+  const fresh = await store.sessionByHash(hash, new Date().toISOString());
+  await call(server, "GET", "/v1/session", { headers: cookie(session) });
+  assert.deepEqual(await store.sessionByHash(hash, new Date().toISOString()), fresh);
   // last seen two hours ago, expiring in ten: this use moves the expiry to 12 hours from now
   const twoHoursAgo = new Date(Date.now() - 2 * 3_600_000).toISOString();
   await store.touchSession(hash, twoHoursAgo, new Date(Date.now() + 10 * 3_600_000).toISOString());
@@ -345,6 +409,23 @@ test("an expired session is refused; a used one slides, up to 7 days from its cr
   assert.ok(hours > 11.9 && hours <= 12, `expires in ${hours} h`);
   const record = await store.sessionByHash(hash, new Date().toISOString());
   assert.equal(record?.expiresAt, (used.json as Session["body"]).expiresAt);
+  assert.notEqual(record?.lastSeenAt, twoHoursAgo);
+
+  // a session opened with a token ends when the token expires
+  const { secret: shortLived } = await mintToken(store, {
+    name: "brief",
+    grants: [{ stack: "web", role: "viewer" }],
+    expiresAt: new Date(Date.now() + 1500).toISOString(),
+  });
+  const byToken = await login(server, { token: shortLived });
+  assert.equal((await call(server, "GET", "/v1/test/web", { headers: cookie(byToken) })).status, 200);
+  await new Promise((resolve) => setTimeout(resolve, 1600));
+  assert.equal((await call(server, "GET", "/v1/test/web", { headers: cookie(byToken) })).status, 401);
+  // a bad Authorization header is refused even beside a good cookie: the header wins
+  const both = await call(server, "GET", "/v1/session", {
+    headers: { ...cookie(session), authorization: "Bearer nope" },
+  });
+  assert.equal(both.status, 401);
 });
 
 test("a user's grants apply to their session: a viewer is refused a deployer's change; new grants apply at once", async (t) => {
@@ -404,4 +485,25 @@ test("users: names and passwords are checked; only an admin on * manages them", 
   const audit = JSON.stringify(await server.ctx.store.listAudit({ limit: 50 }));
   assert.ok(!audit.includes(password) && !audit.includes("another long passphrase"));
   assert.match(audit, /"action":"user.create"/);
+});
+
+test("the whole server: a viewer user lists only their stacks and is refused a deployer's route", async (t) => {
+  const kitchen = mkdtempSync(path.join(tmpdir(), "galley-session-whole-"));
+  t.after(() => rmSync(kitchen, { recursive: true, force: true }));
+  mkdirSync(path.join(kitchen, "stacks"));
+  for (const name of ["web", "db"])
+    writeFileSync(path.join(kitchen, "stacks", `${name}.yaml`), `name: ${name}\n`);
+  const server = await testServer(t, { kitchen, whole: true });
+  await addUser(server, "viv", [{ stack: "web", role: "viewer" }]);
+  const session = await login(server, { user: "viv", password });
+  const headers = cookie(session, { "x-galley-csrf": session.csrf });
+  const stacks = await call(server, "GET", "/v1/stacks", { headers });
+  assert.deepEqual(stacks.json, { stacks: [{ name: "web", file: "stacks/web.yaml" }] });
+  const run = await call(server, "POST", "/v1/stacks/web/events", { headers, body: { kind: "configure" } });
+  assert.deepEqual([run.status, code(run)], [403, "FORBIDDEN"]);
+  assert.match(run.text, /user viv is not deployer on stack web/);
+  const agents = await call(server, "GET", "/v1/agents", { headers });
+  assert.deepEqual([agents.status, agents.json], [200, { agents: [] }]);
+  const other = await call(server, "GET", "/v1/stacks/db/events", { headers });
+  assert.equal(other.status, 403);
 });

@@ -17,7 +17,7 @@ import {
   sessionSecretOf,
 } from "../sessions.ts";
 import { LoginThrottle } from "../throttle.ts";
-import { checkLogin, checkNewUser, hashPassword, verifyPassword } from "../users.ts";
+import { checkLogin, checkNewUser, hashPassword, prepareDummyHash, verifyPassword } from "../users.ts";
 import { registerUsers } from "./users.ts";
 
 // The web panel's login: POST /v1/session trades a token or a user's name and password for a
@@ -31,13 +31,16 @@ const session = v.object({
   csrf: v.string(),
   expiresAt: v.string(),
 });
-const login = v.union([
-  v.strictObject({ token: v.pipe(v.string(), v.maxLength(512)) }),
-  v.strictObject({
-    user: v.pipe(v.string(), v.maxLength(200)),
-    password: v.pipe(v.string(), v.maxLength(4096)),
-  }),
-]);
+// the schemas' messages never quote what was sent: it may be a secret (and refusals are audited)
+const secretText = (max: number) =>
+  v.pipe(v.string("a string"), v.maxLength(max, `at most ${max} characters`));
+const login = v.union(
+  [
+    v.strictObject({ token: secretText(512) }),
+    v.strictObject({ user: secretText(200), password: secretText(4096) }),
+  ],
+  "{ token } or { user, password }",
+);
 
 function loginFailed(): GalleyError {
   return new GalleyError(
@@ -53,8 +56,13 @@ function remoteOf(c: Context<ServerEnv>): string {
   return incoming?.socket.remoteAddress ?? "unknown";
 }
 
-/** Opens a session for an actor, sets its cookie, and answers the session's body. */
+/**
+ * Opens a session for an actor, sets its cookie, and answers the session's body; a session the
+ * request's cookie still names (a login over an old one) ends.
+ */
 async function startSession(c: Context<ServerEnv>, ctx: ServerContext, actor: PersonActor, of: SessionActor) {
+  const previous = sessionSecretOf(c.req.header("cookie"));
+  if (previous) await ctx.store.deleteSession(sessionHash(previous));
   const { secret, record } = await openSession(ctx.store, of);
   const web = { hash: record.hash, csrf: record.csrf, expiresAt: record.expiresAt };
   c.set("actor", { ...actor, session: web }); // the audit entry of the login names who logged in
@@ -66,6 +74,7 @@ async function startSession(c: Context<ServerEnv>, ctx: ServerContext, actor: Pe
 export const register: Registrar = (app, ctx) => {
   const throttle = new LoginThrottle();
   let sweptAt = 0;
+  prepareDummyHash().catch((error: unknown) => ctx.log(`error: the dummy password hash: ${String(error)}`));
   defineRoute(
     app,
     ctx,
@@ -85,7 +94,11 @@ export const register: Registrar = (app, ctx) => {
       audit({ target: user === undefined ? "token" : `user:${user}`, detail: { remote } });
       checkOrigin(c);
       const keys = [`address:${remote}`, ...(user === undefined ? [] : [`user:${user.toLowerCase()}`])];
+      const wait = throttle.waitMs(keys, now.getTime());
+      if (wait > 0) c.header("retry-after", String(Math.ceil(wait / 1000)));
       throttle.check(keys, now.getTime());
+      // counted as failed until it succeeds: parallel guesses cannot all pass the check above
+      throttle.fail(keys, now.getTime());
       if (now.getTime() - sweptAt > 60_000) {
         sweptAt = now.getTime();
         await ctx.store.deleteExpiredSessions(now.toISOString());
@@ -96,19 +109,15 @@ export const register: Registrar = (app, ctx) => {
           token !== undefined &&
           token.revokedAt === undefined &&
           (token.expiresAt === undefined || Date.parse(token.expiresAt) > now.getTime());
-        if (!valid) {
-          throttle.fail(keys, now.getTime());
-          throw loginFailed();
-        }
+        if (!valid) throw loginFailed();
+        throttle.forgive(keys, now.getTime());
         audit({ target: `token:${token.name}` });
         const actor: PersonActor = { kind: "token", id: token.id, name: token.name, grants: token.grants };
         return startSession(c, ctx, actor, { kind: "token", tokenId: token.id });
       }
       const record = await checkLogin(ctx.store, body.user, body.password);
-      if (record === undefined) {
-        throttle.fail(keys, now.getTime());
-        throw loginFailed();
-      }
+      if (record === undefined) throw loginFailed();
+      throttle.forgive(keys, now.getTime());
       throttle.clear(`user:${body.user.toLowerCase()}`);
       await ctx.store.updateUser(record.name, { lastLoginAt: now.toISOString() });
       const placeholder = { hash: "", csrf: "", expiresAt: "" };
@@ -172,10 +181,10 @@ export const register: Registrar = (app, ctx) => {
       auth: "token",
       authorizeInHandler: true,
       action: "user.password",
-      body: v.strictObject({
-        current: v.pipe(v.string(), v.maxLength(4096)),
-        password: v.pipe(v.string(), v.maxLength(4096)),
-      }),
+      body: v.strictObject(
+        { current: secretText(4096), password: secretText(4096) },
+        "{ current, password }",
+      ),
       response: session,
       status: 200,
     },
@@ -187,14 +196,15 @@ export const register: Registrar = (app, ctx) => {
         });
       audit({ target: `user:${actor.name}` });
       const key = `user:${actor.name.toLowerCase()}`;
-      throttle.check([key]);
+      const at = Date.now();
+      throttle.check([key], at);
+      throttle.fail([key], at); // forgiven once the password is known right
       const user = await ctx.store.getUser(actor.name);
-      if (user === undefined || !(await verifyPassword(body.current, user.passwordHash))) {
-        throttle.fail([key]);
+      if (user === undefined || !(await verifyPassword(body.current, user.passwordHash)))
         throw new GalleyError("FORBIDDEN", "the current password is wrong", {
           hint: "type the password you logged in with",
         });
-      }
+      throttle.forgive([key], at);
       checkNewUser({ password: body.password }, "REQUEST_INVALID");
       await ctx.store.updateUser(user.name, { passwordHash: await hashPassword(body.password) });
       // every session of the user ends, this one too: it is replaced by a new one (new cookie, new CSRF)

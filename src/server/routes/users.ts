@@ -15,7 +15,8 @@ const grants = v.pipe(
   v.minLength(1, "at least one grant"),
   v.maxLength(100),
 );
-const password = v.pipe(v.string(), v.maxLength(4096));
+// never quoted in a message: a refusal's reason is audited
+const password = v.pipe(v.string("a string"), v.maxLength(4096, "at most 4096 characters"));
 const user = v.object({
   name: v.string(),
   grants: v.array(v.object({ stack: v.string(), role: v.picklist(roles) })),
@@ -54,7 +55,7 @@ export function registerUsers(app: ServerApp, ctx: ServerContext): void {
       auth: "token",
       role: "admin",
       action: "user.create",
-      body: v.strictObject({ name: userName, password, grants }),
+      body: v.strictObject({ name: userName, password, grants }, "{ name, password, grants }"),
       response: v.object({ user }),
     },
     async ({ body, audit }) => {
@@ -81,7 +82,10 @@ export function registerUsers(app: ServerApp, ctx: ServerContext): void {
       action: "user.update",
       params,
       target: (p) => `user:${p.name}`,
-      body: v.strictObject({ password: v.optional(password), grants: v.optional(grants) }),
+      body: v.strictObject(
+        { password: v.optional(password), grants: v.optional(grants) },
+        "{ password?, grants? }",
+      ),
       response: v.object({ user }),
     },
     async ({ params, body, audit }) => {
