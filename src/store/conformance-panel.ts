@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { GalleyError } from "../core/errors.ts";
 import type { StoreOpener } from "./conformance.ts";
-import type { FeedEntry, FeedInput, FeedKind, Store } from "./store.ts";
+import type { FeedEntry, FeedInput, FeedKind, FeedQuery, Store } from "./store.ts";
 
 const stateInvalid = (pattern: RegExp) => (error: unknown) =>
   error instanceof GalleyError && error.code === "STATE_INVALID" && pattern.test(error.message);
@@ -97,6 +97,7 @@ export function feedConformance(name: string, opener: StoreOpener): void {
       store.appendFeed([{ stack: "web", kind: "log", data: {}, at: "soon" }]),
       stateInvalid(/not a time/),
     );
+    await assert.rejects(store.appendFeed([{ stack: "", kind: "log", data: {} }]), stateInvalid(/stack ""/));
     await assert.rejects(store.readFeed({ kinds: ["nonsense" as FeedKind] }), stateInvalid(/feed kind/));
     await assert.rejects(store.readFeed({ after: -1 }), stateInvalid(/after -1/));
     await assert.rejects(store.readFeed({ offset: 1.5 }), stateInvalid(/offset 1.5/));
@@ -146,6 +147,55 @@ export function feedConformance(name: string, opener: StoreOpener): void {
     assert.deepEqual(await store.readFeed({ limit: 0 }), []);
     // the stacks of a token's grants with the subject of a page: every field narrows together
     assert.deepEqual(await store.readFeed({ stacks: ["db"], subject: "deployment:1" }), []);
+  });
+
+  it("every combination of query fields reads what filtering the whole feed in memory gives", async (store) => {
+    // a small deterministic generator: the same entries and queries on every run
+    let seed = 42;
+    const random = (n: number) => {
+      // Park–Miller: exact in doubles, and its values spread over the whole range
+      seed = (seed * 16807) % 2147483647;
+      return Math.floor((seed / 2147483647) * n);
+    };
+    const stacks = ["web", "db", "api"];
+    const subjects = [undefined, "deployment:1", "deployment:2", "event:3", "instance:a"];
+    const kinds = ["log", "phase", "instance", "step"] as const;
+    const inputs = Array.from({ length: 300 }, (_, n) => ({
+      stack: stacks[random(3)]!,
+      kind: kinds[random(4)]!,
+      subject: subjects[random(5)],
+      data: { n },
+    }));
+    const all = await store.appendFeed(inputs);
+    const first = all[0]!.id;
+    let nonEmpty = 0;
+    for (let round = 0; round < 200; round += 1) {
+      const query: FeedQuery = {};
+      if (random(2)) query.stacks = stacks.filter(() => random(2));
+      if (random(2)) query.subject = subjects[1 + random(4)];
+      if (random(2)) query.kinds = kinds.filter(() => random(2));
+      if (random(2)) query.after = first + random(300);
+      if (random(3) === 0) query.before = first + random(300);
+      if (random(2)) query.offset = random(40);
+      if (random(2)) query.limit = random(80);
+      if (random(2)) query.order = random(2) ? "desc" : "asc";
+      const matching = all.filter(
+        (entry) =>
+          (query.stacks === undefined || query.stacks.includes(entry.stack)) &&
+          (query.subject === undefined || entry.subject === query.subject) &&
+          (query.kinds === undefined || query.kinds.includes(entry.kind)) &&
+          (query.after === undefined || entry.id > query.after) &&
+          (query.before === undefined || entry.id < query.before),
+      );
+      const ordered = query.order === "desc" ? [...matching].reverse() : matching;
+      const offset = query.offset ?? 0;
+      const expected = ordered.slice(offset, offset + (query.limit ?? 500));
+      const what = JSON.stringify(query);
+      assert.deepEqual(ids(await store.readFeed(query)), ids(expected), what);
+      assert.equal(await store.countFeed(query), matching.length, what);
+      if (expected.length > 0) nonEmpty += 1;
+    }
+    assert.ok(nonEmpty > 60, `${nonEmpty} of 200 queries read something`);
   });
 
   it("a read returns 500 entries unless told, and never more than 5000", async (store) => {
@@ -221,6 +271,18 @@ export function feedConformance(name: string, opener: StoreOpener): void {
       assert.deepEqual(inside, [written[2]!.id], "nothing heard while the transaction is open");
       assert.deepEqual(heard, [written[2]!.id, last]);
       assert.equal(await store.lastFeedId(), last);
+    } finally {
+      stop();
+    }
+  });
+
+  it("1000 entries appended in one call are one transaction: heard once, with the last id", async (store) => {
+    const { heard, stop } = nextAnnounced(store);
+    try {
+      const written = await store.appendFeed(logLines("web", "deployment:1", 1000));
+      await settle();
+      assert.deepEqual(heard, [written[999]!.id]);
+      assert.equal(written[999]!.id - written[0]!.id, 999, "consecutive ids");
     } finally {
       stop();
     }

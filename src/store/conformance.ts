@@ -6,6 +6,7 @@ import { test } from "node:test";
 import { GalleyError } from "../core/errors.ts";
 import { processSecrets, registerSecrets, Secrets } from "../core/secrets.ts";
 import { deploymentConformance, deploymentInput } from "./conformance-deployments.ts";
+import { emissionConformance } from "./conformance-emission.ts";
 import { feedConformance } from "./conformance-panel.ts";
 import { agentRun, secretHash, serverConformance } from "./conformance-server.ts";
 import { usersConformance } from "./conformance-users.ts";
@@ -339,6 +340,7 @@ export function storeConformance(name: string, opener: StoreOpener): void {
       await store.listAudit(),
       await store.listAgentRuns("web", "app1"),
       await store.listTokens(),
+      await store.readFeed({ limit: 5000 }),
     ]);
     assert.ok(!everything.includes(secret) && !everything.includes(tricky), everything);
   });
@@ -346,6 +348,7 @@ export function storeConformance(name: string, opener: StoreOpener): void {
   deploymentConformance(name, opener);
   serverConformance(name, opener);
   feedConformance(name, opener);
+  emissionConformance(name, opener);
   usersConformance(name, opener);
 
   test(`${name} store: a store owned by a run scrubs the run's secrets and the process's, not another run's`, async () => {
@@ -435,6 +438,17 @@ export async function storeSecretsEverywhere(
     agentRun({ bundle: secret, report: { log: `echo ${secret}`, tricky: `${hex}","k` } }),
   );
   await store.createToken({ name: `ci ${secret}`, grants: [], hash: secretHash() });
+  // the feed: what a runner appends (a log line) and what the store wrote of the changes above
+  await store.appendFeed([
+    {
+      stack: "web",
+      kind: "log",
+      subject: `event:${secret}`,
+      data: { line: `echo ${secret}`, [secret]: tricky },
+    },
+  ]);
+  const feed = JSON.stringify(await store.readFeed({ limit: 5000 }));
+  assert.ok(feed.includes('"address":"(sensitive)"') && !feed.includes(secret), feed);
   assert.equal((await store.listAudit())[0]?.reason, "bad (sensitive)");
   assert.deepEqual((await store.getStack("web"))?.content, {
     attributes: { db: { password: "(sensitive)" } },

@@ -11,27 +11,19 @@ import {
   scrubbedJson,
   scrubbedText,
   text,
-  toEvent,
   toInstance,
-  toOutcome,
   toStack,
 } from "./codec.ts";
 import { SqliteDeployments, type SqlAccess } from "./sqlite-deployments.ts";
+import { SqliteEvents } from "./sqlite-events.ts";
 import { announceFeed, SqliteFeed } from "./sqlite-feed.ts";
 import { SqlitePanel } from "./sqlite-panel.ts";
 import { defaultRetention, type Retention, SqliteServer } from "./sqlite-server.ts";
 import {
-  type EventDetail,
-  type EventInput,
-  type EventRecord,
-  eventKinds,
-  eventStatuses,
   type InstanceInput,
-  type InstanceOutcome,
   type InstanceRecord,
   type InstanceStatus,
   instanceStatuses,
-  outcomeStatuses,
   type StateVersion,
   type StatusTransition,
   type StoredStack,
@@ -51,6 +43,8 @@ export class SqliteDatabase {
   readonly #written: number[] = [];
   /** the deployments and their steps, on this connection */
   readonly deployments: SqliteDeployments;
+  /** the lifecycle events and their outcomes, on this connection */
+  readonly events: SqliteEvents;
   /** the server's tables (tokens, agents, their runs and metrics, audit, leases), on this connection */
   readonly server: SqliteServer;
   /** the feed, on this connection */
@@ -72,6 +66,7 @@ export class SqliteDatabase {
       feed: (entry) => this.feed.emit(entry),
     };
     this.deployments = new SqliteDeployments(access);
+    this.events = new SqliteEvents(access);
     this.server = new SqliteServer(access, retention);
     this.panel = new SqlitePanel(access);
     const feedRetention = { ms: retention.feedMs, keep: retention.feedKeep, every: retention.every };
@@ -291,103 +286,8 @@ export class SqliteDatabase {
     }));
   }
 
-  createEvent(input: EventInput): EventRecord {
-    oneOf(eventKinds, input.kind, "event kind");
-    return this.atomic(() => {
-      const result = this.#run(
-        "INSERT INTO events (stack, kind, args, state_version, status, created_at) VALUES (?, ?, ?, ?, 'queued', ?)",
-        input.stack,
-        input.kind,
-        scrubbedJson(input.args ?? {}, this.#secrets),
-        input.stateVersion ?? null,
-        now(),
-      );
-      return this.#eventChanged(Number(result.lastInsertRowid));
-    });
-  }
-
-  startEvent(id: number): EventRecord {
-    return this.atomic(() => {
-      this.#event(id);
-      this.#run("UPDATE events SET status = 'running', started_at = ? WHERE id = ?", now(), id);
-      return this.#eventChanged(id);
-    });
-  }
-
-  finishEvent(id: number, status: "succeeded" | "failed" | "superseded", bundle?: string): EventRecord {
-    oneOf(eventStatuses, status, "event status");
-    return this.atomic(() => {
-      this.#event(id);
-      this.#run(
-        "UPDATE events SET status = ?, finished_at = ?, bundle = coalesce(?, bundle) WHERE id = ?",
-        status,
-        now(),
-        bundle ?? null,
-        id,
-      );
-      return this.#eventChanged(id);
-    });
-  }
-
-  recordInstanceOutcome(outcome: InstanceOutcome): void {
-    oneOf(outcomeStatuses, outcome.status, "outcome status");
-    this.atomic(() => this.#recordOutcome(outcome));
-  }
-
-  #recordOutcome(outcome: InstanceOutcome): void {
-    const event = this.#event(outcome.eventId);
-    this.#run(
-      `INSERT INTO event_outcomes (event_id, instance, status, state_version, bundle, report, log, started_at, finished_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-       ON CONFLICT (event_id, instance) DO UPDATE SET status = excluded.status,
-         state_version = excluded.state_version, bundle = excluded.bundle, report = excluded.report,
-         log = excluded.log, started_at = excluded.started_at, finished_at = excluded.finished_at`,
-      outcome.eventId,
-      outcome.instance,
-      outcome.status,
-      outcome.stateVersion ?? null,
-      outcome.bundle ?? null,
-      outcome.report === undefined ? null : scrubbedJson(outcome.report, this.#secrets),
-      scrubbedText(outcome.log, this.#secrets) ?? "",
-      outcome.startedAt,
-      outcome.finishedAt ?? null,
-    );
-    const { instance, status, startedAt, finishedAt } = outcome;
-    this.feed.emit({
-      stack: event.stack,
-      kind: "outcome",
-      subject: `event:${event.id}`,
-      data: { instance, status, startedAt, finishedAt },
-    });
-  }
-
-  listEvents(stack: string, options: { limit?: number } = {}): EventRecord[] {
-    const limit = options.limit ?? 50;
-    return this.#all("SELECT * FROM events WHERE stack = ? ORDER BY id DESC LIMIT ?", stack, limit).map(
-      toEvent,
-    );
-  }
-
-  getEvent(id: number): EventDetail | undefined {
-    const row = this.#get("SELECT * FROM events WHERE id = ?", id);
-    if (!row) return undefined;
-    const outcomes = this.#all("SELECT * FROM event_outcomes WHERE event_id = ? ORDER BY instance", id);
-    return { ...toEvent(row), outcomes: outcomes.map(toOutcome) };
-  }
-
   close(): void {
     if (this.#db.isOpen) this.#db.close();
-  }
-
-  /** The event `id`; a clear error when there is none. */
-  #event(id: number): EventRecord {
-    const row = this.#get("SELECT * FROM events WHERE id = ?", id);
-    if (!row) {
-      throw new GalleyError("STATE_INVALID", `${this.#file}: no event ${id}`, {
-        hint: "galley history STACK lists the stack's events",
-      });
-    }
-    return toEvent(row);
   }
 
   /** Notes a feed id written by the open transaction, or announces it when none is open. */
@@ -395,19 +295,6 @@ export class SqliteDatabase {
     const level = this.#written.length - 1;
     if (level < 0) announceFeed(this.#file, id);
     else this.#written[level] = Math.max(this.#written[level] ?? 0, id);
-  }
-
-  /** The event `id` as it is now, and its feed entry. */
-  #eventChanged(id: number): EventRecord {
-    const event = this.#event(id);
-    const { kind, status, stateVersion, bundle } = event;
-    this.feed.emit({
-      stack: event.stack,
-      kind: "event",
-      subject: `event:${id}`,
-      data: { id, kind, status, stateVersion, bundle },
-    });
-    return event;
   }
 
   /** The feed entry of a change to an instance. */

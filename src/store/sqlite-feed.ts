@@ -1,4 +1,5 @@
 import * as path from "node:path";
+import { errorMessage, GalleyError } from "../core/errors.ts";
 import { oneOf, scrubbedJson } from "./codec.ts";
 import { feedId, feedLimit, feedTime, feedWhere, toFeedEntry } from "./codec-panel.ts";
 import type { SqlAccess } from "./sqlite-deployments.ts";
@@ -39,7 +40,16 @@ export function watchFeedFile(file: string, listener: Listener): () => void {
 /** Tells the listeners of `file` that entries up to `lastId` are committed, each in a microtask of its own. */
 export function announceFeed(file: string, lastId: number): void {
   // after the commit, never inside it: a listener's error or store call cannot touch the transaction
-  for (const listener of listeners.get(path.resolve(file)) ?? []) queueMicrotask(() => listener(lastId));
+  for (const listener of listeners.get(path.resolve(file)) ?? []) {
+    queueMicrotask(() => {
+      try {
+        listener(lastId);
+      } catch (error) {
+        // one broken listener (a closed stream) must neither stop the others nor crash the server
+        process.emitWarning(`a feed listener failed: ${errorMessage(error)}`, "GalleyFeedWarning");
+      }
+    });
+  }
 }
 
 /** The Store's feed methods, synchronous, on one connection. */
@@ -67,6 +77,15 @@ export class SqliteFeed {
   /** Writes one entry; the caller holds a transaction (a state change and its entry commit together). */
   insert(input: FeedInput): FeedEntry {
     oneOf(feedKinds, input.kind, "feed kind");
+    if (typeof input.stack !== "string" || input.stack === "") {
+      throw new GalleyError(
+        "STATE_INVALID",
+        `a feed entry's stack ${JSON.stringify(input.stack)} is no stack name`,
+        {
+          hint: "every entry belongs to one stack",
+        },
+      );
+    }
     const at = feedTime(input.at);
     const subject = input.subject === undefined ? null : this.#sql.secrets.scrub(input.subject);
     const data = scrubbedJson(input.data ?? {}, this.#sql.secrets);
@@ -101,8 +120,8 @@ export class SqliteFeed {
     if (!where) return [];
     const limit = Math.min(feedId(query.limit ?? feedLimit.default, "limit"), feedLimit.max);
     const offset = feedId(query.offset ?? 0, "offset");
-    const order = query.order === "desc" ? "DESC" : "ASC";
     if (query.order !== undefined) oneOf(["asc", "desc"], query.order, "feed order");
+    const order = query.order === "desc" ? "DESC" : "ASC";
     return this.#sql
       .all(
         `SELECT * FROM feed ${where.where} ORDER BY id ${order} LIMIT ? OFFSET ?`,
@@ -127,7 +146,13 @@ export class SqliteFeed {
     const cutoff = feedTime(before);
     feedId(keep, "keep");
     return this.#sql.atomic(() => {
-      // the oldest entry is young enough: nothing to do, without counting the feed
+      // two cheap checks first (each one row of the rowid tree), as this runs every 100th append:
+      // no more than `keep` ids in use, or the oldest entry young enough, and nothing goes
+      const bounds = this.#sql.get(
+        "SELECT (SELECT min(id) FROM feed) AS low, (SELECT max(id) FROM feed) AS high",
+      );
+      if (bounds?.low === null || bounds?.low === undefined) return 0;
+      if (Number(bounds.high) - Number(bounds.low) + 1 <= keep) return 0;
       const oldest = this.#sql.get("SELECT at FROM feed ORDER BY id LIMIT 1");
       if (!oldest || String(oldest.at) >= cutoff) return 0;
       const kept =

@@ -133,11 +133,11 @@ export class SqliteStore implements Store {
   }
 
   async createEvent(input: EventInput): Promise<EventRecord> {
-    return (await this.#use()).createEvent(input);
+    return (await this.#use()).events.createEvent(input);
   }
 
   async startEvent(id: number): Promise<EventRecord> {
-    return (await this.#use()).startEvent(id);
+    return (await this.#use()).events.startEvent(id);
   }
 
   async finishEvent(
@@ -145,19 +145,19 @@ export class SqliteStore implements Store {
     status: "succeeded" | "failed" | "superseded",
     bundle?: string,
   ): Promise<EventRecord> {
-    return (await this.#use()).finishEvent(id, status, bundle);
+    return (await this.#use()).events.finishEvent(id, status, bundle);
   }
 
   async recordInstanceOutcome(outcome: InstanceOutcome): Promise<void> {
-    (await this.#use()).recordInstanceOutcome(outcome);
+    (await this.#use()).events.recordInstanceOutcome(outcome);
   }
 
   async listEvents(stack: string, options: { limit?: number } = {}): Promise<EventRecord[]> {
-    return (await this.#use()).listEvents(stack, options);
+    return (await this.#use()).events.listEvents(stack, options);
   }
 
   async getEvent(id: number): Promise<EventDetail | undefined> {
-    return (await this.#use()).getEvent(id);
+    return (await this.#use()).events.getEvent(id);
   }
 
   async createDeployment(input: DeploymentInput): Promise<DeploymentRecord> {

@@ -388,39 +388,3 @@ test("a store of schema 4 gains the server's tables; its deployments are kept", 
   assert.equal(schemaVersion, 6);
   await store.close();
 });
-
-test("a store of schema 5 gains the feed, users and sessions; its events and tokens are kept", async () => {
-  const file = storeFile(await tempDir("galley-store-"));
-  mkdirSync(path.dirname(file), { recursive: true });
-  const db = new DatabaseSync(file);
-  const { migrations } = await import("./migrations.ts");
-  migrate(db, file, migrations.slice(0, 5));
-  db.exec(
-    `INSERT INTO events (stack, kind, args, status, created_at) VALUES ('web', 'setup', '{}', 'succeeded', 't');
-     INSERT INTO event_outcomes (event_id, instance, status, log, started_at) VALUES (1, 'app1', 'succeeded', 'ok', 't');
-     INSERT INTO tokens (id, name, grants, hash, created_at) VALUES ('t1', 'ci', '[]', '${secretHash()}', 't')`,
-  );
-  db.close();
-  const store = openSqliteStore(file);
-  assert.deepEqual(
-    versions(file).map((row) => (row as { version: number }).version),
-    [1, 2, 3, 4, 5, 6],
-  );
-  assert.equal((await store.getEvent(1))?.outcomes[0]?.log, "ok");
-  assert.deepEqual(
-    (await store.listInstanceOutcomes("web", "app1")).map((outcome) => outcome.event.kind),
-    ["setup"],
-  );
-  assert.equal(await store.lastFeedId(), 0, "the feed starts empty");
-  assert.deepEqual(await store.listUsers(), []);
-  await store.createSession({
-    hash: secretHash(),
-    actor: { kind: "token", tokenId: "t1" },
-    csrf: "0123456789abcdef0123",
-    expiresAt: "2030-01-01T00:00:00.000Z",
-  });
-  assert.equal(await store.deleteSessionsOf({ kind: "token", tokenId: "t1" }), 1);
-  await store.saveStack("web", {});
-  assert.equal((await store.readFeed({}))[0]?.kind, "stack");
-  await store.close();
-});
