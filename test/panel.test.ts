@@ -222,7 +222,6 @@ test("the web panel on the webapp example (container hosts)", { skip, timeout: 3
     );
     assert.equal(status, "succeeded");
     await page.getByRole("region", { name: "Batch 1" }).getByText("back in service").first().waitFor();
-    await screenshot(page, "rollback", { fullPage: true });
     const served = await k.served([...webappApps, "app4"]);
     assert.deepEqual(new Set(served.values()), new Set([first.deployment.revision.slice(0, 7)]));
   });
