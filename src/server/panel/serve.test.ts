@@ -76,6 +76,15 @@ test("every panel module is stripped TypeScript that parses as a module, with on
   }
 });
 
+test("stripping types prints no ExperimentalWarning; other warnings still print", () => {
+  const serve = new URL("./serve.ts", import.meta.url).href;
+  const script = `const m = await import(${JSON.stringify(serve)}); m.loadAssets(); process.emitWarning("still here");`;
+  const run = spawnSync(process.execPath, ["--input-type=module", "-e", script], { encoding: "utf8" });
+  assert.equal(run.status, 0, run.stderr);
+  assert.doesNotMatch(run.stderr, /ExperimentalWarning|stripTypeScriptTypes/);
+  assert.match(run.stderr, /Warning: still here/);
+});
+
 test("bare imports of preact and htm become vendor paths; others stay", () => {
   assert.equal(
     rewriteImports(

@@ -97,7 +97,8 @@ export function ConfirmButton(props: {
   const [asking, setAsking] = useState(false);
   const confirm = useRef<HTMLButtonElement>(null);
   const opener = useRef<HTMLButtonElement>(null);
-  useEffect(() => {
+  // at once after the render (a keyboard user's next key goes to Confirm, not to the body)
+  useLayoutEffect(() => {
     if (asking) confirm.current?.focus();
   }, [asking]);
   const close = (refocus: boolean) => {

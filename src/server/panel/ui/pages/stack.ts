@@ -260,7 +260,7 @@ function Apps(props: { summary: StackSummary }) {
                 <td>${
                   app.deployed === null
                     ? html`<span class="muted">not deployed</span>`
-                    : html`<${Link} href=${`/deployments/${app.deployed.id}`}>#${app.deployed.id}<//> ${app.deployed.requested}
+                    : html`<${Link} href=${`/deployments/${app.deployed.id}`}>#${app.deployed.id}<//> ${app.deployed.requested}${" "}
                         <code>${app.deployed.revision.slice(0, 10)}</code>`
                 }</td>
                 <td>${app.deployed === null ? "—" : html`<${StatusBadge} status=${app.deployed.status} />`}${

@@ -56,7 +56,7 @@ function StackCard(props: { stack: StackOverview }) {
                   ${
                     app.deployed === null
                       ? html`<span class="muted">not deployed</span>`
-                      : html`<${Link} href=${`/deployments/${app.deployed.id}`}>${app.deployed.requested}
+                      : html`<${Link} href=${`/deployments/${app.deployed.id}`}>${app.deployed.requested}${" "}
                             <code>${app.deployed.revision.slice(0, 10)}</code><//>
                           ${" "}<${StatusBadge} status=${app.deployed.status} />`
                   }
