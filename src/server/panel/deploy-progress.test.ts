@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import {
   batchesOf,
+  paramsText,
   phaseOf,
   progressText,
   type Step,
@@ -131,4 +132,24 @@ test("wordsOf, stepOf, phaseOf: words, and feed data read defensively", () => {
     phase: "prepare",
     done: 1,
   });
+});
+
+test("batchesOf: the weights an A/B's end sets do not hide an instance's last deploy phase", () => {
+  const steps = [step("app2", 0, "undrain"), step("app2", 2, "weight"), step("app1", 2, "weight")];
+  const [first, last] = batchesOf(steps);
+  assert.deepEqual(
+    first?.instances.map((i) => [i.instance, i.words]),
+    [["app2", "back in service"]],
+  );
+  assert.deepEqual(
+    last?.instances.map((i) => [i.instance, i.words]),
+    [["app1", "weight set"]],
+  );
+});
+
+test("paramsText: lists and maps in words", () => {
+  assert.equal(
+    paramsText({ batch: 1, instances: ["app2", "app3"], weights: { app1: 100, app2: 50 }, none: undefined }),
+    "batch 1, instances app2 app3, weights app1=100 app2=50",
+  );
 });

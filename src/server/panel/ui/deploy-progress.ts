@@ -56,6 +56,7 @@ export const phaseWords: Record<string, string> = {
 
 /** A phase in words; a failed one says so ("failed: health check"). */
 export function wordsOf(phase: string, status: string): string {
+  if (phase === "weight" && status === "succeeded") return "weight set";
   const words = phaseWords[phase] ?? phase;
   return status === "failed" ? `failed: ${words}` : words;
 }
@@ -89,6 +90,15 @@ export function batchesOf(
   });
   for (const step of steps) {
     if (!batchOf.has(step.instance)) batchOf.set(step.instance, step.batch);
+    // the weights an A/B's end sets afterwards do not hide where a deployed instance got to
+    const before = last.get(step.instance);
+    if (
+      step.phase === "weight" &&
+      before !== undefined &&
+      before.status !== "failed" &&
+      step.status !== "failed"
+    )
+      continue;
     last.set(step.instance, step);
   }
   const batches = new Map<number, InstanceProgress[]>();
@@ -151,4 +161,20 @@ export function phaseOf(data: unknown): PhaseProgress | undefined {
   const d = data as Partial<PhaseProgress> | null;
   if (!d || typeof d.instance !== "string" || typeof d.phase !== "string") return undefined;
   return { ...d, instance: d.instance, phase: d.phase };
+}
+
+/** A deployment's parameters in words: "batch 1, instances app2 app3, weights app1=100 app2=50". */
+export function paramsText(params: Readonly<Record<string, unknown>>): string {
+  const value = (v: unknown): string => {
+    if (Array.isArray(v)) return v.map(value).join(" ");
+    if (v !== null && typeof v === "object")
+      return Object.entries(v)
+        .map(([k, x]) => `${k}=${value(x)}`)
+        .join(" ");
+    return String(v);
+  };
+  return Object.entries(params)
+    .filter(([, v]) => v !== undefined && v !== null)
+    .map(([k, v]) => `${k} ${value(v)}`)
+    .join(", ");
 }

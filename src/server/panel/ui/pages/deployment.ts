@@ -16,6 +16,7 @@ import {
   type Batch,
   batchesOf,
   type PhaseProgress,
+  paramsText,
   phaseOf,
   type Step,
   stepOf,
@@ -140,9 +141,7 @@ function Actions(props: { deployment: DeploymentAnswer["deployment"] }) {
 
 function Summary(props: { deployment: DeploymentAnswer["deployment"] }) {
   const d = props.deployment;
-  const params = Object.entries(d.params ?? {})
-    .map(([k, v]) => `${k} ${typeof v === "object" ? JSON.stringify(v) : String(v)}`)
-    .join(", ");
+  const params = paramsText(d.params ?? {});
   return html`<${Facts}
     items=${[
       ["App", html`<${Link} href=${`/stacks/${seg(d.stack)}/deployments`}>${d.app}<//> in stack ${d.stack}`],
@@ -183,7 +182,9 @@ export default function DeploymentPage(props: PageProps) {
       const state = entries.filter((e) => e.kind !== "log");
       model?.append(entries.filter((e) => e.kind === "log"));
       if (state.length === 0) return;
-      seen.current.push(...state);
+      // the record's own changes, kept to apply again on a fresh read (a runner's progress is not
+      // in the record: it lives only in the page's state, and is not kept here)
+      seen.current.push(...state.filter((e) => e.kind !== "phase"));
       setLive((current) => (current ? applyEntries(current, state) : current));
       // the end: its note and times are in the record
       if (
@@ -199,7 +200,11 @@ export default function DeploymentPage(props: PageProps) {
   }, [feed.ready]);
   useEffect(() => {
     const data = record.data;
-    if (data) setLive(applyEntries({ deployment: data.deployment, progress: new Map() }, seen.current));
+    if (data)
+      setLive((current) => ({
+        ...applyEntries({ deployment: data.deployment, progress: new Map() }, seen.current),
+        progress: current?.progress ?? new Map(),
+      }));
   }, [record.data]);
   const batches = useMemo(() => (live ? batchesOf(live.deployment.steps, live.progress) : []), [live]);
   if (live === undefined)

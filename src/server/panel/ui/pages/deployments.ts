@@ -47,15 +47,19 @@ interface DeploymentPlan {
   loadBalancer?: string | undefined;
 }
 
-/** Where an app's A/B stands (the summary's apps[].ab; deploy/ab-end.ts AbStatus). */
+/** Where an app's A/B stands (GET /v1/stacks/:stack/summary apps[].ab, routes/overview.ts). */
 interface AbStatus {
-  app: string;
-  deployment?: DeploymentRecord | undefined;
-  base?: DeploymentRecord | undefined;
-  instances?: string[] | undefined;
-  share?: string | undefined;
-  expected?: string | undefined;
-  weights?: Record<string, number> | undefined;
+  /** B: the A/B deployment under way */
+  deployment: number;
+  revision: string;
+  requested: string;
+  /** A: the deployment the other instances run */
+  base: number | null;
+  /** the instances that run B */
+  instances: string[];
+  share: string | null;
+  expected: string | null;
+  weights: Record<string, number>;
 }
 
 /** The strategies the form offers, with the size flags each takes (deploy/strategies/*.ts). */
@@ -191,7 +195,6 @@ function PlanView(props: { plan: DeploymentPlan }) {
 function AbPanel(props: { stack: string; app: string; ab: AbStatus }) {
   const { stack, app, ab } = props;
   const [error, setError] = useState<unknown>(undefined);
-  if (!ab.deployment) return null;
   const end = async (which: "promote" | "abort") => {
     setError(undefined);
     try {
@@ -204,14 +207,15 @@ function AbPanel(props: { stack: string; app: string; ab: AbStatus }) {
       setError(e);
     }
   };
-  const weights = Object.entries(ab.weights ?? {});
+  const weights = Object.entries(ab.weights);
   return html`<section class="ab" aria-label=${`A/B of ${app}`}>
     <h3>A/B under way</h3>
     <p>
-      B: <${Link} href=${`/deployments/${ab.deployment.id}`}>deployment #${ab.deployment.id}<//> (${ab.deployment.requested})
-      on ${ab.instances?.join(", ") || "no instance"}${ab.share ? `, share ${ab.share}` : ""}${
-        ab.expected ? ` (weights give ${ab.expected})` : ""
-      }. A: ${ab.base ? html`<${Link} href=${`/deployments/${ab.base.id}`}>deployment #${ab.base.id}<//>` : "unknown"}.
+      B: <${Link} href=${`/deployments/${ab.deployment}`}>deployment #${ab.deployment}<//> (${ab.requested},${" "}
+      <code>${ab.revision.slice(0, 12)}</code>) on ${ab.instances.join(", ") || "no instance"}${
+        ab.share ? `, share ${ab.share}` : ""
+      }${ab.expected ? ` (the weights give ${ab.expected})` : ""}. A:${" "}
+      ${ab.base === null ? "unknown" : html`<${Link} href=${`/deployments/${ab.base}`}>deployment #${ab.base}<//>`}.
     </p>
     ${
       weights.length > 0
@@ -271,7 +275,9 @@ function AppDeployments(props: { stack: string; app: App; version: number }) {
                 (d) => html`<tr>
                   <td><${Link} href=${`/deployments/${d.id}`}>#${d.id}<//></td>
                   <td><span title=${d.revision}>${d.requested}</span> <code>${d.revision.slice(0, 12)}</code>${
-                    d.rollbackOf ? html` <small>(rollback to #${d.rollbackOf})</small>` : null
+                    d.rollbackOf && !d.requested.startsWith("rollback")
+                      ? html` <small>(rollback to #${d.rollbackOf})</small>`
+                      : null
                   }</td>
                   <td>${d.strategy}</td>
                   <td data-status=${d.status}><${StatusBadge} status=${d.status} /></td>

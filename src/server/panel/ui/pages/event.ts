@@ -109,7 +109,9 @@ export default function EventPage(props: PageProps) {
       model?.append(entries.filter((e) => e.kind === "log"));
       const state = entries.filter((e) => e.kind !== "log");
       if (state.length === 0) return;
-      seen.current.push(...state);
+      // the record's own changes, kept to apply again on a fresh read (a runner's progress is not
+      // in the record: it lives only in the page's state, and is not kept here)
+      seen.current.push(...state.filter((e) => e.kind !== "phase"));
       setLive((current) => (current ? applyEventEntries(current, state) : current));
       // the end: the reports are in the record (each host's counts came with its "done" phase)
       if (
@@ -125,7 +127,11 @@ export default function EventPage(props: PageProps) {
   }, [feed.ready]);
   useEffect(() => {
     const data = record.data;
-    if (data) setLive(applyEventEntries({ event: data.event, progress: new Map() }, seen.current));
+    if (data)
+      setLive((current) => ({
+        ...applyEventEntries({ event: data.event, progress: new Map() }, seen.current),
+        progress: current?.progress ?? new Map(),
+      }));
   }, [record.data]);
   if (live === undefined)
     return html`<h1>Event #${id}</h1>
