@@ -145,7 +145,8 @@ type WaitableInput<P extends v.GenericSchema> = RouteInput<P, undefined, typeof 
  * A stack action's handler (up, down, start, stop) that runs on in the background when asked with
  * `{ "wait": false }`: answered 202 `{ id }` with its first event's id once that event is
  * recorded (followed like any event: GET /v1/events/:id). An action that ends without running any
- * event (nothing to do, or no host started) is answered with its result, as when waited for (200).
+ * event (nothing to do, or no host started) is answered with its result, as when waited for, and
+ * `id: null` (200).
  * What fails before the first event is answered as the error it is. Without it, `action` runs
  * and is answered when done.
  */
@@ -164,7 +165,7 @@ export function waitable<P extends v.GenericSchema>(
       return input.c.json({ id }, 202);
     } catch (error) {
       // the action ran to its end without an event: its result is the answer
-      if (ended !== undefined) return input.c.json(ended, 200);
+      if (ended !== undefined) return input.c.json({ id: null, ...ended }, 200);
       throw error;
     }
   };

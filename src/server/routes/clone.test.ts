@@ -4,6 +4,7 @@ import * as path from "node:path";
 import { test } from "node:test";
 import type { Grant } from "../../store/store.ts";
 import { mintToken } from "../auth.ts";
+import { hashPassword } from "../users.ts";
 import { call, type Reply, testServer } from "../test-support.ts";
 
 // POST /v1/stacks/:stack/clone (galley stack clone through the server), and stack actions asked
@@ -115,7 +116,7 @@ instances:
   assert.equal((await clone(undefined, { name: "qa" })).status, 401);
   const refusals = await store.listAudit({ outcome: "refused" });
   assert.ok(
-    refusals.some((a) => a.action === "stack.clone" && a.actor === "token:alpha-admin"),
+    refusals.some((a) => a.action === "stack.clone" && a.actor === "token:alpha-admin" && a.target === "qa"),
     JSON.stringify(refusals.map((a) => [a.action, a.actor])),
   );
   // an unknown source: 404
@@ -215,18 +216,14 @@ instances:
   // an action that runs no event (both are stopped: no shutdown, and no instance online to configure) answers as when waited for
   const again = await post("/v1/stacks/alpha/instances/s1/stop", { wait: false });
   assert.equal(again.status, 200, again.text);
-  assert.deepEqual(
-    [
-      (again.json as { exitCode: number }).exitCode,
-      (again.json as { outcome: { stack: string } }).outcome.stack,
-    ],
-    [0, "alpha"],
-  );
+  const nothing = again.json as { id: null; exitCode: number; outcome: { stack: string } };
+  assert.deepEqual([nothing.id, nothing.exitCode, nothing.outcome.stack], [null, 0, "alpha"]);
 
   // the default is unchanged: no body, or wait: true, answers when done
   for (const body of [undefined, { wait: true }, {}]) {
     const waited = await post("/v1/stacks/alpha/down", body);
     assert.equal(waited.status, 200, `${JSON.stringify(body)}: ${waited.text}`);
+    assert.ok(!("id" in (waited.json as object)), "the waited answer is unchanged");
     assert.equal((waited.json as { exitCode: number }).exitCode, 0);
   }
 
@@ -254,4 +251,76 @@ instances:
     { s1: "stopped", s2: "stopped" },
     "nothing started by a refused request",
   );
+});
+
+test("a user's web session: the overview by its grants; clone and { wait: false } with the CSRF token", async (t) => {
+  const server = await testServer(t, { whole: true });
+  const { kitchen } = server;
+  const store = server.ctx.store;
+  await fs.mkdir(path.join(kitchen, "cookbooks"));
+  await fs.mkdir(path.join(kitchen, "stacks"));
+  const text = (name: string) =>
+    `name: ${name}\ncookbooks: ../cookbooks\nlayers:\n  - name: app\ninstances:\n  - { name: ${name}-s1, layers: [app], provider: { type: ssh, address: 127.0.0.1, port: 1 } }\n`;
+  for (const name of ["alpha", "beta"])
+    await fs.writeFile(path.join(kitchen, "stacks", `${name}.yaml`), text(name));
+  const password = "correct horse battery staple";
+  await store.createUser({
+    name: "alice",
+    passwordHash: await hashPassword(password),
+    grants: [
+      { stack: "alpha", role: "admin" },
+      { stack: "alpha-copy", role: "admin" },
+    ],
+  });
+  const login = await call(server, "POST", "/v1/session", { body: { user: "alice", password } });
+  assert.equal(login.status, 201, login.text);
+  const secret = /__Host-galley_session=([^;]+);/.exec(String(login.headers["set-cookie"]))?.[1];
+  assert.ok(secret);
+  const { csrf } = login.json as { csrf: string };
+  const cookie = { cookie: `__Host-galley_session=${secret}` };
+
+  const overview = await call(server, "GET", "/v1/overview", { headers: cookie });
+  assert.equal(overview.status, 200, overview.text);
+  assert.deepEqual(
+    (overview.json as { stacks: { name: string }[] }).stacks.map((s) => s.name),
+    ["alpha"],
+  );
+  assert.equal((await call(server, "GET", "/v1/stacks/beta/summary", { headers: cookie })).status, 403);
+
+  // a change without the CSRF token is refused, and nothing is written
+  const forged = await call(server, "POST", "/v1/stacks/alpha/clone", {
+    headers: cookie,
+    body: { name: "alpha-copy" },
+  });
+  assert.deepEqual([forged.status, code(forged)], [403, "CSRF_REFUSED"]);
+  await assert.rejects(fs.stat(path.join(kitchen, "stacks", "alpha-copy.yaml")), /ENOENT/);
+  const made = await call(server, "POST", "/v1/stacks/alpha/clone", {
+    headers: { ...cookie, "x-galley-csrf": csrf },
+    body: { name: "alpha-copy" },
+  });
+  assert.equal(made.status, 201, made.text);
+  // SSH instances are left out: the copy has none
+  assert.deepEqual((made.json as { leftOut: string[] }).leftOut, ["alpha-s1 (127.0.0.1)"]);
+  const [audited] = await store.listAudit({ stack: "alpha", outcome: "ok" });
+  assert.deepEqual([audited?.action, audited?.actor], ["stack.clone", "user:alice"]);
+
+  const up = await call(server, "POST", "/v1/stacks/alpha/up", {
+    headers: { ...cookie, "x-galley-csrf": csrf },
+    body: { wait: false },
+  });
+  assert.equal(up.status, 202, up.text);
+  const { id } = up.json as { id: number };
+  for (let i = 0; i < 200; i++) {
+    const event = (await call(server, "GET", `/v1/events/${id}`, { headers: cookie })).json as {
+      action?: { status: string };
+    };
+    if (event.action?.status === "done") break;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  assert.equal((await store.getInstance("alpha", "alpha-s1"))?.status, "online");
+  const refused = await call(server, "POST", "/v1/stacks/beta/up", {
+    headers: { ...cookie, "x-galley-csrf": csrf },
+    body: { wait: false },
+  });
+  assert.deepEqual([refused.status, code(refused)], [403, "FORBIDDEN"]);
 });

@@ -42,8 +42,9 @@ export function register(app: ServerApp, ctx: ServerContext): void {
       }),
     },
     async ({ c, params, body, audit }) => {
-      authorize(c, body.name, "admin");
+      // the audit entry names the new stack, refused or not
       audit({ target: body.name, detail: { from: params.stack } });
+      authorize(c, body.name, "admin");
       const from = servedStackFile(ctx, params.stack);
       const to = servedStackFile(ctx, body.name);
       const exists = (file: string) =>

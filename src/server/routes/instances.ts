@@ -115,7 +115,7 @@ export function register(app: ServerApp, ctx: ServerContext): void {
         target: (p) => p.name,
         body: waitBody,
         status: 200,
-        response: v.union([actionResultSchema, v.object({ id: v.number() })]),
+        response: v.union([actionResultSchema, v.object({ id: v.nullable(v.number()) })]),
       },
       waitable<typeof instanceParams>(ctx, async ({ params, actor }, background) =>
         withSecrets(new Secrets(processSecrets), () =>

@@ -333,7 +333,7 @@ export function register(app: ServerApp, ctx: ServerContext): void {
         stack: (p) => p.stack,
         body: waitBody,
         status: 200,
-        response: v.union([actionResultSchema, v.object({ id: v.number() })]),
+        response: v.union([actionResultSchema, v.object({ id: v.nullable(v.number()) })]),
       },
       waitable<typeof stackParams>(ctx, async ({ params, actor }, background) =>
         withSecrets(new Secrets(processSecrets), () =>
