@@ -114,7 +114,8 @@ export function stepLine(step: DeploymentStep): string {
  * on the same kitchen too. The feed's entries are written before `fn`'s promise settles.
  */
 export function withFeed<T>(context: StackContext, fn: (feed: RunFeed) => Promise<T>): Promise<T> {
-  return withRunFeed(context.store, context.stack.name, (line) => process.stderr.write(`${line}\n`), fn);
+  const log = (line: string) => process.stderr.write(`${line}\n`);
+  return withRunFeed({ store: context.store, log }, context.stack.name, fn);
 }
 
 /** Per-step progress lines and the deployment's news on stderr. */

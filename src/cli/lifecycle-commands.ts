@@ -43,7 +43,7 @@ async function withLifecycle(values: Values, command: string, action: StackActio
   const trap = trapInterrupts();
   try {
     // the run shows in the stack's feed too: live in the web panel of a server on this kitchen
-    const feed = { store: context.store, log: (line: string) => process.stderr.write(`${line}\n`) };
+    const feed = { log: (line: string) => process.stderr.write(`${line}\n`) };
     const result = await runStackActionFed(feed, context, action, {
       ...progressOptions(values.json, values.forks, { wait: values.wait, signal: trap.signal }),
       deployments: deploymentProgress(values.json),

@@ -1,8 +1,12 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import * as path from "node:path";
+import { processSecrets, Secrets, withSecrets } from "../core/secrets.ts";
 import type { HostOutcome } from "../fleet/push.ts";
+import { tempDir } from "../resources/testing.ts";
+import { openSqliteStore } from "../store/sqlite.ts";
 import type { FeedInput } from "../store/store.ts";
-import { FeedWriter, outcomeLines, RunFeed } from "./feed.ts";
+import { FeedWriter, outcomeLines, RunFeed, runFeed } from "./feed.ts";
 
 // The feed writer batches and never throws; a run's feed throttles converging phases per host,
 // keeps order, and writes resources' names (never diffs or values) when a host ends.
@@ -223,5 +227,29 @@ describe("RunFeed", () => {
     assert.deepEqual(outcomeLines("web1", { status: "skipped", reason: "superseded", durationMs: 0 }), [
       "web1: skipped: superseded",
     ]);
+  });
+});
+
+describe("a run's feed through its own store", () => {
+  it("is scrubbed of the secrets the run decrypted, and names files relative to the kitchen", async () => {
+    const dir = await tempDir("galley-feed-");
+    const secrets = new Secrets(processSecrets);
+    await withSecrets(secrets, async () => {
+      // the run's store is opened in the run's secrets scope, as openServedStack opens it
+      const store = openSqliteStore(path.join(dir, "galley.db"));
+      try {
+        secrets.register(["hunter2-s3cret"]);
+        const feed = runFeed({ store, kitchen: dir }, "web");
+        const options = feed.lifecycle({});
+        options.log?.(`curl -u admin:hunter2-s3cret from ${path.join(dir, "stacks", "web.yaml")}`);
+        await feed.close();
+        const [entry] = await store.readFeed({});
+        const line = (entry!.data as { line: string }).line;
+        assert.ok(!line.includes("hunter2-s3cret"), line);
+        assert.ok(line.endsWith("from stacks/web.yaml"), line);
+      } finally {
+        await store.close();
+      }
+    });
   });
 });

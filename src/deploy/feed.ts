@@ -1,4 +1,4 @@
-import { errorMessage } from "../core/errors.ts";
+import * as path from "node:path";
 import type { HostOutcome, HostPhase } from "../fleet/push.ts";
 import type { EventSummary, LifecycleOptions } from "../lifecycle/lifecycle.ts";
 import type {
@@ -6,7 +6,6 @@ import type {
   DeploymentStep,
   EventKind,
   EventRecord,
-  FeedInput,
   InstanceStatus,
   Store,
 } from "../store/store.ts";
@@ -17,92 +16,15 @@ import {
   type StackActionOptions,
   type StackActionResult,
 } from "./actions.ts";
+import { type FeedLine, FeedWriter } from "./feed-writer.ts";
 import type { DeployRequest } from "./request.ts";
+
+export { type FeedLine, FeedWriter, type FeedWriterOptions } from "./feed-writer.ts";
 
 // Runners' progress in the feed (the web panel's live view, `--follow`): a batching writer per
 // stack, and the runners' progress callbacks (lifecycle events, deployments) that write through it:
 // host phases and log lines under the event's and the deployment's subjects. Never a diff or a
 // property value; a feed that cannot be written never stops a run.
-
-/** A feed entry as a runner gives it: its writer adds the stack and the time. */
-export type FeedLine = Omit<FeedInput, "stack">;
-
-/** How a FeedWriter batches. */
-export interface FeedWriterOptions {
-  /** how long an entry may wait for its batch (default 100 ms) */
-  flushMs?: number;
-  /** a batch this large is written at once (default 500) */
-  maxBatch?: number;
-  /** where the first failed write is said (later ones are not) */
-  log?: ((line: string) => void) | undefined;
-}
-
-/**
- * Appends one stack's feed entries in batches: one `appendFeed` per flush, every ~100 ms or 500
- * entries, in the order given. It never throws into the run: a failed write is logged once and its
- * entries are dropped. `close()` (awaited at the end of a run) writes what is left.
- *
- * @example const feed = new FeedWriter(store, "web"); feed.append({ kind: "log", data: { line } }); await feed.close()
- */
-export class FeedWriter {
-  readonly stack: string;
-  readonly #store: Pick<Store, "appendFeed">;
-  readonly #flushMs: number;
-  readonly #maxBatch: number;
-  readonly #log: ((line: string) => void) | undefined;
-  #buffer: FeedInput[] = [];
-  #timer: NodeJS.Timeout | undefined;
-  #writes: Promise<void> = Promise.resolve();
-  #failed = false;
-  #closed = false;
-
-  constructor(store: Pick<Store, "appendFeed">, stack: string, options: FeedWriterOptions = {}) {
-    this.#store = store;
-    this.stack = stack;
-    this.#flushMs = options.flushMs ?? 100;
-    this.#maxBatch = options.maxBatch ?? 500;
-    this.#log = options.log;
-  }
-
-  /** Queues an entry (dropped once the writer is closed). */
-  append(entry: FeedLine): void {
-    if (this.#closed) return;
-    this.#buffer.push({ ...entry, stack: this.stack, at: entry.at ?? new Date().toISOString() });
-    if (this.#buffer.length >= this.#maxBatch) void this.flush();
-    else if (this.#timer === undefined) {
-      this.#timer = setTimeout(() => void this.flush(), this.#flushMs);
-      this.#timer.unref();
-    }
-  }
-
-  /** Writes what is queued; resolves once every earlier write ended. */
-  flush(): Promise<void> {
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
-    const batch = this.#buffer;
-    if (batch.length > 0) {
-      this.#buffer = [];
-      this.#writes = this.#writes.then(() => this.#write(batch));
-    }
-    return this.#writes;
-  }
-
-  /** Writes what is left; later appends are dropped. */
-  close(): Promise<void> {
-    this.#closed = true;
-    return this.flush();
-  }
-
-  async #write(batch: FeedInput[]): Promise<void> {
-    try {
-      await this.#store.appendFeed(batch);
-    } catch (error) {
-      if (this.#failed) return;
-      this.#failed = true;
-      this.#log?.(`feed of stack ${this.stack}: ${batch.length} entries not written: ${errorMessage(error)}`);
-    }
-  }
-}
 
 /** At most this many "converging" phases per host and second (the last one is always written). */
 const convergingPerSecond = 2;
@@ -130,9 +52,12 @@ export class RunFeed {
   readonly #hosts = new Map<string, HostThrottle>();
   readonly #now: () => number;
 
-  constructor(writer: FeedWriter, now: () => number = Date.now) {
+  readonly #kitchen: string | undefined;
+
+  constructor(writer: FeedWriter, options: { now?: () => number; kitchen?: string | undefined } = {}) {
     this.writer = writer;
-    this.#now = now;
+    this.#now = options.now ?? Date.now;
+    this.#kitchen = options.kitchen;
   }
 
   /** A host's phase in event `event` (0: unknown), under the event and, for a deployment's, the deployment. */
@@ -166,12 +91,13 @@ export class RunFeed {
     if (phase.phase === "done") {
       this.#hosts.delete(key);
       for (const line of outcomeLines(instance, phase.outcome))
-        this.#write(subjects, "log", { line, instance }, at);
+        this.#write(subjects, "log", { line: this.#relative(line), instance }, at);
     }
   }
 
   /** A log line: the deployment's (if one runs), else the one event under way's, else the stack's. */
-  log(line: string, instance?: string, fromDeployment = false): void {
+  log(text: string, instance?: string, fromDeployment = false): void {
+    const line = this.#relative(text);
     const data = instance === undefined ? { line } : { line, instance };
     if (fromDeployment && this.#deployment === undefined) {
       this.#early.push({ kind: "log", data, at: new Date(this.#now()).toISOString() });
@@ -296,36 +222,46 @@ export class RunFeed {
     this.#write(pending.subjects, "phase", pending.data, pending.at);
   }
 
+  // a server's lines name files relative to its kitchen: a panel's reader has no business with its path
+  #relative(line: string): string {
+    if (this.#kitchen === undefined) return line;
+    return line.replaceAll(`${this.#kitchen}${path.sep}`, "").replaceAll(this.#kitchen, ".");
+  }
+
   #write(subjects: string[], kind: "phase" | "log", data: unknown, at: string): void {
     for (const subject of subjects) this.writer.append({ kind, subject, data, at });
   }
 }
 
+/** Where a run's feed goes: the store, where a failed write is said, and the kitchen its lines name files relative to. */
+export interface FeedTarget {
+  /** the run's own store (it scrubs the secrets the run decrypted) */
+  store: Pick<Store, "appendFeed">;
+  log?: ((line: string) => void) | undefined;
+  /** a server's kitchen: lines leave its path out (stacks/web.yaml, not /srv/kitchen/stacks/web.yaml) */
+  kitchen?: string | undefined;
+}
+
 /**
- * A run's progress through a new FeedWriter on `store` for `stack`; close it (await) at the end.
+ * A run's progress through a new FeedWriter for `stack`; close it (await) at the end.
  *
- * @example const feed = runFeed(ctx.store, "web", ctx.log); try { await runStackAction(context, action, feed.stackAction(options)) } finally { await feed.close() }
+ * @example const feed = runFeed(ctx, "web"); try { await runStackAction(context, action, feed.stackAction(options)) } finally { await feed.close() }
  */
-export function runFeed(
-  store: Pick<Store, "appendFeed">,
-  stack: string,
-  log?: ((line: string) => void) | undefined,
-): RunFeed {
-  return new RunFeed(new FeedWriter(store, stack, { log }));
+export function runFeed(target: FeedTarget, stack: string): RunFeed {
+  return new RunFeed(new FeedWriter(target.store, stack, { log: target.log }), { kitchen: target.kitchen });
 }
 
 /**
  * Runs `fn` with a run's feed, closed (its entries written) once `fn` ends, however it ends.
  *
- * @example await withRunFeed(context.store, stack, log, (feed) => deploy(feed.deployment(request)))
+ * @example await withRunFeed(ctx, stack, (feed) => deploy(feed.deployment(request)))
  */
 export async function withRunFeed<T>(
-  store: Pick<Store, "appendFeed">,
+  target: FeedTarget,
   stack: string,
-  log: ((line: string) => void) | undefined,
   fn: (feed: RunFeed) => Promise<T>,
 ): Promise<T> {
-  const feed = runFeed(store, stack, log);
+  const feed = runFeed(target, stack);
   try {
     return await fn(feed);
   } finally {
@@ -391,18 +327,19 @@ function firstLine(text: string): string {
 }
 
 /**
- * `runStackAction` with its progress in the stack's feed too (written through `feed.store`,
- * failures said on `feed.log`): what the server's routes and the CLI's lifecycle commands run.
+ * `runStackAction` with its progress in the stack's feed too, written through the run's own store
+ * (`context.store`: the one that scrubs the secrets the run decrypts; a server's own store does not
+ * know them), failures said on `feed.log`: what the server's routes and the CLI's commands run.
  *
  * @example await runStackActionFed(ctx, context, { kind: "up" }, { log: ctx.log })
  */
 export function runStackActionFed(
-  feed: { store: Pick<Store, "appendFeed">; log?: ((line: string) => void) | undefined },
+  feed: Omit<FeedTarget, "store">,
   context: StackContext,
   action: StackAction,
   options: StackActionOptions = {},
 ): Promise<StackActionResult> {
-  return withRunFeed(feed.store, context.stack.name, feed.log, (run) =>
+  return withRunFeed({ ...feed, store: context.store }, context.stack.name, (run) =>
     runStackAction(context, action, run.stackAction(options)),
   );
 }

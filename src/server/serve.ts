@@ -52,7 +52,7 @@ function servedLifecycles(ctx: ServerContext): LifecycleOpener {
   return async (stack) => {
     const context = await openServedStack(ctx, stack);
     // what the automation runs (healing, schedules, load) shows in the feed like the API's runs
-    const feed = runFeed(ctx.store, stack, ctx.log);
+    const feed = runFeed({ store: context.store, log: ctx.log, kitchen: ctx.kitchen }, stack);
     try {
       const lifecycle = await Lifecycle.open(context, feed.lifecycle({ log: (line) => ctx.log(line) }));
       return {

@@ -84,17 +84,21 @@ export function deployInBackground(
     const context = await openServedStack(ctx, stack);
     try {
       const { deploy } = await import("../../deploy/controller.ts");
-      const detail = await withRunFeed(ctx.store, stack, ctx.log, async (feed) => {
-        const request: DeployRequest = feed.deployment({
-          ...(await build(context)),
-          context,
-          user: requester(actor),
-          log: ctx.log,
-          signal,
-          onCreated: (record) => started(record.id),
-        });
-        return (run ?? deploy)(request);
-      });
+      const detail = await withRunFeed(
+        { store: context.store, log: ctx.log, kitchen: ctx.kitchen },
+        stack,
+        async (feed) => {
+          const request: DeployRequest = feed.deployment({
+            ...(await build(context)),
+            context,
+            user: requester(actor),
+            log: ctx.log,
+            signal,
+            onCreated: (record) => started(record.id),
+          });
+          return (run ?? deploy)(request);
+        },
+      );
       return {
         exitCode: deploymentExitCode(detail),
         result: { status: detail.status },

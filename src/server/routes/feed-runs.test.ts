@@ -206,3 +206,32 @@ test("agents connecting and going away are agent entries under instance:NAME", a
   );
   assert.equal(typeof (entries[1]!.data as { reason?: string }).reason, "string");
 });
+
+test("an instance started with { wait: false }: its statuses as lines, its events' phases, no kitchen path", async (t) => {
+  const server = await alphaServer(t);
+  const token = server.adminToken;
+  await server.ctx.store.setInstanceStatus("alpha", "a1", "stopped", "test");
+  const stream = await openSse(server, "/v1/stacks/alpha/feed/stream?kinds=phase,log", { token });
+  t.after(() => stream.close());
+  const started = await call(server, "POST", "/v1/stacks/alpha/instances/a1/start", {
+    token,
+    body: { wait: false },
+  });
+  assert.equal(started.status, 202, started.text);
+  const entries = () => stream.events.map((e) => JSON.parse(e.data) as FeedEntry);
+  const line = (e: FeedEntry) => (e.data as { line?: string }).line ?? "";
+  // no setup recipes: online at once; the configure that follows finds the host gone
+  await stream.until(() => entries().some((e) => /^a1: connection_lost: /.test(line(e))), 20_000);
+  const lines = entries()
+    .map(line)
+    .filter((l) => l !== "");
+  for (const expected of ["a1: booting: making its host", "a1: online: setup and deploy done"])
+    assert.ok(lines.includes(expected), `${expected} in ${lines.join("\n")}`);
+  const configure = entries().filter((e) => e.kind === "phase" && e.subject?.startsWith("event:"));
+  assert.equal((configure.at(-1)!.data as { status: string }).status, "unreachable");
+  assert.ok(
+    lines.some((l) => l.includes("--stack stacks/alpha.yaml")),
+    lines.join("\n"),
+  );
+  assert.ok(!JSON.stringify(entries()).includes(server.kitchen), "no kitchen path in the feed");
+});

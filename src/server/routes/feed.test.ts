@@ -232,7 +232,7 @@ describe("the feed's event streams", () => {
   });
 
   it("sends a keepalive comment when idle (every 15 s; shortened here)", async (t) => {
-    const { feedTimings } = await import("./feed.ts");
+    const { feedTimings } = await import("../feed-stream.ts");
     assert.equal(feedTimings.keepaliveMs, 15_000);
     feedTimings.keepaliveMs = 200;
     t.after(() => {
@@ -261,6 +261,26 @@ describe("the feed's event streams", () => {
     assert.equal(await ended(revoked), true, "the revoked token's stream ended");
     assert.equal(await ended(session), true, "the ended session's stream ended");
     assert.equal(await ended(stream), false, "the admin token's stream goes on");
+    // a busy stream (never idle) is checked as often
+    const busy = await mintToken(server.ctx.store, {
+      name: "busy",
+      grants: [{ stack: "alpha", role: "viewer" }],
+    });
+    const busyStream = streams(t)(
+      await openSse(server, "/v1/stacks/alpha/feed/stream", { token: busy.secret }),
+    );
+    let writing = true;
+    const writer = (async () => {
+      for (let n = 0; writing; n++) {
+        await server.ctx.store.appendFeed([line("alpha", n)]);
+        await sleep(30);
+      }
+    })();
+    await busyStream.until((e) => e.length >= 5);
+    await server.ctx.store.revokeToken(busy.record.id);
+    assert.equal(await ended(busyStream), true, "the revoked token's busy stream ended");
+    writing = false;
+    await writer;
   });
 });
 
