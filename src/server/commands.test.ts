@@ -152,6 +152,7 @@ test("galley user adds, lists, changes and removes users the server logs in; pas
     [["passwd", "nobody", "--password-stdin"], password, 2, /no user nobody/],
     [["remove"], undefined, 2, /which user/],
     [["rename", "x"], undefined, 2, /unknown subcommand/],
+    [["passwd", "alice", "--grant", "web:admin"], undefined, 2, /--grant is for add/],
   ];
   for (const [args, input, code, message] of refusals) {
     const refused = user(args, input);

@@ -212,6 +212,10 @@ export const userCommand = {
       });
     if (extra.length > 0 || (subcommand === "list" && name !== undefined))
       throw new GalleyError("USAGE", `galley user ${subcommand}: unexpected argument "${extra[0] ?? name}"`);
+    if (subcommand !== "add" && values.grant !== undefined)
+      throw new GalleyError("USAGE", `galley user ${subcommand}: --grant is for add`, {
+        hint: "to change a user's grants: PATCH /v1/users/NAME, or remove and add the user again",
+      });
     const users = await import("./users.ts");
     if (subcommand === "add") {
       users.checkNewUser({ name }, "ARGS_INVALID");

@@ -482,8 +482,28 @@ test("users: names and passwords are checked; only an admin on * manages them", 
     (await call(server, "PATCH", "/v1/users/nobody", { token: server.adminToken, body: {} })).status,
     404,
   );
-  const audit = JSON.stringify(await server.ctx.store.listAudit({ limit: 50 }));
-  assert.ok(!audit.includes(password) && !audit.includes("another long passphrase"));
+  // an admin user manages users from the panel: with the cookie and its CSRF token
+  await addUser(server, "root@example.com", [{ stack: "*", role: "admin" }]);
+  const root = await login(server, { user: "root@example.com", password });
+  const headers = cookie(root, { "x-galley-csrf": root.csrf });
+  const made = await call(server, "POST", "/v1/users", { headers, body: { name: "hal", password, grants } });
+  assert.equal(made.status, 201, made.text);
+  const changed = await call(server, "POST", "/v1/session/password", {
+    headers,
+    body: { current: password, password: "root's new passphrase" },
+  });
+  assert.equal(changed.status, 200);
+  const entries = await server.ctx.store.listAudit({ limit: 50 });
+  const byRoot = entries.filter((e) => e.actor === "user:root@example.com").map((e) => [e.action, e.target]);
+  assert.deepEqual(byRoot, [
+    ["user.password", "user:root@example.com"],
+    ["user.create", "user:hal"],
+    ["session.login", "user:root@example.com"],
+  ]);
+  const audit = JSON.stringify(entries);
+  assert.ok(
+    !audit.includes(password) && !audit.includes("another long passphrase") && !audit.includes("root's new"),
+  );
   assert.match(audit, /"action":"user.create"/);
 });
 

@@ -197,6 +197,8 @@ export const register: Registrar = (app, ctx) => {
       audit({ target: `user:${actor.name}` });
       const key = `user:${actor.name.toLowerCase()}`;
       const at = Date.now();
+      const wait = throttle.waitMs([key], at);
+      if (wait > 0) c.header("retry-after", String(Math.ceil(wait / 1000)));
       throttle.check([key], at);
       throttle.fail([key], at); // forgiven once the password is known right
       const user = await ctx.store.getUser(actor.name);
