@@ -170,7 +170,7 @@ test("the web panel on the webapp example (container hosts)", { skip, timeout: 3
       assert.equal(status, "succeeded");
       assert.ok(streams.length > opened, "the page opened its stream again after the cut");
       // Chromium logs the requests the cut broke (disconnected, incomplete, network changed…), as it
-      // should: network failures while the line was cut are not the page's errors
+      // should: network failures from the cut until the end are not the page's errors
       const broken = /^console: Failed to load resource: net::ERR_[A-Z_]+$/;
       errors.splice(quiet, errors.length - quiet, ...errors.slice(quiet).filter((e) => !broken.test(e)));
       for (let n = 1; n <= 4; n++) {
