@@ -33,7 +33,8 @@ const peers = process.argv.includes("--peers");
 const secrets = Number(arg("--secrets") ?? 0);
 const instances = Number(arg("--instances") ?? 10);
 /** whether this part runs: all of them without --only */
-const wants = (part: "solo" | "push" | "deploy" | "agents" | "feed" | "panel") => only === undefined || only === part;
+const wants = (part: "solo" | "push" | "deploy" | "agents" | "feed" | "panel") =>
+  only === undefined || only === part;
 
 interface Sample {
   phase: string;
