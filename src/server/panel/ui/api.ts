@@ -75,13 +75,20 @@ async function request<T>(method: string, path: string, body?: unknown): Promise
   const headers: Record<string, string> = { accept: "application/json" };
   if (body !== undefined) headers["content-type"] = "application/json";
   if (method !== "GET" && current !== undefined) headers["x-galley-csrf"] = current.csrf;
-  let response: Response;
-  try {
-    response = await fetch(path, {
+  const send = () =>
+    fetch(path, {
       method,
       headers,
       body: body === undefined ? null : JSON.stringify(body),
       credentials: "same-origin",
+    });
+  let response: Response;
+  try {
+    // a read is asked again once when the network blinked; a change never (it may have been made)
+    response = await send().catch(async (error: unknown) => {
+      if (method !== "GET") throw error;
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      return send();
     });
   } catch {
     throw new ApiError(0, "NETWORK", "the server did not answer", "check the connection and try again");

@@ -78,6 +78,19 @@ export function ErrorBox(props: { error: unknown; title?: string }) {
   </div>`;
 }
 
+/** What an action did: a line with a link to follow it, or its error. */
+export type Outcome = { text: string; href?: string } | { error: unknown };
+
+/** An action's outcome (nothing before the first). */
+export function OutcomeLine(props: { outcome: Outcome | undefined }) {
+  const { outcome } = props;
+  if (outcome === undefined) return null;
+  if ("error" in outcome) return html`<${ErrorBox} error=${outcome.error} title="Refused" />`;
+  return html`<p class="notice">
+    ${outcome.text}${outcome.href === undefined ? null : html` <${Link} href=${outcome.href}>Follow it<//>`}
+  </p>`;
+}
+
 /** "Loading…", announced politely. */
 export function Loading(props: { what?: string }) {
   return html`<p class="loading" role="status">Loading${props.what === undefined ? "" : ` ${props.what}`}…</p>`;

@@ -14,11 +14,22 @@ type PageModule = { default: ComponentType<PageProps> };
 
 const loaded = new Map<PageName, Promise<PageModule>>();
 
-/** A page module, loaded once (`import()` with a variable: each page is fetched when first shown). */
+/**
+ * A page module, loaded once (`import()` with a variable: each page is fetched when first shown).
+ * A failed fetch (the network blinked) is tried twice more under another URL: the browser keeps a
+ * module's failure for its URL.
+ */
 function loadPage(name: PageName): Promise<PageModule> {
   let page = loaded.get(name);
   if (page === undefined) {
-    page = import(`./pages/${name}.ts`) as Promise<PageModule>;
+    const attempt = (n: number): Promise<PageModule> =>
+      (import(`./pages/${name}.ts${n === 0 ? "" : `?retry=${n}`}`) as Promise<PageModule>).catch(
+        (error: unknown) => {
+          if (n >= 2) throw error;
+          return new Promise((resolve) => setTimeout(resolve, 300 * (n + 1))).then(() => attempt(n + 1));
+        },
+      );
+    page = attempt(0);
     loaded.set(name, page);
     page.catch(() => loaded.delete(name));
   }

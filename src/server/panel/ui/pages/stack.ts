@@ -4,10 +4,11 @@ import { ApiError, api, can, seg } from "../api.ts";
 import {
   ConfirmButton,
   ErrorBox,
-  Field,
   Link,
   LiveState,
   Loading,
+  type Outcome,
+  OutcomeLine,
   StatusBadge,
   Table,
   Time,
@@ -18,24 +19,11 @@ import { applyEntry, canStart, canStop } from "../live.ts";
 import type { PageProps } from "../router.ts";
 import { useCoalesced, useFeed } from "../stream.ts";
 import type { InstanceSummary, StackSummary } from "../types.ts";
+import { CloneForm, EventForm, RecipesForm } from "./stack-actions.ts";
 
 // One stack: its layers with their instances (status live from the feed), apps, recent events and
 // deployments, and the actions the session's role allows: start/stop an instance (admin), run an
 // event or recipes (deployer), clone the stack (admin).
-
-const events = ["setup", "configure", "deploy", "undeploy", "shutdown"] as const;
-
-/** What an action started: a link to follow it, or its error. */
-type Outcome = { text: string; href?: string } | { error: unknown };
-
-function OutcomeLine(props: { outcome: Outcome | undefined }) {
-  const { outcome } = props;
-  if (outcome === undefined) return null;
-  if ("error" in outcome) return html`<${ErrorBox} error=${outcome.error} title="Refused" />`;
-  return html`<p class="notice">
-    ${outcome.text}${outcome.href === undefined ? null : html` <${Link} href=${outcome.href}>Follow it<//>`}
-  </p>`;
-}
 
 function InstanceRow(props: {
   stack: string;
@@ -123,122 +111,6 @@ function Layers(props: {
     )}
     ${others.length > 0 ? table("Instances in no layer", others) : null}
   </section>`;
-}
-
-function EventForm(props: { summary: StackSummary }) {
-  const { summary } = props;
-  const [kind, setKind] = useState<string>("configure");
-  const [layer, setLayer] = useState("");
-  const [outcome, setOutcome] = useState<Outcome | undefined>(undefined);
-  const [busy, setBusy] = useState(false);
-  const submit = async (e: Event) => {
-    e.preventDefault();
-    setBusy(true);
-    setOutcome(undefined);
-    try {
-      const body: Record<string, unknown> = { kind };
-      if (layer !== "") body.layer = layer;
-      const { id } = await api.post<{ id: number }>(`/v1/stacks/${seg(summary.name)}/events`, body);
-      setOutcome({ text: `Event #${id} (${kind}) started.`, href: `/events/${id}` });
-    } catch (error) {
-      setOutcome({ error });
-    } finally {
-      setBusy(false);
-    }
-  };
-  return html`<form class="card" aria-labelledby="run-event-title" onSubmit=${submit}>
-    <h3 id="run-event-title">Run an event</h3>
-    <div class="row">
-      <${Field} label="Event" id="run-event-kind">
-        <select id="run-event-kind" value=${kind} onChange=${(e: Event) => setKind((e.target as HTMLSelectElement).value)}>
-          ${events.map((k) => html`<option value=${k}>${k}</option>`)}
-        </select>
-      <//>
-      <${Field} label="Layer" id="run-event-layer">
-        <select id="run-event-layer" value=${layer} onChange=${(e: Event) => setLayer((e.target as HTMLSelectElement).value)}>
-          <option value="">All layers</option>
-          ${summary.layers.map((l) => html`<option value=${l.name}>${l.name}</option>`)}
-        </select>
-      <//>
-    </div>
-    <button type="submit" disabled=${busy}>Run event</button>
-    <div aria-live="polite"><${OutcomeLine} outcome=${outcome} /></div>
-  </form>`;
-}
-
-function RecipesForm(props: { summary: StackSummary }) {
-  const { summary } = props;
-  const [recipes, setRecipes] = useState("");
-  const [layer, setLayer] = useState("");
-  const [outcome, setOutcome] = useState<Outcome | undefined>(undefined);
-  const [busy, setBusy] = useState(false);
-  const submit = async (e: Event) => {
-    e.preventDefault();
-    setBusy(true);
-    setOutcome(undefined);
-    try {
-      const list = recipes.split(/[\s,]+/).filter((r) => r !== "");
-      const body: Record<string, unknown> = { kind: "run-recipes", recipes: list };
-      if (layer !== "") body.layer = layer;
-      const { id } = await api.post<{ id: number }>(`/v1/stacks/${seg(summary.name)}/events`, body);
-      setOutcome({ text: `Event #${id} (run-recipes ${list.join(", ")}) started.`, href: `/events/${id}` });
-    } catch (error) {
-      setOutcome({ error });
-    } finally {
-      setBusy(false);
-    }
-  };
-  return html`<form class="card" aria-labelledby="run-recipes-title" onSubmit=${submit}>
-    <h3 id="run-recipes-title">Run recipes</h3>
-    <div class="row">
-      <${Field} label="Recipes" id="run-recipes-list" hint="COOKBOOK::RECIPE, separated by spaces or commas">
-        <input id="run-recipes-list" aria-describedby="run-recipes-list-hint" required spellcheck="false" placeholder="web::configure"
-          value=${recipes} onInput=${(e: Event) => setRecipes((e.target as HTMLInputElement).value)} />
-      <//>
-      <${Field} label="On layer" id="run-recipes-layer">
-        <select id="run-recipes-layer" value=${layer} onChange=${(e: Event) => setLayer((e.target as HTMLSelectElement).value)}>
-          <option value="">All layers</option>
-          ${summary.layers.map((l) => html`<option value=${l.name}>${l.name}</option>`)}
-        </select>
-      <//>
-    </div>
-    <button type="submit" disabled=${busy}>Run recipes</button>
-    <div aria-live="polite"><${OutcomeLine} outcome=${outcome} /></div>
-  </form>`;
-}
-
-function CloneForm(props: { summary: StackSummary }) {
-  const [name, setName] = useState("");
-  const [outcome, setOutcome] = useState<Outcome | undefined>(undefined);
-  const [busy, setBusy] = useState(false);
-  const submit = async (e: Event) => {
-    e.preventDefault();
-    setBusy(true);
-    setOutcome(undefined);
-    try {
-      const made = await api.post<{ name: string; file: string }>(
-        `/v1/stacks/${seg(props.summary.name)}/clone`,
-        {
-          name: name.trim(),
-        },
-      );
-      setOutcome({ text: `Stack ${made.name} made (${made.file}).`, href: `/stacks/${seg(made.name)}` });
-      setName("");
-    } catch (error) {
-      setOutcome({ error });
-    } finally {
-      setBusy(false);
-    }
-  };
-  return html`<form class="card" aria-labelledby="clone-title" onSubmit=${submit}>
-    <h3 id="clone-title">Clone</h3>
-    <${Field} label="New stack name" id="clone-name" hint="the copy gets its own stack file; its instances start stopped">
-      <input id="clone-name" aria-describedby="clone-name-hint" required spellcheck="false" pattern="[A-Za-z0-9][A-Za-z0-9_.\\-]*"
-        value=${name} onInput=${(e: Event) => setName((e.target as HTMLInputElement).value)} />
-    <//>
-    <button type="submit" disabled=${busy}>Clone stack</button>
-    <div aria-live="polite"><${OutcomeLine} outcome=${outcome} /></div>
-  </form>`;
 }
 
 function Apps(props: { summary: StackSummary }) {
@@ -373,7 +245,7 @@ export default function StackPage(props: PageProps) {
   const deployer = can(stack, "deployer");
   return html`<div class="page-head">
       <h1>${stack}</h1>
-      <${LiveState} state=${feed.state} />
+      ${gone ? null : html`<${LiveState} state=${feed.state} />`}
     </div>
     ${
       data === undefined

@@ -1,7 +1,18 @@
 import { html } from "htm/preact";
 import { useState } from "preact/hooks";
 import { api, can, type SessionInfo, seg, setSession, useSession } from "../api.ts";
-import { ConfirmButton, ErrorBox, Field, Loading, Table, Time, useAsync, useTitle } from "../components.ts";
+import {
+  ConfirmButton,
+  ErrorBox,
+  Field,
+  Loading,
+  type Outcome,
+  OutcomeLine,
+  Table,
+  Time,
+  useAsync,
+  useTitle,
+} from "../components.ts";
 import { type Grant, grantsText, parseGrants } from "../grants.ts";
 import type { PageProps } from "../router.ts";
 
@@ -16,15 +27,6 @@ interface User {
   lastLoginAt?: string | undefined;
 }
 
-type Outcome = { text: string } | { error: unknown } | undefined;
-
-function OutcomeLine(props: { outcome: Outcome }) {
-  const { outcome } = props;
-  if (outcome === undefined) return null;
-  if ("error" in outcome) return html`<${ErrorBox} error=${outcome.error} title="Refused" />`;
-  return html`<p class="notice">${outcome.text}</p>`;
-}
-
 function value(e: Event): string {
   return (e.target as HTMLInputElement).value;
 }
@@ -33,7 +35,7 @@ function AddUser(props: { onDone: () => void }) {
   const [name, setName] = useState("");
   const [password, setPassword] = useState("");
   const [grants, setGrants] = useState("");
-  const [outcome, setOutcome] = useState<Outcome>(undefined);
+  const [outcome, setOutcome] = useState<Outcome | undefined>(undefined);
   const submit = async (e: Event) => {
     e.preventDefault();
     const parsed = parseGrants(grants);
@@ -72,7 +74,7 @@ function ChangeUser(props: { users: User[]; onDone: () => void }) {
   const [name, setName] = useState("");
   const [grants, setGrants] = useState("");
   const [password, setPassword] = useState("");
-  const [outcome, setOutcome] = useState<Outcome>(undefined);
+  const [outcome, setOutcome] = useState<Outcome | undefined>(undefined);
   const chosen = name === "" ? props.users[0]?.name : name;
   const submit = async (e: Event) => {
     e.preventDefault();
@@ -122,7 +124,7 @@ function ChangeUser(props: { users: User[]; onDone: () => void }) {
 function OwnPassword() {
   const [current, setCurrent] = useState("");
   const [password, setPassword] = useState("");
-  const [outcome, setOutcome] = useState<Outcome>(undefined);
+  const [outcome, setOutcome] = useState<Outcome | undefined>(undefined);
   const submit = async (e: Event) => {
     e.preventDefault();
     try {
@@ -152,7 +154,7 @@ function OwnPassword() {
 
 function UserAdmin() {
   const users = useAsync(() => api.get<{ users: User[] }>("/v1/users"), []);
-  const [outcome, setOutcome] = useState<Outcome>(undefined);
+  const [outcome, setOutcome] = useState<Outcome | undefined>(undefined);
   const remove = async (name: string) => {
     try {
       await api.del(`/v1/users/${seg(name)}`);
