@@ -60,7 +60,15 @@ export async function openStream(
       },
       { status: 429, headers: { "retry-after": "5" } },
     );
-  const newest = await ctx.store.lastFeedId();
+  // counted before anything is awaited: streams opened at once cannot pass the limit together
+  counts.set(key, (counts.get(key) ?? 0) + 1);
+  let newest: number;
+  try {
+    newest = await ctx.store.lastFeedId();
+  } catch (error) {
+    release(counts, key);
+    throw error;
+  }
   const asked = Math.max(lastSeen ?? -1, filter.after ?? -1);
   // nothing asked: only new entries; an id past the newest (a store started again): from the newest
   let cursor = asked < 0 ? newest : Math.min(asked, newest);
@@ -69,7 +77,6 @@ export async function openStream(
     ...(filter.subject === undefined ? {} : { subject: filter.subject }),
     ...(filter.kinds === undefined ? {} : { kinds: filter.kinds }),
   };
-  counts.set(key, (counts.get(key) ?? 0) + 1);
   const encoder = new TextEncoder();
   let ended = false;
   let wake: (() => void) | undefined;
@@ -88,9 +95,7 @@ export async function openStream(
     ended = true;
     unwatch?.();
     request.signal.removeEventListener("abort", end);
-    const n = (counts.get(key) ?? 1) - 1;
-    if (n > 0) counts.set(key, n);
-    else counts.delete(key);
+    release(counts, key);
     wake?.();
   };
   request.signal.addEventListener("abort", end);
@@ -163,6 +168,12 @@ export async function openStream(
       "x-accel-buffering": "no",
     },
   });
+}
+
+function release(counts: Map<string, number>, key: string): void {
+  const n = (counts.get(key) ?? 1) - 1;
+  if (n > 0) counts.set(key, n);
+  else counts.delete(key);
 }
 
 /** Whether the actor a stream opened for still holds its token, session and grants (checked every keepalive). */

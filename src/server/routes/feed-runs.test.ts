@@ -179,6 +179,31 @@ test("a run from a terminal (galley run on the kitchen) shows in the server's st
   assert.ok(
     entries().every((e) => e.kind !== "log" || e.subject?.startsWith("event:") || e.subject === undefined),
   );
+  // galley deploy from the terminal: its news and its events' phases under deployment:ID
+  await server.ctx.store.setInstanceStatus("alpha", "a1", "online", "test");
+  const deploy = await cliAsync(
+    ["deploy", "hello", "--stack", "stacks/alpha.yaml", "--strategy", "cutover", "--server", "local"],
+    server.kitchen,
+  );
+  assert.equal(deploy.code, 1, deploy.stderr);
+  await stream.until(
+    () =>
+      entries().some(
+        (e) => e.kind === "log" && /^deployment #\d+: hello/.test((e.data as { line: string }).line),
+      ),
+    5000,
+  );
+  // the CLI has ended: everything it wrote comes (the server polls for another process's entries)
+  await stream.until(
+    () =>
+      entries().some(
+        (e) =>
+          e.subject?.startsWith("deployment:") === true &&
+          e.kind === "phase" &&
+          (e.data as { phase: string }).phase === "connecting",
+      ),
+    5000,
+  );
 });
 
 test("agents connecting and going away are agent entries under instance:NAME", async (t) => {

@@ -201,6 +201,18 @@ describe("the feed's event streams", () => {
       await mintToken(server.ctx.store, { name: "other", grants: [{ stack: "*", role: "viewer" }] })
     ).secret;
     assert.equal(keep(await openSse(server, "/v1/feed/stream", { token: other })).status, 200);
+    // opened all at once, still 20 at most
+    const rush = (
+      await mintToken(server.ctx.store, { name: "rush", grants: [{ stack: "alpha", role: "viewer" }] })
+    ).secret;
+    const rushed = await Promise.all(
+      Array.from({ length: 25 }, () => openSse(server, "/v1/stacks/alpha/feed/stream", { token: rush })),
+    );
+    for (const s of rushed) keep(s);
+    assert.deepEqual(
+      [rushed.filter((s) => s.status === 200).length, rushed.filter((s) => s.status === 429).length],
+      [20, 5],
+    );
     // a closed stream frees its place
     open[0]!.close();
     await waitFor(
