@@ -50,7 +50,6 @@ test("the web panel on the webapp example (container hosts)", { skip, timeout: 3
   // the admin's browser reaches the server through a line the test can cut
   const line = await relay(t, server);
   const { page, context, errors } = await newPanel(browser, line);
-  // set once; still there at the end: nothing reloaded the page
   // each step needs the one before: after a failure the rest are skipped, not timed out one by one
   let failed: string | undefined;
   const step = (name: string, fn: () => Promise<void>) =>
@@ -62,6 +61,7 @@ test("the web panel on the webapp example (container hosts)", { skip, timeout: 3
         throw error;
       }
     });
+  // a mark set in the page once; still there later: nothing reloaded it
   const noReload = () => page.evaluate(() => (globalThis as { panelTest?: number }).panelTest);
 
   await step("log in; the Stacks page shows the example stack, its layers and apps", async () => {
