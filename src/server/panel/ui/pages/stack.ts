@@ -226,14 +226,19 @@ export default function StackPage(props: PageProps) {
     setAction(undefined);
     setPending((p) => new Set([...p, name]));
     try {
-      const { id } = await api.post<{ id: number }>(
+      // 202 { id }: an event started; 200 { id: null, exitCode }: there was nothing to run
+      const answer = await api.post<{ id: number | null; exitCode?: number }>(
         `/v1/stacks/${seg(stack)}/instances/${seg(name)}/${kind}`,
         { wait: false },
       );
-      setAction({
-        text: `${kind === "start" ? "Starting" : "Stopping"} ${name}: event #${id}.`,
-        href: `/events/${id}`,
-      });
+      if (answer.id === null) {
+        setAction({ text: `${kind === "start" ? "Start" : "Stop"} ${name}: nothing to do (no event ran).` });
+        refresh(stack);
+      } else
+        setAction({
+          text: `${kind === "start" ? "Starting" : "Stopping"} ${name}: event #${answer.id}.`,
+          href: `/events/${answer.id}`,
+        });
     } catch (error) {
       setAction({ error });
     } finally {
