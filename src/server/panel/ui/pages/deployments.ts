@@ -16,6 +16,7 @@ import {
 import { Crumbs } from "../parts.ts";
 import type { PageProps } from "../router.ts";
 import { navigate } from "../router.ts";
+import { deployBody, strategies } from "../deploy-request.ts";
 import { useCoalesced, useFeed } from "../stream.ts";
 import type { DeploymentRecord, StackSummary } from "../types.ts";
 
@@ -60,30 +61,6 @@ interface AbStatus {
   share: string | null;
   expected: string | null;
   weights: Record<string, number>;
-}
-
-/** The strategies the form offers, with the size flags each takes (deploy/strategies/*.ts). */
-const strategies: readonly { value: string; label: string; takes: readonly string[] }[] = [
-  { value: "rolling", label: "Rolling", takes: ["batch", "max-unavailable", "max-fail"] },
-  { value: "pilot", label: "Pilot (one first)", takes: ["batch", "max-unavailable", "max-fail"] },
-  { value: "parallel", label: "Parallel", takes: ["max-fail"] },
-  { value: "cutover", label: "Cutover (all at once)", takes: ["max-fail"] },
-  { value: "ab", label: "A/B (a share of the instances)", takes: [] },
-];
-
-/** The body of a deployment request from the form's values (empty fields left out). */
-export function deployBody(values: Record<string, string>): Record<string, unknown> {
-  const body: Record<string, unknown> = { app: values.app };
-  const revision = values.revision?.trim();
-  if (revision) body.revision = revision;
-  const strategy = strategies.find((s) => s.value === values.strategy) ?? strategies[0]!;
-  if (strategy.value === "ab") body.ab = values.ab?.trim() || "10%";
-  else body.strategy = strategy.value;
-  for (const flag of strategy.takes) {
-    const value = values[flag]?.trim();
-    if (value) body[flag] = value;
-  }
-  return body;
 }
 
 function DeployForm(props: { stack: string; apps: readonly App[] }) {
@@ -207,15 +184,15 @@ function AbPanel(props: { stack: string; app: string; ab: AbStatus }) {
       setError(e);
     }
   };
-  const weights = Object.entries(ab.weights);
+  const weights = Object.entries(ab.weights ?? {});
   return html`<section class="ab" aria-label=${`A/B of ${app}`}>
     <h3>A/B under way</h3>
     <p>
       B: <${Link} href=${`/deployments/${ab.deployment}`}>deployment #${ab.deployment}<//> (${ab.requested},${" "}
-      <code>${ab.revision.slice(0, 12)}</code>) on ${ab.instances.join(", ") || "no instance"}${
+      <code>${(ab.revision ?? "").slice(0, 12)}</code>) on ${ab.instances?.join(", ") || "no instance"}${
         ab.share ? `, share ${ab.share}` : ""
       }${ab.expected ? ` (the weights give ${ab.expected})` : ""}. A:${" "}
-      ${ab.base === null ? "unknown" : html`<${Link} href=${`/deployments/${ab.base}`}>deployment #${ab.base}<//>`}.
+      ${ab.base === null || ab.base === undefined ? "unknown" : html`<${Link} href=${`/deployments/${ab.base}`}>deployment #${ab.base}<//>`}.
     </p>
     ${
       weights.length > 0

@@ -186,6 +186,7 @@ export default function EventPage(props: PageProps) {
     <section class="log-section" aria-labelledby="log-heading">
       <h2 id="log-heading">Log</h2>
       ${model ? html`<${LogView} model=${model} label="Event log" />` : null}
+      <p class="hint">Each instance's whole log is in its report.</p>
     </section>
     <${ErrorBox} error=${record.error} title="Event not read again" />`;
 }
