@@ -253,3 +253,73 @@ describe("a run's feed through its own store", () => {
     });
   });
 });
+
+describe("a real converge's progress", () => {
+  it("local hosts through the fleet runner: phases, counts, a line per changed or failed resource, no content", async () => {
+    const { makeKitchen, recipe } = await import("../../test/support/kitchen.ts");
+    const { runFleet } = await import("../fleet/pipeline.ts");
+    const { LocalHost } = await import("../hosts/local.ts");
+    const root = await makeKitchen({
+      web: {
+        recipes: {
+          default: recipe(`  r.file(r.attrs.out + "/motd", { content: "top-secret-content\\n" });
+  if (r.attrs.fail) r.execute("false", { command: ["false"] });`),
+        },
+      },
+    });
+    const homes = new Map<string, string>();
+    for (const name of ["a", "b"]) homes.set(name, await tempDir(`galley-feed-${name}-`));
+    class HomeHost extends LocalHost {
+      override async facts() {
+        const facts = await super.facts();
+        return { ...facts, user: { ...facts.user, uid: 1000, home: homes.get(this.name)! } };
+      }
+      async close(): Promise<void> {}
+    }
+    const store = fakeStore();
+    const feed = new RunFeed(new FeedWriter(store, "web"));
+    const options = feed.lifecycle({});
+    options.onEventStarted?.({ id: 9 } as never);
+    await runFleet({
+      batches: [
+        [...homes].map(([name, home]) => ({
+          name,
+          target: { name } as never,
+          attributes: [
+            {
+              source: { level: "instance" as const, label: name },
+              values: { out: home, fail: name === "b" },
+            },
+          ],
+        })),
+      ],
+      mode: "apply",
+      forks: 2,
+      compile: { runList: ["web"], cookbooksDir: path.join(root, "cookbooks"), attributeFiles: [] },
+      connect: async (target: { name: string }) => new HomeHost(target.name),
+      onPhase: (name, phase) => options.onPhase?.("configure", name, phase, 9),
+    });
+    await feed.close();
+    const entries = store.entries();
+    assert.ok(entries.every((e) => e.subject === "event:9"));
+    const of = (host: string) => entries.filter((e) => (e.data as { instance?: string }).instance === host);
+    const phases = of("a")
+      .filter((e) => e.kind === "phase")
+      .map((e) => (e.data as { phase: string }).phase);
+    assert.deepEqual([phases[0], phases[1], phases.at(-1)], ["waiting", "connecting", "done"]);
+    assert.ok(phases.includes("converging"), phases.join(", "));
+    assert.deepEqual(
+      of("a")
+        .filter((e) => e.kind === "phase")
+        .at(-1)!.data,
+      { instance: "a", phase: "done", status: "ok", changed: 1, failed: 0 },
+    );
+    const lines = entries.filter((e) => e.kind === "log").map((e) => (e.data as { line: string }).line);
+    assert.ok(lines.includes(`a: file[${homes.get("a")}/motd] updated (create)`), lines.join("\n"));
+    assert.ok(
+      lines.some((l) => l.startsWith("b: execute[false] failed")),
+      lines.join("\n"),
+    );
+    assert.ok(!JSON.stringify(entries).includes("top-secret-content"), "no content, no diff");
+  });
+});

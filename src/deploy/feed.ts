@@ -39,7 +39,8 @@ interface HostThrottle {
  * One run's progress in the feed: host phases (converging throttled per host), each host's changed
  * and failed resources when it ends, log lines, deployment steps. Entries go under the event's
  * subject (`event:ID`) and, while a deployment runs, under `deployment:ID` too.
- * `runFeed(writer).lifecycle(options)` and `.deployment(request)` compose with a runner's options.
+ * `.lifecycle(options)`, `.deployment(request)` and `.stackAction(options)` compose with a runner's
+ * options (its own callbacks still run first); `close()` once the run ended.
  */
 export class RunFeed {
   readonly writer: FeedWriter;
@@ -51,7 +52,6 @@ export class RunFeed {
   readonly #running = new Set<number>();
   readonly #hosts = new Map<string, HostThrottle>();
   readonly #now: () => number;
-
   readonly #kitchen: string | undefined;
 
   constructor(writer: FeedWriter, options: { now?: () => number; kitchen?: string | undefined } = {}) {
@@ -127,10 +127,12 @@ export class RunFeed {
     });
   }
 
+  /** An event started: lines that name no subject go under it while it is the only one. */
   eventStarted(id: number): void {
     this.#running.add(id);
   }
 
+  /** An event ended. */
   eventEnded(id: number): void {
     this.#running.delete(id);
   }

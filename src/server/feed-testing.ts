@@ -134,13 +134,20 @@ export async function simulatedJob(
   options: {
     instances: number;
     linesPerInstance: number;
-    minReconnects?: number;
     /** the longest pause between two bursts of entries (default 40 ms) */
     pauseMs?: number;
     /** default alpha */
     stack?: string;
+    /** clients reading at once (default 1) */
+    readers?: number;
   },
-): Promise<{ written: number[]; received: number[]; reconnects: number; whileWriting: number }> {
+): Promise<{
+  written: number[];
+  received: number[];
+  reconnects: number;
+  whileWriting: number;
+  readers: { received: number[]; reconnects: number; whileWriting: number }[];
+}> {
   const store = server.ctx.store;
   const stack = options.stack ?? "alpha";
   const start = Date.parse("2026-12-04T03:00:00.000Z");
@@ -169,19 +176,24 @@ export async function simulatedJob(
             },
       );
     }
-  const received: number[] = [];
-  let lastId = await store.lastFeedId();
-  // once the writing ended, the reader has this long to catch up (a lost entry must not hang it)
+  const start0 = await store.lastFeedId();
+  // once the writing ended, the readers have this long to catch up (a lost entry must not hang them)
   let deadline = Number.POSITIVE_INFINITY;
-  let reconnects = 0;
-  let whileWriting = 0;
   let writing = true;
-  const reader = (async () => {
+  // each reader is cut off at random points and resumes: the first by Last-Event-ID (as EventSource
+  // does), the next by ?after= (as a page that reopens by hand), and so on
+  const read = async (index: number) => {
+    const received: number[] = [];
+    let lastId = start0;
+    let reconnects = 0;
+    let whileWriting = 0;
     while (writing || (received.length < total && Date.now() < deadline)) {
-      const stream = await openSse(server, `/v1/stacks/${stack}/feed/stream?subject=deployment:1`, {
-        token: server.adminToken,
-        lastEventId: lastId,
-      });
+      const byHeader = index % 2 === 0;
+      const stream = await openSse(
+        server,
+        `/v1/stacks/${stack}/feed/stream?subject=deployment:1${byHeader ? "" : `&after=${lastId}`}`,
+        { token: server.adminToken, ...(byHeader ? { lastEventId: lastId } : {}) },
+      );
       if (stream.status !== 200) throw new Error(`the stream answered ${stream.status}: ${stream.text}`);
       stream.onEvent = (event) => {
         received.push(Number(event.id));
@@ -202,7 +214,9 @@ export async function simulatedJob(
       if (writing) whileWriting++;
       await new Promise((r) => setTimeout(r, Math.random() * 50));
     }
-  })();
+    return { received, reconnects, whileWriting };
+  };
+  const readers = Array.from({ length: options.readers ?? 1 }, (_, index) => read(index));
   const written: number[] = [];
   // bursts of 50–600 entries, as hosts report together, with short pauses
   for (let i = 0; i < entries.length; ) {
@@ -212,10 +226,9 @@ export async function simulatedJob(
     written.push(...(await store.appendFeed(batch)).map((e) => e.id));
     await new Promise((r) => setTimeout(r, Math.random() * (options.pauseMs ?? 40)));
   }
-  // keep cutting it off until enough reconnects were made
-  while (reconnects < (options.minReconnects ?? 10)) await new Promise((r) => setTimeout(r, 50));
   deadline = Date.now() + 10_000;
   writing = false;
-  await reader;
-  return { written, received, reconnects, whileWriting };
+  const results = await Promise.all(readers);
+  const first = results[0]!;
+  return { written, ...first, readers: results };
 }
