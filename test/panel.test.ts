@@ -91,13 +91,20 @@ test("the web panel on the webapp example (container hosts)", { skip, timeout: 3
     const seen = await watchStatuses(status, "online", 10 * minute);
     assert.equal(seen.at(-1), "online", `app4 went ${seen.join(" → ")}`);
     assert.ok(seen.length >= 3, `app4 showed the steps between stopped and online: ${seen.join(" → ")}`);
-    // the configure event that followed, in the stack's recent events, with lb1's outcome
-    const configure = await until("the configure event after app4's start", async () => {
+    // the configure event that put app4 behind HAProxy (a configure can be superseded by the next
+    // one, and a later one changes nothing on lb1): the one whose lb1 report has app4's server line
+    const configure = await until("the configure event that added app4 to HAProxy", async () => {
       const { events } = await api<{ events: { id: number; kind: string; status: string }[] }>(
         "GET",
-        "/v1/stacks/webapp/events?limit=10",
+        "/v1/stacks/webapp/events?limit=20",
       );
-      return events.find((e) => e.id > lastEvent && e.kind === "configure" && e.status !== "running");
+      for (const e of events.filter(
+        (e) => e.id > lastEvent && e.kind === "configure" && e.status === "succeeded",
+      )) {
+        const reply = await call(server, "GET", `/v1/events/${e.id}/instances/lb1`, { token: admin });
+        if (reply.status === 200 && /\+(\s|\\t)*server app4 /.test(reply.text)) return e;
+      }
+      return undefined;
     });
     await page.locator(`a[href="/events/${configure.id}"]`).first().waitFor();
     assert.equal(await noReload(), 1, "the stack page was not reloaded");
