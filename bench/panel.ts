@@ -122,18 +122,31 @@ async function longLog(server: RunningServer, lines: number): Promise<number> {
 async function openLog(page: Page, id: number, lines: number): Promise<{ last: number; first: number }> {
   await page.goto("about:blank");
   await page.goto(`/deployments/${id}`);
+  // on the page's clock, from its navigation: the first frame that shows the last line
+  const last = await lineShown(page, `line ${lines}:`);
   const log = page.getByRole("log", { name: "Deployment log" });
-  const lastLine = log.getByText(`line ${lines}:`, { exact: false });
-  await lastLine.waitFor({ timeout: 30_000 });
-  const last = await page.evaluate(() => performance.now());
-  // to the top: the first line is fetched and drawn
   const scrolled = await log.evaluate((box) => {
     box.scrollTop = 0;
     return performance.now();
   });
-  await log.getByText("line 1:", { exact: false }).first().waitFor({ timeout: 30_000 });
-  const first = (await page.evaluate(() => performance.now())) - scrolled;
+  const first = (await lineShown(page, "line 1:")) - scrolled;
   return { last, first };
+}
+
+/** The page's performance.now() at the first animation frame where a log line holds `text`. */
+async function lineShown(page: Page, text: string): Promise<number> {
+  const shown = await page.waitForFunction(
+    (wanted) => {
+      const { document } = globalThis as unknown as {
+        document: { querySelectorAll(s: string): ArrayLike<{ textContent: string | null }> };
+      };
+      const rows = Array.from(document.querySelectorAll('[role="log"] [data-id]'));
+      return rows.some((row) => (row.textContent ?? "").includes(wanted)) ? performance.now() : false;
+    },
+    text,
+    { polling: "raf", timeout: 30_000 },
+  );
+  return (await shown.jsonValue()) as number;
 }
 
 /**
@@ -156,52 +169,71 @@ async function agentToScreen(
   for (let i = 0; i < runs; i++) {
     await page.goto("/stacks/bench");
     const row = page.getByRole("table", { name: "Layer app" }).getByRole("row").filter({ hasText: "a1" });
-    await row.waitFor();
+    // the page streams, and shows the agent away (the one before has gone)
+    await page.getByText("Live", { exact: true }).waitFor();
+    await row.getByText(/^not connected|^no agent/).waitFor();
     const agent = new SimAgent(server, privateKey, registered.generation);
-    const shown = watch(page, 'tr:has-text("a1") [data-agent="connected"]');
+    // the row's "Agent last seen" cell says "connected" (not "not connected")
+    const shown = await watch(page, 'tr:has(a[href="/stacks/bench/instances/a1"]) td', "^connected");
     const sent = now();
     await agent.connect();
-    connects.push((await shown) - sent);
+    connects.push((await shown()) - sent);
 
     await page.goto("/stacks/bench/instances/a1");
     await page.getByRole("heading", { name: /a1/ }).waitFor();
+    await page.getByText("Live", { exact: true }).waitFor();
     const seq = i + 1;
-    const run = watch(page, `[data-run="${agent.generation}/${seq}"]`);
+    const run = await watch(page, `a[aria-label="Report of run ${agent.generation}/${seq}"]`);
     const reported = now();
     agent.report(seq);
-    reports.push((await run) - reported);
+    reports.push((await run()) - reported);
     agent.close();
   }
   return { "an agent's connection": connects, "an agent's drift run": reports };
 }
 
 /**
- * When `selector` first matches in the page (ms since the epoch, at the frame after it appeared):
- * a MutationObserver in the page, so that no polling from here adds to the time.
+ * When an element matching `selector` (and `text`, a regular expression, when given) is first in
+ * the page: ms since the epoch, at the frame after it appeared. A MutationObserver in the page, so
+ * that no polling from here adds to the time; armed first (awaited), then read with the answer.
  */
-async function watch(page: Page, selector: string): Promise<number> {
-  await page.evaluate((css) => {
-    const g = globalThis as unknown as {
-      document: { querySelector(s: string): unknown; documentElement: unknown };
-      MutationObserver: new (
-        fn: () => void,
-      ) => { observe(node: unknown, options: object): void; disconnect(): void };
-      requestAnimationFrame(fn: () => void): void;
-      benchSeen?: Promise<number>;
-    };
-    g.benchSeen = new Promise((resolve) => {
-      const check = () => {
-        if (g.document.querySelector(css) === null) return false;
-        observer.disconnect();
-        g.requestAnimationFrame(() => resolve(performance.timeOrigin + performance.now()));
-        return true;
+async function watch(page: Page, selector: string, text?: string): Promise<() => Promise<number>> {
+  await page.evaluate(
+    ({ css, pattern }) => {
+      const g = globalThis as unknown as {
+        document: {
+          querySelectorAll(s: string): ArrayLike<{ textContent: string | null }>;
+          documentElement: unknown;
+        };
+        MutationObserver: new (
+          fn: () => void,
+        ) => { observe(node: unknown, options: object): void; disconnect(): void };
+        requestAnimationFrame(fn: () => void): void;
+        benchSeen?: Promise<number>;
       };
-      const observer = new g.MutationObserver(check);
-      observer.observe(g.document.documentElement, { subtree: true, childList: true, attributes: true });
-      check();
-    });
-  }, selector);
-  return page.evaluate(() => (globalThis as unknown as { benchSeen: Promise<number> }).benchSeen);
+      const wanted = pattern === undefined ? undefined : new RegExp(pattern);
+      g.benchSeen = new Promise((resolve) => {
+        const check = () => {
+          const found = Array.from(g.document.querySelectorAll(css)).some(
+            (element) => wanted === undefined || wanted.test(element.textContent ?? ""),
+          );
+          if (!found) return;
+          observer.disconnect();
+          g.requestAnimationFrame(() => resolve(performance.timeOrigin + performance.now()));
+        };
+        const observer = new g.MutationObserver(check);
+        observer.observe(g.document.documentElement, {
+          subtree: true,
+          childList: true,
+          characterData: true,
+          attributes: true,
+        });
+        check();
+      });
+    },
+    { css: selector, pattern: text },
+  );
+  return () => page.evaluate(() => (globalThis as unknown as { benchSeen: Promise<number> }).benchSeen);
 }
 
 /** A simulated agent: a real WebSocket, authenticated with its key like `galley agent`. */

@@ -125,7 +125,6 @@ test("the web panel without hosts", { skip: noChromium, timeout: 180_000 }, asyn
       await page.getByRole("button", { name: "Run event" }).waitFor();
       await page.getByLabel("Recipes", { exact: true }).waitFor();
       await page.getByLabel("New stack name", { exact: true }).waitFor();
-      await screenshot(page, "stack-stopped", { fullPage: true });
       assert.deepEqual(errors, []);
       await context.close();
     },
@@ -143,6 +142,37 @@ test("the web panel without hosts", { skip: noChromium, timeout: 180_000 }, asyn
     assert.deepEqual(errors, []);
     await context.close();
   });
+
+  await t.test(
+    "an admin adds a user on the Users page; as a deployer they may run events, not start instances",
+    async () => {
+      const { context, page, errors } = await newPanel(browser, server);
+      await login(page, admin);
+      await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Users" }).click();
+      await page.getByRole("heading", { name: "Users", exact: true }).waitFor();
+      await page.getByLabel("Name", { exact: true }).fill("bob");
+      await page
+        .locator("form", { has: page.getByLabel("Name", { exact: true }) })
+        .getByLabel("Password", { exact: true })
+        .fill("bob's long password");
+      await page.getByLabel("Grants", { exact: true }).fill("shop:deployer");
+      await page.getByRole("button", { name: "Add user" }).click();
+      await page.getByRole("table", { name: "Users" }).getByRole("row").filter({ hasText: "bob" }).waitFor();
+      assert.deepEqual(errors, []);
+      await context.close();
+      const bob = await newPanel(browser, server);
+      await login(bob.page, { user: "bob", password: "bob's long password" });
+      await bob.page.goto("/stacks/shop");
+      await bob.page.getByRole("button", { name: "Run event" }).waitFor();
+      assert.equal(await bob.page.getByRole("button", { name: "Start web1" }).count(), 0);
+      // the Users page gives bob his own password, not the others'
+      await bob.page.goto("/users");
+      await bob.page.getByRole("button", { name: "Change password" }).waitFor();
+      assert.equal(await bob.page.getByRole("button", { name: "Add user" }).count(), 0);
+      assert.deepEqual(bob.errors, []);
+      await bob.context.close();
+    },
+  );
 
   await t.test("a change with the cookie but without the CSRF header is refused", async () => {
     const { context, page } = await newPanel(browser, server);

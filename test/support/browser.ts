@@ -204,15 +204,16 @@ export function pageWidths(page: Page): Promise<{ scroll: number; client: number
 export async function logIds(log: Locator): Promise<number[]> {
   const read = () =>
     log.locator("[data-id]").evaluateAll((rows) => rows.map((row) => Number(row.getAttribute("data-id"))));
-  // a row still being fetched is a placeholder (no data-id): wait until none is left, then until
-  // two reads agree
+  // a row still being fetched is a placeholder (no data-id) and the log says aria-busy: wait until
+  // neither, then until two reads agree
   const placeholders = log.locator(".log-line:not([data-id])");
   const settled = async () => {
     let ids = await read();
     for (let i = 0; i < 50; i++) {
       await new Promise((resolve) => setTimeout(resolve, 100));
       const again = await read();
-      if (again.join() === ids.join() && (await placeholders.count()) === 0) break;
+      const busy = (await log.getAttribute("aria-busy")) === "true";
+      if (again.join() === ids.join() && !busy && (await placeholders.count()) === 0) break;
       ids = again;
     }
     return ids;
