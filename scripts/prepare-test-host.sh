@@ -10,6 +10,8 @@ command -v git >/dev/null || need+=(git)
 command -v start-stop-daemon >/dev/null || need+=(dpkg)
 command -v sshd >/dev/null || [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 command -v sudo >/dev/null || need+=(sudo)
+# the web panel's browser tests (playwright-core drives Debian's Chromium; no browser download)
+[ -x /usr/bin/chromium ] || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "note: the tests want these Debian packages: ${need[*]} (run as root, or install them); tests that need them will fail" >&2

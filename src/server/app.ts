@@ -1,4 +1,5 @@
 import { Hono } from "hono";
+import type { Context } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import * as v from "valibot";
@@ -42,7 +43,11 @@ export function createApp(ctx: ServerContext, registrars: Registrar[]): ServerAp
     const known = toGalleyError(error);
     if (known === undefined) ctx.log(`error: ${c.req.method} ${c.req.path}: ${error.stack ?? String(error)}`);
     const { status, body } = errorResponse(known ?? error);
-    if (known !== undefined && (status === 401 || status === 403 || routeNote(c)?.mutating === true)) {
+    if (
+      known !== undefined &&
+      (status === 401 || status === 403 || routeNote(c)?.mutating === true) &&
+      !sessionProbe(c, status)
+    ) {
       try {
         await auditRequest(c, ctx, "refused", `${known.code}: ${known.message}`);
       } catch (auditError) {
@@ -98,4 +103,18 @@ function toGalleyError(error: unknown): GalleyError | undefined {
     return new GalleyError(code, `the request was refused (HTTP ${error.status})`);
   }
   return undefined;
+}
+
+/**
+ * The panel's "am I logged in?" (GET /v1/session with no credential at all) answered 401: not an
+ * attempt to get in, so not a refusal for the audit log (every page load before a login made one).
+ */
+function sessionProbe(c: Context, status: number): boolean {
+  return (
+    status === 401 &&
+    c.req.method === "GET" &&
+    c.req.path === "/v1/session" &&
+    c.req.header("authorization") === undefined &&
+    !(c.req.header("cookie") ?? "").includes("galley_session=")
+  );
 }

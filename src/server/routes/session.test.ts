@@ -527,3 +527,18 @@ test("the whole server: a viewer user lists only their stacks and is refused a d
   const other = await call(server, "GET", "/v1/stacks/db/events", { headers });
   assert.equal(other.status, 403);
 });
+
+test("the panel's probe (GET /v1/session with no credential) is not an audited refusal; a dead cookie is", async (t) => {
+  const server = await testServer(t);
+  const before = (await server.ctx.store.listAudit({ limit: 100 })).length;
+  const probe = await call(server, "GET", "/v1/session");
+  assert.equal(probe.status, 401);
+  assert.equal((await server.ctx.store.listAudit({ limit: 100 })).length, before, "nothing audited");
+  const dead = await call(server, "GET", "/v1/session", {
+    headers: { cookie: `__Host-galley_session=${"x".repeat(43)}` },
+  });
+  assert.equal(dead.status, 401);
+  const audit = await server.ctx.store.listAudit({ limit: 100 });
+  assert.equal(audit.length, before + 1);
+  assert.equal(audit[0]?.outcome, "refused");
+});
