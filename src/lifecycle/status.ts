@@ -1,5 +1,5 @@
 import { exitCodes } from "../core/errors.ts";
-import type { EventRecord, InstanceRecord } from "../store/store.ts";
+import type { AgentRunRecord, EventRecord, InstanceRecord } from "../store/store.ts";
 import type { StackContext } from "./context.ts";
 import type { EventSummary, Lifecycle } from "./lifecycle.ts";
 
@@ -59,6 +59,13 @@ export interface OutcomeJson {
   reason?: string;
 }
 
+/** An agent's last run as status shows it (null: none yet). */
+export function agentLastRun(run: AgentRunRecord | undefined): AgentStatus["lastRun"] {
+  if (run === undefined) return null;
+  const { seq, kind, mode, status, changed, failed, finishedAt } = run;
+  return { seq, kind, mode, status, changed, failed, finishedAt };
+}
+
 /** A stack's status, read from the store only. */
 export async function stackStatus(context: StackContext): Promise<StackStatus> {
   const { store, stack } = context;
@@ -81,17 +88,7 @@ export async function stackStatus(context: StackContext): Promise<StackStatus> {
           instance: agent.instance,
           generation: agent.generation,
           lastSeenAt: agent.lastSeenAt ?? null,
-          lastRun: run
-            ? {
-                seq: run.seq,
-                kind: run.kind,
-                mode: run.mode,
-                status: run.status,
-                changed: run.changed,
-                failed: run.failed,
-                finishedAt: run.finishedAt,
-              }
-            : null,
+          lastRun: agentLastRun(run),
         };
       }),
     ),

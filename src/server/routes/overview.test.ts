@@ -7,7 +7,7 @@ import { loadStack } from "../../stacks/stack.ts";
 import type { Store } from "../../store/store.ts";
 import { mintToken } from "../auth.ts";
 import { call, testServer } from "../test-support.ts";
-import { publicUrl } from "./overview.ts";
+import { publicUrl } from "./summary.ts";
 
 // GET /v1/overview and GET /v1/stacks/:stack/summary on the whole server, with the store filled
 // directly (instances, an agent and its run, events, deployments and an A/B under way): what the

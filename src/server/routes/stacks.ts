@@ -164,6 +164,18 @@ const eventRecordSchema = v.object({
 });
 
 /** A stack's status (`galley stack status --json`, plus whether it was ever brought up). */
+/** An agent's last run as the API shows it (`galley stack status --json`, the panel's summary). */
+export const lastRunSchema = v.object({
+  seq: v.number(),
+  kind: v.string(),
+  mode: v.string(),
+  status: v.string(),
+  changed: v.number(),
+  failed: v.number(),
+  finishedAt: v.string(),
+});
+
+/** A stack's status as the API shows it. */
 export const stackStatusSchema = v.object({
   stack: v.string(),
   stateVersion: v.nullable(v.number()),
@@ -183,17 +195,7 @@ export const stackStatusSchema = v.object({
       instance: v.string(),
       generation: v.number(),
       lastSeenAt: v.nullable(v.string()),
-      lastRun: v.nullable(
-        v.object({
-          seq: v.number(),
-          kind: v.string(),
-          mode: v.string(),
-          status: v.string(),
-          changed: v.number(),
-          failed: v.number(),
-          finishedAt: v.string(),
-        }),
-      ),
+      lastRun: v.nullable(lastRunSchema),
     }),
   ),
 });
