@@ -76,6 +76,25 @@ test("the web panel without hosts", { skip: noChromium, timeout: 180_000 }, asyn
     },
   );
 
+  await t.test("a module that fails to download: the page loads again by itself (boot.ts)", async () => {
+    const { context, page } = await newPanel(browser, server);
+    // the first two downloads of a module main.ts imports fail, as a network blink fails them
+    let refused = 0;
+    await page.route("**/ui/api.ts", (route) =>
+      refused++ < 2 ? route.abort("internetdisconnected") : route.continue(),
+    );
+    await page.goto("/login");
+    await page.getByLabel("Token", { exact: true }).waitFor();
+    assert.equal(refused, 3, "two failed downloads, then one that worked after the reloads");
+    // three failures in a row: the page says so instead of loading for ever
+    refused = 0;
+    await page.unroute("**/ui/api.ts");
+    await page.route("**/ui/api.ts", (route) => route.abort("internetdisconnected"));
+    await page.goto("/login");
+    await page.getByText("The panel's code did not load").waitFor();
+    await context.close();
+  });
+
   await t.test("a user logs in with a password; a wrong one is refused with one message", async () => {
     const { context, page, errors } = await newPanel(browser, server);
     await page.goto("/login");

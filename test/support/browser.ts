@@ -26,7 +26,7 @@ const docsDir = fileURLToPath(new URL("../../docs/panel/", import.meta.url));
 export interface PageGlobals {
   document: {
     documentElement: { scrollWidth: number; clientWidth: number };
-    body: { scrollWidth: number };
+    body: { scrollWidth: number; textContent: string };
     fonts: { ready: Promise<unknown> };
   };
   getComputedStyle(element: unknown): { outlineStyle: string; outlineWidth: string; boxShadow: string };
@@ -101,16 +101,39 @@ export async function newPanel(
  */
 export function collectErrors(page: Page): string[] {
   const errors: string[] = [];
+  pageErrors.set(page, errors);
+  page.on("requestfailed", (request) =>
+    requestLog(page).push(`failed ${request.method()} ${request.url()}: ${request.failure()?.errorText}`),
+  );
+  page.on("response", (response) => {
+    if (response.status() >= 300) requestLog(page).push(`${response.status()} ${response.url()}`);
+  });
   page.on("console", (message) => {
     if (message.type() !== "error") return;
     const text = message.text();
     // Chromium logs every non-2xx fetch as a console error; the page shows those itself
     if (/^Failed to load resource: the server responded with a status of (401|403|404|409|429)/.test(text))
       return;
+    // Chromium fails requests in flight when the machine's interfaces change (ERR_NETWORK_CHANGED):
+    // other tests make and remove container hosts' veths; the panel reads again or reloads (boot.ts)
+    if (text === "Failed to load resource: net::ERR_NETWORK_CHANGED") return;
     errors.push(`console: ${text}`);
   });
   page.on("pageerror", (error) => errors.push(`page error: ${error.message}`));
   return errors;
+}
+
+const pageErrors = new WeakMap<Page, string[]>();
+const requestLogs = new WeakMap<Page, string[]>();
+
+// what a page's requests met that was not a success (for a failure's message)
+function requestLog(page: Page): string[] {
+  let log = requestLogs.get(page);
+  if (log === undefined) {
+    log = [];
+    requestLogs.set(page, log);
+  }
+  return log;
 }
 
 /** Who logs in: a token's secret, or a user and password. */
@@ -122,6 +145,22 @@ export type Credentials = { token: string } | { user: string; password: string }
  */
 export async function login(page: Page, who: Credentials, at = "/login"): Promise<void> {
   await page.goto(at);
+  // a login page that never shows its form says what it shows instead
+  await page
+    .getByLabel("token" in who ? "Token" : "User", { exact: true })
+    .waitFor()
+    .catch(async (error: unknown) => {
+      const shown = await page.evaluate(
+        () => (globalThis as unknown as PageGlobals).document.body.textContent,
+      );
+      const seen = [...(pageErrors.get(page) ?? []), ...requestLog(page)].join("\n");
+      throw new Error(
+        `the login page at ${page.url()} shows no form; it shows: ${shown.slice(0, 2000)}\n${seen}`,
+        {
+          cause: error,
+        },
+      );
+    });
   // each way in has its own form and "Log in" button
   const field = (label: string) => page.getByLabel(label, { exact: true });
   const form = page.locator("form", { has: field("token" in who ? "Token" : "Password") });
