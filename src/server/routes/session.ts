@@ -2,7 +2,7 @@ import type { IncomingMessage } from "node:http";
 import type { Context } from "hono";
 import * as v from "valibot";
 import { GalleyError } from "../../core/errors.ts";
-import { roles, type SessionActor } from "../../store/store.ts";
+import { type Grant, roles, type SessionActor } from "../../store/store.ts";
 import type { Registrar } from "../app.ts";
 import { hashSecret, type PersonActor, requirePerson, type ServerEnv } from "../auth.ts";
 import type { ServerContext } from "../context.ts";
@@ -60,12 +60,18 @@ function remoteOf(c: Context<ServerEnv>): string {
  * Opens a session for an actor, sets its cookie, and answers the session's body; a session the
  * request's cookie still names (a login over an old one) ends.
  */
-async function startSession(c: Context<ServerEnv>, ctx: ServerContext, actor: PersonActor, of: SessionActor) {
+/** Who logs in, before the session the login opens for them. */
+type LoggingIn =
+  | { kind: "token"; id: string; name: string; grants: Grant[] }
+  | { kind: "user"; name: string; grants: Grant[] };
+
+async function startSession(c: Context<ServerEnv>, ctx: ServerContext, who: LoggingIn, of: SessionActor) {
   const previous = sessionSecretOf(c.req.header("cookie"));
   if (previous) await ctx.store.deleteSession(sessionHash(previous));
   const { secret, record } = await openSession(ctx.store, of);
   const web = { hash: record.hash, csrf: record.csrf, expiresAt: record.expiresAt };
-  c.set("actor", { ...actor, session: web }); // the audit entry of the login names who logged in
+  const actor: PersonActor = { ...who, session: web };
+  c.set("actor", actor); // the audit entry of the login names who logged in
   c.header("set-cookie", sessionCookieHeader(secret));
   return sessionBody(actor, web);
 }
@@ -112,22 +118,16 @@ export const register: Registrar = (app, ctx) => {
         if (!valid) throw loginFailed();
         throttle.forgive(keys, now.getTime());
         audit({ target: `token:${token.name}` });
-        const actor: PersonActor = { kind: "token", id: token.id, name: token.name, grants: token.grants };
-        return startSession(c, ctx, actor, { kind: "token", tokenId: token.id });
+        const who: LoggingIn = { kind: "token", id: token.id, name: token.name, grants: token.grants };
+        return startSession(c, ctx, who, { kind: "token", tokenId: token.id });
       }
       const record = await checkLogin(ctx.store, body.user, body.password);
       if (record === undefined) throw loginFailed();
       throttle.forgive(keys, now.getTime());
       throttle.clear(`user:${body.user.toLowerCase()}`);
       await ctx.store.updateUser(record.name, { lastLoginAt: now.toISOString() });
-      const placeholder = { hash: "", csrf: "", expiresAt: "" };
-      const actor: PersonActor = {
-        kind: "user",
-        name: record.name,
-        grants: record.grants,
-        session: placeholder,
-      };
-      return startSession(c, ctx, actor, { kind: "user", name: record.name });
+      const who: LoggingIn = { kind: "user", name: record.name, grants: record.grants };
+      return startSession(c, ctx, who, { kind: "user", name: record.name });
     },
   );
   defineRoute(
