@@ -86,12 +86,6 @@ test("the web panel without hosts", { skip: noChromium, timeout: 180_000 }, asyn
     await page.goto("/login");
     await page.getByLabel("Token", { exact: true }).waitFor();
     assert.equal(refused, 3, "two failed downloads, then one that worked after the reloads");
-    // three failures in a row: the page says so instead of loading for ever
-    refused = 0;
-    await page.unroute("**/ui/api.ts");
-    await page.route("**/ui/api.ts", (route) => route.abort("internetdisconnected"));
-    await page.goto("/login");
-    await page.getByText("The panel's code did not load").waitFor();
     await context.close();
   });
 
